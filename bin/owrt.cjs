@@ -1,0 +1,47 @@
+#!/usr/bin/env node
+"use strict"
+/*
+ * Starts the bundled CLI through V8's code cache: compiling the ~1 MB bundle is most of a cold start, and
+ * a cache made by an earlier run skips it. A missing or stale cache (new Node, new build) is rebuilt on
+ * exit; a read-only install simply runs without one.
+ */
+const fs = require("node:fs")
+const path = require("node:path")
+const vm = require("node:vm")
+const Module = require("node:module")
+
+const bundle = path.join(__dirname, "..", "dist", "owrt.cjs")
+let source
+try {
+  source = fs.readFileSync(bundle, "utf8")
+} catch {
+  process.stderr.write(
+    "owrt: dist/owrt.cjs is missing: run `npm install` (or `npm run build`) in the owrt checkout\n",
+  )
+  process.exit(70)
+}
+const cacheFile = `${bundle}.v8cache`
+let cachedData
+try {
+  cachedData = fs.readFileSync(cacheFile)
+} catch {}
+const script = new vm.Script(Module.wrap(source), { filename: bundle, cachedData })
+if (cachedData === undefined || script.cachedDataRejected) {
+  process.once("exit", () => {
+    try {
+      const temporary = `${cacheFile}.${process.pid}.tmp`
+      fs.writeFileSync(temporary, script.createCachedData())
+      fs.renameSync(temporary, cacheFile)
+    } catch {}
+  })
+}
+const bundleModule = new Module(bundle, module)
+bundleModule.filename = bundle
+bundleModule.paths = Module._nodeModulePaths(path.dirname(bundle))
+script.runInThisContext()(
+  bundleModule.exports,
+  Module.createRequire(bundle),
+  bundleModule,
+  bundle,
+  path.dirname(bundle),
+)

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Sets up a fresh Debian 12 machine for owrt: the system tools builds and tests use, then npm packages
+# (which also bundles the CLI, so `npx owrt` works from here on).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# tool -> Debian package
+declare -A tools=(
+  [git]=git [make]=make [mksquashfs]=squashfs-tools [unsquashfs]=squashfs-tools [sfdisk]=fdisk
+  [mkfs.ext4]=e2fsprogs [debugfs]=e2fsprogs [zstd]=zstd [xz]=xz-utils [gzip]=gzip [tar]=tar
+  [curl]=curl [losetup]=mount [partx]=util-linux [wipefs]=util-linux [blockdev]=util-linux
+)
+missing=()
+for tool in "${!tools[@]}"; do
+  command -v "$tool" >/dev/null 2>&1 || missing+=("${tools[$tool]}")
+done
+if ((${#missing[@]} > 0)); then
+  mapfile -t packages < <(printf '%s\n' "${missing[@]}" | sort -u)
+  echo "setup: installing Debian packages: ${packages[*]}" >&2
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+fi
+
+# `npm ci` cannot use this registry's lockfile; `npm install` honours it and the allowScripts block.
+npm install --no-audit --no-fund --loglevel=error

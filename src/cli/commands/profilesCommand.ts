@@ -1,0 +1,178 @@
+import * as Args from "@effect/cli/Args"
+import * as Command from "@effect/cli/Command"
+import { Effect } from "effect"
+import type { RevisionRecord } from "../../db/revisionRecords.js"
+import { type Diagnostic, type ProfileErrorCode, ProfileInvalidError } from "../../errors.js"
+import { profileJsonSchema } from "../../profile/profileJsonSchema.js"
+import { type ProfileEntry, ProfileRepository } from "../../profile/profileRepository.js"
+import { configOptions, jsonOption } from "../commonOptions.js"
+import { emit, printJson, table } from "../output.js"
+import { runWithApp } from "../runWithApp.js"
+
+const revisionJson = (record: RevisionRecord) => ({
+  seq: record.seq,
+  hash: record.hash,
+  source: record.source,
+  firstSeen: record.firstSeen,
+})
+
+const summaryJson = ({ revision, record }: ProfileEntry) => ({
+  id: revision.profile.id,
+  description: revision.profile.description,
+  abstract: revision.profile.abstract,
+  release: revision.profile.release,
+  target: revision.profile.target,
+  device: revision.profile.device,
+  tags: revision.profile.tags,
+  revision: revisionJson(record),
+})
+
+const shortHash = (hash: string) => hash.slice(0, 12)
+
+const list = Command.make("list", { json: jsonOption, ...configOptions }, (options) =>
+  runWithApp(options, () =>
+    Effect.gen(function* () {
+      const repository = yield* ProfileRepository
+      const entries = yield* repository.all()
+      yield* emit(options.json, { profiles: entries.map(summaryJson) }, ({ profiles }) =>
+        profiles.length === 0
+          ? ["no profiles (add YAML files under profiles/)"]
+          : table([
+              ["PROFILE", "REV", "RELEASE", "TARGET", "DEVICE", "TAGS"],
+              ...profiles.map((p) => [
+                `${p.id}${p.abstract ? " (abstract)" : ""}`,
+                `${p.revision.seq} ${shortHash(p.revision.hash)}`,
+                p.release ?? "-",
+                p.target ?? "-",
+                p.device ?? "-",
+                p.tags.join(",") || "-",
+              ]),
+            ]),
+      )
+    }),
+  ),
+).pipe(Command.withDescription("List the profiles with their current revision"))
+
+const profileArg = Args.text({ name: "profile" }).pipe(
+  Args.withDescription(
+    "Profile id, optionally with @rev: a revision number, a revision hash prefix or a git commit",
+  ),
+)
+
+const show = Command.make("show", { profile: profileArg, json: jsonOption, ...configOptions }, (options) =>
+  runWithApp(options, () =>
+    Effect.gen(function* () {
+      const repository = yield* ProfileRepository
+      const { revision, record } = yield* repository.resolve(options.profile)
+      const p = revision.profile
+      yield* emit(options.json, { id: p.id, revision: revisionJson(record), profile: p }, () => [
+        `${p.id}@${record.seq}  ${revision.hash}${record.source === "worktree" ? "" : `  (${record.source})`}`,
+        ...(p.description ? [`  ${p.description}`] : []),
+        ...(p.parents.length > 0 ? [`  extends:  ${p.parents.join(" → ")}`] : []),
+        ...(p.abstract ? ["  abstract: yes (a parent only; not built)"] : []),
+        `  release:  ${p.release ?? "-"}`,
+        `  target:   ${p.target ?? "-"}`,
+        `  device:   ${p.device ?? "-"}`,
+        `  packages: ${p.packages.join(" ") || "-"}`,
+        `  overlay:  ${p.overlay.length} file(s)`,
+        ...p.overlay.map(
+          (e) =>
+            `    /${e.path}  ${e.kind === "symlink" ? `-> ${e.linkTarget}` : `${e.mode.toString(8)} ${e.size} B`}`,
+        ),
+        `  files:    ${p.files.map((f) => `${f.path}${f.secret ? ` (secret ${f.secret})` : ""}`).join(", ") || "-"}`,
+        `  first boot: ${p.first_boot.map((s) => s.name).join(", ") || "-"}`,
+        `  disabled services: ${p.disabled_services.join(" ") || "-"}`,
+        `  rootfs size: ${p.rootfs_size === null ? "builder default" : `${p.rootfs_size} MB`}`,
+        `  tags:     ${p.tags.join(", ") || "-"}`,
+        `  secrets:  ${
+          Object.entries(p.secrets)
+            .map(([name, ref]) => `${name} (${ref})`)
+            .join(", ") || "-"
+        }`,
+        `  flash:    image ${p.flash.image}, verify ${p.flash.verify}${p.flash.wipe ? ", wipe" : ""}`,
+      ])
+    }),
+  ),
+).pipe(Command.withDescription("Show a profile as resolved (extends applied), at a revision"))
+
+const idsArg = Args.text({ name: "profile" }).pipe(
+  Args.repeated,
+  Args.withDescription("Profiles to validate (ids or file paths); all when none given"),
+)
+
+const validate = Command.make(
+  "validate",
+  { profiles: idsArg, json: jsonOption, ...configOptions },
+  (options) =>
+    runWithApp(options, () =>
+      Effect.gen(function* () {
+        const repository = yield* ProfileRepository
+        const requested = options.profiles.map((p) => p.replace(/^.*\//, "").replace(/\.ya?ml$/, ""))
+        const ids = requested.length > 0 ? requested : yield* repository.ids()
+        const results: Array<{ id: string; entry?: ProfileEntry; error?: ProfileInvalidError }> = []
+        for (const id of ids) {
+          const outcome = yield* repository.resolve(id).pipe(
+            Effect.map((entry) => ({ id, entry })),
+            Effect.catchTag("ProfileInvalidError", (error) => Effect.succeed({ id, error })),
+          )
+          results.push(outcome)
+        }
+        const invalid = results.filter((r) => r.error !== undefined)
+        if (!options.json || invalid.length === 0) {
+          yield* emit(
+            options.json,
+            {
+              valid: invalid.length === 0,
+              profiles: results.flatMap((r) =>
+                r.entry ? [{ id: r.id, revision: revisionJson(r.entry.record) }] : [],
+              ),
+            },
+            () =>
+              results.map((r) =>
+                r.entry
+                  ? `✓ ${r.id}  rev ${r.entry.record.seq} ${shortHash(r.entry.revision.hash)}`
+                  : `✗ ${r.id}  (${r.error?.diagnostics.length ?? 0} problem(s), listed below)`,
+              ),
+          )
+        }
+        if (invalid.length > 0) {
+          const first = invalid[0]?.error as ProfileInvalidError
+          const diagnostics: Array<Diagnostic> = invalid.flatMap((r) => r.error?.diagnostics ?? [])
+          const code: ProfileErrorCode = first.code
+          return yield* new ProfileInvalidError({ code, diagnostics })
+        }
+      }),
+    ),
+).pipe(Command.withDescription("Check profiles: schema, extends, overlays, secret references"))
+
+const history = Command.make(
+  "history",
+  { profile: Args.text({ name: "profile" }), json: jsonOption, ...configOptions },
+  (options) =>
+    runWithApp(options, () =>
+      Effect.gen(function* () {
+        const repository = yield* ProfileRepository
+        const revisions = yield* repository.history(options.profile)
+        yield* emit(options.json, { id: options.profile, revisions: revisions.map(revisionJson) }, (value) =>
+          table([
+            ["REV", "HASH", "FIRST SEEN", "SOURCE"],
+            ...value.revisions.map((r) => [
+              String(r.seq),
+              shortHash(r.hash),
+              r.firstSeen.replace("T", " ").replace(/\.\d+Z$/, "Z"),
+              r.source.startsWith("git:") ? `git ${r.source.slice(4, 16)}` : r.source,
+            ]),
+          ]),
+        )
+      }),
+    ),
+).pipe(Command.withDescription("List every recorded revision of a profile (use them as <profile>@<rev>)"))
+
+const schema = Command.make("schema", { json: jsonOption }, () => printJson(profileJsonSchema())).pipe(
+  Command.withDescription("Print the JSON Schema of profile files, for editors"),
+)
+
+export const profilesCommand = Command.make("profiles").pipe(
+  Command.withDescription("Inspect and validate device profiles"),
+  Command.withSubcommands([list, show, validate, history, schema]),
+)

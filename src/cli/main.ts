@@ -1,0 +1,95 @@
+import * as Command from "@effect/cli/Command"
+import * as HelpDoc from "@effect/cli/HelpDoc"
+import * as ValidationError from "@effect/cli/ValidationError"
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import { Cause, Effect, Exit, Fiber, Option } from "effect"
+import { describeCause, type ErrorReport, ExitCode, isOwrtError, toErrorReport } from "../errors.js"
+import { owrtVersion } from "../version.js"
+import { configCommand } from "./commands/configCommand.js"
+import { profilesCommand } from "./commands/profilesCommand.js"
+
+const root = Command.make("owrt").pipe(
+  Command.withDescription("Declarative, content-addressed builds of OpenWrt firmware"),
+  Command.withSubcommands([profilesCommand, configCommand]),
+)
+
+const cli = Command.run(root, { name: "owrt", version: owrtVersion })
+
+const ansiEscape = new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, "g")
+const stripAnsi = (text: string) => text.replace(ansiEscape, "")
+
+/** In `--json` mode stdout carries exactly one JSON document, so anything else printed goes to stderr. */
+const withStderrConsole = <A, E, R>(program: Effect.Effect<A, E, R>) =>
+  Effect.flatMap(Effect.console, (console) =>
+    Effect.withConsole(program, {
+      ...console,
+      log: console.error,
+      info: console.error,
+      debug: console.error,
+    }),
+  )
+
+const report = (json: boolean, error: ErrorReport, humanPrinted = false) => {
+  if (json) process.stdout.write(`${JSON.stringify({ error })}\n`)
+  else if (!humanPrinted) process.stderr.write(`owrt: error[${error.code}]: ${error.message}\n`)
+}
+
+/** Turns how the program ended into an exit code, printing the error the way the mode asks. */
+const finish = (json: boolean, exit: Exit.Exit<unknown, unknown>): number => {
+  if (Exit.isSuccess(exit)) return ExitCode.ok
+  const failure = Cause.failureOption(exit.cause)
+  if (Option.isSome(failure)) {
+    const error = failure.value
+    if (isOwrtError(error)) {
+      report(json, toErrorReport(error))
+      return error.exitCode
+    }
+    if (ValidationError.isValidationError(error)) {
+      // @effect/cli has already explained the problem on stderr.
+      report(
+        json,
+        {
+          code: "usage",
+          message: stripAnsi(HelpDoc.toAnsiText(error.error)).trim(),
+          exitCode: ExitCode.usage,
+        },
+        true,
+      )
+      return ExitCode.usage
+    }
+  }
+  if (Cause.isInterruptedOnly(exit.cause)) {
+    report(json, { code: "interrupted", message: "interrupted", exitCode: ExitCode.interrupted })
+    return ExitCode.interrupted
+  }
+  const defect = Cause.squash(exit.cause)
+  report(json, {
+    code: "internal",
+    message: `internal error: ${describeCause(defect)}`,
+    exitCode: ExitCode.internal,
+  })
+  if (!json && defect instanceof Error && defect.stack) process.stderr.write(`${defect.stack}\n`)
+  return ExitCode.internal
+}
+
+/** Runs the CLI on `argv` (as in `process.argv`) and sets the process exit code. */
+export const main = (argv: ReadonlyArray<string>): void => {
+  const end = argv.indexOf("--")
+  const json = (end === -1 ? argv : argv.slice(0, end)).includes("--json")
+  const program = cli(argv).pipe(Effect.provide(NodeContext.layer), (p) => (json ? withStderrConsole(p) : p))
+  const fiber = Effect.runFork(program)
+  let interrupts = 0
+  const onSignal = () => {
+    interrupts += 1
+    // A second Ctrl+C means "now": do not wait for cleanup.
+    if (interrupts > 1) process.exit(ExitCode.interrupted)
+    Effect.runFork(Fiber.interrupt(fiber))
+  }
+  process.on("SIGINT", onSignal)
+  process.on("SIGTERM", onSignal)
+  fiber.addObserver((exit) => {
+    process.off("SIGINT", onSignal)
+    process.off("SIGTERM", onSignal)
+    process.exitCode = finish(json, exit)
+  })
+}

@@ -1,0 +1,200 @@
+import { existsSync } from "node:fs"
+import { availableParallelism } from "node:os"
+import { dirname, join, resolve } from "node:path"
+import { Context, Effect, Layer } from "effect"
+import { ConfigInvalidError } from "../errors.js"
+import { packageRoot } from "../packageRoot.js"
+import { configFileName, loadConfigFile } from "./configFile.js"
+import type { OwrtConfig } from "./defineConfig.js"
+
+export type ConfigSource = "flag" | "env" | "file" | "default"
+
+/** The effective configuration every command runs with: absolute paths, all defaults applied. */
+export interface ResolvedConfig {
+  readonly projectRoot: string
+  readonly configFile: string | null
+  readonly store: string
+  readonly upstream: string
+  readonly keyring: string
+  readonly profiles: string
+  readonly offline: boolean
+  readonly jobs: number
+  readonly downloads: number
+  readonly timeouts: { readonly download: number; readonly build: number; readonly lock: number }
+  readonly secretsKey: string | null
+  readonly flash: { readonly allowDevices: ReadonlyArray<string> }
+  /** Where each overridable setting came from, for `owrt config`. */
+  readonly sources: {
+    readonly store: ConfigSource
+    readonly upstream: ConfigSource
+    readonly keyring: ConfigSource
+    readonly offline: ConfigSource
+    readonly jobs: ConfigSource
+  }
+}
+
+export class AppConfig extends Context.Tag("owrt/AppConfig")<AppConfig, ResolvedConfig>() {}
+
+/** Settings given on the command line; `undefined` means "not given". */
+export interface ConfigFlags {
+  readonly store?: string | undefined
+  readonly upstream?: string | undefined
+  readonly keyring?: string | undefined
+  readonly offline?: boolean | undefined
+  readonly jobs?: number | undefined
+}
+
+export const defaultUpstream = "https://downloads.openwrt.org"
+
+/** The nearest directory at or above `start` holding `graph.config.ts`. */
+export const findProjectRoot = (start: string): string | null => {
+  let dir = resolve(start)
+  for (;;) {
+    if (existsSync(join(dir, configFileName))) return dir
+    const parent = dirname(dir)
+    if (parent === dir) return null
+    dir = parent
+  }
+}
+
+const parseBoolean = (name: string, value: string): Effect.Effect<boolean, ConfigInvalidError> => {
+  const normalised = value.trim().toLowerCase()
+  if (["1", "true", "yes", "on"].includes(normalised)) return Effect.succeed(true)
+  if (["", "0", "false", "no", "off"].includes(normalised)) return Effect.succeed(false)
+  return Effect.fail(
+    new ConfigInvalidError({ source: name, detail: `expected 1/0, true/false or yes/no, got \`${value}\`` }),
+  )
+}
+
+const parsePositiveInt = (name: string, value: string): Effect.Effect<number, ConfigInvalidError> => {
+  const parsed = Number(value.trim())
+  return Number.isInteger(parsed) && parsed > 0
+    ? Effect.succeed(parsed)
+    : Effect.fail(
+        new ConfigInvalidError({ source: name, detail: `expected a positive integer, got \`${value}\`` }),
+      )
+}
+
+const checkUrl = (source: string, value: string): Effect.Effect<string, ConfigInvalidError> => {
+  try {
+    const url = new URL(value)
+    if (url.protocol === "http:" || url.protocol === "https:" || url.protocol === "file:") {
+      return Effect.succeed(value.replace(/\/+$/, ""))
+    }
+  } catch {
+    // reported below
+  }
+  return Effect.fail(new ConfigInvalidError({ source, detail: `not an http(s) or file URL: \`${value}\`` }))
+}
+
+interface Layered<A> {
+  readonly value: A
+  readonly source: ConfigSource
+}
+
+/** Picks the first layer that has a value: flag > environment > file > default. */
+const pick = <A>(flag: A | undefined, env: A | undefined, file: A | undefined, fallback: A): Layered<A> =>
+  flag !== undefined
+    ? { value: flag, source: "flag" }
+    : env !== undefined
+      ? { value: env, source: "env" }
+      : file !== undefined
+        ? { value: file, source: "file" }
+        : { value: fallback, source: "default" }
+
+/**
+ * Resolves the configuration. Paths from `graph.config.ts` are relative to its directory; paths from
+ * flags and environment variables are relative to the working directory, as a shell user expects.
+ */
+export const resolveConfig = (options: {
+  readonly cwd: string
+  readonly env: Readonly<Record<string, string | undefined>>
+  readonly flags: ConfigFlags
+}): Effect.Effect<ResolvedConfig, ConfigInvalidError> =>
+  Effect.gen(function* () {
+    const { cwd, env, flags } = options
+    const foundRoot = findProjectRoot(cwd)
+    const projectRoot = foundRoot ?? resolve(cwd)
+    const configFile = foundRoot ? join(foundRoot, configFileName) : null
+    const file: OwrtConfig = configFile ? yield* loadConfigFile(configFile) : {}
+
+    const envOf = (name: string): string | undefined => {
+      const value = env[name]
+      return value === undefined || value === "" ? undefined : value
+    }
+    const fromCwd = (p: string | undefined) => (p === undefined ? undefined : resolve(cwd, p))
+    const fromRoot = (p: string | undefined) => (p === undefined ? undefined : resolve(projectRoot, p))
+
+    const envOffline = envOf("OWRT_OFFLINE")
+    const envJobs = envOf("OWRT_JOBS")
+    const store = pick(
+      fromCwd(flags.store),
+      fromCwd(envOf("OWRT_STORE")),
+      fromRoot(file.store),
+      join(projectRoot, "store"),
+    )
+    const upstreamRaw = pick(flags.upstream, envOf("OWRT_UPSTREAM"), file.upstream, defaultUpstream)
+    const upstream = {
+      value: yield* checkUrl(
+        upstreamRaw.source === "flag"
+          ? "--upstream"
+          : upstreamRaw.source === "env"
+            ? "OWRT_UPSTREAM"
+            : "upstream",
+        upstreamRaw.value,
+      ),
+      source: upstreamRaw.source,
+    }
+    const keyring = pick(
+      fromCwd(flags.keyring),
+      fromCwd(envOf("OWRT_KEYRING")),
+      fromRoot(file.keyring),
+      join(packageRoot, "keyring"),
+    )
+    const offline = pick(
+      flags.offline === true ? true : undefined,
+      envOffline === undefined ? undefined : yield* parseBoolean("OWRT_OFFLINE", envOffline),
+      file.offline,
+      false,
+    )
+    const jobs = pick(
+      flags.jobs,
+      envJobs === undefined ? undefined : yield* parsePositiveInt("OWRT_JOBS", envJobs),
+      file.jobs,
+      availableParallelism(),
+    )
+    if (flags.jobs !== undefined && !(Number.isInteger(flags.jobs) && flags.jobs > 0)) {
+      return yield* new ConfigInvalidError({
+        source: "--jobs",
+        detail: `expected a positive integer, got ${flags.jobs}`,
+      })
+    }
+    return {
+      projectRoot,
+      configFile,
+      store: store.value,
+      upstream: upstream.value,
+      keyring: keyring.value,
+      profiles: fromRoot(file.profiles) ?? join(projectRoot, "profiles"),
+      offline: offline.value,
+      jobs: jobs.value,
+      downloads: file.downloads ?? 4,
+      timeouts: {
+        download: file.timeouts?.download ?? 1800,
+        build: file.timeouts?.build ?? 1800,
+        lock: file.timeouts?.lock ?? 3600,
+      },
+      secretsKey: file.secretsKey ?? null,
+      flash: { allowDevices: file.flash?.allowDevices ?? [] },
+      sources: {
+        store: store.source,
+        upstream: upstream.source,
+        keyring: keyring.source,
+        offline: offline.source,
+        jobs: jobs.source,
+      },
+    }
+  })
+
+export const appConfigLayer = (flags: ConfigFlags): Layer.Layer<AppConfig, ConfigInvalidError> =>
+  Layer.effect(AppConfig, resolveConfig({ cwd: process.cwd(), env: process.env, flags }))

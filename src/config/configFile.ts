@@ -1,0 +1,142 @@
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs"
+import { createRequire } from "node:module"
+import { homedir } from "node:os"
+import { join } from "node:path"
+import { Effect, ParseResult, Schema } from "effect"
+import { ConfigInvalidError } from "../errors.js"
+import { closestMatch } from "../text/closestMatch.js"
+import { sha256Hex } from "../text/digest.js"
+import type { OwrtConfig } from "./defineConfig.js"
+
+export const configFileName = "graph.config.ts"
+
+const PositiveInt = Schema.Int.pipe(Schema.positive())
+const Seconds = Schema.Number.pipe(Schema.positive())
+
+/** The shape `graph.config.ts` must export; checked because the file is user code. */
+export const ConfigFileSchema = Schema.Struct({
+  store: Schema.optional(Schema.String),
+  upstream: Schema.optional(Schema.String),
+  keyring: Schema.optional(Schema.String),
+  profiles: Schema.optional(Schema.String),
+  offline: Schema.optional(Schema.Boolean),
+  jobs: Schema.optional(PositiveInt),
+  downloads: Schema.optional(PositiveInt),
+  timeouts: Schema.optional(
+    Schema.Struct({
+      download: Schema.optional(Seconds),
+      build: Schema.optional(Seconds),
+      lock: Schema.optional(Seconds),
+    }),
+  ),
+  secretsKey: Schema.optional(Schema.String),
+  flash: Schema.optional(Schema.Struct({ allowDevices: Schema.optional(Schema.Array(Schema.String)) })),
+})
+
+const topLevelKeys = Object.keys(ConfigFileSchema.fields)
+
+const cacheDirectory = (): string =>
+  join(process.env["XDG_CACHE_HOME"] || join(homedir(), ".cache"), "owrt", "config")
+
+/**
+ * Compiles `graph.config.ts` with esbuild (bundling `owrt/config` as a virtual module, so the file needs
+ * no installed owrt) and caches the result by content hash: the compile runs once per edit, every later
+ * start only `require`s the cached output.
+ */
+const compile = (file: string, source: string): Effect.Effect<string, ConfigInvalidError> =>
+  Effect.gen(function* () {
+    const cached = join(cacheDirectory(), `${sha256Hex(`v1\0${file}\0${source}`)}.cjs`)
+    const hit = yield* Effect.sync(() => {
+      try {
+        readFileSync(cached, { flag: "r" })
+        return true
+      } catch {
+        return false
+      }
+    })
+    if (hit) return cached
+    // `require`, not `import()`: the bundled CLI runs as a script without an ESM loader callback.
+    const esbuild = createRequire(import.meta.url)("esbuild") as typeof import("esbuild")
+    const output = yield* Effect.tryPromise({
+      try: () =>
+        esbuild.build({
+          entryPoints: [file],
+          bundle: true,
+          write: false,
+          format: "cjs",
+          platform: "node",
+          target: "node20",
+          logLevel: "silent",
+          plugins: [
+            {
+              name: "owrt-config",
+              setup(build) {
+                build.onResolve({ filter: /^owrt\/config$/ }, () => ({
+                  path: "owrt-config",
+                  namespace: "owrt",
+                }))
+                build.onLoad({ filter: /.*/, namespace: "owrt" }, () => ({
+                  contents: "export const defineConfig = (config) => config",
+                  loader: "js",
+                }))
+              },
+            },
+          ],
+        }),
+      catch: (error) => {
+        const first = (
+          error as { errors?: Array<{ text: string; location?: { line: number; column: number } }> }
+        ).errors?.[0]
+        const where = first?.location ? `:${first.location.line}:${first.location.column + 1}` : ""
+        return new ConfigInvalidError({
+          source: `${file}${where}`,
+          detail: first?.text ?? String(error),
+        })
+      },
+    })
+    const code = output.outputFiles?.[0]?.text ?? ""
+    yield* Effect.sync(() => {
+      mkdirSync(cacheDirectory(), { recursive: true })
+      const temporary = `${cached}.${process.pid}.tmp`
+      writeFileSync(temporary, code)
+      renameSync(temporary, cached)
+    })
+    return cached
+  })
+
+/** Loads, runs and validates a `graph.config.ts`. */
+export const loadConfigFile = (file: string): Effect.Effect<OwrtConfig, ConfigInvalidError> =>
+  Effect.gen(function* () {
+    const source = yield* Effect.try({
+      try: () => readFileSync(file, "utf8"),
+      catch: (error) => new ConfigInvalidError({ source: file, detail: `cannot read: ${String(error)}` }),
+    })
+    const compiled = yield* compile(file, source)
+    const exported = yield* Effect.try({
+      try: () => {
+        const loaded = createRequire(import.meta.url)(compiled) as { default?: unknown }
+        return loaded.default ?? loaded
+      },
+      catch: (error) =>
+        new ConfigInvalidError({ source: file, detail: `evaluating it threw: ${(error as Error).message}` }),
+    })
+    return yield* Schema.decodeUnknown(ConfigFileSchema, { errors: "all", onExcessProperty: "error" })(
+      exported,
+    ).pipe(
+      Effect.mapError((error) => {
+        const issues = ParseResult.ArrayFormatter.formatErrorSync(error)
+        const detail = issues
+          .map((issue) => {
+            const path = issue.path.join(".")
+            if (issue._tag === "Unexpected") {
+              const key = String(issue.path[issue.path.length - 1])
+              const guess = issue.path.length === 1 ? closestMatch(key, topLevelKeys) : undefined
+              return `unknown key \`${path}\`${guess ? ` — did you mean \`${guess}\`?` : ""}`
+            }
+            return `${path}: ${issue.message}`
+          })
+          .join("; ")
+        return new ConfigInvalidError({ source: file, detail })
+      }),
+    )
+  })

@@ -1,0 +1,40 @@
+/**
+ * What `graph.config.ts` may set. Paths are relative to the directory holding `graph.config.ts`.
+ * This module is what `import { defineConfig } from "owrt/config"` resolves to; it must stay free of
+ * runtime dependencies so the config file loads fast.
+ */
+export interface OwrtConfig {
+  /** Store directory (immutable outputs, the SQLite database, temporary work). Default `store`. */
+  readonly store?: string
+  /** Upstream mirror base URL. Default `https://downloads.openwrt.org`. */
+  readonly upstream?: string
+  /** Directory of usign public keys named by key id. Default: the keyring shipped with owrt. */
+  readonly keyring?: string
+  /** Directory holding the profile YAML files. Default `profiles`. */
+  readonly profiles?: string
+  /** Use only what is cached; never contact the upstream. Default false. */
+  readonly offline?: boolean
+  /** How many builds may run at once. Default: the number of CPUs. */
+  readonly jobs?: number
+  /** Parallel downloads. Default 4. */
+  readonly downloads?: number
+  readonly timeouts?: {
+    /** Seconds one download may take, retries included. Default 1800. */
+    readonly download?: number
+    /** Seconds one `make image` may take. Default 1800. */
+    readonly build?: number
+    /** Seconds to wait for another process holding a lock before failing with exit 10. Default 3600. */
+    readonly lock?: number
+  }
+  /**
+   * Secret reference (`env:NAME` or `file:PATH`) to the key that seals secret values into build keys.
+   * Share it between machines that must agree on keys; without it each store makes its own.
+   */
+  readonly secretsKey?: string
+  readonly flash?: {
+    /** Devices MCP and web clients may flash (by path or /dev/disk/by-id name). */
+    readonly allowDevices?: ReadonlyArray<string>
+  }
+}
+
+export const defineConfig = (config: OwrtConfig): OwrtConfig => config

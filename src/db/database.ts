@@ -1,0 +1,74 @@
+import { mkdirSync } from "node:fs"
+import { join } from "node:path"
+import { SqlClient, type SqlError } from "@effect/sql"
+import { SqliteClient } from "@effect/sql-sqlite-node"
+import { Effect, Layer } from "effect"
+import { AppConfig } from "../config/appConfig.js"
+import { DatabaseBusyError, DatabaseError } from "../errors.js"
+import { migrations } from "./migrations.js"
+
+export const databaseFileName = "owrt.db"
+
+const isBusy = (error: SqlError.SqlError): boolean => {
+  const code = (error.cause as { code?: unknown } | undefined)?.code
+  return typeof code === "string" && (code.startsWith("SQLITE_BUSY") || code.startsWith("SQLITE_LOCKED"))
+}
+
+/** Maps driver errors to owrt's: a lock held too long is "busy" (exit 10), anything else internal. */
+export const databaseFailure =
+  (operation: string, file = databaseFileName) =>
+  (error: SqlError.SqlError): DatabaseError | DatabaseBusyError =>
+    isBusy(error)
+      ? new DatabaseBusyError({ operation, file })
+      : new DatabaseError({ operation, cause: error })
+
+/**
+ * Brings the schema up to date. `BEGIN IMMEDIATE` takes the write lock before reading the version, so two
+ * processes opening a new store at once migrate it exactly once.
+ */
+const migrate = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  const [row] = yield* sql<{ user_version: number }>`PRAGMA user_version`
+  if ((row?.user_version ?? 0) >= migrations.length) return
+  yield* sql.unsafe("BEGIN IMMEDIATE")
+  const apply = Effect.gen(function* () {
+    const [locked] = yield* sql<{ user_version: number }>`PRAGMA user_version`
+    for (let index = locked?.user_version ?? 0; index < migrations.length; index++) {
+      for (const statement of migrations[index]?.statements ?? []) yield* sql.unsafe(statement)
+    }
+    yield* sql.unsafe(`PRAGMA user_version = ${migrations.length}`)
+  })
+  yield* apply.pipe(
+    Effect.zipRight(sql.unsafe("COMMIT")),
+    Effect.tapError(() => sql.unsafe("ROLLBACK").pipe(Effect.ignore)),
+  )
+})
+
+/** The store's SQLite database (WAL, busy timeout, migrated), as an `SqlClient`. */
+export const databaseLayer: Layer.Layer<SqlClient.SqlClient, DatabaseError | DatabaseBusyError, AppConfig> =
+  Layer.unwrapEffect(
+    Effect.gen(function* () {
+      const config = yield* AppConfig
+      const file = join(config.store, databaseFileName)
+      yield* Effect.try({
+        try: () => mkdirSync(config.store, { recursive: true }),
+        catch: (cause) => new DatabaseError({ operation: `create store ${config.store}`, cause }),
+      })
+      const busyMs = Math.min(config.timeouts.lock * 1000, 60_000)
+      const client = SqliteClient.layer({ filename: file })
+      const setup = Layer.effectDiscard(
+        Effect.gen(function* () {
+          const sql = yield* SqlClient.SqlClient
+          yield* sql.unsafe(`PRAGMA busy_timeout = ${busyMs}`)
+          yield* sql.unsafe("PRAGMA foreign_keys = ON")
+          yield* sql.unsafe("PRAGMA synchronous = NORMAL")
+          yield* migrate
+        }).pipe(Effect.mapError(databaseFailure("open", file))),
+      )
+      return Layer.provideMerge(setup, client).pipe(
+        Layer.mapError((error) =>
+          error._tag === "ConfigError" ? new DatabaseError({ operation: "open", cause: error }) : error,
+        ),
+      )
+    }),
+  )

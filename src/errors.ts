@@ -1,0 +1,223 @@
+import { Data } from "effect"
+
+/**
+ * Process exit codes (DESIGN §4). They are part of the public contract: scripts and CI branch on them,
+ * so a value here never changes meaning.
+ */
+export const ExitCode = {
+  ok: 0,
+  usage: 2,
+  invalid: 3,
+  notFound: 4,
+  unavailable: 5,
+  integrity: 6,
+  buildFailed: 7,
+  flashRefused: 8,
+  flashMismatch: 9,
+  busy: 10,
+  internal: 70,
+  interrupted: 130,
+} as const
+export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode]
+
+/** One located problem in a YAML or config file: what an editor or a person jumps to. */
+export interface Diagnostic {
+  readonly file: string
+  readonly line: number
+  readonly column: number
+  /** Field path inside the document, e.g. `files[2].mode`; empty for the document itself. */
+  readonly path: string
+  readonly message: string
+  readonly hint?: string | undefined
+}
+
+export const formatDiagnostic = (d: Diagnostic): string =>
+  `${d.file}:${d.line}:${d.column}: ${d.path ? `${d.path}: ` : ""}${d.message}${d.hint ? ` — ${d.hint}` : ""}`
+
+export type ProfileErrorCode =
+  | "profile_yaml_syntax"
+  | "profile_unknown_key"
+  | "profile_invalid_value"
+  | "profile_missing_field"
+  | "profile_invalid_package"
+  | "profile_parent_missing"
+  | "profile_extends_cycle"
+  | "profile_secret_reference_invalid"
+  | "profile_secret_undefined"
+  | "profile_path_escape"
+  | "profile_overlay_missing"
+  | "profile_invalid_id"
+
+/** A profile that cannot be loaded or resolved. Carries every problem found, first one first. */
+export class ProfileInvalidError extends Data.TaggedError("ProfileInvalidError")<{
+  readonly code: ProfileErrorCode
+  readonly diagnostics: ReadonlyArray<Diagnostic>
+}> {
+  readonly exitCode = ExitCode.invalid
+  override get message(): string {
+    return this.diagnostics.map(formatDiagnostic).join("\n")
+  }
+}
+
+export class ConfigInvalidError extends Data.TaggedError("ConfigInvalidError")<{
+  readonly source: string
+  readonly detail: string
+}> {
+  readonly code = "config_invalid"
+  readonly exitCode = ExitCode.invalid
+  override get message(): string {
+    return `invalid configuration (${this.source}): ${this.detail}`
+  }
+}
+
+export class SecretUnavailableError extends Data.TaggedError("SecretUnavailableError")<{
+  readonly profile: string
+  readonly secret: string
+  readonly reference: string
+  readonly reason: string
+}> {
+  readonly code = "secret_unavailable"
+  readonly exitCode = ExitCode.invalid
+  override get message(): string {
+    return `secret \`${this.secret}\` of profile ${this.profile} (${this.reference}) is unavailable: ${this.reason}`
+  }
+}
+
+export class ProfileNotFoundError extends Data.TaggedError("ProfileNotFoundError")<{
+  readonly profile: string
+  readonly known: ReadonlyArray<string>
+  readonly suggestion?: string | undefined
+}> {
+  readonly code = "profile_not_found"
+  readonly exitCode = ExitCode.notFound
+  override get message(): string {
+    const hint = this.suggestion ? ` — did you mean \`${this.suggestion}\`?` : ""
+    return `no profile \`${this.profile}\`${hint} (known: ${this.known.join(", ") || "none"})`
+  }
+}
+
+export class RevisionNotFoundError extends Data.TaggedError("RevisionNotFoundError")<{
+  readonly profile: string
+  readonly rev: string
+  readonly detail: string
+}> {
+  readonly code = "revision_not_found"
+  readonly exitCode = ExitCode.notFound
+  override get message(): string {
+    return `${this.profile}@${this.rev}: ${this.detail}`
+  }
+}
+
+export class RevisionAmbiguousError extends Data.TaggedError("RevisionAmbiguousError")<{
+  readonly profile: string
+  readonly rev: string
+  readonly candidates: ReadonlyArray<string>
+}> {
+  readonly code = "revision_ambiguous"
+  readonly exitCode = ExitCode.usage
+  override get message(): string {
+    return `${this.profile}@${this.rev} is ambiguous: it matches ${this.candidates.join(", ")}; give more characters`
+  }
+}
+
+export class UsageError extends Data.TaggedError("UsageError")<{ readonly detail: string }> {
+  readonly code = "usage"
+  readonly exitCode = ExitCode.usage
+  override get message(): string {
+    return this.detail
+  }
+}
+
+export class DatabaseError extends Data.TaggedError("DatabaseError")<{
+  readonly operation: string
+  readonly cause: unknown
+}> {
+  readonly code = "database_error"
+  readonly exitCode = ExitCode.internal
+  override get message(): string {
+    return `database ${this.operation} failed: ${describeCause(this.cause)}`
+  }
+}
+
+export class DatabaseBusyError extends Data.TaggedError("DatabaseBusyError")<{
+  readonly operation: string
+  readonly file: string
+}> {
+  readonly code = "database_busy"
+  readonly exitCode = ExitCode.busy
+  override get message(): string {
+    return `database ${this.file} stayed locked by another process during ${this.operation}; try again`
+  }
+}
+
+export class GitError extends Data.TaggedError("GitError")<{
+  readonly args: ReadonlyArray<string>
+  readonly detail: string
+}> {
+  readonly code = "git_failed"
+  readonly exitCode = ExitCode.internal
+  override get message(): string {
+    return `git ${this.args.join(" ")} failed: ${this.detail}`
+  }
+}
+
+export class InternalError extends Data.TaggedError("InternalError")<{ readonly cause: unknown }> {
+  readonly code = "internal"
+  readonly exitCode = ExitCode.internal
+  override get message(): string {
+    return `internal error: ${describeCause(this.cause)}`
+  }
+}
+
+/** A one-line account of a cause, following nested causes (driver errors wrap the useful message). */
+export const describeCause = (cause: unknown): string => {
+  const parts: Array<string> = []
+  let current: unknown = cause
+  for (let depth = 0; depth < 5 && current !== undefined && current !== null; depth++) {
+    const text =
+      current instanceof Error || (typeof current === "object" && "message" in current)
+        ? String((current as { message: unknown }).message).trim()
+        : typeof current === "string"
+          ? current
+          : JSON.stringify(current)
+    if (text && !parts.includes(text)) parts.push(text)
+    current =
+      typeof current === "object" && "cause" in current ? (current as { cause: unknown }).cause : undefined
+  }
+  return parts.join(": ") || "unknown cause"
+}
+
+/** Every error a command can end with. Frontends map these to exit codes and JSON, nothing else. */
+export type OwrtError =
+  | ProfileInvalidError
+  | ConfigInvalidError
+  | SecretUnavailableError
+  | ProfileNotFoundError
+  | RevisionNotFoundError
+  | RevisionAmbiguousError
+  | UsageError
+  | DatabaseError
+  | DatabaseBusyError
+  | GitError
+  | InternalError
+
+/** The stable, machine-readable face of an error, as `--json` prints it. */
+export interface ErrorReport {
+  readonly code: string
+  readonly message: string
+  readonly exitCode: number
+}
+
+export const isOwrtError = (u: unknown): u is OwrtError =>
+  typeof u === "object" &&
+  u !== null &&
+  "code" in u &&
+  "exitCode" in u &&
+  typeof (u as { code: unknown }).code === "string" &&
+  typeof (u as { exitCode: unknown }).exitCode === "number"
+
+export const toErrorReport = (e: OwrtError): ErrorReport => ({
+  code: e.code,
+  message: e.message,
+  exitCode: e.exitCode,
+})

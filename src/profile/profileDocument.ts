@@ -1,0 +1,165 @@
+import { Either, ParseResult, Schema } from "effect"
+import { type Diagnostic, type ProfileErrorCode, ProfileInvalidError } from "../errors.js"
+import { closestMatch } from "../text/closestMatch.js"
+import { knownKeys, ProfileDocument } from "./profileSchema.js"
+import { formatPath, type PathSegment, parseYamlSource, type YamlSource } from "./yamlSource.js"
+
+export interface LoadedDocument {
+  readonly document: ProfileDocument
+  readonly source: YamlSource
+}
+
+interface Located {
+  readonly code: ProfileErrorCode
+  readonly diagnostic: Diagnostic
+}
+
+const keysFor = (path: ReadonlyArray<PathSegment>): ReadonlyArray<string> => {
+  if (path.length === 1) return knownKeys.profile
+  const [head] = path
+  if (head === "files" && path.length === 3) return knownKeys.files
+  if (head === "first_boot" && path.length === 3) return knownKeys.first_boot
+  if (head === "flash" && path.length === 2) return knownKeys.flash
+  return []
+}
+
+const codeFor = (issue: ParseResult.ArrayFormatterIssue): ProfileErrorCode => {
+  if (issue._tag === "Unexpected") return "profile_unknown_key"
+  if (issue._tag === "Missing") return "profile_missing_field"
+  if (issue.path[0] === "packages") return "profile_invalid_package"
+  if (issue.path[0] === "secrets") return "profile_secret_reference_invalid"
+  if (issue.path[0] === "extends") return "profile_invalid_id"
+  return "profile_invalid_value"
+}
+
+/** The clearest text for one schema issue: what was expected, in the words of the profile format. */
+const messageFor = (issue: ParseResult.ArrayFormatterIssue): { message: string; hint?: string } => {
+  const path = issue.path as ReadonlyArray<PathSegment>
+  if (issue._tag === "Unexpected") {
+    const key = String(path[path.length - 1])
+    const guess = closestMatch(key, keysFor(path))
+    return guess
+      ? { message: `unknown key \`${key}\``, hint: `did you mean \`${guess}\`?` }
+      : { message: `unknown key \`${key}\``, hint: `known keys here: ${keysFor(path).join(", ")}` }
+  }
+  if (issue._tag === "Missing") return { message: "this field is required" }
+  return { message: issue.message }
+}
+
+const isGeneric = (issue: ParseResult.ArrayFormatterIssue) => /^Expected /.test(issue.message)
+
+/**
+ * Unions and optional fields make the schema report one issue per alternative ("Expected undefined,
+ * actual [...]" next to the real problem). Per field, keep the specific messages when there are any, and
+ * drop a field's issues when a deeper field explains them.
+ */
+const preferSpecific = (
+  issues: ReadonlyArray<ParseResult.ArrayFormatterIssue>,
+): ReadonlyArray<ParseResult.ArrayFormatterIssue> => {
+  const key = (issue: ParseResult.ArrayFormatterIssue) => formatPath(issue.path as ReadonlyArray<PathSegment>)
+  const kept = issues.filter((issue) => {
+    if (issue._tag === "Missing") {
+      // `scirpt` present and `script` missing is one typo, reported once as the unknown key.
+      const parent = key({ ...issue, path: issue.path.slice(0, -1) })
+      const missing = String(issue.path[issue.path.length - 1])
+      return !issues.some(
+        (other) =>
+          other._tag === "Unexpected" &&
+          other.path.length === issue.path.length &&
+          key({ ...other, path: other.path.slice(0, -1) }) === parent &&
+          closestMatch(String(other.path[other.path.length - 1]), [missing]) === missing,
+      )
+    }
+    if (issue._tag !== "Type" && issue._tag !== "Refinement") return true
+    const path = key(issue)
+    const deeper = issues.some(
+      (other) => other !== issue && other.path.length > issue.path.length && key(other).startsWith(path),
+    )
+    if (deeper && isGeneric(issue)) return false
+    if (isGeneric(issue) && issues.some((other) => key(other) === path && !isGeneric(other))) return false
+    if (
+      /^Expected undefined,/.test(issue.message) &&
+      issues.some((other) => other !== issue && key(other) === path)
+    )
+      return false
+    return true
+  })
+  // A union of literals fails once per member: say it once, listing what is allowed.
+  const merged: Array<ParseResult.ArrayFormatterIssue> = []
+  for (const issue of kept) {
+    const match = /^Expected (.+), actual (.+)$/s.exec(issue.message)
+    const previous = merged.find((m) => key(m) === key(issue) && /^Expected .+, actual .+$/s.test(m.message))
+    if (match && previous) {
+      const [, expected, actual] = match
+      const index = merged.indexOf(previous)
+      const [, before] = /^Expected (.+), actual .+$/s.exec(previous.message) ?? []
+      merged[index] = { ...previous, message: `Expected ${before} | ${expected}, actual ${actual}` }
+    } else merged.push(issue)
+  }
+  return merged
+}
+
+/** Parses and checks one profile file; every problem comes back located at its file, line and field. */
+export const decodeProfileDocument = (
+  file: string,
+  text: string,
+): Either.Either<LoadedDocument, ProfileInvalidError> => {
+  const parsed = parseYamlSource(file, text)
+  if (parsed._tag === "syntax") {
+    return Either.left(
+      new ProfileInvalidError({ code: "profile_yaml_syntax", diagnostics: parsed.diagnostics }),
+    )
+  }
+  const { source } = parsed
+  const value = source.value
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    return Either.left(
+      new ProfileInvalidError({
+        code: "profile_invalid_value",
+        diagnostics: [
+          {
+            file,
+            line: 1,
+            column: 1,
+            path: "",
+            message: "a profile is a YAML mapping of keys (release:, target:, device:, packages:, ...)",
+          },
+        ],
+      }),
+    )
+  }
+  const decoded = Schema.decodeUnknownEither(ProfileDocument, { errors: "all", onExcessProperty: "error" })(
+    value,
+  )
+  if (Either.isRight(decoded)) return Either.right({ document: decoded.right, source })
+  const issues = preferSpecific(ParseResult.ArrayFormatter.formatErrorSync(decoded.left))
+  const located: Array<Located> = []
+  const seen = new Set<string>()
+  for (const issue of issues) {
+    const path = issue.path as ReadonlyArray<PathSegment>
+    const { message, hint } = messageFor(issue)
+    const dedupe = `${formatPath(path)}\0${message}`
+    if (seen.has(dedupe)) continue
+    seen.add(dedupe)
+    const position = issue._tag === "Unexpected" ? source.keyAt(path) : source.valueAt(path)
+    located.push({
+      code: codeFor(issue),
+      diagnostic: {
+        file,
+        line: position.line,
+        column: position.column,
+        path: formatPath(path),
+        message,
+        hint,
+      },
+    })
+  }
+  located.sort((a, b) => a.diagnostic.line - b.diagnostic.line || a.diagnostic.column - b.diagnostic.column)
+  const first = located[0]
+  return Either.left(
+    new ProfileInvalidError({
+      code: first?.code ?? "profile_invalid_value",
+      diagnostics: located.map((l) => l.diagnostic),
+    }),
+  )
+}

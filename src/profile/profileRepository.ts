@@ -1,0 +1,237 @@
+import { readFileSync } from "node:fs"
+import { relative } from "node:path"
+import { Context, Effect, Layer } from "effect"
+import { AppConfig } from "../config/appConfig.js"
+import { type RevisionRecord, RevisionRecords } from "../db/revisionRecords.js"
+import {
+  type DatabaseBusyError,
+  type DatabaseError,
+  type GitError,
+  InternalError,
+  type ProfileInvalidError,
+  ProfileNotFoundError,
+  RevisionAmbiguousError,
+  RevisionNotFoundError,
+  UsageError,
+} from "../errors.js"
+import { blobPath, hasBlob, putBlob } from "../store/blobStore.js"
+import { closestMatch } from "../text/closestMatch.js"
+import { gitProfileTree, resolveCommit, worktreeProfileTree } from "./profileTree.js"
+import {
+  makeProfileResolver,
+  type ProfileResolver,
+  type ProfileRevision,
+  type ResolvedProfile,
+} from "./resolveProfile.js"
+
+/** A resolved profile revision and its database record (sequence number, first seen). */
+export interface ProfileEntry {
+  readonly revision: ProfileRevision
+  readonly record: RevisionRecord
+}
+
+export type ProfileLookupError =
+  | ProfileInvalidError
+  | ProfileNotFoundError
+  | RevisionNotFoundError
+  | RevisionAmbiguousError
+  | UsageError
+  | GitError
+  | InternalError
+  | DatabaseError
+  | DatabaseBusyError
+
+/** `id` or `id@rev`. */
+export const parseProfileSpec = (
+  spec: string,
+): Effect.Effect<{ id: string; rev: string | undefined }, UsageError> => {
+  const at = spec.indexOf("@")
+  if (at === -1) return Effect.succeed({ id: spec, rev: undefined })
+  const id = spec.slice(0, at)
+  const rev = spec.slice(at + 1)
+  if (id === "" || rev === "") {
+    return Effect.fail(
+      new UsageError({
+        detail: `\`${spec}\` is not a profile reference: write <id> or <id>@<rev> (e.g. home-ap@3)`,
+      }),
+    )
+  }
+  return Effect.succeed({ id, rev })
+}
+
+export class ProfileRepository extends Context.Tag("owrt/ProfileRepository")<
+  ProfileRepository,
+  {
+    /** Ids of the profiles in the working tree. */
+    readonly ids: () => Effect.Effect<ReadonlyArray<string>, GitError>
+    /** Resolves `id` or `id@rev` and records the revision it sees. */
+    readonly resolve: (spec: string) => Effect.Effect<ProfileEntry, ProfileLookupError>
+    /** Resolves every working-tree profile (recording each revision). */
+    readonly all: () => Effect.Effect<ReadonlyArray<ProfileEntry>, ProfileLookupError>
+    readonly history: (id: string) => Effect.Effect<ReadonlyArray<RevisionRecord>, ProfileLookupError>
+    /** A resolver over the working tree, for callers that check without recording (validate). */
+    readonly worktree: ProfileResolver
+  }
+>() {}
+
+export const profileRepositoryLayer = Layer.effect(
+  ProfileRepository,
+  Effect.gen(function* () {
+    const config = yield* AppConfig
+    const records = yield* RevisionRecords
+    const displayDir = relative(process.cwd(), config.profiles) || "."
+    const worktree = makeProfileResolver(worktreeProfileTree(config.profiles), displayDir)
+
+    const notFound = (id: string) =>
+      Effect.flatMap(worktree.ids(), (known) =>
+        Effect.fail(new ProfileNotFoundError({ profile: id, known, suggestion: closestMatch(id, known) })),
+      )
+
+    const resolveWith = (resolver: ProfileResolver, id: string) =>
+      resolver.resolve(id).pipe(
+        Effect.catchIf(
+          (e): e is Extract<typeof e, { _tag: "ProfileMissing" }> => e._tag === "ProfileMissing",
+          () => notFound(id),
+        ),
+      )
+
+    /** Records a revision; a new one also keeps its overlay files, so it can be rebuilt later. */
+    const record = (revision: ProfileRevision) =>
+      Effect.gen(function* () {
+        const stored = yield* records.record({
+          profile: revision.profile.id,
+          hash: revision.hash,
+          canonical: revision.canonical,
+          source: revision.source,
+        })
+        if (
+          stored.isNew ||
+          revision.profile.overlay.some((e) => e.kind === "file" && !hasBlob(config.store, e.sha256))
+        ) {
+          for (const entry of revision.profile.overlay) {
+            if (entry.kind !== "file" || hasBlob(config.store, entry.sha256)) continue
+            const bytes = yield* revision.readOverlay(entry.path)
+            if (bytes) yield* putBlob(config.store, entry.sha256, bytes)
+          }
+        }
+        return { revision, record: stored } satisfies ProfileEntry
+      })
+
+    const fromRecord = (stored: RevisionRecord & { canonical: string }): ProfileEntry => {
+      // The canonical JSON was written by this program from a validated profile.
+      const profile = JSON.parse(stored.canonical) as ResolvedProfile
+      const digests = new Map(profile.overlay.map((e) => [e.path, e.sha256]))
+      return {
+        record: stored,
+        revision: {
+          profile,
+          canonical: stored.canonical,
+          hash: stored.hash,
+          source: stored.source,
+          readOverlay: (path) => {
+            const digest = digests.get(path)
+            return digest === undefined
+              ? Effect.succeed(undefined)
+              : Effect.try({
+                  try: () => readFileSync(blobPath(config.store, digest)),
+                  catch: (cause) => new InternalError({ cause }),
+                })
+          },
+        },
+      }
+    }
+
+    const resolveRev = (id: string, rev: string) =>
+      Effect.gen(function* () {
+        if (/^\d+$/.test(rev)) {
+          const stored = yield* records.bySeq(id, Number(rev))
+          if (stored) return fromRecord(stored)
+          const history = yield* records.history(id)
+          if (history.length === 0 && !(yield* worktree.ids()).includes(id)) return yield* notFound(id)
+          return yield* new RevisionNotFoundError({
+            profile: id,
+            rev,
+            detail:
+              history.length === 0
+                ? "no revision recorded yet (see `owrt profiles history`)"
+                : `no revision ${rev}; known revisions are 1..${history[history.length - 1]?.seq ?? 0}`,
+          })
+        }
+        if (/^[0-9a-f]{4,64}$/i.test(rev)) {
+          const matches = yield* records.byHashPrefix(id, rev)
+          if (matches.length > 1) {
+            return yield* new RevisionAmbiguousError({
+              profile: id,
+              rev,
+              candidates: matches.map((m) => `${m.seq} (${m.hash.slice(0, 12)})`),
+            })
+          }
+          const [match] = matches
+          if (match) return fromRecord(match)
+        }
+        const commit = yield* resolveCommit(config.profiles, rev)
+        if (commit === undefined) {
+          if (!(yield* worktree.ids()).includes(id) && (yield* records.history(id)).length === 0)
+            return yield* notFound(id)
+          return yield* new RevisionNotFoundError({
+            profile: id,
+            rev,
+            detail:
+              "not a revision number, a recorded revision hash, or a git commit of the profiles repository",
+          })
+        }
+        const tree = yield* gitProfileTree(config.profiles, commit)
+        const resolver = makeProfileResolver(
+          tree,
+          `${relative(process.cwd(), config.profiles) || "."}@${commit.slice(0, 12)}`,
+        )
+        const revision = yield* resolver.resolve(id).pipe(
+          Effect.catchIf(
+            (e): e is Extract<typeof e, { _tag: "ProfileMissing" }> => e._tag === "ProfileMissing",
+            () =>
+              Effect.fail(
+                new RevisionNotFoundError({
+                  profile: id,
+                  rev,
+                  detail: `profile did not exist at commit ${commit.slice(0, 12)}`,
+                }),
+              ),
+          ),
+        )
+        return yield* record(revision)
+      })
+
+    return {
+      ids: () => worktree.ids(),
+      worktree,
+      resolve: (spec) =>
+        Effect.gen(function* () {
+          const { id, rev } = yield* parseProfileSpec(spec)
+          if (rev === undefined) return yield* record(yield* resolveWith(worktree, id))
+          return yield* resolveRev(id, rev)
+        }),
+      all: () =>
+        Effect.gen(function* () {
+          const entries: Array<ProfileEntry> = []
+          for (const id of yield* worktree.ids())
+            entries.push(yield* record(yield* resolveWith(worktree, id)))
+          return entries
+        }),
+      history: (id) =>
+        Effect.gen(function* () {
+          // Looking at history counts as seeing the current revision, so it is always listed.
+          const current = yield* worktree.resolve(id).pipe(
+            Effect.map((revision) => revision as ProfileRevision | undefined),
+            Effect.catchIf(
+              (e): e is Extract<typeof e, { _tag: "ProfileMissing" }> => e._tag === "ProfileMissing",
+              () => Effect.succeed(undefined),
+            ),
+          )
+          if (current) yield* record(current)
+          const history = yield* records.history(id)
+          if (history.length === 0) return yield* notFound(id)
+          return history
+        }),
+    }
+  }),
+)

@@ -1,0 +1,165 @@
+import { Schema } from "effect"
+
+/*
+ * The profile file format (profiles/<id>.yaml). Field names are snake_case like OpenWrt's own
+ * configuration. Every message here is shown to a person next to the file, line and field it concerns,
+ * so each says what is expected, not only what is wrong.
+ */
+
+export const profileIdPattern = /^[a-z0-9][a-z0-9._-]*$/
+
+export const ProfileId = Schema.String.pipe(
+  Schema.pattern(profileIdPattern, {
+    message: (issue) =>
+      `\`${String(issue.actual)}\` is not a profile id: use lower-case letters, digits, '.', '_' and '-'`,
+  }),
+)
+
+/** opkg/apk package names are lower case; a leading `-` removes a package. */
+export const packageNamePattern = /^-?[a-z0-9][a-z0-9+._-]*$/
+
+export const PackageEntry = Schema.String.pipe(
+  Schema.pattern(packageNamePattern, {
+    message: (issue) =>
+      `invalid package name \`${String(issue.actual)}\`: package names are lower-case letters, digits and + . _ -, with a leading - to remove one`,
+  }),
+)
+
+export const releasePattern = /^(?:\d{2}\.\d{2}\.\d+(?:-rc\d+)?|\d{2}\.\d{2}-SNAPSHOT|snapshot|SNAPSHOT)$/
+
+export const Release = Schema.Union(
+  Schema.String.pipe(
+    Schema.pattern(releasePattern, {
+      message: (issue) =>
+        `\`${String(issue.actual)}\` is not an OpenWrt release: use a version like "23.05.5", "24.10.0-rc6" or "snapshot"`,
+    }),
+  ),
+  Schema.Number.pipe(
+    Schema.filter(
+      (n) =>
+        `YAML read the release as a number (${n}), which loses digits: put it in quotes, e.g. release: "24.10.0"`,
+    ),
+  ),
+).annotations({ identifier: "Release" })
+
+export const Target = Schema.String.pipe(
+  Schema.pattern(/^[a-z0-9_-]+\/[a-z0-9_-]+$/, {
+    message: (issue) =>
+      `\`${String(issue.actual)}\` is not a target: write <target>/<subtarget>, e.g. ath79/generic`,
+  }),
+)
+
+export const DeviceId = Schema.String.pipe(
+  Schema.pattern(/^[A-Za-z0-9][A-Za-z0-9_,.+-]*$/, {
+    message: (issue) =>
+      `\`${String(issue.actual)}\` is not a device profile id (see \`make info\`), e.g. tplink_archer-c7-v5`,
+  }),
+)
+
+export const ServiceName = Schema.String.pipe(
+  Schema.pattern(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, {
+    message: (issue) => `\`${String(issue.actual)}\` is not an /etc/init.d service name`,
+  }),
+)
+
+export const Tag = Schema.String.pipe(
+  Schema.pattern(/^[a-z0-9][a-z0-9_-]*$/, {
+    message: (issue) =>
+      `\`${String(issue.actual)}\` is not a tag: use lower-case letters, digits, '_' and '-'`,
+  }),
+)
+
+export const secretNamePattern = /^[A-Za-z_][A-Za-z0-9_]*$/
+
+export const SecretName = Schema.String.pipe(
+  Schema.pattern(secretNamePattern, {
+    message: (issue) => `\`${String(issue.actual)}\` is not a secret name: use letters, digits and '_'`,
+  }),
+)
+
+/** `env:NAME` or `file:PATH`. The value itself never appears in a profile. */
+export const SecretReference = Schema.String.pipe(
+  Schema.pattern(/^(?:env:[A-Za-z_][A-Za-z0-9_]*|file:.+)$/, {
+    message: (issue) =>
+      `\`${String(issue.actual)}\` is not a secret reference: write env:VARIABLE or file:path/to/file (secret values never go in a profile)`,
+  }),
+)
+
+/** A path inside the image, e.g. /etc/config/wireless. */
+export const ImagePath = Schema.String.pipe(
+  Schema.pattern(/^\/(?!.*(?:^|\/)\.\.?(?:\/|$))[^\0]*[^/]$/, {
+    message: (issue) =>
+      `\`${String(issue.actual)}\` is not an absolute file path inside the image (like /etc/banner; no . or .. parts)`,
+  }),
+)
+
+export const FileMode = Schema.String.pipe(
+  Schema.pattern(/^0?[0-7]{3,4}$/, {
+    message: (issue) => `\`${String(issue.actual)}\` is not an octal file mode: quote it, e.g. mode: "0600"`,
+  }),
+)
+
+export const InlineFile = Schema.Struct({
+  path: ImagePath,
+  content: Schema.optional(Schema.String),
+  secret: Schema.optional(SecretName),
+  mode: Schema.optional(FileMode),
+})
+export type InlineFile = typeof InlineFile.Type
+
+export const FirstBootScript = Schema.Struct({
+  name: Schema.String.pipe(
+    Schema.pattern(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, {
+      message: (issue) =>
+        `\`${String(issue.actual)}\` is not a uci-defaults script name: use letters, digits, '.', '_' and '-', e.g. 90-wifi`,
+    }),
+  ),
+  script: Schema.String,
+})
+export type FirstBootScript = typeof FirstBootScript.Type
+
+export const FlashPolicy = Schema.Struct({
+  image: Schema.optional(Schema.Literal("auto", "sdcard", "combined", "combined-efi", "factory")),
+  verify: Schema.optional(Schema.Literal("full", "none")),
+  wipe: Schema.optional(Schema.Boolean),
+})
+export type FlashPolicy = typeof FlashPolicy.Type
+
+const RootfsSize = Schema.Int.pipe(
+  Schema.between(16, 65536, {
+    message: (issue) =>
+      `rootfs_size is in MB and must be a whole number from 16 to 65536, got ${String(issue.actual)}`,
+  }),
+)
+
+/** A profile file as written, before `extends:` is applied. */
+export const ProfileDocument = Schema.Struct({
+  description: Schema.optional(Schema.String),
+  extends: Schema.optional(Schema.Union(ProfileId, Schema.Array(ProfileId))),
+  abstract: Schema.optional(Schema.Boolean),
+  release: Schema.optional(Release),
+  target: Schema.optional(Target),
+  device: Schema.optional(DeviceId),
+  packages: Schema.optional(Schema.Array(PackageEntry)),
+  overlay: Schema.optional(Schema.String),
+  files: Schema.optional(Schema.Array(InlineFile)),
+  first_boot: Schema.optional(Schema.Array(FirstBootScript)),
+  disabled_services: Schema.optional(Schema.Array(ServiceName)),
+  rootfs_size: Schema.optional(RootfsSize),
+  tags: Schema.optional(Schema.Array(Tag)),
+  secrets: Schema.optional(Schema.Record({ key: SecretName, value: SecretReference })),
+  flash: Schema.optional(FlashPolicy),
+}).annotations({
+  identifier: "OwrtProfile",
+  title: "owrt profile",
+  description: "An owrt device profile (profiles/<id>.yaml). See docs/profiles.md.",
+})
+export type ProfileDocument = typeof ProfileDocument.Type
+
+/** Known keys per object kind, for "did you mean" hints on unknown keys. */
+export const knownKeys = {
+  profile: Object.keys(ProfileDocument.fields),
+  files: Object.keys(InlineFile.fields),
+  first_boot: Object.keys(FirstBootScript.fields),
+  flash: Object.keys(FlashPolicy.fields),
+} as const
