@@ -1,20 +1,28 @@
+import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import type { SqlClient } from "@effect/sql"
 import { Layer } from "effect"
+import { type BuilderStore, builderStoreLayer } from "./builder/builderStore.js"
 import { type AppConfig, appConfigLayer, type ConfigFlags } from "./config/appConfig.js"
 import { databaseLayer } from "./db/database.js"
 import { type RevisionRecords, revisionRecordsLayer } from "./db/revisionRecords.js"
 import type { ConfigInvalidError, DatabaseBusyError, DatabaseError } from "./errors.js"
 import { type ProfileRepository, profileRepositoryLayer } from "./profile/profileRepository.js"
+import type { Progress } from "./progress/progress.js"
 
-/** The library core as one layer: what every frontend (CLI, MCP, web) runs its commands in. */
+export type AppServices = AppConfig | SqlClient.SqlClient | RevisionRecords | ProfileRepository | BuilderStore
+
+/**
+ * The library core as one layer: what every frontend (CLI, MCP, web) runs its commands in. The frontend
+ * brings the progress renderer that suits it.
+ */
 export const appLayer = (
   flags: ConfigFlags,
-): Layer.Layer<
-  AppConfig | SqlClient.SqlClient | RevisionRecords | ProfileRepository,
-  ConfigInvalidError | DatabaseError | DatabaseBusyError
-> => {
+  progress: Layer.Layer<Progress>,
+): Layer.Layer<AppServices, ConfigInvalidError | DatabaseError | DatabaseBusyError> => {
   const config = appConfigLayer(flags)
   const database = databaseLayer.pipe(Layer.provideMerge(config))
   const records = revisionRecordsLayer.pipe(Layer.provideMerge(database))
-  return profileRepositoryLayer.pipe(Layer.provideMerge(records))
+  const profiles = profileRepositoryLayer.pipe(Layer.provideMerge(records))
+  const builders = builderStoreLayer.pipe(Layer.provide(Layer.mergeAll(FetchHttpClient.layer, progress)))
+  return builders.pipe(Layer.provideMerge(profiles))
 }

@@ -170,6 +170,114 @@ export class InternalError extends Data.TaggedError("InternalError")<{ readonly 
 }
 
 /** A one-line account of a cause, following nested causes (driver errors wrap the useful message). */
+export class NotPublishedError extends Data.TaggedError("NotPublishedError")<{
+  readonly what: "release" | "target" | "builder"
+  readonly release: string
+  readonly target?: string | undefined
+  readonly url: string
+}> {
+  get code(): "release_not_published" | "target_not_published" | "builder_not_published" {
+    return `${this.what}_not_published`
+  }
+  readonly exitCode = ExitCode.unavailable
+  override get message(): string {
+    const subject =
+      this.what === "release"
+        ? `release ${this.release} is not published upstream (yet)`
+        : this.what === "target"
+          ? `target ${this.target} is not published for release ${this.release}`
+          : `no Image Builder is published for ${this.release} ${this.target}`
+    return `${subject} (${this.url})`
+  }
+}
+
+export class OfflineError extends Data.TaggedError("OfflineError")<{ readonly detail: string }> {
+  readonly code = "offline_not_cached"
+  readonly exitCode = ExitCode.unavailable
+  override get message(): string {
+    return `offline, and ${this.detail} is not cached; run once online first`
+  }
+}
+
+export class DownloadError extends Data.TaggedError("DownloadError")<{
+  readonly url: string
+  readonly detail: string
+  readonly attempts: number
+}> {
+  readonly code = "download_failed"
+  readonly exitCode = ExitCode.integrity
+  override get message(): string {
+    return `download of ${this.url} failed after ${this.attempts} attempt(s): ${this.detail}`
+  }
+}
+
+export class ChecksumMismatchError extends Data.TaggedError("ChecksumMismatchError")<{
+  readonly url: string
+  readonly expected: string
+  readonly actual: string
+}> {
+  readonly code = "checksum_mismatch"
+  readonly exitCode = ExitCode.integrity
+  override get message(): string {
+    return `${this.url}: SHA-256 ${this.actual} does not match the signed sha256sums (${this.expected}); nothing was stored`
+  }
+}
+
+export class SignatureError extends Data.TaggedError("SignatureError")<{
+  readonly kind: "unknown_key" | "invalid" | "missing"
+  readonly url: string
+  readonly keyId?: string | undefined
+  readonly keyring: string
+  readonly detail?: string | undefined
+}> {
+  get code(): "signature_unknown_key" | "signature_invalid" | "signature_missing" {
+    return `signature_${this.kind}`
+  }
+  readonly exitCode = ExitCode.integrity
+  override get message(): string {
+    if (this.kind === "unknown_key") {
+      return `${this.url} is signed by key ${this.keyId}, which is not in the keyring ${this.keyring}; add the key (a usign public key file named ${this.keyId}) if you trust it`
+    }
+    if (this.kind === "missing") return `${this.url} has no usable signature: ${this.detail ?? "missing"}`
+    return `${this.url}: signature by key ${this.keyId} does not verify${this.detail ? ` (${this.detail})` : ""}; the file was altered or the key is wrong`
+  }
+}
+
+export class UnsafeArchiveError extends Data.TaggedError("UnsafeArchiveError")<{
+  readonly url: string
+  readonly entry: string
+  readonly reason: string
+}> {
+  readonly code = "archive_unsafe"
+  readonly exitCode = ExitCode.integrity
+  override get message(): string {
+    return `${this.url} is refused: entry \`${this.entry}\`: ${this.reason}; nothing was stored`
+  }
+}
+
+export class ArchiveCorruptError extends Data.TaggedError("ArchiveCorruptError")<{
+  readonly url: string
+  readonly detail: string
+}> {
+  readonly code = "archive_corrupt"
+  readonly exitCode = ExitCode.integrity
+  override get message(): string {
+    return `${this.url} could not be unpacked: ${this.detail}; nothing was stored`
+  }
+}
+
+export class LockTimeoutError extends Data.TaggedError("LockTimeoutError")<{
+  readonly lock: string
+  readonly holder: string
+  readonly seconds: number
+}> {
+  readonly code = "lock_timeout"
+  readonly exitCode = ExitCode.busy
+  override get message(): string {
+    return `waited ${this.seconds}s for ${this.lock}, still held by ${this.holder}`
+  }
+}
+
 export const describeCause = (cause: unknown): string => {
   const parts: Array<string> = []
   let current: unknown = cause
@@ -200,6 +308,14 @@ export type OwrtError =
   | DatabaseBusyError
   | GitError
   | InternalError
+  | NotPublishedError
+  | OfflineError
+  | DownloadError
+  | ChecksumMismatchError
+  | SignatureError
+  | UnsafeArchiveError
+  | ArchiveCorruptError
+  | LockTimeoutError
 
 /** The stable, machine-readable face of an error, as `--json` prints it. */
 export interface ErrorReport {

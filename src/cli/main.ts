@@ -5,12 +5,13 @@ import * as NodeContext from "@effect/platform-node/NodeContext"
 import { Cause, Effect, Exit, Fiber, Option } from "effect"
 import { describeCause, type ErrorReport, ExitCode, isOwrtError, toErrorReport } from "../errors.js"
 import { owrtVersion } from "../version.js"
+import { buildersCommand } from "./commands/buildersCommand.js"
 import { configCommand } from "./commands/configCommand.js"
 import { profilesCommand } from "./commands/profilesCommand.js"
 
 const root = Command.make("owrt").pipe(
   Command.withDescription("Declarative, content-addressed builds of OpenWrt firmware"),
-  Command.withSubcommands([profilesCommand, configCommand]),
+  Command.withSubcommands([profilesCommand, buildersCommand, configCommand]),
 )
 
 const cli = Command.run(root, { name: "owrt", version: owrtVersion })

@@ -20,7 +20,12 @@ export interface ResolvedConfig {
   readonly offline: boolean
   readonly jobs: number
   readonly downloads: number
-  readonly timeouts: { readonly download: number; readonly build: number; readonly lock: number }
+  readonly timeouts: {
+    readonly download: number
+    readonly build: number
+    readonly lock: number
+    readonly stall: number
+  }
   readonly secretsKey: string | null
   readonly flash: { readonly allowDevices: ReadonlyArray<string> }
   /** Where each overridable setting came from, for `owrt config`. */
@@ -183,6 +188,7 @@ export const resolveConfig = (options: {
         download: file.timeouts?.download ?? 1800,
         build: file.timeouts?.build ?? 1800,
         lock: file.timeouts?.lock ?? 3600,
+        stall: file.timeouts?.stall ?? 60,
       },
       secretsKey: file.secretsKey ?? null,
       flash: { allowDevices: file.flash?.allowDevices ?? [] },

@@ -27,6 +27,7 @@ export const ConfigFileSchema = Schema.Struct({
       download: Schema.optional(Seconds),
       build: Schema.optional(Seconds),
       lock: Schema.optional(Seconds),
+      stall: Schema.optional(Seconds),
     }),
   ),
   secretsKey: Schema.optional(Schema.String),

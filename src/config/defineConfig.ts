@@ -25,6 +25,8 @@ export interface OwrtConfig {
     readonly build?: number
     /** Seconds to wait for another process holding a lock before failing with exit 10. Default 3600. */
     readonly lock?: number
+    /** Seconds a download may go without receiving data before it is retried. Default 60. */
+    readonly stall?: number
   }
   /**
    * Secret reference (`env:NAME` or `file:PATH`) to the key that seals secret values into build keys.

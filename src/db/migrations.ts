@@ -23,4 +23,42 @@ export const migrations: ReadonlyArray<{
       "CREATE INDEX profile_revisions_by_hash ON profile_revisions (hash)",
     ],
   },
+  {
+    name: "builders, upstream resolutions, locks",
+    statements: [
+      `CREATE TABLE upstream_resolutions (
+        upstream        TEXT NOT NULL,
+        release         TEXT NOT NULL,
+        target          TEXT NOT NULL,
+        archive_name    TEXT NOT NULL,
+        archive_url     TEXT NOT NULL,
+        archive_sha256  TEXT NOT NULL,
+        signed_by       TEXT NOT NULL,
+        resolved_at     TEXT NOT NULL,
+        PRIMARY KEY (upstream, release, target)
+      )`,
+      `CREATE TABLE builders (
+        key             TEXT PRIMARY KEY,
+        path            TEXT NOT NULL,
+        release         TEXT NOT NULL,
+        target          TEXT NOT NULL,
+        upstream        TEXT NOT NULL,
+        archive_name    TEXT NOT NULL,
+        archive_sha256  TEXT NOT NULL,
+        signed_by       TEXT NOT NULL,
+        files           INTEGER NOT NULL,
+        bytes           INTEGER NOT NULL,
+        created_at      TEXT NOT NULL,
+        last_used_at    TEXT NOT NULL
+      )`,
+      `CREATE TABLE locks (
+        name        TEXT PRIMARY KEY,
+        owner       TEXT NOT NULL,
+        pid         INTEGER NOT NULL,
+        pid_start   TEXT NOT NULL,
+        host        TEXT NOT NULL,
+        acquired_at TEXT NOT NULL
+      )`,
+    ],
+  },
 ]

@@ -1,0 +1,335 @@
+import { existsSync, renameSync, rmSync } from "node:fs"
+import { join } from "node:path"
+import * as HttpClient from "@effect/platform/HttpClient"
+import type * as HttpClientError from "@effect/platform/HttpClientError"
+import type { SqlClient } from "@effect/sql"
+import { Context, Duration, Effect, Layer, Stream } from "effect"
+import { AppConfig } from "../config/appConfig.js"
+import {
+  type BuilderRow,
+  builderReferences,
+  deleteBuilder,
+  findBuilder,
+  findResolution,
+  insertBuilder,
+  listBuilders,
+  saveResolution,
+  touchBuilder,
+} from "../db/builderRecords.js"
+import {
+  type ArchiveCorruptError,
+  type ChecksumMismatchError,
+  type DatabaseBusyError,
+  type DatabaseError,
+  DownloadError,
+  InternalError,
+  type LockTimeoutError,
+  type NotPublishedError,
+  OfflineError,
+  type SignatureError,
+  type UnsafeArchiveError,
+  UsageError,
+} from "../errors.js"
+import { nodeKey } from "../graph/nodeKey.js"
+import { Progress } from "../progress/progress.js"
+import { acquireStoreLock } from "../store/storeLock.js"
+import { makeWorkDirectory } from "../store/workDirectory.js"
+import { extractVerified } from "./extractArchive.js"
+import { type BuilderArchive, isSnapshot, resolveBuilderArchive, retrySchedule } from "./upstream.js"
+
+export const fetchBuilderSchema = 1
+
+/** A verified, extracted Image Builder in the store. */
+export interface Builder {
+  readonly key: string
+  /** Absolute path of the builder tree. */
+  readonly path: string
+  readonly release: string
+  readonly target: string
+  readonly archiveName: string
+  readonly archiveSha256: string
+  readonly signedBy: string
+  readonly upstream: string
+  readonly files: number
+  readonly bytes: number
+  readonly createdAt: string
+  readonly lastUsedAt: string
+}
+
+export type EnsureBuilderError =
+  | NotPublishedError
+  | OfflineError
+  | DownloadError
+  | ChecksumMismatchError
+  | SignatureError
+  | UnsafeArchiveError
+  | ArchiveCorruptError
+  | LockTimeoutError
+  | UsageError
+  | DatabaseError
+  | DatabaseBusyError
+  | InternalError
+
+export interface EnsureOptions {
+  readonly release: string
+  /** `<target>/<subtarget>` */
+  readonly target: string
+  /** Unsafe: accept a sha256sums whose signature is missing, unknown or wrong. */
+  readonly skipSignature?: boolean
+}
+
+export class BuilderStore extends Context.Tag("owrt/BuilderStore")<
+  BuilderStore,
+  {
+    /** The builder's key without fetching it (resolution from cache or upstream). */
+    readonly resolve: (
+      options: EnsureOptions,
+    ) => Effect.Effect<{ archive: BuilderArchive; key: string }, EnsureBuilderError>
+    /** The builder, fetched and verified if not yet in the store; built once even across processes. */
+    readonly ensure: (
+      options: EnsureOptions,
+    ) => Effect.Effect<Builder & { readonly cached: boolean }, EnsureBuilderError>
+    readonly list: () => Effect.Effect<
+      ReadonlyArray<Builder & { readonly references: number }>,
+      DatabaseError | DatabaseBusyError
+    >
+    /** Removes builders no build references (and, with `olderThanDays`, only those unused that long). */
+    readonly prune: (options: {
+      readonly olderThanDays?: number | undefined
+      readonly dryRun?: boolean | undefined
+    }) => Effect.Effect<
+      ReadonlyArray<Builder>,
+      DatabaseError | DatabaseBusyError | InternalError | LockTimeoutError
+    >
+  }
+>() {}
+
+const toBuilder = (store: string, row: BuilderRow): Builder => ({
+  key: row.key,
+  path: join(store, row.path),
+  release: row.release,
+  target: row.target,
+  archiveName: row.archive_name,
+  archiveSha256: row.archive_sha256,
+  signedBy: row.signed_by,
+  upstream: row.upstream,
+  files: row.files,
+  bytes: row.bytes,
+  createdAt: row.created_at,
+  lastUsedAt: row.last_used_at,
+})
+
+class Transient {
+  readonly _tag = "Transient"
+  constructor(readonly detail: string) {}
+}
+
+const targetPattern = /^[a-z0-9_-]+\/[a-z0-9_-]+$/
+
+export const builderStoreLayer = Layer.effect(
+  BuilderStore,
+  Effect.gen(function* () {
+    const config = yield* AppConfig
+    const http = yield* HttpClient.HttpClient
+    const progress = yield* Progress
+    const sqlContext = yield* Effect.context<SqlClient.SqlClient>()
+    const provide = <A, E>(effect: Effect.Effect<A, E, SqlClient.SqlClient | HttpClient.HttpClient>) =>
+      effect.pipe(Effect.provide(sqlContext), Effect.provideService(HttpClient.HttpClient, http))
+
+    const resolve = (options: EnsureOptions) =>
+      provide(
+        Effect.gen(function* () {
+          if (!targetPattern.test(options.target)) {
+            return yield* new UsageError({
+              detail: `\`${options.target}\` is not <target>/<subtarget> (e.g. ath79/generic)`,
+            })
+          }
+          const cached = yield* findResolution(
+            config.upstream,
+            options.release,
+            options.target,
+            config.offline,
+          )
+          const usable = cached && (options.skipSignature || cached.signedBy !== "unverified")
+          // Releases never change: a cached resolution is final. Snapshots move, so online they are re-read.
+          let archive: BuilderArchive
+          if (usable && (config.offline || !isSnapshot(options.release))) archive = cached
+          else if (config.offline) {
+            return yield* new OfflineError({
+              detail: `the Image Builder of ${options.release} ${options.target}`,
+            })
+          } else {
+            archive = yield* resolveBuilderArchive({
+              upstream: config.upstream,
+              release: options.release,
+              target: options.target,
+              keyring: config.keyring,
+              skipSignature: options.skipSignature === true,
+            })
+            yield* saveResolution(archive)
+          }
+          const key = yield* nodeKey("fetch-builder", fetchBuilderSchema, {
+            release: archive.release,
+            target: archive.target,
+            archiveSha256: archive.sha256,
+          })
+          return { archive, key }
+        }),
+      )
+
+    /** The stored builder for `key`, if its row and its tree are both there. */
+    const present = (key: string) =>
+      Effect.gen(function* () {
+        const row = yield* findBuilder(key)
+        if (!row) return undefined
+        if (existsSync(join(config.store, row.path))) return row
+        yield* deleteBuilder(key)
+        return undefined
+      })
+
+    const download = (archive: BuilderArchive, key: string) =>
+      Effect.gen(function* () {
+        const task = `fetch ${archive.name}`
+        let attempts = 0
+        const attempt = Effect.gen(function* () {
+          attempts += 1
+          const work = yield* makeWorkDirectory(config.store, `builder-${key}`)
+          const response = yield* HttpClient.get(archive.url).pipe(
+            Effect.mapError((error: HttpClientError.HttpClientError) => new Transient(error.message)),
+          )
+          if (response.status === 404) {
+            return yield* new DownloadError({
+              url: archive.url,
+              detail: "HTTP 404 (listed in sha256sums but missing)",
+              attempts,
+            })
+          }
+          if (response.status !== 200) {
+            const detail = `HTTP ${response.status}`
+            return yield* response.status >= 500 || response.status === 429 || response.status === 408
+              ? Effect.fail(new Transient(detail))
+              : Effect.fail(new DownloadError({ url: archive.url, detail, attempts }))
+          }
+          const total = Number(response.headers["content-length"] ?? Number.NaN)
+          const body = response.stream.pipe(
+            Stream.mapError((error) => new Transient(error.message)),
+            Stream.timeoutFail(
+              () => new Transient(`no data for ${config.timeouts.stall}s (stalled)`),
+              Duration.seconds(config.timeouts.stall),
+            ),
+          )
+          const result = yield* extractVerified({
+            url: archive.url,
+            body,
+            destination: work,
+            expectedSha256: archive.sha256,
+            onBytes: (bytes) =>
+              progress.report({
+                kind: "bytes",
+                task,
+                bytes,
+                total: Number.isFinite(total) ? total : undefined,
+              }),
+          })
+          const dirName = `${key}-${archive.name.replace(/\.tar\.(?:zst|xz)$/, "")}`
+          const target = join(config.store, dirName)
+          yield* Effect.try({
+            try: () => {
+              // A tree without a database row is a leftover of a process killed after publishing: redo it.
+              rmSync(target, { recursive: true, force: true })
+              renameSync(join(work, result.topLevel), target)
+            },
+            catch: (cause) => new InternalError({ cause }),
+          })
+          const now = new Date().toISOString()
+          const row: BuilderRow = {
+            key,
+            path: dirName,
+            release: archive.release,
+            target: archive.target,
+            upstream: archive.upstream,
+            archive_name: archive.name,
+            archive_sha256: archive.sha256,
+            signed_by: archive.signedBy,
+            files: result.files,
+            bytes: result.bytes,
+            created_at: now,
+            last_used_at: now,
+          }
+          yield* insertBuilder(row)
+          progress.report({ kind: "done", task })
+          return row
+        }).pipe(Effect.scoped)
+        return yield* attempt.pipe(
+          Effect.retry({ schedule: retrySchedule(4), while: (error) => error instanceof Transient }),
+          Effect.catchIf(
+            (error): error is Transient => error instanceof Transient,
+            (error) => Effect.fail(new DownloadError({ url: archive.url, detail: error.detail, attempts })),
+          ),
+        )
+      })
+
+    const ensure = (options: EnsureOptions) =>
+      Effect.gen(function* () {
+        const { archive, key } = yield* resolve(options)
+        const existing = yield* provide(present(key))
+        if (existing) {
+          yield* provide(touchBuilder(key))
+          return { ...toBuilder(config.store, existing), cached: true }
+        }
+        if (config.offline) return yield* new OfflineError({ detail: `the Image Builder ${archive.name}` })
+        const row = yield* provide(
+          Effect.gen(function* () {
+            yield* acquireStoreLock(`builder:${key}`, config.timeouts.lock)
+            // Whoever held the lock may have just stored it.
+            const stored = yield* present(key)
+            if (stored) return { row: stored, cached: true }
+            return { row: yield* download(archive, key), cached: false }
+          }).pipe(Effect.scoped),
+        )
+        return { ...toBuilder(config.store, row.row), cached: row.cached }
+      })
+
+    const list = () =>
+      provide(
+        Effect.gen(function* () {
+          const rows = yield* listBuilders()
+          const result: Array<Builder & { references: number }> = []
+          for (const row of rows)
+            result.push({ ...toBuilder(config.store, row), references: yield* builderReferences(row.key) })
+          return result
+        }),
+      )
+
+    const prune = (options: {
+      readonly olderThanDays?: number | undefined
+      readonly dryRun?: boolean | undefined
+    }) =>
+      provide(
+        Effect.gen(function* () {
+          const cutoff =
+            options.olderThanDays === undefined ? undefined : Date.now() - options.olderThanDays * 86_400_000
+          const removed: Array<Builder> = []
+          for (const row of yield* listBuilders()) {
+            if (cutoff !== undefined && Date.parse(row.last_used_at) > cutoff) continue
+            if ((yield* builderReferences(row.key)) > 0) continue
+            if (!options.dryRun) {
+              yield* Effect.gen(function* () {
+                // Under the builder's lock, so no process is fetching or starting to use it meanwhile.
+                yield* acquireStoreLock(`builder:${row.key}`, config.timeouts.lock)
+                yield* deleteBuilder(row.key)
+                yield* Effect.try({
+                  try: () => rmSync(join(config.store, row.path), { recursive: true, force: true }),
+                  catch: (cause) => new InternalError({ cause }),
+                })
+              }).pipe(Effect.scoped)
+            }
+            removed.push(toBuilder(config.store, row))
+          }
+          return removed
+        }),
+      )
+
+    return { resolve, ensure, list, prune }
+  }),
+)

@@ -1,0 +1,196 @@
+import * as HttpClient from "@effect/platform/HttpClient"
+import type * as HttpClientError from "@effect/platform/HttpClientError"
+import { Duration, Effect, Either, Schedule, Schema } from "effect"
+import { DownloadError, NotPublishedError, SignatureError } from "../errors.js"
+import { loadKeyring } from "./keyring.js"
+import { parseSignature, verifySignature } from "./usign.js"
+
+/*
+ * The download server's layout (reference §1): /.versions.json, /releases/<ver>/.targets.json and, per
+ * target, a signed sha256sums naming the Image Builder archive.
+ */
+
+export const isSnapshot = (release: string) => release.toLowerCase() === "snapshot"
+
+export const targetUrl = (upstream: string, release: string, target: string): string =>
+  isSnapshot(release)
+    ? `${upstream}/snapshots/targets/${target}`
+    : `${upstream}/releases/${release}/targets/${target}`
+
+const VersionsJson = Schema.Struct({ versions_list: Schema.Array(Schema.String) })
+const TargetsJson = Schema.Record({ key: Schema.String, value: Schema.String })
+
+/** The Image Builder archive a release/target resolves to, as the signed sha256sums names it. */
+export interface BuilderArchive {
+  readonly upstream: string
+  readonly release: string
+  readonly target: string
+  readonly name: string
+  readonly url: string
+  readonly sha256: string
+  /** Key id that signed sha256sums, or `unverified` when the signature check was skipped. */
+  readonly signedBy: string
+}
+
+export interface FetchPolicy {
+  readonly attempts: number
+  readonly timeout: Duration.DurationInput
+}
+
+export const defaultFetchPolicy: FetchPolicy = { attempts: 4, timeout: Duration.seconds(60) }
+
+/** Retry delays: 0.5 s, 1 s, 2 s … with jitter, so many clients do not retry in step. */
+export const retrySchedule = (attempts: number) =>
+  Schedule.exponential(Duration.millis(500)).pipe(
+    Schedule.jittered,
+    Schedule.intersect(Schedule.recurs(attempts - 1)),
+  )
+
+const isTransientStatus = (status: number) => status === 408 || status === 429 || status >= 500
+
+class Transient {
+  readonly _tag = "Transient"
+  constructor(readonly detail: string) {}
+}
+
+/**
+ * GETs a small file: `undefined` for 404/410 (not published), the bytes otherwise. Network errors and
+ * transient statuses are retried with backoff; what still fails is a `DownloadError`.
+ */
+export const fetchBytes = (
+  url: string,
+  policy: FetchPolicy = defaultFetchPolicy,
+): Effect.Effect<Uint8Array | undefined, DownloadError, HttpClient.HttpClient> => {
+  let attempts = 0
+  const once = Effect.gen(function* () {
+    attempts += 1
+    const response = yield* HttpClient.get(url).pipe(
+      Effect.mapError((error: HttpClientError.HttpClientError) => new Transient(error.message)),
+    )
+    if (response.status === 404 || response.status === 410) return undefined
+    if (isTransientStatus(response.status))
+      return yield* Effect.fail(new Transient(`HTTP ${response.status}`))
+    if (response.status !== 200) {
+      return yield* Effect.fail(new DownloadError({ url, detail: `HTTP ${response.status}`, attempts }))
+    }
+    const body = yield* response.arrayBuffer.pipe(Effect.mapError((error) => new Transient(error.message)))
+    return new Uint8Array(body)
+  }).pipe(
+    Effect.scoped,
+    Effect.timeoutFail({ duration: policy.timeout, onTimeout: () => new Transient("timed out") }),
+  )
+  return once.pipe(
+    Effect.retry({ schedule: retrySchedule(policy.attempts), while: (error) => error instanceof Transient }),
+    Effect.mapError((error) =>
+      error instanceof Transient ? new DownloadError({ url, detail: error.detail, attempts }) : error,
+    ),
+  )
+}
+
+const decodeJson = <A, I>(schema: Schema.Schema<A, I>, url: string, bytes: Uint8Array) =>
+  Effect.try({
+    try: () => JSON.parse(Buffer.from(bytes).toString("utf8")) as unknown,
+    catch: () => new DownloadError({ url, detail: "not valid JSON", attempts: 1 }),
+  }).pipe(
+    Effect.flatMap((value) =>
+      Schema.decodeUnknown(schema)(value).pipe(
+        Effect.mapError(
+          (error) => new DownloadError({ url, detail: `unexpected content: ${error.message}`, attempts: 1 }),
+        ),
+      ),
+    ),
+  )
+
+/** Lines `<sha256> *<path>` of a sha256sums file. */
+export const parseSha256Sums = (text: string): ReadonlyMap<string, string> => {
+  const sums = new Map<string, string>()
+  for (const line of text.split("\n")) {
+    const match = /^([0-9a-f]{64}) [ *]?(.+)$/.exec(line.trim())
+    if (match?.[1] && match[2]) sums.set(match[2], match[1])
+  }
+  return sums
+}
+
+const imageBuilderPattern = /^openwrt-imagebuilder-[^/]*\.Linux-x86_64\.tar\.(?:zst|xz)$/
+
+/**
+ * Resolves release + target to the Image Builder archive and its SHA-256, checking the usign signature of
+ * sha256sums against the keyring (fail closed). `skipSignature` is the explicit, unsafe opt-out.
+ */
+export const resolveBuilderArchive = (options: {
+  readonly upstream: string
+  readonly release: string
+  readonly target: string
+  readonly keyring: string
+  readonly skipSignature: boolean
+  readonly policy?: FetchPolicy
+}): Effect.Effect<
+  BuilderArchive,
+  DownloadError | NotPublishedError | SignatureError,
+  HttpClient.HttpClient
+> =>
+  Effect.gen(function* () {
+    const { upstream, release, target, keyring } = options
+    const policy = options.policy ?? defaultFetchPolicy
+    if (!isSnapshot(release)) {
+      const targetsUrl = `${upstream}/releases/${release}/.targets.json`
+      const targets = yield* fetchBytes(targetsUrl, policy)
+      if (targets === undefined) {
+        const versionsUrl = `${upstream}/.versions.json`
+        const versions = yield* fetchBytes(versionsUrl, policy)
+        const listed =
+          versions !== undefined &&
+          (yield* decodeJson(VersionsJson, versionsUrl, versions)).versions_list.includes(release)
+        if (!listed) return yield* new NotPublishedError({ what: "release", release, url: targetsUrl })
+      } else {
+        const map = yield* decodeJson(TargetsJson, targetsUrl, targets)
+        if (!(target in map))
+          return yield* new NotPublishedError({ what: "target", release, target, url: targetsUrl })
+      }
+    }
+    const base = targetUrl(upstream, release, target)
+    const sumsUrl = `${base}/sha256sums`
+    const sums = yield* fetchBytes(sumsUrl, policy)
+    if (sums === undefined)
+      return yield* new NotPublishedError({ what: "target", release, target, url: sumsUrl })
+
+    let signedBy = "unverified"
+    if (!options.skipSignature) {
+      const sigUrl = `${sumsUrl}.sig`
+      const sig = yield* fetchBytes(sigUrl, policy)
+      if (sig === undefined)
+        return yield* new SignatureError({
+          kind: "missing",
+          url: sigUrl,
+          keyring,
+          detail: "no sha256sums.sig",
+        })
+      const parsed = parseSignature(Buffer.from(sig).toString("utf8"))
+      if (!parsed.ok)
+        return yield* new SignatureError({ kind: "missing", url: sigUrl, keyring, detail: parsed.reason })
+      const key = loadKeyring(keyring).get(parsed.value.keyId)
+      if (!key)
+        return yield* new SignatureError({
+          kind: "unknown_key",
+          url: sumsUrl,
+          keyId: parsed.value.keyId,
+          keyring,
+        })
+      const valid = Either.try(() => verifySignature(sums, parsed.value, key))
+      if (Either.isLeft(valid) || !valid.right) {
+        return yield* new SignatureError({
+          kind: "invalid",
+          url: sumsUrl,
+          keyId: parsed.value.keyId,
+          keyring,
+        })
+      }
+      signedBy = parsed.value.keyId
+    }
+
+    const entries = parseSha256Sums(Buffer.from(sums).toString("utf8"))
+    const found = [...entries].find(([path]) => imageBuilderPattern.test(path))
+    if (!found) return yield* new NotPublishedError({ what: "builder", release, target, url: sumsUrl })
+    const [name, sha256] = found
+    return { upstream, release, target, name, url: `${base}/${name}`, sha256, signedBy }
+  })

@@ -1,0 +1,30 @@
+import { mkdirSync, rmSync } from "node:fs"
+import { join } from "node:path"
+import { Effect, type Scope } from "effect"
+import { InternalError } from "../errors.js"
+import { currentProcess } from "./processIdentity.js"
+
+/** Where unfinished work lives: inside the store (same file system, so publishing is a rename). */
+export const workRoot = (storeDir: string): string => join(storeDir, ".work")
+
+/**
+ * A private, empty directory for one piece of work, removed when the scope closes — unless its contents
+ * were published (renamed away) first. Its name carries the owner's pid and start time, so `store gc`
+ * can tell the leftovers of a killed process from work in progress.
+ */
+export const makeWorkDirectory = (
+  storeDir: string,
+  label: string,
+): Effect.Effect<string, InternalError, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.try({
+      try: () => {
+        const random = Math.random().toString(36).slice(2, 10)
+        const dir = join(workRoot(storeDir), `${currentProcess.pid}.${currentProcess.start}.${random}.${label}`)
+        mkdirSync(dir, { recursive: true })
+        return dir
+      },
+      catch: (cause) => new InternalError({ cause }),
+    }),
+    (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true })),
+  )
