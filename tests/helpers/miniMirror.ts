@@ -85,7 +85,9 @@ export const makeMiniMirror = (
   const release = options.release ?? "24.10.2"
   const target = options.target ?? "x86/64"
   const compression = options.compression ?? "zstd"
-  const ext = compression === "zstd" ? "zst" : compression === "xz" ? "xz" : "gz"
+  // 23.05 ships .tar.xz, 24.10 and later .tar.zst; other compressions keep the .tar.zst name, to prove the
+  // format is read from the content.
+  const ext = compression === "xz" && release.startsWith("23.") ? "xz" : "zst"
   const base = `openwrt-imagebuilder-${release}-${target.replace("/", "-")}.Linux-x86_64`
   const archive = compress(
     tarArchive(options.entries ?? imageBuilderEntries(base, [], options.payloadBytes ?? 0)),
