@@ -6,10 +6,18 @@ import { type AppConfig, appConfigLayer, type ConfigFlags } from "./config/appCo
 import { databaseLayer } from "./db/database.js"
 import { type RevisionRecords, revisionRecordsLayer } from "./db/revisionRecords.js"
 import type { ConfigInvalidError, DatabaseBusyError, DatabaseError } from "./errors.js"
+import { type Realizer, realizerLayer } from "./graph/realizer.js"
 import { type ProfileRepository, profileRepositoryLayer } from "./profile/profileRepository.js"
 import type { Progress } from "./progress/progress.js"
 
-export type AppServices = AppConfig | SqlClient.SqlClient | RevisionRecords | ProfileRepository | BuilderStore
+export type AppServices =
+  | AppConfig
+  | SqlClient.SqlClient
+  | RevisionRecords
+  | ProfileRepository
+  | BuilderStore
+  | Realizer
+  | Progress
 
 /**
  * The library core as one layer: what every frontend (CLI, MCP, web) runs its commands in. The frontend
@@ -23,6 +31,7 @@ export const appLayer = (
   const database = databaseLayer.pipe(Layer.provideMerge(config))
   const records = revisionRecordsLayer.pipe(Layer.provideMerge(database))
   const profiles = profileRepositoryLayer.pipe(Layer.provideMerge(records))
-  const builders = builderStoreLayer.pipe(Layer.provide(Layer.mergeAll(FetchHttpClient.layer, progress)))
-  return builders.pipe(Layer.provideMerge(profiles))
+  const builders = builderStoreLayer.pipe(Layer.provide(FetchHttpClient.layer), Layer.provideMerge(progress))
+  const core = builders.pipe(Layer.provideMerge(profiles))
+  return realizerLayer.pipe(Layer.provideMerge(core))
 }

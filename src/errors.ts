@@ -278,6 +278,126 @@ export class LockTimeoutError extends Data.TaggedError("LockTimeoutError")<{
   }
 }
 
+export class DeviceProfileUnknownError extends Data.TaggedError("DeviceProfileUnknownError")<{
+  readonly profile: string
+  readonly device: string
+  readonly builder: string
+  readonly suggestions: ReadonlyArray<string>
+}> {
+  readonly code = "device_profile_unknown"
+  readonly exitCode = ExitCode.invalid
+  override get message(): string {
+    const hint =
+      this.suggestions.length > 0
+        ? ` — did you mean ${this.suggestions.map((s) => `\`${s}\``).join(" or ")}?`
+        : ""
+    return `profile ${this.profile}: device \`${this.device}\` is not a device profile of ${this.builder}${hint} (see \`make info\`)`
+  }
+}
+
+export class PackageSelectionError extends Data.TaggedError("PackageSelectionError")<{
+  readonly profile: string
+  readonly missing: ReadonlyArray<string>
+  readonly conflicting: ReadonlyArray<string>
+  readonly detail: string
+}> {
+  readonly code = "package_selection_invalid"
+  readonly exitCode = ExitCode.buildFailed
+  override get message(): string {
+    const parts = [
+      this.missing.length > 0 ? `cannot install: ${this.missing.join(", ")}` : "",
+      this.conflicting.length > 0 ? `conflicting: ${this.conflicting.join(", ")}` : "",
+    ].filter((p) => p !== "")
+    return `profile ${this.profile}: impossible package selection (${parts.join("; ") || this.detail})`
+  }
+}
+
+export class ImageTooBigError extends Data.TaggedError("ImageTooBigError")<{
+  readonly profile: string
+  readonly images: ReadonlyArray<{ readonly name: string; readonly size: number; readonly limit: number }>
+}> {
+  readonly code = "image_too_big"
+  readonly exitCode = ExitCode.buildFailed
+  override get message(): string {
+    const list = this.images.map((i) => `${i.name} (${i.size} > ${i.limit} bytes)`).join(", ")
+    return `profile ${this.profile}: image too big for the device, so the Image Builder deleted it: ${list}; remove packages or files`
+  }
+}
+
+export class ImageMissingError extends Data.TaggedError("ImageMissingError")<{
+  readonly profile: string
+  readonly missing: ReadonlyArray<string>
+  readonly detail: string
+}> {
+  readonly code = "image_missing"
+  readonly exitCode = ExitCode.buildFailed
+  override get message(): string {
+    return `profile ${this.profile}: expected images were not produced: ${this.missing.join(", ") || "none listed"} (${this.detail})`
+  }
+}
+
+export class BuildFailedError extends Data.TaggedError("BuildFailedError")<{
+  readonly profile: string
+  readonly step: string
+  readonly exit: number | null
+  readonly logTail: string
+  readonly timedOut?: boolean | undefined
+}> {
+  get code(): "build_failed" | "build_timeout" {
+    return this.timedOut ? "build_timeout" : "build_failed"
+  }
+  readonly exitCode = ExitCode.buildFailed
+  override get message(): string {
+    const how = this.timedOut ? "timed out" : `exited with ${this.exit}`
+    return `profile ${this.profile}: \`${this.step}\` ${how}${this.logTail ? `\n${this.logTail}` : ""}`
+  }
+}
+
+export class ArtifactVerificationError extends Data.TaggedError("ArtifactVerificationError")<{
+  readonly profile: string
+  readonly detail: string
+}> {
+  readonly code = "artifact_verification_failed"
+  readonly exitCode = ExitCode.integrity
+  override get message(): string {
+    return `profile ${this.profile}: artifacts do not check out: ${this.detail}`
+  }
+}
+
+export class AuditMismatchError extends Data.TaggedError("AuditMismatchError")<{
+  readonly profile: string
+  readonly differing: ReadonlyArray<string>
+}> {
+  readonly code = "audit_mismatch"
+  readonly exitCode = ExitCode.integrity
+  override get message(): string {
+    return `profile ${this.profile} is not reproducible: ${this.differing.length} file(s) differ: ${this.differing.join(", ")}`
+  }
+}
+
+export class StoreDriftError extends Data.TaggedError("StoreDriftError")<{
+  readonly paths: ReadonlyArray<{ readonly path: string; readonly files: ReadonlyArray<string> }>
+}> {
+  readonly code = "store_drift"
+  readonly exitCode = ExitCode.integrity
+  override get message(): string {
+    return `${this.paths.length} store path(s) changed since they were made (now invalid; the next realize rebuilds them): ${this.paths
+      .map((p) => `${p.path} [${p.files.slice(0, 5).join(", ")}${p.files.length > 5 ? ", …" : ""}]`)
+      .join("; ")}`
+  }
+}
+
+export class NotFoundError extends Data.TaggedError("NotFoundError")<{
+  readonly what: string
+  readonly detail: string
+}> {
+  readonly code = "not_found"
+  readonly exitCode = ExitCode.notFound
+  override get message(): string {
+    return `${this.what}: ${this.detail}`
+  }
+}
+
 export const describeCause = (cause: unknown): string => {
   const parts: Array<string> = []
   let current: unknown = cause
@@ -316,6 +436,15 @@ export type OwrtError =
   | UnsafeArchiveError
   | ArchiveCorruptError
   | LockTimeoutError
+  | DeviceProfileUnknownError
+  | PackageSelectionError
+  | ImageTooBigError
+  | ImageMissingError
+  | BuildFailedError
+  | ArtifactVerificationError
+  | AuditMismatchError
+  | StoreDriftError
+  | NotFoundError
 
 /** The stable, machine-readable face of an error, as `--json` prints it. */
 export interface ErrorReport {

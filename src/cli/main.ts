@@ -7,11 +7,13 @@ import { describeCause, type ErrorReport, ExitCode, isOwrtError, toErrorReport }
 import { owrtVersion } from "../version.js"
 import { buildersCommand } from "./commands/buildersCommand.js"
 import { configCommand } from "./commands/configCommand.js"
+import { planCommand } from "./commands/planCommand.js"
 import { profilesCommand } from "./commands/profilesCommand.js"
+import { realizeCommand } from "./commands/realizeCommand.js"
 
 const root = Command.make("owrt").pipe(
   Command.withDescription("Declarative, content-addressed builds of OpenWrt firmware"),
-  Command.withSubcommands([profilesCommand, buildersCommand, configCommand]),
+  Command.withSubcommands([realizeCommand, planCommand, profilesCommand, buildersCommand, configCommand]),
 )
 
 const cli = Command.run(root, { name: "owrt", version: owrtVersion })
@@ -37,7 +39,8 @@ const report = (json: boolean, error: ErrorReport, humanPrinted = false) => {
 
 /** Turns how the program ended into an exit code, printing the error the way the mode asks. */
 const finish = (json: boolean, exit: Exit.Exit<unknown, unknown>): number => {
-  if (Exit.isSuccess(exit)) return ExitCode.ok
+  // A command that finished but partly failed (realize --keep-going) has set its exit code itself.
+  if (Exit.isSuccess(exit)) return typeof process.exitCode === "number" ? process.exitCode : ExitCode.ok
   const failure = Cause.failureOption(exit.cause)
   if (Option.isSome(failure)) {
     const error = failure.value

@@ -61,4 +61,54 @@ export const migrations: ReadonlyArray<{
       )`,
     ],
   },
+  {
+    name: "store paths, builds, artifacts",
+    statements: [
+      `CREATE TABLE store_paths (
+        key         TEXT PRIMARY KEY,
+        kind        TEXT NOT NULL,
+        name        TEXT NOT NULL,
+        digest      TEXT NOT NULL,
+        listing     TEXT NOT NULL,
+        files       INTEGER NOT NULL,
+        bytes       INTEGER NOT NULL,
+        created_at  TEXT NOT NULL,
+        valid       INTEGER NOT NULL DEFAULT 1
+      )`,
+      `CREATE TABLE builds (
+        id             INTEGER PRIMARY KEY AUTOINCREMENT,
+        profile        TEXT NOT NULL,
+        revision_seq   INTEGER,
+        revision_hash  TEXT NOT NULL,
+        builder_key    TEXT,
+        overlay_key    TEXT,
+        image_key      TEXT,
+        artifacts_key  TEXT,
+        cache_hit      INTEGER NOT NULL DEFAULT 0,
+        requested_by   TEXT NOT NULL,
+        status         TEXT NOT NULL,
+        error_code     TEXT,
+        error_message  TEXT,
+        started_at     TEXT NOT NULL,
+        finished_at    TEXT,
+        duration_ms    INTEGER,
+        pid            INTEGER NOT NULL
+      )`,
+      "CREATE INDEX builds_by_profile ON builds (profile, id)",
+      "CREATE INDEX builds_by_builder ON builds (builder_key)",
+      `CREATE TABLE builder_info (
+        builder_key  TEXT PRIMARY KEY,
+        info         TEXT NOT NULL
+      )`,
+      `CREATE TABLE artifacts (
+        artifacts_key  TEXT NOT NULL,
+        name           TEXT NOT NULL,
+        type           TEXT NOT NULL,
+        filesystem     TEXT,
+        sha256         TEXT NOT NULL,
+        size           INTEGER NOT NULL,
+        PRIMARY KEY (artifacts_key, name)
+      )`,
+    ],
+  },
 ]

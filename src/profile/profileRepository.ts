@@ -71,6 +71,14 @@ export class ProfileRepository extends Context.Tag("owrt/ProfileRepository")<
     readonly history: (id: string) => Effect.Effect<ReadonlyArray<RevisionRecord>, ProfileLookupError>
     /** A resolver over the working tree, for callers that check without recording (validate). */
     readonly worktree: ProfileResolver
+    /**
+     * Concrete working-tree profiles (of `ids`, or all) whose resolved revision differs from the one at
+     * git ref `ref`, or that did not exist there: a change in a parent or an overlay file counts.
+     */
+    readonly changedSince: (
+      ref: string,
+      ids?: ReadonlyArray<string>,
+    ) => Effect.Effect<ReadonlyArray<string>, ProfileLookupError>
   }
 >() {}
 
@@ -201,9 +209,31 @@ export const profileRepositoryLayer = Layer.effect(
         return yield* record(revision)
       })
 
+    const changedSince = (ref: string, only?: ReadonlyArray<string>) =>
+      Effect.gen(function* () {
+        const commit = yield* resolveCommit(config.profiles, ref)
+        if (commit === undefined) {
+          return yield* new RevisionNotFoundError({
+            profile: "*",
+            rev: ref,
+            detail: "not a git commit of the profiles repository",
+          })
+        }
+        const then = makeProfileResolver(yield* gitProfileTree(config.profiles, commit), "")
+        const changed: Array<string> = []
+        for (const id of only ?? (yield* worktree.ids())) {
+          const now = yield* resolveWith(worktree, id)
+          if (now.profile.abstract) continue
+          const before = yield* Effect.either(then.resolve(id))
+          if (before._tag === "Left" || before.right.hash !== now.hash) changed.push(id)
+        }
+        return changed
+      })
+
     return {
       ids: () => worktree.ids(),
       worktree,
+      changedSince,
       resolve: (spec) =>
         Effect.gen(function* () {
           const { id, rev } = yield* parseProfileSpec(spec)

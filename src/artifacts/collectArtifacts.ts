@@ -1,0 +1,205 @@
+import { createHash } from "node:crypto"
+import {
+  copyFileSync,
+  existsSync,
+  linkSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from "node:fs"
+import { join } from "node:path"
+import { Effect, Schema } from "effect"
+import { ArtifactVerificationError, InternalError } from "../errors.js"
+import { nodeKey } from "../graph/nodeKey.js"
+
+/*
+ * collect-artifacts: checks make-image's output against its own sha256sums and profiles.json, classifies
+ * every image, parses the package manifest, keeps the SBOM, and writes the owrt manifest — the record an
+ * auditor reads. Images are hard links to make-image's files (same store, no copy).
+ */
+
+export const collectArtifactsSchema = 1
+
+export const collectArtifactsKey = (makeImageKey: string) =>
+  nodeKey("collect-artifacts", collectArtifactsSchema, { image: makeImageKey })
+
+export const artifactsManifestName = "owrt-manifest.json"
+
+export interface Artifact {
+  readonly name: string
+  readonly type: string
+  readonly filesystem: string | null
+  readonly sha256: string
+  readonly size: number
+}
+
+export interface ArtifactsManifest {
+  readonly owrt: 1
+  readonly profile: string
+  readonly revision: string
+  readonly inputs: {
+    readonly release: string
+    readonly target: string
+    readonly device: string
+    readonly packages: ReadonlyArray<string>
+    readonly disabledServices: ReadonlyArray<string>
+    readonly rootfsSize: number | null
+  }
+  readonly builder: {
+    readonly key: string
+    readonly archive: string
+    readonly archiveSha256: string
+    readonly signedBy: string
+  }
+  readonly keys: {
+    readonly fetchBuilder: string
+    readonly stageOverlay: string
+    readonly makeImage: string
+    readonly collectArtifacts: string
+  }
+  readonly images: ReadonlyArray<Artifact>
+  readonly packages: ReadonlyArray<{ readonly name: string; readonly version: string }>
+  readonly sbom: string | null
+}
+
+const ProfilesJson = Schema.Struct({
+  profiles: Schema.Record({
+    key: Schema.String,
+    value: Schema.Struct({
+      images: Schema.Array(
+        Schema.Struct({
+          name: Schema.String,
+          type: Schema.String,
+          filesystem: Schema.optional(Schema.String),
+          sha256: Schema.String,
+        }),
+      ),
+    }),
+  }),
+})
+
+const sha256File = (path: string) => createHash("sha256").update(readFileSync(path)).digest("hex")
+
+/** Image type from a file name, for images profiles.json does not list. */
+export const imageTypeFromName = (name: string): string => {
+  const match =
+    /-(sysupgrade|factory|combined-efi|combined|sdcard|rootfs|initramfs-kernel|kernel|ext4-sdcard|squashfs-sdcard)\.[a-z0-9.]+$/.exec(
+      name,
+    )
+  return match?.[1] ?? "other"
+}
+
+const isImageFile = (name: string) =>
+  name.startsWith("openwrt-") &&
+  !name.endsWith(".manifest") &&
+  !name.endsWith(".bom.cdx.json") &&
+  !name.endsWith(".buildinfo") &&
+  name !== "profiles.json" &&
+  name !== "sha256sums"
+
+/** `name - version` lines (opkg) or `name version` lines (apk). */
+export const parsePackageManifest = (text: string): ReadonlyArray<{ name: string; version: string }> =>
+  text
+    .split("\n")
+    .map((line) => line.trim())
+    .filter((line) => line.length > 0)
+    .map((line) => {
+      const match = /^(\S+) - (\S+)$/.exec(line) ?? /^(\S+) (\S+)$/.exec(line)
+      return { name: match?.[1] ?? line, version: match?.[2] ?? "" }
+    })
+
+export const runCollectArtifacts = (options: {
+  readonly imagePath: string
+  readonly output: string
+  readonly manifest: Omit<ArtifactsManifest, "images" | "packages" | "sbom">
+}): Effect.Effect<ArtifactsManifest, ArtifactVerificationError | InternalError> =>
+  Effect.gen(function* () {
+    const { manifest } = options
+    const bin = join(options.imagePath, "bin")
+    const fail = (detail: string) => new ArtifactVerificationError({ profile: manifest.profile, detail })
+    const names = yield* Effect.try({
+      try: () => readdirSync(bin).sort(),
+      catch: (cause) => new InternalError({ cause }),
+    })
+
+    // sha256sums: every file it lists must exist and match.
+    const sums = new Map<string, string>()
+    if (names.includes("sha256sums")) {
+      for (const line of readFileSync(join(bin, "sha256sums"), "utf8").split("\n")) {
+        const match = /^([0-9a-f]{64}) [ *]?(.+)$/.exec(line.trim())
+        if (match?.[1] && match[2]) sums.set(match[2], match[1])
+      }
+    }
+    for (const [name, expected] of sums) {
+      const path = join(bin, name)
+      if (!existsSync(path)) {
+        if (name.startsWith("packages/") || name.startsWith("kmods/")) continue
+        return yield* fail(`${name} is listed in sha256sums but missing`)
+      }
+      if (statSync(path).isFile() && sha256File(path) !== expected)
+        return yield* fail(`${name} does not match sha256sums`)
+    }
+
+    const profilesJson = yield* Effect.try({
+      try: () => JSON.parse(readFileSync(join(bin, "profiles.json"), "utf8")) as unknown,
+      catch: () => fail("profiles.json is missing or not JSON"),
+    }).pipe(
+      Effect.flatMap((v) =>
+        Schema.decodeUnknown(ProfilesJson)(v).pipe(
+          Effect.mapError(() => fail("profiles.json has an unexpected shape")),
+        ),
+      ),
+    )
+    const listed = profilesJson.profiles[manifest.inputs.device]?.images ?? []
+    if (listed.length === 0) return yield* fail(`profiles.json lists no images for ${manifest.inputs.device}`)
+
+    const images: Array<Artifact> = []
+    const seen = new Set<string>()
+    for (const image of listed) {
+      const path = join(bin, image.name)
+      if (!existsSync(path))
+        return yield* fail(`${image.name} is listed in profiles.json but missing (too big?)`)
+      const sha256 = sha256File(path)
+      if (sha256 !== image.sha256) return yield* fail(`${image.name} does not match profiles.json`)
+      images.push({
+        name: image.name,
+        type: image.type,
+        filesystem: image.filesystem ?? null,
+        sha256,
+        size: statSync(path).size,
+      })
+      seen.add(image.name)
+    }
+    for (const name of names) {
+      if (seen.has(name) || !isImageFile(name) || !statSync(join(bin, name)).isFile()) continue
+      const path = join(bin, name)
+      images.push({
+        name,
+        type: imageTypeFromName(name),
+        filesystem: null,
+        sha256: sha256File(path),
+        size: statSync(path).size,
+      })
+    }
+    images.sort((a, b) => (a.name < b.name ? -1 : 1))
+
+    const manifestFile = names.find((n) => n.endsWith(".manifest"))
+    const packages = manifestFile ? parsePackageManifest(readFileSync(join(bin, manifestFile), "utf8")) : []
+    const sbom = names.find((n) => n.endsWith(".bom.cdx.json")) ?? null
+
+    const result: ArtifactsManifest = { ...manifest, images, packages, sbom }
+    yield* Effect.try({
+      try: () => {
+        mkdirSync(join(options.output, "images"))
+        for (const image of images)
+          linkSync(join(bin, image.name), join(options.output, "images", image.name))
+        if (manifestFile) copyFileSync(join(bin, manifestFile), join(options.output, manifestFile))
+        if (sbom) copyFileSync(join(bin, sbom), join(options.output, sbom))
+        writeFileSync(join(options.output, artifactsManifestName), `${JSON.stringify(result, null, 2)}\n`)
+      },
+      catch: (cause) => new InternalError({ cause }),
+    })
+    return result
+  })

@@ -1,0 +1,103 @@
+import * as Args from "@effect/cli/Args"
+import * as Command from "@effect/cli/Command"
+import * as Options from "@effect/cli/Options"
+import { Effect, Option } from "effect"
+import { Realizer } from "../../graph/realizer.js"
+import { formatBytes } from "../../progress/terminalProgress.js"
+import { configOptions, jsonOption } from "../commonOptions.js"
+import { emit } from "../output.js"
+import { runWithApp } from "../runWithApp.js"
+
+export const profilesArg = Args.text({ name: "profile" }).pipe(
+  Args.repeated,
+  Args.withDescription("Profiles to build: id or id@rev (a revision number, hash prefix or git commit)"),
+)
+export const allOption = Options.boolean("all").pipe(
+  Options.withDescription("Every concrete (non-abstract) profile"),
+)
+export const tagOption = Options.text("tag").pipe(
+  Options.optional,
+  Options.withDescription("Profiles with this tag"),
+)
+
+export const realizeCommand = Command.make(
+  "realize",
+  {
+    profiles: profilesArg,
+    all: allOption,
+    tag: tagOption,
+    keepGoing: Options.boolean("keep-going").pipe(
+      Options.withAlias("k"),
+      Options.withDescription("Build every profile even when one fails (default: stop at the first failure)"),
+    ),
+    failFast: Options.boolean("fail-fast").pipe(
+      Options.withDescription("Stop at the first failure (the default)"),
+    ),
+    rebuild: Options.boolean("rebuild").pipe(
+      Options.withDescription("Build make-image and collect-artifacts again even if stored"),
+    ),
+    json: jsonOption,
+    ...configOptions,
+  },
+  (options) =>
+    runWithApp(options, () =>
+      Effect.gen(function* () {
+        const realizer = yield* Realizer
+        const { results, failures } = yield* realizer.realize({
+          specs: options.profiles,
+          all: options.all,
+          tag: Option.getOrUndefined(options.tag),
+          rebuild: options.rebuild,
+          keepGoing: options.keepGoing && !options.failFast,
+          requestedBy: "cli",
+        })
+        yield* emit(
+          options.json,
+          {
+            results: results.map((r) => ({
+              profile: r.profile,
+              rev: r.rev,
+              key: r.key,
+              cacheHit: r.cacheHit,
+              storePath: r.storePath,
+              artifacts: r.artifacts.map((a) => ({
+                name: a.name,
+                type: a.type,
+                sha256: a.sha256,
+                size: a.size,
+                path: a.path,
+              })),
+            })),
+            ...(failures.length > 0
+              ? {
+                  failures: failures.map((f) => ({
+                    profile: f.profile,
+                    error: { code: f.error.code, message: f.error.message, exitCode: f.error.exitCode },
+                  })),
+                }
+              : {}),
+          },
+          () =>
+            results.flatMap((r) => [
+              `${r.profile}@${r.rev}  ${r.cacheHit ? "cached" : "built"}  ${r.storePath}`,
+              ...r.artifacts.map(
+                (a) =>
+                  `  ${a.type.padEnd(13)} ${formatBytes(a.size).padStart(9)}  ${a.sha256.slice(0, 16)}  ${a.path}`,
+              ),
+            ]),
+        )
+        const [first] = failures
+        if (first) {
+          if (!options.json) {
+            for (const f of failures)
+              process.stderr.write(`owrt: ${f.profile}: error[${f.error.code}]: ${f.error.message}\n`)
+          }
+          process.exitCode = first.error.exitCode
+        }
+      }),
+    ),
+).pipe(
+  Command.withDescription(
+    "Build profiles into verified images in the store, reusing everything already built",
+  ),
+)

@@ -1,0 +1,69 @@
+import { SqlClient } from "@effect/sql"
+import { Effect } from "effect"
+import type { Builder } from "../builder/builderStore.js"
+import { databaseFailure } from "../db/database.js"
+import {
+  BuildFailedError,
+  type DatabaseBusyError,
+  type DatabaseError,
+  type InternalError,
+} from "../errors.js"
+import { makeWorkDirectory } from "../store/workDirectory.js"
+import { type BuilderInfo, parseMakeInfo } from "./builderInfo.js"
+import { makeBuilderInstance, runMake } from "./builderInstance.js"
+
+/**
+ * A builder's `make info` (device profiles and their aliases), run once per builder and kept in the
+ * database: keys need canonical device ids, and plans must not run make.
+ */
+export const builderInfo = (
+  builder: Builder,
+  store: string,
+  timeoutSeconds: number,
+): Effect.Effect<
+  BuilderInfo,
+  DatabaseError | DatabaseBusyError | InternalError | BuildFailedError,
+  SqlClient.SqlClient
+> =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const [cached] = yield* sql<{
+      info: string
+    }>`SELECT info FROM builder_info WHERE builder_key = ${builder.key}`.pipe(
+      Effect.mapError(databaseFailure("read builder info")),
+    )
+    if (cached) return JSON.parse(cached.info) as BuilderInfo
+    const info = yield* Effect.scoped(
+      Effect.gen(function* () {
+        const work = yield* makeWorkDirectory(store, `info-${builder.key}`)
+        const instance = yield* makeBuilderInstance(builder.path, work)
+        const result = yield* runMake(instance, ["info"], { timeoutSeconds })
+        if (result.exit !== 0) {
+          return yield* new BuildFailedError({
+            profile: `${builder.release} ${builder.target}`,
+            step: "make info",
+            exit: result.exit,
+            logTail: result.output.split("\n").slice(-15).join("\n"),
+            timedOut: result.timedOut,
+          })
+        }
+        return parseMakeInfo(result.output)
+      }),
+    )
+    yield* sql`INSERT OR REPLACE INTO builder_info (builder_key, info) VALUES (${builder.key}, ${JSON.stringify(info)})`.pipe(
+      Effect.mapError(databaseFailure("record builder info")),
+    )
+    return info
+  })
+
+/** The cached `make info` of a builder, without running anything. */
+export const cachedBuilderInfo = (
+  builderKey: string,
+): Effect.Effect<BuilderInfo | undefined, DatabaseError | DatabaseBusyError, SqlClient.SqlClient> =>
+  Effect.flatMap(
+    SqlClient.SqlClient,
+    (sql) => sql<{ info: string }>`SELECT info FROM builder_info WHERE builder_key = ${builderKey}`,
+  ).pipe(
+    Effect.map(([row]) => (row ? (JSON.parse(row.info) as BuilderInfo) : undefined)),
+    Effect.mapError(databaseFailure("read builder info")),
+  )

@@ -1,0 +1,159 @@
+import { execFileSync, spawn } from "node:child_process"
+import { existsSync, mkdirSync, readFileSync } from "node:fs"
+import { join } from "node:path"
+import { Effect } from "effect"
+import { InternalError } from "../errors.js"
+
+/*
+ * The Image Builder writes into its own tree (build_dir/, tmp/, staging_dir/), so each build runs in a
+ * private writable instance of the stored builder, which is never modified. As root, the instance is an
+ * overlay mount (the store tree as its read-only lower layer) inside a private mount namespace made for
+ * the one command: it costs nothing to set up, and vanishes with the process even after SIGKILL. Without
+ * the privileges for that, the instance is a copy (reflinked where the file system can).
+ */
+
+export type InstanceKind = "overlay" | "copy"
+
+let overlayUsable: boolean | undefined
+
+const canUseOverlay = (): boolean => {
+  if (overlayUsable !== undefined) return overlayUsable
+  overlayUsable = false
+  try {
+    if (process.getuid?.() !== 0) return false
+    if (!readFileSync("/proc/filesystems", "utf8").includes("\toverlay")) return false
+    execFileSync("unshare", ["--mount", "--propagation", "private", "true"], { stdio: "ignore" })
+    overlayUsable = true
+  } catch {
+    overlayUsable = false
+  }
+  return overlayUsable
+}
+
+export interface BuilderInstance {
+  readonly kind: InstanceKind
+  /** Argument vector that runs `make <args>` inside the instance. */
+  readonly makeCommand: (args: ReadonlyArray<string>) => readonly [string, ReadonlyArray<string>]
+}
+
+/** Prepares a private instance of `builder` under `work` (a private directory). */
+export const makeBuilderInstance = (
+  builder: string,
+  work: string,
+): Effect.Effect<BuilderInstance, InternalError> =>
+  Effect.try({
+    try: (): BuilderInstance => {
+      if (process.env["OWRT_BUILDER_INSTANCE"] !== "copy" && canUseOverlay()) {
+        const upper = join(work, "instance-upper")
+        const scratch = join(work, "instance-work")
+        const merged = join(work, "instance")
+        for (const dir of [upper, scratch, merged]) mkdirSync(dir, { recursive: true })
+        const script =
+          'mount -t overlay overlay -o "lowerdir=$1,upperdir=$2,workdir=$3" "$4" && cd "$4" && shift 4 && exec make "$@"'
+        return {
+          kind: "overlay",
+          makeCommand: (args) => [
+            "unshare",
+            [
+              "--mount",
+              "--propagation",
+              "private",
+              "--",
+              "sh",
+              "-c",
+              script,
+              "sh",
+              builder,
+              upper,
+              scratch,
+              merged,
+              ...args,
+            ],
+          ],
+        }
+      }
+      const copy = join(work, "instance")
+      if (!existsSync(copy)) execFileSync("cp", ["-a", "--reflink=auto", builder, copy], { stdio: "pipe" })
+      return { kind: "copy", makeCommand: (args) => ["make", ["-C", copy, ...args]] }
+    },
+    catch: (cause) => new InternalError({ cause }),
+  })
+
+export interface MakeResult {
+  readonly exit: number | null
+  readonly output: string
+  readonly timedOut: boolean
+}
+
+/** What a build sees of the environment: nothing of the caller's locale, time zone or build dates. */
+export const buildEnvironment = (): Record<string, string> => {
+  const env: Record<string, string> = {
+    PATH: process.env["PATH"] ?? "/usr/local/bin:/usr/bin:/bin",
+    HOME: process.env["HOME"] ?? "/root",
+    LC_ALL: "C",
+    LANG: "C",
+    TZ: "UTC",
+  }
+  // Knobs of the test stand-in Image Builder; the real one ignores them.
+  for (const [name, value] of Object.entries(process.env)) {
+    if (name.startsWith("OWRT_FAKE_IB_") && value !== undefined) env[name] = value
+  }
+  return env
+}
+
+/**
+ * Runs `make` in the instance as its own process group, collecting stdout and stderr interleaved.
+ * Interruption or the timeout kills the whole group (make and everything it started).
+ */
+export const runMake = (
+  instance: BuilderInstance,
+  args: ReadonlyArray<string>,
+  options: { readonly timeoutSeconds: number; readonly onOutput?: (text: string) => void },
+): Effect.Effect<MakeResult, InternalError> =>
+  Effect.async<MakeResult, InternalError>((resume) => {
+    const [command, argv] = instance.makeCommand(args)
+    const child = spawn(command, argv as Array<string>, {
+      env: buildEnvironment(),
+      stdio: ["ignore", "pipe", "pipe"],
+      detached: true,
+    })
+    const chunks: Array<string> = []
+    let timedOut = false
+    let finished = false
+    const killGroup = () => {
+      if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
+        try {
+          process.kill(-child.pid, "SIGKILL")
+        } catch {
+          // already gone
+        }
+      }
+    }
+    const collect = (chunk: Buffer) => {
+      const text = chunk.toString("utf8")
+      chunks.push(text)
+      options.onOutput?.(text)
+    }
+    child.stdout?.on("data", collect)
+    child.stderr?.on("data", collect)
+    const timer = setTimeout(() => {
+      timedOut = true
+      killGroup()
+    }, options.timeoutSeconds * 1000)
+    child.on("error", (error) => {
+      if (finished) return
+      finished = true
+      clearTimeout(timer)
+      resume(Effect.fail(new InternalError({ cause: error })))
+    })
+    child.on("close", (code) => {
+      if (finished) return
+      finished = true
+      clearTimeout(timer)
+      resume(Effect.succeed({ exit: code, output: chunks.join(""), timedOut }))
+    })
+    return Effect.sync(() => {
+      clearTimeout(timer)
+      killGroup()
+    })
+  })

@@ -1,0 +1,253 @@
+import { execFileSync } from "node:child_process"
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
+import { join } from "node:path"
+import { Effect, Schema } from "effect"
+import {
+  BuildFailedError,
+  DeviceProfileUnknownError,
+  ImageMissingError,
+  ImageTooBigError,
+  InternalError,
+  PackageSelectionError,
+} from "../errors.js"
+import { nodeKey } from "../graph/nodeKey.js"
+import { redactSecrets } from "../profile/secrets.js"
+import { closestMatch } from "../text/closestMatch.js"
+import { makeBuilderInstance, runMake } from "./builderInstance.js"
+
+/*
+ * make-image: `make manifest` first (package problems fail in a second, with a typed error naming the
+ * packages), then `make image` with a fresh BIN_DIR, in a private instance of the builder. The output is
+ * BIN_DIR and the build log. An image the Image Builder deleted as too big fails the node, so a broken
+ * output is never stored.
+ */
+
+export const makeImageSchema = 1
+
+export interface MakeImageParams {
+  readonly builderKey: string
+  readonly overlayKey: string
+  readonly release: string
+  readonly target: string
+  /** Canonical device profile id (aliases resolved). */
+  readonly device: string
+  readonly packages: ReadonlyArray<string>
+  readonly disabledServices: ReadonlyArray<string>
+  readonly rootfsSize: number | null
+  /** The build marker names these, so they are part of what the image contains. */
+  readonly profile: string
+  readonly revision: string
+}
+
+export const makeImageKey = (params: MakeImageParams) => nodeKey("make-image", makeImageSchema, { ...params })
+
+/** Where the build marker goes in the image: traceable from a running device or a flashed card. */
+export const buildMarkerPath = "etc/owrt-build"
+
+export const buildMarker = (params: MakeImageParams, key: string): string =>
+  `${JSON.stringify({ owrt: 1, profile: params.profile, revision: params.revision, key })}\n`
+
+const lines = (text: string) => text.split("\n").map((l) => l.replace(/\r$/, ""))
+
+/** Package problems from opkg's "Collected errors" or apk's "unable to select packages". */
+export const parsePackageErrors = (
+  output: string,
+): { readonly missing: ReadonlyArray<string>; readonly conflicting: ReadonlyArray<string> } | undefined => {
+  const cannot = new Set<string>()
+  const conflicting = new Set<string>()
+  let conflictWith: string | undefined
+  let apk = false
+  for (const line of lines(output)) {
+    const opkgCannot = /opkg_install_cmd: Cannot install package ([^\s.]+(?:\.[^\s.]+)*)\.?\s*$/.exec(line)
+    if (opkgCannot?.[1]) cannot.add(opkgCannot[1])
+    const conflictHead = /check_conflicts_for: The following packages conflict with (\S+?):?\s*$/.exec(line)
+    if (conflictHead?.[1]) {
+      conflictWith = conflictHead[1]
+      conflicting.add(conflictWith)
+      continue
+    }
+    const conflictItem = /check_conflicts_for:\s+(\S+)\s*\*?\s*$/.exec(line)
+    if (conflictItem?.[1] && conflictWith && !line.includes("The following")) conflicting.add(conflictItem[1])
+    if (/ERROR: unable to select packages:/.test(line)) apk = true
+    if (apk) {
+      const missing = /^\s+(\S+) \(no such package\):/.exec(line)
+      if (missing?.[1]) cannot.add(missing[1])
+      const conflict = /^\s+conflicts: (\S+?)-[^[\s]*\[(\S+)\]/.exec(line)
+      if (conflict?.[1] && conflict[2]) {
+        conflicting.add(conflict[1])
+        conflicting.add(conflict[2])
+      }
+    }
+  }
+  if (cannot.size === 0 && conflicting.size === 0) return undefined
+  return {
+    missing: [...cannot].filter((p) => !conflicting.has(p)).sort(),
+    conflicting: [...conflicting].sort(),
+  }
+}
+
+export const parseTooBig = (output: string): ReadonlyArray<{ name: string; size: number; limit: number }> =>
+  lines(output).flatMap((line) => {
+    const match = /WARNING: Image file (\S+) is too big: (\d+) > (\d+)/.exec(line)
+    return match?.[1]
+      ? [{ name: match[1].replace(/^.*\//, ""), size: Number(match[2]), limit: Number(match[3]) }]
+      : []
+  })
+
+const ProfilesJson = Schema.Struct({
+  profiles: Schema.Record({
+    key: Schema.String,
+    value: Schema.Struct({
+      images: Schema.Array(
+        Schema.Struct({ name: Schema.String, type: Schema.String, sha256: Schema.String }),
+      ),
+    }),
+  }),
+})
+
+const tail = (text: string, count = 25) => lines(text.trimEnd()).slice(-count).join("\n")
+
+export interface MakeImageInputs {
+  readonly params: MakeImageParams
+  readonly key: string
+  readonly builderPath: string
+  readonly overlayPath: string
+  readonly timeoutSeconds: number
+  readonly secrets: ReadonlyMap<string, string>
+  readonly deviceIds: ReadonlyArray<string>
+  /** Where the log is kept when the build fails (the work directory goes away). */
+  readonly failureLog?: string | undefined
+  readonly onOutput?: (text: string) => void
+}
+
+/** Runs make-image into `output` (bin/ and build.log), using `work` for the instance and FILES. */
+export const runMakeImage = (inputs: MakeImageInputs, output: string, work: string) =>
+  Effect.gen(function* () {
+    const { params } = inputs
+    const files = join(work, "files")
+    yield* Effect.try({
+      try: () => {
+        execFileSync("cp", ["-a", inputs.overlayPath, files], { stdio: "pipe" })
+        mkdirSync(join(files, "etc"), { recursive: true })
+        writeFileSync(join(files, buildMarkerPath), buildMarker(params, inputs.key), { mode: 0o644 })
+      },
+      catch: (cause) => new InternalError({ cause }),
+    })
+    const instance = yield* makeBuilderInstance(inputs.builderPath, work)
+    const binDir = join(output, "bin")
+    let log = ""
+    const record = (text: string) => {
+      log += text
+      inputs.onOutput?.(text)
+    }
+    const writeLog = (failed = false) =>
+      Effect.try({
+        try: () => {
+          const text = redactSecrets(log, inputs.secrets)
+          writeFileSync(join(output, "build.log"), text)
+          if (failed && inputs.failureLog) {
+            mkdirSync(join(inputs.failureLog, ".."), { recursive: true })
+            writeFileSync(inputs.failureLog, text)
+          }
+        },
+        catch: (cause) => new InternalError({ cause }),
+      })
+    const packages = params.packages.join(" ")
+    const common = [`PROFILE=${params.device}`, `PACKAGES=${packages}`]
+
+    const check = (step: string, result: { exit: number | null; output: string; timedOut: boolean }) =>
+      Effect.gen(function* () {
+        if (result.exit === 0 && !result.timedOut) return
+        yield* writeLog(true)
+        if (/Profile ".*" does not exist!/.test(result.output)) {
+          return yield* new DeviceProfileUnknownError({
+            profile: params.profile,
+            device: params.device,
+            builder: `${params.release} ${params.target}`,
+            suggestions: [closestMatch(params.device, inputs.deviceIds)].filter(
+              (s): s is string => s !== undefined,
+            ),
+          })
+        }
+        const packageErrors = parsePackageErrors(result.output)
+        if (packageErrors && !result.timedOut) {
+          return yield* new PackageSelectionError({
+            profile: params.profile,
+            missing: packageErrors.missing,
+            conflicting: packageErrors.conflicting,
+            detail: tail(result.output, 5),
+          })
+        }
+        return yield* new BuildFailedError({
+          profile: params.profile,
+          step,
+          exit: result.exit,
+          logTail: redactSecrets(tail(result.output), inputs.secrets),
+          timedOut: result.timedOut,
+        })
+      })
+
+    record(`$ make manifest ${common.join(" ")} STRIP_ABI=1\n`)
+    const manifest = yield* runMake(instance, ["manifest", ...common, "STRIP_ABI=1"], {
+      timeoutSeconds: inputs.timeoutSeconds,
+      onOutput: record,
+    })
+    yield* check("make manifest", manifest)
+
+    const imageArgs = [
+      "image",
+      ...common,
+      `FILES=${files}`,
+      `BIN_DIR=${binDir}`,
+      ...(params.disabledServices.length > 0
+        ? [`DISABLED_SERVICES=${params.disabledServices.join(" ")}`]
+        : []),
+      ...(params.rootfsSize !== null ? [`ROOTFS_PARTSIZE=${params.rootfsSize}`] : []),
+    ]
+    record(`$ make ${imageArgs.map((a) => (a.includes(" ") ? `'${a}'` : a)).join(" ")}\n`)
+    const image = yield* runMake(instance, imageArgs, {
+      timeoutSeconds: inputs.timeoutSeconds,
+      onOutput: record,
+    })
+    yield* check("make image", image)
+    const tooBig = parseTooBig(image.output)
+    yield* writeLog(tooBig.length > 0)
+    if (tooBig.length > 0) return yield* new ImageTooBigError({ profile: params.profile, images: tooBig })
+
+    // The Image Builder exits 0 without an image in more cases than "too big": check what it promised.
+    const profilesJson = join(binDir, "profiles.json")
+    if (!existsSync(profilesJson)) {
+      return yield* new ImageMissingError({
+        profile: params.profile,
+        missing: [],
+        detail: "no profiles.json in BIN_DIR",
+      })
+    }
+    const parsed = yield* Effect.try({
+      try: () => JSON.parse(readFileSync(profilesJson, "utf8")) as unknown,
+      catch: (cause) => new InternalError({ cause }),
+    }).pipe(
+      Effect.flatMap((value) =>
+        Schema.decodeUnknown(ProfilesJson)(value).pipe(
+          Effect.mapError((cause) => new InternalError({ cause })),
+        ),
+      ),
+    )
+    const entry = parsed.profiles[params.device]
+    if (!entry) {
+      return yield* new ImageMissingError({
+        profile: params.profile,
+        missing: [],
+        detail: `profiles.json has no entry for ${params.device}`,
+      })
+    }
+    const present = new Set(readdirSync(binDir))
+    const missing = entry.images.map((i) => i.name).filter((name) => !present.has(name))
+    if (missing.length > 0) {
+      return yield* new ImageMissingError({
+        profile: params.profile,
+        missing,
+        detail: "listed in profiles.json but not in BIN_DIR",
+      })
+    }
+  })

@@ -1,0 +1,127 @@
+import { chmodSync, lutimesSync, mkdirSync, symlinkSync, utimesSync, writeFileSync } from "node:fs"
+import { dirname, join, posix } from "node:path"
+import { Effect } from "effect"
+import { type GitError, InternalError, ProfileInvalidError } from "../errors.js"
+import { nodeKey } from "../graph/nodeKey.js"
+import type { ProfileRevision } from "../profile/resolveProfile.js"
+import { referencedSecrets, secretPlaceholder } from "../profile/secrets.js"
+
+/*
+ * stage-overlay: the tree passed to the Image Builder as FILES=. Overlay directory files, inline files
+ * (secrets substituted) and first-boot scripts under etc/uci-defaults/. Its key covers the staged content
+ * only: files by digest, and secrets by keyed fingerprint, never by value.
+ */
+
+export const stageOverlaySchema = 1
+
+/** Every file time in a staged tree: fixed, so the images built from it do not depend on when it was staged. */
+const stagedTime = new Date(0)
+
+/** Names of the secrets a profile's staged tree uses. */
+export const secretsUsed = (revision: ProfileRevision): ReadonlyArray<string> => {
+  const names = new Set<string>()
+  for (const file of revision.profile.files) {
+    if (file.secret !== undefined) names.add(file.secret)
+    for (const name of referencedSecrets(file.content ?? "")) names.add(name)
+  }
+  for (const script of revision.profile.first_boot)
+    for (const name of referencedSecrets(script.script)) names.add(name)
+  return [...names].sort()
+}
+
+export const stageOverlayKey = (revision: ProfileRevision, fingerprints: Readonly<Record<string, string>>) =>
+  nodeKey("stage-overlay", stageOverlaySchema, {
+    overlay: revision.profile.overlay.map((e) => ({
+      path: e.path,
+      kind: e.kind,
+      mode: e.mode,
+      sha256: e.sha256,
+      linkTarget: e.linkTarget,
+    })),
+    files: revision.profile.files.map((f) => ({
+      path: f.path,
+      mode: f.mode,
+      content: f.content,
+      secret: f.secret,
+    })),
+    firstBoot: revision.profile.first_boot.map((s) => ({ name: s.name, script: s.script })),
+    secrets: fingerprints,
+  })
+
+const substitute = (text: string, values: ReadonlyMap<string, string>) =>
+  text.replace(secretPlaceholder, (_, name: string) => values.get(name) ?? "")
+
+/** Writes the staged tree of `revision` into `output` (an empty directory). */
+export const stageOverlay = (
+  revision: ProfileRevision,
+  secretValues: ReadonlyMap<string, string>,
+  output: string,
+): Effect.Effect<void, InternalError | GitError | ProfileInvalidError> =>
+  Effect.gen(function* () {
+    const written: Array<string> = []
+    const write = (relative: string, content: Uint8Array | string, mode: number) =>
+      Effect.try({
+        try: () => {
+          const full = join(output, relative)
+          mkdirSync(dirname(full), { recursive: true })
+          writeFileSync(full, content)
+          chmodSync(full, mode)
+          written.push(full)
+        },
+        catch: (cause) => new InternalError({ cause }),
+      })
+
+    for (const entry of revision.profile.overlay) {
+      if (entry.kind === "symlink") {
+        const target = entry.linkTarget ?? ""
+        const resolved = posix.normalize(posix.join(posix.dirname(entry.path), target))
+        if (!target.startsWith("/") && (resolved === ".." || resolved.startsWith("../"))) {
+          return yield* new ProfileInvalidError({
+            code: "profile_path_escape",
+            diagnostics: [
+              {
+                file: revision.profile.id,
+                line: 1,
+                column: 1,
+                path: "overlay",
+                message: `overlay link ${entry.path} -> ${target} points outside the overlay`,
+              },
+            ],
+          })
+        }
+        yield* Effect.try({
+          try: () => {
+            const full = join(output, entry.path)
+            mkdirSync(dirname(full), { recursive: true })
+            symlinkSync(target, full)
+            lutimesSync(full, stagedTime, stagedTime)
+          },
+          catch: (cause) => new InternalError({ cause }),
+        })
+        continue
+      }
+      const bytes = yield* revision.readOverlay(entry.path)
+      if (bytes === undefined) {
+        return yield* new InternalError({
+          cause: `overlay file ${entry.path} of ${revision.profile.id} is not readable`,
+        })
+      }
+      yield* write(entry.path, bytes, entry.mode)
+    }
+    for (const file of revision.profile.files) {
+      const content =
+        file.secret !== undefined
+          ? (secretValues.get(file.secret) ?? "")
+          : substitute(file.content ?? "", secretValues)
+      yield* write(file.path.replace(/^\/+/, ""), content, Number.parseInt(file.mode, 8))
+    }
+    for (const script of revision.profile.first_boot) {
+      yield* write(`etc/uci-defaults/${script.name}`, substitute(script.script, secretValues), 0o755)
+    }
+    yield* Effect.try({
+      try: () => {
+        for (const path of written) utimesSync(path, stagedTime, stagedTime)
+      },
+      catch: (cause) => new InternalError({ cause }),
+    })
+  })

@@ -1,0 +1,95 @@
+import { existsSync, mkdirSync, renameSync, rmSync } from "node:fs"
+import { join } from "node:path"
+import type { SqlClient } from "@effect/sql"
+import { Effect, type Scope } from "effect"
+import { findStorePath, insertStorePath, type StorePathRow } from "../db/storePathRecords.js"
+import { type DatabaseBusyError, type DatabaseError, InternalError, type LockTimeoutError } from "../errors.js"
+import type { NodeKind } from "../graph/nodeKey.js"
+import { acquireStoreLock } from "./storeLock.js"
+import { treeDigest } from "./treeDigest.js"
+import { makeWorkDirectory } from "./workDirectory.js"
+
+/** A node's output in the store. */
+export interface StoredNode {
+  readonly key: string
+  readonly kind: NodeKind
+  readonly path: string
+  readonly cacheHit: boolean
+}
+
+export const storePathName = (key: string, name: string): string => `${key}-${name}`
+
+/** The stored output of `key` if it is valid: a database row marked valid and its directory present. */
+export const lookupNode = (
+  store: string,
+  key: string,
+): Effect.Effect<StorePathRow | undefined, DatabaseError | DatabaseBusyError, SqlClient.SqlClient> =>
+  Effect.map(findStorePath(key), (row) =>
+    row && row.valid === 1 && existsSync(join(store, storePathName(key, row.name))) ? row : undefined,
+  )
+
+export type NodeStoreError = DatabaseError | DatabaseBusyError | InternalError | LockTimeoutError
+
+/**
+ * Builds a node's output once, even across processes: under the key's store lock, `build` writes into a
+ * private directory; its tree is digested, renamed into the store and made valid by a database row — in
+ * that order, so a crash leaves either nothing or garbage that `store gc` removes. With `rebuild` a valid
+ * output is built again and replaced.
+ */
+export const realizeNode = <E, R>(options: {
+  readonly store: string
+  readonly kind: NodeKind
+  readonly key: string
+  readonly name: string
+  readonly lockTimeoutSeconds: number
+  readonly rebuild?: boolean
+  readonly build: (output: string, work: string) => Effect.Effect<void, E, R | Scope.Scope>
+}): Effect.Effect<StoredNode, E | NodeStoreError, R | SqlClient.SqlClient> =>
+  Effect.gen(function* () {
+    const { store, kind, key, name } = options
+    const path = join(store, storePathName(key, name))
+    const hit = (row: StorePathRow) => ({ key, kind, path: join(store, storePathName(key, row.name)), cacheHit: true })
+    if (!options.rebuild) {
+      const found = yield* lookupNode(store, key)
+      if (found) return hit(found)
+    }
+    return yield* Effect.scoped(
+      Effect.gen(function* () {
+        yield* acquireStoreLock(`node:${key}`, options.lockTimeoutSeconds)
+        if (!options.rebuild) {
+          const found = yield* lookupNode(store, key)
+          if (found) return hit(found)
+        }
+        const work = yield* makeWorkDirectory(store, `${kind}-${key}`)
+        const output = join(work, "out")
+        yield* Effect.try({ try: () => mkdirSync(output), catch: (cause) => new InternalError({ cause }) })
+        yield* options.build(output, work)
+        const digest = yield* Effect.try({ try: () => treeDigest(output), catch: (cause) => new InternalError({ cause }) })
+        yield* Effect.try({
+          try: () => {
+            // Whatever stands at the path has no valid row (or is being replaced): move it aside first.
+            if (existsSync(path)) {
+              const aside = join(work, "replaced")
+              renameSync(path, aside)
+            }
+            renameSync(output, path)
+          },
+          catch: (cause) => new InternalError({ cause }),
+        })
+        yield* insertStorePath({
+          key,
+          kind,
+          name,
+          digest: digest.digest,
+          listing: digest.entries,
+          files: digest.files,
+          bytes: digest.bytes,
+        })
+        return { key, kind, path, cacheHit: false }
+      }),
+    )
+  })
+
+/** Removes a directory tree, ignoring one that is already gone. */
+export const removeTree = (path: string): Effect.Effect<void, InternalError> =>
+  Effect.try({ try: () => rmSync(path, { recursive: true, force: true }), catch: (cause) => new InternalError({ cause }) })

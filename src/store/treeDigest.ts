@@ -1,0 +1,65 @@
+import { createHash } from "node:crypto"
+import { lstatSync, readdirSync, readFileSync, readlinkSync } from "node:fs"
+import { join } from "node:path"
+
+/** One entry of a tree listing: what `store verify` compares. */
+export interface TreeFile {
+  readonly path: string
+  readonly kind: "file" | "symlink" | "dir"
+  readonly mode: number
+  readonly size: number
+  readonly sha256?: string | undefined
+  readonly linkTarget?: string | undefined
+}
+
+export interface TreeDigest {
+  /** SHA-256 over the sorted listing (path, kind, permission bits, size, content digest or link target). */
+  readonly digest: string
+  readonly files: number
+  readonly bytes: number
+  readonly entries: ReadonlyArray<TreeFile>
+}
+
+const sha256File = (path: string): string => createHash("sha256").update(readFileSync(path)).digest("hex")
+
+/** Walks a directory tree (not following links) and digests it; the same tree gives the same digest. */
+export const treeDigest = (root: string): TreeDigest => {
+  const entries: Array<TreeFile> = []
+  const visit = (relative: string) => {
+    const names = readdirSync(join(root, relative)).sort()
+    for (const name of names) {
+      const path = relative === "" ? name : `${relative}/${name}`
+      const full = join(root, path)
+      const stat = lstatSync(full)
+      const mode = stat.mode & 0o7777
+      if (stat.isSymbolicLink()) entries.push({ path, kind: "symlink", mode: 0o777, size: 0, linkTarget: readlinkSync(full) })
+      else if (stat.isDirectory()) {
+        entries.push({ path, kind: "dir", mode, size: 0 })
+        visit(path)
+      } else if (stat.isFile()) entries.push({ path, kind: "file", mode, size: stat.size, sha256: sha256File(full) })
+    }
+  }
+  visit("")
+  const hash = createHash("sha256")
+  let bytes = 0
+  let files = 0
+  for (const e of entries) {
+    hash.update(`${e.kind}\0${e.path}\0${e.mode.toString(8)}\0${e.size}\0${e.sha256 ?? e.linkTarget ?? ""}\n`)
+    if (e.kind === "file") {
+      files += 1
+      bytes += e.size
+    }
+  }
+  return { digest: hash.digest("hex"), files, bytes, entries }
+}
+
+/** Paths whose entry differs between two listings (changed, added or removed). */
+export const treeDifferences = (expected: ReadonlyArray<TreeFile>, actual: ReadonlyArray<TreeFile>): ReadonlyArray<string> => {
+  const line = (e: TreeFile) => `${e.kind}:${e.mode}:${e.size}:${e.sha256 ?? e.linkTarget ?? ""}`
+  const before = new Map(expected.map((e) => [e.path, line(e)]))
+  const after = new Map(actual.map((e) => [e.path, line(e)]))
+  const differing = new Set<string>()
+  for (const [path, value] of before) if (after.get(path) !== value) differing.add(path)
+  for (const path of after.keys()) if (!before.has(path)) differing.add(path)
+  return [...differing].sort()
+}
