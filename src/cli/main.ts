@@ -5,15 +5,27 @@ import * as NodeContext from "@effect/platform-node/NodeContext"
 import { Cause, Effect, Exit, Fiber, Option } from "effect"
 import { describeCause, type ErrorReport, ExitCode, isOwrtError, toErrorReport } from "../errors.js"
 import { owrtVersion } from "../version.js"
+import { auditCommand } from "./commands/auditCommand.js"
 import { buildersCommand } from "./commands/buildersCommand.js"
+import { buildsCommand } from "./commands/buildsCommand.js"
 import { configCommand } from "./commands/configCommand.js"
 import { planCommand } from "./commands/planCommand.js"
 import { profilesCommand } from "./commands/profilesCommand.js"
 import { realizeCommand } from "./commands/realizeCommand.js"
+import { storeCommand } from "./commands/storeCommand.js"
 
 const root = Command.make("owrt").pipe(
   Command.withDescription("Declarative, content-addressed builds of OpenWrt firmware"),
-  Command.withSubcommands([realizeCommand, planCommand, profilesCommand, buildersCommand, configCommand]),
+  Command.withSubcommands([
+    realizeCommand,
+    planCommand,
+    auditCommand,
+    profilesCommand,
+    buildersCommand,
+    buildsCommand,
+    storeCommand,
+    configCommand,
+  ]),
 )
 
 const cli = Command.run(root, { name: "owrt", version: owrtVersion })

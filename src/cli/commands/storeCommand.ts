@@ -1,0 +1,103 @@
+import * as Args from "@effect/cli/Args"
+import * as Command from "@effect/cli/Command"
+import * as Options from "@effect/cli/Options"
+import { Effect } from "effect"
+import { AppConfig } from "../../config/appConfig.js"
+import { NotFoundError, StoreDriftError } from "../../errors.js"
+import { Realizer } from "../../graph/realizer.js"
+import { formatBytes } from "../../progress/terminalProgress.js"
+import { collectGarbage, listStore, verifyStore } from "../../store/storeMaintenance.js"
+import { configOptions, jsonOption } from "../commonOptions.js"
+import { emit, table } from "../output.js"
+import { runWithApp } from "../runWithApp.js"
+
+const ls = Command.make("ls", { json: jsonOption, ...configOptions }, (options) =>
+  runWithApp(options, () =>
+    Effect.gen(function* () {
+      const config = yield* AppConfig
+      const entries = yield* listStore(config.store)
+      yield* emit(options.json, { store: config.store, paths: entries }, (value) =>
+        value.paths.length === 0
+          ? [`${value.store} is empty`]
+          : table([
+              ["KEY", "KIND", "FILES", "SIZE", "VALID", "PATH"],
+              ...value.paths.map((p) => [
+                p.key,
+                p.kind,
+                String(p.files),
+                formatBytes(p.bytes),
+                p.valid ? "yes" : "NO",
+                p.path,
+              ]),
+            ]),
+      )
+    }),
+  ),
+).pipe(Command.withDescription("List the store's paths"))
+
+const verify = Command.make("verify", { json: jsonOption, ...configOptions }, (options) =>
+  runWithApp(options, () =>
+    Effect.gen(function* () {
+      const config = yield* AppConfig
+      const report = yield* verifyStore(config.store)
+      if (report.drifted.length > 0) return yield* new StoreDriftError({ paths: report.drifted })
+      yield* emit(options.json, { checked: report.checked, drifted: [] }, (r) => [
+        `${r.checked} store path(s) verified, no drift`,
+      ])
+    }),
+  ),
+).pipe(
+  Command.withDescription(
+    "Re-hash every store path; drifted ones are invalidated and rebuilt by the next realize (exit 6)",
+  ),
+)
+
+const gc = Command.make(
+  "gc",
+  {
+    dryRun: Options.boolean("dry-run").pipe(
+      Options.withDescription("Say what would be removed, remove nothing"),
+    ),
+    json: jsonOption,
+    ...configOptions,
+  },
+  (options) =>
+    runWithApp(options, () =>
+      Effect.gen(function* () {
+        const config = yield* AppConfig
+        const report = yield* collectGarbage(config.store, { dryRun: options.dryRun })
+        yield* emit(options.json, { ...report, dryRun: options.dryRun }, (r) => [
+          ...r.removed.map((p) => `${options.dryRun ? "would remove" : "removed"} ${p}`),
+          `${r.removed.length} path(s), ${formatBytes(r.bytesFreed)}${options.dryRun ? " would be freed" : " freed"}`,
+        ])
+      }),
+    ),
+).pipe(Command.withDescription("Remove garbage: leftovers of killed processes and invalid or unknown paths"))
+
+const path = Command.make(
+  "path",
+  { profile: Args.text({ name: "profile" }), json: jsonOption, ...configOptions },
+  (options) =>
+    runWithApp(options, () =>
+      Effect.gen(function* () {
+        const [planned] = yield* (yield* Realizer).plan({ specs: [options.profile] })
+        const node = planned?.nodes.find((n) => n.kind === "collect-artifacts")
+        if (!planned || !node?.path) {
+          return yield* new NotFoundError({
+            what: options.profile,
+            detail: "not realized in this store (owrt realize it first)",
+          })
+        }
+        yield* emit(
+          options.json,
+          { profile: planned.profile, rev: planned.rev, key: node.key, path: node.path },
+          (v) => [v.path],
+        )
+      }),
+    ),
+).pipe(Command.withDescription("Print the store path of a realized profile's artifacts"))
+
+export const storeCommand = Command.make("store").pipe(
+  Command.withDescription("Inspect and maintain the store"),
+  Command.withSubcommands([ls, verify, gc, path]),
+)

@@ -1,0 +1,153 @@
+import { existsSync, readdirSync, rmSync, statSync } from "node:fs"
+import { join } from "node:path"
+import type { SqlClient } from "@effect/sql"
+import { Effect } from "effect"
+import { listBuilders } from "../db/builderRecords.js"
+import { deleteStorePath, invalidateStorePath, listStorePaths, type StorePathRow } from "../db/storePathRecords.js"
+import { type DatabaseBusyError, type DatabaseError, InternalError } from "../errors.js"
+import { currentProcess, holderAlive } from "./processIdentity.js"
+import { storePathName } from "./nodeStore.js"
+import { type TreeFile, treeDifferences, treeDigest } from "./treeDigest.js"
+import { workRoot } from "./workDirectory.js"
+
+type DbError = DatabaseError | DatabaseBusyError
+
+export interface StoreEntry {
+  readonly key: string
+  readonly kind: string
+  readonly path: string
+  readonly files: number
+  readonly bytes: number
+  readonly createdAt: string
+  readonly valid: boolean
+}
+
+const entryOf = (store: string, row: StorePathRow): StoreEntry => ({
+  key: row.key,
+  kind: row.kind,
+  path: join(store, storePathName(row.key, row.name)),
+  files: row.files,
+  bytes: row.bytes,
+  createdAt: row.created_at,
+  valid: row.valid === 1,
+})
+
+/** Every store path the database knows: node outputs and Image Builders. */
+export const listStore = (store: string): Effect.Effect<ReadonlyArray<StoreEntry>, DbError, SqlClient.SqlClient> =>
+  Effect.gen(function* () {
+    const nodes = (yield* listStorePaths()).map((row) => entryOf(store, row))
+    const builders = (yield* listBuilders()).map(
+      (b): StoreEntry => ({
+        key: b.key,
+        kind: "fetch-builder",
+        path: join(store, b.path),
+        files: b.files,
+        bytes: b.bytes,
+        createdAt: b.created_at,
+        valid: existsSync(join(store, b.path)),
+      }),
+    )
+    return [...builders, ...nodes]
+  })
+
+export interface VerifyReport {
+  readonly checked: number
+  readonly drifted: ReadonlyArray<{ readonly key: string; readonly path: string; readonly files: ReadonlyArray<string> }>
+}
+
+/**
+ * Re-hashes every valid node output and compares it with the digest recorded when it was made. A path
+ * that changed (or vanished) loses its valid mark, so realize builds it again instead of reusing it.
+ */
+export const verifyStore = (store: string): Effect.Effect<VerifyReport, DbError | InternalError, SqlClient.SqlClient> =>
+  Effect.gen(function* () {
+    const drifted: Array<{ key: string; path: string; files: ReadonlyArray<string> }> = []
+    let checked = 0
+    for (const row of yield* listStorePaths()) {
+      if (row.valid !== 1) continue
+      checked += 1
+      const path = join(store, storePathName(row.key, row.name))
+      const expected = JSON.parse(row.listing) as ReadonlyArray<TreeFile>
+      if (!existsSync(path)) {
+        drifted.push({ key: row.key, path, files: ["(missing)"] })
+        yield* invalidateStorePath(row.key)
+        continue
+      }
+      const actual = yield* Effect.try({ try: () => treeDigest(path), catch: (cause) => new InternalError({ cause }) })
+      if (actual.digest !== row.digest) {
+        drifted.push({ key: row.key, path, files: treeDifferences(expected, actual.entries) })
+        yield* invalidateStorePath(row.key)
+      }
+    }
+    return { checked, drifted }
+  })
+
+export interface GcReport {
+  readonly removed: ReadonlyArray<string>
+  readonly bytesFreed: number
+}
+
+/**
+ * Removes garbage: work directories of processes that are gone, node outputs whose row is invalid or
+ * missing, and anything else in the store that the database does not know. Never a valid path.
+ */
+export const collectGarbage = (
+  store: string,
+  options: { readonly dryRun: boolean },
+): Effect.Effect<GcReport, DbError | InternalError, SqlClient.SqlClient> =>
+  Effect.gen(function* () {
+    const removed: Array<string> = []
+    let bytesFreed = 0
+    const remove = (path: string) =>
+      Effect.try({
+        try: () => {
+          try {
+            bytesFreed += directorySize(path)
+          } catch {
+            // size is informational
+          }
+          if (!options.dryRun) rmSync(path, { recursive: true, force: true })
+          removed.push(path)
+        },
+        catch: (cause) => new InternalError({ cause }),
+      })
+
+    const work = workRoot(store)
+    if (existsSync(work)) {
+      for (const name of readdirSync(work)) {
+        const [pid, start] = name.split(".")
+        if (!holderAlive({ pid: Number(pid), start: start ?? "unknown", host: currentProcess.host })) {
+          yield* remove(join(work, name))
+        }
+      }
+    }
+    const rows = yield* listStorePaths()
+    const valid = new Set(rows.filter((r) => r.valid === 1).map((r) => storePathName(r.key, r.name)))
+    const builders = new Set((yield* listBuilders()).map((b) => b.path))
+    for (const row of rows) {
+      if (row.valid !== 1) {
+        yield* remove(join(store, storePathName(row.key, row.name)))
+        if (!options.dryRun) yield* deleteStorePath(row.key)
+      }
+    }
+    for (const name of existsSync(store) ? readdirSync(store) : []) {
+      if (!/^[0-9a-f]{16}-/.test(name)) continue
+      if (valid.has(name) || builders.has(name)) continue
+      if (removed.includes(join(store, name))) continue
+      yield* remove(join(store, name))
+    }
+    return { removed, bytesFreed }
+  })
+
+const directorySize = (path: string): number => {
+  let total = 0
+  const visit = (dir: string) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const full = join(dir, entry.name)
+      if (entry.isDirectory()) visit(full)
+      else if (entry.isFile()) total += statSync(full).size
+    }
+  }
+  visit(path)
+  return total
+}
