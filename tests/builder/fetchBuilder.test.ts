@@ -335,24 +335,39 @@ describe("unsafe archives", () => {
 })
 
 describe("archive formats", () => {
-  it.each(["xz", "gzip"] as const)("detects %s by content, whatever the file name says", async (compression) => {
-    const dir = scratch()
-    // The archive is named .tar.zst (as 24.10 names it) but compressed otherwise.
-    const mini = makeMiniMirror(dir, { compression })
-    const server = await startTestMirror(mini.root)
-    try {
-      expect(mini.archivePath.endsWith(".tar.zst")).toBe(true)
-      const result = await owrt(
-        ["builders", "ensure", "24.10.2", "x86/64", "--json", "--store", join(dir, "store"), "--upstream", server.url, "--keyring", mini.keyring],
-        { cwd: dir },
-      )
-      expect(result.code, result.stderr).toBe(0)
-      expect(existsSync(join(json<Ensured>(result).path, "scripts", "run.sh"))).toBe(true)
-    } finally {
-      await server.close()
-      rmSync(dir, { recursive: true, force: true })
-    }
-  })
+  it.each(["xz", "gzip"] as const)(
+    "detects %s by content, whatever the file name says",
+    async (compression) => {
+      const dir = scratch()
+      // The archive is named .tar.zst (as 24.10 names it) but compressed otherwise.
+      const mini = makeMiniMirror(dir, { compression })
+      const server = await startTestMirror(mini.root)
+      try {
+        expect(mini.archivePath.endsWith(".tar.zst")).toBe(true)
+        const result = await owrt(
+          [
+            "builders",
+            "ensure",
+            "24.10.2",
+            "x86/64",
+            "--json",
+            "--store",
+            join(dir, "store"),
+            "--upstream",
+            server.url,
+            "--keyring",
+            mini.keyring,
+          ],
+          { cwd: dir },
+        )
+        expect(result.code, result.stderr).toBe(0)
+        expect(existsSync(join(json<Ensured>(result).path, "scripts", "run.sh"))).toBe(true)
+      } finally {
+        await server.close()
+        rmSync(dir, { recursive: true, force: true })
+      }
+    },
+  )
 
   it("fails after retries when the server keeps failing (exit 6)", async () => {
     const dir = scratch()
@@ -361,7 +376,19 @@ describe("archive formats", () => {
     server.fault(mini.archivePath, { kind: "status", status: 502 })
     try {
       const result = await owrt(
-        ["builders", "ensure", "24.10.2", "x86/64", "--json", "--store", join(dir, "store"), "--upstream", server.url, "--keyring", mini.keyring],
+        [
+          "builders",
+          "ensure",
+          "24.10.2",
+          "x86/64",
+          "--json",
+          "--store",
+          join(dir, "store"),
+          "--upstream",
+          server.url,
+          "--keyring",
+          mini.keyring,
+        ],
         { cwd: dir },
       )
       expect(result.code).toBe(6)
