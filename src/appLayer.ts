@@ -1,4 +1,3 @@
-import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import type { SqlClient } from "@effect/sql"
 import { Layer } from "effect"
 import { type BuilderStore, builderStoreLayer } from "./builder/builderStore.js"
@@ -31,7 +30,7 @@ export const appLayer = (
   const database = databaseLayer.pipe(Layer.provideMerge(config))
   const records = revisionRecordsLayer.pipe(Layer.provideMerge(database))
   const profiles = profileRepositoryLayer.pipe(Layer.provideMerge(records))
-  const builders = builderStoreLayer.pipe(Layer.provide(FetchHttpClient.layer), Layer.provideMerge(progress))
+  const builders = builderStoreLayer.pipe(Layer.provideMerge(progress))
   const core = builders.pipe(Layer.provideMerge(profiles))
   return realizerLayer.pipe(Layer.provideMerge(core))
 }

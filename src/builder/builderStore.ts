@@ -1,9 +1,7 @@
 import { existsSync, renameSync, rmSync } from "node:fs"
 import { join } from "node:path"
-import * as HttpClient from "@effect/platform/HttpClient"
-import type * as HttpClientError from "@effect/platform/HttpClientError"
 import type { SqlClient } from "@effect/sql"
-import { Context, Duration, Effect, Layer, Stream } from "effect"
+import { Context, Effect, Layer } from "effect"
 import { AppConfig } from "../config/appConfig.js"
 import {
   type BuilderRow,
@@ -34,7 +32,7 @@ import { nodeKey } from "../graph/nodeKey.js"
 import { Progress } from "../progress/progress.js"
 import { acquireStoreLock } from "../store/storeLock.js"
 import { makeWorkDirectory } from "../store/workDirectory.js"
-import { extractVerified } from "./extractArchive.js"
+import { downloadAndExtract, TransientDownloadError } from "./extractArchive.js"
 import { type BuilderArchive, isSnapshot, resolveBuilderArchive, retrySchedule } from "./upstream.js"
 
 export const fetchBuilderSchema = 1
@@ -119,22 +117,16 @@ const toBuilder = (store: string, row: BuilderRow): Builder => ({
   lastUsedAt: row.last_used_at,
 })
 
-class Transient {
-  readonly _tag = "Transient"
-  constructor(readonly detail: string) {}
-}
-
 const targetPattern = /^[a-z0-9_-]+\/[a-z0-9_-]+$/
 
 export const builderStoreLayer = Layer.effect(
   BuilderStore,
   Effect.gen(function* () {
     const config = yield* AppConfig
-    const http = yield* HttpClient.HttpClient
     const progress = yield* Progress
     const sqlContext = yield* Effect.context<SqlClient.SqlClient>()
-    const provide = <A, E>(effect: Effect.Effect<A, E, SqlClient.SqlClient | HttpClient.HttpClient>) =>
-      effect.pipe(Effect.provide(sqlContext), Effect.provideService(HttpClient.HttpClient, http))
+    const provide = <A, E>(effect: Effect.Effect<A, E, SqlClient.SqlClient>) =>
+      effect.pipe(Effect.provide(sqlContext))
 
     const resolve = (options: EnsureOptions) =>
       provide(
@@ -194,42 +186,13 @@ export const builderStoreLayer = Layer.effect(
         const attempt = Effect.gen(function* () {
           attempts += 1
           const work = yield* makeWorkDirectory(config.store, `builder-${key}`)
-          const response = yield* HttpClient.get(archive.url).pipe(
-            Effect.mapError((error: HttpClientError.HttpClientError) => new Transient(error.message)),
-          )
-          if (response.status === 404) {
-            return yield* new DownloadError({
-              url: archive.url,
-              detail: "HTTP 404 (listed in sha256sums but missing)",
-              attempts,
-            })
-          }
-          if (response.status !== 200) {
-            const detail = `HTTP ${response.status}`
-            return yield* response.status >= 500 || response.status === 429 || response.status === 408
-              ? Effect.fail(new Transient(detail))
-              : Effect.fail(new DownloadError({ url: archive.url, detail, attempts }))
-          }
-          const total = Number(response.headers["content-length"] ?? Number.NaN)
-          const body = response.stream.pipe(
-            Stream.mapError((error) => new Transient(error.message)),
-            Stream.timeoutFail(
-              () => new Transient(`no data for ${config.timeouts.stall}s (stalled)`),
-              Duration.seconds(config.timeouts.stall),
-            ),
-          )
-          const result = yield* extractVerified({
+          const result = yield* downloadAndExtract({
             url: archive.url,
-            body,
             destination: work,
             expectedSha256: archive.sha256,
-            onBytes: (bytes) =>
-              progress.report({
-                kind: "bytes",
-                task,
-                bytes,
-                total: Number.isFinite(total) ? total : undefined,
-              }),
+            stallSeconds: config.timeouts.stall,
+            attempt: attempts,
+            onBytes: (bytes, total) => progress.report({ kind: "bytes", task, bytes, total }),
           })
           const dirName = `${key}-${archive.name.replace(/\.tar\.(?:zst|xz)$/, "")}`
           const target = join(config.store, dirName)
@@ -261,9 +224,12 @@ export const builderStoreLayer = Layer.effect(
           return row
         }).pipe(Effect.scoped)
         return yield* attempt.pipe(
-          Effect.retry({ schedule: retrySchedule(4), while: (error) => error instanceof Transient }),
+          Effect.retry({
+            schedule: retrySchedule(4),
+            while: (error) => error instanceof TransientDownloadError,
+          }),
           Effect.catchIf(
-            (error): error is Transient => error instanceof Transient,
+            (error): error is TransientDownloadError => error instanceof TransientDownloadError,
             (error) => Effect.fail(new DownloadError({ url: archive.url, detail: error.detail, attempts })),
           ),
         )

@@ -1,15 +1,24 @@
-import { type ChildProcess, spawn } from "node:child_process"
+import { type ChildProcess, execFileSync, spawn } from "node:child_process"
 import { createHash } from "node:crypto"
-import { Effect, Stream } from "effect"
-import { ArchiveCorruptError, ChecksumMismatchError, UnsafeArchiveError } from "../errors.js"
-import { TarSafetyScanner, type TarSummary } from "./tarSafety.js"
+import { type ClientRequest, get as httpGet, type IncomingMessage } from "node:http"
+import { get as httpsGet } from "node:https"
+import { createInterface } from "node:readline"
+import { Effect } from "effect"
+import { ArchiveCorruptError, ChecksumMismatchError, DownloadError, UnsafeArchiveError } from "../errors.js"
+import { listingArguments, parseListingLine } from "./tarListing.js"
+import { TarEntryCheck, TarSafetyScanner, type TarSummary, type UnsafeReason } from "./tarSafety.js"
 
 /*
  * Download, verify and unpack in one pass, like `curl | zstd -dc | tar -x`: bytes from the network are
- * hashed and fed to the decompressor (chosen by content, not by file name); its output is checked header
- * by header and fed to GNU tar. Nothing here is trusted until the stream ended, the SHA-256 matched the
- * signed value and every header was safe; the caller extracts into a private directory and publishes it
- * only then.
+ * hashed and fed to the decompressor (chosen by content, not by file name), which feeds tar. Nothing is
+ * trusted until the stream ended, the SHA-256 matched the signed value and every member was judged safe;
+ * the caller extracts into a private directory and publishes it only then.
+ *
+ * With GNU tar, the decompressor writes straight into tar and every member is judged from tar's verbose
+ * listing: GNU tar itself refuses `..` members, strips leading `/` (both reported on stderr, which makes
+ * the archive unsafe here) and creates links that point outside only as placeholders until the end, so
+ * nothing can be written outside the private directory while the listing is read. With another tar, the
+ * decompressed bytes pass through this process and each header is judged before tar sees it.
  */
 
 export type Compression = "zstd" | "xz" | "gzip" | "none"
@@ -30,15 +39,50 @@ const decompressor: Record<Exclude<Compression, "none">, readonly [string, Reado
   gzip: ["gzip", ["-dc"]],
 }
 
+let gnuTarAvailable: boolean | undefined
+const isGnuTar = (): boolean => {
+  if (gnuTarAvailable === undefined) {
+    try {
+      gnuTarAvailable = execFileSync("tar", ["--version"], { encoding: "utf8" }).includes("GNU tar")
+    } catch {
+      gnuTarAvailable = false
+    }
+  }
+  return gnuTarAvailable
+}
+
+/** GNU tar's own refusals, which make the whole archive unsafe: [message, reason, member name group]. */
+const tarStderrProblems: ReadonlyArray<readonly [RegExp, UnsafeReason]> = [
+  [/tar: (.*): Member name contains '\.\.'/, "parent directory reference"],
+  [/Removing leading [`'][^']*\.\.\/?'/, "parent directory reference"],
+  [/Removing leading [`']\/'/, "absolute path"],
+]
+
 export interface ExtractResult extends TarSummary {
   readonly sha256: string
   readonly bytes: number
   readonly compression: Compression
 }
 
-type ExtractError<E> = E | ChecksumMismatchError | UnsafeArchiveError | ArchiveCorruptError
+/** A failure worth another attempt: the network, the server's health, a stall. */
+export class TransientDownloadError {
+  readonly _tag = "TransientDownloadError"
+  constructor(readonly detail: string) {}
+}
 
-const exitOf = (child: ChildProcess): Promise<{ code: number | null; stderr: string }> =>
+export type DownloadExtractError =
+  | TransientDownloadError
+  | DownloadError
+  | ChecksumMismatchError
+  | UnsafeArchiveError
+  | ArchiveCorruptError
+
+interface Exited {
+  readonly code: number | null
+  readonly stderr: string
+}
+
+const exitOf = (child: ChildProcess): Promise<Exited> =>
   new Promise((resolve) => {
     let stderr = ""
     child.stderr?.on("data", (chunk: Buffer) => {
@@ -48,96 +92,81 @@ const exitOf = (child: ChildProcess): Promise<{ code: number | null; stderr: str
     child.on("error", (error) => resolve({ code: -1, stderr: error.message }))
   })
 
+/** GET with redirects; resolves with the final response (any status). */
+const request = (
+  url: string,
+  stallMs: number,
+  onRequest: (request: ClientRequest) => void,
+  onStall: () => void,
+  redirects = 5,
+): Promise<IncomingMessage> =>
+  new Promise((resolve, reject) => {
+    const get = url.startsWith("https:") ? httpsGet : httpGet
+    const req = get(url, { headers: { "user-agent": "owrt" } }, (response) => {
+      const location = response.headers.location
+      if (
+        response.statusCode &&
+        response.statusCode >= 300 &&
+        response.statusCode < 400 &&
+        location &&
+        redirects > 0
+      ) {
+        response.resume()
+        request(new URL(location, url).toString(), stallMs, onRequest, onStall, redirects - 1).then(
+          resolve,
+          reject,
+        )
+        return
+      }
+      resolve(response)
+    })
+    req.setTimeout(stallMs, () => {
+      onStall()
+      req.destroy(new Error(`no data for ${Math.round(stallMs / 1000)}s (stalled)`))
+    })
+    req.on("error", reject)
+    onRequest(req)
+  })
+
 /**
- * Streams `body` through hash, decompressor, header check and `tar -x` into `destination` (an empty
- * private directory). Fails, having killed its processes, on a checksum mismatch, an unsafe entry or a
- * corrupt archive; the caller removes `destination` then.
+ * Streams `url` through hash, decompressor, header check and `tar -x` into `destination` (an empty
+ * private directory). Transient failures (network, 5xx, stall, truncation) are reported as such for the
+ * caller to retry; anything else is final. Its processes are killed on failure and on interruption.
  */
-export const extractVerified = <E>(options: {
+export const downloadAndExtract = (options: {
   readonly url: string
-  readonly body: Stream.Stream<Uint8Array, E>
   readonly destination: string
   readonly expectedSha256: string
-  readonly onBytes?: (bytes: number) => void
-}): Effect.Effect<ExtractResult, ExtractError<E>> =>
-  Effect.gen(function* () {
+  readonly stallSeconds: number
+  readonly attempt: number
+  readonly onBytes?: (bytes: number, total: number | undefined) => void
+}): Effect.Effect<ExtractResult, DownloadExtractError> =>
+  Effect.async<ExtractResult, DownloadExtractError>((resume) => {
     const { url } = options
     const hash = createHash("sha256")
-    const scanner = new TarSafetyScanner()
+    const gnu = isGnuTar()
+    // GNU tar: members judged from its listing. Otherwise: headers judged on the way through.
+    const scanner: TarSafetyScanner | TarEntryCheck = gnu ? new TarEntryCheck() : new TarSafetyScanner()
     let bytes = 0
     let compression: Compression | undefined
     let decompress: ChildProcess | undefined
     let tar: ChildProcess | undefined
-    let decompressExit: Promise<{ code: number | null; stderr: string }> | undefined
-    let tarExit: Promise<{ code: number | null; stderr: string }> | undefined
-    const children = () => [decompress, tar].filter((c): c is ChildProcess => c !== undefined)
+    let req: ClientRequest | undefined
+    let done = false
+    let tarExit: Promise<Exited> | undefined
+    let decompressExit: Promise<Exited> | undefined
+
     const killAll = () => {
-      for (const child of children()) if (child.exitCode === null) child.kill("SIGKILL")
+      for (const child of [decompress, tar])
+        if (child && child.exitCode === null && child.signalCode === null) child.kill("SIGKILL")
     }
-
-    const start = (head: Uint8Array) => {
-      compression = sniffCompression(head)
-      if (compression === undefined) return false
-      tar = spawn(
-        "tar",
-        ["-x", "-f", "-", "-C", options.destination, "--no-same-owner", "--delay-directory-restore"],
-        { stdio: ["pipe", "ignore", "pipe"] },
-      )
-      tarExit = exitOf(tar)
-      const tarStdin = tar.stdin
-      if (compression === "none") return true
-      const [command, args] = decompressor[compression]
-      decompress = spawn(command, args as Array<string>, { stdio: ["pipe", "pipe", "pipe"] })
-      decompressExit = exitOf(decompress)
-      const output = decompress.stdout
-      output?.on("data", (chunk: Buffer) => {
-        scanner.feed(chunk)
-        if (scanner.problem) {
-          killAll()
-          return
-        }
-        if (tarStdin && !tarStdin.write(chunk)) {
-          output.pause()
-          tarStdin.once("drain", () => output.resume())
-        }
-      })
-      output?.on("end", () => tarStdin?.end())
-      tarStdin?.on("error", () => undefined)
-      decompress.stdin?.on("error", () => undefined)
-      return true
+    const finish = (outcome: Effect.Effect<ExtractResult, DownloadExtractError>, succeeded = false) => {
+      if (done) return
+      done = true
+      req?.destroy()
+      if (!succeeded) killAll()
+      resume(outcome)
     }
-
-    /** Where raw bytes go: the decompressor, or (uncompressed) straight through the check into tar. */
-    const sink = () => (compression === "none" ? tar?.stdin : decompress?.stdin)
-
-    const write = (chunk: Uint8Array) =>
-      Effect.async<void>((resume) => {
-        if (compression === "none") {
-          scanner.feed(chunk)
-          if (scanner.problem) {
-            killAll()
-            resume(Effect.void)
-            return
-          }
-        }
-        const target = sink()
-        if (!target || target.destroyed || target.writableEnded) {
-          resume(Effect.void)
-          return
-        }
-        if (target.write(chunk)) resume(Effect.void)
-        else {
-          const done = () => {
-            target.off("drain", done)
-            target.off("close", done)
-            resume(Effect.void)
-          }
-          target.on("drain", done)
-          target.on("close", done)
-        }
-      })
-
-    const corrupt = (detail: string) => new ArchiveCorruptError({ url, detail })
     const unsafe = () => {
       const problem = scanner.problem
       return new UnsafeArchiveError({
@@ -146,51 +175,180 @@ export const extractVerified = <E>(options: {
         reason: `${problem?.reason ?? "unsafe"}${problem?.detail ? ` (${problem.detail})` : ""}`,
       })
     }
+    const corrupt = (detail: string) => new ArchiveCorruptError({ url, detail })
 
-    const pump = Stream.runForEach(options.body, (chunk) =>
-      Effect.gen(function* () {
-        if (scanner.problem) return yield* unsafe()
-        hash.update(chunk)
-        bytes += chunk.length
-        options.onBytes?.(bytes)
-        if (compression === undefined && !start(chunk)) {
-          return yield* corrupt("not a tar archive compressed with zstd, xz or gzip")
-        }
-        yield* write(chunk)
-      }),
-    )
-
-    yield* pump.pipe(
-      Effect.onExit(() => Effect.sync(() => sink()?.end())),
-      Effect.onInterrupt(() => Effect.sync(killAll)),
-      Effect.tapError(() => Effect.sync(killAll)),
-    )
-    if (compression === undefined) return yield* corrupt("empty download")
-    const [decompressed, extracted] = yield* Effect.promise(() =>
-      Promise.all([
-        decompressExit ?? Promise.resolve({ code: 0, stderr: "" }),
-        tarExit ?? Promise.resolve({ code: 0, stderr: "" }),
-      ]),
-    ).pipe(Effect.onInterrupt(() => Effect.sync(killAll)))
-
-    const actual = hash.digest("hex")
-    // The checksum comes first: a tampered or truncated download explains any later failure.
-    if (actual !== options.expectedSha256) {
-      return yield* new ChecksumMismatchError({ url, expected: options.expectedSha256, actual })
+    /** Decompressed tar bytes: checked (without GNU tar), then handed to tar with backpressure on `source`. */
+    const toTar = (chunk: Buffer, source: { pause: () => void; resume: () => void }) => {
+      if (scanner instanceof TarSafetyScanner) scanner.feed(chunk)
+      if (scanner.problem) {
+        killAll()
+        return
+      }
+      const stdin = tar?.stdin
+      if (stdin && !stdin.destroyed && !stdin.write(chunk)) {
+        source.pause()
+        stdin.once("drain", () => source.resume())
+      }
     }
-    if (scanner.problem) return yield* unsafe()
-    if (decompressed.code !== 0)
-      return yield* corrupt(`${compression} failed: ${decompressed.stderr || `exit ${decompressed.code}`}`)
-    const finished = scanner.finish()
-    if (!finished.ok) {
-      const problem = finished.problem
-      return yield* new UnsafeArchiveError({
-        url,
-        entry: problem.path,
-        reason: `${problem.reason}${problem.detail ? ` (${problem.detail})` : ""}`,
+
+    const tarArguments = [
+      "-x",
+      ...(gnu ? listingArguments : []),
+      "-f",
+      "-",
+      "-C",
+      options.destination,
+      "--no-same-owner",
+    ]
+
+    const start = (head: Buffer): boolean => {
+      compression = sniffCompression(head)
+      if (compression === undefined) return false
+      tar = spawn("tar", [...tarArguments, "--delay-directory-restore"], {
+        stdio: ["pipe", gnu ? "pipe" : "ignore", "pipe"],
       })
+      tar.stdin?.on("error", () => undefined)
+      if (tar.stdout && scanner instanceof TarEntryCheck) {
+        const check = scanner
+        createInterface({ input: tar.stdout, crlfDelay: Number.POSITIVE_INFINITY }).on("line", (line) => {
+          const entry = parseListingLine(line)
+          if (!entry) return
+          check.add(entry.path, entry.type, entry.linkTarget)
+          if (check.problem) killAll()
+        })
+      }
+      tarExit = exitOf(tar)
+      if (compression === "none") return true
+      const [command, args] = decompressor[compression]
+      if (gnu && tar.stdin) {
+        // The decompressor writes straight into tar: the bytes never pass through this process.
+        decompress = spawn(command, args as Array<string>, { stdio: ["pipe", tar.stdin, "pipe"] })
+        tar.stdin.destroy()
+      } else {
+        decompress = spawn(command, args as Array<string>, { stdio: ["pipe", "pipe", "pipe"] })
+        const output = decompress.stdout
+        output?.on("data", (chunk: Buffer) => toTar(chunk, output))
+        output?.on("end", () => tar?.stdin?.end())
+      }
+      decompress.stdin?.on("error", () => undefined)
+      decompressExit = exitOf(decompress)
+      return true
     }
-    if (extracted.code !== 0)
-      return yield* corrupt(`tar failed: ${extracted.stderr || `exit ${extracted.code}`}`)
-    return { ...finished.summary, sha256: actual, bytes, compression }
+
+    const settle = async (response: IncomingMessage) => {
+      const [decompressed, extracted] = await Promise.all([decompressExit, tarExit])
+      if (!response.complete)
+        return finish(Effect.fail(broken(`connection closed after ${bytes} bytes (truncated)`)))
+      const actual = hash.digest("hex")
+      // The checksum comes first: a tampered or truncated download explains any later failure.
+      if (actual !== options.expectedSha256) {
+        return finish(
+          Effect.fail(new ChecksumMismatchError({ url, expected: options.expectedSha256, actual })),
+        )
+      }
+      if (extracted && scanner instanceof TarEntryCheck) {
+        for (const [pattern, reason] of tarStderrProblems) {
+          const match = pattern.exec(extracted.stderr)
+          if (match) scanner.fail({ path: match[1] ?? "", reason })
+        }
+      }
+      if (scanner.problem) return finish(Effect.fail(unsafe()))
+      if (decompressed && decompressed.code !== 0) {
+        return finish(
+          Effect.fail(
+            corrupt(`${compression} failed: ${decompressed.stderr || `exit ${decompressed.code}`}`),
+          ),
+        )
+      }
+      const summary = scanner.finish()
+      if (!summary.ok) {
+        const p = summary.problem
+        return finish(
+          Effect.fail(
+            new UnsafeArchiveError({
+              url,
+              entry: p.path,
+              reason: `${p.reason}${p.detail ? ` (${p.detail})` : ""}`,
+            }),
+          ),
+        )
+      }
+      if (!extracted || extracted.code !== 0) {
+        return finish(Effect.fail(corrupt(`tar failed: ${extracted?.stderr || `exit ${extracted?.code}`}`)))
+      }
+      finish(
+        Effect.succeed({ ...summary.summary, sha256: actual, bytes, compression: compression ?? "none" }),
+        true,
+      )
+    }
+
+    let stalled = false
+    const broken = (what: string) =>
+      new TransientDownloadError(
+        stalled ? `no data for ${options.stallSeconds}s after ${bytes} bytes (stalled)` : what,
+      )
+    request(
+      options.url,
+      options.stallSeconds * 1000,
+      (r) => {
+        req = r
+      },
+      () => {
+        stalled = true
+      },
+    ).then(
+      (response) => {
+        const status = response.statusCode ?? 0
+        if (status !== 200) {
+          response.resume()
+          const detail = `HTTP ${status}`
+          return finish(
+            Effect.fail(
+              status >= 500 || status === 429 || status === 408
+                ? new TransientDownloadError(detail)
+                : new DownloadError({
+                    url,
+                    detail: status === 404 ? "HTTP 404 (listed in sha256sums but missing)" : detail,
+                    attempts: options.attempt,
+                  }),
+            ),
+          )
+        }
+        const length = Number(response.headers["content-length"])
+        const total = Number.isFinite(length) ? length : undefined
+        response.on("data", (chunk: Buffer) => {
+          if (done) return
+          if (scanner.problem) return finish(Effect.fail(unsafe()))
+          hash.update(chunk)
+          bytes += chunk.length
+          options.onBytes?.(bytes, total)
+          if (compression === undefined && !start(chunk)) {
+            return finish(Effect.fail(corrupt("not a tar archive compressed with zstd, xz or gzip")))
+          }
+          if (compression === "none") toTar(chunk, response)
+          else {
+            const stdin = decompress?.stdin
+            if (stdin && !stdin.destroyed && !stdin.write(chunk)) {
+              response.pause()
+              stdin.once("drain", () => response.resume())
+            }
+          }
+        })
+        response.on("end", () => {
+          if (done) return
+          if (compression === undefined) return finish(Effect.fail(corrupt("empty download")))
+          if (compression === "none") tar?.stdin?.end()
+          else decompress?.stdin?.end()
+          void settle(response)
+        })
+        response.on("error", (error) => finish(Effect.fail(broken(error.message))))
+        response.on("aborted", () => finish(Effect.fail(broken(`connection aborted after ${bytes} bytes`))))
+      },
+      (error: Error) => finish(Effect.fail(broken(error.message))),
+    )
+    return Effect.sync(() => {
+      done = true
+      req?.destroy()
+      killAll()
+    })
   })

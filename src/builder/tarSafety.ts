@@ -75,10 +75,11 @@ const parsePax = (data: Uint8Array): Map<string, string> => {
 /** Judges one entry; `undefined` when it is safe. */
 export const judgeEntry = (path: string, type: string, linkTarget: string): UnsafeEntry | undefined => {
   if (path.startsWith("/")) return { path, reason: "absolute path" }
-  const normalised = posix.normalize(path)
-  if (path.split("/").includes("..") || normalised === ".." || normalised.startsWith("../")) {
+  if (path.includes("..") && path.split("/").includes(".."))
     return { path, reason: "parent directory reference" }
-  }
+  // Regular files and directories without ".." components cannot leave the destination.
+  if (type !== "1" && type !== "2" && type !== "3" && type !== "4" && type !== "6") return undefined
+  const normalised = posix.normalize(path)
   if (type === "3" || type === "4" || type === "6")
     return { path, reason: "device or fifo", detail: `type ${type}` }
   if (type === "2") {
@@ -98,6 +99,61 @@ export const judgeEntry = (path: string, type: string, linkTarget: string): Unsa
   return undefined
 }
 
+/**
+ * Judges entries one by one (name, type flag, link target) and tracks the single top-level directory an
+ * Image Builder archive must have. Fed by the header scanner below or by GNU tar's verbose listing.
+ */
+export class TarEntryCheck {
+  private readonly topLevels = new Set<string>()
+  private topLevelIsDirectory = true
+  private unsafe: UnsafeEntry | undefined
+  entries = 0
+  files = 0
+
+  get problem(): UnsafeEntry | undefined {
+    return this.unsafe
+  }
+
+  fail(problem: UnsafeEntry): void {
+    this.unsafe ??= problem
+  }
+
+  add(name: string, type: string, link: string): void {
+    if (this.unsafe) return
+    this.entries += 1
+    if (type === "0" || type === "7" || type === "\0") this.files += 1
+    const problem = judgeEntry(name, type, link)
+    if (problem) {
+      this.unsafe = problem
+      return
+    }
+    const path = name.replace(/^(\.\/)+/, "")
+    if (path === "." || path === "" || path === "./") return
+    const slash = path.indexOf("/")
+    const top = slash === -1 ? path : path.slice(0, slash)
+    if (!this.topLevels.has(top)) {
+      this.topLevels.add(top)
+      if (this.topLevels.size > 1) {
+        this.unsafe = { path, reason: "more than one top-level entry" }
+        return
+      }
+    }
+    if ((slash === -1 || slash === path.length - 1) && type !== "5") this.topLevelIsDirectory = false
+  }
+
+  finish():
+    | { readonly ok: true; readonly summary: TarSummary }
+    | { readonly ok: false; readonly problem: UnsafeEntry } {
+    if (this.unsafe) return { ok: false, problem: this.unsafe }
+    const [top] = [...this.topLevels]
+    if (top === undefined)
+      return { ok: false, problem: { path: "", reason: "malformed archive", detail: "empty" } }
+    if (!this.topLevelIsDirectory)
+      return { ok: false, problem: { path: top, reason: "top-level entry is not a directory" } }
+    return { ok: true, summary: { topLevel: top, entries: this.entries, files: this.files } }
+  }
+}
+
 /** Feed decompressed tar bytes in order; `finish` when the stream ends. */
 export class TarSafetyScanner {
   private pending: Uint8Array = new Uint8Array(0)
@@ -111,22 +167,18 @@ export class TarSafetyScanner {
   private longName: string | undefined
   private longLink: string | undefined
   private ended = false
-  private entries = 0
-  private files = 0
-  private readonly topLevels = new Set<string>()
-  private topLevelIsDirectory = true
-  private unsafe: UnsafeEntry | undefined
+  private readonly check = new TarEntryCheck()
 
   /** The first unsafe entry seen, if any: the caller stops extracting at once. */
   get problem(): UnsafeEntry | undefined {
-    return this.unsafe
+    return this.check.problem
   }
 
   feed(chunk: Uint8Array): void {
-    if (this.unsafe || this.ended) return
+    if (this.problem || this.ended) return
     const data = chunk
     let offset = 0
-    while (offset < data.length && !this.unsafe && !this.ended) {
+    while (offset < data.length && !this.problem && !this.ended) {
       if (this.collecting) {
         const take = Math.min(this.collecting.remaining, data.length - offset)
         this.collecting.chunks.push(data.subarray(offset, offset + take))
@@ -179,7 +231,7 @@ export class TarSafetyScanner {
       return
     }
     if (!checksumOk(header)) {
-      this.unsafe = { path: "", reason: "malformed archive", detail: "bad header checksum" }
+      this.check.fail({ path: "", reason: "malformed archive", detail: "bad header checksum" })
       return
     }
     const type = String.fromCharCode(header[156] || 0x30)
@@ -187,7 +239,7 @@ export class TarSafetyScanner {
     const padded = Math.ceil(size / block) * block
     if (type === "x" || type === "g" || type === "L" || type === "K") {
       if (size > 1 << 20) {
-        this.unsafe = { path: "", reason: "malformed archive", detail: `oversized ${type} record` }
+        this.check.fail({ path: "", reason: "malformed archive", detail: `oversized ${type} record` })
         return
       }
       this.collecting = { kind: type, remaining: size, chunks: [], padding: padded - size }
@@ -208,35 +260,16 @@ export class TarSafetyScanner {
     this.longLink = undefined
     const dataSize = paxSize !== undefined ? Number(paxSize) : size
     this.skip = Math.ceil(dataSize / block) * block
-    this.entries += 1
-    if (type === "0" || type === "7" || type === "\0") this.files += 1
-
-    const problem = judgeEntry(name, type, link)
-    if (problem) {
-      this.unsafe = problem
-      return
-    }
-    const path = posix.normalize(name).replace(/^(\.\/)+/, "")
-    if (path === "." || path === "") return
-    const [top = "", ...rest] = path.replace(/\/$/, "").split("/")
-    this.topLevels.add(top)
-    if (rest.length === 0 && type !== "5") this.topLevelIsDirectory = false
-    if (this.topLevels.size > 1) this.unsafe = { path, reason: "more than one top-level entry" }
+    this.check.add(name, type, link)
   }
 
   /** Call at the end of the stream: the archive's single top-level directory, or why it is unsafe. */
   finish():
     | { readonly ok: true; readonly summary: TarSummary }
     | { readonly ok: false; readonly problem: UnsafeEntry } {
-    if (this.unsafe) return { ok: false, problem: this.unsafe }
-    if (this.collecting || this.skip > 0 || this.pending.length > 0) {
+    if (!this.problem && (this.collecting || this.skip > 0 || this.pending.length > 0)) {
       return { ok: false, problem: { path: "", reason: "malformed archive", detail: "truncated" } }
     }
-    const [top] = [...this.topLevels]
-    if (top === undefined)
-      return { ok: false, problem: { path: "", reason: "malformed archive", detail: "empty" } }
-    if (!this.topLevelIsDirectory)
-      return { ok: false, problem: { path: top, reason: "top-level entry is not a directory" } }
-    return { ok: true, summary: { topLevel: top, entries: this.entries, files: this.files } }
+    return this.check.finish()
   }
 }

@@ -1,7 +1,6 @@
-import * as HttpClient from "@effect/platform/HttpClient"
-import type * as HttpClientError from "@effect/platform/HttpClientError"
 import { Duration, Effect, Either, Schedule, Schema } from "effect"
 import { DownloadError, NotPublishedError, SignatureError } from "../errors.js"
+import { httpGetBytes } from "./httpGet.js"
 import { loadKeyring } from "./keyring.js"
 import { parseSignature, verifySignature } from "./usign.js"
 
@@ -60,12 +59,12 @@ class Transient {
 export const fetchBytes = (
   url: string,
   policy: FetchPolicy = defaultFetchPolicy,
-): Effect.Effect<Uint8Array | undefined, DownloadError, HttpClient.HttpClient> => {
+): Effect.Effect<Uint8Array | undefined, DownloadError> => {
   let attempts = 0
   const once = Effect.gen(function* () {
     attempts += 1
-    const response = yield* HttpClient.get(url).pipe(
-      Effect.mapError((error: HttpClientError.HttpClientError) => new Transient(error.message)),
+    const response = yield* httpGetBytes(url, Duration.toMillis(policy.timeout)).pipe(
+      Effect.mapError((error) => new Transient(error.detail)),
     )
     if (response.status === 404 || response.status === 410) return undefined
     if (isTransientStatus(response.status))
@@ -73,12 +72,8 @@ export const fetchBytes = (
     if (response.status !== 200) {
       return yield* Effect.fail(new DownloadError({ url, detail: `HTTP ${response.status}`, attempts }))
     }
-    const body = yield* response.arrayBuffer.pipe(Effect.mapError((error) => new Transient(error.message)))
-    return new Uint8Array(body)
-  }).pipe(
-    Effect.scoped,
-    Effect.timeoutFail({ duration: policy.timeout, onTimeout: () => new Transient("timed out") }),
-  )
+    return response.body
+  })
   return once.pipe(
     Effect.retry({ schedule: retrySchedule(policy.attempts), while: (error) => error instanceof Transient }),
     Effect.mapError((error) =>
@@ -124,17 +119,23 @@ export const resolveBuilderArchive = (options: {
   readonly keyring: string
   readonly skipSignature: boolean
   readonly policy?: FetchPolicy
-}): Effect.Effect<
-  BuilderArchive,
-  DownloadError | NotPublishedError | SignatureError,
-  HttpClient.HttpClient
-> =>
+}): Effect.Effect<BuilderArchive, DownloadError | NotPublishedError | SignatureError> =>
   Effect.gen(function* () {
     const { upstream, release, target, keyring } = options
     const policy = options.policy ?? defaultFetchPolicy
+    const base = targetUrl(upstream, release, target)
+    const sumsUrl = `${base}/sha256sums`
+    const targetsUrl = `${upstream}/releases/${release}/.targets.json`
+    // The three small files are independent: ask for them at once (one round trip, not three).
+    const [targets, sums, sig] = yield* Effect.all(
+      [
+        isSnapshot(release) ? Effect.succeed(undefined) : fetchBytes(targetsUrl, policy),
+        fetchBytes(sumsUrl, policy),
+        options.skipSignature ? Effect.succeed(undefined) : fetchBytes(`${sumsUrl}.sig`, policy),
+      ],
+      { concurrency: "unbounded" },
+    )
     if (!isSnapshot(release)) {
-      const targetsUrl = `${upstream}/releases/${release}/.targets.json`
-      const targets = yield* fetchBytes(targetsUrl, policy)
       if (targets === undefined) {
         const versionsUrl = `${upstream}/.versions.json`
         const versions = yield* fetchBytes(versionsUrl, policy)
@@ -148,16 +149,12 @@ export const resolveBuilderArchive = (options: {
           return yield* new NotPublishedError({ what: "target", release, target, url: targetsUrl })
       }
     }
-    const base = targetUrl(upstream, release, target)
-    const sumsUrl = `${base}/sha256sums`
-    const sums = yield* fetchBytes(sumsUrl, policy)
     if (sums === undefined)
       return yield* new NotPublishedError({ what: "target", release, target, url: sumsUrl })
 
     let signedBy = "unverified"
     if (!options.skipSignature) {
       const sigUrl = `${sumsUrl}.sig`
-      const sig = yield* fetchBytes(sigUrl, policy)
       if (sig === undefined)
         return yield* new SignatureError({
           kind: "missing",

@@ -84,7 +84,7 @@ const finish = (json: boolean, exit: Exit.Exit<unknown, unknown>): number => {
     message: `internal error: ${describeCause(defect)}`,
     exitCode: ExitCode.internal,
   })
-  if (!json && defect instanceof Error && defect.stack) process.stderr.write(`${defect.stack}\n`)
+  if (defect instanceof Error && defect.stack) process.stderr.write(`${defect.stack}\n`)
   return ExitCode.internal
 }
 

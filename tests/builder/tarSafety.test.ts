@@ -106,3 +106,35 @@ describe("tar safety", () => {
     expect(judgeEntry("top/link", "2", "../../c")?.reason).toBe("link pointing outside")
   })
 })
+
+describe("GNU tar listing", () => {
+  it("parses members, links and C-quoted names", async () => {
+    const { parseListingLine } = await import("../../src/builder/tarListing.js")
+    expect(parseListingLine('drwxr-xr-x 0/0               0 2026-11-22 02:21 "top/"')).toEqual({
+      type: "5",
+      path: "top/",
+      linkTarget: "",
+    })
+    expect(parseListingLine('lrwxrwxrwx 0/0               0 2026-11-22 02:21 "top/d/lnk" -> "../d"')).toEqual(
+      {
+        type: "2",
+        path: "top/d/lnk",
+        linkTarget: "../d",
+      },
+    )
+    expect(
+      parseListingLine(
+        'hrw-r--r-- 0/0               0 2026-11-22 02:21 "top/d/my \\"file\\"" link to "top/hard"',
+      ),
+    ).toEqual({
+      type: "1",
+      path: 'top/d/my "file"',
+      linkTarget: "top/hard",
+    })
+    expect(parseListingLine('brw-r--r-- 0/0             8,0 2026-11-22 02:21 "top/sda"')?.type).toBe("4")
+    expect(
+      parseListingLine('-rw-r--r-- 0/0               3 2026-11-22 02:21 "top/caf\\303\\251 -> x"')?.path,
+    ).toBe("top/café -> x")
+    expect(parseListingLine("tar: Removing leading `/' from member names")).toBeUndefined()
+  })
+})

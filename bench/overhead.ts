@@ -1,0 +1,80 @@
+// bench/overhead: an uncached `owrt realize` (make-image and collect-artifacts rebuilt; builder and overlay
+// already in the store) against running the same `make image` by hand on a fresh copy of the same builder.
+// Target: at most 1.10× the by-hand run (copy included, as doing it by hand needs a fresh copy each time).
+import { execFileSync } from "node:child_process"
+import { readdirSync, readFileSync, rmSync } from "node:fs"
+import { join } from "node:path"
+import { makeBenchProject, owrtOk, scratchDir, seconds, startMirror, time } from "./lib/project.js"
+
+const rounds = Number(process.argv[2] ?? 5)
+const mirror = await startMirror()
+try {
+  const project = makeBenchProject("overhead", {
+    "profiles/ap.yaml": [
+      'release: "23.05.5"',
+      "target: ath79/generic",
+      "device: tplink_archer-c7-v5",
+      "packages: [luci, wpad-basic-mbedtls, -ppp, -ppp-mod-pppoe]",
+      "overlay: files/ap",
+      "first_boot: [{name: 90-x, script: 'true'}]",
+      "",
+    ].join("\n"),
+    "profiles/files/ap/etc/motd": "hello\n",
+  })
+  const env = { OWRT_UPSTREAM: mirror.url, OWRT_KEYRING: mirror.keyring }
+  const first = JSON.parse(owrtOk(["realize", "ap", "--json"], project.dir, env)) as {
+    results: Array<{ storePath: string }>
+  }
+  const manifest = JSON.parse(
+    readFileSync(join(first.results[0]?.storePath ?? "", "owrt-manifest.json"), "utf8"),
+  )
+  const store = join(project.dir, "store")
+  const builder = join(store, readdirSync(store).find((n) => n.startsWith(`${manifest.builder.key}-`)) ?? "")
+  const overlay = join(store, `${manifest.keys.stageOverlay}-overlay`)
+  const makeArgs = [
+    "image",
+    "PROFILE=tplink_archer-c7-v5",
+    `PACKAGES=${manifest.inputs.packages.join(" ")}`,
+    `FILES=${overlay}`,
+  ]
+
+  const owrtTimes: Array<number> = []
+  const byHandTimes: Array<number> = []
+  const makeOnlyTimes: Array<number> = []
+  for (let round = 0; round < rounds; round++) {
+    owrtTimes.push(time(() => owrtOk(["realize", "ap", "--rebuild"], project.dir, env)))
+    const scratch = scratchDir("overhead")
+    byHandTimes.push(
+      time(() => {
+        execFileSync("cp", ["-a", builder, join(scratch, "ib")])
+        execFileSync("make", ["-C", join(scratch, "ib"), ...makeArgs, `BIN_DIR=${join(scratch, "bin")}`], {
+          stdio: "ignore",
+        })
+      }),
+    )
+    execFileSync("cp", ["-a", builder, join(scratch, "ib2")])
+    makeOnlyTimes.push(
+      time(() =>
+        execFileSync("make", ["-C", join(scratch, "ib2"), ...makeArgs, `BIN_DIR=${join(scratch, "bin2")}`], {
+          stdio: "ignore",
+        }),
+      ),
+    )
+    rmSync(scratch, { recursive: true, force: true })
+  }
+  const median = (v: Array<number>) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)] ?? 0
+  const byHand = median(byHandTimes)
+  const owrt = median(owrtTimes)
+  const makeOnly = median(makeOnlyTimes)
+  console.log(`\noverhead (${rounds} rounds, median)`)
+  console.log(`  cp -a builder + make image (baseline)  ${seconds(byHand)}  1.00×`)
+  console.log(
+    `  owrt realize --rebuild (uncached)      ${seconds(owrt)}  ${(owrt / byHand).toFixed(2)}×  target ≤ 1.10×  ${owrt / byHand <= 1.1 ? "met" : "MISSED"}`,
+  )
+  console.log(
+    `  make image alone (copy made before)    ${seconds(makeOnly)}  ${(makeOnly / byHand).toFixed(2)}×  (owrt vs this: ${(owrt / makeOnly).toFixed(2)}×)`,
+  )
+  project.cleanup()
+} finally {
+  await mirror.close()
+}
