@@ -87,6 +87,8 @@ export class BuilderStore extends Context.Tag("owrt/BuilderStore")<
     readonly ensure: (
       options: EnsureOptions,
     ) => Effect.Effect<Builder & { readonly cached: boolean }, EnsureBuilderError>
+    /** The path of the stored builder with this key, if it is there. */
+    readonly find: (key: string) => Effect.Effect<string | undefined, DatabaseError | DatabaseBusyError>
     readonly list: () => Effect.Effect<
       ReadonlyArray<Builder & { readonly references: number }>,
       DatabaseError | DatabaseBusyError
@@ -296,6 +298,9 @@ export const builderStoreLayer = Layer.effect(
         }),
       )
 
-    return { resolve, ensure, list, prune }
+    const find = (key: string) =>
+      provide(present(key)).pipe(Effect.map((row) => (row ? join(config.store, row.path) : undefined)))
+
+    return { resolve, ensure, find, list, prune }
   }),
 )

@@ -42,6 +42,8 @@ export class RevisionRecords extends Context.Tag("owrt/RevisionRecords")<
       readonly source: string
     }) => Effect.Effect<RevisionRecord & { readonly isNew: boolean }, DbError>
     readonly history: (profile: string) => Effect.Effect<ReadonlyArray<RevisionRecord>, DbError>
+    /** Every recorded revision, keyed `profile\0hash`: one query where many profiles are resolved at once. */
+    readonly known: () => Effect.Effect<ReadonlyMap<string, RevisionRecord>, DbError>
     readonly bySeq: (
       profile: string,
       seq: number,
@@ -77,6 +79,13 @@ export const revisionRecordsLayer = Layer.effect(
           if (!row) return yield* Effect.dieMessage("revision vanished right after insert")
           return { ...toRecord(row), isNew: row.first_seen === now }
         }).pipe(Effect.mapError(databaseFailure("record revision"))),
+      known: () =>
+        sql<Row>`SELECT profile, seq, hash, source, first_seen FROM profile_revisions`.pipe(
+          Effect.map(
+            (rows) => new Map(rows.map((row) => [`${row.profile}\0${row.hash}`, toRecord(row)] as const)),
+          ),
+          Effect.mapError(databaseFailure("read revisions")),
+        ),
       history: (profile) =>
         sql<Row>`SELECT profile, seq, hash, source, first_seen FROM profile_revisions
                  WHERE profile = ${profile} ORDER BY seq`.pipe(

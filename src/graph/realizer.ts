@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync } from "node:fs"
+import { existsSync, mkdirSync, readFileSync } from "node:fs"
 import { join } from "node:path"
 import { SqlClient } from "@effect/sql"
 import { Context, Effect, Either, Exit, Layer } from "effect"
@@ -17,6 +17,7 @@ import {
   startBuild,
   updateBuildKeys,
 } from "../db/buildRecords.js"
+import { listStorePaths } from "../db/storePathRecords.js"
 import {
   DeviceProfileUnknownError,
   InternalError,
@@ -24,7 +25,7 @@ import {
   type OwrtError,
   UsageError,
 } from "../errors.js"
-import { canonicalDevice } from "../image/builderInfo.js"
+import { type BuilderInfo, canonicalDevice } from "../image/builderInfo.js"
 import { builderInfo, cachedBuilderInfo } from "../image/builderInfoStore.js"
 import { type MakeImageParams, makeImageKey, runMakeImage } from "../image/makeImage.js"
 import { secretsUsed, stageOverlay, stageOverlayKey } from "../overlay/stageOverlay.js"
@@ -98,7 +99,7 @@ export class Realizer extends Context.Tag("owrt/Realizer")<
   Realizer,
   {
     /** Profiles a selection names: explicit specs, every concrete profile, or those with a tag. */
-    readonly select: (selection: Selection) => Effect.Effect<ReadonlyArray<string>, OwrtError>
+    readonly select: (selection: Selection) => Effect.Effect<ReadonlyArray<string | ProfileEntry>, OwrtError>
     readonly realize: (
       options: RealizeOptions,
     ) => Effect.Effect<
@@ -137,13 +138,18 @@ export const realizerLayer = Layer.effect(
           return yield* new UsageError({ detail: "name profiles to build, or use --all or --tag <tag>" })
         }
         const entries = yield* profiles.all()
+        // Resolved entries, not ids: what they name was just resolved and recorded, once.
         return entries
           .filter(({ revision }) => !revision.profile.abstract)
           .filter(
             ({ revision }) => selection.tag === undefined || revision.profile.tags.includes(selection.tag),
           )
-          .map(({ revision }) => revision.profile.id)
       })
+
+    const entryOf = (target: string | ProfileEntry) =>
+      typeof target === "string" ? concreteEntry(target) : Effect.succeed(target)
+    const nameOf = (target: string | ProfileEntry) =>
+      typeof target === "string" ? target : target.revision.profile.id
 
     const sealingKey = Effect.gen(function* () {
       if (config.secretsKey === null) return yield* storeSealingKey(config.store)
@@ -226,9 +232,9 @@ export const realizerLayer = Layer.effect(
         return entry
       })
 
-    const realizeOne = (spec: string, options: RealizeOptions) =>
+    const realizeOne = (target: string | ProfileEntry, options: RealizeOptions) =>
       Effect.gen(function* () {
-        const entry = yield* concreteEntry(spec)
+        const entry = yield* entryOf(target)
         const p = entry.revision.profile
         const started = Date.now()
         const buildId = yield* withSql(
@@ -418,7 +424,7 @@ export const realizerLayer = Layer.effect(
           const failures: Array<RealizeFailure> = []
           outcomes.forEach((outcome, i) => {
             if (Either.isRight(outcome)) results.push(outcome.right)
-            else failures.push({ profile: specs[i] ?? "", error: asOwrtError(outcome.left) })
+            else failures.push({ profile: nameOf(specs[i] ?? ""), error: asOwrtError(outcome.left) })
           })
           return { results, failures }
         }
@@ -428,34 +434,70 @@ export const realizerLayer = Layer.effect(
         return { results, failures: [] }
       }).pipe(Effect.mapError(asOwrtError))
 
-    const planOne = (spec: string) =>
+    /** Per plan: what many profiles share (a builder's resolution, presence and `make info`) is read once. */
+    const planMemo = () => {
+      const resolved = new Map<string, Effect.Effect<{ key: string }, OwrtError>>()
+      const infos = new Map<string, Effect.Effect<BuilderInfo | undefined, OwrtError>>()
+      const present = new Map<string, Effect.Effect<string | undefined, OwrtError>>()
+      const memo = <A>(
+        map: Map<string, Effect.Effect<A, OwrtError>>,
+        key: string,
+        make: () => Effect.Effect<A, OwrtError>,
+      ) => {
+        const found = map.get(key)
+        if (found) return found
+        const cached = Effect.runSync(Effect.cached(make()))
+        map.set(key, cached)
+        return cached
+      }
+      const storeRows = Effect.runSync(
+        Effect.cached(
+          withSql(listStorePaths()).pipe(
+            Effect.map((rows) => new Map(rows.filter((r) => r.valid === 1).map((r) => [r.key, r] as const))),
+            Effect.mapError(asOwrtError),
+          ),
+        ),
+      )
+      return {
+        /** The valid stored output of a key (one query for the whole plan). */
+        stored: (key: string) =>
+          Effect.map(storeRows, (rows) => {
+            const row = rows.get(key)
+            return row && existsSync(join(config.store, `${key}-${row.name}`)) ? row : undefined
+          }),
+        resolve: (release: string, target: string) =>
+          memo(resolved, `${release}\0${target}`, () =>
+            builders.resolve({ release, target }).pipe(Effect.mapError(asOwrtError)),
+          ),
+        info: (key: string) =>
+          memo(infos, key, () => withSql(cachedBuilderInfo(key)).pipe(Effect.mapError(asOwrtError))),
+        builderPath: (key: string) =>
+          memo(present, key, () => builders.find(key).pipe(Effect.mapError(asOwrtError))),
+      }
+    }
+
+    const planOne = (target: string | ProfileEntry, shared: ReturnType<typeof planMemo>) =>
       Effect.gen(function* () {
-        const entry = yield* concreteEntry(spec)
+        const entry = yield* entryOf(target)
         const p = entry.revision.profile
         const node = (kind: NodeKind, key: string | null) =>
-          Effect.map(
-            key === null ? Effect.succeed(undefined) : withSql(lookupNode(config.store, key)),
-            (row) => ({
-              kind,
-              key,
-              status: row ? ("cached" as const) : ("missing" as const),
-              path: row && key ? join(config.store, `${key}-${row.name}`) : null,
-            }),
-          )
-        const { key: builderKey } = yield* builders.resolve({
-          release: p.release ?? "",
-          target: p.target ?? "",
-        })
-        const builderRow = (yield* builders.list()).find((b) => b.key === builderKey)
+          Effect.map(key === null ? Effect.succeed(undefined) : shared.stored(key), (row) => ({
+            kind,
+            key,
+            status: row ? ("cached" as const) : ("missing" as const),
+            path: row && key ? join(config.store, `${key}-${row.name}`) : null,
+          }))
+        const { key: builderKey } = yield* shared.resolve(p.release ?? "", p.target ?? "")
+        const builderPath = yield* shared.builderPath(builderKey)
         const builderNode: PlannedNode = {
           kind: "fetch-builder",
           key: builderKey,
-          status: builderRow ? "cached" : "missing",
-          path: builderRow?.path ?? null,
+          status: builderPath ? "cached" : "missing",
+          path: builderPath ?? null,
         }
         const compiled = yield* Effect.either(compile(entry))
         const overlayKey = Either.isRight(compiled) ? compiled.right.overlayKey : null
-        const info = yield* withSql(cachedBuilderInfo(builderKey))
+        const info = yield* shared.info(builderKey)
         const device = info ? canonicalDevice(info, p.device ?? "") : undefined
         const imageKey =
           Either.isRight(compiled) && device !== undefined
@@ -480,7 +522,8 @@ export const realizerLayer = Layer.effect(
     const plan = (selection: Selection) =>
       Effect.gen(function* () {
         const specs = yield* select(selection)
-        return yield* Effect.forEach(specs, planOne)
+        const shared = planMemo()
+        return yield* Effect.forEach(specs, (spec) => planOne(spec, shared))
       }).pipe(Effect.mapError(asOwrtError))
 
     const rebuildInto = (spec: string, scratch: string) =>

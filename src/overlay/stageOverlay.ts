@@ -5,6 +5,7 @@ import { type GitError, InternalError, ProfileInvalidError } from "../errors.js"
 import { nodeKey } from "../graph/nodeKey.js"
 import type { ProfileRevision } from "../profile/resolveProfile.js"
 import { referencedSecrets, secretPlaceholder } from "../profile/secrets.js"
+import { sha256Hex } from "../text/digest.js"
 
 /*
  * stage-overlay: the tree passed to the Image Builder as FILES=. Overlay directory files, inline files
@@ -101,6 +102,11 @@ export const stageOverlay = (
         continue
       }
       const bytes = yield* revision.readOverlay(entry.path)
+      if (bytes !== undefined && sha256Hex(bytes) !== entry.sha256) {
+        return yield* new InternalError({
+          cause: `overlay file ${entry.path} of ${revision.profile.id} changed while building; run again`,
+        })
+      }
       if (bytes === undefined) {
         return yield* new InternalError({
           cause: `overlay file ${entry.path} of ${revision.profile.id} is not readable`,

@@ -1,4 +1,5 @@
 import { Either, ParseResult, Schema } from "effect"
+import { parse } from "yaml"
 import { type Diagnostic, type ProfileErrorCode, ProfileInvalidError } from "../errors.js"
 import { closestMatch } from "../text/closestMatch.js"
 import { knownKeys, ProfileDocument } from "./profileSchema.js"
@@ -44,6 +45,42 @@ const messageFor = (issue: ParseResult.ArrayFormatterIssue): { message: string; 
   }
   if (issue._tag === "Missing") return { message: "this field is required" }
   return { message: issue.message }
+}
+
+const decodeStrict = Schema.decodeUnknownEither(ProfileDocument, {
+  errors: "first",
+  onExcessProperty: "error",
+})
+
+const quickDecode = (text: string): ProfileDocument | undefined => {
+  try {
+    const value: unknown = parse(text, { uniqueKeys: true, maxAliasCount: 100 }) ?? {}
+    if (typeof value !== "object" || value === null || Array.isArray(value)) return undefined
+    const decoded = decodeStrict(value)
+    return Either.isRight(decoded) ? decoded.right : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** Positions for a valid document are only needed by later checks (extends, overlay): parse on demand. */
+const lazySource = (file: string, text: string): YamlSource => {
+  let source: YamlSource | undefined
+  const load = (): YamlSource => {
+    if (source) return source
+    const parsed = parseYamlSource(file, text)
+    if (parsed._tag !== "ok") throw new Error("a document that parsed once no longer parses")
+    source = parsed.source
+    return source
+  }
+  return {
+    file,
+    get value() {
+      return load().value
+    },
+    valueAt: (path) => load().valueAt(path),
+    keyAt: (path) => load().keyAt(path),
+  }
 }
 
 const isGeneric = (issue: ParseResult.ArrayFormatterIssue) => /^Expected /.test(issue.message)
@@ -104,6 +141,9 @@ export const decodeProfileDocument = (
   file: string,
   text: string,
 ): Either.Either<LoadedDocument, ProfileInvalidError> => {
+  // Fast path: most profiles are valid, and positions are only needed to explain an error.
+  const fast = quickDecode(text)
+  if (fast !== undefined) return Either.right({ document: fast, source: lazySource(file, text) })
   const parsed = parseYamlSource(file, text)
   if (parsed._tag === "syntax") {
     return Either.left(

@@ -104,23 +104,21 @@ export const profileRepositoryLayer = Layer.effect(
       )
 
     /** Records a revision; a new one also keeps its overlay files, so it can be rebuilt later. */
-    const record = (revision: ProfileRevision) =>
+    const record = (revision: ProfileRevision, known?: ReadonlyMap<string, RevisionRecord>) =>
       Effect.gen(function* () {
+        const seen = known?.get(`${revision.profile.id}\0${revision.hash}`)
+        if (seen) return { revision, record: seen } satisfies ProfileEntry
         const stored = yield* records.record({
           profile: revision.profile.id,
           hash: revision.hash,
           canonical: revision.canonical,
           source: revision.source,
         })
-        if (
-          stored.isNew ||
-          revision.profile.overlay.some((e) => e.kind === "file" && !hasBlob(config.store, e.sha256))
-        ) {
-          for (const entry of revision.profile.overlay) {
-            if (entry.kind !== "file" || hasBlob(config.store, entry.sha256)) continue
-            const bytes = yield* revision.readOverlay(entry.path)
-            if (bytes) yield* putBlob(config.store, entry.sha256, bytes)
-          }
+        // A new revision keeps its overlay files, so it can be rebuilt after the working tree moved on.
+        for (const entry of revision.profile.overlay) {
+          if (entry.kind !== "file" || hasBlob(config.store, entry.sha256)) continue
+          const bytes = yield* revision.readOverlay(entry.path)
+          if (bytes) yield* putBlob(config.store, entry.sha256, bytes)
         }
         return { revision, record: stored } satisfies ProfileEntry
       })
@@ -243,8 +241,9 @@ export const profileRepositoryLayer = Layer.effect(
       all: () =>
         Effect.gen(function* () {
           const entries: Array<ProfileEntry> = []
+          const known = yield* records.known()
           for (const id of yield* worktree.ids())
-            entries.push(yield* record(yield* resolveWith(worktree, id)))
+            entries.push(yield* record(yield* resolveWith(worktree, id), known))
           return entries
         }),
       history: (id) =>
