@@ -11,7 +11,7 @@ import {
 } from "node:fs"
 import { join } from "node:path"
 import { Effect, Schema } from "effect"
-import { ArtifactVerificationError, InternalError } from "../errors.js"
+import { ArtifactVerificationError, describeCause, InternalError } from "../errors.js"
 import { nodeKey } from "../graph/nodeKey.js"
 
 /*
@@ -202,4 +202,11 @@ export const runCollectArtifacts = (options: {
       catch: (cause) => new InternalError({ cause }),
     })
     return result
-  })
+  }).pipe(
+    // A file that vanished or cannot be read between listing and hashing is a verification failure, not a crash.
+    Effect.catchAllDefect((cause) =>
+      Effect.fail(
+        new ArtifactVerificationError({ profile: options.manifest.profile, detail: describeCause(cause) }),
+      ),
+    ),
+  )

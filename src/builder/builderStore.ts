@@ -282,15 +282,21 @@ export const builderStoreLayer = Layer.effect(
             if (cutoff !== undefined && Date.parse(row.last_used_at) > cutoff) continue
             if ((yield* builderReferences(row.key)) > 0) continue
             if (!options.dryRun) {
-              yield* Effect.gen(function* () {
-                // Under the builder's lock, so no process is fetching or starting to use it meanwhile.
+              const pruned = yield* Effect.gen(function* () {
+                // Under the builder's lock, checked again: a build may have started using it meanwhile
+                // (realize marks a builder used before it builds with it).
                 yield* acquireStoreLock(`builder:${row.key}`, config.timeouts.lock)
+                const now = yield* findBuilder(row.key)
+                if (!now || (yield* builderReferences(row.key)) > 0 || now.last_used_at !== row.last_used_at)
+                  return false
                 yield* deleteBuilder(row.key)
                 yield* Effect.try({
                   try: () => rmSync(join(config.store, row.path), { recursive: true, force: true }),
                   catch: (cause) => new InternalError({ cause }),
                 })
+                return true
               }).pipe(Effect.scoped)
+              if (!pruned) continue
             }
             removed.push(toBuilder(config.store, row))
           }

@@ -153,6 +153,16 @@ export const downloadAndExtract = (options: {
     let tar: ChildProcess | undefined
     let req: ClientRequest | undefined
     let done = false
+    let downloadEnded = false
+    /** Why unpacking stopped early; the download still runs to the end so the checksum can say more. */
+    let brokenSink: string | undefined
+    let currentResponse: IncomingMessage | undefined
+    const broke = (detail: string) => {
+      if (brokenSink !== undefined) return
+      brokenSink = detail
+      killAll()
+      currentResponse?.resume()
+    }
     let tarExit: Promise<Exited> | undefined
     let decompressExit: Promise<Exited> | undefined
 
@@ -181,7 +191,7 @@ export const downloadAndExtract = (options: {
     const toTar = (chunk: Buffer, source: { pause: () => void; resume: () => void }) => {
       if (scanner instanceof TarSafetyScanner) scanner.feed(chunk)
       if (scanner.problem) {
-        killAll()
+        finish(Effect.fail(unsafe()))
         return
       }
       const stdin = tar?.stdin
@@ -204,7 +214,7 @@ export const downloadAndExtract = (options: {
     const start = (head: Buffer): boolean => {
       compression = sniffCompression(head)
       if (compression === undefined) return false
-      tar = spawn("tar", [...tarArguments, "--delay-directory-restore"], {
+      tar = spawn("tar", [...tarArguments, ...(gnu ? ["--delay-directory-restore"] : [])], {
         stdio: ["pipe", gnu ? "pipe" : "ignore", "pipe"],
       })
       tar.stdin?.on("error", () => undefined)
@@ -214,10 +224,18 @@ export const downloadAndExtract = (options: {
           const entry = parseListingLine(line)
           if (!entry) return
           check.add(entry.path, entry.type, entry.linkTarget)
-          if (check.problem) killAll()
+          if (check.problem) finish(Effect.fail(unsafe()))
         })
       }
       tarExit = exitOf(tar)
+      // A tar that stops before the download ended (it found the archive broken) would otherwise leave the
+      // download paused on backpressure until the stall timeout: settle at once.
+      void tarExit.then((exit) => {
+        if (!done && !downloadEnded) {
+          if (scanner.problem) finish(Effect.fail(unsafe()))
+          else broke(`tar stopped: ${exit.stderr || `exit ${exit.code}`}`)
+        }
+      })
       if (compression === "none") return true
       const [command, args] = decompressor[compression]
       if (gnu && tar.stdin) {
@@ -232,6 +250,10 @@ export const downloadAndExtract = (options: {
       }
       decompress.stdin?.on("error", () => undefined)
       decompressExit = exitOf(decompress)
+      void decompressExit.then((exit) => {
+        if (!done && !downloadEnded && exit.code !== 0)
+          broke(`${compression} stopped: ${exit.stderr || `exit ${exit.code}`}`)
+      })
       return true
     }
 
@@ -314,6 +336,7 @@ export const downloadAndExtract = (options: {
             ),
           )
         }
+        currentResponse = response
         const length = Number(response.headers["content-length"])
         const total = Number.isFinite(length) ? length : undefined
         response.on("data", (chunk: Buffer) => {
@@ -322,6 +345,7 @@ export const downloadAndExtract = (options: {
           hash.update(chunk)
           bytes += chunk.length
           options.onBytes?.(bytes, total)
+          if (brokenSink !== undefined) return
           if (compression === undefined && !start(chunk)) {
             return finish(Effect.fail(corrupt("not a tar archive compressed with zstd, xz or gzip")))
           }
@@ -335,7 +359,18 @@ export const downloadAndExtract = (options: {
           }
         })
         response.on("end", () => {
+          downloadEnded = true
           if (done) return
+          if (brokenSink !== undefined) {
+            const actual = hash.digest("hex")
+            return finish(
+              Effect.fail(
+                actual !== options.expectedSha256
+                  ? new ChecksumMismatchError({ url, expected: options.expectedSha256, actual })
+                  : corrupt(brokenSink),
+              ),
+            )
+          }
           if (compression === undefined) return finish(Effect.fail(corrupt("empty download")))
           if (compression === "none") tar?.stdin?.end()
           else decompress?.stdin?.end()

@@ -139,6 +139,14 @@ export class TarEntryCheck {
       }
     }
     if ((slash === -1 || slash === path.length - 1) && type !== "5") this.topLevelIsDirectory = false
+    // Only the top-level directory is published: a link must stay inside it, not merely inside the
+    // extraction directory (`top/x -> ..` would point into the store).
+    if (type === "2" && !link.startsWith("/")) {
+      const resolved = posix.normalize(posix.join(posix.dirname(path), link))
+      if (resolved !== top && !resolved.startsWith(`${top}/`)) {
+        this.unsafe = { path, reason: "link pointing outside", detail: `-> ${link}` }
+      }
+    }
   }
 
   finish():

@@ -26,6 +26,7 @@ export interface BuildRow {
   readonly finished_at: string | null
   readonly duration_ms: number | null
   readonly pid: number
+  readonly pid_start: string | null
 }
 
 type DbError = DatabaseError | DatabaseBusyError
@@ -33,8 +34,8 @@ type DbError = DatabaseError | DatabaseBusyError
 /** A build still marked running whose process is gone was interrupted (killed, crashed). */
 export const effectiveStatus = (row: BuildRow): BuildStatus =>
   row.status === "running" &&
-  row.pid !== currentProcess.pid &&
-  !holderAlive({ pid: row.pid, start: "unknown", host: currentProcess.host })
+  !(row.pid === currentProcess.pid && row.pid_start === currentProcess.start) &&
+  !holderAlive({ pid: row.pid, start: row.pid_start ?? "unknown", host: currentProcess.host })
     ? "interrupted"
     : (row.status as BuildStatus)
 
@@ -54,6 +55,7 @@ export const startBuild = (build: {
       status: "running",
       started_at: new Date().toISOString(),
       pid: currentProcess.pid,
+      pid_start: currentProcess.start,
     })} RETURNING id`
     return row?.id ?? 0
   }).pipe(Effect.mapError(databaseFailure("record build")))

@@ -111,4 +111,8 @@ export const migrations: ReadonlyArray<{
       )`,
     ],
   },
+  {
+    name: "build owner start time",
+    statements: ["ALTER TABLE builds ADD COLUMN pid_start TEXT"],
+  },
 ]

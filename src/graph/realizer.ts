@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync } from "node:fs"
+import { chmodSync, existsSync, mkdirSync, readFileSync } from "node:fs"
 import { join } from "node:path"
 import { SqlClient } from "@effect/sql"
 import { Context, Effect, Either, Exit, Layer } from "effect"
@@ -30,9 +30,9 @@ import { builderInfo, cachedBuilderInfo } from "../image/builderInfoStore.js"
 import { type MakeImageParams, makeImageKey, runMakeImage } from "../image/makeImage.js"
 import { secretsUsed, stageOverlay, stageOverlayKey } from "../overlay/stageOverlay.js"
 import { type ProfileEntry, ProfileRepository } from "../profile/profileRepository.js"
-import { readSecret, secretFingerprint, storeSealingKey } from "../profile/secrets.js"
+import { readSecret, redactSecrets, secretFingerprint, storeSealingKey } from "../profile/secrets.js"
 import { Progress } from "../progress/progress.js"
-import { lookupNode, realizeNode } from "../store/nodeStore.js"
+import { lookupNode, realizeNode, type StoredNode } from "../store/nodeStore.js"
 import { closestMatch } from "../text/closestMatch.js"
 import type { NodeKind } from "./nodeKey.js"
 
@@ -249,9 +249,12 @@ export const realizerLayer = Layer.effect(
         const body = Effect.gen(function* () {
           const compiled = yield* compile(entry)
           progress.report({ kind: "step", task, message: "fetch-builder" })
-          const builder = yield* downloads.withPermits(1)(
-            builders.ensure({ release: p.release ?? "", target: p.target ?? "" }),
-          )
+          const wanted = { release: p.release ?? "", target: p.target ?? "" }
+          // A stored builder needs no download slot: only fetches wait for one.
+          const stored = yield* builders.find((yield* builders.resolve(wanted)).key)
+          const builder = yield* stored
+            ? builders.ensure(wanted)
+            : downloads.withPermits(1)(builders.ensure(wanted))
           const { device, ids } = yield* resolveDevice(compiled, builder)
           progress.report({ kind: "step", task, message: "stage-overlay" })
           const overlay = yield* withSql(
@@ -261,7 +264,16 @@ export const realizerLayer = Layer.effect(
               key: compiled.overlayKey,
               name: "overlay",
               lockTimeoutSeconds: config.timeouts.lock,
-              build: (output) => stageOverlay(entry.revision, compiled.secretValues, output),
+              digestKey: yield* storeSealingKey(config.store),
+              build: (output) =>
+                stageOverlay(entry.revision, compiled.secretValues, output).pipe(
+                  // A tree holding secret values is readable by its owner only.
+                  Effect.tap(() =>
+                    compiled.secretValues.size > 0
+                      ? Effect.sync(() => chmodSync(output, 0o700))
+                      : Effect.void,
+                  ),
+                ),
             }),
           )
           const params = imageParams(compiled, builder, device)
@@ -269,7 +281,12 @@ export const realizerLayer = Layer.effect(
           yield* withSql(
             updateBuildKeys(buildId, { builder: builder.key, overlay: overlay.key, image: imageKey }),
           )
-          const image = yield* jobs.withPermits(1)(
+          // A stored image needs no build slot: only builds wait for one.
+          const imageStored =
+            !options.rebuild && (yield* withSql(lookupNode(config.store, imageKey))) !== undefined
+          const image = yield* (
+            imageStored ? (effect: Effect.Effect<StoredNode, OwrtError>) => effect : jobs.withPermits(1)
+          )(
             withSql(
               realizeNode({
                 store: config.store,
@@ -292,7 +309,7 @@ export const realizerLayer = Layer.effect(
                         deviceIds: ids,
                         failureLog: join(config.store, "logs", `build-${buildId}.log`),
                         onOutput: (text) => {
-                          const line = text.trimEnd().split("\n").pop()
+                          const line = redactSecrets(text, compiled.secretValues).trimEnd().split("\n").pop()
                           if (line)
                             progress.report({
                               kind: "step",

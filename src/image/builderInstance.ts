@@ -15,6 +15,36 @@ import { InternalError } from "../errors.js"
 export type InstanceKind = "overlay" | "copy"
 
 let overlayUsable: boolean | undefined
+let setprivUsable: boolean | undefined
+
+/** `setpriv --pdeathsig KILL` makes make die with owrt, even when owrt is killed with SIGKILL. */
+const dieWithParent = (
+  argv: readonly [string, ReadonlyArray<string>],
+): readonly [string, ReadonlyArray<string>] => {
+  if (setprivUsable === undefined) {
+    try {
+      execFileSync("setpriv", ["--pdeathsig", "KILL", "--", "true"], { stdio: "ignore" })
+      setprivUsable = true
+    } catch {
+      setprivUsable = false
+    }
+  }
+  return setprivUsable ? ["setpriv", ["--pdeathsig", "KILL", "--", argv[0], ...argv[1]]] : argv
+}
+
+/** Process groups of running builds, killed synchronously when owrt must exit at once (a second Ctrl+C). */
+const runningGroups = new Set<number>()
+
+export const killRunningBuilds = (): void => {
+  for (const pid of runningGroups) {
+    try {
+      process.kill(-pid, "SIGKILL")
+    } catch {
+      // already gone
+    }
+  }
+  runningGroups.clear()
+}
 
 const canUseOverlay = (): boolean => {
   if (overlayUsable !== undefined) return overlayUsable
@@ -111,12 +141,13 @@ export const runMake = (
   options: { readonly timeoutSeconds: number; readonly onOutput?: (text: string) => void },
 ): Effect.Effect<MakeResult, InternalError> =>
   Effect.async<MakeResult, InternalError>((resume) => {
-    const [command, argv] = instance.makeCommand(args)
+    const [command, argv] = dieWithParent(instance.makeCommand(args))
     const child = spawn(command, argv as Array<string>, {
       env: buildEnvironment(),
       stdio: ["ignore", "pipe", "pipe"],
       detached: true,
     })
+    if (child.pid !== undefined) runningGroups.add(child.pid)
     const chunks: Array<string> = []
     let timedOut = false
     let finished = false
@@ -147,6 +178,7 @@ export const runMake = (
       resume(Effect.fail(new InternalError({ cause: error })))
     })
     child.on("close", (code) => {
+      if (child.pid !== undefined) runningGroups.delete(child.pid)
       if (finished) return
       finished = true
       clearTimeout(timer)

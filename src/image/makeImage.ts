@@ -175,7 +175,7 @@ export const runMakeImage = (inputs: MakeImageInputs, output: string, work: stri
             profile: params.profile,
             missing: packageErrors.missing,
             conflicting: packageErrors.conflicting,
-            detail: tail(result.output, 5),
+            detail: redactSecrets(tail(result.output, 5), inputs.secrets),
           })
         }
         return yield* new BuildFailedError({

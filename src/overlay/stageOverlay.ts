@@ -1,5 +1,5 @@
-import { chmodSync, lutimesSync, mkdirSync, symlinkSync, utimesSync, writeFileSync } from "node:fs"
-import { dirname, join, posix } from "node:path"
+import { chmodSync, lstatSync, lutimesSync, mkdirSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs"
+import { join, posix } from "node:path"
 import { Effect } from "effect"
 import { type GitError, InternalError, ProfileInvalidError } from "../errors.js"
 import { nodeKey } from "../graph/nodeKey.js"
@@ -14,6 +14,16 @@ import { sha256Hex } from "../text/digest.js"
  */
 
 export const stageOverlaySchema = 1
+
+const lstatOrUndefined = (path: string) => {
+  try {
+    return lstatSync(path)
+  } catch {
+    return undefined
+  }
+}
+
+const trySync = (f: () => void) => Effect.try({ try: f, catch: (cause) => new InternalError({ cause }) })
 
 /** Every file time in a staged tree: fixed, so the images built from it do not depend on when it was staged. */
 const stagedTime = new Date(0)
@@ -60,16 +70,48 @@ export const stageOverlay = (
 ): Effect.Effect<void, InternalError | GitError | ProfileInvalidError> =>
   Effect.gen(function* () {
     const written: Array<string> = []
+    const escape = (relative: string, through: string) =>
+      new ProfileInvalidError({
+        code: "profile_path_escape",
+        diagnostics: [
+          {
+            file: `profiles/${revision.profile.id}.yaml`,
+            line: 1,
+            column: 1,
+            path: "files",
+            message: `/${relative} would be written through /${through}, which the overlay makes a link or a file`,
+            hint: "write the file at the link's target path instead, or drop the link from the overlay",
+          },
+        ],
+      })
+    /**
+     * Creates `relative` inside `output` without ever following a link: the overlay may hold links with
+     * absolute targets (paths inside the image), which on this machine point at the host's files.
+     */
+    const ensureParents = (relative: string) =>
+      Effect.gen(function* () {
+        const parts = relative.split("/")
+        let current = output
+        for (let i = 0; i < parts.length - 1; i++) {
+          current = join(current, parts[i] as string)
+          const stat = lstatOrUndefined(current)
+          if (stat === undefined) yield* trySync(() => mkdirSync(current))
+          else if (!stat.isDirectory()) return yield* escape(relative, parts.slice(0, i + 1).join("/"))
+        }
+      })
     const write = (relative: string, content: Uint8Array | string, mode: number) =>
-      Effect.try({
-        try: () => {
-          const full = join(output, relative)
-          mkdirSync(dirname(full), { recursive: true })
-          writeFileSync(full, content)
+      Effect.gen(function* () {
+        yield* ensureParents(relative)
+        const full = join(output, relative)
+        const existing = lstatOrUndefined(full)
+        if (existing?.isDirectory()) return yield* escape(relative, relative)
+        yield* trySync(() => {
+          // A later layer replaces an earlier entry (an overlay file or link) at the same path.
+          if (existing) unlinkSync(full)
+          writeFileSync(full, content, { flag: "wx", mode: 0o600 })
           chmodSync(full, mode)
           written.push(full)
-        },
-        catch: (cause) => new InternalError({ cause }),
+        })
       })
 
     for (const entry of revision.profile.overlay) {
@@ -90,10 +132,10 @@ export const stageOverlay = (
             ],
           })
         }
+        yield* ensureParents(entry.path)
         yield* Effect.try({
           try: () => {
             const full = join(output, entry.path)
-            mkdirSync(dirname(full), { recursive: true })
             symlinkSync(target, full)
             lutimesSync(full, stagedTime, stagedTime)
           },
@@ -126,7 +168,7 @@ export const stageOverlay = (
     }
     yield* Effect.try({
       try: () => {
-        for (const path of written) utimesSync(path, stagedTime, stagedTime)
+        for (const path of written) lutimesSync(path, stagedTime, stagedTime)
       },
       catch: (cause) => new InternalError({ cause }),
     })

@@ -1,5 +1,5 @@
 import { createHmac, randomBytes } from "node:crypto"
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs"
+import { linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from "node:fs"
 import { homedir } from "node:os"
 import { dirname, isAbsolute, join, resolve } from "node:path"
 import { Effect } from "effect"
@@ -74,18 +74,32 @@ export const secretFingerprint = (sealingKey: Uint8Array, name: string, value: s
 export const storeSealingKey = (storeDir: string): Effect.Effect<Uint8Array> =>
   Effect.sync(() => {
     const file = join(storeDir, "secrets.key")
+    const existing = readKey(file)
+    if (existing) return existing
+    mkdirSync(dirname(file), { recursive: true })
+    // Written whole to a private name, then linked into place: another process sees no key or a whole one.
+    const temporary = `${file}.${process.pid}.${randomBytes(4).toString("hex")}`
+    writeFileSync(temporary, randomBytes(32), { mode: 0o600, flag: "wx" })
     try {
-      return readFileSync(file)
+      linkSync(temporary, file)
     } catch {
-      mkdirSync(dirname(file), { recursive: true })
-      try {
-        writeFileSync(file, randomBytes(32), { mode: 0o600, flag: "wx" })
-      } catch {
-        // Another process made it first; use theirs.
-      }
-      return readFileSync(file)
+      // Another process linked its key first; use theirs.
+    } finally {
+      unlinkSync(temporary)
     }
+    const key = readKey(file)
+    if (!key) throw new Error(`${file} is not a 32-byte key`)
+    return key
   })
+
+const readKey = (file: string): Uint8Array | undefined => {
+  try {
+    const key = readFileSync(file)
+    return key.length === 32 ? key : undefined
+  } catch {
+    return undefined
+  }
+}
 
 /** Replaces every secret value in a text (a build log, an error message) by a marker naming the secret. */
 export const redactSecrets = (text: string, values: ReadonlyMap<string, string>): string => {

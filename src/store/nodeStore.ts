@@ -43,6 +43,8 @@ export const realizeNode = <E, R>(options: {
   readonly name: string
   readonly lockTimeoutSeconds: number
   readonly rebuild?: boolean
+  /** Digest file contents under this key (outputs that hold secret values). */
+  readonly digestKey?: Uint8Array | undefined
   readonly build: (output: string, work: string) => Effect.Effect<void, E, R | Scope.Scope>
 }): Effect.Effect<StoredNode, E | NodeStoreError, R | SqlClient.SqlClient> =>
   Effect.gen(function* () {
@@ -64,7 +66,10 @@ export const realizeNode = <E, R>(options: {
         const output = join(work, "out")
         yield* Effect.try({ try: () => mkdirSync(output), catch: (cause) => new InternalError({ cause }) })
         yield* options.build(output, work)
-        const digest = yield* Effect.try({ try: () => treeDigest(output), catch: (cause) => new InternalError({ cause }) })
+        const digest = yield* Effect.try({
+          try: () => treeDigest(output, options.digestKey),
+          catch: (cause) => new InternalError({ cause }),
+        })
         yield* Effect.try({
           try: () => {
             // Whatever stands at the path has no valid row (or is being replaced): move it aside first.

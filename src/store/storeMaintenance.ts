@@ -3,10 +3,18 @@ import { join } from "node:path"
 import type { SqlClient } from "@effect/sql"
 import { Effect } from "effect"
 import { listBuilders } from "../db/builderRecords.js"
-import { deleteStorePath, invalidateStorePath, listStorePaths, type StorePathRow } from "../db/storePathRecords.js"
+import {
+  deleteStorePath,
+  findStorePath,
+  invalidateStorePath,
+  listStorePaths,
+  type StorePathRow,
+} from "../db/storePathRecords.js"
 import { type DatabaseBusyError, type DatabaseError, InternalError } from "../errors.js"
+import { storeSealingKey } from "../profile/secrets.js"
 import { currentProcess, holderAlive } from "./processIdentity.js"
 import { storePathName } from "./nodeStore.js"
+import { acquireStoreLock } from "./storeLock.js"
 import { type TreeFile, treeDifferences, treeDigest } from "./treeDigest.js"
 import { workRoot } from "./workDirectory.js"
 
@@ -73,7 +81,9 @@ export const verifyStore = (store: string): Effect.Effect<VerifyReport, DbError 
         yield* invalidateStorePath(row.key)
         continue
       }
-      const actual = yield* Effect.try({ try: () => treeDigest(path), catch: (cause) => new InternalError({ cause }) })
+      // stage-overlay trees may hold secret values: their contents are digested under the store's key.
+      const key = row.kind === "stage-overlay" ? yield* storeSealingKey(store) : undefined
+      const actual = yield* Effect.try({ try: () => treeDigest(path, key), catch: (cause) => new InternalError({ cause }) })
       if (actual.digest !== row.digest) {
         drifted.push({ key: row.key, path, files: treeDifferences(expected, actual.entries) })
         yield* invalidateStorePath(row.key)
@@ -121,20 +131,56 @@ export const collectGarbage = (
         }
       }
     }
-    const rows = yield* listStorePaths()
-    const valid = new Set(rows.filter((r) => r.valid === 1).map((r) => storePathName(r.key, r.name)))
-    const builders = new Set((yield* listBuilders()).map((b) => b.path))
-    for (const row of rows) {
-      if (row.valid !== 1) {
-        yield* remove(join(store, storePathName(row.key, row.name)))
-        if (!options.dryRun) yield* deleteStorePath(row.key)
+    // Candidates are re-checked under their own store lock (skipped when someone holds it: it is in use),
+    // and nothing published since shortly before gc started is touched.
+    const started = Date.now()
+    const recent = (path: string) => {
+      try {
+        return statSync(path).ctimeMs > started - 60_000
+      } catch {
+        return true
+      }
+    }
+    const underLock = (lock: string, still: () => Effect.Effect<boolean, DbError, SqlClient.SqlClient>, path: string) =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          yield* acquireStoreLock(lock, 0)
+          if (yield* still()) yield* remove(path)
+        }),
+      ).pipe(Effect.catchTag("LockTimeoutError", () => Effect.void))
+
+    for (const row of yield* listStorePaths()) {
+      if (row.valid === 1) continue
+      const path = join(store, storePathName(row.key, row.name))
+      if (recent(path)) continue
+      yield* underLock(
+        `node:${row.key}`,
+        () =>
+          Effect.map(findStorePath(row.key), (now) => {
+            const stale = now === undefined || now.valid !== 1
+            return stale
+          }),
+        path,
+      )
+      if (!options.dryRun) {
+        const now = yield* findStorePath(row.key)
+        if (now && now.valid !== 1) yield* deleteStorePath(row.key)
       }
     }
     for (const name of existsSync(store) ? readdirSync(store) : []) {
-      if (!/^[0-9a-f]{16}-/.test(name)) continue
-      if (valid.has(name) || builders.has(name)) continue
-      if (removed.includes(join(store, name))) continue
-      yield* remove(join(store, name))
+      const match = /^([0-9a-f]{16})-/.exec(name)
+      const key = match?.[1]
+      const path = join(store, name)
+      if (!key || removed.includes(path) || recent(path)) continue
+      const builder = name.includes("openwrt-imagebuilder")
+      yield* underLock(
+        builder ? `builder:${key}` : `node:${key}`,
+        () =>
+          builder
+            ? Effect.map(listBuilders(), (rows) => !rows.some((b) => b.path === name))
+            : Effect.map(findStorePath(key), (row) => row === undefined || row.valid !== 1 || storePathName(row.key, row.name) !== name),
+        path,
+      )
     }
     return { removed, bytesFreed }
   })

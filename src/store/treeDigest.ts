@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto"
+import { createHash, createHmac } from "node:crypto"
 import { lstatSync, readdirSync, readFileSync, readlinkSync } from "node:fs"
 import { join } from "node:path"
 
@@ -20,10 +20,14 @@ export interface TreeDigest {
   readonly entries: ReadonlyArray<TreeFile>
 }
 
-const sha256File = (path: string): string => createHash("sha256").update(readFileSync(path)).digest("hex")
-
-/** Walks a directory tree (not following links) and digests it; the same tree gives the same digest. */
-export const treeDigest = (root: string): TreeDigest => {
+/**
+ * Walks a directory tree (not following links) and digests it; the same tree gives the same digest. With
+ * `key`, file contents are digested with HMAC-SHA256 under it: for trees holding secret values, whose plain
+ * digests in the database would let anyone test guesses.
+ */
+export const treeDigest = (root: string, key?: Uint8Array): TreeDigest => {
+  const sha256File = (path: string): string =>
+    (key ? createHmac("sha256", key) : createHash("sha256")).update(readFileSync(path)).digest("hex")
   const entries: Array<TreeFile> = []
   const visit = (relative: string) => {
     const names = readdirSync(join(root, relative)).sort()

@@ -21,7 +21,9 @@ export const makeWorkDirectory = (
       try: () => {
         const random = Math.random().toString(36).slice(2, 10)
         const dir = join(workRoot(storeDir), `${currentProcess.pid}.${currentProcess.start}.${random}.${label}`)
-        mkdirSync(dir, { recursive: true })
+        // Work in progress is private: a staged overlay may hold secret values before it is published.
+        mkdirSync(workRoot(storeDir), { recursive: true, mode: 0o700 })
+        mkdirSync(dir, { mode: 0o700 })
         return dir
       },
       catch: (cause) => new InternalError({ cause }),

@@ -1,4 +1,5 @@
 import { spawn } from "node:child_process"
+import { createHash } from "node:crypto"
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -396,6 +397,50 @@ describe("archive formats", () => {
       expect(error.code).toBe("download_failed")
       expect(error.message).toContain("HTTP 502")
       expect(server.requests.filter((p) => p === mini.archivePath)).toHaveLength(4)
+    } finally {
+      await server.close()
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})
+
+describe("corrupt archives", () => {
+  it("reports an archive that does not unpack as archive_corrupt (exit 6), quickly and without retrying", async () => {
+    const dir = scratch()
+    const mini = makeMiniMirror(dir, { payloadBytes: 2_000_000 })
+    // Re-sign a truncated-in-the-middle archive, so the checksum matches and only unpacking can fail.
+    const archiveFile = join(mini.root, mini.archivePath)
+    const broken = readFileSync(archiveFile).subarray(0, 1_000_000)
+    writeFileSync(archiveFile, Buffer.concat([broken, Buffer.alloc(500_000, 7)]))
+    const sha = createHash("sha256").update(readFileSync(archiveFile)).digest("hex")
+    const sumsFile = archiveFile.replace(/[^/]+$/, "sha256sums")
+    const sums = Buffer.from(`${sha} *${mini.archivePath.split("/").pop()}\n`)
+    writeFileSync(sumsFile, sums)
+    writeFileSync(`${sumsFile}.sig`, mini.key.sign(sums))
+    const server = await startTestMirror(mini.root)
+    try {
+      const started = Date.now()
+      const result = await owrt(
+        [
+          "builders",
+          "ensure",
+          "24.10.2",
+          "x86/64",
+          "--json",
+          "--store",
+          join(dir, "store"),
+          "--upstream",
+          server.url,
+          "--keyring",
+          mini.keyring,
+        ],
+        { cwd: dir },
+      )
+      expect(result.code, result.stderr).toBe(6)
+      expect(json<ErrorDocument>(result).error.code).toBe("archive_corrupt")
+      expect(Date.now() - started).toBeLessThan(20_000)
+      expect(server.requests.filter((p) => p === mini.archivePath)).toHaveLength(1)
+      expectNothingStored(join(dir, "store"))
     } finally {
       await server.close()
       rmSync(dir, { recursive: true, force: true })

@@ -90,6 +90,13 @@ describe("tar safety", () => {
       "more than one top-level entry",
     ],
     [[{ name: "README" }], "top-level entry is not a directory"],
+    [
+      [
+        { name: "top/", type: "dir" },
+        { name: "top/up", type: "symlink", linkTarget: ".." },
+      ],
+      "link pointing outside",
+    ],
   ] as ReadonlyArray<[ReadonlyArray<TarEntry>, string]>)("refuses %j (%s)", (entries, reason) => {
     expect(scan(entries)).toMatchObject({ ok: false, problem: { reason } })
   })
