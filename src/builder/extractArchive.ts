@@ -295,7 +295,7 @@ export const downloadAndExtract = (options: {
           ),
         )
       }
-      if (!extracted || extracted.code !== 0) {
+      if (extracted?.code !== 0) {
         return finish(Effect.fail(corrupt(`tar failed: ${extracted?.stderr || `exit ${extracted?.code}`}`)))
       }
       finish(

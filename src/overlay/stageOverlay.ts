@@ -70,7 +70,7 @@ export const stageOverlay = (
 ): Effect.Effect<void, InternalError | GitError | ProfileInvalidError> =>
   Effect.gen(function* () {
     const written: Array<string> = []
-    const escape = (relative: string, through: string) =>
+    const throughLink = (relative: string, through: string) =>
       new ProfileInvalidError({
         code: "profile_path_escape",
         diagnostics: [
@@ -96,7 +96,7 @@ export const stageOverlay = (
           current = join(current, parts[i] as string)
           const stat = lstatOrUndefined(current)
           if (stat === undefined) yield* trySync(() => mkdirSync(current))
-          else if (!stat.isDirectory()) return yield* escape(relative, parts.slice(0, i + 1).join("/"))
+          else if (!stat.isDirectory()) return yield* throughLink(relative, parts.slice(0, i + 1).join("/"))
         }
       })
     const write = (relative: string, content: Uint8Array | string, mode: number) =>
@@ -104,7 +104,7 @@ export const stageOverlay = (
         yield* ensureParents(relative)
         const full = join(output, relative)
         const existing = lstatOrUndefined(full)
-        if (existing?.isDirectory()) return yield* escape(relative, relative)
+        if (existing?.isDirectory()) return yield* throughLink(relative, relative)
         yield* trySync(() => {
           // A later layer replaces an earlier entry (an overlay file or link) at the same path.
           if (existing) unlinkSync(full)

@@ -87,8 +87,9 @@ describe("stage-overlay", () => {
       revisionWith(
         { "etc/motd": "hi\n", "etc/link": { link: "/tmp/elsewhere" } },
         {
-          files: [{ path: "/etc/wifi", mode: "0600", content: "key=${secret:k}\n" }],
-          first_boot: [{ name: "90-x", script: "echo ${secret:k}" }],
+          // owrt's own placeholder syntax, not a template string
+          files: [{ path: "/etc/wifi", mode: "0600", content: `key=${"$"}{secret:k}\n` }],
+          first_boot: [{ name: "90-x", script: `echo ${"$"}{secret:k}` }],
         },
       ),
       { k: "s3cret" },
