@@ -115,4 +115,14 @@ export const migrations: ReadonlyArray<{
     name: "build owner start time",
     statements: ["ALTER TABLE builds ADD COLUMN pid_start TEXT"],
   },
+  {
+    name: "package selection checks",
+    statements: [
+      `CREATE TABLE package_checks (
+        key         TEXT PRIMARY KEY,
+        manifest    TEXT NOT NULL,
+        checked_at  TEXT NOT NULL
+      )`,
+    ],
+  },
 ]

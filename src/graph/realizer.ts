@@ -27,7 +27,7 @@ import {
 } from "../errors.js"
 import { type BuilderInfo, canonicalDevice } from "../image/builderInfo.js"
 import { builderInfo, cachedBuilderInfo } from "../image/builderInfoStore.js"
-import { type MakeImageParams, makeImageKey, runMakeImage } from "../image/makeImage.js"
+import { type MakeImageParams, makeImageKey, packageSelectionKey, runMakeImage } from "../image/makeImage.js"
 import { secretsUsed, stageOverlay, stageOverlayKey } from "../overlay/stageOverlay.js"
 import { type ProfileEntry, ProfileRepository } from "../profile/profileRepository.js"
 import { readSecret, redactSecrets, secretFingerprint, storeSealingKey } from "../profile/secrets.js"
@@ -298,10 +298,23 @@ export const realizerLayer = Layer.effect(
                 build: (output, work) =>
                   Effect.gen(function* () {
                     progress.report({ kind: "step", task, message: "make-image" })
+                    const checkKey = yield* packageSelectionKey(params)
+                    const [checked] = yield* sql<{
+                      key: string
+                    }>`SELECT key FROM package_checks WHERE key = ${checkKey}`.pipe(
+                      Effect.orElseSucceed(() => []),
+                    )
                     yield* runMakeImage(
                       {
                         params,
                         key: imageKey,
+                        manifestChecked: checked !== undefined,
+                        onManifestPassed: (manifest) =>
+                          sql`INSERT OR REPLACE INTO package_checks ${sql.insert({
+                            key: checkKey,
+                            manifest,
+                            checked_at: new Date().toISOString(),
+                          })}`.pipe(Effect.ignore),
                         builderPath: builder.path,
                         overlayPath: overlay.path,
                         timeoutSeconds: config.timeouts.build,

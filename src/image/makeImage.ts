@@ -41,6 +41,15 @@ export interface MakeImageParams {
 
 export const makeImageKey = (params: MakeImageParams) => nodeKey("make-image", makeImageSchema, { ...params })
 
+/** Key of a package selection check: what `make manifest` depends on. */
+export const packageSelectionKey = (params: MakeImageParams) =>
+  nodeKey("make-image", makeImageSchema, {
+    check: "manifest",
+    builderKey: params.builderKey,
+    device: params.device,
+    packages: params.packages,
+  })
+
 /** Where the build marker goes in the image: traceable from a running device or a flashed card. */
 export const buildMarkerPath = "etc/owrt-build"
 
@@ -117,6 +126,9 @@ export interface MakeImageInputs {
   readonly deviceIds: ReadonlyArray<string>
   /** Where the log is kept when the build fails (the work directory goes away). */
   readonly failureLog?: string | undefined
+  /** This builder/device/package selection passed `make manifest` before. */
+  readonly manifestChecked?: boolean | undefined
+  readonly onManifestPassed?: ((output: string) => Effect.Effect<void>) | undefined
   readonly onOutput?: (text: string) => void
 }
 
@@ -187,12 +199,17 @@ export const runMakeImage = (inputs: MakeImageInputs, output: string, work: stri
         })
       })
 
-    record(`$ make manifest ${common.join(" ")} STRIP_ABI=1\n`)
-    const manifest = yield* runMake(instance, ["manifest", ...common, "STRIP_ABI=1"], {
-      timeoutSeconds: inputs.timeoutSeconds,
-      onOutput: record,
-    })
-    yield* check("make manifest", manifest)
+    // The package check depends only on the builder, the device and the package list: a selection that
+    // passed once is not checked again (a rebuild, or another profile asking for the same packages).
+    if (!(inputs.manifestChecked ?? false)) {
+      record(`$ make manifest ${common.join(" ")} STRIP_ABI=1\n`)
+      const manifest = yield* runMake(instance, ["manifest", ...common, "STRIP_ABI=1"], {
+        timeoutSeconds: inputs.timeoutSeconds,
+        onOutput: record,
+      })
+      yield* check("make manifest", manifest)
+      yield* inputs.onManifestPassed?.(manifest.output) ?? Effect.void
+    } else record(`(make manifest skipped: this package selection passed before)\n`)
 
     const imageArgs = [
       "image",
