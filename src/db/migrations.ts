@@ -125,4 +125,13 @@ export const migrations: ReadonlyArray<{
       )`,
     ],
   },
+  {
+    name: "decoded profile documents",
+    statements: [
+      `CREATE TABLE profile_documents (
+        digest    TEXT PRIMARY KEY,
+        document  TEXT NOT NULL
+      )`,
+    ],
+  },
 ]

@@ -9,6 +9,13 @@ import { type Canonical, canonicalJson } from "../text/canonicalJson.js"
  */
 
 let hasher: ReturnType<typeof xxhash> | undefined
+let ready: Awaited<ReturnType<typeof xxhash>> | undefined
+
+/** Loads the WebAssembly hasher once; afterwards keys are computed synchronously (plans compute hundreds). */
+export const prepareNodeKeys: Effect.Effect<void> = Effect.promise(async () => {
+  hasher ??= xxhash()
+  ready = await hasher
+})
 
 export type NodeKind = "fetch-builder" | "stage-overlay" | "make-image" | "collect-artifacts"
 
@@ -16,8 +23,9 @@ export const nodeKeyText = (kind: NodeKind, schema: number, params: Canonical): 
   canonicalJson({ kind, schema, params })
 
 export const nodeKey = (kind: NodeKind, schema: number, params: Canonical): Effect.Effect<string> =>
-  Effect.promise(async () => {
-    hasher ??= xxhash()
-    const { h64ToString } = await hasher
-    return h64ToString(nodeKeyText(kind, schema, params))
+  Effect.suspend(() => {
+    const loaded = ready
+    return loaded
+      ? Effect.succeed(loaded.h64ToString(nodeKeyText(kind, schema, params)))
+      : Effect.zipRight(prepareNodeKeys, nodeKey(kind, schema, params))
   })

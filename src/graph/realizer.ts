@@ -34,7 +34,7 @@ import { readSecret, redactSecrets, secretFingerprint, storeSealingKey } from ".
 import { Progress } from "../progress/progress.js"
 import { lookupNode, realizeNode, type StoredNode } from "../store/nodeStore.js"
 import { closestMatch } from "../text/closestMatch.js"
-import type { NodeKind } from "./nodeKey.js"
+import { type NodeKind, prepareNodeKeys } from "./nodeKey.js"
 
 export interface RealizedArtifact {
   readonly name: string
@@ -126,6 +126,7 @@ export const realizerLayer = Layer.effect(
     const builders = yield* BuilderStore
     const progress = yield* Progress
     const sql = yield* SqlClient.SqlClient
+    yield* prepareNodeKeys
     const jobs = yield* Effect.makeSemaphore(config.jobs)
     const downloads = yield* Effect.makeSemaphore(config.downloads)
     const withSql = <A, E>(effect: Effect.Effect<A, E, SqlClient.SqlClient>) =>

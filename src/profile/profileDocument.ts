@@ -63,6 +63,12 @@ const quickDecode = (text: string): ProfileDocument | undefined => {
   }
 }
 
+/** A document known to be valid (decoded before): its source is parsed only if a later check needs positions. */
+export const cachedDocument = (file: string, text: string, document: ProfileDocument): LoadedDocument => ({
+  document,
+  source: lazySource(file, text),
+})
+
 /** Positions for a valid document are only needed by later checks (extends, overlay): parse on demand. */
 const lazySource = (file: string, text: string): YamlSource => {
   let source: YamlSource | undefined

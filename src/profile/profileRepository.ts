@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs"
 import { relative } from "node:path"
+import { SqlClient } from "@effect/sql"
 import { Context, Effect, Layer } from "effect"
 import { AppConfig } from "../config/appConfig.js"
 import { type RevisionRecord, RevisionRecords } from "../db/revisionRecords.js"
@@ -16,8 +17,10 @@ import {
 } from "../errors.js"
 import { blobPath, hasBlob, putBlob } from "../store/blobStore.js"
 import { closestMatch } from "../text/closestMatch.js"
+import type { ProfileDocument } from "./profileSchema.js"
 import { gitProfileTree, resolveCommit, worktreeProfileTree } from "./profileTree.js"
 import {
+  type DocumentCache,
   makeProfileResolver,
   type ProfileResolver,
   type ProfileRevision,
@@ -88,7 +91,29 @@ export const profileRepositoryLayer = Layer.effect(
     const config = yield* AppConfig
     const records = yield* RevisionRecords
     const displayDir = relative(process.cwd(), config.profiles) || "."
-    const worktree = makeProfileResolver(worktreeProfileTree(config.profiles), displayDir)
+    const sql = yield* SqlClient.SqlClient
+    // Read all at first use (one query), written as new documents are decoded.
+    let cachedDocuments: Map<string, ProfileDocument> | undefined
+    const documentCache: DocumentCache = {
+      get: (digest) =>
+        Effect.gen(function* () {
+          if (!cachedDocuments) {
+            const rows = yield* sql<{
+              digest: string
+              document: string
+            }>`SELECT digest, document FROM profile_documents`.pipe(Effect.orElseSucceed(() => []))
+            cachedDocuments = new Map(
+              rows.map((row) => [row.digest, JSON.parse(row.document) as ProfileDocument]),
+            )
+          }
+          return cachedDocuments.get(digest)
+        }),
+      put: (digest, document) =>
+        sql`INSERT OR IGNORE INTO profile_documents (digest, document) VALUES (${digest}, ${JSON.stringify(document)})`.pipe(
+          Effect.ignore,
+        ),
+    }
+    const worktree = makeProfileResolver(worktreeProfileTree(config.profiles), displayDir, documentCache)
 
     const notFound = (id: string) =>
       Effect.flatMap(worktree.ids(), (known) =>

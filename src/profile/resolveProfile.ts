@@ -10,7 +10,7 @@ import {
 import { canonicalJson } from "../text/canonicalJson.js"
 import { closestMatch } from "../text/closestMatch.js"
 import { sha256Hex } from "../text/digest.js"
-import { decodeProfileDocument, type LoadedDocument } from "./profileDocument.js"
+import { cachedDocument, decodeProfileDocument, type LoadedDocument } from "./profileDocument.js"
 import { type FlashPolicy, type ProfileDocument, profileIdPattern } from "./profileSchema.js"
 import type { ProfileTree, TreeEntry } from "./profileTree.js"
 import { referencedSecrets } from "./secrets.js"
@@ -135,7 +135,20 @@ const fileOf = (id: string, files: ReadonlyArray<string>) =>
  * Loads and resolves profiles from one tree (working tree or a git commit). Documents are parsed once
  * per resolver, so resolving many profiles that share parents stays cheap.
  */
-export const makeProfileResolver = (tree: ProfileTree, displayDir: string): ProfileResolver => {
+/**
+ * Documents that decoded before, by digest of their text: parsing YAML is most of resolving a valid
+ * profile, and a plan over hundreds of unchanged profiles need not do it again.
+ */
+export interface DocumentCache {
+  readonly get: (digest: string) => Effect.Effect<ProfileDocument | undefined>
+  readonly put: (digest: string, document: ProfileDocument) => Effect.Effect<void>
+}
+
+export const makeProfileResolver = (
+  tree: ProfileTree,
+  displayDir: string,
+  cache?: DocumentCache,
+): ProfileResolver => {
   const documents = new Map<string, Either.Either<LoadedDocument, ProfileInvalidError>>()
   let fileList: ReadonlyArray<string> | undefined
 
@@ -165,7 +178,12 @@ export const makeProfileResolver = (tree: ProfileTree, displayDir: string): Prof
         documents.set(id, Either.left(error))
         return yield* error
       }
-      const decoded = decodeProfileDocument(display, text)
+      const digest = sha256Hex(`profile-document-v${profileSchemaVersion}\0${text}`)
+      const known = cache ? yield* cache.get(digest) : undefined
+      const decoded = known
+        ? Either.right(cachedDocument(display, text, known))
+        : decodeProfileDocument(display, text)
+      if (!known && cache && Either.isRight(decoded)) yield* cache.put(digest, decoded.right.document)
       documents.set(id, decoded)
       return yield* decoded
     })
