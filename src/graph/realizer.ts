@@ -126,7 +126,6 @@ export const realizerLayer = Layer.effect(
     const builders = yield* BuilderStore
     const progress = yield* Progress
     const sql = yield* SqlClient.SqlClient
-    yield* prepareNodeKeys
     const jobs = yield* Effect.makeSemaphore(config.jobs)
     const downloads = yield* Effect.makeSemaphore(config.downloads)
     const withSql = <A, E>(effect: Effect.Effect<A, E, SqlClient.SqlClient>) =>
@@ -552,6 +551,8 @@ export const realizerLayer = Layer.effect(
 
     const plan = (selection: Selection) =>
       Effect.gen(function* () {
+        // Loaded here, not with the layer: commands that compute no keys should not pay for it.
+        yield* prepareNodeKeys
         const specs = yield* select(selection)
         const shared = planMemo()
         return yield* Effect.forEach(specs, (spec) => planOne(spec, shared))
