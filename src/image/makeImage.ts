@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process"
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { Effect, Schema } from "effect"
 import {
@@ -139,8 +139,11 @@ export const runMakeImage = (inputs: MakeImageInputs, output: string, work: stri
     const files = join(work, "files")
     yield* Effect.try({
       try: () => {
-        execFileSync("cp", ["-a", inputs.overlayPath, files], { stdio: "pipe" })
+        // Hard links, not a copy: the Image Builder only reads FILES, and the marker below replaces (never
+        // writes through) any file at its path.
+        execFileSync("cp", ["-al", inputs.overlayPath, files], { stdio: "pipe" })
         mkdirSync(join(files, "etc"), { recursive: true })
+        rmSync(join(files, buildMarkerPath), { force: true })
         writeFileSync(join(files, buildMarkerPath), buildMarker(params, inputs.key), { mode: 0o644 })
       },
       catch: (cause) => new InternalError({ cause }),
