@@ -1,6 +1,7 @@
 // bench/batch: 8 profiles on one builder built with --jobs 2, against the same builds one after another.
 // Reports the speed-up on this machine (2 cores).
 import { availableParallelism } from "node:os"
+import { median } from "./lib/measure.js"
 import { makeBenchProject, owrtOk, seconds, startMirror, time } from "./lib/project.js"
 
 const rounds = Number(process.argv[2] ?? 3)
@@ -35,7 +36,6 @@ try {
     )
     parallel.push(time(() => owrtOk(["realize", "--all", "--rebuild", "--jobs", "2"], project.dir, env)))
   }
-  const median = (v: Array<number>) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)] ?? 0
   const s = median(serial)
   const p = median(parallel)
   console.log(`\nbatch: 8 profiles, one builder (${rounds} rounds, median)`)

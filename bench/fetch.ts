@@ -4,6 +4,7 @@
 import { execFileSync } from "node:child_process"
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs"
 import { join } from "node:path"
+import { median } from "./lib/measure.js"
 import { makeBenchProject, owrtOk, scratchDir, seconds, startMirror, time } from "./lib/project.js"
 
 const rounds = Number(process.argv[2] ?? 6)
@@ -47,7 +48,6 @@ try {
     }
     rmSync(scratch, { recursive: true, force: true })
   }
-  const median = (v: Array<number>) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)] ?? 0
   const baseline = median(pipeline)
   const ours = median(owrt)
   const ratio = ours / baseline

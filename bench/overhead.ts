@@ -4,6 +4,7 @@
 import { execFileSync } from "node:child_process"
 import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
+import { median } from "./lib/measure.js"
 import { makeBenchProject, owrtOk, scratchDir, seconds, startMirror, time } from "./lib/project.js"
 
 const rounds = Number(process.argv[2] ?? 5)
@@ -84,7 +85,6 @@ try {
     )
     rmSync(scratch, { recursive: true, force: true })
   }
-  const median = (v: Array<number>) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)] ?? 0
   const byHand = median(byHandTimes)
   const owrt = median(owrtTimes)
   const makeOnly = median(makeOnlyTimes)

@@ -1,4 +1,3 @@
-import { createHash } from "node:crypto"
 import {
   copyFileSync,
   existsSync,
@@ -13,6 +12,7 @@ import { join } from "node:path"
 import { Effect, Schema } from "effect"
 import { ArtifactVerificationError, describeCause, InternalError } from "../errors.js"
 import { nodeKey } from "../graph/nodeKey.js"
+import { sha256File } from "../text/digest.js"
 
 /*
  * collect-artifacts: checks make-image's output against its own sha256sums and profiles.json, classifies
@@ -79,8 +79,6 @@ const ProfilesJson = Schema.Struct({
     }),
   }),
 })
-
-const sha256File = (path: string) => createHash("sha256").update(readFileSync(path)).digest("hex")
 
 /** Image type from a file name, for images profiles.json does not list. */
 export const imageTypeFromName = (name: string): string => {
