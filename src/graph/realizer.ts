@@ -584,18 +584,20 @@ export const realizerLayer = Layer.effect(
           },
           catch: (cause) => new InternalError({ cause }),
         })
-        yield* runMakeImage(
-          {
-            params,
-            key: imageKey,
-            builderPath: builder.path,
-            overlayPath: join(config.store, `${compiled.overlayKey}-${overlayRow.name}`),
-            timeoutSeconds: config.timeouts.build,
-            secrets: compiled.secretValues,
-            deviceIds: ids,
-          },
-          imageOut,
-          imageWork,
+        yield* Effect.scoped(
+          runMakeImage(
+            {
+              params,
+              key: imageKey,
+              builderPath: builder.path,
+              overlayPath: join(config.store, `${compiled.overlayKey}-${overlayRow.name}`),
+              timeoutSeconds: config.timeouts.build,
+              secrets: compiled.secretValues,
+              deviceIds: ids,
+            },
+            imageOut,
+            imageWork,
+          ),
         )
         const storedManifest = JSON.parse(
           readFileSync(join(config.store, `${artifactsKey}-${stored.name}`, artifactsManifestName), "utf8"),

@@ -1,8 +1,9 @@
 import { execFileSync, spawn } from "node:child_process"
-import { existsSync, mkdirSync, readFileSync } from "node:fs"
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statfsSync } from "node:fs"
 import { join } from "node:path"
-import { Effect } from "effect"
+import { Effect, type Scope } from "effect"
 import { InternalError } from "../errors.js"
+import { currentProcess } from "../store/processIdentity.js"
 
 /*
  * The Image Builder writes into its own tree (build_dir/, tmp/, staging_dir/), so each build runs in a
@@ -66,48 +67,83 @@ export interface BuilderInstance {
   readonly makeCommand: (args: ReadonlyArray<string>) => readonly [string, ReadonlyArray<string>]
 }
 
-/** Prepares a private instance of `builder` under `work` (a private directory). */
+/**
+ * Where an overlay instance keeps what the build writes: memory (/dev/shm) when it has room, since the
+ * build tree is thrown away afterwards; otherwise the work directory. Only BIN_DIR is kept, and it lies
+ * outside the instance.
+ */
+export const memoryScratchRoot = "/dev/shm"
+export const memoryScratchPrefix = "owrt-instance."
+
+const instanceScratch = (work: string): string => {
+  try {
+    const stats = statfsSync(memoryScratchRoot)
+    if (stats.bavail * stats.bsize > 4 * 1024 ** 3) {
+      // Named by owner, like work directories, so `store gc` can remove those of killed processes.
+      return mkdtempSync(
+        join(memoryScratchRoot, `${memoryScratchPrefix}${currentProcess.pid}.${currentProcess.start}.`),
+      )
+    }
+  } catch {
+    // no /dev/shm here
+  }
+  const dir = join(work, "instance-scratch")
+  mkdirSync(dir, { recursive: true })
+  return dir
+}
+
+const overlayScript =
+  'mount -t overlay overlay -o "lowerdir=$1,upperdir=$2,workdir=$3" "$4" && cd "$4" && shift 4 && exec make "$@"'
+
+/** Prepares a private instance of `builder` under `work` (a private directory); removed with the scope. */
 export const makeBuilderInstance = (
   builder: string,
   work: string,
-): Effect.Effect<BuilderInstance, InternalError> =>
-  Effect.try({
-    try: (): BuilderInstance => {
-      if (process.env["OWRT_BUILDER_INSTANCE"] !== "copy" && canUseOverlay()) {
-        const upper = join(work, "instance-upper")
-        const scratch = join(work, "instance-work")
-        const merged = join(work, "instance")
-        for (const dir of [upper, scratch, merged]) mkdirSync(dir, { recursive: true })
-        const script =
-          'mount -t overlay overlay -o "lowerdir=$1,upperdir=$2,workdir=$3" "$4" && cd "$4" && shift 4 && exec make "$@"'
-        return {
-          kind: "overlay",
-          makeCommand: (args) => [
-            "unshare",
-            [
-              "--mount",
-              "--propagation",
-              "private",
-              "--",
-              "sh",
-              "-c",
-              script,
-              "sh",
-              builder,
-              upper,
-              scratch,
-              merged,
-              ...args,
+): Effect.Effect<BuilderInstance, InternalError, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.try({
+      try: (): BuilderInstance & { readonly scratch?: string } => {
+        if (process.env["OWRT_BUILDER_INSTANCE"] !== "copy" && canUseOverlay()) {
+          const root = instanceScratch(work)
+          const upper = join(root, "upper")
+          const scratch = join(root, "work")
+          const merged = join(root, "merged")
+          for (const dir of [upper, scratch, merged]) mkdirSync(dir, { recursive: true, mode: 0o700 })
+          return {
+            kind: "overlay",
+            scratch: root,
+            makeCommand: (args) => [
+              "unshare",
+              [
+                "--mount",
+                "--propagation",
+                "private",
+                "--",
+                "sh",
+                "-c",
+                overlayScript,
+                "sh",
+                builder,
+                upper,
+                scratch,
+                merged,
+                ...args,
+              ],
             ],
-          ],
+          }
         }
-      }
-      const copy = join(work, "instance")
-      if (!existsSync(copy)) execFileSync("cp", ["-a", "--reflink=auto", builder, copy], { stdio: "pipe" })
-      return { kind: "copy", makeCommand: (args) => ["make", ["-C", copy, ...args]] }
-    },
-    catch: (cause) => new InternalError({ cause }),
-  })
+        const copy = join(work, "instance")
+        if (!existsSync(copy)) execFileSync("cp", ["-a", "--reflink=auto", builder, copy], { stdio: "pipe" })
+        return { kind: "copy", makeCommand: (args) => ["make", ["-C", copy, ...args]] }
+      },
+      catch: (cause) => new InternalError({ cause }),
+    }),
+    // Best effort: what cannot be removed now (a mount still held by a dying process) `store gc` removes.
+    (instance) =>
+      Effect.sync(() => {
+        if (instance.scratch) rmSync(instance.scratch, { recursive: true, force: true, maxRetries: 3 })
+      }).pipe(Effect.catchAllDefect(() => Effect.void)),
+  )
 
 export interface MakeResult {
   readonly exit: number | null

@@ -174,9 +174,14 @@ export const profileRepositoryLayer = Layer.effect(
 
     const resolveRev = (id: string, rev: string) =>
       Effect.gen(function* () {
-        if (/^\d+$/.test(rev)) {
+        // A number is a revision number when one is recorded; otherwise it may still be a hash or commit
+        // prefix made only of digits (a 7-digit short commit id is one in 27).
+        const numeric = /^\d+$/.test(rev)
+        if (numeric) {
           const stored = yield* records.bySeq(id, Number(rev))
           if (stored) return fromRecord(stored)
+        }
+        const noSuchNumber = Effect.gen(function* () {
           const history = yield* records.history(id)
           if (history.length === 0 && !(yield* worktree.ids()).includes(id)) return yield* notFound(id)
           return yield* new RevisionNotFoundError({
@@ -187,7 +192,8 @@ export const profileRepositoryLayer = Layer.effect(
                 ? "no revision recorded yet (see `owrt profiles history`)"
                 : `no revision ${rev}; known revisions are 1..${history[history.length - 1]?.seq ?? 0}`,
           })
-        }
+        })
+        if (numeric && rev.length < 4) return yield* noSuchNumber
         if (/^[0-9a-f]{4,64}$/i.test(rev)) {
           const matches = yield* records.byHashPrefix(id, rev)
           if (matches.length > 1) {
@@ -201,6 +207,7 @@ export const profileRepositoryLayer = Layer.effect(
           if (match) return fromRecord(match)
         }
         const commit = yield* resolveCommit(config.profiles, rev)
+        if (commit === undefined && numeric) return yield* noSuchNumber
         if (commit === undefined) {
           if (!(yield* worktree.ids()).includes(id) && (yield* records.history(id)).length === 0)
             return yield* notFound(id)

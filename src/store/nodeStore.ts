@@ -45,8 +45,8 @@ export const realizeNode = <E, R>(options: {
   readonly rebuild?: boolean
   /** Digest file contents under this key (outputs that hold secret values). */
   readonly digestKey?: Uint8Array | undefined
-  readonly build: (output: string, work: string) => Effect.Effect<void, E, R | Scope.Scope>
-}): Effect.Effect<StoredNode, E | NodeStoreError, R | SqlClient.SqlClient> =>
+  readonly build: (output: string, work: string) => Effect.Effect<void, E, R>
+}): Effect.Effect<StoredNode, E | NodeStoreError, Exclude<R, Scope.Scope> | SqlClient.SqlClient> =>
   Effect.gen(function* () {
     const { store, kind, key, name } = options
     const path = join(store, storePathName(key, name))

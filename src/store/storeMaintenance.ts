@@ -11,6 +11,7 @@ import {
   type StorePathRow,
 } from "../db/storePathRecords.js"
 import { type DatabaseBusyError, type DatabaseError, InternalError } from "../errors.js"
+import { memoryScratchPrefix, memoryScratchRoot } from "../image/builderInstance.js"
 import { storeSealingKey } from "../profile/secrets.js"
 import { currentProcess, holderAlive } from "./processIdentity.js"
 import { storePathName } from "./nodeStore.js"
@@ -128,6 +129,16 @@ export const collectGarbage = (
         const [pid, start] = name.split(".")
         if (!holderAlive({ pid: Number(pid), start: start ?? "unknown", host: currentProcess.host })) {
           yield* remove(join(work, name))
+        }
+      }
+    }
+    // Builder instances kept in memory by processes that are gone (killed before their cleanup ran).
+    if (existsSync(memoryScratchRoot)) {
+      for (const name of readdirSync(memoryScratchRoot)) {
+        if (!name.startsWith(memoryScratchPrefix)) continue
+        const [pid, start] = name.slice(memoryScratchPrefix.length).split(".")
+        if (!holderAlive({ pid: Number(pid), start: start ?? "unknown", host: currentProcess.host })) {
+          yield* remove(join(memoryScratchRoot, name))
         }
       }
     }

@@ -1,7 +1,6 @@
-import { spawn } from "node:child_process"
-import { mkdirSync, renameSync, rmSync } from "node:fs"
+import { mkdirSync, rmSync } from "node:fs"
 import { join } from "node:path"
-import { Effect, Exit, type Scope } from "effect"
+import { Effect, type Scope } from "effect"
 import { InternalError } from "../errors.js"
 import { currentProcess } from "./processIdentity.js"
 
@@ -29,21 +28,9 @@ export const makeWorkDirectory = (
       },
       catch: (cause) => new InternalError({ cause }),
     }),
-    (dir, exit) =>
-      Effect.sync(() => {
-        if (Exit.isSuccess(exit)) {
-          // After success nothing waits on the leftovers (a builder instance's build tree): move them
-          // aside and let a detached rm delete them, so the command returns at once. `store gc` removes
-          // whatever it did not.
-          try {
-            const trash = join(workRoot(storeDir), `trash.${Math.random().toString(36).slice(2, 10)}`)
-            renameSync(dir, trash)
-            spawn("rm", ["-rf", trash], { detached: true, stdio: "ignore" }).unref()
-            return
-          } catch {
-            // fall through to removing it here
-          }
-        }
-        rmSync(dir, { recursive: true, force: true })
-      }),
+    // Best effort: a leftover is garbage that `store gc` removes, never a reason to fail finished work.
+    (dir) =>
+      Effect.sync(() => rmSync(dir, { recursive: true, force: true, maxRetries: 3 })).pipe(
+        Effect.catchAllDefect(() => Effect.void),
+      ),
   )

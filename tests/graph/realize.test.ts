@@ -174,6 +174,8 @@ describe("owrt realize against the stand-in mirror", () => {
     expect(builds.builds.map((b) => b.status)).toContain("interrupted")
     const gc = json<{ removed: ReadonlyArray<string> }>(await run(["store", "gc", "--json"]))
     expect(gc.removed.some((p) => p.includes(".work"))).toBe(true)
+    // The killed build's instance in memory is garbage too.
+    expect(readdirSync("/dev/shm").filter((n) => n.startsWith(`owrt-instance.${child.pid}.`))).toEqual([])
   })
 
   it("catches a corrupted store file with verify, and the next realize rebuilds it", async () => {

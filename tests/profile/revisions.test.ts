@@ -101,6 +101,19 @@ describe("revisions and @rev", () => {
     expect((await show("ap")).revision.hash).toBe(third.revision.hash)
   })
 
+  it("takes an all-digit commit prefix for a commit when no such revision number exists", async () => {
+    // Make commits until one's short id is all digits (one in ~27 for 7 digits).
+    let commit = ""
+    for (let i = 0; i < 400 && !/^\d{7}/.test(commit); i++) {
+      git(project.dir, "commit", "-q", "--allow-empty", "-m", `digits ${i}`)
+      commit = git(project.dir, "rev-parse", "HEAD")
+    }
+    expect(commit).toMatch(/^\d{7}/)
+    const result = await run("profiles", "show", `ap@${commit.slice(0, 7)}`, "--json")
+    expect(result.code, result.stdout).toBe(0)
+    expect(json<Shown>(result).revision.hash).toBe((await show("ap@HEAD")).revision.hash)
+  })
+
   it("an unknown revision is not found (exit 4)", async () => {
     const result = await run("profiles", "show", "ap@99", "--json")
     expect(result.code).toBe(4)
