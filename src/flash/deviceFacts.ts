@@ -1,0 +1,132 @@
+import { readdirSync, readFileSync, realpathSync, statSync } from "node:fs"
+import { basename, dirname, join } from "node:path"
+
+/*
+ * What the system says about a block device and about what uses block devices: the facts a flash
+ * pre-flight check is decided on. Read from sysfs and /proc here; kept as plain data so the decision
+ * (preflight.ts) is a pure function that fixture trees can test for hardware this machine does not have.
+ */
+
+export interface DeviceFacts {
+  /** The path as given (may be a /dev/disk/by-id/... link). */
+  readonly requested: string
+  /** After following links. */
+  readonly path: string
+  /** The kernel name (sysfs): sdb, mmcblk0, loop3, sdb1. */
+  readonly name: string
+  readonly isBlockDevice: boolean
+  readonly isPartition: boolean
+  readonly isLoop: boolean
+  readonly majorMinor: string
+  readonly sizeBytes: number
+  readonly readOnly: boolean
+  readonly removable: boolean
+  /** The whole disk's partitions, by kernel name and major:minor. */
+  readonly partitions: ReadonlyArray<{ readonly name: string; readonly majorMinor: string }>
+  /** Holders (device-mapper, md, …) of the disk or any of its partitions. */
+  readonly holders: ReadonlyArray<string>
+  readonly model?: string | undefined
+  readonly serial?: string | undefined
+}
+
+export interface MountFact {
+  readonly majorMinor: string
+  readonly source: string
+  readonly mountPoint: string
+}
+
+export interface SystemFacts {
+  readonly mounts: ReadonlyArray<MountFact>
+  /** Devices in /proc/swaps (paths). */
+  readonly swaps: ReadonlyArray<string>
+}
+
+const read = (path: string): string | undefined => {
+  try {
+    return readFileSync(path, "utf8").trim()
+  } catch {
+    return undefined
+  }
+}
+
+/** Mount records of /proc/self/mountinfo: major:minor (field 3), mount point (5), source (after " - "). */
+export const parseMountinfo = (text: string): ReadonlyArray<MountFact> =>
+  text
+    .split("\n")
+    .filter((line) => line.trim() !== "")
+    .map((line) => {
+      const [left = "", right = ""] = line.split(" - ")
+      const fields = left.split(" ")
+      const source = right.split(" ")[1] ?? ""
+      return { majorMinor: fields[2] ?? "", mountPoint: (fields[4] ?? "").replace(/\\040/g, " "), source }
+    })
+
+export const parseSwaps = (text: string): ReadonlyArray<string> =>
+  text
+    .split("\n")
+    .slice(1)
+    .map((line) => line.split(/\s+/)[0] ?? "")
+    .filter((path) => path !== "")
+
+export const readSystemFacts = (root = "/"): SystemFacts => ({
+  mounts: parseMountinfo(read(join(root, "proc/self/mountinfo")) ?? ""),
+  swaps: parseSwaps(read(join(root, "proc/swaps")) ?? ""),
+})
+
+/** Facts about `requested`, read under `root` (a fixture tree in tests, `/` for real). */
+export const readDeviceFacts = (requested: string, root = "/"): DeviceFacts => {
+  let path = requested
+  try {
+    path = realpathSync(join(root, requested)).slice(root === "/" ? 0 : root.length) || requested
+  } catch {
+    // reported as not a block device below
+  }
+  const name = basename(path)
+  const sys = join(root, "sys/class/block", name)
+  let isBlockDevice = false
+  try {
+    isBlockDevice = statSync(sys).isDirectory()
+  } catch {
+    isBlockDevice = false
+  }
+  const isPartition = read(join(sys, "partition")) !== undefined
+  // A partition's sysfs directory sits inside its disk's: the disk is the parent of the resolved path.
+  const disk = isPartition ? basename(dirname(realpathSync(sys))) : name
+  const diskSys = join(root, "sys/class/block", disk)
+  const partitions: Array<{ name: string; majorMinor: string }> = []
+  const holders: Array<string> = []
+  const listHolders = (dir: string) => {
+    try {
+      holders.push(...readdirSync(join(dir, "holders")))
+    } catch {
+      // none
+    }
+  }
+  listHolders(diskSys)
+  try {
+    for (const entry of readdirSync(diskSys)) {
+      if (entry.startsWith(disk) && read(join(diskSys, entry, "partition")) !== undefined) {
+        partitions.push({ name: entry, majorMinor: read(join(diskSys, entry, "dev")) ?? "" })
+        listHolders(join(diskSys, entry))
+      }
+    }
+  } catch {
+    // no such disk
+  }
+  return {
+    requested,
+    path,
+    name,
+    isBlockDevice,
+    isPartition,
+    isLoop: name.startsWith("loop"),
+    majorMinor: read(join(sys, "dev")) ?? "",
+    sizeBytes: Number(read(join(sys, "size")) ?? "0") * 512,
+    readOnly: read(join(sys, "ro")) === "1",
+    removable: read(join(root, "sys/block", disk, "removable")) === "1",
+    partitions,
+    holders,
+    model: read(join(diskSys, "device/model")),
+    serial: read(join(diskSys, "device/serial")),
+  }
+}
