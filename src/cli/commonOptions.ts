@@ -49,3 +49,7 @@ export const toConfigFlags = (values: ConfigOptionValues): ConfigFlags => ({
   offline: values.offline ? true : undefined,
   jobs: Option.getOrUndefined(values.jobs),
 })
+
+export const dryRunOption = Options.boolean("dry-run").pipe(
+  Options.withDescription("Say what would be removed, remove nothing"),
+)

@@ -19,6 +19,27 @@ interface Ensured {
 
 const scratch = () => mkdtempSync(join(tmpdir(), "owrt-fetch-"))
 
+/** `owrt builders ensure 24.10.2 x86/64 --json` against one mirror, keyring and store. */
+const ensureX86 = (store: string, upstream: string, keyring: string, cwd: string) =>
+  owrt(
+    [
+      "builders",
+      "ensure",
+      "24.10.2",
+      "x86/64",
+      "--json",
+      "--store",
+      store,
+      "--upstream",
+      upstream,
+      "--keyring",
+      keyring,
+    ],
+    {
+      cwd,
+    },
+  )
+
 /** The store must hold no builder tree and no leftover work after a failed fetch. */
 const expectNothingStored = (store: string) => {
   const entries = existsSync(store) ? readdirSync(store) : []
@@ -306,22 +327,7 @@ describe("unsafe archives", () => {
     const server = await startTestMirror(mini.root)
     try {
       const store = join(dir, "store")
-      const result = await owrt(
-        [
-          "builders",
-          "ensure",
-          "24.10.2",
-          "x86/64",
-          "--json",
-          "--store",
-          store,
-          "--upstream",
-          server.url,
-          "--keyring",
-          mini.keyring,
-        ],
-        { cwd: dir },
-      )
+      const result = await ensureX86(store, server.url, mini.keyring, dir)
       expect(result.code, result.stderr).toBe(6)
       const { error } = json<ErrorDocument>(result)
       expect(error.code).toBe("archive_unsafe")
@@ -345,22 +351,7 @@ describe("archive formats", () => {
       const server = await startTestMirror(mini.root)
       try {
         expect(mini.archivePath.endsWith(".tar.zst")).toBe(true)
-        const result = await owrt(
-          [
-            "builders",
-            "ensure",
-            "24.10.2",
-            "x86/64",
-            "--json",
-            "--store",
-            join(dir, "store"),
-            "--upstream",
-            server.url,
-            "--keyring",
-            mini.keyring,
-          ],
-          { cwd: dir },
-        )
+        const result = await ensureX86(join(dir, "store"), server.url, mini.keyring, dir)
         expect(result.code, result.stderr).toBe(0)
         expect(existsSync(join(json<Ensured>(result).path, "scripts", "run.sh"))).toBe(true)
       } finally {
@@ -376,22 +367,7 @@ describe("archive formats", () => {
     const server = await startTestMirror(mini.root)
     server.fault(mini.archivePath, { kind: "status", status: 502 })
     try {
-      const result = await owrt(
-        [
-          "builders",
-          "ensure",
-          "24.10.2",
-          "x86/64",
-          "--json",
-          "--store",
-          join(dir, "store"),
-          "--upstream",
-          server.url,
-          "--keyring",
-          mini.keyring,
-        ],
-        { cwd: dir },
-      )
+      const result = await ensureX86(join(dir, "store"), server.url, mini.keyring, dir)
       expect(result.code).toBe(6)
       const { error } = json<ErrorDocument>(result)
       expect(error.code).toBe("download_failed")
@@ -420,22 +396,7 @@ describe("corrupt archives", () => {
     const server = await startTestMirror(mini.root)
     try {
       const started = Date.now()
-      const result = await owrt(
-        [
-          "builders",
-          "ensure",
-          "24.10.2",
-          "x86/64",
-          "--json",
-          "--store",
-          join(dir, "store"),
-          "--upstream",
-          server.url,
-          "--keyring",
-          mini.keyring,
-        ],
-        { cwd: dir },
-      )
+      const result = await ensureX86(join(dir, "store"), server.url, mini.keyring, dir)
       expect(result.code, result.stderr).toBe(6)
       expect(json<ErrorDocument>(result).error.code).toBe("archive_corrupt")
       expect(Date.now() - started).toBeLessThan(20_000)

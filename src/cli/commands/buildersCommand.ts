@@ -4,7 +4,7 @@ import * as Options from "@effect/cli/Options"
 import { Effect, Option } from "effect"
 import { type Builder, BuilderStore } from "../../builder/builderStore.js"
 import { formatBytes } from "../../progress/terminalProgress.js"
-import { configOptions, jsonOption } from "../commonOptions.js"
+import { configOptions, dryRunOption, jsonOption } from "../commonOptions.js"
 import { emit, table } from "../output.js"
 import { runWithApp } from "../runWithApp.js"
 
@@ -102,9 +102,7 @@ const prune = Command.make(
       Options.optional,
       Options.withDescription("Only builders unused for at least this many days"),
     ),
-    dryRun: Options.boolean("dry-run").pipe(
-      Options.withDescription("Say what would be removed, remove nothing"),
-    ),
+    dryRun: dryRunOption,
     json: jsonOption,
     ...configOptions,
   },

@@ -1,13 +1,12 @@
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
-import * as Options from "@effect/cli/Options"
 import { Effect } from "effect"
 import { AppConfig } from "../../config/appConfig.js"
 import { NotFoundError, StoreDriftError } from "../../errors.js"
 import { Realizer } from "../../graph/realizer.js"
 import { formatBytes } from "../../progress/terminalProgress.js"
 import { collectGarbage, listStore, verifyStore } from "../../store/storeMaintenance.js"
-import { configOptions, jsonOption } from "../commonOptions.js"
+import { configOptions, dryRunOption, jsonOption } from "../commonOptions.js"
 import { emit, table } from "../output.js"
 import { runWithApp } from "../runWithApp.js"
 
@@ -55,9 +54,7 @@ const verify = Command.make("verify", { json: jsonOption, ...configOptions }, (o
 const gc = Command.make(
   "gc",
   {
-    dryRun: Options.boolean("dry-run").pipe(
-      Options.withDescription("Say what would be removed, remove nothing"),
-    ),
+    dryRun: dryRunOption,
     json: jsonOption,
     ...configOptions,
   },
