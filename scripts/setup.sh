@@ -9,11 +9,14 @@ declare -A tools=(
   [git]=git [make]=make [mksquashfs]=squashfs-tools [unsquashfs]=squashfs-tools [sfdisk]=fdisk
   [mkfs.ext4]=e2fsprogs [debugfs]=e2fsprogs [zstd]=zstd [xz]=xz-utils [gzip]=gzip [tar]=tar
   [curl]=curl [losetup]=mount [partx]=util-linux [wipefs]=util-linux [blockdev]=util-linux
+  [chromium]=chromium
 )
 missing=()
 for tool in "${!tools[@]}"; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("${tools[$tool]}")
 done
+# The web UI's browser tests take screenshots for people to read: they need a font.
+[ -d /usr/share/fonts/truetype/dejavu ] || missing+=(fonts-dejavu-core)
 if ((${#missing[@]} > 0)); then
   mapfile -t packages < <(printf '%s\n' "${missing[@]}" | sort -u)
   echo "setup: installing Debian packages: ${packages[*]}" >&2
