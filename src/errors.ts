@@ -398,6 +398,61 @@ export class NotFoundError extends Data.TaggedError("NotFoundError")<{
   }
 }
 
+/** A pre-flight safety check said no: nothing was written. `code` names the check (flash_*). */
+export class FlashRefusedError extends Data.TaggedError("FlashRefusedError")<{
+  readonly code: string
+  readonly device: string
+  readonly reason: string
+}> {
+  readonly exitCode = ExitCode.flashRefused
+  override get message(): string {
+    return this.reason
+  }
+}
+
+/**
+ * What was read back from the card is not what was written (or the card failed a write): the card is
+ * suspect. Offsets are bytes from the start of the device.
+ */
+export class FlashMismatchError extends Data.TaggedError("FlashMismatchError")<{
+  readonly device: string
+  readonly firstBadOffset: number
+  readonly badBytes: number
+  readonly detail: string
+}> {
+  readonly code = "flash_verify_mismatch"
+  readonly exitCode = ExitCode.flashMismatch
+  override get message(): string {
+    return `${this.device} does not hold what was written: first difference at byte ${this.firstBadOffset}, ${this.badBytes} byte(s) differ (${this.detail}); the card is recorded as suspect — do not trust it`
+  }
+}
+
+/** Writing to or reading from the card failed at the device level (removed, I/O error). */
+export class FlashIoError extends Data.TaggedError("FlashIoError")<{
+  readonly device: string
+  readonly operation: string
+  readonly offset: number
+  readonly cause: unknown
+}> {
+  readonly code = "flash_io_error"
+  readonly exitCode = ExitCode.flashMismatch
+  override get message(): string {
+    return `${this.operation} ${this.device} failed at byte ${this.offset}: ${describeCause(this.cause)}; the card is recorded as suspect`
+  }
+}
+
+/** The image to flash cannot be read or is not an image (corrupt gzip, empty, unknown artifact). */
+export class FlashImageError extends Data.TaggedError("FlashImageError")<{
+  readonly source: string
+  readonly detail: string
+}> {
+  readonly code = "flash_image_invalid"
+  readonly exitCode = ExitCode.invalid
+  override get message(): string {
+    return `${this.source}: ${this.detail}`
+  }
+}
+
 export const describeCause = (cause: unknown): string => {
   const parts: Array<string> = []
   let current: unknown = cause
@@ -445,6 +500,10 @@ export type OwrtError =
   | AuditMismatchError
   | StoreDriftError
   | NotFoundError
+  | FlashRefusedError
+  | FlashMismatchError
+  | FlashIoError
+  | FlashImageError
 
 /** The stable, machine-readable face of an error, as `--json` prints it. */
 export interface ErrorReport {

@@ -10,6 +10,7 @@ import { auditCommand } from "./commands/auditCommand.js"
 import { buildersCommand } from "./commands/buildersCommand.js"
 import { buildsCommand } from "./commands/buildsCommand.js"
 import { configCommand } from "./commands/configCommand.js"
+import { flashCommand } from "./commands/flashCommand.js"
 import { planCommand } from "./commands/planCommand.js"
 import { profilesCommand } from "./commands/profilesCommand.js"
 import { realizeCommand } from "./commands/realizeCommand.js"
@@ -25,6 +26,7 @@ const root = Command.make("owrt").pipe(
     buildersCommand,
     buildsCommand,
     storeCommand,
+    flashCommand,
     configCommand,
   ]),
 )

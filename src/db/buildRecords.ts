@@ -140,3 +140,12 @@ export const recordArtifacts = (
       })}`
     }
   }).pipe(Effect.mapError(databaseFailure("record artifacts")))
+
+/** Builds whose make-image step had this key (what a build marker names). */
+export const buildsOfImage = (
+  imageKey: string,
+): Effect.Effect<ReadonlyArray<BuildRow>, DbError, SqlClient.SqlClient> =>
+  Effect.flatMap(
+    SqlClient.SqlClient,
+    (sql) => sql<BuildRow>`SELECT * FROM builds WHERE image_key = ${imageKey} ORDER BY id DESC LIMIT 20`,
+  ).pipe(Effect.mapError(databaseFailure("read builds")))

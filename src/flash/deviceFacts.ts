@@ -19,6 +19,8 @@ export interface DeviceFacts {
   readonly isLoop: boolean
   readonly majorMinor: string
   readonly sizeBytes: number
+  /** Writes with O_DIRECT must be multiples of this, at offsets that are. */
+  readonly logicalBlockSize: number
   readonly readOnly: boolean
   readonly removable: boolean
   /** The whole disk's partitions, by kernel name and major:minor. */
@@ -122,6 +124,7 @@ export const readDeviceFacts = (requested: string, root = "/"): DeviceFacts => {
     isLoop: name.startsWith("loop"),
     majorMinor: read(join(sys, "dev")) ?? "",
     sizeBytes: Number(read(join(sys, "size")) ?? "0") * 512,
+    logicalBlockSize: Number(read(join(diskSys, "queue/logical_block_size")) ?? "512") || 512,
     readOnly: read(join(sys, "ro")) === "1",
     removable: read(join(root, "sys/block", disk, "removable")) === "1",
     partitions,

@@ -19,6 +19,7 @@ const card: DeviceFacts = {
   isLoop: false,
   majorMinor: "8:16",
   sizeBytes: 32 * 1024 ** 3,
+  logicalBlockSize: 512,
   readOnly: false,
   removable: true,
   partitions: [{ name: "sdb1", majorMinor: "8:17" }],

@@ -1,0 +1,256 @@
+import { createInterface } from "node:readline/promises"
+import * as Args from "@effect/cli/Args"
+import * as Command from "@effect/cli/Command"
+import * as Options from "@effect/cli/Options"
+import { Effect, Option } from "effect"
+import { buildsOfImage } from "../../db/buildRecords.js"
+import { effectiveFlashStatus, type FlashRow, listFlashes, listSuspectCards } from "../../db/flashRecords.js"
+import { UsageError } from "../../errors.js"
+import { listEligibleDevices } from "../../flash/eligibleDevices.js"
+import { type FlashReport, flashImage } from "../../flash/flashOperation.js"
+import { identifyCard } from "../../flash/identifyCard.js"
+import { formatBytes } from "../../progress/terminalProgress.js"
+import { configOptions, jsonOption } from "../commonOptions.js"
+import { emit, table } from "../output.js"
+import { runWithApp } from "../runWithApp.js"
+
+const allowLoopOption = Options.boolean("allow-loop").pipe(
+  Options.withDescription("Accept a loop device as the card (lab and test use)"),
+)
+
+const reportLines = (report: FlashReport): ReadonlyArray<string> => [
+  ...(report.status === "planned" ? ["would:"] : ["done:"]),
+  ...report.steps.map((s) => `  ${s}`),
+  ...(report.status === "planned"
+    ? ["nothing was written; pass --force to write (or answer the prompt on a terminal)"]
+    : [
+        `wrote ${formatBytes(report.image.bytes)} in ${((report.writeMs ?? 0) / 1000).toFixed(1)}s` +
+          (report.verifyMs !== undefined
+            ? `, verified in ${((report.verifyMs ?? 0) / 1000).toFixed(1)}s: the card holds the image`
+            : ", not verified"),
+        `sha256 ${report.writtenSha256 ?? "?"}  (flash #${report.id})`,
+      ]),
+]
+
+/** On a terminal, a person confirms by typing the device path; anything else stops. */
+const confirmOnTerminal = (plan: FlashReport): Effect.Effect<boolean> =>
+  Effect.promise(async () => {
+    process.stderr.write(`${["owrt flash would:", ...plan.steps.map((s) => `  ${s}`)].join("\n")}\n`)
+    const prompt = createInterface({ input: process.stdin, output: process.stderr })
+    try {
+      const answer = await prompt.question(
+        `Everything on ${plan.device.path} will be lost. Type ${plan.device.path} to go on: `,
+      )
+      return answer.trim() === plan.device.path || answer.trim() === plan.device.requested
+    } finally {
+      prompt.close()
+    }
+  })
+
+const flashRowJson = (row: FlashRow) => ({
+  id: row.id,
+  mode: row.mode,
+  status: effectiveFlashStatus(row),
+  source: row.source,
+  image: {
+    path: row.image_path,
+    bytes: row.image_bytes,
+    sha256: row.image_sha256,
+    compression: row.compression,
+    profile: row.profile,
+    revision: row.revision_hash,
+    artifact: row.artifact_name
+      ? { key: row.artifacts_key, name: row.artifact_name, type: row.artifact_type }
+      : null,
+  },
+  device: {
+    path: row.device_path,
+    requested: row.device_requested,
+    model: row.device_model,
+    serial: row.device_serial,
+    bytes: row.device_bytes,
+  },
+  wipe: row.wipe === 1,
+  verify: row.verify,
+  error: row.error_code ? { code: row.error_code, message: row.error_message } : null,
+  firstBadOffset: row.first_bad_offset,
+  badBytes: row.bad_bytes,
+  writeMs: row.write_ms,
+  verifyMs: row.verify_ms,
+  requestedBy: row.requested_by,
+  requestedUser: row.requested_user,
+  startedAt: row.started_at,
+  finishedAt: row.finished_at,
+})
+
+const list = Command.make(
+  "list",
+  {
+    limit: Options.integer("limit").pipe(
+      Options.withDefault(50),
+      Options.withDescription("Most recent N flashes"),
+    ),
+    json: jsonOption,
+    ...configOptions,
+  },
+  (options) =>
+    runWithApp(options, () =>
+      Effect.gen(function* () {
+        const rows = yield* listFlashes(options.limit)
+        const suspects = yield* listSuspectCards()
+        yield* emit(
+          options.json,
+          {
+            flashes: rows.map(flashRowJson),
+            suspectCards: suspects.map((s) => ({
+              flashId: s.flash_id,
+              model: s.model,
+              serial: s.serial,
+              sizeBytes: s.size_bytes,
+              reason: s.reason,
+              recordedAt: s.recorded_at,
+            })),
+          },
+          () => [
+            ...table([
+              ["ID", "WHEN", "MODE", "STATUS", "DEVICE", "IMAGE", "BY"],
+              ...rows.map((r) => [
+                String(r.id),
+                r.started_at.slice(0, 19).replace("T", " "),
+                r.mode,
+                effectiveFlashStatus(r),
+                r.device_serial ? `${r.device_path} (${r.device_serial})` : r.device_path,
+                r.artifact_name ?? r.image_path,
+                `${r.requested_user} via ${r.requested_by}`,
+              ]),
+            ]),
+            ...(suspects.length > 0
+              ? [
+                  "",
+                  "suspect cards:",
+                  ...suspects.map((s) => `  ${s.model ?? "?"} ${s.serial ?? "(no serial)"}: ${s.reason}`),
+                ]
+              : []),
+          ],
+        )
+      }),
+    ),
+).pipe(Command.withDescription("Past flashes (dry runs and refusals included) and cards found suspect"))
+
+const devices = Command.make("devices", { allowLoop: allowLoopOption, json: jsonOption }, (options) =>
+  Effect.gen(function* () {
+    const found = listEligibleDevices({ allowLoop: options.allowLoop })
+    yield* emit(options.json, { devices: found }, () =>
+      found.length === 0
+        ? ["no device could take an image (system disks, mounted, held and read-only devices are not listed)"]
+        : table([
+            ["DEVICE", "SIZE", "MODEL", "SERIAL", "REMOVABLE"],
+            ...found.map((d) => [
+              d.path,
+              formatBytes(d.sizeBytes),
+              d.model ?? "",
+              d.serial ?? "",
+              d.removable ? "yes" : "no",
+            ]),
+          ]),
+    )
+  }),
+).pipe(
+  Command.withDescription("Devices that could be flashed: whole, unmounted, writable, not the system disk"),
+)
+
+export const flashCommand = Command.make(
+  "flash",
+  {
+    source: Args.text({ name: "image | artifact | profile@rev" }).pipe(Args.optional),
+    device: Args.text({ name: "device" }).pipe(Args.optional),
+    identify: Options.text("identify").pipe(
+      Options.optional,
+      Options.withDescription("Read the build marker back from a card and name its build and profile"),
+    ),
+    dryRun: Options.boolean("dry-run").pipe(
+      Options.withDescription("Say what would be written; write nothing"),
+    ),
+    force: Options.boolean("force").pipe(Options.withDescription("Write without asking")),
+    wipe: Options.boolean("wipe").pipe(
+      Options.withDescription("Zero old partition tables and signatures at both ends of the card first"),
+    ),
+    verify: Options.choice("verify", ["full", "none"]).pipe(
+      Options.optional,
+      Options.withDescription("Read the card back bypassing the page cache and compare (default: full)"),
+    ),
+    verifyOnly: Options.boolean("verify-only").pipe(
+      Options.withDescription("Write nothing: compare a card written earlier with the image"),
+    ),
+    allowLoop: allowLoopOption,
+    json: jsonOption,
+    ...configOptions,
+  },
+  (options) =>
+    runWithApp(options, () =>
+      Effect.gen(function* () {
+        const identify = Option.getOrUndefined(options.identify)
+        if (identify !== undefined) {
+          const found = yield* identifyCard(identify)
+          const builds = found.marker ? yield* buildsOfImage(found.marker.key) : []
+          yield* emit(
+            options.json,
+            {
+              device: found.device,
+              marker: found.marker ?? null,
+              foundAt: found.foundAt ?? null,
+              builds: builds.map((b) => ({
+                id: b.id,
+                profile: b.profile,
+                rev: b.revision_seq,
+                finishedAt: b.finished_at,
+              })),
+            },
+            () =>
+              found.marker
+                ? [
+                    `${found.device}: profile ${found.marker.profile}, revision ${found.marker.revision.slice(0, 12)}, image key ${found.marker.key}`,
+                    `  (marker in the ${found.foundAt?.filesystem} file system at byte ${found.foundAt?.offset})`,
+                    ...builds.map(
+                      (b) => `  build #${b.id} ${b.profile}@${b.revision_seq ?? "?"} ${b.finished_at ?? ""}`,
+                    ),
+                  ]
+                : [
+                    `${found.device}: no owrt build marker found (looked at ${found.searched.length} file system(s))`,
+                  ],
+          )
+          if (!found.marker) process.exitCode = 4
+          return
+        }
+        const source = Option.getOrUndefined(options.source)
+        const device = Option.getOrUndefined(options.device)
+        if (source === undefined || device === undefined) {
+          return yield* new UsageError({
+            detail:
+              "give an image (file, artifact id or profile@rev) and a device: owrt flash <image> <device>",
+          })
+        }
+        if (options.dryRun && options.force) {
+          return yield* new UsageError({ detail: "--dry-run and --force contradict each other" })
+        }
+        const interactive = !options.dryRun && !options.force && !options.json && process.stdin.isTTY === true
+        const report = yield* flashImage({
+          source,
+          device,
+          force: options.force && !options.dryRun,
+          wipe: options.wipe ? true : undefined,
+          verify: Option.getOrUndefined(options.verify) as "full" | "none" | undefined,
+          verifyOnly: options.verifyOnly,
+          allowLoop: options.allowLoop,
+          requestedBy: "cli",
+          confirm: interactive ? confirmOnTerminal : undefined,
+        })
+        yield* emit(options.json, report, reportLines)
+      }),
+    ),
+).pipe(
+  Command.withDescription(
+    "Write an image to a TF/SD card, flushed and read back past the page cache (dry run unless --force)",
+  ),
+  Command.withSubcommands([list, devices]),
+)

@@ -1,0 +1,424 @@
+import { createHash } from "node:crypto"
+import { createReadStream, existsSync, statSync } from "node:fs"
+import { join, resolve } from "node:path"
+import type { SqlClient } from "@effect/sql"
+import { Cause, Effect, Exit, Option } from "effect"
+import { AppConfig } from "../config/appConfig.js"
+import { findArtifacts } from "../db/artifactRecords.js"
+import type { Requester } from "../db/buildRecords.js"
+import {
+  type FlashMode,
+  type FlashOutcome,
+  finishFlash,
+  recordSuspectCard,
+  startFlash,
+  suspectRecords,
+} from "../db/flashRecords.js"
+import { findStorePath } from "../db/storePathRecords.js"
+import {
+  FlashImageError,
+  FlashMismatchError,
+  FlashRefusedError,
+  isOwrtError,
+  NotFoundError,
+  type OwrtError,
+} from "../errors.js"
+import { Realizer } from "../graph/realizer.js"
+import { ProfileRepository } from "../profile/profileRepository.js"
+import { Progress } from "../progress/progress.js"
+import { storePathName } from "../store/nodeStore.js"
+import { roundUp } from "./alignedMemory.js"
+import { openCard } from "./cardDevice.js"
+import { type DeviceFacts, readDeviceFacts, readSystemFacts } from "./deviceFacts.js"
+import { type CardImagePreference, chooseCardImage } from "./imageChoice.js"
+import { type ImageSource, openImageReader, openImageSource } from "./imageSource.js"
+import { preflight } from "./preflight.js"
+import { imageChunkDigests, verifyCard } from "./verifyCard.js"
+import { wipeRegions, writeCard } from "./writeCard.js"
+
+/*
+ * `owrt flash` as one library operation, for every frontend: find the image (a file, a stored artifact,
+ * or a profile's build), check the device, and — only when forced — write, flush and read back. Every
+ * request is recorded, dry runs and refusals included.
+ */
+
+export type VerifyMode = "full" | "none"
+
+export interface FlashRequest {
+  /** An image file, an artifact id (sha256 prefix or `<key>/<name>`), or a profile `id[@rev]`. */
+  readonly source: string
+  readonly device: string
+  /** Without it nothing is written: the answer is the plan. */
+  readonly force: boolean
+  /** Defaults to the profile's flash policy, else off. */
+  readonly wipe?: boolean | undefined
+  /** Defaults to the profile's flash policy, else full. */
+  readonly verify?: VerifyMode | undefined
+  /** Only read the card back and compare it with the image (checking a card written earlier). */
+  readonly verifyOnly?: boolean | undefined
+  readonly allowLoop: boolean
+  /** MCP and web clients may only flash devices the configuration lists. */
+  readonly requireAllowList?: boolean | undefined
+  readonly requestedBy: Requester
+  /** Asked with the plan when not forced (a person typing the device name); true goes ahead. */
+  readonly confirm?: ((plan: FlashReport) => Effect.Effect<boolean>) | undefined
+}
+
+export interface FlashImage {
+  readonly path: string
+  readonly bytes: number
+  readonly fileBytes: number
+  readonly compression: "none" | "gzip"
+  readonly profile?: string | undefined
+  readonly revision?: string | undefined
+  readonly artifact?:
+    | { readonly key: string; readonly name: string; readonly type: string; readonly sha256: string }
+    | undefined
+  /** Why this image (artifact selection). */
+  readonly choice?: string | undefined
+}
+
+export interface FlashDevice {
+  readonly path: string
+  readonly requested: string
+  readonly name: string
+  readonly sizeBytes: number
+  readonly blockSize: number
+  readonly model?: string | undefined
+  readonly serial?: string | undefined
+  readonly removable: boolean
+  /** Earlier verifications of this card (by serial) that failed. */
+  readonly suspect: boolean
+}
+
+export interface FlashReport {
+  readonly id: number
+  readonly mode: FlashMode
+  readonly status: "planned" | "succeeded"
+  readonly image: FlashImage
+  readonly device: FlashDevice
+  readonly wipe: boolean
+  readonly verify: VerifyMode
+  /** What the flash does (or did), step by step, in words. */
+  readonly steps: ReadonlyArray<string>
+  readonly writtenSha256?: string | undefined
+  readonly writeMs?: number | undefined
+  readonly verifyMs?: number | undefined
+}
+
+const hexPrefix = /^[0-9a-f]{8,64}$/i
+
+const fileSha256 = (path: string): Effect.Effect<string, FlashImageError> =>
+  Effect.async<string, FlashImageError>((resume) => {
+    const hash = createHash("sha256")
+    const stream = createReadStream(path, { highWaterMark: 1024 * 1024 })
+    stream.on("data", (chunk) => hash.update(chunk))
+    stream.on("end", () => resume(Effect.succeed(hash.digest("hex"))))
+    stream.on("error", (e) => resume(Effect.fail(new FlashImageError({ source: path, detail: e.message }))))
+    return Effect.sync(() => stream.destroy())
+  })
+
+interface ResolvedSource {
+  readonly path: string
+  readonly profile?: string | undefined
+  readonly revision?: string | undefined
+  readonly artifact?: FlashImage["artifact"]
+  readonly choice?: string | undefined
+  readonly policy?: { readonly image: string; readonly verify: string; readonly wipe: boolean } | undefined
+}
+
+/** What the source names: a file first, then an artifact id, then a profile (built or reused). */
+const resolveSource = (
+  source: string,
+  requestedBy: Requester,
+): Effect.Effect<ResolvedSource, OwrtError, AppConfig | SqlClient.SqlClient | Realizer | ProfileRepository> =>
+  Effect.gen(function* () {
+    const config = yield* AppConfig
+    const asFile = resolve(source)
+    if (existsSync(asFile) && statSync(asFile).isFile()) return { path: asFile }
+
+    const artifactPath = (key: string, name: string) =>
+      Effect.gen(function* () {
+        const row = yield* findStorePath(key)
+        if (!row?.valid) {
+          return yield* new NotFoundError({
+            what: "artifact",
+            detail: `${key}/${name} is not in the store (run \`owrt store verify\`, or realize its profile again)`,
+          })
+        }
+        return join(config.store, storePathName(key, row.name), "images", name)
+      })
+
+    if (hexPrefix.test(source) || /^[0-9a-f]{16}\/[^/]+$/.test(source)) {
+      const rows = yield* findArtifacts(source)
+      const distinct = new Set(rows.map((r) => r.sha256))
+      if (distinct.size > 1) {
+        return yield* new NotFoundError({
+          what: "artifact",
+          detail: `\`${source}\` matches ${distinct.size} images; give more digits`,
+        })
+      }
+      const [row] = rows
+      if (row) {
+        return {
+          path: yield* artifactPath(row.artifacts_key, row.name),
+          artifact: { key: row.artifacts_key, name: row.name, type: row.type, sha256: row.sha256 },
+        }
+      }
+      if (!source.includes("@") && !/[a-z]/i.test(source.replace(/[0-9a-f]/gi, ""))) {
+        // All hex and nothing matched: an artifact id, not a profile.
+        const repository = yield* ProfileRepository
+        const ids = yield* repository.ids()
+        if (!ids.includes(source)) {
+          return yield* new NotFoundError({
+            what: "image",
+            detail: `\`${source}\` is not a file, a known artifact or a profile`,
+          })
+        }
+      }
+    }
+
+    const realizer = yield* Realizer
+    const { results, failures } = yield* realizer.realize({ specs: [source], requestedBy })
+    const [failure] = failures
+    if (failure) return yield* Effect.fail(failure.error)
+    const [result] = results
+    if (!result) return yield* new NotFoundError({ what: "image", detail: `\`${source}\` produced no build` })
+    const repository = yield* ProfileRepository
+    const entry = yield* repository.resolve(source)
+    const policy = entry.revision.profile.flash
+    const { chosen, why } = chooseCardImage(
+      result.manifest.images.map((i) => ({ ...i, filesystem: i.filesystem ?? null })),
+      policy.image as CardImagePreference,
+    )
+    if (!chosen) return yield* new FlashImageError({ source, detail: why })
+    return {
+      path: join(result.storePath, "images", chosen.name),
+      profile: result.profile,
+      revision: result.revision,
+      artifact: { key: result.key, name: chosen.name, type: chosen.type, sha256: chosen.sha256 },
+      choice: why,
+      policy,
+    }
+  })
+
+const refused = (device: string, code: string, reason: string) =>
+  new FlashRefusedError({ code, device, reason })
+
+const allowListed = (device: DeviceFacts, allowed: ReadonlyArray<string>): boolean =>
+  allowed.some((entry) => {
+    if (entry === device.requested || entry === device.path) return true
+    try {
+      return readDeviceFacts(entry).path === device.path
+    } catch {
+      return false
+    }
+  })
+
+const describeDevice = (d: FlashDevice) =>
+  `${d.path}${d.requested !== d.path ? ` (${d.requested})` : ""}, ${(d.sizeBytes / 1024 ** 3).toFixed(2)} GiB${
+    d.model ? `, ${d.model}` : ""
+  }${d.serial ? ` serial ${d.serial}` : ""}`
+
+export const flashImage = (
+  request: FlashRequest,
+): Effect.Effect<
+  FlashReport,
+  OwrtError,
+  AppConfig | SqlClient.SqlClient | Realizer | ProfileRepository | Progress
+> =>
+  Effect.gen(function* () {
+    const config = yield* AppConfig
+    const progress = yield* Progress
+    const facts = readDeviceFacts(request.device)
+    if (request.requireAllowList && !allowListed(facts, config.flash.allowDevices)) {
+      return yield* refused(
+        request.device,
+        "flash_device_not_allowed",
+        `${request.device} is not on the flash allow-list (flash.allowDevices in graph.config.ts: ${
+          config.flash.allowDevices.join(", ") || "empty"
+        }); add it there to flash it from this client`,
+      )
+    }
+
+    progress.report({ kind: "step", task: "flash", message: `finding the image for ${request.source}` })
+    const source = yield* resolveSource(request.source, request.requestedBy)
+    const image: ImageSource = yield* openImageSource(source.path)
+    if (source.artifact) {
+      const digest = yield* fileSha256(source.path)
+      if (digest !== source.artifact.sha256) {
+        return yield* new FlashImageError({
+          source: source.path,
+          detail: `the stored image changed since it was built (sha256 ${digest}, recorded ${source.artifact.sha256}); run \`owrt store verify\``,
+        })
+      }
+    }
+    const wipe = request.wipe ?? source.policy?.wipe ?? false
+    const verify: VerifyMode = request.verify ?? (source.policy?.verify === "none" ? "none" : "full")
+    const requestedMode: FlashMode = request.verifyOnly ? "verify-only" : request.force ? "write" : "dry-run"
+
+    const verdict = preflight(facts, readSystemFacts(), {
+      imageBytes: roundUp(image.bytes, facts.logicalBlockSize || 512),
+      allowLoop: request.allowLoop,
+    })
+    const suspects = yield* suspectRecords(facts.serial)
+    const device: FlashDevice = {
+      path: facts.path,
+      requested: facts.requested,
+      name: facts.name,
+      sizeBytes: facts.sizeBytes,
+      blockSize: facts.logicalBlockSize,
+      model: facts.model,
+      serial: facts.serial,
+      removable: facts.removable,
+      suspect: suspects.length > 0,
+    }
+    const flashImageInfo: FlashImage = {
+      path: image.path,
+      bytes: image.bytes,
+      fileBytes: image.fileBytes,
+      compression: image.compression,
+      profile: source.profile,
+      revision: source.revision,
+      artifact: source.artifact,
+      choice: source.choice,
+    }
+
+    const record = (mode: FlashMode) =>
+      startFlash({
+        mode,
+        source: request.source,
+        imagePath: image.path,
+        imageBytes: image.bytes,
+        compression: image.compression,
+        profile: source.profile,
+        revisionHash: source.revision,
+        artifactsKey: source.artifact?.key,
+        artifactName: source.artifact?.name,
+        artifactType: source.artifact?.type,
+        devicePath: facts.path,
+        deviceRequested: facts.requested,
+        deviceModel: facts.model,
+        deviceSerial: facts.serial,
+        deviceBytes: facts.sizeBytes,
+        wipe,
+        verify: request.verifyOnly ? "full" : verify,
+        requestedBy: request.requestedBy,
+      })
+
+    if (!verdict.ok) {
+      const id = yield* record(requestedMode)
+      yield* finishFlash(id, { status: "refused", errorCode: verdict.code, errorMessage: verdict.message })
+      return yield* refused(facts.requested, verdict.code, verdict.message)
+    }
+
+    const steps = request.verifyOnly
+      ? [`read ${describeDevice(device)} back with O_DIRECT and compare it with ${image.path}`]
+      : [
+          `write ${image.path} (${image.bytes} bytes${image.compression === "gzip" ? ", decompressed from gzip as it is written" : ""})${
+            source.choice ? ` — ${source.choice}` : ""
+          }`,
+          `to ${describeDevice(device)}`,
+          ...(wipe
+            ? [
+                `first zero ${wipeRegions(facts.sizeBytes, image.bytes, facts.logicalBlockSize)
+                  .map((r) => `${r.length} bytes at ${r.offset}`)
+                  .join(", ")} (old partition tables and file system signatures at both ends)`,
+              ]
+            : []),
+          "with O_DIRECT from aligned memory, then fsync",
+          verify === "full"
+            ? "then read it all back with O_DIRECT and compare"
+            : "without reading it back (--verify none)",
+        ]
+    if (device.suspect) {
+      steps.push(
+        `warning: this card (serial ${facts.serial}) failed verification before — it may be fake or worn out`,
+      )
+    }
+
+    let mode = requestedMode
+    if (mode === "dry-run" && request.confirm) {
+      const plan: FlashReport = {
+        id: 0,
+        mode,
+        status: "planned",
+        image: flashImageInfo,
+        device,
+        wipe,
+        verify,
+        steps,
+      }
+      if (yield* request.confirm(plan)) mode = "write"
+    }
+    const id = yield* record(mode)
+    const finish = (outcome: FlashOutcome) => finishFlash(id, outcome)
+    if (mode === "dry-run") {
+      yield* finish({ status: "planned" })
+      return { id, mode, status: "planned", image: flashImageInfo, device, wipe, verify, steps }
+    }
+
+    const reopen = openImageReader(image)
+    const run = Effect.scoped(
+      Effect.gen(function* () {
+        const card = yield* openCard(facts, request.verifyOnly ? "read" : "read-write")
+        if (request.verifyOnly) {
+          const reader = yield* Effect.acquireRelease(reopen, (r) => Effect.promise(() => r.close()))
+          const expected = yield* imageChunkDigests(reader, card.blockSize)
+          const started = Date.now()
+          yield* verifyCard(card, { chunkDigests: expected.digests, imageBytes: expected.imageBytes }, reopen)
+          return { verifyMs: Date.now() - started }
+        }
+        const reader = yield* Effect.acquireRelease(reopen, (r) => Effect.promise(() => r.close()))
+        const writeStarted = Date.now()
+        const written = yield* writeCard(card, reader, { imageBytes: image.bytes, wipe })
+        const writeMs = Date.now() - writeStarted
+        if (verify === "none") return { writeMs, writtenSha256: written.sha256 }
+        const verifyStarted = Date.now()
+        yield* verifyCard(card, written, reopen)
+        return { writeMs, writtenSha256: written.sha256, verifyMs: Date.now() - verifyStarted }
+      }),
+    )
+    const exit = yield* Effect.exit(run)
+    if (Exit.isSuccess(exit)) {
+      yield* finish({ status: "succeeded", imageSha256: exit.value.writtenSha256, ...exit.value })
+      return {
+        id,
+        mode,
+        status: "succeeded",
+        image: flashImageInfo,
+        device,
+        wipe,
+        verify,
+        steps,
+        ...exit.value,
+      }
+    }
+    const error = Option.getOrUndefined(Cause.failureOption(exit.cause))
+    if (error instanceof FlashMismatchError || (isOwrtError(error) && error.code === "flash_io_error")) {
+      yield* finish({
+        status: "mismatch",
+        errorCode: error.code,
+        errorMessage: error.message,
+        ...(error instanceof FlashMismatchError
+          ? { firstBadOffset: error.firstBadOffset, badBytes: error.badBytes }
+          : {}),
+      })
+      yield* recordSuspectCard({
+        flashId: id,
+        model: facts.model,
+        serial: facts.serial,
+        sizeBytes: facts.sizeBytes,
+        reason: error.message,
+      })
+    } else if (error !== undefined && isOwrtError(error)) {
+      yield* finish({
+        status: error instanceof FlashRefusedError ? "refused" : "failed",
+        errorCode: error.code,
+        errorMessage: error.message,
+      })
+    } else {
+      yield* finish({ status: "interrupted", errorCode: "interrupted", errorMessage: "interrupted" })
+    }
+    return yield* Effect.failCause(exit.cause)
+  })

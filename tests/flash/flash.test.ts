@@ -1,0 +1,368 @@
+import { type ChildProcess, execFileSync, spawn } from "node:child_process"
+import { createHash } from "node:crypto"
+import { closeSync, mkdirSync, openSync, readFileSync, symlinkSync, writeFileSync } from "node:fs"
+import { join } from "node:path"
+import { gzipSync } from "node:zlib"
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest"
+import { buildMirror, serveMirror } from "../fixtures/mirror/index.js"
+import { type ErrorDocument, json, makeProject, owrt } from "../helpers/cli.js"
+import { attachLoop, type LoopDevice, loopDevicesUnavailable, readDirect } from "../helpers/loopDevice.js"
+import { pseudoRandom } from "../helpers/miniMirror.js"
+
+interface FlashReport {
+  readonly id: number
+  readonly mode: string
+  readonly status: string
+  readonly image: {
+    readonly path: string
+    readonly bytes: number
+    readonly compression: string
+    readonly profile?: string
+    readonly artifact?: { readonly name: string; readonly type: string; readonly sha256: string }
+    readonly choice?: string
+  }
+  readonly device: { readonly path: string }
+  readonly steps: ReadonlyArray<string>
+  readonly writtenSha256?: string
+}
+
+interface FlashList {
+  readonly flashes: ReadonlyArray<{
+    readonly id: number
+    readonly mode: string
+    readonly status: string
+    readonly wipe: boolean
+    readonly verify: string
+    readonly device: { readonly path: string }
+    readonly image: { readonly bytes: number; readonly sha256: string | null }
+    readonly error: { readonly code: string } | null
+    readonly firstBadOffset: number | null
+    readonly badBytes: number | null
+    readonly requestedBy: string
+    readonly requestedUser: string
+    readonly writeMs: number | null
+    readonly verifyMs: number | null
+  }>
+  readonly suspectCards: ReadonlyArray<{ readonly flashId: number; readonly sizeBytes: number }>
+}
+
+const MiB = 1024 * 1024
+const sha256 = (data: Uint8Array) => createHash("sha256").update(data).digest("hex")
+
+describe.skipIf(loopDevicesUnavailable !== undefined)("owrt flash on real loop devices", () => {
+  const project = makeProject({})
+  const attached: Array<LoopDevice> = []
+  const helpers: Array<ChildProcess> = []
+  const mounts: Array<string> = []
+  const run = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
+    owrt(args, { cwd: project.dir, env })
+  const card = (
+    name: string,
+    sizeBytes: number,
+    options: { readOnly?: boolean; partitions?: boolean } = {},
+  ) => {
+    const loop = attachLoop(join(project.dir, `${name}.card`), { sizeBytes, ...options })
+    attached.push(loop)
+    return loop
+  }
+  const image = (name: string, bytes: number, seed: number) => {
+    const data = pseudoRandom(bytes, seed)
+    writeFileSync(join(project.dir, name), data)
+    return { path: join(project.dir, name), data }
+  }
+  const flashList = async () => json<FlashList>(await run(["flash", "list", "--json"]))
+
+  afterEach(() => {
+    for (const child of helpers.splice(0)) child.kill("SIGKILL")
+    for (const dir of mounts.splice(0)) execFileSync("umount", [dir], { stdio: "ignore" })
+    for (const loop of attached.splice(0)) loop.detach()
+  })
+  afterAll(() => project.cleanup())
+
+  it("writes a raw image, reads it back past the page cache, and records who asked", async () => {
+    const target = card("clean", 64 * MiB)
+    // An image whose size is not a multiple of the block size: the last block is padded.
+    const { path, data } = image("raw.img", 10 * MiB + 1234, 1)
+    const result = await run(["flash", path, target.device, "--allow-loop", "--force", "--json"])
+    expect(result.code, result.stderr).toBe(0)
+    const report = json<FlashReport>(result)
+    expect(report).toMatchObject({ mode: "write", status: "succeeded", device: { path: target.device } })
+    expect(report.writtenSha256).toBe(sha256(data))
+    expect(readDirect(target.device, 0, data.length).equals(data)).toBe(true)
+
+    const [record] = (await flashList()).flashes
+    expect(record).toMatchObject({
+      id: report.id,
+      mode: "write",
+      status: "succeeded",
+      verify: "full",
+      wipe: false,
+      requestedBy: "cli",
+      requestedUser: "root",
+      image: { bytes: data.length, sha256: sha256(data) },
+    })
+    expect(record?.writeMs).toBeGreaterThanOrEqual(0)
+    expect(record?.verifyMs).toBeGreaterThanOrEqual(0)
+  })
+
+  it("decompresses a gzip image as it writes, even with metadata after the gzip stream", async () => {
+    const target = card("gzip", 64 * MiB)
+    const data = pseudoRandom(6 * MiB, 2)
+    // OpenWrt appends signature metadata after the gzip stream of x86 images.
+    const gz = Buffer.concat([gzipSync(data), Buffer.from("\0\0fwtool metadata that is not gzip")])
+    const path = join(project.dir, "image.img.gz")
+    writeFileSync(path, gz)
+    const result = await run(["flash", path, target.device, "--allow-loop", "--force", "--json"])
+    expect(result.code, result.stderr).toBe(0)
+    const report = json<FlashReport>(result)
+    expect(report.image).toMatchObject({ compression: "gzip", bytes: data.length })
+    expect(report.writtenSha256).toBe(sha256(data))
+    expect(readDirect(target.device, 0, data.length).equals(data)).toBe(true)
+  })
+
+  it("without --force only explains: nothing is written, and the dry run is recorded", async () => {
+    const target = card("dry", 32 * MiB)
+    const before = readDirect(target.device, 0, 4 * MiB)
+    const { path } = image("dry.img", 4 * MiB, 3)
+    const result = await run(["flash", path, target.device, "--allow-loop", "--json"])
+    expect(result.code, result.stderr).toBe(0)
+    const report = json<FlashReport>(result)
+    expect(report).toMatchObject({ mode: "dry-run", status: "planned" })
+    expect(report.steps.join("\n")).toContain(target.device)
+    expect(readDirect(target.device, 0, 4 * MiB).equals(before)).toBe(true)
+    const human = await run(["flash", path, target.device, "--allow-loop"])
+    expect(human.stdout).toContain("nothing was written")
+    expect((await flashList()).flashes[0]).toMatchObject({ mode: "dry-run", status: "planned" })
+  })
+
+  describe("refuses, with exit 8 and its own code, and writes nothing", () => {
+    const expectRefusal = async (
+      args: ReadonlyArray<string>,
+      code: string,
+      untouched?: { device: string; bytes: Buffer },
+    ) => {
+      const result = await run(["flash", ...args, "--force", "--json"])
+      expect(result.code, result.stdout + result.stderr).toBe(8)
+      const { error } = json<ErrorDocument>(result)
+      expect(error.code).toBe(code)
+      expect(error.message.length).toBeGreaterThan(20)
+      if (untouched) {
+        expect(readDirect(untouched.device, 0, untouched.bytes.length).equals(untouched.bytes)).toBe(true)
+      }
+      return error
+    }
+
+    it("a loop device unless --allow-loop is given", async () => {
+      const target = card("loop", 16 * MiB)
+      const { path } = image("small.img", MiB, 4)
+      const error = await expectRefusal([path, target.device], "flash_loop_not_allowed", {
+        device: target.device,
+        bytes: Buffer.alloc(MiB),
+      })
+      expect(error.message).toContain("--allow-loop")
+      expect((await flashList()).flashes[0]).toMatchObject({
+        status: "refused",
+        error: { code: "flash_loop_not_allowed" },
+      })
+    })
+
+    it("a partition, also through a symlink; a mounted partition's disk; a device held exclusively", async () => {
+      const target = card("parted", 64 * MiB, { partitions: true })
+      execFileSync("sfdisk", ["-q", target.device], { input: ",16M,L\n,,L\n" })
+      execFileSync("partx", ["-u", target.device], { stdio: "ignore" })
+      const partition = `${target.device}p1`
+      const { path } = image("p.img", MiB, 5)
+      await expectRefusal([path, partition, "--allow-loop"], "flash_partition")
+      const link = join(project.dir, "by-id-link")
+      symlinkSync(partition, link)
+      const viaLink = await expectRefusal([path, link, "--allow-loop"], "flash_partition")
+      expect(viaLink.message).toContain(partition)
+
+      execFileSync("mkfs.ext4", ["-q", "-F", `${target.device}p2`])
+      const mountPoint = join(project.dir, "mnt")
+      mkdirSync(mountPoint, { recursive: true })
+      execFileSync("mount", [`${target.device}p2`, mountPoint])
+      mounts.push(mountPoint)
+      const table = readDirect(target.device, 0, 4096)
+      const mounted = await expectRefusal([path, target.device, "--allow-loop"], "flash_mounted", {
+        device: target.device,
+        bytes: table,
+      })
+      expect(mounted.message).toContain(mountPoint)
+      execFileSync("umount", [mountPoint])
+      mounts.splice(0)
+
+      // The last gate: another program has claimed the device (O_EXCL), so the kernel says EBUSY.
+      const holder = spawn(
+        "python3",
+        [
+          "-c",
+          "import os,sys,time; os.open(sys.argv[1], os.O_RDONLY | os.O_EXCL); print('held', flush=True); time.sleep(600)",
+          target.device,
+        ],
+        { stdio: ["ignore", "pipe", "inherit"] },
+      )
+      helpers.push(holder)
+      await new Promise<void>((resolve) => holder.stdout?.once("data", () => resolve()))
+      await expectRefusal([path, target.device, "--allow-loop"], "flash_busy", {
+        device: target.device,
+        bytes: table,
+      })
+    })
+
+    it("a read-only device, one too small for the image, and a path that is not a block device", async () => {
+      const { path } = image("ten.img", 10 * MiB, 6)
+      const readOnly = card("ro", 32 * MiB, { readOnly: true })
+      await expectRefusal([path, readOnly.device, "--allow-loop"], "flash_read_only")
+      const small = card("small", 8 * MiB)
+      const tooSmall = await expectRefusal([path, small.device, "--allow-loop"], "flash_too_small", {
+        device: small.device,
+        bytes: Buffer.alloc(MiB),
+      })
+      expect(tooSmall.message).toContain("larger card")
+      await expectRefusal([path, "/dev/null"], "flash_not_block_device")
+      await expectRefusal([path, join(project.dir, "ten.img")], "flash_not_block_device")
+    })
+  })
+
+  it("catches a ghost card that the page cache would hide, names the first bad byte, and records it as suspect", async () => {
+    const target = card("ghost", 32 * MiB)
+    const { path, data } = image("ghost.img", 12 * MiB, 7)
+    const written = await run([
+      "flash",
+      path,
+      target.device,
+      "--allow-loop",
+      "--force",
+      "--verify",
+      "none",
+      "--json",
+    ])
+    expect(written.code, written.stderr).toBe(0)
+
+    // A second process holds the device open, so its page cache outlives each owrt process.
+    const fd = openSync(target.device, "r")
+    const holder = spawn("sleep", ["600"], { stdio: [fd, "ignore", "ignore"] })
+    closeSync(fd)
+    helpers.push(holder)
+    // A buffered read fills the page cache with what was written...
+    execFileSync("dd", [`if=${target.device}`, "bs=1M", "count=12", "of=/dev/null", "status=none"])
+    // ...then the card "forgets" 3 MiB from 5 MiB on: the backing file is reverted behind the cache.
+    execFileSync("dd", [
+      "if=/dev/zero",
+      `of=${target.backingFile}`,
+      "bs=1M",
+      "seek=5",
+      "count=3",
+      "oflag=direct",
+      "conv=notrunc",
+      "status=none",
+    ])
+    // A check through the page cache is fooled.
+    const cached = execFileSync("dd", [`if=${target.device}`, "bs=1M", "count=12", "status=none"], {
+      maxBuffer: 64 * MiB,
+    })
+    expect(cached.equals(data)).toBe(true)
+
+    const result = await run(["flash", path, target.device, "--allow-loop", "--verify-only", "--json"])
+    expect(result.code, result.stdout + result.stderr).toBe(9)
+    const { error } = json<ErrorDocument>(result)
+    expect(error.code).toBe("flash_verify_mismatch")
+    const zeroBytes = data.subarray(5 * MiB, 8 * MiB).filter((b) => b === 0).length
+    const list = await flashList()
+    expect(list.flashes[0]).toMatchObject({
+      mode: "verify-only",
+      status: "mismatch",
+      firstBadOffset: 5 * MiB + data.subarray(5 * MiB).findIndex((b) => b !== 0),
+      badBytes: 3 * MiB - zeroBytes,
+    })
+    expect(error.message).toContain(`first difference at byte ${list.flashes[0]?.firstBadOffset}`)
+    expect(list.suspectCards[0]).toMatchObject({ flashId: list.flashes[0]?.id, sizeBytes: 32 * MiB })
+  })
+
+  it("--wipe leaves no old partition table or signature at either end", async () => {
+    const size = 64 * MiB
+    const wiped = card("wipe", size)
+    const kept = card("nowipe", size)
+    for (const target of [wiped, kept]) {
+      execFileSync("sfdisk", ["-q", "--label", "gpt", target.device], {
+        input: ",,L\n",
+        stdio: ["pipe", "ignore", "ignore"],
+      })
+      expect(readDirect(target.device, size - 512, 8).toString("latin1")).toBe("EFI PART")
+    }
+    const { path } = image("w.img", 2 * MiB, 8)
+    expect((await run(["flash", path, wiped.device, "--allow-loop", "--force", "--wipe"])).code).toBe(0)
+    expect((await run(["flash", path, kept.device, "--allow-loop", "--force"])).code).toBe(0)
+    // Without --wipe the backup GPT header survives at the end of the card.
+    expect(readDirect(kept.device, size - 512, 8).toString("latin1")).toBe("EFI PART")
+    expect(readDirect(wiped.device, size - MiB, MiB).every((b) => b === 0)).toBe(true)
+    expect(readDirect(wiped.device, 2 * MiB, MiB).every((b) => b === 0)).toBe(true)
+    const signatures = execFileSync("wipefs", ["--no-act", "--noheadings", wiped.device], {
+      encoding: "utf8",
+    })
+    expect(signatures.trim()).toBe("")
+    expect((await flashList()).flashes.find((f) => f.device.path === wiped.device)).toMatchObject({
+      wipe: true,
+    })
+  })
+
+  describe("from the store", () => {
+    let mirror: { url: string; close: () => Promise<void> }
+    let keyring: string
+    beforeAll(async () => {
+      const built = await buildMirror()
+      keyring = built.keyring
+      mirror = await serveMirror(built.root)
+      project.write(
+        "profiles/router.yaml",
+        'release: "24.10.2"\ntarget: x86/64\ndevice: generic\npackages: [luci-ssl]\nrootfs_size: 64\n',
+      )
+    })
+    afterAll(() => mirror.close())
+
+    it("builds a profile, picks its card image, writes it, and identifies the card by its build marker", async () => {
+      const env = { OWRT_UPSTREAM: mirror.url, OWRT_KEYRING: keyring }
+      const target = card("router", 256 * MiB)
+      const result = await run(["flash", "router", target.device, "--allow-loop", "--force", "--json"], env)
+      expect(result.code, result.stdout + result.stderr).toBe(0)
+      const report = json<FlashReport>(result)
+      expect(report.image.profile).toBe("router")
+      expect(report.image.artifact?.type).toMatch(/^combined/)
+      expect(report.image.artifact?.name).not.toContain("sysupgrade")
+      expect(report.image.choice).toContain("chose")
+
+      const identified = await run(["flash", "--identify", target.device, "--json"], env)
+      expect(identified.code, identified.stdout + identified.stderr).toBe(0)
+      const marker = json<{
+        marker: { profile: string; key: string; revision: string }
+        builds: ReadonlyArray<{ profile: string }>
+      }>(identified)
+      expect(marker.marker.profile).toBe("router")
+      expect(marker.builds[0]?.profile).toBe("router")
+      const plan = json<{ profiles: ReadonlyArray<{ nodes: ReadonlyArray<{ kind: string; key: string }> }> }>(
+        await run(["plan", "router", "--json"], env),
+      )
+      const imageKey = plan.profiles[0]?.nodes.find((n) => n.kind === "make-image")?.key
+      expect(marker.marker.key).toBe(imageKey)
+
+      // The same image by artifact id (a sha256 prefix), checked against the store before writing.
+      const sha = report.image.artifact?.sha256 ?? ""
+      const byId = await run(["flash", sha.slice(0, 12), target.device, "--allow-loop", "--json"], env)
+      expect(byId.code, byId.stderr).toBe(0)
+      expect(json<FlashReport>(byId).image.artifact?.sha256).toBe(sha)
+
+      const blank = card("blank", 16 * MiB)
+      const none = await run(["flash", "--identify", blank.device, "--json"], env)
+      expect(none.code).toBe(4)
+      expect(json<{ marker: null }>(none).marker).toBeNull()
+      expect(readFileSync(report.image.path).length).toBeGreaterThan(0)
+    })
+  })
+})
+
+if (loopDevicesUnavailable !== undefined) {
+  describe("owrt flash on real loop devices", () => {
+    it.skip(`skipped: ${loopDevicesUnavailable}`, () => undefined)
+  })
+}
