@@ -253,6 +253,7 @@ export const flashImage = (
         })
       }
     }
+    progress.report({ kind: "done", task: "flash" })
     const wipe = request.wipe ?? source.policy?.wipe ?? false
     const verify: VerifyMode = request.verify ?? (source.policy?.verify === "none" ? "none" : "full")
     const requestedMode: FlashMode = request.verifyOnly ? "verify-only" : request.force ? "write" : "dry-run"

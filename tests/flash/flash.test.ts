@@ -5,7 +5,7 @@ import { join } from "node:path"
 import { gzipSync } from "node:zlib"
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest"
 import { buildMirror, serveMirror } from "../fixtures/mirror/index.js"
-import { type ErrorDocument, json, makeProject, owrt } from "../helpers/cli.js"
+import { cleanEnv, type ErrorDocument, json, makeProject, owrt, owrtBin } from "../helpers/cli.js"
 import { attachLoop, type LoopDevice, loopDevicesUnavailable, readDirect } from "../helpers/loopDevice.js"
 import { pseudoRandom } from "../helpers/miniMirror.js"
 
@@ -133,6 +133,32 @@ describe.skipIf(loopDevicesUnavailable !== undefined)("owrt flash on real loop d
     const human = await run(["flash", path, target.device, "--allow-loop"])
     expect(human.stdout).toContain("nothing was written")
     expect((await flashList()).flashes[0]).toMatchObject({ mode: "dry-run", status: "planned" })
+  })
+
+  it("on a terminal, writes only once the device path is typed at the prompt", async () => {
+    const target = card("prompt", 32 * MiB)
+    const { path, data } = image("prompt.img", 3 * MiB, 9)
+    // `script` gives owrt a real terminal; the answer is typed when the prompt shows.
+    const answer = (typed: string) =>
+      new Promise<string>((resolve) => {
+        const child = spawn(
+          "script",
+          ["-qec", `${process.execPath} ${owrtBin} flash ${path} ${target.device} --allow-loop`, "/dev/null"],
+          { cwd: project.dir, env: cleanEnv(), stdio: ["pipe", "pipe", "pipe"] },
+        )
+        let output = ""
+        child.stdout.on("data", (chunk: Buffer) => {
+          output += chunk.toString("utf8")
+          if (output.includes("to go on:") && !child.stdin.writableEnded) child.stdin.end(`${typed}\n`)
+        })
+        child.on("close", () => resolve(output))
+      })
+    const declined = await answer("/dev/sda")
+    expect(declined).toContain("nothing was written")
+    expect(readDirect(target.device, 0, MiB).equals(Buffer.alloc(MiB))).toBe(true)
+    const accepted = await answer(target.device)
+    expect(accepted).toContain("the card holds the image")
+    expect(readDirect(target.device, 0, data.length).equals(data)).toBe(true)
   })
 
   describe("refuses, with exit 8 and its own code, and writes nothing", () => {
