@@ -11,6 +11,7 @@ import { buildersCommand } from "./commands/buildersCommand.js"
 import { buildsCommand } from "./commands/buildsCommand.js"
 import { configCommand } from "./commands/configCommand.js"
 import { flashCommand } from "./commands/flashCommand.js"
+import { mcpCommand } from "./commands/mcpCommand.js"
 import { planCommand } from "./commands/planCommand.js"
 import { profilesCommand } from "./commands/profilesCommand.js"
 import { realizeCommand } from "./commands/realizeCommand.js"
@@ -28,6 +29,7 @@ const root = Command.make("owrt").pipe(
     storeCommand,
     flashCommand,
     configCommand,
+    mcpCommand,
   ]),
 )
 

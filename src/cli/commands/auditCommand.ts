@@ -1,11 +1,8 @@
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import { Effect } from "effect"
-import { AppConfig } from "../../config/appConfig.js"
-import { AuditMismatchError } from "../../errors.js"
-import { Realizer } from "../../graph/realizer.js"
-import { treeDifferences, treeDigest } from "../../store/treeDigest.js"
-import { makeWorkDirectory } from "../../store/workDirectory.js"
+import { audit } from "../../operations/audit.js"
+import { cliCaller } from "../cliCaller.js"
 import { configOptions, jsonOption } from "../commonOptions.js"
 import { emit } from "../output.js"
 import { runWithApp } from "../runWithApp.js"
@@ -15,23 +12,10 @@ export const auditCommand = Command.make(
   { profile: Args.text({ name: "profile" }), json: jsonOption, ...configOptions },
   (options) =>
     runWithApp(options, () =>
-      Effect.scoped(
-        Effect.gen(function* () {
-          const config = yield* AppConfig
-          const scratch = yield* makeWorkDirectory(config.store, "audit")
-          const { stored, rebuilt, profile } = yield* (yield* Realizer).rebuildInto(options.profile, scratch)
-          const before = treeDigest(stored)
-          const after = treeDigest(rebuilt)
-          const differing = treeDifferences(before.entries, after.entries)
-          if (differing.length > 0) return yield* new AuditMismatchError({ profile, differing })
-          yield* emit(
-            options.json,
-            { profile, identical: true, digest: before.digest, files: before.files },
-            (r) => [
-              `${r.profile}: rebuilt from scratch, identical (${r.files} files, digest ${r.digest.slice(0, 16)})`,
-            ],
-          )
-        }),
+      Effect.flatMap(audit.run({ profile: options.profile }, cliCaller), (result) =>
+        emit(options.json, result, (r) => [
+          `${r.profile}: rebuilt from scratch, identical (${r.files} files, digest ${r.digest.slice(0, 16)})`,
+        ]),
       ),
     ),
 ).pipe(

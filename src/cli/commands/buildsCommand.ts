@@ -1,37 +1,15 @@
-import { existsSync, readFileSync } from "node:fs"
-import { join } from "node:path"
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import { SqlClient } from "@effect/sql"
 import { Effect, Option } from "effect"
-import { AppConfig } from "../../config/appConfig.js"
-import { type BuildRow, effectiveStatus, findBuild, listBuilds } from "../../db/buildRecords.js"
-import { findStorePath } from "../../db/storePathRecords.js"
-import { NotFoundError } from "../../errors.js"
+import { buildLog, requireBuild } from "../../operations/buildLog.js"
+import { buildSummaryJson } from "../../operations/buildSummary.js"
+import { listBuilds } from "../../operations/listBuilds.js"
+import { cliCaller } from "../cliCaller.js"
 import { configOptions, jsonOption } from "../commonOptions.js"
 import { emit, table } from "../output.js"
 import { runWithApp } from "../runWithApp.js"
-
-export const buildJson = (row: BuildRow) => ({
-  id: row.id,
-  profile: row.profile,
-  rev: row.revision_seq,
-  revision: row.revision_hash,
-  status: effectiveStatus(row),
-  cacheHit: row.cache_hit === 1,
-  requestedBy: row.requested_by,
-  keys: {
-    fetchBuilder: row.builder_key,
-    stageOverlay: row.overlay_key,
-    makeImage: row.image_key,
-    collectArtifacts: row.artifacts_key,
-  },
-  startedAt: row.started_at,
-  finishedAt: row.finished_at,
-  durationMs: row.duration_ms,
-  error: row.error_code ? { code: row.error_code, message: row.error_message } : null,
-})
 
 const list = Command.make(
   "list",
@@ -50,11 +28,11 @@ const list = Command.make(
   (options) =>
     runWithApp(options, () =>
       Effect.gen(function* () {
-        const rows = yield* listBuilds({
-          profile: Option.getOrUndefined(options.profile),
-          limit: options.limit,
-        })
-        yield* emit(options.json, { builds: rows.map(buildJson) }, (value) =>
+        const listed = yield* listBuilds.run(
+          { profile: Option.getOrUndefined(options.profile), limit: options.limit },
+          cliCaller,
+        )
+        yield* emit(options.json, listed, (value) =>
           value.builds.length === 0
             ? ["no builds yet"]
             : table([
@@ -77,19 +55,10 @@ const list = Command.make(
 
 const buildId = Args.integer({ name: "build-id" })
 
-const requireBuild = (id: number) =>
-  Effect.flatMap(findBuild(id), (row) =>
-    row
-      ? Effect.succeed(row)
-      : Effect.fail(
-          new NotFoundError({ what: `build ${id}`, detail: "no such build (see owrt builds list)" }),
-        ),
-  )
-
 const show = Command.make("show", { id: buildId, json: jsonOption, ...configOptions }, (options) =>
   runWithApp(options, () =>
     Effect.gen(function* () {
-      const build = buildJson(yield* requireBuild(options.id))
+      const build = buildSummaryJson(yield* requireBuild(options.id))
       yield* emit(options.json, build, (b) => [
         `build ${b.id}: ${b.profile}@${b.rev ?? "?"} ${b.status}${b.cacheHit ? " (cache hit)" : ""}, asked by ${b.requestedBy}`,
         `  revision           ${b.revision}`,
@@ -103,23 +72,6 @@ const show = Command.make("show", { id: buildId, json: jsonOption, ...configOpti
     }),
   ),
 ).pipe(Command.withDescription("Show one build: keys, timings, status, error"))
-
-/** A build's log: the make-image output in the store, or the copy kept when the build failed. */
-export const buildLog = (row: BuildRow) =>
-  Effect.gen(function* () {
-    const config = yield* AppConfig
-    const failed = join(config.store, "logs", `build-${row.id}.log`)
-    if (existsSync(failed)) return readFileSync(failed, "utf8")
-    if (row.image_key) {
-      const stored = yield* findStorePath(row.image_key)
-      const path = stored ? join(config.store, `${row.image_key}-${stored.name}`, "build.log") : undefined
-      if (path && existsSync(path)) return readFileSync(path, "utf8")
-    }
-    return yield* new NotFoundError({
-      what: `build ${row.id}`,
-      detail: "no log (it ran no make, or the log was removed)",
-    })
-  })
 
 const log = Command.make("log", { id: buildId, json: jsonOption, ...configOptions }, (options) =>
   runWithApp(options, () =>

@@ -1,40 +1,24 @@
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import { Effect } from "effect"
-import type { RevisionRecord } from "../../db/revisionRecords.js"
 import { type Diagnostic, type ProfileErrorCode, ProfileInvalidError } from "../../errors.js"
+import { getProfile } from "../../operations/getProfile.js"
+import { listProfiles } from "../../operations/listProfiles.js"
+import { profileHistory } from "../../operations/profileHistory.js"
+import { revisionJson } from "../../operations/revision.js"
 import { profileJsonSchema } from "../../profile/profileJsonSchema.js"
 import { type ProfileEntry, ProfileRepository } from "../../profile/profileRepository.js"
+import { cliCaller } from "../cliCaller.js"
 import { configOptions, jsonOption } from "../commonOptions.js"
 import { emit, printJson, table } from "../output.js"
 import { runWithApp } from "../runWithApp.js"
-
-const revisionJson = (record: RevisionRecord) => ({
-  seq: record.seq,
-  hash: record.hash,
-  source: record.source,
-  firstSeen: record.firstSeen,
-})
-
-const summaryJson = ({ revision, record }: ProfileEntry) => ({
-  id: revision.profile.id,
-  description: revision.profile.description,
-  abstract: revision.profile.abstract,
-  release: revision.profile.release,
-  target: revision.profile.target,
-  device: revision.profile.device,
-  tags: revision.profile.tags,
-  revision: revisionJson(record),
-})
 
 const shortHash = (hash: string) => hash.slice(0, 12)
 
 const list = Command.make("list", { json: jsonOption, ...configOptions }, (options) =>
   runWithApp(options, () =>
     Effect.gen(function* () {
-      const repository = yield* ProfileRepository
-      const entries = yield* repository.all()
-      yield* emit(options.json, { profiles: entries.map(summaryJson) }, ({ profiles }) =>
+      yield* emit(options.json, yield* listProfiles.run({}, cliCaller), ({ profiles }) =>
         profiles.length === 0
           ? ["no profiles (add YAML files under profiles/)"]
           : table([
@@ -62,11 +46,10 @@ const profileArg = Args.text({ name: "profile" }).pipe(
 const show = Command.make("show", { profile: profileArg, json: jsonOption, ...configOptions }, (options) =>
   runWithApp(options, () =>
     Effect.gen(function* () {
-      const repository = yield* ProfileRepository
-      const { revision, record } = yield* repository.resolve(options.profile)
-      const p = revision.profile
-      yield* emit(options.json, { id: p.id, revision: revisionJson(record), profile: p }, () => [
-        `${p.id}@${record.seq}  ${revision.hash}${record.source === "worktree" ? "" : `  (${record.source})`}`,
+      const shown = yield* getProfile.run({ profile: options.profile }, cliCaller)
+      const { revision: record, profile: p } = shown
+      yield* emit(options.json, shown, () => [
+        `${p.id}@${record.seq}  ${record.hash}${record.source === "worktree" ? "" : `  (${record.source})`}`,
         ...(p.description ? [`  ${p.description}`] : []),
         ...(p.parents.length > 0 ? [`  extends:  ${p.parents.join(" → ")}`] : []),
         ...(p.abstract ? ["  abstract: yes (a parent only; not built)"] : []),
@@ -151,18 +134,19 @@ const history = Command.make(
   (options) =>
     runWithApp(options, () =>
       Effect.gen(function* () {
-        const repository = yield* ProfileRepository
-        const revisions = yield* repository.history(options.profile)
-        yield* emit(options.json, { id: options.profile, revisions: revisions.map(revisionJson) }, (value) =>
-          table([
-            ["REV", "HASH", "FIRST SEEN", "SOURCE"],
-            ...value.revisions.map((r) => [
-              String(r.seq),
-              shortHash(r.hash),
-              r.firstSeen.replace("T", " ").replace(/\.\d+Z$/, "Z"),
-              r.source.startsWith("git:") ? `git ${r.source.slice(4, 16)}` : r.source,
+        yield* emit(
+          options.json,
+          yield* profileHistory.run({ profile: options.profile }, cliCaller),
+          (value) =>
+            table([
+              ["REV", "HASH", "FIRST SEEN", "SOURCE"],
+              ...value.revisions.map((r) => [
+                String(r.seq),
+                shortHash(r.hash),
+                r.firstSeen.replace("T", " ").replace(/\.\d+Z$/, "Z"),
+                r.source.startsWith("git:") ? `git ${r.source.slice(4, 16)}` : r.source,
+              ]),
             ]),
-          ]),
         )
       }),
     ),

@@ -2,7 +2,9 @@ import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import { Effect, Option } from "effect"
+import { toErrorReport } from "../../errors.js"
 import { Realizer } from "../../graph/realizer.js"
+import { realizedProfileJson } from "../../operations/realizedProfile.js"
 import { formatBytes } from "../../progress/terminalProgress.js"
 import { configOptions, jsonOption } from "../commonOptions.js"
 import { emit } from "../output.js"
@@ -54,25 +56,12 @@ export const realizeCommand = Command.make(
         yield* emit(
           options.json,
           {
-            results: results.map((r) => ({
-              profile: r.profile,
-              rev: r.rev,
-              key: r.key,
-              cacheHit: r.cacheHit,
-              storePath: r.storePath,
-              artifacts: r.artifacts.map((a) => ({
-                name: a.name,
-                type: a.type,
-                sha256: a.sha256,
-                size: a.size,
-                path: a.path,
-              })),
-            })),
+            results: results.map(realizedProfileJson),
             ...(failures.length > 0
               ? {
                   failures: failures.map((f) => ({
                     profile: f.profile,
-                    error: { code: f.error.code, message: f.error.message, exitCode: f.error.exitCode },
+                    error: toErrorReport(f.error),
                   })),
                 }
               : {}),

@@ -2,10 +2,12 @@ import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import { Effect } from "effect"
 import { AppConfig } from "../../config/appConfig.js"
-import { NotFoundError, StoreDriftError } from "../../errors.js"
+import { NotFoundError } from "../../errors.js"
 import { Realizer } from "../../graph/realizer.js"
+import { storeVerify } from "../../operations/storeVerify.js"
 import { formatBytes } from "../../progress/terminalProgress.js"
-import { collectGarbage, listStore, verifyStore } from "../../store/storeMaintenance.js"
+import { collectGarbage, listStore } from "../../store/storeMaintenance.js"
+import { cliCaller } from "../cliCaller.js"
 import { configOptions, dryRunOption, jsonOption } from "../commonOptions.js"
 import { emit, table } from "../output.js"
 import { runWithApp } from "../runWithApp.js"
@@ -37,10 +39,7 @@ const ls = Command.make("ls", { json: jsonOption, ...configOptions }, (options) 
 const verify = Command.make("verify", { json: jsonOption, ...configOptions }, (options) =>
   runWithApp(options, () =>
     Effect.gen(function* () {
-      const config = yield* AppConfig
-      const report = yield* verifyStore(config.store)
-      if (report.drifted.length > 0) return yield* new StoreDriftError({ paths: report.drifted })
-      yield* emit(options.json, { checked: report.checked, drifted: [] }, (r) => [
+      yield* emit(options.json, yield* storeVerify.run({}, cliCaller), (r) => [
         `${r.checked} store path(s) verified, no drift`,
       ])
     }),

@@ -1,0 +1,44 @@
+import type { CallToolResult, Tool } from "@modelcontextprotocol/sdk/types.js"
+import { JSONSchema, type Schema } from "effect"
+import type { ErrorReport } from "../errors.js"
+import type { AnyOperation } from "../operations/operation.js"
+
+/** MCP tool names are snake_case by convention: `realizeBatch` is offered as `realize_batch`. */
+export const toolName = (operation: AnyOperation): string =>
+  operation.name.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`)
+
+type ObjectSchema = { readonly type: "object"; readonly [key: string]: unknown }
+
+/** An operation schema as the JSON Schema object MCP wants for tool input and output. */
+const objectSchema = (schema: Schema.Schema.AnyNoContext, what: string): ObjectSchema => {
+  const { $schema: _draft, ...rest }: Record<string, unknown> = { ...JSONSchema.make(schema) }
+  if (rest.type !== "object") throw new Error(`${what} is not a JSON object schema`)
+  return { ...rest, type: "object" }
+}
+
+/** How an operation is offered as a tool: its schemas, and hints a client uses to decide what to confirm. */
+export const toolOf = (operation: AnyOperation): Tool => ({
+  name: toolName(operation),
+  description: operation.description,
+  inputSchema: objectSchema(operation.params, `${operation.name} parameters`),
+  outputSchema: objectSchema(operation.result, `${operation.name} result`),
+  annotations: {
+    readOnlyHint: operation.readOnly,
+    destructiveHint: operation.destructive,
+    idempotentHint: operation.idempotent,
+  },
+})
+
+export const successResult = (value: unknown): CallToolResult => ({
+  content: [{ type: "text", text: JSON.stringify(value) }],
+  structuredContent: value as Record<string, unknown>,
+})
+
+/**
+ * A failed call as a tool error: the text is the document `owrt --json` prints for the same failure.
+ * It carries no `structuredContent`, which clients would check against the success schema.
+ */
+export const errorResult = (error: ErrorReport): CallToolResult => ({
+  content: [{ type: "text", text: JSON.stringify({ error }) }],
+  isError: true,
+})

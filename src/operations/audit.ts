@@ -1,0 +1,36 @@
+import { Effect, Schema } from "effect"
+import { AppConfig } from "../config/appConfig.js"
+import { AuditMismatchError } from "../errors.js"
+import { Realizer } from "../graph/realizer.js"
+import { treeDifferences, treeDigest } from "../store/treeDigest.js"
+import { makeWorkDirectory } from "../store/workDirectory.js"
+import { defineOperation } from "./operation.js"
+import { ProfileSpecSchema } from "./revision.js"
+import { Integer } from "./schemaTypes.js"
+
+export const audit = defineOperation({
+  name: "audit",
+  description:
+    "Rebuild a realized profile from scratch (stored builder and overlay) and compare the output with the store; fails with audit_mismatch listing every differing file",
+  readOnly: true,
+  params: Schema.Struct({ profile: ProfileSpecSchema }),
+  result: Schema.Struct({
+    profile: Schema.String,
+    identical: Schema.Literal(true),
+    digest: Schema.String,
+    files: Integer,
+  }),
+  run: (params) =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const config = yield* AppConfig
+        const scratch = yield* makeWorkDirectory(config.store, "audit")
+        const { stored, rebuilt, profile } = yield* (yield* Realizer).rebuildInto(params.profile, scratch)
+        const before = treeDigest(stored)
+        const after = treeDigest(rebuilt)
+        const differing = treeDifferences(before.entries, after.entries)
+        if (differing.length > 0) return yield* new AuditMismatchError({ profile, differing })
+        return { profile, identical: true as const, digest: before.digest, files: before.files }
+      }),
+    ),
+})

@@ -1,0 +1,71 @@
+import { Effect, Schema } from "effect"
+import { Realizer } from "../graph/realizer.js"
+import { ProfileRepository } from "../profile/profileRepository.js"
+import { defineOperation } from "./operation.js"
+import { Integer } from "./schemaTypes.js"
+import { SelectionFields } from "./selection.js"
+
+const StatusSchema = Schema.Literal("cached", "missing")
+
+export const PlannedProfileSchema = Schema.Struct({
+  profile: Schema.String,
+  rev: Integer,
+  revision: Schema.String,
+  status: StatusSchema,
+  nodes: Schema.Array(
+    Schema.Struct({
+      kind: Schema.Literal("fetch-builder", "stage-overlay", "make-image", "collect-artifacts"),
+      key: Schema.NullOr(Schema.String).annotations({
+        description: "null until it can be computed (make-image needs the builder fetched once)",
+      }),
+      status: StatusSchema,
+      path: Schema.NullOr(Schema.String),
+    }),
+  ),
+})
+
+export const plan = defineOperation({
+  name: "plan",
+  description:
+    "Show the task graph of profiles (node keys) and what is already in the store, without building anything",
+  readOnly: true,
+  params: Schema.Struct({
+    ...SelectionFields,
+    since: Schema.optional(
+      Schema.String.annotations({
+        description: "Only profiles whose resolved revision differs from this git ref (what CI builds)",
+      }),
+    ),
+  }),
+  result: Schema.Struct({
+    since: Schema.optional(Schema.String),
+    profiles: Schema.Array(PlannedProfileSchema),
+    summary: Schema.Struct({ profiles: Integer, cached: Integer, missing: Integer }),
+  }),
+  run: (params) =>
+    Effect.gen(function* () {
+      const realizer = yield* Realizer
+      const requested = params.profiles ?? []
+      const since = params.since
+      const specs =
+        since === undefined
+          ? requested
+          : yield* (yield* ProfileRepository).changedSince(
+              since,
+              requested.length > 0 ? requested : undefined,
+            )
+      const planned =
+        since !== undefined && specs.length === 0
+          ? []
+          : yield* realizer.plan({ specs, all: params.all === true || since !== undefined, tag: params.tag })
+      return {
+        ...(since !== undefined ? { since } : {}),
+        profiles: planned,
+        summary: {
+          profiles: planned.length,
+          cached: planned.filter((p) => p.status === "cached").length,
+          missing: planned.filter((p) => p.status === "missing").length,
+        },
+      }
+    }),
+})

@@ -1,0 +1,97 @@
+import { Effect, Schema } from "effect"
+import { type ErrorReport, toErrorReport } from "../errors.js"
+import { Realizer } from "../graph/realizer.js"
+import { ErrorReportSchema } from "./errorReport.js"
+import { defineOperation } from "./operation.js"
+import { type RealizedProfile, RealizedProfileSchema, realizedProfileJson } from "./realizedProfile.js"
+import { Integer } from "./schemaTypes.js"
+import { SelectionFields } from "./selection.js"
+
+type Outcome =
+  | { readonly _tag: "built"; readonly result: RealizedProfile & { readonly buildId: number } }
+  | { readonly _tag: "failed"; readonly profile: string; readonly error: ErrorReport }
+
+export const realizeBatch = defineOperation({
+  name: "realizeBatch",
+  description:
+    "Build several profiles at once (by name, --all or tag), reusing what is stored. fail-fast stops at the first failure; best-effort builds the rest. Reports every profile's outcome and totals",
+  readOnly: false,
+  idempotent: true,
+  params: Schema.Struct({
+    ...SelectionFields,
+    mode: Schema.optional(Schema.Literal("fail-fast", "best-effort")).annotations({
+      description:
+        "fail-fast (default): stop the others at the first failure; best-effort: build every profile",
+    }),
+    rebuild: Schema.optional(
+      Schema.Boolean.annotations({
+        description: "Build make-image and collect-artifacts again even if stored",
+      }),
+    ),
+  }),
+  result: Schema.Struct({
+    mode: Schema.Literal("fail-fast", "best-effort"),
+    results: Schema.Array(Schema.Struct({ ...RealizedProfileSchema.fields, buildId: Integer })),
+    failures: Schema.Array(Schema.Struct({ profile: Schema.String, error: ErrorReportSchema })),
+    skipped: Schema.Array(Schema.String).annotations({
+      description: "Profiles stopped or never started because another failed first (fail-fast)",
+    }),
+    totals: Schema.Struct({
+      requested: Integer,
+      succeeded: Integer,
+      cacheHits: Integer,
+      failed: Integer,
+      skipped: Integer,
+    }),
+  }),
+  run: (params, context) =>
+    Effect.gen(function* () {
+      const realizer = yield* Realizer
+      const mode = params.mode ?? "fail-fast"
+      const targets = yield* realizer.select({
+        specs: params.profiles ?? [],
+        all: params.all,
+        tag: params.tag,
+      })
+      const names = targets.map((t) => (typeof t === "string" ? t : t.revision.profile.id))
+      const outcomes: Array<Outcome | undefined> = names.map(() => undefined)
+      const realizeOne = (name: string, index: number) =>
+        realizer.realize({ specs: [name], rebuild: params.rebuild, requestedBy: context.requestedBy }).pipe(
+          Effect.flatMap(({ results: [result] }) =>
+            Effect.sync(() => {
+              if (result)
+                outcomes[index] = {
+                  _tag: "built",
+                  result: { ...realizedProfileJson(result), buildId: result.buildId },
+                }
+            }),
+          ),
+          Effect.catchAll((error) => {
+            outcomes[index] = { _tag: "failed", profile: name, error: toErrorReport(error) }
+            // In fail-fast mode the failure interrupts the profiles still building; they end up `skipped`.
+            return mode === "fail-fast" ? Effect.fail(error) : Effect.void
+          }),
+        )
+      yield* Effect.forEach(names, realizeOne, { concurrency: "unbounded", discard: true }).pipe(
+        Effect.ignore,
+      )
+      const results = outcomes.flatMap((o) => (o?._tag === "built" ? [o.result] : []))
+      const failures = outcomes.flatMap((o) =>
+        o?._tag === "failed" ? [{ profile: o.profile, error: o.error }] : [],
+      )
+      const skipped = names.filter((_, i) => outcomes[i] === undefined)
+      return {
+        mode,
+        results,
+        failures,
+        skipped,
+        totals: {
+          requested: names.length,
+          succeeded: results.length,
+          cacheHits: results.filter((r) => r.cacheHit).length,
+          failed: failures.length,
+          skipped: skipped.length,
+        },
+      }
+    }),
+})

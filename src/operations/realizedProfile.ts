@@ -1,0 +1,39 @@
+import { Schema } from "effect"
+import type { RealizeResult } from "../graph/realizer.js"
+import { Integer } from "./schemaTypes.js"
+
+export const ArtifactSchema = Schema.Struct({
+  name: Schema.String,
+  type: Schema.String.annotations({ description: "sysupgrade, factory, …" }),
+  sha256: Schema.String,
+  size: Integer,
+  path: Schema.String.annotations({ description: "Absolute path of the file in the store" }),
+})
+
+/** One realized profile, as an entry of `owrt realize --json`'s `results`. */
+export const RealizedProfileSchema = Schema.Struct({
+  profile: Schema.String,
+  rev: Integer,
+  key: Schema.String.annotations({ description: "collect-artifacts key" }),
+  cacheHit: Schema.Boolean.annotations({
+    description: "true when neither make-image nor collect-artifacts ran",
+  }),
+  storePath: Schema.String,
+  artifacts: Schema.Array(ArtifactSchema),
+})
+export type RealizedProfile = typeof RealizedProfileSchema.Type
+
+export const realizedProfileJson = (r: RealizeResult): RealizedProfile => ({
+  profile: r.profile,
+  rev: r.rev,
+  key: r.key,
+  cacheHit: r.cacheHit,
+  storePath: r.storePath,
+  artifacts: r.artifacts.map((a) => ({
+    name: a.name,
+    type: a.type,
+    sha256: a.sha256,
+    size: a.size,
+    path: a.path,
+  })),
+})

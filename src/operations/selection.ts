@@ -1,0 +1,11 @@
+import { Schema } from "effect"
+import { ProfileSpecSchema } from "./revision.js"
+
+/** Which profiles an operation works on, as `owrt realize`/`owrt plan` take them. */
+export const SelectionFields = {
+  profiles: Schema.optional(
+    Schema.Array(ProfileSpecSchema).annotations({ description: "Profiles: id or id@rev" }),
+  ),
+  all: Schema.optional(Schema.Boolean.annotations({ description: "Every concrete (non-abstract) profile" })),
+  tag: Schema.optional(Schema.String.annotations({ description: "Profiles with this tag" })),
+}
