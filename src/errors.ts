@@ -453,6 +453,17 @@ export class FlashImageError extends Data.TaggedError("FlashImageError")<{
   }
 }
 
+/** `owrt serve` asked to listen beyond this machine without a token: anyone on the network could build. */
+export class ServeTokenRequiredError extends Data.TaggedError("ServeTokenRequiredError")<{
+  readonly host: string
+}> {
+  readonly code = "serve_token_required"
+  readonly exitCode = ExitCode.usage
+  override get message(): string {
+    return `refusing to listen on ${this.host} without a token: every client on the network could build and download; pass --token <secret> (or OWRT_SERVE_TOKEN), or bind to 127.0.0.1`
+  }
+}
+
 export const describeCause = (cause: unknown): string => {
   const parts: Array<string> = []
   let current: unknown = cause
@@ -504,6 +515,7 @@ export type OwrtError =
   | FlashMismatchError
   | FlashIoError
   | FlashImageError
+  | ServeTokenRequiredError
 
 /** The stable, machine-readable face of an error, as `--json` prints it. */
 export interface ErrorReport {

@@ -15,6 +15,7 @@ import { mcpCommand } from "./commands/mcpCommand.js"
 import { planCommand } from "./commands/planCommand.js"
 import { profilesCommand } from "./commands/profilesCommand.js"
 import { realizeCommand } from "./commands/realizeCommand.js"
+import { serveCommand } from "./commands/serveCommand.js"
 import { storeCommand } from "./commands/storeCommand.js"
 
 const root = Command.make("owrt").pipe(
@@ -30,6 +31,7 @@ const root = Command.make("owrt").pipe(
     flashCommand,
     configCommand,
     mcpCommand,
+    serveCommand,
   ]),
 )
 

@@ -1,0 +1,52 @@
+import * as Command from "@effect/cli/Command"
+import * as Options from "@effect/cli/Options"
+import { Option } from "effect"
+import { serve } from "../../web/serveApp.js"
+import { configOptions, toConfigFlags } from "../commonOptions.js"
+
+export const serveCommand = Command.make(
+  "serve",
+  {
+    host: Options.text("host").pipe(
+      Options.withDefault("127.0.0.1"),
+      Options.withDescription("Address to listen on; anything but loopback needs --token"),
+    ),
+    port: Options.integer("port").pipe(
+      Options.withDefault(8088),
+      Options.withDescription("Port to listen on; 0 picks a free one (the `listening:` line says which)"),
+    ),
+    token: Options.text("token").pipe(
+      Options.optional,
+      Options.withDescription(
+        "Require `Authorization: Bearer <token>` on every API request (OWRT_SERVE_TOKEN keeps it out of `ps`)",
+      ),
+    ),
+    allowFlash: Options.boolean("allow-flash").pipe(
+      Options.withDescription("Let web clients write cards (only devices in flash.allowDevices)"),
+    ),
+    allowLoop: Options.boolean("allow-loop").pipe(
+      Options.withDescription("With --allow-flash: loop devices count as cards (lab and test use)"),
+    ),
+    maxJobs: Options.integer("max-jobs").pipe(
+      Options.withDefault(2),
+      Options.withDescription(
+        "Realize jobs running at once (more wait, queued); make runs are limited by --jobs",
+      ),
+    ),
+    ...configOptions,
+  },
+  (options) =>
+    serve({
+      host: options.host,
+      port: options.port,
+      token: Option.getOrUndefined(options.token) ?? (process.env.OWRT_SERVE_TOKEN || undefined),
+      allowFlash: options.allowFlash,
+      allowLoop: options.allowLoop,
+      maxJobs: Math.max(1, options.maxJobs),
+      config: toConfigFlags(options),
+    }),
+).pipe(
+  Command.withDescription(
+    "Serve the HTTP API (OpenAPI at /openapi.json) and the web UI; realize jobs, downloads, flashing when allowed",
+  ),
+)

@@ -1,0 +1,143 @@
+import { randomBytes } from "node:crypto"
+import { Cause, Effect, Exit, FiberSet, Layer, Stream } from "effect"
+import type { AppServices } from "../../appLayer.js"
+import { NotFoundError, type OwrtError, UsageError } from "../../errors.js"
+import { reportCause } from "../../operations/errorReport.js"
+import { realize } from "../../operations/index.js"
+import type { OperationContext } from "../../operations/operation.js"
+import { ProfileRepository } from "../../profile/profileRepository.js"
+import { Progress, type ProgressEvent } from "../../progress/progress.js"
+import { Job, type JobEvent } from "./job.js"
+
+/** Finished jobs kept for clients that poll late; the oldest go first. */
+const keptJobs = 200
+
+export interface JobBoard {
+  /**
+   * Starts a job for the profile revision `profile` resolves to, or joins the one already running for
+   * the same revision (and rebuild flag). Resolution errors (unknown profile, bad revision) fail here.
+   */
+  readonly submit: (
+    params: { readonly profile: string; readonly rebuild?: boolean | undefined },
+    context: OperationContext,
+  ) => Effect.Effect<{ readonly job: Job; readonly joined: boolean }, OwrtError, AppServices>
+  readonly find: (id: string) => Effect.Effect<Job, NotFoundError>
+  readonly list: () => ReadonlyArray<Job>
+  /** The job's events from `from` on, live until it ends. */
+  readonly follow: (job: Job, from: number) => Stream.Stream<JobEvent>
+  /** Routes the core's progress events to the jobs they belong to. */
+  readonly progress: Layer.Layer<Progress>
+  /** Interrupts every running job and waits for each to record its end. */
+  readonly shutdown: Effect.Effect<void>
+}
+
+/**
+ * The server's realize jobs. At most `maxJobs` run at once (the rest wait as `queued`); each runs the
+ * `realize` operation in the server's runtime, and the Progress layer this board provides to the core
+ * feeds each job's log and node states.
+ */
+export const makeJobBoard = (maxJobs: number) =>
+  Effect.gen(function* () {
+    const fibers = yield* FiberSet.make()
+    const slots = yield* Effect.makeSemaphore(maxJobs)
+    const jobs = new Map<string, Job>()
+    const running = new Map<string, Job>()
+
+    const forget = () => {
+      const finished = [...jobs.values()].filter((j) => j.finished)
+      for (const job of finished.slice(0, Math.max(0, finished.length - keptJobs))) jobs.delete(job.id)
+    }
+
+    const route = (event: ProgressEvent) => {
+      const owners = [...running.values()].filter((job) => job.task === event.task)
+      // A builder download is reported under its archive's name: it belongs to whoever is fetching.
+      const targets = owners.length > 0 ? owners : [...running.values()].filter((job) => job.fetching)
+      for (const job of targets) job.progress(event)
+    }
+
+    const run = (job: Job, context: OperationContext) =>
+      slots
+        .withPermits(1)(
+          Effect.suspend(() => {
+            job.start()
+            // The exact revision resolved at submission, not whatever the working tree holds by now.
+            return realize.run({ profile: `${job.profile}@${job.revision}`, rebuild: job.rebuild }, context)
+          }),
+        )
+        .pipe(
+          Effect.onExit((exit) =>
+            Effect.sync(() => {
+              if (running.get(job.key) === job) running.delete(job.key)
+              if (Exit.isSuccess(exit)) job.succeed(exit.value)
+              else if (Cause.isInterruptedOnly(exit.cause)) job.interrupt()
+              else job.fail(reportCause(exit.cause))
+              forget()
+            }),
+          ),
+        )
+
+    const submit: JobBoard["submit"] = (params, context) =>
+      Effect.gen(function* () {
+        const { revision, record } = yield* (yield* ProfileRepository).resolve(params.profile)
+        if (revision.profile.abstract) {
+          return yield* new UsageError({
+            detail: `${revision.profile.id} is abstract (a parent only) and is not built`,
+          })
+        }
+        const rebuild = params.rebuild === true
+        const key = `${revision.profile.id}@${revision.hash}${rebuild ? "+rebuild" : ""}`
+        const current = running.get(key)
+        if (current && !current.finished) {
+          current.requests += 1
+          return { job: current, joined: true }
+        }
+        const job = new Job(
+          randomBytes(6).toString("hex"),
+          key,
+          revision.profile.id,
+          record.seq,
+          revision.hash,
+          rebuild,
+          context.requestedBy,
+        )
+        jobs.set(job.id, job)
+        running.set(key, job)
+        yield* FiberSet.run(fibers, run(job, context))
+        return { job, joined: false }
+      })
+
+    const find = (id: string) => {
+      const job = jobs.get(id)
+      return job
+        ? Effect.succeed(job)
+        : Effect.fail(
+            new NotFoundError({ what: `job ${id}`, detail: "no such job on this server (see /api/jobs)" }),
+          )
+    }
+
+    // Unbounded: a replay of hundreds of events must reach the client whole and in order.
+    const follow = (job: Job, from: number) =>
+      Stream.async<JobEvent>((emit) => {
+        const deliver = (event: JobEvent) => {
+          void emit.single(event)
+          if (event.type === "end") void emit.end()
+        }
+        const past = job.eventsFrom(from)
+        for (const event of past) deliver(event)
+        if (job.finished) {
+          void emit.end()
+          return
+        }
+        const stop = job.listen(deliver)
+        return Effect.sync(stop)
+      }, "unbounded")
+
+    return {
+      submit,
+      find,
+      list: () => [...jobs.values()].reverse(),
+      follow,
+      progress: Layer.succeed(Progress, { report: route }),
+      shutdown: FiberSet.clear(fibers),
+    } satisfies JobBoard
+  })

@@ -1,0 +1,66 @@
+import { Console, Effect } from "effect"
+import { appLayer } from "../appLayer.js"
+import type { ConfigFlags } from "../config/appConfig.js"
+import { ServeTokenRequiredError, UsageError } from "../errors.js"
+import { owrtVersion } from "../version.js"
+import { apiRoutes } from "./apiRoutes.js"
+import { isLoopbackAddress } from "./bindAddress.js"
+import { flashRoutes } from "./flashRoutes.js"
+import { serveHttp } from "./httpServer.js"
+import { makeJobBoard } from "./jobs/jobBoard.js"
+import { loadUiAssets } from "./uiAssets.js"
+
+export interface ServeOptions {
+  readonly host: string
+  readonly port: number
+  readonly token: string | undefined
+  readonly allowFlash: boolean
+  readonly allowLoop: boolean
+  readonly maxJobs: number
+  readonly config: ConfigFlags
+}
+
+/** Largest JSON request body: requests name profiles and flags, never files. */
+export const bodyLimit = 64 * 1024
+
+/**
+ * `owrt serve`: the library core, a job board feeding on its progress, and the HTTP server over both,
+ * until interrupted. Jobs still running then are interrupted and recorded as such before the database
+ * closes.
+ */
+export const serve = (options: ServeOptions) =>
+  Effect.gen(function* () {
+    if (!Number.isInteger(options.port) || options.port < 0 || options.port > 65535) {
+      return yield* new UsageError({
+        detail: `--port ${options.port} is not a port (0 to 65535; 0 picks a free one)`,
+      })
+    }
+    if (!isLoopbackAddress(options.host) && options.token === undefined) {
+      return yield* new ServeTokenRequiredError({ host: options.host })
+    }
+    const board = yield* makeJobBoard(options.maxJobs)
+    const ui = loadUiAssets()
+    yield* Effect.gen(function* () {
+      yield* Effect.addFinalizer(() => board.shutdown)
+      const { url } = yield* serveHttp({
+        host: options.host,
+        port: options.port,
+        token: options.token,
+        bodyLimit,
+        routes: [...apiRoutes, ...flashRoutes],
+        ui,
+        info: {
+          version: owrtVersion,
+          allowFlash: options.allowFlash,
+          allowLoop: options.allowLoop,
+          tokenRequired: options.token !== undefined,
+          maxJobs: options.maxJobs,
+          board,
+        },
+      })
+      yield* Console.log(`listening: ${url}`)
+      if (options.allowFlash)
+        yield* Console.error("flashing is enabled for web clients (flash.allowDevices only)")
+      return yield* Effect.never
+    }).pipe(Effect.scoped, Effect.provide(appLayer(options.config, board.progress)))
+  }).pipe(Effect.scoped)

@@ -1,0 +1,406 @@
+import { createHash } from "node:crypto"
+import { chmodSync, readFileSync, renameSync, symlinkSync } from "node:fs"
+import { join } from "node:path"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { json, owrt } from "../helpers/cli.js"
+import { ap, rawRequest, type ServeProcess, servedProject, startServe } from "./serveProcess.js"
+
+interface Job {
+  readonly id: string
+  readonly profile: string
+  readonly rev: number
+  readonly state: string
+  readonly requests: number
+  readonly nodes: ReadonlyArray<{ kind: string; state: string }>
+  readonly logLines: number
+  readonly log: ReadonlyArray<string>
+  readonly result: {
+    readonly key: string
+    readonly storePath: string
+    readonly buildId: number
+    readonly artifacts: ReadonlyArray<{ name: string; sha256: string; size: number }>
+  } | null
+  readonly error: { code: string } | null
+}
+
+interface SentEvent {
+  readonly id: number
+  readonly event: string
+  readonly data: { seq: number; type: string; kind?: string; state?: string; line?: string }
+}
+
+const parseEvents = (text: string): ReadonlyArray<SentEvent> =>
+  text
+    .split("\n\n")
+    .filter((frame) => frame.includes("data: "))
+    .map((frame) => {
+      const field = (name: string) => new RegExp(`^${name}: (.*)$`, "m").exec(frame)?.[1] ?? ""
+      return { id: Number(field("id")), event: field("event"), data: JSON.parse(field("data")) }
+    })
+
+const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex")
+
+describe("owrt serve: the HTTP API over the real CLI", () => {
+  let project: Awaited<ReturnType<typeof servedProject>>
+  let server: ServeProcess
+  const api = (path: string, init: RequestInit = {}) => fetch(`${server.url}${path}`, init)
+  const post = (path: string, body: unknown) =>
+    api(path, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) })
+  const waitForJob = async (id: string): Promise<Job> => {
+    for (;;) {
+      const job = (await (await api(`/api/jobs/${id}`)).json()) as Job
+      if (job.state !== "queued" && job.state !== "running") return job
+      await new Promise((done) => setTimeout(done, 100))
+    }
+  }
+  let built: Job
+
+  beforeAll(async () => {
+    project = await servedProject({
+      "profiles/ap.yaml": ap("tplink_archer-c7-v5", "files: [{path: /etc/banner, content: hi}]\n"),
+      "profiles/other.yaml": ap("glinet_gl-ar300m16"),
+      "profiles/base.yaml": 'abstract: true\nrelease: "23.05.5"\n',
+    })
+    // make image sleeps a little, so a second request surely finds the first one's job still running.
+    server = await startServe([], { cwd: project.dir, env: { ...project.env, OWRT_FAKE_IB_DELAY: "2" } })
+  })
+  afterAll(async () => {
+    await server?.stop()
+    await project?.cleanup()
+  })
+
+  it("answers a realize with 202 and a job; an identical request joins it; a rebuild does not", async () => {
+    const first = await post("/api/realize", { profile: "ap" })
+    expect(first.status).toBe(202)
+    const accepted = (await first.json()) as { job: Job; joined: boolean }
+    expect(accepted.joined).toBe(false)
+    expect(first.headers.get("location")).toBe(`/api/jobs/${accepted.job.id}`)
+    expect(["queued", "running"]).toContain(accepted.job.state)
+
+    const again = (await (await post("/api/realize", { profile: "ap" })).json()) as {
+      job: Job
+      joined: boolean
+    }
+    expect(again.joined).toBe(true)
+    expect(again.job.id).toBe(accepted.job.id)
+    expect(again.job.requests).toBe(2)
+    // The same revision by its number is the same request.
+    const byNumber = (await (await post("/api/realize", { profile: "ap@1" })).json()) as { job: Job }
+    expect(byNumber.job.id).toBe(accepted.job.id)
+
+    const rebuild = (await (await post("/api/realize", { profile: "ap", rebuild: true })).json()) as {
+      job: Job
+      joined: boolean
+    }
+    expect(rebuild.joined).toBe(false)
+    expect(rebuild.job.id).not.toBe(accepted.job.id)
+
+    built = await waitForJob(accepted.job.id)
+    expect((await waitForJob(rebuild.job.id)).state).toBe("succeeded")
+    expect(built.state, JSON.stringify(built.error)).toBe("succeeded")
+    expect(built.nodes.map((n) => n.state)).toEqual(["done", "done", "done", "done"])
+    expect(built.log.some((line) => line.includes("make image"))).toBe(true)
+    expect(built.result?.artifacts.length).toBeGreaterThan(0)
+
+    const later = (await (await api(`/api/jobs/${built.id}?since=${built.logLines - 1}`)).json()) as Job
+    expect(later.log).toEqual(built.log.slice(-1))
+
+    const builds = json<{ builds: Array<{ requestedBy: string; profile: string }> }>(
+      await owrt(["builds", "list", "--json"], { cwd: project.dir, env: project.env }),
+    ).builds
+    // One build for the three identical requests, one for the rebuild; both asked by the API.
+    expect(builds.filter((b) => b.profile === "ap")).toHaveLength(2)
+    expect(builds.every((b) => b.requestedBy === "api")).toBe(true)
+  })
+
+  it("streams a job's events as SSE to the end, and resumes after Last-Event-ID", async () => {
+    const { job } = (await (await post("/api/realize", { profile: "other" })).json()) as { job: Job }
+    const response = await api(`/api/jobs/${job.id}/events`)
+    expect(response.headers.get("content-type")).toMatch(/^text\/event-stream/)
+    const events = parseEvents(await response.text())
+    expect(events.map((e) => e.id)).toEqual(events.map((_, i) => i))
+    expect(events.at(-1)?.event).toBe("end")
+    expect(events.at(-1)?.data.state).toBe("succeeded")
+    for (const kind of ["fetch-builder", "stage-overlay", "make-image", "collect-artifacts"]) {
+      expect(events.some((e) => e.event === "node" && e.data.kind === kind && e.data.state === "done")).toBe(
+        true,
+      )
+    }
+    expect(events.filter((e) => e.event === "log").length).toBeGreaterThan(3)
+    expect(events.some((e) => e.event === "result")).toBe(true)
+
+    const resumed = parseEvents(
+      await (await api(`/api/jobs/${job.id}/events`, { headers: { "last-event-id": "4" } })).text(),
+    )
+    expect(resumed[0]?.id).toBe(5)
+    expect(resumed.at(-1)?.event).toBe("end")
+  })
+
+  it("reports a cached realize with every node cached, in a new job", async () => {
+    const { job, joined } = (await (await post("/api/realize", { profile: "ap" })).json()) as {
+      job: Job
+      joined: boolean
+    }
+    expect(joined).toBe(false)
+    expect(job.id).not.toBe(built.id)
+    const done = await waitForJob(job.id)
+    expect(done.state).toBe("succeeded")
+    expect(done.nodes.find((n) => n.kind === "make-image")?.state).toBe("cached")
+    expect(done.result?.key).toBe(built.result?.key)
+  })
+
+  it("downloads an artifact with Content-Length, its SHA-256 as ETag, 304, Range 206 and 416", async () => {
+    const artifact = built.result?.artifacts[0]
+    if (!artifact || !built.result) throw new Error("no artifact")
+    const path = `/api/artifacts/${built.result.key}/${artifact.name}`
+    const response = await api(path)
+    expect(response.status).toBe(200)
+    expect(response.headers.get("content-length")).toBe(String(artifact.size))
+    expect(response.headers.get("etag")).toBe(`"${artifact.sha256}"`)
+    expect(response.headers.get("accept-ranges")).toBe("bytes")
+    const body = new Uint8Array(await response.arrayBuffer())
+    expect(sha256(body)).toBe(artifact.sha256)
+    const manifest = JSON.parse(readFileSync(join(built.result.storePath, "owrt-manifest.json"), "utf8")) as {
+      images: Array<{ name: string; sha256: string }>
+    }
+    expect(manifest.images.find((i) => i.name === artifact.name)?.sha256).toBe(sha256(body))
+
+    const head = await api(path, { method: "HEAD" })
+    expect(head.status).toBe(200)
+    expect(head.headers.get("content-length")).toBe(String(artifact.size))
+
+    const unchanged = await api(path, { headers: { "if-none-match": `"${artifact.sha256}"` } })
+    expect(unchanged.status).toBe(304)
+    expect((await unchanged.arrayBuffer()).byteLength).toBe(0)
+    const changed = await api(path, { headers: { "if-none-match": '"something-else"' } })
+    expect(changed.status).toBe(200)
+    await changed.arrayBuffer()
+
+    const part = await api(path, { headers: { range: "bytes=100-199" } })
+    expect(part.status).toBe(206)
+    expect(part.headers.get("content-range")).toBe(`bytes 100-199/${artifact.size}`)
+    expect(part.headers.get("content-length")).toBe("100")
+    expect(Buffer.from(await part.arrayBuffer())).toEqual(Buffer.from(body.subarray(100, 200)))
+
+    const tail = await api(path, { headers: { range: "bytes=-10" } })
+    expect(tail.status).toBe(206)
+    expect(Buffer.from(await tail.arrayBuffer())).toEqual(Buffer.from(body.subarray(body.length - 10)))
+
+    const beyond = await api(path, { headers: { range: `bytes=${artifact.size}-` } })
+    expect(beyond.status).toBe(416)
+    expect(beyond.headers.get("content-range")).toBe(`bytes */${artifact.size}`)
+    expect(((await beyond.json()) as { error: { code: string } }).error.code).toBe("range_not_satisfiable")
+
+    const storeDir = built.result.storePath.split("/").pop()
+    const viaStore = await api(`/api/store/${storeDir}/images/${artifact.name}`)
+    expect(viaStore.headers.get("etag")).toBe(`"${artifact.sha256}"`)
+    expect(sha256(new Uint8Array(await viaStore.arrayBuffer()))).toBe(artifact.sha256)
+    const listed = (await (await api("/api/artifacts?profile=ap")).json()) as {
+      artifacts: Array<{ sha256: string }>
+    }
+    expect(listed.artifacts.map((a) => a.sha256)).toContain(artifact.sha256)
+  })
+
+  it("refuses paths that lead out of the store, raw or percent-encoded", async () => {
+    const storeDir = built.result?.storePath.split("/").pop() ?? ""
+    const key = built.result?.key ?? ""
+    const attempts = [
+      `/api/store/${storeDir}/../../../../etc/passwd`,
+      `/api/store/${storeDir}/%2e%2e/%2e%2e/%2e%2e/etc/passwd`,
+      `/api/store/${storeDir}/images%2f..%2f..%2f..%2fetc%2fpasswd`,
+      `/api/store/..%2f..%2fetc/passwd`,
+      `/api/artifacts/${key}/..%2f..%2fowrt-manifest.json`,
+      `/api/artifacts/${key}/%2e%2e`,
+    ]
+    for (const path of attempts) {
+      const response = await rawRequest(server.url, path)
+      expect(response.status, path).toBe(403)
+      expect(JSON.parse(response.body.toString()).error.code, path).toBe("path_outside_store")
+      expect(response.body.toString()).not.toContain("root:")
+    }
+    // Staged overlays can hold secrets: never served, even by their exact name.
+    const overlays = json<{ paths: Array<{ kind: string; path: string }> }>(
+      await owrt(["store", "ls", "--json"], { cwd: project.dir, env: project.env }),
+    ).paths.filter((p) => p.kind === "stage-overlay")
+    expect(overlays.length).toBeGreaterThan(0)
+    const overlay = overlays[0]?.path.split("/").pop()
+    expect((await rawRequest(server.url, `/api/store/${overlay}/etc/banner`)).status).toBe(404)
+  })
+
+  it("describes every route in /openapi.json (OpenAPI 3.1, schemas resolvable)", async () => {
+    const doc = (await (await api("/openapi.json")).json()) as {
+      openapi: string
+      paths: Record<string, Record<string, { responses: Record<string, unknown> }>>
+      components: { schemas: Record<string, unknown> }
+    }
+    expect(doc.openapi).toBe("3.1.0")
+    const routes = Object.entries(doc.paths).flatMap(([path, methods]) =>
+      Object.keys(methods).map((method) => `${method.toUpperCase()} ${path}`),
+    )
+    for (const route of [
+      "GET /api/profiles",
+      "GET /api/profiles/{profile}",
+      "GET /api/profiles/{profile}/history",
+      "GET /api/plan",
+      "POST /api/realize",
+      "POST /api/realize/batch",
+      "GET /api/jobs",
+      "GET /api/jobs/{id}",
+      "GET /api/jobs/{id}/events",
+      "GET /api/builds",
+      "GET /api/builds/{id}",
+      "GET /api/builds/{id}/log",
+      "GET /api/artifacts",
+      "GET /api/artifacts/{key}/{name}",
+      "GET /api/store/{path}",
+      "POST /api/audit",
+      "POST /api/store/verify",
+      "GET /api/flash/devices",
+      "POST /api/flash",
+    ]) {
+      expect(routes).toContain(route)
+    }
+    for (const methods of Object.values(doc.paths)) {
+      for (const operation of Object.values(methods))
+        expect(Object.keys(operation.responses).length).toBeGreaterThan(0)
+    }
+    const refs = [...JSON.stringify(doc).matchAll(/"\$ref":"#\/components\/schemas\/([^"]+)"/g)].map(
+      (m) => m[1],
+    )
+    expect(refs).toContain("Job")
+    for (const ref of refs) expect(doc.components.schemas, ref).toHaveProperty(ref ?? "")
+  })
+
+  it("answers bad requests with the error document and fitting statuses", async () => {
+    const error = async (response: Response) =>
+      ((await response.json()) as { error: { code: string; exitCode: number } }).error
+    const unknown = await post("/api/realize", { profile: "nope" })
+    expect(unknown.status).toBe(404)
+    expect(await error(unknown)).toEqual(expect.objectContaining({ code: "profile_not_found", exitCode: 4 }))
+
+    const wrongType = await post("/api/realize", { profile: 42 })
+    expect(wrongType.status).toBe(400)
+    expect((await error(wrongType)).code).toBe("bad_request")
+    expect((await post("/api/realize", { profile: "ap", colour: "red" })).status).toBe(400)
+    expect((await post("/api/realize", { profile: "base" })).status).toBe(400)
+
+    const notJson = await api("/api/realize", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: "{profile:",
+    })
+    expect(notJson.status).toBe(400)
+    const form = await api("/api/realize", { method: "POST", body: new URLSearchParams({ profile: "ap" }) })
+    expect(form.status).toBe(415)
+
+    const huge = await post("/api/realize", { profile: "ap", padding: "x".repeat(100 * 1024) })
+    expect(huge.status).toBe(413)
+    expect((await error(huge)).code).toBe("body_too_large")
+
+    expect((await api("/api/nothing-here")).status).toBe(404)
+    expect((await api("/api/jobs/0000")).status).toBe(404)
+    const wrongMethod = await api("/api/realize")
+    expect(wrongMethod.status).toBe(405)
+    expect(wrongMethod.headers.get("allow")).toBe("POST")
+    expect((await api("/api/builds/99999")).status).toBe(404)
+    expect((await api("/api/plan?profiles=ap")).status).toBe(200)
+
+    const flash = await api("/api/flash/devices")
+    expect(flash.status).toBe(404)
+    expect((await error(flash)).code).toBe("flash_disabled")
+
+    // A page elsewhere whose name was re-pointed at 127.0.0.1 (DNS rebinding) is not served.
+    expect(
+      (await rawRequest(server.url, "/api/profiles", { headers: { host: "evil.example:80" } })).status,
+    ).toBe(421)
+  })
+
+  it("refuses a store file replaced by a symlink leading out", async () => {
+    const storePath = built.result?.storePath ?? ""
+    chmodSync(storePath, 0o755)
+    renameSync(join(storePath, "owrt-manifest.json"), join(storePath, "owrt-manifest.json.orig"))
+    symlinkSync("/etc/passwd", join(storePath, "owrt-manifest.json"))
+    const response = await rawRequest(
+      server.url,
+      `/api/store/${storePath.split("/").pop()}/owrt-manifest.json`,
+    )
+    expect(response.status).toBe(403)
+    expect(response.body.toString()).not.toContain("root:")
+  })
+})
+
+describe("owrt serve: binding and tokens", () => {
+  let project: Awaited<ReturnType<typeof servedProject>>
+  beforeAll(async () => {
+    project = await servedProject({ "profiles/ap.yaml": ap("tplink_archer-c7-v5") })
+  })
+  afterAll(async () => {
+    await project?.cleanup()
+  })
+
+  it("refuses to listen beyond loopback without a token", async () => {
+    const result = await owrt(["serve", "--host", "0.0.0.0", "--port", "0"], {
+      cwd: project.dir,
+      env: project.env,
+    })
+    expect(result.code).toBe(2)
+    expect(result.stderr).toContain("serve_token_required")
+    expect(result.stdout).not.toContain("listening")
+  })
+
+  it("with a token, every API request needs it; the page itself and /openapi.json do not", async () => {
+    const server = await startServe(["--host", "0.0.0.0"], {
+      cwd: project.dir,
+      env: { ...project.env, OWRT_SERVE_TOKEN: "s3cret-token" },
+    })
+    try {
+      const base = server.url.replace("0.0.0.0", "127.0.0.1")
+      const missing = await fetch(`${base}/api/profiles`)
+      expect(missing.status).toBe(401)
+      expect(missing.headers.get("www-authenticate")).toMatch(/^Bearer/)
+      expect(((await missing.json()) as { error: { code: string } }).error.code).toBe("unauthorized")
+      expect(
+        (await fetch(`${base}/api/profiles`, { headers: { authorization: "Bearer wrong" } })).status,
+      ).toBe(401)
+      expect(
+        (await fetch(`${base}/api/profiles`, { headers: { authorization: "Bearer s3cret-token" } })).status,
+      ).toBe(200)
+      expect((await fetch(`${base}/api/profiles?token=s3cret-token`)).status).toBe(200)
+      const postWithQueryToken = await fetch(`${base}/api/realize?token=s3cret-token`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ profile: "ap" }),
+      })
+      expect(postWithQueryToken.status).toBe(401)
+      expect((await fetch(`${base}/`)).status).toBe(200)
+      expect((await fetch(`${base}/openapi.json`)).status).toBe(200)
+    } finally {
+      await server.stop()
+    }
+  })
+
+  it("stops on SIGTERM, recording a running build as interrupted", async () => {
+    const server = await startServe([], {
+      cwd: project.dir,
+      env: { ...project.env, OWRT_FAKE_IB_DELAY: "30" },
+    })
+    const response = await fetch(`${server.url}/api/realize`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ profile: "ap", rebuild: true }),
+    })
+    const { job } = (await response.json()) as { job: Job }
+    // Wait until make runs, so there is a build to interrupt.
+    for (;;) {
+      const current = (await (await fetch(`${server.url}/api/jobs/${job.id}`)).json()) as Job
+      if (current.nodes.some((n) => n.kind === "make-image" && n.state === "running")) break
+      await new Promise((done) => setTimeout(done, 100))
+    }
+    const code = await server.stop("SIGTERM")
+    expect(code).toBe(130)
+    const builds = json<{ builds: Array<{ status: string }> }>(
+      await owrt(["builds", "list", "--json"], { cwd: project.dir, env: project.env }),
+    ).builds
+    expect(builds[0]?.status).toBe("interrupted")
+  })
+})

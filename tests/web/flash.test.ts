@@ -1,0 +1,137 @@
+import { createHash } from "node:crypto"
+import { existsSync, mkdirSync } from "node:fs"
+import { join } from "node:path"
+import { chromium } from "playwright-core"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { json, owrt, repoRoot } from "../helpers/cli.js"
+import { attachLoop, type LoopDevice, loopDevicesUnavailable, readDirect } from "../helpers/loopDevice.js"
+import { ap, type ServeProcess, servedProject, startServe } from "./serveProcess.js"
+
+const MiB = 1024 * 1024
+
+interface Realized {
+  readonly results: ReadonlyArray<{
+    key: string
+    artifacts: ReadonlyArray<{ name: string; sha256: string; size: number }>
+  }>
+}
+
+if (loopDevicesUnavailable) console.warn(`skipping web flash tests: ${loopDevicesUnavailable}`)
+
+describe.skipIf(loopDevicesUnavailable !== undefined)("owrt serve --allow-flash on real loop devices", () => {
+  let project: Awaited<ReturnType<typeof servedProject>>
+  let server: ServeProcess
+  let card: LoopDevice
+  let stranger: LoopDevice
+  let artifact: { key: string; name: string; sha256: string; size: number }
+  const post = (body: unknown) =>
+    fetch(`${server.url}/api/flash`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body),
+    })
+
+  beforeAll(async () => {
+    project = await servedProject({ "profiles/ap.yaml": ap("tplink_archer-c7-v5") })
+    const realized = await owrt(["realize", "ap", "--json"], { cwd: project.dir, env: project.env })
+    expect(realized.code, realized.stderr).toBe(0)
+    const [result] = json<Realized>(realized).results
+    const image = result?.artifacts[0]
+    if (!result || !image) throw new Error("nothing realized")
+    artifact = { key: result.key, ...image }
+    card = attachLoop(join(project.dir, "card.img"), { sizeBytes: 8 * MiB })
+    stranger = attachLoop(join(project.dir, "stranger.img"), { sizeBytes: 8 * MiB })
+    project.write(
+      "graph.config.ts",
+      `import { defineConfig } from "owrt/config"\nexport default defineConfig({ flash: { allowDevices: [${JSON.stringify(card.device)}] } })\n`,
+    )
+    server = await startServe(["--allow-flash", "--allow-loop"], { cwd: project.dir, env: project.env })
+  })
+  afterAll(async () => {
+    await server?.stop()
+    card?.detach()
+    stranger?.detach()
+    await project?.cleanup()
+  })
+
+  it("offers only eligible, allow-listed devices", async () => {
+    const { devices } = (await (await fetch(`${server.url}/api/flash/devices`)).json()) as {
+      devices: Array<{ path: string; isLoop: boolean }>
+    }
+    expect(devices.map((d) => d.path)).toEqual([card.device])
+  })
+
+  it("plans without a confirmation, refuses a wrong one, writes and verifies with the device path typed", async () => {
+    const source = `${artifact.key}/${artifact.name}`
+    const planned = await post({ source, device: card.device })
+    expect(planned.status).toBe(200)
+    const plan = (await planned.json()) as { status: string; steps: Array<string> }
+    expect(plan.status).toBe("planned")
+    expect(plan.steps.join("\n")).toContain(card.device)
+    expect(readDirect(card.device, 0, 4096).every((b) => b === 0)).toBe(true)
+
+    const mistyped = await post({ source, device: card.device, confirm: "/dev/sda" })
+    expect(mistyped.status).toBe(400)
+    expect(readDirect(card.device, 0, 4096).every((b) => b === 0)).toBe(true)
+
+    const written = await post({ source, device: card.device, confirm: card.device })
+    const report = (await written.json()) as { status: string; verify: string }
+    expect(written.status, JSON.stringify(report)).toBe(200)
+    expect(report).toEqual(expect.objectContaining({ status: "succeeded", verify: "full" }))
+    const onCard = readDirect(card.device, 0, artifact.size)
+    expect(createHash("sha256").update(onCard).digest("hex")).toBe(artifact.sha256)
+  })
+
+  it("refuses a device that is not on the allow-list, even confirmed", async () => {
+    const refused = await post({
+      source: `${artifact.key}/${artifact.name}`,
+      device: stranger.device,
+      confirm: stranger.device,
+    })
+    expect(refused.status).toBe(409)
+    expect(((await refused.json()) as { error: { code: string; exitCode: number } }).error).toEqual(
+      expect.objectContaining({ code: "flash_device_not_allowed", exitCode: 8 }),
+    )
+    expect(readDirect(stranger.device, 0, 4096).every((b) => b === 0)).toBe(true)
+  })
+
+  it.skipIf(!existsSync("/usr/bin/chromium"))(
+    "the flash page offers the card and writes only once the device path is typed",
+    async () => {
+      const browser = await chromium.launch({
+        executablePath: "/usr/bin/chromium",
+        args: [
+          "--headless",
+          "--no-sandbox",
+          "--disable-gpu",
+          "--disable-background-networking",
+          "--no-first-run",
+        ],
+      })
+      try {
+        const page = await browser.newPage()
+        await page.goto(`${server.url}/#/flash`)
+        await page.getByRole("heading", { name: "Flash a card" }).waitFor()
+        expect(await page.getByRole("link", { name: "Flash" }).isVisible()).toBe(true)
+        const devices = await page.getByLabel("Device").locator("option").allTextContents()
+        expect(devices).toHaveLength(1)
+        expect(devices[0]).toContain(card.device)
+        await page.getByRole("button", { name: "Plan" }).click()
+        const write = page.getByRole("button", { name: "Write the card" })
+        await write.waitFor()
+        expect(await write.isDisabled()).toBe(true)
+        await page.getByLabel(/Type the device path to confirm/).fill("/dev/sda")
+        expect(await write.isDisabled()).toBe(true)
+        await page.getByLabel(/Type the device path to confirm/).fill(card.device)
+        expect(await write.isDisabled()).toBe(false)
+        const screenshots = join(repoRoot, "test-results", "web")
+        mkdirSync(screenshots, { recursive: true })
+        await page.screenshot({ path: join(screenshots, "flash-confirm.png"), fullPage: true })
+        await write.click()
+        await page.getByText("Written and verified").waitFor({ timeout: 30_000 })
+      } finally {
+        await browser.close()
+      }
+    },
+  )
+})
