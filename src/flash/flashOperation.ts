@@ -60,6 +60,8 @@ export interface FlashRequest {
   /** MCP and web clients may only flash devices the configuration lists. */
   readonly requireAllowList?: boolean | undefined
   readonly requestedBy: Requester
+  /** Whether `source` may name a file on this machine (not for remote clients: only the store's images). */
+  readonly allowFiles?: boolean | undefined
   /** Asked with the plan when not forced (a person typing the device name); true goes ahead. */
   readonly confirm?: ((plan: FlashReport) => Effect.Effect<boolean>) | undefined
 }
@@ -131,11 +133,12 @@ interface ResolvedSource {
 const resolveSource = (
   source: string,
   requestedBy: Requester,
+  allowFiles: boolean,
 ): Effect.Effect<ResolvedSource, OwrtError, AppConfig | SqlClient.SqlClient | Realizer | ProfileRepository> =>
   Effect.gen(function* () {
     const config = yield* AppConfig
     const asFile = resolve(source)
-    if (existsSync(asFile) && statSync(asFile).isFile()) return { path: asFile }
+    if (allowFiles && existsSync(asFile) && statSync(asFile).isFile()) return { path: asFile }
 
     const artifactPath = (key: string, name: string) =>
       Effect.gen(function* () {
@@ -242,7 +245,7 @@ export const flashImage = (
     }
 
     progress.report({ kind: "step", task: "flash", message: `finding the image for ${request.source}` })
-    const source = yield* resolveSource(request.source, request.requestedBy)
+    const source = yield* resolveSource(request.source, request.requestedBy, request.allowFiles ?? true)
     const image: ImageSource = yield* openImageSource(source.path)
     if (source.artifact) {
       const digest = yield* fileSha256(source.path)

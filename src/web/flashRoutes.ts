@@ -129,6 +129,8 @@ export const flashRoutes: ReadonlyArray<Route> = [
         }
         const report = yield* flashImage({
           source: request.source,
+          // A web client names store images and profiles, never a file on the server.
+          allowFiles: false,
           device: request.device,
           force: request.confirm !== undefined,
           wipe: request.wipe,

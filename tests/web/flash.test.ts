@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto"
-import { existsSync, mkdirSync } from "node:fs"
+import { existsSync, mkdirSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { chromium } from "playwright-core"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
@@ -93,6 +93,16 @@ describe.skipIf(loopDevicesUnavailable !== undefined)("owrt serve --allow-flash 
       expect.objectContaining({ code: "flash_device_not_allowed", exitCode: 8 }),
     )
     expect(readDirect(stranger.device, 0, 4096).every((b) => b === 0)).toBe(true)
+  })
+
+  it("never writes a file of the server's own, only store images and profiles", async () => {
+    const secret = join(project.dir, "not-an-artifact.img")
+    writeFileSync(secret, Buffer.alloc(64 * 1024, 0x5a))
+    const before = readDirect(card.device, 0, 64 * 1024)
+    const refused = await post({ source: secret, device: card.device, confirm: card.device })
+    expect(refused.status).toBeGreaterThanOrEqual(400)
+    expect(refused.status).toBeLessThan(500)
+    expect(readDirect(card.device, 0, 64 * 1024).equals(before)).toBe(true)
   })
 
   it.skipIf(!existsSync("/usr/bin/chromium"))(
