@@ -19,8 +19,9 @@ await build({
   target: "node20",
   minify: true,
   legalComments: "none",
-  // Native and binary-shipping packages load from node_modules at run time.
-  external: ["better-sqlite3", "esbuild"],
+  // Native and binary-shipping packages load from node_modules at run time, and so does the MCP SDK (with
+  // its zod and ajv): only `owrt mcp` needs it, and every other command would pay for its size at startup.
+  external: ["better-sqlite3", "esbuild", "@modelcontextprotocol/sdk"],
   define: { "import.meta.url": "__owrtImportMetaUrl" },
   banner: { js: 'const __owrtImportMetaUrl=require("node:url").pathToFileURL(__filename).href;' },
   logLevel: "warning",

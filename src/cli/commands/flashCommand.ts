@@ -6,13 +6,18 @@ import { Effect, Option } from "effect"
 import { buildsOfImage } from "../../db/buildRecords.js"
 import { effectiveFlashStatus, type FlashRow, listFlashes, listSuspectCards } from "../../db/flashRecords.js"
 import { UsageError } from "../../errors.js"
-import { listEligibleDevices } from "../../flash/eligibleDevices.js"
-import { type FlashReport, flashImage } from "../../flash/flashOperation.js"
-import { identifyCard } from "../../flash/identifyCard.js"
+import type { FlashReport } from "../../flash/flashOperation.js"
 import { formatBytes } from "../../progress/terminalProgress.js"
 import { configOptions, jsonOption } from "../commonOptions.js"
 import { emit, table } from "../output.js"
 import { runWithApp } from "../runWithApp.js"
+
+// The flash machinery loads when a flash command runs: every other command starts without it.
+const flashModules = Effect.promise(async () => ({
+  ...(await import("../../flash/flashOperation.js")),
+  ...(await import("../../flash/identifyCard.js")),
+  ...(await import("../../flash/eligibleDevices.js")),
+}))
 
 const allowLoopOption = Options.boolean("allow-loop").pipe(
   Options.withDescription("Accept a loop device as the card (lab and test use)"),
@@ -139,6 +144,7 @@ const list = Command.make(
 
 const devices = Command.make("devices", { allowLoop: allowLoopOption, json: jsonOption }, (options) =>
   Effect.gen(function* () {
+    const { listEligibleDevices } = yield* flashModules
     const found = listEligibleDevices({ allowLoop: options.allowLoop })
     yield* emit(options.json, { devices: found }, () =>
       found.length === 0
@@ -191,6 +197,7 @@ export const flashCommand = Command.make(
       Effect.gen(function* () {
         const identify = Option.getOrUndefined(options.identify)
         if (identify !== undefined) {
+          const { identifyCard } = yield* flashModules
           const found = yield* identifyCard(identify)
           const builds = found.marker ? yield* buildsOfImage(found.marker.key) : []
           yield* emit(
@@ -234,6 +241,7 @@ export const flashCommand = Command.make(
           return yield* new UsageError({ detail: "--dry-run and --force contradict each other" })
         }
         const interactive = !options.dryRun && !options.force && !options.json && process.stdin.isTTY === true
+        const { flashImage } = yield* flashModules
         const report = yield* flashImage({
           source,
           device,

@@ -1,7 +1,6 @@
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
-import { Option } from "effect"
-import { serve } from "../../web/serveApp.js"
+import { Effect, Option } from "effect"
 import { configOptions, toConfigFlags } from "../commonOptions.js"
 
 export const serveCommand = Command.make(
@@ -36,15 +35,20 @@ export const serveCommand = Command.make(
     ...configOptions,
   },
   (options) =>
-    serve({
-      host: options.host,
-      port: options.port,
-      token: Option.getOrUndefined(options.token) ?? (process.env.OWRT_SERVE_TOKEN || undefined),
-      allowFlash: options.allowFlash,
-      allowLoop: options.allowLoop,
-      maxJobs: Math.max(1, options.maxJobs),
-      config: toConfigFlags(options),
-    }),
+    // Loaded on demand: no other command should pay for the web server at startup.
+    Effect.flatMap(
+      Effect.promise(() => import("../../web/serveApp.js")),
+      ({ serve }) =>
+        serve({
+          host: options.host,
+          port: options.port,
+          token: Option.getOrUndefined(options.token) ?? (process.env.OWRT_SERVE_TOKEN || undefined),
+          allowFlash: options.allowFlash,
+          allowLoop: options.allowLoop,
+          maxJobs: Math.max(1, options.maxJobs),
+          config: toConfigFlags(options),
+        }),
+    ),
 ).pipe(
   Command.withDescription(
     "Serve the HTTP API (OpenAPI at /openapi.json) and the web UI; realize jobs, downloads, flashing when allowed",
