@@ -383,7 +383,16 @@ export const flashImage = (
         return { writeMs, writtenSha256: written.sha256, verifyMs: Date.now() - verifyStarted }
       }),
     )
-    const exit = yield* Effect.exit(run)
+    const exit = yield* Effect.exit(run).pipe(
+      // Ctrl+C mid-write: the record says so, and the card is left half-written (the message says so too).
+      Effect.onInterrupt(() =>
+        finish({
+          status: "interrupted",
+          errorCode: "interrupted",
+          errorMessage: "interrupted: the card holds part of the image; flash it again before use",
+        }).pipe(Effect.ignore),
+      ),
+    )
     if (Exit.isSuccess(exit)) {
       yield* finish({ status: "succeeded", imageSha256: exit.value.writtenSha256, ...exit.value })
       return {

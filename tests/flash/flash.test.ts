@@ -306,6 +306,33 @@ describe.skipIf(loopDevicesUnavailable !== undefined)("owrt flash on real loop d
     expect(list.suspectCards[0]).toMatchObject({ flashId: list.flashes[0]?.id, sizeBytes: 32 * MiB })
   })
 
+  it("records a flash stopped by Ctrl+C as interrupted, and exits 130", async () => {
+    const target = card("interrupted", 1100 * MiB)
+    const path = join(project.dir, "big.img")
+    execFileSync("truncate", ["-s", `${1024 * MiB}`, path])
+    const child = spawn(
+      process.execPath,
+      [owrtBin, "flash", path, target.device, "--allow-loop", "--force"],
+      {
+        cwd: project.dir,
+        env: cleanEnv(),
+        stdio: ["ignore", "ignore", "pipe"],
+      },
+    )
+    helpers.push(child)
+    const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)))
+    // Interrupt once the flash is under way (its record says running).
+    for (let i = 0; i < 100; i++) {
+      const [latest] = (await flashList()).flashes
+      if (latest?.status === "running" && latest.device.path === target.device) break
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+    child.kill("SIGINT")
+    expect(await exited).toBe(130)
+    const [record] = (await flashList()).flashes
+    expect(record).toMatchObject({ status: "interrupted", error: { code: "interrupted" } })
+  })
+
   it("--wipe leaves no old partition table or signature at either end", async () => {
     const size = 64 * MiB
     const wiped = card("wipe", size)
