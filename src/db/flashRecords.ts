@@ -215,13 +215,3 @@ export const effectiveFlashStatus = (row: FlashRow): FlashStatus =>
   !holderAlive({ pid: row.pid, start: row.pid_start ?? "unknown", host: currentProcess.host })
     ? "interrupted"
     : row.status
-
-/** The last flash that wrote and verified this image key's card: for `--identify`. */
-export const flashesOfSerial = (
-  serial: string,
-): Effect.Effect<ReadonlyArray<FlashRow>, DbError, SqlClient.SqlClient> =>
-  Effect.flatMap(
-    SqlClient.SqlClient,
-    (sql) =>
-      sql<FlashRow>`SELECT * FROM flashes WHERE device_serial = ${serial} AND mode != 'dry-run' ORDER BY id DESC LIMIT 10`,
-  ).pipe(Effect.mapError(databaseFailure("read flashes")))

@@ -1,8 +1,8 @@
 import { constants } from "node:fs"
 import { type FileHandle, open } from "node:fs/promises"
 import { Effect, type Scope } from "effect"
-import { FlashIoError, FlashRefusedError } from "../errors.js"
-import type { DeviceFacts } from "./deviceFacts.js"
+import { FlashRefusedError } from "../errors.js"
+import { type DeviceFacts, majorMinorOf } from "./deviceFacts.js"
 
 /*
  * The card, opened the only way owrt ever opens one: O_EXCL, so the kernel refuses while anything has a
@@ -24,7 +24,7 @@ const errorCode = (e: unknown): string | undefined =>
 export const openCard = (
   device: DeviceFacts,
   mode: "read-write" | "read",
-): Effect.Effect<OpenCard, FlashRefusedError | FlashIoError, Scope.Scope> =>
+): Effect.Effect<OpenCard, FlashRefusedError, Scope.Scope> =>
   Effect.acquireRelease(
     Effect.tryPromise({
       try: () =>
@@ -56,10 +56,39 @@ export const openCard = (
               reason: `no permission to open ${device.path}; run as root or join the group that owns it (disk)`,
             })
           default:
-            return new FlashIoError({ device: device.path, operation: "opening", offset: 0, cause: e })
+            // The device went away (card pulled, no medium) or cannot do direct I/O: nothing was written,
+            // and nothing says the card is bad.
+            return new FlashRefusedError({
+              code: "flash_device_unavailable",
+              device: device.path,
+              reason: `${device.path} cannot be opened (${errorCode(e) ?? String(e)}): is the card still in the reader?`,
+            })
         }
       },
     }).pipe(
+      // What was opened must be the device that was checked: a card swapped since is refused.
+      Effect.tap((handle) =>
+        Effect.promise(() =>
+          handle.stat({ bigint: true }).then(
+            (stat) => stat.isBlockDevice() && majorMinorOf(stat.rdev) === device.majorMinor,
+            () => false,
+          ),
+        ).pipe(
+          Effect.flatMap((same) =>
+            same
+              ? Effect.void
+              : Effect.promise(() => handle.close().catch(() => undefined)).pipe(
+                  Effect.zipRight(
+                    new FlashRefusedError({
+                      code: "flash_device_changed",
+                      device: device.path,
+                      reason: `${device.path} is no longer the device that was checked (${device.majorMinor}); check it and run again`,
+                    }),
+                  ),
+                ),
+          ),
+        ),
+      ),
       Effect.map(
         (handle): OpenCard => ({
           handle,

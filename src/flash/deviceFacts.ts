@@ -1,5 +1,5 @@
 import { readdirSync, readFileSync, realpathSync, statSync } from "node:fs"
-import { basename, dirname, join } from "node:path"
+import { basename, dirname, join, resolve } from "node:path"
 
 /*
  * What the system says about a block device and about what uses block devices: the facts a flash
@@ -14,7 +14,13 @@ export interface DeviceFacts {
   readonly path: string
   /** The kernel name (sysfs): sdb, mmcblk0, loop3, sdb1. */
   readonly name: string
+  /** The kernel has a block device of this name (sysfs). */
   readonly isBlockDevice: boolean
+  /**
+   * major:minor of the device node the path leads to, when it is a block device node. It must be the
+   * sysfs device's: a file or a node named like a disk is not that disk.
+   */
+  readonly nodeMajorMinor: string | undefined
   readonly isPartition: boolean
   readonly isLoop: boolean
   readonly majorMinor: string
@@ -75,11 +81,27 @@ export const readSystemFacts = (root = "/"): SystemFacts => ({
   swaps: parseSwaps(read(join(root, "proc/swaps")) ?? ""),
 })
 
+/** A dev_t as sysfs writes it, major:minor (Linux's encoding). */
+export const majorMinorOf = (dev: bigint): string =>
+  `${((dev >> 8n) & 0xfffn) | ((dev >> 32n) & ~0xfffn)}:${(dev & 0xffn) | ((dev >> 12n) & ~0xffn)}`
+
+/** major:minor of a block device node, or undefined for anything else. */
+export const blockNodeMajorMinor = (path: string): string | undefined => {
+  try {
+    const stat = statSync(path, { bigint: true })
+    return stat.isBlockDevice() ? majorMinorOf(stat.rdev) : undefined
+  } catch {
+    return undefined
+  }
+}
+
 /** Facts about `requested`, read under `root` (a fixture tree in tests, `/` for real). */
 export const readDeviceFacts = (requested: string, root = "/"): DeviceFacts => {
-  let path = requested
+  // A relative path means what it means to the caller: relative to the working directory.
+  const onDisk = root === "/" ? resolve(requested) : join(root, requested)
+  let path = root === "/" ? onDisk : requested
   try {
-    path = realpathSync(join(root, requested)).slice(root === "/" ? 0 : root.length) || requested
+    path = realpathSync(onDisk).slice(root === "/" ? 0 : root.length) || requested
   } catch {
     // reported as not a block device below
   }
@@ -120,6 +142,7 @@ export const readDeviceFacts = (requested: string, root = "/"): DeviceFacts => {
     path,
     name,
     isBlockDevice,
+    nodeMajorMinor: blockNodeMajorMinor(join(root, path)),
     isPartition,
     isLoop: name.startsWith("loop"),
     majorMinor: read(join(sys, "dev")) ?? "",

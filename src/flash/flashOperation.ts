@@ -1,5 +1,4 @@
-import { createHash } from "node:crypto"
-import { createReadStream, existsSync, statSync } from "node:fs"
+import { existsSync, statSync } from "node:fs"
 import { join, resolve } from "node:path"
 import type { SqlClient } from "@effect/sql"
 import { Cause, Effect, Exit, Option } from "effect"
@@ -17,6 +16,7 @@ import {
 import { findStorePath } from "../db/storePathRecords.js"
 import {
   FlashImageError,
+  FlashIoError,
   FlashMismatchError,
   FlashRefusedError,
   isOwrtError,
@@ -27,6 +27,7 @@ import { Realizer } from "../graph/realizer.js"
 import { ProfileRepository } from "../profile/profileRepository.js"
 import { Progress } from "../progress/progress.js"
 import { storePathName } from "../store/nodeStore.js"
+import { sha256FileStreamed } from "../text/digest.js"
 import { roundUp } from "./alignedMemory.js"
 import { openCard } from "./cardDevice.js"
 import { type DeviceFacts, readDeviceFacts, readSystemFacts } from "./deviceFacts.js"
@@ -60,7 +61,10 @@ export interface FlashRequest {
   /** MCP and web clients may only flash devices the configuration lists. */
   readonly requireAllowList?: boolean | undefined
   readonly requestedBy: Requester
-  /** Whether `source` may name a file on this machine (not for remote clients: only the store's images). */
+  /**
+   * Whether `source` may name a file on this machine: the CLI's user may; MCP and web clients name store
+   * images and profiles only (owrt runs as root to flash, and would otherwise copy any file to a card).
+   */
   readonly allowFiles?: boolean | undefined
   /** Asked with the plan when not forced (a person typing the device name); true goes ahead. */
   readonly confirm?: ((plan: FlashReport) => Effect.Effect<boolean>) | undefined
@@ -109,16 +113,6 @@ export interface FlashReport {
 }
 
 const hexPrefix = /^[0-9a-f]{8,64}$/i
-
-const fileSha256 = (path: string): Effect.Effect<string, FlashImageError> =>
-  Effect.async<string, FlashImageError>((resume) => {
-    const hash = createHash("sha256")
-    const stream = createReadStream(path, { highWaterMark: 1024 * 1024 })
-    stream.on("data", (chunk) => hash.update(chunk))
-    stream.on("end", () => resume(Effect.succeed(hash.digest("hex"))))
-    stream.on("error", (e) => resume(Effect.fail(new FlashImageError({ source: path, detail: e.message }))))
-    return Effect.sync(() => stream.destroy())
-  })
 
 interface ResolvedSource {
   readonly path: string
@@ -208,6 +202,10 @@ const resolveSource = (
 const refused = (device: string, code: string, reason: string) =>
   new FlashRefusedError({ code, device, reason })
 
+/** The same physical device: node, size and (where known) serial unchanged. */
+const sameDevice = (a: DeviceFacts, b: DeviceFacts): boolean =>
+  a.path === b.path && a.majorMinor === b.majorMinor && a.sizeBytes === b.sizeBytes && a.serial === b.serial
+
 const allowListed = (device: DeviceFacts, allowed: ReadonlyArray<string>): boolean =>
   allowed.some((entry) => {
     if (entry === device.requested || entry === device.path) return true
@@ -233,8 +231,8 @@ export const flashImage = (
   Effect.gen(function* () {
     const config = yield* AppConfig
     const progress = yield* Progress
-    const facts = readDeviceFacts(request.device)
-    if (request.requireAllowList && !allowListed(facts, config.flash.allowDevices)) {
+    const asked = readDeviceFacts(request.device)
+    if (request.requireAllowList && !allowListed(asked, config.flash.allowDevices)) {
       return yield* refused(
         request.device,
         "flash_device_not_allowed",
@@ -245,10 +243,14 @@ export const flashImage = (
     }
 
     progress.report({ kind: "step", task: "flash", message: `finding the image for ${request.source}` })
-    const source = yield* resolveSource(request.source, request.requestedBy, request.allowFiles ?? true)
+    const source = yield* resolveSource(request.source, request.requestedBy, request.allowFiles ?? false)
     const image: ImageSource = yield* openImageSource(source.path)
     if (source.artifact) {
-      const digest = yield* fileSha256(source.path)
+      const digest = yield* Effect.tryPromise({
+        try: () => sha256FileStreamed(source.path),
+        catch: (e) =>
+          new FlashImageError({ source: source.path, detail: e instanceof Error ? e.message : String(e) }),
+      })
       if (digest !== source.artifact.sha256) {
         return yield* new FlashImageError({
           source: source.path,
@@ -261,6 +263,8 @@ export const flashImage = (
     const verify: VerifyMode = request.verify ?? (source.policy?.verify === "none" ? "none" : "full")
     const requestedMode: FlashMode = request.verifyOnly ? "verify-only" : request.force ? "write" : "dry-run"
 
+    // Read now, not before the image was found: a realize can take minutes, and cards get swapped.
+    const facts = readDeviceFacts(request.device)
     const verdict = preflight(facts, readSystemFacts(), {
       imageBytes: roundUp(image.bytes, facts.logicalBlockSize || 512),
       allowLoop: request.allowLoop,
@@ -354,6 +358,14 @@ export const flashImage = (
         steps,
       }
       if (yield* request.confirm(plan)) mode = "write"
+      // A person may take a while to answer: the device must still be the one the plan described.
+      const now = readDeviceFacts(request.device)
+      if (mode === "write" && !sameDevice(facts, now)) {
+        const id = yield* record("write")
+        const reason = `${request.device} changed while waiting for the answer (now ${now.path}, ${now.majorMinor}, ${now.sizeBytes} bytes, serial ${now.serial ?? "?"}); nothing was written — run again`
+        yield* finishFlash(id, { status: "refused", errorCode: "flash_device_changed", errorMessage: reason })
+        return yield* refused(request.device, "flash_device_changed", reason)
+      }
     }
     const id = yield* record(mode)
     const finish = (outcome: FlashOutcome) => finishFlash(id, outcome)
@@ -376,6 +388,14 @@ export const flashImage = (
         const reader = yield* Effect.acquireRelease(reopen, (r) => Effect.promise(() => r.close()))
         const writeStarted = Date.now()
         const written = yield* writeCard(card, reader, { imageBytes: image.bytes, wipe })
+        // The stored image was checked before writing; what was read while writing must be it too.
+        const read = image.compression === "gzip" ? reader.fileSha256?.() : written.sha256
+        if (source.artifact && read !== undefined && read !== source.artifact.sha256) {
+          return yield* new FlashImageError({
+            source: image.path,
+            detail: `the stored image changed while it was being written (sha256 ${read}, recorded ${source.artifact.sha256}); the card holds that changed image — run \`owrt store verify\` and flash again`,
+          })
+        }
         const writeMs = Date.now() - writeStarted
         if (verify === "none") return { writeMs, writtenSha256: written.sha256 }
         const verifyStarted = Date.now()
@@ -408,7 +428,8 @@ export const flashImage = (
       }
     }
     const error = Option.getOrUndefined(Cause.failureOption(exit.cause))
-    if (error instanceof FlashMismatchError || (isOwrtError(error) && error.code === "flash_io_error")) {
+    // Only what the card itself did wrong makes it suspect: not a refusal, not the image.
+    if (error instanceof FlashMismatchError || error instanceof FlashIoError) {
       yield* finish({
         status: "mismatch",
         errorCode: error.code,

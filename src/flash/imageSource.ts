@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto"
 import { createReadStream } from "node:fs"
 import { type FileHandle, open } from "node:fs/promises"
 import { createGunzip } from "node:zlib"
@@ -22,9 +23,12 @@ export interface ImageSource {
 
 /** Fills caller-owned (aligned) buffers with the image's bytes, in order. */
 export interface ImageReader {
+  readonly path: string
   /** Fills `target` from the start; returns how many bytes it holds (less than its size only at the end). */
   readonly fill: (target: Buffer) => Promise<number>
   readonly close: () => Promise<void>
+  /** For a compressed image: SHA-256 of the file as it was read (of a raw one, it is what was written). */
+  readonly fileSha256?: (() => string) | undefined
 }
 
 const invalid = (path: string, detail: string) => new FlashImageError({ source: path, detail })
@@ -77,9 +81,10 @@ export const openImageSource = (path: string): Effect.Effect<ImageSource, FlashI
         : invalid(path, `cannot read the image: ${e instanceof Error ? e.message : String(e)}`),
   })
 
-const rawReader = (handle: FileHandle): ImageReader => {
+const rawReader = (path: string, handle: FileHandle): ImageReader => {
   let position = 0
   return {
+    path,
     fill: async (target) => {
       let filled = 0
       while (filled < target.length) {
@@ -97,12 +102,20 @@ const rawReader = (handle: FileHandle): ImageReader => {
 const gzipReader = (path: string): ImageReader => {
   const gunzip = createGunzip({ chunkSize: 1024 * 1024 })
   const file = createReadStream(path, { highWaterMark: 1024 * 1024 })
+  const hash = createHash("sha256")
+  file.on("data", (chunk) => hash.update(chunk))
+  // The digest covers the whole file, metadata after the gzip stream included: wait for its end too.
+  const fileEnded = new Promise<void>((resolve) => {
+    file.on("end", resolve)
+    file.on("close", resolve)
+  })
   file.on("error", (e) => gunzip.destroy(e))
   file.pipe(gunzip)
   const chunks = gunzip[Symbol.asyncIterator]() as AsyncIterator<Buffer>
   let pending: Buffer | undefined
   let done = false
   return {
+    path,
     fill: async (target) => {
       let filled = 0
       while (filled < target.length) {
@@ -111,6 +124,7 @@ const gzipReader = (path: string): ImageReader => {
           const next = await chunks.next()
           if (next.done) {
             done = true
+            await fileEnded
             break
           }
           pending = next.value
@@ -125,13 +139,16 @@ const gzipReader = (path: string): ImageReader => {
       file.destroy()
       gunzip.destroy()
     },
+    fileSha256: () => hash.copy().digest("hex"),
   }
 }
 
 export const openImageReader = (source: ImageSource): Effect.Effect<ImageReader, FlashImageError> =>
   Effect.tryPromise({
     try: async () =>
-      source.compression === "gzip" ? gzipReader(source.path) : rawReader(await open(source.path, "r")),
+      source.compression === "gzip"
+        ? gzipReader(source.path)
+        : rawReader(source.path, await open(source.path, "r")),
     catch: (e) =>
       invalid(source.path, `cannot read the image: ${e instanceof Error ? e.message : String(e)}`),
   })

@@ -34,6 +34,16 @@ export const preflight = (
       `${shown} is not a block device; give the card's device, e.g. /dev/sdb or /dev/mmcblk0`,
     )
   }
+  if (device.nodeMajorMinor !== device.majorMinor) {
+    return refuse(
+      "flash_not_block_device",
+      `${shown} is not the device node of ${device.name} (${
+        device.nodeMajorMinor === undefined
+          ? "not a block device node"
+          : `device ${device.nodeMajorMinor}, not ${device.majorMinor}`
+      }); give the card's device under /dev`,
+    )
+  }
   if (device.isPartition) {
     return refuse(
       "flash_partition",

@@ -1,6 +1,6 @@
 import { Effect } from "effect"
 import xxhash from "xxhash-wasm"
-import { FlashIoError, FlashMismatchError } from "../errors.js"
+import { FlashImageError, FlashIoError, FlashMismatchError } from "../errors.js"
 import { Progress } from "../progress/progress.js"
 import { alignedBuffers, roundUp } from "./alignedMemory.js"
 import { type OpenCard, readFully } from "./cardDevice.js"
@@ -21,7 +21,7 @@ const loadHasher = Effect.promise(() => xxhash())
 export const imageChunkDigests = (
   reader: ImageReader,
   blockSize: number,
-): Effect.Effect<{ readonly digests: ReadonlyArray<bigint>; readonly imageBytes: number }, FlashIoError> =>
+): Effect.Effect<{ readonly digests: ReadonlyArray<bigint>; readonly imageBytes: number }, FlashImageError> =>
   Effect.gen(function* () {
     const { h64Raw } = yield* loadHasher
     return yield* Effect.tryPromise({
@@ -37,15 +37,23 @@ export const imageChunkDigests = (
         }
         return { digests, imageBytes }
       },
-      catch: (cause) => new FlashIoError({ device: "image", operation: "reading", offset: 0, cause }),
+      catch: (cause) =>
+        new FlashImageError({
+          source: reader.path,
+          detail: `reading the image failed: ${cause instanceof Error ? cause.message : String(cause)}`,
+        }),
     })
   })
 
 export const verifyCard = (
   card: OpenCard,
   expected: { readonly chunkDigests: ReadonlyArray<bigint>; readonly imageBytes: number },
-  reopenImage: Effect.Effect<ImageReader, unknown>,
-): Effect.Effect<{ readonly verifiedBytes: number }, FlashIoError | FlashMismatchError, Progress> =>
+  reopenImage: Effect.Effect<ImageReader, FlashImageError>,
+): Effect.Effect<
+  { readonly verifiedBytes: number },
+  FlashIoError | FlashMismatchError | FlashImageError,
+  Progress
+> =>
   Effect.gen(function* () {
     const progress = yield* Progress
     const { h64Raw } = yield* loadHasher
@@ -59,18 +67,37 @@ export const verifyCard = (
         const bad: Array<number> = []
         const count = expected.chunkDigests.length
         let verified = 0
-        const readChunk = (index: number, slot: number) => {
+        // Every read settles into a value, so a failing card surfaces as an error here, never as an
+        // unhandled rejection of a read still in flight.
+        type Settled =
+          | { readonly ok: true; readonly buffer: Buffer }
+          | { readonly ok: false; readonly cause: unknown }
+        const readChunk = (index: number, slot: number): Promise<Settled> => {
           const buffer = buffers[slot] as Buffer
           return readFully(card.handle, buffer, chunkLength(index), index * transferChunkBytes).then(
-            () => buffer,
+            (): Settled => ({ ok: true, buffer }),
+            (cause: unknown): Settled => ({ ok: false, cause }),
           )
         }
-        const inFlight: Array<Promise<Buffer>> = []
+        const inFlight: Array<Promise<Settled>> = []
         for (let i = 0; i < Math.min(readsInFlight, count); i++)
           inFlight.push(readChunk(i, i % readsInFlight))
         for (let index = 0; index < count; index++) {
-          if (signal.aborted) throw new Error("interrupted")
-          const buffer = await (inFlight.shift() as Promise<Buffer>)
+          const settled = await (inFlight.shift() as Promise<Settled>)
+          if (!settled.ok) {
+            await Promise.all(inFlight)
+            throw new FlashIoError({
+              device: card.path,
+              operation: "reading back",
+              offset: index * transferChunkBytes,
+              cause: settled.cause,
+            })
+          }
+          if (signal.aborted) {
+            await Promise.all(inFlight)
+            throw new Error("interrupted")
+          }
+          const buffer = settled.buffer
           if (h64Raw(buffer.subarray(0, chunkLength(index))) !== expected.chunkDigests[index]) bad.push(index)
           const next = index + readsInFlight
           if (next < count) inFlight.push(readChunk(next, next % readsInFlight))
@@ -84,7 +111,10 @@ export const verifyCard = (
         }
         return bad
       },
-      catch: (cause) => new FlashIoError({ device: card.path, operation: "reading back", offset: 0, cause }),
+      catch: (cause) =>
+        cause instanceof FlashIoError
+          ? cause
+          : new FlashIoError({ device: card.path, operation: "reading back", offset: 0, cause }),
     })
 
     if (badChunks.length === 0) {
@@ -93,12 +123,7 @@ export const verifyCard = (
     }
 
     // Name the damage exactly: compare the bad chunks byte by byte with the image.
-    const reader = yield* reopenImage.pipe(
-      Effect.mapError(
-        (cause) =>
-          new FlashIoError({ device: card.path, operation: "re-reading the image for", offset: 0, cause }),
-      ),
-    )
+    const reader = yield* reopenImage
     const located = yield* Effect.tryPromise({
       try: async () => {
         const [source, device] = alignedBuffers(2, transferChunkBytes).buffers as [Buffer, Buffer]

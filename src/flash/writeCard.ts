@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto"
 import { Effect } from "effect"
 import xxhash from "xxhash-wasm"
-import { FlashIoError } from "../errors.js"
+import { FlashImageError, FlashIoError } from "../errors.js"
 import { Progress } from "../progress/progress.js"
 import { alignedBuffers, roundUp } from "./alignedMemory.js"
 import { type OpenCard, writeFully } from "./cardDevice.js"
@@ -54,16 +54,24 @@ export const writeCard = (
   card: OpenCard,
   reader: ImageReader,
   options: WriteOptions,
-): Effect.Effect<WrittenImage, FlashIoError, Progress> =>
+): Effect.Effect<WrittenImage, FlashIoError | FlashImageError, Progress> =>
   Effect.gen(function* () {
     const progress = yield* Progress
     const { h64Raw } = yield* loadHasher
     const task = `write ${card.path}`
     let offset = 0
     const ioFailure = (operation: string) => (cause: unknown) =>
-      cause instanceof FlashIoError
+      cause instanceof FlashIoError || cause instanceof FlashImageError
         ? cause
         : new FlashIoError({ device: card.path, operation, offset, cause })
+    // The image failing to read is the image's problem, not the card's.
+    const fillFrom = (target: Buffer) =>
+      reader.fill(target).catch((cause: unknown) => {
+        throw new FlashImageError({
+          source: reader.path,
+          detail: `reading the image failed: ${cause instanceof Error ? cause.message : String(cause)}`,
+        })
+      })
 
     if (options.wipe) {
       const [zeros] = alignedBuffers(1, wipeBytes).buffers
@@ -84,7 +92,7 @@ export const writeCard = (
         const chunkDigests: Array<bigint> = []
         let current = first
         let spare = second
-        let filled = await reader.fill(current)
+        let filled = await fillFrom(current)
         let imageBytes = 0
         while (filled > 0) {
           if (signal.aborted) throw new Error("interrupted")
@@ -94,7 +102,9 @@ export const writeCard = (
           // Hash and read ahead while the device is busy with this chunk.
           sha256.update(current.subarray(0, filled))
           chunkDigests.push(h64Raw(current.subarray(0, padded)))
-          const nextFill = reader.fill(spare)
+          const nextFill = fillFrom(spare)
+          // If the write fails first, the read-ahead's own failure must not go unheard (Node would exit).
+          nextFill.catch(() => undefined)
           await write
           imageBytes += filled
           offset += padded

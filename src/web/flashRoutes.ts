@@ -1,7 +1,8 @@
-import { Effect, Schema } from "effect"
+import { Effect, Fiber, Schema } from "effect"
 import { AppConfig } from "../config/appConfig.js"
 import { listEligibleDevices } from "../flash/eligibleDevices.js"
 import { flashImage } from "../flash/flashOperation.js"
+import { FlashReportSchema } from "../operations/flash.js"
 import { BadRequestError, FlashDisabledError } from "./httpErrors.js"
 import { decodeInput, errorResponse, json, jsonResponse, type Route, type ServerInfo } from "./route.js"
 
@@ -35,41 +36,6 @@ const FlashRequestSchema = Schema.Struct({
   ),
   wipe: Schema.optional(Schema.Boolean),
   verify: Schema.optional(Schema.Literal("full", "none")),
-})
-
-const FlashReportSchema = Schema.Struct({
-  id: Schema.Int,
-  mode: Schema.Literal("dry-run", "write", "verify-only"),
-  status: Schema.Literal("planned", "succeeded"),
-  image: Schema.Struct({
-    path: Schema.String,
-    bytes: Schema.Int,
-    fileBytes: Schema.Int,
-    compression: Schema.Literal("none", "gzip"),
-    profile: Schema.optional(Schema.String),
-    revision: Schema.optional(Schema.String),
-    artifact: Schema.optional(
-      Schema.Struct({ key: Schema.String, name: Schema.String, type: Schema.String, sha256: Schema.String }),
-    ),
-    choice: Schema.optional(Schema.String),
-  }),
-  device: Schema.Struct({
-    path: Schema.String,
-    requested: Schema.String,
-    name: Schema.String,
-    sizeBytes: Schema.Int,
-    blockSize: Schema.Int,
-    model: Schema.optional(Schema.String),
-    serial: Schema.optional(Schema.String),
-    removable: Schema.Boolean,
-    suspect: Schema.Boolean,
-  }),
-  wipe: Schema.Boolean,
-  verify: Schema.Literal("full", "none"),
-  steps: Schema.Array(Schema.String),
-  writtenSha256: Schema.optional(Schema.String),
-  writeMs: Schema.optional(Schema.Number),
-  verifyMs: Schema.optional(Schema.Number),
 })
 
 const requireFlash = (server: ServerInfo) =>
@@ -127,19 +93,22 @@ export const flashRoutes: ReadonlyArray<Route> = [
             detail: `confirm must repeat the device path exactly (${request.device}); nothing was written`,
           })
         }
-        const report = yield* flashImage({
-          source: request.source,
-          // A web client names store images and profiles, never a file on the server.
-          allowFiles: false,
-          device: request.device,
-          force: request.confirm !== undefined,
-          wipe: request.wipe,
-          verify: request.verify,
-          allowLoop: server.allowLoop,
-          requireAllowList: true,
-          requestedBy: context.requestedBy,
-        })
-        return json(report)
+        // A write runs to its end even when the client goes away: a half-written card helps nobody.
+        const flashing = yield* Effect.forkDaemon(
+          flashImage({
+            source: request.source,
+            // A web client names store images and profiles, never a file on the server.
+            allowFiles: false,
+            device: request.device,
+            force: request.confirm !== undefined,
+            wipe: request.wipe,
+            verify: request.verify,
+            allowLoop: server.allowLoop,
+            requireAllowList: true,
+            requestedBy: context.requestedBy,
+          }),
+        )
+        return json(yield* Fiber.join(flashing))
       }),
   },
 ]

@@ -334,7 +334,7 @@ export const serveHttp = (options: HttpServerOptions) =>
             if (Cause.isInterruptedOnly(cause)) return
             const defect = Cause.squash(cause)
             process.stderr.write(
-              `owrt serve: ${request.method} ${request.url}: ${defect instanceof Error ? defect.stack : String(defect)}\n`,
+              `owrt serve: ${request.method} ${(request.url ?? "").replace(/([?&]token=)[^&]*/, "$1…")}: ${defect instanceof Error ? defect.stack : String(defect)}\n`,
             )
             if (response.headersSent) response.destroy()
             else {

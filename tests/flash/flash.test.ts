@@ -236,6 +236,19 @@ describe.skipIf(loopDevicesUnavailable !== undefined)("owrt flash on real loop d
       })
     })
 
+    it("a file named like the card: the path must lead to the device node sysfs names", async () => {
+      const target = card("namesake", 16 * MiB)
+      const { path } = image("namesake.img", MiB, 10)
+      const name = target.device.replace("/dev/", "")
+      mkdirSync(join(project.dir, "sub"), { recursive: true })
+      const impostor = join(project.dir, "sub", name)
+      writeFileSync(impostor, Buffer.alloc(MiB))
+      // Relative to the working directory, as a person means it.
+      const error = await expectRefusal([path, `sub/${name}`, "--allow-loop"], "flash_not_block_device")
+      expect(error.message).toContain("device node")
+      expect(readFileSync(impostor).equals(Buffer.alloc(MiB))).toBe(true)
+    })
+
     it("a read-only device, one too small for the image, and a path that is not a block device", async () => {
       const { path } = image("ten.img", 10 * MiB, 6)
       const readOnly = card("ro", 32 * MiB, { readOnly: true })
@@ -304,6 +317,27 @@ describe.skipIf(loopDevicesUnavailable !== undefined)("owrt flash on real loop d
     })
     expect(error.message).toContain(`first difference at byte ${list.flashes[0]?.firstBadOffset}`)
     expect(list.suspectCards[0]).toMatchObject({ flashId: list.flashes[0]?.id, sizeBytes: 32 * MiB })
+  })
+
+  it("reports a card that fails reads during verification as suspect (exit 9), without crashing", async () => {
+    const target = card("failing", 64 * MiB)
+    const { path } = image("failing.img", 16 * MiB, 11)
+    expect(
+      (await run(["flash", path, target.device, "--allow-loop", "--force", "--verify", "none"])).code,
+    ).toBe(0)
+    // The card "loses" everything past 6 MiB: reads there come back short, while earlier reads are in flight.
+    execFileSync("truncate", ["-s", `${6 * MiB}`, target.backingFile])
+    const result = await run(["flash", path, target.device, "--allow-loop", "--verify-only", "--json"])
+    expect(result.code, result.stdout + result.stderr).toBe(9)
+    const { error } = json<ErrorDocument>(result)
+    expect(error.code).toBe("flash_io_error")
+    const list = await flashList()
+    expect(list.flashes[0]).toMatchObject({
+      mode: "verify-only",
+      status: "mismatch",
+      error: { code: "flash_io_error" },
+    })
+    expect(list.suspectCards[0]).toMatchObject({ flashId: list.flashes[0]?.id })
   })
 
   it("records a flash stopped by Ctrl+C as interrupted, and exits 130", async () => {

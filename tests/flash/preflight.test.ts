@@ -15,6 +15,7 @@ const card: DeviceFacts = {
   path: "/dev/sdb",
   name: "sdb",
   isBlockDevice: true,
+  nodeMajorMinor: "8:16",
   isPartition: false,
   isLoop: false,
   majorMinor: "8:16",
@@ -38,6 +39,13 @@ describe("flash pre-flight", () => {
 
   it.each([
     ["not a block device", { ...card, isBlockDevice: false }, quiet, "flash_not_block_device"],
+    ["a file named like the card", { ...card, nodeMajorMinor: undefined }, quiet, "flash_not_block_device"],
+    [
+      "another disk's node under the card's name",
+      { ...card, nodeMajorMinor: "8:32" },
+      quiet,
+      "flash_not_block_device",
+    ],
     [
       "a partition",
       { ...card, name: "sdb1", path: "/dev/sdb1", isPartition: true },
@@ -52,7 +60,14 @@ describe("flash pre-flight", () => {
     ],
     [
       "the disk holding /",
-      { ...card, name: "vda", path: "/dev/vda", majorMinor: "254:0", partitions: [] },
+      {
+        ...card,
+        name: "vda",
+        path: "/dev/vda",
+        majorMinor: "254:0",
+        nodeMajorMinor: "254:0",
+        partitions: [],
+      },
       quiet,
       "flash_system_disk",
     ],
@@ -152,7 +167,9 @@ describe("device facts from a sysfs tree", () => {
     })
     const partition = readDeviceFacts("/dev/disk/by-id/usb-SD_Card_Reader-0:0-part1", root)
     expect(partition).toMatchObject({ path: "/dev/sdb1", isPartition: true })
-    expect(preflight(partition, { mounts: [], swaps: [] }, image)).toMatchObject({
+    // A fixture tree has no device nodes: judge the facts as if /dev held the partition's node.
+    const asNode = { ...partition, nodeMajorMinor: partition.majorMinor }
+    expect(preflight(asNode, { mounts: [], swaps: [] }, image)).toMatchObject({
       ok: false,
       code: "flash_partition",
     })

@@ -251,6 +251,8 @@ export const flashCommand = Command.make(
           verifyOnly: options.verifyOnly,
           allowLoop: options.allowLoop,
           requestedBy: "cli",
+          // The person at the command line may name any image file they can read.
+          allowFiles: true,
           confirm: interactive ? confirmOnTerminal : undefined,
         })
         yield* emit(options.json, report, reportLines)

@@ -51,7 +51,10 @@ export const makeJobBoard = (maxJobs: number) =>
     const route = (event: ProgressEvent) => {
       const owners = [...running.values()].filter((job) => job.task === event.task)
       // A builder download is reported under its archive's name: it belongs to whoever is fetching.
-      const targets = owners.length > 0 ? owners : [...running.values()].filter((job) => job.fetching)
+      // Anything else (a card being written from the flash page) is no job's business.
+      const fetch = event.task.startsWith("fetch ")
+      const targets =
+        owners.length > 0 ? owners : fetch ? [...running.values()].filter((job) => job.fetching) : []
       for (const job of targets) job.progress(event)
     }
 

@@ -578,7 +578,8 @@ async function flashPage(server) {
   const result = h("div", { "aria-live": "polite" })
   const request = () => ({ source: image.value, device: device.value, wipe: wipe.checked })
 
-  const confirmStep = (plan) => {
+  // The write repeats exactly the request that was planned, whatever the form shows by then.
+  const confirmStep = (plan, planned) => {
     const typed = h("input", { id: "flash-confirm", autocomplete: "off", spellcheck: "false" })
     const go = h("button", { type: "button", class: "danger", disabled: true }, "Write the card")
     typed.addEventListener("input", () => {
@@ -590,7 +591,7 @@ async function flashPage(server) {
       try {
         const done = await api("/api/flash", {
           method: "POST",
-          body: { ...request(), device: plan.device.path, confirm: typed.value },
+          body: { ...planned, device: plan.device.path, confirm: typed.value },
         })
         result.replaceChildren(
           h(
@@ -631,7 +632,10 @@ async function flashPage(server) {
       disabled: devices.length === 0 || artifacts.length === 0,
       onclick: async () => {
         try {
-          result.replaceChildren(confirmStep(await api("/api/flash", { method: "POST", body: request() })))
+          const planned = request()
+          result.replaceChildren(
+            confirmStep(await api("/api/flash", { method: "POST", body: planned }), planned),
+          )
         } catch (error) {
           result.replaceChildren(errorBox(error))
         }
