@@ -3,13 +3,17 @@ import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import { SqlClient } from "@effect/sql"
 import { Effect, Option } from "effect"
-import { buildLog, requireBuild } from "../../operations/buildLog.js"
-import { buildSummaryJson } from "../../operations/buildSummary.js"
-import { listBuilds } from "../../operations/listBuilds.js"
 import { cliCaller } from "../cliCaller.js"
 import { configOptions, jsonOption } from "../commonOptions.js"
 import { emit, table } from "../output.js"
 import { runWithApp } from "../runWithApp.js"
+
+// Loaded when a command runs, so that other commands start without their schemas.
+const buildOperations = Effect.promise(async () => ({
+  ...(await import("../../operations/buildLog.js")),
+  ...(await import("../../operations/buildSummary.js")),
+  ...(await import("../../operations/listBuilds.js")),
+}))
 
 const list = Command.make(
   "list",
@@ -28,6 +32,7 @@ const list = Command.make(
   (options) =>
     runWithApp(options, () =>
       Effect.gen(function* () {
+        const { listBuilds } = yield* buildOperations
         const listed = yield* listBuilds.run(
           { profile: Option.getOrUndefined(options.profile), limit: options.limit },
           cliCaller,
@@ -58,6 +63,7 @@ const buildId = Args.integer({ name: "build-id" })
 const show = Command.make("show", { id: buildId, json: jsonOption, ...configOptions }, (options) =>
   runWithApp(options, () =>
     Effect.gen(function* () {
+      const { buildSummaryJson, requireBuild } = yield* buildOperations
       const build = buildSummaryJson(yield* requireBuild(options.id))
       yield* emit(options.json, build, (b) => [
         `build ${b.id}: ${b.profile}@${b.rev ?? "?"} ${b.status}${b.cacheHit ? " (cache hit)" : ""}, asked by ${b.requestedBy}`,
@@ -77,6 +83,7 @@ const log = Command.make("log", { id: buildId, json: jsonOption, ...configOption
   runWithApp(options, () =>
     Effect.gen(function* () {
       yield* SqlClient.SqlClient
+      const { buildLog, requireBuild } = yield* buildOperations
       const text = yield* buildLog(yield* requireBuild(options.id))
       if (options.json) yield* emit(true, { id: options.id, log: text }, () => [])
       else process.stdout.write(text)

@@ -1,12 +1,14 @@
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import { Effect, Option } from "effect"
-import { plan } from "../../operations/plan.js"
 import { cliCaller } from "../cliCaller.js"
 import { configOptions, jsonOption } from "../commonOptions.js"
 import { emit, table } from "../output.js"
 import { runWithApp } from "../runWithApp.js"
 import { allOption, profilesArg, tagOption } from "./realizeCommand.js"
+
+// Loaded when the command runs, so that other commands start without its schemas.
+const planModule = Effect.promise(() => import("../../operations/plan.js"))
 
 export const planCommand = Command.make(
   "plan",
@@ -27,6 +29,7 @@ export const planCommand = Command.make(
     runWithApp(options, () =>
       Effect.gen(function* () {
         const since = Option.getOrUndefined(options.since)
+        const { plan } = yield* planModule
         const planned = yield* plan.run(
           { profiles: options.profiles, all: options.all, tag: Option.getOrUndefined(options.tag), since },
           cliCaller,

@@ -2,10 +2,6 @@ import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import { Effect } from "effect"
 import { type Diagnostic, type ProfileErrorCode, ProfileInvalidError } from "../../errors.js"
-import { getProfile } from "../../operations/getProfile.js"
-import { listProfiles } from "../../operations/listProfiles.js"
-import { profileHistory } from "../../operations/profileHistory.js"
-import { revisionJson } from "../../operations/revision.js"
 import { profileJsonSchema } from "../../profile/profileJsonSchema.js"
 import { type ProfileEntry, ProfileRepository } from "../../profile/profileRepository.js"
 import { cliCaller } from "../cliCaller.js"
@@ -15,9 +11,16 @@ import { runWithApp } from "../runWithApp.js"
 
 const shortHash = (hash: string) => hash.slice(0, 12)
 
+// Loaded when a command runs, so that other commands start without their schemas.
+const listProfilesModule = Effect.promise(() => import("../../operations/listProfiles.js"))
+const getProfileModule = Effect.promise(() => import("../../operations/getProfile.js"))
+const historyModule = Effect.promise(() => import("../../operations/profileHistory.js"))
+const revisionModule = Effect.promise(() => import("../../operations/revision.js"))
+
 const list = Command.make("list", { json: jsonOption, ...configOptions }, (options) =>
   runWithApp(options, () =>
     Effect.gen(function* () {
+      const { listProfiles } = yield* listProfilesModule
       yield* emit(options.json, yield* listProfiles.run({}, cliCaller), ({ profiles }) =>
         profiles.length === 0
           ? ["no profiles (add YAML files under profiles/)"]
@@ -46,6 +49,7 @@ const profileArg = Args.text({ name: "profile" }).pipe(
 const show = Command.make("show", { profile: profileArg, json: jsonOption, ...configOptions }, (options) =>
   runWithApp(options, () =>
     Effect.gen(function* () {
+      const { getProfile } = yield* getProfileModule
       const shown = yield* getProfile.run({ profile: options.profile }, cliCaller)
       const { revision: record, profile: p } = shown
       yield* emit(options.json, shown, () => [
@@ -101,6 +105,7 @@ const validate = Command.make(
           results.push(outcome)
         }
         const invalid = results.filter((r) => r.error !== undefined)
+        const { revisionJson } = yield* revisionModule
         if (!options.json || invalid.length === 0) {
           yield* emit(
             options.json,
@@ -134,6 +139,7 @@ const history = Command.make(
   (options) =>
     runWithApp(options, () =>
       Effect.gen(function* () {
+        const { profileHistory } = yield* historyModule
         yield* emit(
           options.json,
           yield* profileHistory.run({ profile: options.profile }, cliCaller),

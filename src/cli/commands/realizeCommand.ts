@@ -4,11 +4,13 @@ import * as Options from "@effect/cli/Options"
 import { Effect, Option } from "effect"
 import { toErrorReport } from "../../errors.js"
 import { Realizer } from "../../graph/realizer.js"
-import { realizedProfileJson } from "../../operations/realizedProfile.js"
 import { formatBytes } from "../../progress/terminalProgress.js"
 import { configOptions, jsonOption } from "../commonOptions.js"
 import { emit } from "../output.js"
 import { runWithApp } from "../runWithApp.js"
+
+// Loaded when the command runs, so that other commands start without its schemas.
+const realizedProfileModule = Effect.promise(() => import("../../operations/realizedProfile.js"))
 
 export const profilesArg = Args.text({ name: "profile" }).pipe(
   Args.repeated,
@@ -53,6 +55,7 @@ export const realizeCommand = Command.make(
           keepGoing: options.keepGoing && !options.failFast,
           requestedBy: "cli",
         })
+        const { realizedProfileJson } = yield* realizedProfileModule
         yield* emit(
           options.json,
           {

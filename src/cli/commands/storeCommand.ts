@@ -4,13 +4,15 @@ import { Effect } from "effect"
 import { AppConfig } from "../../config/appConfig.js"
 import { NotFoundError } from "../../errors.js"
 import { Realizer } from "../../graph/realizer.js"
-import { storeVerify } from "../../operations/storeVerify.js"
 import { formatBytes } from "../../progress/terminalProgress.js"
 import { collectGarbage, listStore } from "../../store/storeMaintenance.js"
 import { cliCaller } from "../cliCaller.js"
 import { configOptions, dryRunOption, jsonOption } from "../commonOptions.js"
 import { emit, table } from "../output.js"
 import { runWithApp } from "../runWithApp.js"
+
+// Loaded when the command runs, so that other commands start without its schemas.
+const storeVerifyModule = Effect.promise(() => import("../../operations/storeVerify.js"))
 
 const ls = Command.make("ls", { json: jsonOption, ...configOptions }, (options) =>
   runWithApp(options, () =>
@@ -39,6 +41,7 @@ const ls = Command.make("ls", { json: jsonOption, ...configOptions }, (options) 
 const verify = Command.make("verify", { json: jsonOption, ...configOptions }, (options) =>
   runWithApp(options, () =>
     Effect.gen(function* () {
+      const { storeVerify } = yield* storeVerifyModule
       yield* emit(options.json, yield* storeVerify.run({}, cliCaller), (r) => [
         `${r.checked} store path(s) verified, no drift`,
       ])
