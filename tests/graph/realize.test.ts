@@ -1,10 +1,10 @@
 import { execFileSync, spawn } from "node:child_process"
-import { createHash } from "node:crypto"
 import { appendFileSync, existsSync, readdirSync, readFileSync, rmSync } from "node:fs"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { treeDigest } from "../../src/store/treeDigest.js"
 import { buildMirror, serveMirror } from "../fixtures/mirror/index.js"
+import { expectArtifactsOnDisk } from "../helpers/artifacts.js"
 import { cleanEnv, type ErrorDocument, json, makeProject, owrt, owrtBin } from "../helpers/cli.js"
 
 interface Realized {
@@ -85,11 +85,7 @@ describe("owrt realize against the stand-in mirror", () => {
     expect(first.rev).toBe(1)
     expect(first.key).toMatch(/^[0-9a-f]{16}$/)
     expect(first.artifacts.map((a) => a.type).sort()).toEqual(["factory", "sysupgrade"])
-    for (const artifact of first.artifacts) {
-      const bytes = readFileSync(artifact.path)
-      expect(bytes.length).toBe(artifact.size)
-      expect(createHash("sha256").update(bytes).digest("hex")).toBe(artifact.sha256)
-    }
+    expectArtifactsOnDisk(first.artifacts)
     expect(makeRuns()).toBe(1)
 
     const second = await realize("ap")

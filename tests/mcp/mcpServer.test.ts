@@ -1,5 +1,4 @@
 import { spawn } from "node:child_process"
-import { createHash } from "node:crypto"
 import { cpSync, existsSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -8,6 +7,7 @@ import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js"
 import type { CallToolResult, Progress } from "@modelcontextprotocol/sdk/types.js"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { buildMirror, serveMirror } from "../fixtures/mirror/index.js"
+import { expectArtifactsOnDisk } from "../helpers/artifacts.js"
 import { cleanEnv, makeProject, owrtBin, repoRoot } from "../helpers/cli.js"
 
 interface Artifact {
@@ -185,11 +185,7 @@ describe("owrt mcp over stdio, driven by the official MCP client", () => {
     expect(first.cacheHit).toBe(false)
     expect(first.profile).toBe("home-ap")
     expect(first.artifacts.map((a) => a.type).sort()).toEqual(["factory", "sysupgrade"])
-    for (const artifact of first.artifacts) {
-      const bytes = readFileSync(artifact.path)
-      expect(bytes.length).toBe(artifact.size)
-      expect(createHash("sha256").update(bytes).digest("hex")).toBe(artifact.sha256)
-    }
+    expectArtifactsOnDisk(first.artifacts)
     expect(makeRuns()).toBe(1)
 
     const second = structured<Realized>(await call("realize", { profile: "home-ap@1" }))
