@@ -218,18 +218,30 @@ describe.skipIf(loopDevicesUnavailable !== undefined)("owrt flash on real loop d
       execFileSync("umount", [mountPoint])
       mounts.splice(0)
 
-      // The last gate: another program has claimed the device (O_EXCL), so the kernel says EBUSY.
-      const holder = spawn(
-        "python3",
-        [
-          "-c",
-          "import os,sys,time; os.open(sys.argv[1], os.O_RDONLY | os.O_EXCL); print('held', flush=True); time.sleep(600)",
-          target.device,
-        ],
-        { stdio: ["ignore", "pipe", "inherit"] },
-      )
+      // The last gate: another program has claimed the device (O_EXCL), so the kernel says EBUSY. The
+      // claim is retried for a moment: the unmount above may still be letting go of the device.
+      const claim = [
+        "import os, sys, time",
+        "for attempt in range(100):",
+        "    try:",
+        "        os.open(sys.argv[1], os.O_RDONLY | os.O_EXCL)",
+        "        break",
+        "    except OSError as error:",
+        "        if attempt == 99: sys.exit(f'cannot claim {sys.argv[1]}: {error}')",
+        "        time.sleep(0.1)",
+        "print('held', flush=True)",
+        "time.sleep(600)",
+      ].join("\n")
+      const holder = spawn("python3", ["-c", claim, target.device], { stdio: ["ignore", "pipe", "pipe"] })
       helpers.push(holder)
-      await new Promise<void>((resolve) => holder.stdout?.once("data", () => resolve()))
+      let holderError = ""
+      holder.stderr?.on("data", (chunk: Buffer) => {
+        holderError += chunk.toString("utf8")
+      })
+      await new Promise<void>((resolve, reject) => {
+        holder.stdout?.once("data", () => resolve())
+        holder.once("exit", (code) => reject(new Error(`the O_EXCL holder exited ${code}: ${holderError}`)))
+      })
       await expectRefusal([path, target.device, "--allow-loop"], "flash_busy", {
         device: target.device,
         bytes: table,
