@@ -7,9 +7,10 @@ cd "$(dirname "$0")/.."
 owrt() { node bin/owrt.cjs "$@"; }
 
 log=$(mktemp)
-npx --no-install tsx scripts/test-mirror.ts --port 0 >"$log" 2>&1 &
+# In its own process group, so that stopping it stops tsx's child too.
+setsid npx --no-install tsx scripts/test-mirror.ts --port 0 >"$log" 2>&1 &
 mirror=$!
-trap 'kill "$mirror" 2>/dev/null || true; rm -f "$log"' EXIT
+trap 'kill -- -"$mirror" 2>/dev/null || true; rm -f "$log"' EXIT
 for _ in $(seq 1 600); do
   grep -q '^keyring: ' "$log" && break
   kill -0 "$mirror" 2>/dev/null || { cat "$log" >&2; exit 1; }
