@@ -1,7 +1,7 @@
 import { Effect } from "effect"
-import xxhash from "xxhash-wasm"
 import { FlashImageError, FlashIoError, FlashMismatchError } from "../errors.js"
 import { Progress } from "../progress/progress.js"
+import { loadXxHash } from "../text/xxhash.js"
 import { alignedBuffers, roundUp } from "./alignedMemory.js"
 import { type OpenCard, readFully } from "./cardDevice.js"
 import type { ImageReader } from "./imageSource.js"
@@ -15,7 +15,6 @@ import { transferChunkBytes } from "./writeCard.js"
  */
 
 const readsInFlight = 4
-const loadHasher = Effect.promise(() => xxhash())
 
 /** Digests of each padded chunk of an image, as `writeCard` takes them (for checking a card later). */
 export const imageChunkDigests = (
@@ -23,7 +22,7 @@ export const imageChunkDigests = (
   blockSize: number,
 ): Effect.Effect<{ readonly digests: ReadonlyArray<bigint>; readonly imageBytes: number }, FlashImageError> =>
   Effect.gen(function* () {
-    const { h64Raw } = yield* loadHasher
+    const { h64Raw } = yield* loadXxHash
     return yield* Effect.tryPromise({
       try: async () => {
         const [buffer] = alignedBuffers(1, transferChunkBytes).buffers as [Buffer]
@@ -56,7 +55,7 @@ export const verifyCard = (
 > =>
   Effect.gen(function* () {
     const progress = yield* Progress
-    const { h64Raw } = yield* loadHasher
+    const { h64Raw } = yield* loadXxHash
     const task = `verify ${card.path}`
     const total = roundUp(expected.imageBytes, card.blockSize)
     const chunkLength = (index: number) => Math.min(transferChunkBytes, total - index * transferChunkBytes)

@@ -1,8 +1,8 @@
 import { createHash } from "node:crypto"
 import { Effect } from "effect"
-import xxhash from "xxhash-wasm"
 import { FlashImageError, FlashIoError } from "../errors.js"
 import { Progress } from "../progress/progress.js"
+import { loadXxHash } from "../text/xxhash.js"
 import { alignedBuffers, roundUp } from "./alignedMemory.js"
 import { type OpenCard, writeFully } from "./cardDevice.js"
 import type { ImageReader } from "./imageSource.js"
@@ -48,8 +48,6 @@ export const wipeRegions = (
   return regions.filter((r) => r.length > 0)
 }
 
-const loadHasher = Effect.promise(() => xxhash())
-
 export const writeCard = (
   card: OpenCard,
   reader: ImageReader,
@@ -57,7 +55,7 @@ export const writeCard = (
 ): Effect.Effect<WrittenImage, FlashIoError | FlashImageError, Progress> =>
   Effect.gen(function* () {
     const progress = yield* Progress
-    const { h64Raw } = yield* loadHasher
+    const { h64Raw } = yield* loadXxHash
     const task = `write ${card.path}`
     let offset = 0
     const ioFailure = (operation: string) => (cause: unknown) =>

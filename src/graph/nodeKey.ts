@@ -1,6 +1,6 @@
 import { Effect } from "effect"
-import xxhash from "xxhash-wasm"
 import { type Canonical, canonicalJson } from "../text/canonicalJson.js"
+import { loadXxHash, type XxHash } from "../text/xxhash.js"
 
 /*
  * A node's key: xxHash64 over the canonical JSON of its kind, the schema version of that kind, its
@@ -8,13 +8,11 @@ import { type Canonical, canonicalJson } from "../text/canonicalJson.js"
  * change a node's output must be in `params`, and nothing else may be (no paths, times, host names).
  */
 
-let hasher: ReturnType<typeof xxhash> | undefined
-let ready: Awaited<ReturnType<typeof xxhash>> | undefined
+let ready: XxHash | undefined
 
 /** Loads the WebAssembly hasher once; afterwards keys are computed synchronously (plans compute hundreds). */
-export const prepareNodeKeys: Effect.Effect<void> = Effect.promise(async () => {
-  hasher ??= xxhash()
-  ready = await hasher
+export const prepareNodeKeys: Effect.Effect<void> = Effect.map(loadXxHash, (loaded) => {
+  ready = loaded
 })
 
 export type NodeKind = "fetch-builder" | "stage-overlay" | "make-image" | "collect-artifacts"
