@@ -18,6 +18,15 @@ export interface EligibleDevice {
   readonly isLoop: boolean
 }
 
+/** Whether the configuration's allow-list names this device: by the path given, or one leading to it. */
+export const isAllowListed = (device: DeviceFacts, allowList: ReadonlyArray<string>, root = "/"): boolean =>
+  allowList.some(
+    (entry) =>
+      entry === device.requested ||
+      entry === device.path ||
+      readDeviceFacts(entry, root).path === device.path,
+  )
+
 export const listEligibleDevices = (
   options: { readonly allowLoop: boolean; readonly allowList?: ReadonlyArray<string> | undefined },
   root = "/",
@@ -29,14 +38,11 @@ export const listEligibleDevices = (
   } catch {
     return []
   }
-  const allowed = options.allowList
-    ? new Set(options.allowList.map((d) => readDeviceFacts(d, root).path))
-    : undefined
   return names
     .map((name): DeviceFacts => readDeviceFacts(`/dev/${name}`, root))
     .filter((facts) => facts.sizeBytes > 0)
     .filter((facts) => preflight(facts, system, { imageBytes: 0, allowLoop: options.allowLoop }).ok)
-    .filter((facts) => allowed === undefined || allowed.has(facts.path))
+    .filter((facts) => options.allowList === undefined || isAllowListed(facts, options.allowList, root))
     .map((facts) => ({
       path: facts.path,
       name: facts.name,

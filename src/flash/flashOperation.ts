@@ -31,6 +31,7 @@ import { sha256FileStreamed } from "../text/digest.js"
 import { roundUp } from "./alignedMemory.js"
 import { openCard } from "./cardDevice.js"
 import { type DeviceFacts, readDeviceFacts, readSystemFacts } from "./deviceFacts.js"
+import { isAllowListed } from "./eligibleDevices.js"
 import { type CardImagePreference, chooseCardImage } from "./imageChoice.js"
 import { type ImageSource, openImageReader, openImageSource } from "./imageSource.js"
 import { preflight } from "./preflight.js"
@@ -206,16 +207,6 @@ const refused = (device: string, code: string, reason: string) =>
 const sameDevice = (a: DeviceFacts, b: DeviceFacts): boolean =>
   a.path === b.path && a.majorMinor === b.majorMinor && a.sizeBytes === b.sizeBytes && a.serial === b.serial
 
-const allowListed = (device: DeviceFacts, allowed: ReadonlyArray<string>): boolean =>
-  allowed.some((entry) => {
-    if (entry === device.requested || entry === device.path) return true
-    try {
-      return readDeviceFacts(entry).path === device.path
-    } catch {
-      return false
-    }
-  })
-
 const describeDevice = (d: FlashDevice) =>
   `${d.path}${d.requested !== d.path ? ` (${d.requested})` : ""}, ${(d.sizeBytes / 1024 ** 3).toFixed(2)} GiB${
     d.model ? `, ${d.model}` : ""
@@ -232,7 +223,7 @@ export const flashImage = (
     const config = yield* AppConfig
     const progress = yield* Progress
     const asked = readDeviceFacts(request.device)
-    if (request.requireAllowList && !allowListed(asked, config.flash.allowDevices)) {
+    if (request.requireAllowList && !isAllowListed(asked, config.flash.allowDevices)) {
       return yield* refused(
         request.device,
         "flash_device_not_allowed",
@@ -247,7 +238,7 @@ export const flashImage = (
     const image: ImageSource = yield* openImageSource(source.path)
     if (source.artifact) {
       const digest = yield* Effect.tryPromise({
-        try: () => sha256FileStreamed(source.path),
+        try: async () => image.sha256 ?? (await sha256FileStreamed(source.path)),
         catch: (e) =>
           new FlashImageError({ source: source.path, detail: e instanceof Error ? e.message : String(e) }),
       })

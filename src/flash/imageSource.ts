@@ -19,6 +19,8 @@ export interface ImageSource {
   readonly bytes: number
   /** Bytes of the file itself. */
   readonly fileBytes: number
+  /** SHA-256 of the file, when opening it already read it all (gzip, to count its size). */
+  readonly sha256?: string | undefined
 }
 
 /** Fills caller-owned (aligned) buffers with the image's bytes, in order. */
@@ -33,17 +35,27 @@ export interface ImageReader {
 
 const invalid = (path: string, detail: string) => new FlashImageError({ source: path, detail })
 
-/** Counts a gzip stream's decompressed bytes (the trailer's size field is absent or wrong after metadata). */
-const gunzippedBytes = (path: string): Promise<number> =>
+/**
+ * Counts a gzip stream's decompressed bytes (the trailer's size field is absent or wrong after metadata),
+ * and hashes the file on the same pass.
+ */
+const gunzippedBytes = (path: string): Promise<{ bytes: number; sha256: string }> =>
   new Promise((resolve, reject) => {
     let total = 0
+    const hash = createHash("sha256")
     const gunzip = createGunzip()
     gunzip.on("data", (chunk: Buffer) => {
       total += chunk.length
     })
-    gunzip.on("end", () => resolve(total))
     gunzip.on("error", reject)
-    createReadStream(path).on("error", reject).pipe(gunzip)
+    const file = createReadStream(path).on("error", reject)
+    file.on("data", (chunk) => hash.update(chunk))
+    // Both ends: the digest covers what follows the gzip stream too.
+    Promise.all([
+      new Promise<void>((done) => gunzip.on("end", () => done())),
+      new Promise<void>((done) => file.on("end", () => done())),
+    ]).then(() => resolve({ bytes: total, sha256: hash.digest("hex") }), reject)
+    file.pipe(gunzip)
   })
 
 export const openImageSource = (path: string): Effect.Effect<ImageSource, FlashImageError> =>
@@ -58,11 +70,11 @@ export const openImageSource = (path: string): Effect.Effect<ImageSource, FlashI
         const { bytesRead } = await handle.read(head, 0, head.length, 0)
         const compression = sniffCompression(head.subarray(0, bytesRead))
         if (compression === "gzip") {
-          const bytes = await gunzippedBytes(path).catch((e: unknown) => {
+          const { bytes, sha256 } = await gunzippedBytes(path).catch((e: unknown) => {
             throw invalid(path, `corrupt gzip image (${e instanceof Error ? e.message : String(e)})`)
           })
           if (bytes === 0) throw invalid(path, "the image is empty once decompressed")
-          return { path, compression: "gzip" as const, bytes, fileBytes: stat.size }
+          return { path, compression: "gzip" as const, bytes, fileBytes: stat.size, sha256 }
         }
         if (compression === "xz" || compression === "zstd") {
           throw invalid(
