@@ -246,7 +246,8 @@ export const serveHttp = (options: HttpServerOptions) =>
       // EventSource and download links cannot send headers: GETs may carry the token in the query.
       const given =
         bearer ?? (request.method === "GET" || request.method === "HEAD" ? query.get("token") : null)
-      return given !== null && given !== undefined && timingSafeEqual(digest(given), token)
+      // An empty presented token never matches, whatever the server was given.
+      return given !== null && given !== undefined && given !== "" && timingSafeEqual(digest(given), token)
     }
 
     const dispatch = (request: IncomingMessage, pathname: string, query: URLSearchParams) =>

@@ -35,6 +35,13 @@ export const serve = (options: ServeOptions) =>
         detail: `--port ${options.port} is not a port (0 to 65535; 0 picks a free one)`,
       })
     }
+    if (options.token !== undefined && options.token.trim() === "") {
+      // `--token ""` must not turn into "any empty ?token= is authorised": refuse it like no token at all.
+      return yield* new UsageError({
+        detail:
+          "--token is empty: pass a secret (OWRT_SERVE_TOKEN keeps it out of `ps`), or leave it out on 127.0.0.1",
+      })
+    }
     if (!isLoopbackAddress(options.host) && options.token === undefined) {
       return yield* new ServeTokenRequiredError({ host: options.host })
     }

@@ -42,6 +42,7 @@ export const serveCommand = Command.make(
         serve({
           host: options.host,
           port: options.port,
+          // An empty token (flag or variable) is no token: `serve` refuses it rather than match it.
           token: Option.getOrUndefined(options.token) ?? (process.env.OWRT_SERVE_TOKEN || undefined),
           allowFlash: options.allowFlash,
           allowLoop: options.allowLoop,
