@@ -45,6 +45,7 @@ export type ProfileErrorCode =
   | "profile_secret_reference_invalid"
   | "profile_secret_undefined"
   | "profile_path_escape"
+  | "profile_link_dangling"
   | "profile_overlay_missing"
   | "profile_invalid_id"
 

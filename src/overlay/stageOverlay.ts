@@ -1,11 +1,12 @@
 import { chmodSync, lstatSync, lutimesSync, mkdirSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs"
-import { join, posix } from "node:path"
+import { join } from "node:path"
 import { Effect } from "effect"
 import { type GitError, InternalError, ProfileInvalidError } from "../errors.js"
 import { nodeKey } from "../graph/nodeKey.js"
 import type { ProfileRevision } from "../profile/resolveProfile.js"
 import { referencedSecrets, secretPlaceholder } from "../profile/secrets.js"
 import { sha256Hex } from "../text/digest.js"
+import { findLinkProblem, linkProblemError } from "./overlayLinks.js"
 
 /*
  * stage-overlay: the tree passed to the Image Builder as FILES=. Overlay directory files, inline files
@@ -40,8 +41,17 @@ export const secretsUsed = (revision: ProfileRevision): ReadonlyArray<string> =>
   return [...names].sort()
 }
 
-export const stageOverlayKey = (revision: ProfileRevision, fingerprints: Readonly<Record<string, string>>) =>
-  nodeKey("stage-overlay", stageOverlaySchema, {
+/**
+ * The stage-overlay key. A profile whose links would make the Image Builder copy anything but the staged
+ * tree into the image (see overlayLinks.ts) has none: it is refused here, so plan refuses it too.
+ */
+export const stageOverlayKey = (
+  revision: ProfileRevision,
+  fingerprints: Readonly<Record<string, string>>,
+): Effect.Effect<string, ProfileInvalidError> => {
+  const problem = findLinkProblem(revision.profile)
+  if (problem) return Effect.fail(linkProblemError(revision.profile, problem))
+  return nodeKey("stage-overlay", stageOverlaySchema, {
     overlay: revision.profile.overlay.map((e) => ({
       path: e.path,
       kind: e.kind,
@@ -58,6 +68,7 @@ export const stageOverlayKey = (revision: ProfileRevision, fingerprints: Readonl
     firstBoot: revision.profile.first_boot.map((s) => ({ name: s.name, script: s.script })),
     secrets: fingerprints,
   })
+}
 
 const substitute = (text: string, values: ReadonlyMap<string, string>) =>
   text.replace(secretPlaceholder, (_, name: string) => values.get(name) ?? "")
@@ -69,6 +80,8 @@ export const stageOverlay = (
   output: string,
 ): Effect.Effect<void, InternalError | GitError | ProfileInvalidError> =>
   Effect.gen(function* () {
+    const problem = findLinkProblem(revision.profile)
+    if (problem) return yield* linkProblemError(revision.profile, problem)
     const written: Array<string> = []
     const throughLink = (relative: string, through: string) =>
       new ProfileInvalidError({
@@ -117,21 +130,6 @@ export const stageOverlay = (
     for (const entry of revision.profile.overlay) {
       if (entry.kind === "symlink") {
         const target = entry.linkTarget ?? ""
-        const resolved = posix.normalize(posix.join(posix.dirname(entry.path), target))
-        if (!target.startsWith("/") && (resolved === ".." || resolved.startsWith("../"))) {
-          return yield* new ProfileInvalidError({
-            code: "profile_path_escape",
-            diagnostics: [
-              {
-                file: revision.profile.id,
-                line: 1,
-                column: 1,
-                path: "overlay",
-                message: `overlay link ${entry.path} -> ${target} points outside the overlay`,
-              },
-            ],
-          })
-        }
         yield* ensureParents(entry.path)
         yield* Effect.try({
           try: () => {

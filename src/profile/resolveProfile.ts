@@ -392,20 +392,22 @@ export const makeProfileResolver = (
           )
         }
         for (const entry of entries) {
-          if (
-            entry.kind === "symlink" &&
-            entry.linkTarget !== undefined &&
-            !entry.linkTarget.startsWith("/")
-          ) {
+          if (entry.kind === "symlink" && entry.linkTarget !== undefined) {
+            // The Image Builder copies FILES with `cp -L`: an absolute or escaping link would copy a file of
+            // the build machine into the image. Chains and dangling links are judged on the staged tree
+            // (overlay/overlayLinks.ts); these two are caught here, where the overlay entry is known.
+            const absolute = entry.linkTarget.startsWith("/")
             const resolved = posix.normalize(posix.join(posix.dirname(entry.path), entry.linkTarget))
-            if (resolved === ".." || resolved.startsWith("../")) {
+            if (absolute || resolved === ".." || resolved.startsWith("../")) {
               return yield* fail(
                 "profile_path_escape",
                 at(
                   layer.loaded.source,
                   ["overlay"],
-                  `overlay link ${dir}/${entry.path} -> ${entry.linkTarget} points outside the overlay`,
-                  "use an absolute target (a path inside the image) or a target inside the overlay",
+                  absolute
+                    ? `overlay link ${dir}/${entry.path} -> ${entry.linkTarget} has an absolute target: the Image Builder copies FILES dereferencing links (cp -L), so it would copy the build machine's ${entry.linkTarget} into the image`
+                    : `overlay link ${dir}/${entry.path} -> ${entry.linkTarget} points outside the overlay`,
+                  "put the file itself in the overlay, or make the link relative to a file the overlay holds",
                 ),
               )
             }

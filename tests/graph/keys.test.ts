@@ -12,7 +12,7 @@ import type { ProfileRevision, ResolvedProfile } from "../../src/profile/resolve
 import { buildMirror, serveMirror } from "../fixtures/mirror/index.js"
 import { json, makeProject, owrt } from "../helpers/cli.js"
 
-const run = <A>(effect: Effect.Effect<A>) => Effect.runPromise(effect)
+const run = <A, E>(effect: Effect.Effect<A, E>) => Effect.runPromise(effect)
 
 const params: MakeImageParams = {
   builderKey: "0123456789abcdef",
