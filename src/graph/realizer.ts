@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, mkdirSync, readFileSync } from "node:fs"
+import { existsSync, mkdirSync, readFileSync } from "node:fs"
 import { join } from "node:path"
 import { SqlClient } from "@effect/sql"
 import { Context, Effect, Either, Exit, Layer } from "effect"
@@ -265,15 +265,9 @@ export const realizerLayer = Layer.effect(
               name: "overlay",
               lockTimeoutSeconds: config.timeouts.lock,
               digestKey: yield* storeSealingKey(config.store),
-              build: (output) =>
-                stageOverlay(entry.revision, compiled.secretValues, output).pipe(
-                  // A tree holding secret values is readable by its owner only.
-                  Effect.tap(() =>
-                    compiled.secretValues.size > 0
-                      ? Effect.sync(() => chmodSync(output, 0o700))
-                      : Effect.void,
-                  ),
-                ),
+              // A tree holding secret values, and every output built from it, is readable by its owner only.
+              private: compiled.secretValues.size > 0,
+              build: (output) => stageOverlay(entry.revision, compiled.secretValues, output),
             }),
           )
           const params = imageParams(compiled, builder, device)
@@ -294,6 +288,7 @@ export const realizerLayer = Layer.effect(
                 key: imageKey,
                 name: `${p.id}-image`,
                 lockTimeoutSeconds: config.timeouts.lock,
+                private: compiled.secretValues.size > 0,
                 rebuild: options.rebuild,
                 build: (output, work) =>
                   Effect.gen(function* () {
@@ -346,6 +341,7 @@ export const realizerLayer = Layer.effect(
               key: artifactsKey,
               name: `${p.id}-artifacts`,
               lockTimeoutSeconds: config.timeouts.lock,
+              private: compiled.secretValues.size > 0,
               rebuild: options.rebuild,
               build: (output) =>
                 Effect.gen(function* () {

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, renameSync, rmSync } from "node:fs"
+import { chmodSync, existsSync, mkdirSync, renameSync, rmSync, statSync } from "node:fs"
 import { join } from "node:path"
 import type { SqlClient } from "@effect/sql"
 import { Effect, type Scope } from "effect"
@@ -45,27 +45,37 @@ export const realizeNode = <E, R>(options: {
   readonly rebuild?: boolean
   /** Digest file contents under this key (outputs that hold secret values). */
   readonly digestKey?: Uint8Array | undefined
+  /**
+   * The output holds secret values (a staged overlay that used secrets, and every node built from it): its
+   * directory is readable by the owner only. A stored output of an older store is made so when it is used.
+   */
+  readonly private?: boolean | undefined
   readonly build: (output: string, work: string) => Effect.Effect<void, E, R>
 }): Effect.Effect<StoredNode, E | NodeStoreError, Exclude<R, Scope.Scope> | SqlClient.SqlClient> =>
   Effect.gen(function* () {
     const { store, kind, key, name } = options
     const path = join(store, storePathName(key, name))
-    const hit = (row: StorePathRow) => ({ key, kind, path: join(store, storePathName(key, row.name)), cacheHit: true })
+    const hit = (row: StorePathRow) =>
+      Effect.map(
+        options.private ? makePrivate(join(store, storePathName(key, row.name))) : Effect.void,
+        () => ({ key, kind, path: join(store, storePathName(key, row.name)), cacheHit: true }),
+      )
     if (!options.rebuild) {
       const found = yield* lookupNode(store, key)
-      if (found) return hit(found)
+      if (found) return yield* hit(found)
     }
     return yield* Effect.scoped(
       Effect.gen(function* () {
         yield* acquireStoreLock(`node:${key}`, options.lockTimeoutSeconds)
         if (!options.rebuild) {
           const found = yield* lookupNode(store, key)
-          if (found) return hit(found)
+          if (found) return yield* hit(found)
         }
         const work = yield* makeWorkDirectory(store, `${kind}-${key}`)
         const output = join(work, "out")
         yield* Effect.try({ try: () => mkdirSync(output), catch: (cause) => new InternalError({ cause }) })
         yield* options.build(output, work)
+        if (options.private) yield* makePrivate(output)
         const digest = yield* Effect.try({
           try: () => treeDigest(output, options.digestKey),
           catch: (cause) => new InternalError({ cause }),
@@ -98,3 +108,15 @@ export const realizeNode = <E, R>(options: {
 /** Removes a directory tree, ignoring one that is already gone. */
 export const removeTree = (path: string): Effect.Effect<void, InternalError> =>
   Effect.try({ try: () => rmSync(path, { recursive: true, force: true }), catch: (cause) => new InternalError({ cause }) })
+
+/** Owner-only access to a store path's directory (what `owrt serve` also reads as "holds secrets"). */
+const makePrivate = (path: string): Effect.Effect<void, InternalError> =>
+  Effect.try({
+    try: () => {
+      if ((statSync(path).mode & 0o077) !== 0) chmodSync(path, 0o700)
+    },
+    catch: (cause) => new InternalError({ cause }),
+  })
+
+/** Whether a store path's directory is readable by its owner only: it holds secret values. */
+export const isPrivateStorePath = (path: string): boolean => (statSync(path).mode & 0o077) === 0

@@ -265,8 +265,8 @@ export const apiRoutes: ReadonlyArray<Route> = [
       ],
       responses: fileResponses,
     }),
-    handle: ({ params }) =>
-      Effect.map(artifactFile(params.key ?? "", params.name ?? ""), (file) => ({
+    handle: ({ params, server }) =>
+      Effect.map(artifactFile(params.key ?? "", params.name ?? "", server), (file) => ({
         _tag: "file" as const,
         file,
       })),
@@ -285,7 +285,8 @@ export const apiRoutes: ReadonlyArray<Route> = [
       ],
       responses: fileResponses,
     }),
-    handle: ({ rest }) => Effect.map(storeFile(rest), (file) => ({ _tag: "file" as const, file })),
+    handle: ({ rest, server }) =>
+      Effect.map(storeFile(rest, server), (file) => ({ _tag: "file" as const, file })),
   },
   operationRoute({ method: "POST", path: "/api/audit", tag: "store", operation: audit }),
   operationRoute({ method: "POST", path: "/api/store/verify", tag: "store", operation: storeVerify }),

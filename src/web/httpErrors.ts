@@ -36,6 +36,17 @@ export class PathOutsideStoreError extends Data.TaggedError("PathOutsideStoreErr
   }
 }
 
+export class StorePathPrivateError extends Data.TaggedError("StorePathPrivateError")<{
+  readonly path: string
+}> {
+  readonly code = "store_path_private"
+  readonly exitCode = ExitCode.usage
+  readonly status = 403
+  override get message(): string {
+    return `${this.path} holds secret values (its profile uses secrets): this server serves such files only when it requires a token (owrt serve --token, or OWRT_SERVE_TOKEN)`
+  }
+}
+
 export class RouteNotFoundError extends Data.TaggedError("RouteNotFoundError")<{
   readonly method: string
   readonly path: string
@@ -106,6 +117,7 @@ export type HttpOnlyError =
   | BadRequestError
   | UnauthorizedError
   | PathOutsideStoreError
+  | StorePathPrivateError
   | RouteNotFoundError
   | MethodNotAllowedError
   | BodyTooLargeError

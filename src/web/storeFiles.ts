@@ -6,9 +6,9 @@ import { AppConfig } from "../config/appConfig.js"
 import { findStorePath } from "../db/storePathRecords.js"
 import { type DatabaseBusyError, type DatabaseError, NotFoundError, StoreDriftError } from "../errors.js"
 import { storedArtifacts } from "../operations/storedArtifacts.js"
-import { storePathName } from "../store/nodeStore.js"
+import { isPrivateStorePath, storePathName } from "../store/nodeStore.js"
 import type { TreeFile } from "../store/treeDigest.js"
-import { PathOutsideStoreError } from "./httpErrors.js"
+import { PathOutsideStoreError, StorePathPrivateError } from "./httpErrors.js"
 
 /** A store file a client may download, with what its digest and size were when it was stored. */
 export interface ServedFile {
@@ -22,6 +22,7 @@ export interface ServedFile {
 type StoreFileError =
   | NotFoundError
   | PathOutsideStoreError
+  | StorePathPrivateError
   | StoreDriftError
   | DatabaseError
   | DatabaseBusyError
@@ -29,7 +30,17 @@ type StoreFileError =
 /*
  * Only build outputs are served: make-image (images and the build log, secrets already redacted) and
  * collect-artifacts. Staged overlays may hold secret values in the clear, and builders are not ours.
+ *
+ * Outputs of a profile that uses secrets hold them inside the image (a Wi-Fi key, a WireGuard private key):
+ * their store paths are readable by the owner only (see realizeNode's `private`), and they are served only
+ * by a server that requires a token — never to anyone who can reach an unauthenticated loopback port (any
+ * local user, a browser page through DNS rebinding is already refused).
  */
+
+/** Who may be served a store path that holds secret values: only clients of a server that checks a token. */
+export interface ServeAccess {
+  readonly tokenRequired: boolean
+}
 const servedKinds = new Set(["make-image", "collect-artifacts"])
 
 const nodeKeyPattern = /^[0-9a-f]{16}$/
@@ -51,12 +62,15 @@ const safeSegment = (segment: string, shown: string) =>
  * The file a link names, after resolving every symlink on the way: it must still lie inside the store
  * path it was looked up in, and be the size recorded when it was stored (else the store drifted).
  */
-const checkedFile = (root: string, file: string, expectedSize: number, shown: string) =>
+const checkedFile = (root: string, file: string, expectedSize: number, shown: string, access: ServeAccess) =>
   Effect.gen(function* () {
     const resolved = yield* Effect.try({
       try: () => ({ root: realpathSync(root), file: realpathSync(file) }),
       catch: () => new NotFoundError({ what: shown, detail: "no such file in the store" }),
     })
+    if (!access.tokenRequired && isPrivateStorePath(resolved.root)) {
+      return yield* new StorePathPrivateError({ path: shown })
+    }
     if (!resolved.file.startsWith(resolved.root + sep))
       return yield* new PathOutsideStoreError({ path: shown })
     const stat = statSync(resolved.file)
@@ -79,6 +93,7 @@ const served = (path: string, name: string, size: number, sha256: string): Serve
 export const artifactFile = (
   key: string,
   name: string,
+  access: ServeAccess,
 ): Effect.Effect<ServedFile, StoreFileError, AppConfig | SqlClient.SqlClient> =>
   Effect.gen(function* () {
     const shown = `${key}/${name}`
@@ -91,13 +106,20 @@ export const artifactFile = (
     const config = yield* AppConfig
     const artifact = (yield* storedArtifacts(config.store, { key, limit: 1000 })).find((a) => a.name === name)
     if (!artifact) return yield* missing
-    const path = yield* checkedFile(dirname(dirname(artifact.path)), artifact.path, artifact.size, shown)
+    const path = yield* checkedFile(
+      dirname(dirname(artifact.path)),
+      artifact.path,
+      artifact.size,
+      shown,
+      access,
+    )
     return served(path, name, artifact.size, artifact.sha256)
   })
 
 /** Any file of a served store path, by `<key>-<name>/<path inside>` as `owrt store ls` shows them. */
 export const storeFile = (
   segments: ReadonlyArray<string>,
+  access: ServeAccess,
 ): Effect.Effect<ServedFile, StoreFileError, AppConfig | SqlClient.SqlClient> =>
   Effect.gen(function* () {
     const shown = segments.join("/")
@@ -117,6 +139,6 @@ export const storeFile = (
     if (!listed?.sha256) return yield* missing
     const config = yield* AppConfig
     const root = join(config.store, top)
-    const path = yield* checkedFile(root, join(root, ...inside), listed.size, shown)
+    const path = yield* checkedFile(root, join(root, ...inside), listed.size, shown, access)
     return served(path, inside[inside.length - 1] ?? top, listed.size, listed.sha256)
   })
