@@ -1,11 +1,22 @@
 import { Effect, Schema } from "effect"
 import { type ErrorReport, toErrorReport } from "../errors.js"
 import { Realizer } from "../graph/realizer.js"
+import { distinctSpecs } from "./distinctSpecs.js"
 import { ErrorReportSchema } from "./errorReport.js"
 import { defineOperation } from "./operation.js"
 import { type RealizedProfile, RealizedProfileSchema, realizedProfileJson } from "./realizedProfile.js"
+import { ProfileSpecSchema } from "./revision.js"
 import { Integer } from "./schemaTypes.js"
 import { SelectionFields } from "./selection.js"
+
+/**
+ * The most profile specs one batch may name (MCP `realize_batch`, `POST /api/realize/batch`). A larger
+ * request is refused as a usage error before anything is resolved or built. `all` and `tag` select from
+ * the project's own profiles and are not counted.
+ */
+export const maxBatchProfiles = 256
+
+const tooMany = `at most ${maxBatchProfiles} profiles per batch: split larger batches (naming a profile twice builds it once)`
 
 type Outcome =
   | { readonly _tag: "built"; readonly result: RealizedProfile & { readonly buildId: number } }
@@ -19,6 +30,14 @@ export const realizeBatch = defineOperation({
   idempotent: true,
   params: Schema.Struct({
     ...SelectionFields,
+    profiles: Schema.optional(
+      Schema.Array(ProfileSpecSchema).pipe(
+        Schema.maxItems(maxBatchProfiles, {
+          message: () => tooMany,
+          description: `Profiles: id or id@rev, at most ${maxBatchProfiles}; specs naming the same revision are built once`,
+        }),
+      ),
+    ),
     mode: Schema.optional(Schema.Literal("fail-fast", "best-effort")).annotations({
       description:
         "fail-fast (default): stop the others at the first failure; best-effort: build every profile",
@@ -37,7 +56,10 @@ export const realizeBatch = defineOperation({
       description: "Profiles stopped or never started because another failed first (fail-fast)",
     }),
     totals: Schema.Struct({
-      requested: Integer,
+      requested: Integer.annotations({ description: "Distinct profile revisions the batch named" }),
+      merged: Integer.annotations({
+        description: "Specs left out because an earlier one named the same profile revision",
+      }),
       succeeded: Integer,
       cacheHits: Integer,
       failed: Integer,
@@ -48,8 +70,10 @@ export const realizeBatch = defineOperation({
     Effect.gen(function* () {
       const realizer = yield* Realizer
       const mode = params.mode ?? "fail-fast"
+      // `a a`, or `a` and `a@3` while they mean the same revision: one build, one build record.
+      const distinct = yield* distinctSpecs(params.profiles ?? [])
       const targets = yield* realizer.select({
-        specs: params.profiles ?? [],
+        specs: distinct.specs,
         all: params.all,
         tag: params.tag,
       })
@@ -87,6 +111,7 @@ export const realizeBatch = defineOperation({
         skipped,
         totals: {
           requested: names.length,
+          merged: distinct.merged,
           succeeded: results.length,
           cacheHits: results.filter((r) => r.cacheHit).length,
           failed: failures.length,

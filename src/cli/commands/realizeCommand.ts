@@ -11,6 +11,7 @@ import { runWithApp } from "../runWithApp.js"
 
 // Loaded when the command runs, so that other commands start without its schemas.
 const realizedProfileModule = Effect.promise(() => import("../../operations/realizedProfile.js"))
+const distinctSpecsModule = Effect.promise(() => import("../../operations/distinctSpecs.js"))
 
 export const profilesArg = Args.text({ name: "profile" }).pipe(
   Args.repeated,
@@ -47,8 +48,11 @@ export const realizeCommand = Command.make(
     runWithApp(options, () =>
       Effect.gen(function* () {
         const realizer = yield* Realizer
+        // `owrt realize a a`, or `a a@3` while they mean the same revision: one build, one build record.
+        const { distinctSpecs } = yield* distinctSpecsModule
+        const { specs } = yield* distinctSpecs(options.profiles)
         const { results, failures } = yield* realizer.realize({
-          specs: options.profiles,
+          specs,
           all: options.all,
           tag: Option.getOrUndefined(options.tag),
           rebuild: options.rebuild,
