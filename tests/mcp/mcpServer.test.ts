@@ -4,7 +4,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js"
-import type { CallToolResult, Progress } from "@modelcontextprotocol/sdk/types.js"
+import { type CallToolResult, CallToolResultSchema, type Progress } from "@modelcontextprotocol/sdk/types.js"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { buildMirror, serveMirror } from "../fixtures/mirror/index.js"
 import { expectArtifactsOnDisk } from "../helpers/artifacts.js"
@@ -241,6 +241,38 @@ describe("owrt mcp over stdio, driven by the official MCP client", () => {
     expect(badMode.message).toMatch(/fail-fast/)
   })
 
+  it("answers arguments that are not an object, or nest too deep, with a usage tool error", async () => {
+    const listed = await client.request(
+      // Not what the types allow: what a confused client sends.
+      {
+        method: "tools/call",
+        params: { name: "realize", arguments: [1, 2] as unknown as Record<string, unknown> },
+      },
+      CallToolResultSchema,
+    )
+    const notAnObject = toolError(listed)
+    expect(notAnObject).toMatchObject({ code: "usage", exitCode: 2 })
+    expect(notAnObject.message).toMatch(/Expected an object of named arguments, actual an array/)
+
+    const deep = JSON.parse(`${"[".repeat(3000)}${"]".repeat(3000)}`) as unknown
+    const tooDeep = toolError(await call("realize", { profile: deep }))
+    expect(tooDeep).toMatchObject({ code: "usage", exitCode: 2 })
+    expect(tooDeep.message).toMatch(/more than 64 deep/)
+    // Within the limit, the usual per-field message.
+    const shallow = toolError(await call("realize", { profile: [[["home-ap"]]] }))
+    expect(shallow.message).toMatch(/profile: Expected string/)
+  })
+
+  it("answers a message over 10 MiB with an error and goes on serving", async () => {
+    // The SDK writes the request id after the arguments, at the very end of the message.
+    await expect(call("realize", { profile: "x".repeat(11 * 1024 * 1024) })).rejects.toThrow(
+      /message too large: \d+ bytes, owrt mcp accepts at most 10485760 bytes/,
+    )
+    const profiles = structured<{ profiles: ReadonlyArray<{ id: string }> }>(await call("list_profiles"))
+    expect(profiles.profiles.map((p) => p.id)).toContain("home-ap")
+    expect(stderr).toMatch(/owrt mcp: dropped a message of \d+ bytes/)
+  })
+
   it("reports an unknown profile as profile_not_found with a suggestion", async () => {
     const error = toolError(await call("realize", { profile: "home-aq" }))
     expect(error).toMatchObject({ code: "profile_not_found", exitCode: 4 })
@@ -285,7 +317,48 @@ describe("owrt mcp over stdio, driven by the official MCP client", () => {
         error: expect.objectContaining({ code: "package_selection_invalid", exitCode: 7 }),
       },
     ])
-    expect(batch.totals).toEqual({ requested: 2, succeeded: 1, cacheHits: 1, failed: 1, skipped: 0 })
+    expect(batch.totals).toEqual({
+      requested: 2,
+      merged: 0,
+      succeeded: 1,
+      cacheHits: 1,
+      failed: 1,
+      skipped: 0,
+    })
+  })
+
+  it("merges specs naming the same revision in a batch: one build record each", async () => {
+    const buildIds = async () =>
+      structured<{ builds: ReadonlyArray<{ id: number }> }>(
+        await call("list_builds", { limit: 1000 }),
+      ).builds.map((b) => b.id)
+    const before = await buildIds()
+    const batch = structured<{ results: ReadonlyArray<Realized>; totals: Record<string, number> }>(
+      await call("realize_batch", { profiles: ["home-ap", "home-ap", "home-ap@1", "home-ap"] }),
+    )
+    expect(batch.results.map((r) => r.profile)).toEqual(["home-ap"])
+    expect(batch.totals).toMatchObject({ requested: 1, merged: 3, succeeded: 1 })
+    expect((await buildIds()).length).toBe(before.length + 1)
+  })
+
+  it("refuses a batch of more than 256 specs as a usage error before any work", async () => {
+    const runs = makeRuns()
+    const builds = structured<{ builds: ReadonlyArray<unknown> }>(await call("list_builds", { limit: 1000 }))
+    const error = toolError(await call("realize_batch", { profiles: Array(20_000).fill("home-ap") }))
+    expect(error).toMatchObject({ code: "usage", exitCode: 2 })
+    expect(error.message).toMatch(/at most 256 profiles per batch/)
+    // One short line, not the 20,000 specs quoted back.
+    expect(error.message.length).toBeLessThan(300)
+    expect(toolError(await call("realize_batch", { profiles: Array(257).fill("x86-router") })).code).toBe(
+      "usage",
+    )
+    const after = structured<{ builds: ReadonlyArray<unknown> }>(await call("list_builds", { limit: 1000 }))
+    expect(after.builds.length).toBe(builds.builds.length)
+    expect(makeRuns()).toBe(runs)
+    const { tools } = await client.listTools()
+    expect(tools.find((t) => t.name === "realize_batch")?.inputSchema).toMatchObject({
+      properties: { profiles: { type: "array", maxItems: 256 } },
+    })
   })
 
   it("plans and verifies the store through the same tools", async () => {
