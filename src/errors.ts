@@ -48,6 +48,7 @@ export type ProfileErrorCode =
   | "profile_link_dangling"
   | "profile_overlay_missing"
   | "profile_invalid_id"
+  | "profile_too_large"
 
 /** A profile that cannot be loaded or resolved. Carries every problem found, first one first. */
 export class ProfileInvalidError extends Data.TaggedError("ProfileInvalidError")<{
@@ -81,6 +82,20 @@ export class SecretUnavailableError extends Data.TaggedError("SecretUnavailableE
   readonly exitCode = ExitCode.invalid
   override get message(): string {
     return `secret \`${this.secret}\` of profile ${this.profile} (${this.reference}) is unavailable: ${this.reason}`
+  }
+}
+
+/** A secret whose value cannot be used safely: not a regular file, too large, or too short to redact. */
+export class SecretInvalidError extends Data.TaggedError("SecretInvalidError")<{
+  readonly profile: string
+  readonly secret: string
+  readonly reference: string
+  readonly reason: string
+}> {
+  readonly code = "secret_invalid"
+  readonly exitCode = ExitCode.invalid
+  override get message(): string {
+    return `secret \`${this.secret}\` of profile ${this.profile} (${this.reference}) is refused: ${this.reason}`
   }
 }
 
@@ -487,6 +502,7 @@ export type OwrtError =
   | ProfileInvalidError
   | ConfigInvalidError
   | SecretUnavailableError
+  | SecretInvalidError
   | ProfileNotFoundError
   | RevisionNotFoundError
   | RevisionAmbiguousError

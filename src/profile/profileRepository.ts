@@ -16,8 +16,8 @@ import {
   UsageError,
 } from "../errors.js"
 import { blobPath, hasBlob, putBlob } from "../store/blobStore.js"
-import { closestMatch } from "../text/closestMatch.js"
-import type { ProfileDocument } from "./profileSchema.js"
+import { closestMatch, elideName } from "../text/closestMatch.js"
+import { type ProfileDocument, profileLimits } from "./profileSchema.js"
 import { gitProfileTree, resolveCommit, worktreeProfileTree } from "./profileTree.js"
 import {
   type DocumentCache,
@@ -55,7 +55,7 @@ export const parseProfileSpec = (
   if (id === "" || rev === "") {
     return Effect.fail(
       new UsageError({
-        detail: `\`${spec}\` is not a profile reference: write <id> or <id>@<rev> (e.g. home-ap@3)`,
+        detail: `\`${elideName(spec)}\` is not a profile reference: write <id> or <id>@<rev> (e.g. home-ap@3)`,
       }),
     )
   }
@@ -115,18 +115,27 @@ export const profileRepositoryLayer = Layer.effect(
     }
     const worktree = makeProfileResolver(worktreeProfileTree(config.profiles), displayDir, documentCache)
 
+    // A name from outside (argument, MCP, HTTP) can be megabytes long: it is echoed shortened, and matched
+    // against known ids only within closestMatch's bounds.
     const notFound = (id: string) =>
       Effect.flatMap(worktree.ids(), (known) =>
-        Effect.fail(new ProfileNotFoundError({ profile: id, known, suggestion: closestMatch(id, known) })),
-      )
-
-    const resolveWith = (resolver: ProfileResolver, id: string) =>
-      resolver.resolve(id).pipe(
-        Effect.catchIf(
-          (e): e is Extract<typeof e, { _tag: "ProfileMissing" }> => e._tag === "ProfileMissing",
-          () => notFound(id),
+        Effect.fail(
+          new ProfileNotFoundError({ profile: elideName(id), known, suggestion: closestMatch(id, known) }),
         ),
       )
+
+    /** No profile id is this long: answered as not found before any file, database or git lookup. */
+    const tooLong = (id: string) => id.length > profileLimits.idLength
+
+    const resolveWith = (resolver: ProfileResolver, id: string) =>
+      tooLong(id)
+        ? notFound(id)
+        : resolver.resolve(id).pipe(
+            Effect.catchIf(
+              (e): e is Extract<typeof e, { _tag: "ProfileMissing" }> => e._tag === "ProfileMissing",
+              () => notFound(id),
+            ),
+          )
 
     /** Records a revision; a new one also keeps its overlay files, so it can be rebuilt later. */
     const record = (revision: ProfileRevision, known?: ReadonlyMap<string, RevisionRecord>) =>
@@ -174,6 +183,16 @@ export const profileRepositoryLayer = Layer.effect(
 
     const resolveRev = (id: string, rev: string) =>
       Effect.gen(function* () {
+        if (tooLong(id)) return yield* notFound(id)
+        // Revision numbers, hashes (64) and commit-ish names are short; a longer one names nothing.
+        if (rev.length > 256) {
+          return yield* new RevisionNotFoundError({
+            profile: id,
+            rev: elideName(rev),
+            detail:
+              "not a revision number, a recorded revision hash, or a git commit of the profiles repository",
+          })
+        }
         // A number is a revision number when one is recorded; otherwise it may still be a hash or commit
         // prefix made only of digits (a 7-digit short commit id is one in 27).
         const numeric = /^\d+$/.test(rev)
@@ -280,6 +299,7 @@ export const profileRepositoryLayer = Layer.effect(
         }),
       history: (id) =>
         Effect.gen(function* () {
+          if (tooLong(id)) return yield* notFound(id)
           // Looking at history counts as seeing the current revision, so it is always listed.
           const current = yield* worktree.resolve(id).pipe(
             Effect.map((revision) => revision as ProfileRevision | undefined),
