@@ -2,8 +2,15 @@ import { Either, ParseResult, Schema } from "effect"
 import { parse } from "yaml"
 import { type Diagnostic, type ProfileErrorCode, ProfileInvalidError } from "../errors.js"
 import { closestMatch } from "../text/closestMatch.js"
-import { knownKeys, ProfileDocument } from "./profileSchema.js"
-import { formatPath, type PathSegment, parseYamlSource, type YamlSource } from "./yamlSource.js"
+import { knownKeys, ProfileDocument, profileLimits } from "./profileSchema.js"
+import {
+  formatPath,
+  maxYamlAliasCount,
+  type PathSegment,
+  parseYamlSource,
+  type YamlSource,
+  yamlNestingProblem,
+} from "./yamlSource.js"
 
 export interface LoadedDocument {
   readonly document: ProfileDocument
@@ -52,10 +59,66 @@ const decodeStrict = Schema.decodeUnknownEither(ProfileDocument, {
   onExcessProperty: "error",
 })
 
+interface LimitProblem {
+  readonly path: ReadonlyArray<PathSegment>
+  readonly message: string
+}
+
+/**
+ * The first place a parsed document exceeds `profileLimits` (list lengths, string lengths, nesting), or
+ * `undefined`. Runs on the plain parsed value, before schema decoding builds anything from it, and visits
+ * each node once without recursion.
+ */
+export const profileLimitProblem = (value: unknown): LimitProblem | undefined => {
+  const pending: Array<{ value: unknown; path: ReadonlyArray<PathSegment> }> = [{ value, path: [] }]
+  for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
+    const { value: node, path } = next
+    if (typeof node === "string") {
+      const limit =
+        path.length === 1 && path[0] === "description"
+          ? profileLimits.descriptionLength
+          : profileLimits.stringLength
+      if (node.length > limit)
+        return { path, message: `text of ${node.length} characters; the limit here is ${limit}` }
+      continue
+    }
+    if (typeof node !== "object" || node === null) continue
+    if (path.length >= profileLimits.nesting)
+      return { path, message: `nested more than ${profileLimits.nesting} levels deep` }
+    if (Array.isArray(node)) {
+      if (node.length > profileLimits.listItems)
+        return {
+          path,
+          message: `list of ${node.length} entries; the limit is ${profileLimits.listItems}`,
+        }
+      for (let i = node.length - 1; i >= 0; i--) pending.push({ value: node[i], path: [...path, i] })
+      continue
+    }
+    const keys = Object.keys(node)
+    if (keys.length > profileLimits.listItems)
+      return { path, message: `mapping of ${keys.length} keys; the limit is ${profileLimits.listItems}` }
+    for (let i = keys.length - 1; i >= 0; i--) {
+      const key = keys[i] as string
+      if (key.length > profileLimits.keyLength)
+        return {
+          path,
+          message: `a key of ${key.length} characters; the limit is ${profileLimits.keyLength}`,
+        }
+      pending.push({ value: (node as Record<string, unknown>)[key], path: [...path, key] })
+    }
+  }
+  return undefined
+}
+
+const tooLarge = (diagnostic: Diagnostic) =>
+  new ProfileInvalidError({ code: "profile_too_large", diagnostics: [diagnostic] })
+
 const quickDecode = (text: string): ProfileDocument | undefined => {
   try {
-    const value: unknown = parse(text, { uniqueKeys: true, maxAliasCount: 100 }) ?? {}
+    const value: unknown = parse(text, { uniqueKeys: true, maxAliasCount: maxYamlAliasCount }) ?? {}
     if (typeof value !== "object" || value === null || Array.isArray(value)) return undefined
+    // Over a limit: the slow path says where.
+    if (profileLimitProblem(value) !== undefined) return undefined
     const decoded = decodeStrict(value)
     return Either.isRight(decoded) ? decoded.right : undefined
   } catch {
@@ -147,13 +210,31 @@ export const decodeProfileDocument = (
   file: string,
   text: string,
 ): Either.Either<LoadedDocument, ProfileInvalidError> => {
+  // Limits first: the file's size, then nesting the YAML composer could not survive.
+  const bytes = Buffer.byteLength(text, "utf8")
+  if (bytes > profileLimits.fileBytes) {
+    return Either.left(
+      tooLarge({
+        file,
+        line: 1,
+        column: 1,
+        path: "",
+        message: `profile file of ${bytes} bytes; the limit is ${profileLimits.fileBytes}`,
+      }),
+    )
+  }
+  const tooDeep = yamlNestingProblem(file, text)
+  if (tooDeep) return Either.left(tooLarge(tooDeep))
   // Fast path: most profiles are valid, and positions are only needed to explain an error.
   const fast = quickDecode(text)
   if (fast !== undefined) return Either.right({ document: fast, source: lazySource(file, text) })
   const parsed = parseYamlSource(file, text)
-  if (parsed._tag === "syntax") {
+  if (parsed._tag !== "ok") {
     return Either.left(
-      new ProfileInvalidError({ code: "profile_yaml_syntax", diagnostics: parsed.diagnostics }),
+      new ProfileInvalidError({
+        code: parsed._tag === "syntax" ? "profile_yaml_syntax" : "profile_too_large",
+        diagnostics: parsed.diagnostics,
+      }),
     )
   }
   const { source } = parsed
@@ -171,6 +252,19 @@ export const decodeProfileDocument = (
             message: "a profile is a YAML mapping of keys (release:, target:, device:, packages:, ...)",
           },
         ],
+      }),
+    )
+  }
+  const problem = profileLimitProblem(value)
+  if (problem) {
+    const position = source.valueAt(problem.path)
+    return Either.left(
+      tooLarge({
+        file,
+        line: position.line,
+        column: position.column,
+        path: formatPath(problem.path),
+        message: problem.message,
       }),
     )
   }

@@ -8,6 +8,36 @@ import { Schema } from "effect"
 
 export const profileIdPattern = /^[a-z0-9][a-z0-9._-]*$/
 
+/**
+ * Limits on what a profile may hold (docs/profiles.md, "Limits"). Generous for real profiles; they keep a
+ * hostile or broken file from exhausting memory, the stack or the database. Exceeding one is
+ * `profile_too_large`, found before the part concerned is parsed or read further.
+ */
+export const profileLimits = {
+  /** Bytes of one profile file, checked before it is read. */
+  fileBytes: 1024 * 1024,
+  /** Entries of any list (packages, files, first_boot, disabled_services, tags, extends) and keys of a mapping. */
+  listItems: 4096,
+  /** Characters of any string (inline file content, first-boot script). */
+  stringLength: 64 * 1024,
+  /** Characters of `description`. */
+  descriptionLength: 4096,
+  /** Characters of a mapping key. */
+  keyLength: 256,
+  /** Levels of nesting in the parsed document (a valid profile uses 4). */
+  nesting: 32,
+  /** Ancestors in one `extends` chain. */
+  extendsDepth: 32,
+  /** Characters of a profile id (the file name without .yaml). */
+  idLength: 128,
+  /** Files and links of a profile's overlay, all overlay directories together. */
+  overlayFiles: 10_000,
+  /** Bytes of one overlay file. */
+  overlayFileBytes: 64 * 1024 * 1024,
+  /** Bytes of all overlay files together. */
+  overlayBytes: 256 * 1024 * 1024,
+} as const
+
 export const ProfileId = Schema.String.pipe(
   Schema.pattern(profileIdPattern, {
     message: (issue) =>

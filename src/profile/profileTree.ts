@@ -1,6 +1,17 @@
 import { execFile } from "node:child_process"
 import { createHash } from "node:crypto"
-import { lstatSync, readdirSync, readFileSync, readlinkSync, realpathSync } from "node:fs"
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  lstatSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  readSync,
+  realpathSync,
+} from "node:fs"
 import { join, posix, relative, sep } from "node:path"
 import { Effect } from "effect"
 import { GitError } from "../errors.js"
@@ -17,6 +28,24 @@ export interface TreeEntry {
   readonly linkTarget?: string | undefined
 }
 
+/** A profile file's text, or its size when that is over the limit asked for (then it is not read). */
+export type TextRead =
+  | { readonly _tag: "text"; readonly text: string }
+  | { readonly _tag: "tooLarge"; readonly size: number }
+
+/** Bounds on an overlay directory: walking stops at the first one exceeded. */
+export interface OverlayLimits {
+  readonly files: number
+  readonly fileBytes: number
+  readonly totalBytes: number
+}
+
+/** An overlay directory over its limits: `reason` says which, naming the file when one is to blame. */
+export interface OverlayTooLarge {
+  readonly _tag: "tooLarge"
+  readonly reason: string
+}
+
 /**
  * Where profile files come from: the working tree, or a git commit of the repository holding `profiles/`.
  * Paths are relative to the profiles directory, with `/` separators.
@@ -25,9 +54,16 @@ export interface ProfileTree {
   /** `worktree`, or `git:<full commit id>`. */
   readonly source: string
   readonly listProfileFiles: () => Effect.Effect<ReadonlyArray<string>, GitError>
-  readonly readText: (path: string) => Effect.Effect<string | undefined, GitError>
-  /** Every file and symlink below `dir`, sorted by path; `undefined` when `dir` is not a directory. */
-  readonly walk: (dir: string) => Effect.Effect<ReadonlyArray<TreeEntry> | undefined, GitError>
+  /** Reads a profile file, unless it is larger than `maxBytes` (then only its size is reported). */
+  readonly readText: (path: string, maxBytes: number) => Effect.Effect<TextRead | undefined, GitError>
+  /**
+   * Every file and symlink below `dir`, sorted by path; `undefined` when `dir` is not a directory;
+   * `tooLarge` as soon as `limits` are exceeded (no file over the limit is read).
+   */
+  readonly walk: (
+    dir: string,
+    limits: OverlayLimits,
+  ) => Effect.Effect<ReadonlyArray<TreeEntry> | OverlayTooLarge | undefined, GitError>
   /** Reads the bytes of an entry found by `walk`. */
   readonly readBytes: (path: string) => Effect.Effect<Uint8Array | undefined, GitError>
   /** True when `dir` resolves (following symlinks) inside the profiles directory. */
@@ -37,6 +73,39 @@ export interface ProfileTree {
 const isProfileFile = (name: string) => /\.ya?ml$/.test(name)
 
 const sha256 = (data: Uint8Array | string) => createHash("sha256").update(data).digest("hex")
+
+/** Reads at most `maxBytes` of a file through one descriptor, so a file that grows meanwhile stays bounded. */
+const readBounded = (path: string, maxBytes: number): TextRead | undefined => {
+  let fd: number
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK)
+  } catch {
+    return undefined
+  }
+  try {
+    const stat = fstatSync(fd)
+    if (!stat.isFile()) return undefined
+    if (stat.size > maxBytes) return { _tag: "tooLarge", size: stat.size }
+    // One byte over the limit: a file that grew since fstat is still caught.
+    const buffer = Buffer.allocUnsafe(maxBytes + 1)
+    let length = 0
+    while (length < buffer.length) {
+      const read = readSync(fd, buffer, length, buffer.length - length, null)
+      if (read === 0) break
+      length += read
+    }
+    if (length > maxBytes) return { _tag: "tooLarge", size: length }
+    return { _tag: "text", text: buffer.subarray(0, length).toString("utf8") }
+  } catch {
+    return undefined
+  } finally {
+    closeSync(fd)
+  }
+}
+
+const overlayTooLarge = (reason: string): OverlayTooLarge => ({ _tag: "tooLarge", reason })
+
+const mib = (bytes: number) => `${Math.round((bytes / (1024 * 1024)) * 10) / 10} MiB`
 
 export const worktreeProfileTree = (profilesDir: string): ProfileTree => {
   const absolute = (path: string) => join(profilesDir, ...path.split("/"))
@@ -53,14 +122,7 @@ export const worktreeProfileTree = (profilesDir: string): ProfileTree => {
           return []
         }
       }),
-    readText: (path) =>
-      Effect.sync(() => {
-        try {
-          return readFileSync(absolute(path), "utf8")
-        } catch {
-          return undefined
-        }
-      }),
+    readText: (path, maxBytes) => Effect.sync(() => readBounded(absolute(path), maxBytes)),
     readBytes: (path) =>
       Effect.sync(() => {
         try {
@@ -79,7 +141,7 @@ export const worktreeProfileTree = (profilesDir: string): ProfileTree => {
         return true // a missing directory is reported as missing, not as an escape
       }
     },
-    walk: (dir) =>
+    walk: (dir, limits) =>
       Effect.sync(() => {
         const root = absolute(dir)
         try {
@@ -88,12 +150,19 @@ export const worktreeProfileTree = (profilesDir: string): ProfileTree => {
           return undefined
         }
         const entries: Array<TreeEntry> = []
-        const visit = (relativeDir: string) => {
+        // Directories count too: a tree of empty directories costs as much to walk as one of files.
+        let visited = 0
+        let total = 0
+        const visit = (relativeDir: string): OverlayTooLarge | undefined => {
           for (const entry of readdirSync(join(root, relativeDir), { withFileTypes: true })) {
             const rel = relativeDir === "" ? entry.name : `${relativeDir}/${entry.name}`
             const full = join(root, rel)
-            if (entry.isDirectory()) visit(rel)
-            else if (entry.isSymbolicLink()) {
+            if (++visited > limits.files)
+              return overlayTooLarge(`more than ${limits.files} files and directories`)
+            if (entry.isDirectory()) {
+              const problem = visit(rel)
+              if (problem) return problem
+            } else if (entry.isSymbolicLink()) {
               const target = readlinkSync(full)
               entries.push({
                 path: rel,
@@ -105,6 +174,11 @@ export const worktreeProfileTree = (profilesDir: string): ProfileTree => {
               })
             } else if (entry.isFile()) {
               const stat = lstatSync(full)
+              if (stat.size > limits.fileBytes)
+                return overlayTooLarge(`${rel} is ${mib(stat.size)}; the limit is ${mib(limits.fileBytes)}`)
+              total += stat.size
+              if (total > limits.totalBytes)
+                return overlayTooLarge(`its files add up to more than ${mib(limits.totalBytes)}`)
               const content = readFileSync(full)
               entries.push({
                 path: rel,
@@ -116,8 +190,10 @@ export const worktreeProfileTree = (profilesDir: string): ProfileTree => {
             }
             // Sockets, fifos and devices cannot be part of an overlay; they are skipped, as git would.
           }
+          return undefined
         }
-        visit("")
+        const problem = visit("")
+        if (problem) return problem
         return entries.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
       }),
   }
@@ -164,6 +240,8 @@ interface GitBlobEntry {
   readonly mode: string
   readonly object: string
   readonly path: string
+  /** Bytes of a blob (`ls-tree -l`); 0 for trees. */
+  readonly size: number
 }
 
 export const gitProfileTree = (profilesDir: string, commit: string): Effect.Effect<ProfileTree, GitError> =>
@@ -171,7 +249,16 @@ export const gitProfileTree = (profilesDir: string, commit: string): Effect.Effe
     const { top, prefix } = yield* gitLocation(profilesDir)
     const inRepo = (path: string) => (prefix === "" ? path : `${prefix}/${path}`)
     const lsTree = (path: string, recursive: boolean) =>
-      runGit(top, ["ls-tree", "-z", "--full-tree", ...(recursive ? ["-r"] : []), commit, "--", path]).pipe(
+      runGit(top, [
+        "ls-tree",
+        "-z",
+        "-l",
+        "--full-tree",
+        ...(recursive ? ["-r"] : []),
+        commit,
+        "--",
+        path,
+      ]).pipe(
         Effect.map((out) =>
           out
             .toString("utf8")
@@ -179,11 +266,13 @@ export const gitProfileTree = (profilesDir: string, commit: string): Effect.Effe
             .filter((line) => line.length > 0)
             .map((line): GitBlobEntry & { type: string } => {
               const tab = line.indexOf("\t")
-              const [mode = "", type = "", object = ""] = line.slice(0, tab).split(" ")
-              return { mode, type, object, path: line.slice(tab + 1) }
+              const [mode = "", type = "", object = "", size = ""] = line.slice(0, tab).split(/ +/)
+              return { mode, type, object, size: Number(size) || 0, path: line.slice(tab + 1) }
             }),
         ),
       )
+    // Sizes of the profile files, from the listing: a file over the limit is never read.
+    const profileSizes = new Map<string, number>()
     const catBlob = (spec: string) =>
       runGit(top, ["cat-file", "blob", spec]).pipe(
         Effect.map((buffer): Uint8Array | undefined => buffer),
@@ -195,25 +284,47 @@ export const gitProfileTree = (profilesDir: string, commit: string): Effect.Effe
         lsTree(prefix === "" ? "." : `${prefix}/`, false).pipe(
           Effect.map((entries) =>
             entries
-              .filter((e) => e.type === "blob")
-              .map((e) => posix.basename(e.path))
-              .filter(isProfileFile)
+              .filter((e) => e.type === "blob" && isProfileFile(posix.basename(e.path)))
+              .map((e) => {
+                const name = posix.basename(e.path)
+                profileSizes.set(name, e.size)
+                return name
+              })
               .sort(),
           ),
         ),
-      readText: (path) =>
-        catBlob(`${commit}:${inRepo(path)}`).pipe(
-          Effect.map((bytes) => (bytes ? Buffer.from(bytes).toString("utf8") : undefined)),
-        ),
+      readText: (path, maxBytes) => {
+        const size = profileSizes.get(path)
+        if (size !== undefined && size > maxBytes) return Effect.succeed({ _tag: "tooLarge", size } as const)
+        return catBlob(`${commit}:${inRepo(path)}`).pipe(
+          Effect.map((bytes): TextRead | undefined =>
+            bytes === undefined
+              ? undefined
+              : bytes.length > maxBytes
+                ? { _tag: "tooLarge", size: bytes.length }
+                : { _tag: "text", text: Buffer.from(bytes).toString("utf8") },
+          ),
+        )
+      },
       readBytes: (path) => catBlob(`${commit}:${inRepo(path)}`),
       // Git stores symlinks as links, never follows them: a committed directory is always inside.
       staysInside: () => true,
-      walk: (dir) =>
+      walk: (dir, limits) =>
         Effect.gen(function* () {
           const base = inRepo(dir)
           const listed = yield* lsTree(`${base}/`, true)
           const files = listed.filter((e) => e.type === "blob")
           if (files.length === 0) return undefined
+          if (files.length > limits.files) return overlayTooLarge(`more than ${limits.files} files`)
+          let total = 0
+          for (const file of files) {
+            const path = file.path.slice(base.length + 1)
+            if (file.size > limits.fileBytes)
+              return overlayTooLarge(`${path} is ${mib(file.size)}; the limit is ${mib(limits.fileBytes)}`)
+            total += file.size
+            if (total > limits.totalBytes)
+              return overlayTooLarge(`its files add up to more than ${mib(limits.totalBytes)}`)
+          }
           const entries: Array<TreeEntry> = []
           for (const file of files) {
             const bytes = (yield* catBlob(file.object)) ?? new Uint8Array()

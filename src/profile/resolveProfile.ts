@@ -11,7 +11,7 @@ import { canonicalJson } from "../text/canonicalJson.js"
 import { closestMatch } from "../text/closestMatch.js"
 import { sha256Hex } from "../text/digest.js"
 import { cachedDocument, decodeProfileDocument, type LoadedDocument } from "./profileDocument.js"
-import { type FlashPolicy, type ProfileDocument, profileIdPattern } from "./profileSchema.js"
+import { type FlashPolicy, type ProfileDocument, profileIdPattern, profileLimits } from "./profileSchema.js"
 import type { ProfileTree, TreeEntry } from "./profileTree.js"
 import { referencedSecrets } from "./secrets.js"
 import type { PathSegment, YamlSource } from "./yamlSource.js"
@@ -165,8 +165,20 @@ export const makeProfileResolver = (
       if (cached) return yield* cached
       const file = fileOf(id, yield* files())
       if (!file) return undefined
-      const text = (yield* tree.readText(file)) ?? ""
+      const read = yield* tree.readText(file, profileLimits.fileBytes)
       const display = displayDir === "" ? file : `${displayDir}/${file}`
+      if (read?._tag === "tooLarge") {
+        const error = fail("profile_too_large", {
+          file: display,
+          line: 1,
+          column: 1,
+          path: "",
+          message: `profile file of ${read.size} bytes; the limit is ${profileLimits.fileBytes}`,
+        })
+        documents.set(id, Either.left(error))
+        return yield* error
+      }
+      const text = read?.text ?? ""
       if (!profileIdPattern.test(id)) {
         const error = fail("profile_invalid_id", {
           file: display,
@@ -178,7 +190,8 @@ export const makeProfileResolver = (
         documents.set(id, Either.left(error))
         return yield* error
       }
-      const digest = sha256Hex(`profile-document-v${profileSchemaVersion}\0${text}`)
+      // `limits-1`: documents cached before limits were checked are decoded (and checked) again.
+      const digest = sha256Hex(`profile-document-v${profileSchemaVersion}-limits-1\0${text}`)
       const known = cache ? yield* cache.get(digest) : undefined
       const decoded = known
         ? Either.right(cachedDocument(display, text, known))
@@ -211,6 +224,19 @@ export const makeProfileResolver = (
             )
           }
           if (done.has(current)) return
+          if (stack.length > profileLimits.extendsDepth) {
+            // Only a parent can be this deep, so `from` is set.
+            const site = from as { source: YamlSource; path: ReadonlyArray<PathSegment> }
+            return yield* fail(
+              "profile_too_large",
+              at(
+                site.source,
+                site.path,
+                `extends chain deeper than ${profileLimits.extendsDepth} profiles (from ${stack[0]} through ${stack[stack.length - 1]})`,
+                "flatten the chain: a profile rarely needs more than a few ancestors",
+              ),
+            )
+          }
           const loaded = yield* load(current)
           if (!loaded) {
             if (!from) return yield* new ProfileMissing({ id: current, known: yield* ids() })
@@ -379,8 +405,25 @@ export const makeProfileResolver = (
       // Overlays, layered: later directories win per path.
       const overlay = new Map<string, OverlayEntry>()
       const overlaySources = new Map<string, string>()
+      const overlayLimits = {
+        files: profileLimits.overlayFiles,
+        fileBytes: profileLimits.overlayFileBytes,
+        totalBytes: profileLimits.overlayBytes,
+      }
       for (const { dir, layer } of overlayDirs) {
-        const entries: ReadonlyArray<TreeEntry> | undefined = yield* tree.walk(dir)
+        const walked = yield* tree.walk(dir, overlayLimits)
+        const overlayTooLarge = (reason: string) =>
+          fail(
+            "profile_too_large",
+            at(
+              layer.loaded.source,
+              ["overlay"],
+              `overlay directory \`${dir}\` is too large: ${reason}`,
+              `overlays are limited to ${profileLimits.overlayFiles} files, ${profileLimits.overlayFileBytes / (1024 * 1024)} MiB per file and ${profileLimits.overlayBytes / (1024 * 1024)} MiB in all`,
+            ),
+          )
+        if (walked !== undefined && "_tag" in walked) return yield* overlayTooLarge(walked.reason)
+        const entries: ReadonlyArray<TreeEntry> | undefined = walked
         if (entries === undefined) {
           return yield* fail(
             "profile_overlay_missing",
@@ -415,6 +458,17 @@ export const makeProfileResolver = (
           overlay.set(entry.path, entry)
           overlaySources.set(entry.path, `${dir}/${entry.path}`)
         }
+        // Layered directories together are held to the same limits as one.
+        if (overlay.size > profileLimits.overlayFiles)
+          return yield* overlayTooLarge(
+            `with the overlays before it, more than ${profileLimits.overlayFiles} files`,
+          )
+        let total = 0
+        for (const entry of overlay.values()) total += entry.size
+        if (total > profileLimits.overlayBytes)
+          return yield* overlayTooLarge(
+            `with the overlays before it, more than ${profileLimits.overlayBytes / (1024 * 1024)} MiB`,
+          )
       }
 
       const byKey = <A>(map: Map<string, A>) => [...map.keys()].sort()
