@@ -5,7 +5,11 @@ import { type AppConfig, appConfigLayer, type ConfigFlags } from "./config/appCo
 import { databaseLayer } from "./db/database.js"
 import { type RevisionRecords, revisionRecordsLayer } from "./db/revisionRecords.js"
 import type { ConfigInvalidError, DatabaseBusyError, DatabaseError } from "./errors.js"
+import { type Executor, executorLayer } from "./graph/executor.js"
+import { nodeKindsLayer } from "./graph/nodeKinds.js"
 import { type Realizer, realizerLayer } from "./graph/realizer.js"
+import { localRunner } from "./graph/runner.js"
+import { noSubstituter } from "./graph/substituter.js"
 import { type ProfileRepository, profileRepositoryLayer } from "./profile/profileRepository.js"
 import type { Progress } from "./progress/progress.js"
 
@@ -15,6 +19,7 @@ export type AppServices =
   | RevisionRecords
   | ProfileRepository
   | BuilderStore
+  | Executor
   | Realizer
   | Progress
 
@@ -32,5 +37,9 @@ export const appLayer = (
   const profiles = profileRepositoryLayer.pipe(Layer.provideMerge(records))
   const builders = builderStoreLayer.pipe(Layer.provideMerge(progress))
   const core = builders.pipe(Layer.provideMerge(profiles))
-  return realizerLayer.pipe(Layer.provideMerge(core))
+  const executor = executorLayer.pipe(
+    Layer.provide(Layer.mergeAll(nodeKindsLayer(), noSubstituter, localRunner)),
+    Layer.provideMerge(core),
+  )
+  return realizerLayer.pipe(Layer.provideMerge(executor))
 }

@@ -11,7 +11,6 @@ import {
 import { join } from "node:path"
 import { Effect, Schema } from "effect"
 import { ArtifactVerificationError, describeCause, InternalError } from "../errors.js"
-import { nodeKey } from "../graph/nodeKey.js"
 import { sha256File } from "../text/digest.js"
 
 /*
@@ -21,9 +20,6 @@ import { sha256File } from "../text/digest.js"
  */
 
 export const collectArtifactsSchema = 1
-
-export const collectArtifactsKey = (makeImageKey: string) =>
-  nodeKey("collect-artifacts", collectArtifactsSchema, { image: makeImageKey })
 
 export const artifactsManifestName = "owrt-manifest.json"
 

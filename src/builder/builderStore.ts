@@ -1,6 +1,6 @@
-import { existsSync, renameSync, rmSync } from "node:fs"
-import { join } from "node:path"
-import type { SqlClient } from "@effect/sql"
+import { existsSync, rmSync } from "node:fs"
+import { basename, dirname, join } from "node:path"
+import { SqlClient } from "@effect/sql"
 import { Context, Effect, Layer } from "effect"
 import { AppConfig } from "../config/appConfig.js"
 import {
@@ -14,28 +14,22 @@ import {
   saveResolution,
   touchBuilder,
 } from "../db/builderRecords.js"
+import { databaseFailure } from "../db/database.js"
+import { deleteStorePath, findStorePath, insertStorePath } from "../db/storePathRecords.js"
 import {
-  type ArchiveCorruptError,
-  type ChecksumMismatchError,
   type DatabaseBusyError,
   type DatabaseError,
-  DownloadError,
+  type DownloadError,
   InternalError,
   type LockTimeoutError,
   type NotPublishedError,
   OfflineError,
   type SignatureError,
-  type UnsafeArchiveError,
   UsageError,
 } from "../errors.js"
-import { nodeKey } from "../graph/nodeKey.js"
-import { Progress } from "../progress/progress.js"
 import { acquireStoreLock } from "../store/storeLock.js"
-import { makeWorkDirectory } from "../store/workDirectory.js"
-import { downloadAndExtract, TransientDownloadError } from "./extractArchive.js"
-import { type BuilderArchive, isSnapshot, resolveBuilderArchive, retrySchedule } from "./upstream.js"
-
-export const fetchBuilderSchema = 1
+import { treeDigest } from "../store/treeDigest.js"
+import { type BuilderArchive, isSnapshot, resolveBuilderArchive } from "./upstream.js"
 
 /** A verified, extracted Image Builder in the store. */
 export interface Builder {
@@ -54,19 +48,14 @@ export interface Builder {
   readonly lastUsedAt: string
 }
 
-export type EnsureBuilderError =
+export type ResolveBuilderError =
   | NotPublishedError
   | OfflineError
   | DownloadError
-  | ChecksumMismatchError
   | SignatureError
-  | UnsafeArchiveError
-  | ArchiveCorruptError
-  | LockTimeoutError
   | UsageError
   | DatabaseError
   | DatabaseBusyError
-  | InternalError
 
 export interface EnsureOptions {
   readonly release: string
@@ -76,19 +65,18 @@ export interface EnsureOptions {
   readonly skipSignature?: boolean
 }
 
+/*
+ * The Image Builders of the store. A builder is an ordinary store node (fetch-builder, published like every
+ * other: graph/kinds/fetchBuilderNode.ts); what this service adds is resolving a release/target to its
+ * signed archive, and the `builders` rows (archive, signer, last use) that `builders list` and `prune` read.
+ */
 export class BuilderStore extends Context.Tag("owrt/BuilderStore")<
   BuilderStore,
   {
-    /** The builder's key without fetching it (resolution from cache or upstream). */
-    readonly resolve: (
-      options: EnsureOptions,
-    ) => Effect.Effect<{ archive: BuilderArchive; key: string }, EnsureBuilderError>
-    /** The builder, fetched and verified if not yet in the store; built once even across processes. */
-    readonly ensure: (
-      options: EnsureOptions,
-    ) => Effect.Effect<Builder & { readonly cached: boolean }, EnsureBuilderError>
-    /** The path of the stored builder with this key, if it is there. */
-    readonly find: (key: string) => Effect.Effect<string | undefined, DatabaseError | DatabaseBusyError>
+    /** The archive a release/target resolves to (cached resolution, or upstream's signed sha256sums). */
+    readonly resolve: (options: EnsureOptions) => Effect.Effect<BuilderArchive, ResolveBuilderError>
+    /** The stored builder with this key, if its row and its tree are both there. */
+    readonly find: (key: string) => Effect.Effect<Builder | undefined, DatabaseError | DatabaseBusyError>
     readonly list: () => Effect.Effect<
       ReadonlyArray<Builder & { readonly references: number }>,
       DatabaseError | DatabaseBusyError
@@ -104,7 +92,7 @@ export class BuilderStore extends Context.Tag("owrt/BuilderStore")<
   }
 >() {}
 
-const toBuilder = (store: string, row: BuilderRow): Builder => ({
+export const toBuilder = (store: string, row: BuilderRow): Builder => ({
   key: row.key,
   path: join(store, row.path),
   release: row.release,
@@ -125,10 +113,13 @@ export const builderStoreLayer = Layer.effect(
   BuilderStore,
   Effect.gen(function* () {
     const config = yield* AppConfig
-    const progress = yield* Progress
     const sqlContext = yield* Effect.context<SqlClient.SqlClient>()
     const provide = <A, E>(effect: Effect.Effect<A, E, SqlClient.SqlClient>) =>
       effect.pipe(Effect.provide(sqlContext))
+
+    // A store from before builders were ordinary store nodes has `builders` rows without `store_paths` rows:
+    // adopt those trees (one query when there are none).
+    yield* provide(adoptLegacyBuilders(config.store))
 
     const resolve = (options: EnsureOptions) =>
       provide(
@@ -146,116 +137,31 @@ export const builderStoreLayer = Layer.effect(
           )
           const usable = cached && (options.skipSignature || cached.signedBy !== "unverified")
           // Releases never change: a cached resolution is final. Snapshots move, so online they are re-read.
-          let archive: BuilderArchive
-          if (usable && (config.offline || !isSnapshot(options.release))) archive = cached
-          else if (config.offline) {
+          if (usable && (config.offline || !isSnapshot(options.release))) return cached
+          if (config.offline) {
             return yield* new OfflineError({
               detail: `the Image Builder of ${options.release} ${options.target}`,
             })
-          } else {
-            archive = yield* resolveBuilderArchive({
-              upstream: config.upstream,
-              release: options.release,
-              target: options.target,
-              keyring: config.keyring,
-              skipSignature: options.skipSignature === true,
-            })
-            yield* saveResolution(archive)
           }
-          const key = yield* nodeKey("fetch-builder", fetchBuilderSchema, {
-            release: archive.release,
-            target: archive.target,
-            archiveSha256: archive.sha256,
+          const archive = yield* resolveBuilderArchive({
+            upstream: config.upstream,
+            release: options.release,
+            target: options.target,
+            keyring: config.keyring,
+            skipSignature: options.skipSignature === true,
           })
-          return { archive, key }
+          yield* saveResolution(archive)
+          return archive
         }),
       )
 
-    /** The stored builder for `key`, if its row and its tree are both there. */
+    /** The stored builder for `key`: its builders row, and a valid store path that is there. */
     const present = (key: string) =>
       Effect.gen(function* () {
         const row = yield* findBuilder(key)
         if (!row) return undefined
-        if (existsSync(join(config.store, row.path))) return row
-        yield* deleteBuilder(key)
-        return undefined
-      })
-
-    const download = (archive: BuilderArchive, key: string) =>
-      Effect.gen(function* () {
-        const task = `fetch ${archive.name}`
-        let attempts = 0
-        const attempt = Effect.gen(function* () {
-          attempts += 1
-          const work = yield* makeWorkDirectory(config.store, `builder-${key}`)
-          const result = yield* downloadAndExtract({
-            url: archive.url,
-            destination: work,
-            expectedSha256: archive.sha256,
-            stallSeconds: config.timeouts.stall,
-            attempt: attempts,
-            onBytes: (bytes, total) => progress.report({ kind: "bytes", task, bytes, total }),
-          })
-          const dirName = `${key}-${archive.name.replace(/\.tar\.(?:zst|xz)$/, "")}`
-          const target = join(config.store, dirName)
-          yield* Effect.try({
-            try: () => {
-              // A tree without a database row is a leftover of a process killed after publishing: redo it.
-              rmSync(target, { recursive: true, force: true })
-              renameSync(join(work, result.topLevel), target)
-            },
-            catch: (cause) => new InternalError({ cause }),
-          })
-          const now = new Date().toISOString()
-          const row: BuilderRow = {
-            key,
-            path: dirName,
-            release: archive.release,
-            target: archive.target,
-            upstream: archive.upstream,
-            archive_name: archive.name,
-            archive_sha256: archive.sha256,
-            signed_by: archive.signedBy,
-            files: result.files,
-            bytes: result.bytes,
-            created_at: now,
-            last_used_at: now,
-          }
-          yield* insertBuilder(row)
-          progress.report({ kind: "done", task })
-          return row
-        }).pipe(Effect.scoped)
-        return yield* attempt.pipe(
-          Effect.retry({
-            schedule: retrySchedule(4),
-            while: (error) => error instanceof TransientDownloadError,
-          }),
-          Effect.catchIf(
-            (error): error is TransientDownloadError => error instanceof TransientDownloadError,
-            (error) => Effect.fail(new DownloadError({ url: archive.url, detail: error.detail, attempts })),
-          ),
-        )
-      })
-
-    const ensure = (options: EnsureOptions) =>
-      Effect.gen(function* () {
-        const { archive, key } = yield* resolve(options)
-        const existing = yield* provide(present(key))
-        if (existing) {
-          yield* provide(touchBuilder(key))
-          return { ...toBuilder(config.store, existing), cached: true }
-        }
-        if (config.offline) return yield* new OfflineError({ detail: `the Image Builder ${archive.name}` })
-        const row = yield* provide(
-          Effect.gen(function* () {
-            yield* acquireStoreLock(`builder:${key}`, config.timeouts.lock)
-            // Whoever held the lock may have just stored it.
-            const stored = yield* present(key)
-            if (stored) return { row: stored, cached: true }
-            return { row: yield* download(archive, key), cached: false }
-          }).pipe(Effect.scoped),
-        )
-        return { ...toBuilder(config.store, row.row), cached: row.cached }
+        const path = yield* findStorePath(key)
+        return path?.valid === 1 && existsSync(join(config.store, row.path)) ? row : undefined
       })
 
     const list = () =>
@@ -263,8 +169,10 @@ export const builderStoreLayer = Layer.effect(
         Effect.gen(function* () {
           const rows = yield* listBuilders()
           const result: Array<Builder & { references: number }> = []
-          for (const row of rows)
+          for (const row of rows) {
+            if (!(yield* present(row.key))) continue
             result.push({ ...toBuilder(config.store, row), references: yield* builderReferences(row.key) })
+          }
           return result
         }),
       )
@@ -283,12 +191,14 @@ export const builderStoreLayer = Layer.effect(
             if ((yield* builderReferences(row.key)) > 0) continue
             if (!options.dryRun) {
               const pruned = yield* Effect.gen(function* () {
-                // Under the builder's lock, checked again: a build may have started using it meanwhile
+                // Under the node's store lock, checked again: a build may have started using it meanwhile
                 // (realize marks a builder used before it builds with it).
-                yield* acquireStoreLock(`builder:${row.key}`, config.timeouts.lock)
+                yield* acquireStoreLock(`node:${row.key}`, config.timeouts.lock)
                 const now = yield* findBuilder(row.key)
                 if (!now || (yield* builderReferences(row.key)) > 0 || now.last_used_at !== row.last_used_at)
                   return false
+                // Row first: a path without a valid row is garbage, never reused.
+                yield* deleteStorePath(row.key)
                 yield* deleteBuilder(row.key)
                 yield* Effect.try({
                   try: () => rmSync(join(config.store, row.path), { recursive: true, force: true }),
@@ -305,8 +215,71 @@ export const builderStoreLayer = Layer.effect(
       )
 
     const find = (key: string) =>
-      provide(present(key)).pipe(Effect.map((row) => (row ? join(config.store, row.path) : undefined)))
+      provide(present(key)).pipe(Effect.map((row) => (row ? toBuilder(config.store, row) : undefined)))
 
-    return { resolve, ensure, find, list, prune }
+    return { resolve, find, list, prune }
   }),
 )
+
+/** Records a stored builder's archive and signer (idempotent), and marks it used now. */
+export const recordBuilder = (options: {
+  readonly archive: BuilderArchive
+  readonly key: string
+  readonly storePath: string
+}): Effect.Effect<Builder, DatabaseError | DatabaseBusyError, SqlClient.SqlClient> =>
+  Effect.gen(function* () {
+    const store = dirname(options.storePath)
+    const existing = yield* findBuilder(options.key)
+    if (existing) {
+      yield* touchBuilder(options.key)
+      return toBuilder(store, { ...existing, last_used_at: new Date().toISOString() })
+    }
+    const stored = yield* findStorePath(options.key)
+    const now = new Date().toISOString()
+    const row: BuilderRow = {
+      key: options.key,
+      path: basename(options.storePath),
+      release: options.archive.release,
+      target: options.archive.target,
+      upstream: options.archive.upstream,
+      archive_name: options.archive.name,
+      archive_sha256: options.archive.sha256,
+      signed_by: options.archive.signedBy,
+      files: stored?.files ?? 0,
+      bytes: stored?.bytes ?? 0,
+      created_at: stored?.created_at ?? now,
+      last_used_at: now,
+    }
+    yield* insertBuilder(row)
+    return toBuilder(store, row)
+  })
+
+/** Store paths for builders that a store from before fetch-builder was an ordinary node recorded only in `builders`. */
+const adoptLegacyBuilders = (store: string) =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const orphans = yield* sql<BuilderRow>`SELECT b.* FROM builders b LEFT JOIN store_paths s ON s.key = b.key
+                                           WHERE s.key IS NULL`.pipe(
+      Effect.mapError(databaseFailure("read builders")),
+    )
+    for (const row of orphans) {
+      const path = join(store, row.path)
+      if (!existsSync(path)) {
+        yield* deleteBuilder(row.key)
+        continue
+      }
+      const digest = yield* Effect.try({
+        try: () => treeDigest(path, undefined, true),
+        catch: (cause) => new InternalError({ cause }),
+      }).pipe(Effect.orDie)
+      yield* insertStorePath({
+        key: row.key,
+        kind: "fetch-builder",
+        name: row.path.slice(row.key.length + 1),
+        digest: digest.digest,
+        listing: digest.entries,
+        files: digest.files,
+        bytes: digest.bytes,
+      })
+    }
+  })

@@ -129,7 +129,11 @@ const resolveSource = (
   source: string,
   requestedBy: Requester,
   allowFiles: boolean,
-): Effect.Effect<ResolvedSource, OwrtError, AppConfig | SqlClient.SqlClient | Realizer | ProfileRepository> =>
+): Effect.Effect<
+  ResolvedSource,
+  OwrtError,
+  AppConfig | SqlClient.SqlClient | Realizer | ProfileRepository | Progress
+> =>
   Effect.gen(function* () {
     const config = yield* AppConfig
     const asFile = resolve(source)

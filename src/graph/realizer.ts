@@ -1,40 +1,25 @@
-import { existsSync, mkdirSync, readFileSync } from "node:fs"
 import { join } from "node:path"
 import { SqlClient } from "@effect/sql"
-import { Context, Effect, Either, Exit, Layer } from "effect"
-import {
-  type ArtifactsManifest,
-  artifactsManifestName,
-  collectArtifactsKey,
-  runCollectArtifacts,
-} from "../artifacts/collectArtifacts.js"
-import { type Builder, BuilderStore } from "../builder/builderStore.js"
+import { Cause, Context, Effect, Either, Exit, Layer, Option } from "effect"
+import type { ArtifactsManifest } from "../artifacts/collectArtifacts.js"
+import { type Builder, BuilderStore, type EnsureOptions, recordBuilder } from "../builder/builderStore.js"
+import type { BuilderArchive } from "../builder/upstream.js"
 import { AppConfig } from "../config/appConfig.js"
-import {
-  finishBuild,
-  type Requester,
-  recordArtifacts,
-  startBuild,
-  updateBuildKeys,
-} from "../db/buildRecords.js"
-import { listStorePaths } from "../db/storePathRecords.js"
-import {
-  DeviceProfileUnknownError,
-  InternalError,
-  isOwrtError,
-  type OwrtError,
-  UsageError,
-} from "../errors.js"
-import { type BuilderInfo, canonicalDevice } from "../image/builderInfo.js"
+import { finishBuild, type Requester, startBuild, updateBuildKeys } from "../db/buildRecords.js"
+import { InternalError, isOwrtError, type OwrtError, UsageError } from "../errors.js"
 import { builderInfo, cachedBuilderInfo } from "../image/builderInfoStore.js"
-import { type MakeImageParams, makeImageKey, packageSelectionKey, runMakeImage } from "../image/makeImage.js"
-import { secretsUsed, stageOverlay, stageOverlayKey } from "../overlay/stageOverlay.js"
 import { type ProfileEntry, ProfileRepository } from "../profile/profileRepository.js"
-import { readSecret, redactSecrets, secretFingerprint, storeSealingKey } from "../profile/secrets.js"
 import { Progress } from "../progress/progress.js"
-import { lookupNode, realizeNode, type StoredNode } from "../store/nodeStore.js"
-import { closestMatch } from "../text/closestMatch.js"
-import { type NodeKind, prepareNodeKeys } from "./nodeKey.js"
+
+const silent = { report: () => undefined }
+
+import { prepareNodeKeys } from "../store/nodeKey.js"
+import { type CompiledProfile, type CompileFacts, compileGraph } from "./compileGraph.js"
+import { Executor } from "./executor.js"
+import { isPending, type NodeSpec } from "./graph.js"
+import { readManifest } from "./kinds/collectArtifactsNode.js"
+import { fetchBuilderNode } from "./kinds/fetchBuilderNode.js"
+import { failureLogPath } from "./kinds/makeImageNode.js"
 
 export interface RealizedArtifact {
   readonly name: string
@@ -74,7 +59,7 @@ export interface RealizeOptions extends Selection {
 }
 
 export interface PlannedNode {
-  readonly kind: NodeKind
+  readonly kind: string
   readonly key: string | null
   readonly status: "cached" | "missing"
   readonly path: string | null
@@ -88,13 +73,6 @@ export interface PlannedProfile {
   readonly nodes: ReadonlyArray<PlannedNode>
 }
 
-/** Everything a realization computes before building: keys, secrets, the builder. */
-interface Compiled {
-  readonly entry: ProfileEntry
-  readonly secretValues: ReadonlyMap<string, string>
-  readonly overlayKey: string
-}
-
 export class Realizer extends Context.Tag("owrt/Realizer")<
   Realizer,
   {
@@ -104,32 +82,40 @@ export class Realizer extends Context.Tag("owrt/Realizer")<
       options: RealizeOptions,
     ) => Effect.Effect<
       { results: ReadonlyArray<RealizeResult>; failures: ReadonlyArray<RealizeFailure> },
-      OwrtError
+      OwrtError,
+      Progress
     >
     readonly plan: (selection: Selection) => Effect.Effect<ReadonlyArray<PlannedProfile>, OwrtError>
-    /** Builds make-image and collect-artifacts of a realized profile again into `scratch`, for audits. */
+    /** The Image Builder of a release/target, fetched and verified unless stored (one fetch-builder node). */
+    readonly ensureBuilder: (options: EnsureOptions) => Effect.Effect<Builder, OwrtError, Progress>
+    /** Builds the audited nodes of a realized profile again into `scratch`, for audits. */
     readonly rebuildInto: (
       spec: string,
       scratch: string,
-    ) => Effect.Effect<{ stored: string; rebuilt: string; profile: string }, OwrtError>
+    ) => Effect.Effect<{ stored: string; rebuilt: string; profile: string }, OwrtError, Progress>
   }
 >() {}
 
 const asOwrtError = (error: unknown): OwrtError =>
   isOwrtError(error) ? error : new InternalError({ cause: error })
 
+/*
+ * Profiles in, images out: a profile revision is compiled into its graph (compileGraph) and the executor
+ * walks it. This service adds what is about profiles: selections, the build records, and the result and
+ * plan shapes the frontends show.
+ */
 export const realizerLayer = Layer.effect(
   Realizer,
   Effect.gen(function* () {
     const config = yield* AppConfig
     const profiles = yield* ProfileRepository
     const builders = yield* BuilderStore
-    const progress = yield* Progress
+    const executor = yield* Executor
     const sql = yield* SqlClient.SqlClient
-    const jobs = yield* Effect.makeSemaphore(config.jobs)
-    const downloads = yield* Effect.makeSemaphore(config.downloads)
     const withSql = <A, E>(effect: Effect.Effect<A, E, SqlClient.SqlClient>) =>
       Effect.provideService(effect, SqlClient.SqlClient, sql)
+    const services = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+      effect.pipe(Effect.provideService(AppConfig, config), Effect.provideService(BuilderStore, builders))
 
     const select = (selection: Selection) =>
       Effect.gen(function* () {
@@ -151,76 +137,6 @@ export const realizerLayer = Layer.effect(
     const nameOf = (target: string | ProfileEntry) =>
       typeof target === "string" ? target : target.revision.profile.id
 
-    const sealingKey = Effect.gen(function* () {
-      if (config.secretsKey === null) return yield* storeSealingKey(config.store)
-      const value = yield* readSecret({
-        profile: "graph.config.ts",
-        name: "secretsKey",
-        reference: config.secretsKey,
-        baseDir: config.projectRoot,
-        env: process.env,
-      })
-      return Buffer.from(value, "utf8")
-    })
-
-    /** Reads the secrets a profile uses and computes the stage-overlay key from their fingerprints. */
-    const compile = (entry: ProfileEntry) =>
-      Effect.gen(function* () {
-        const { revision } = entry
-        const values = new Map<string, string>()
-        const fingerprints: Record<string, string> = {}
-        const used = secretsUsed(revision)
-        if (used.length > 0) {
-          const key = yield* sealingKey
-          for (const name of used) {
-            const value = yield* readSecret({
-              profile: revision.profile.id,
-              name,
-              reference: revision.profile.secrets[name] ?? "",
-              baseDir: config.profiles,
-              env: process.env,
-            })
-            values.set(name, value)
-            fingerprints[name] = secretFingerprint(key, name, value)
-          }
-        }
-        const overlayKey = yield* stageOverlayKey(revision, fingerprints)
-        return { entry, secretValues: values, overlayKey } satisfies Compiled
-      })
-
-    const imageParams = (compiled: Compiled, builder: { key: string }, device: string): MakeImageParams => {
-      const p = compiled.entry.revision.profile
-      return {
-        builderKey: builder.key,
-        overlayKey: compiled.overlayKey,
-        release: p.release ?? "",
-        target: p.target ?? "",
-        device,
-        packages: p.packages,
-        disabledServices: p.disabled_services,
-        rootfsSize: p.rootfs_size,
-        profile: p.id,
-        revision: compiled.entry.revision.hash,
-      }
-    }
-
-    const resolveDevice = (compiled: Compiled, builder: Builder) =>
-      Effect.gen(function* () {
-        const p = compiled.entry.revision.profile
-        const info = yield* withSql(builderInfo(builder, config.store, config.timeouts.build))
-        const device = canonicalDevice(info, p.device ?? "")
-        if (device === undefined) {
-          const ids = info.profiles.map((d) => d.id)
-          return yield* new DeviceProfileUnknownError({
-            profile: p.id,
-            device: p.device ?? "",
-            builder: `${builder.release} ${builder.target}`,
-            suggestions: [closestMatch(p.device ?? "", ids)].filter((s): s is string => s !== undefined),
-          })
-        }
-        return { device, ids: info.profiles.map((d) => d.id) }
-      })
-
     const concreteEntry = (spec: string) =>
       Effect.gen(function* () {
         const entry = yield* profiles.resolve(spec)
@@ -232,8 +148,33 @@ export const realizerLayer = Layer.effect(
         return entry
       })
 
+    /**
+     * Compile facts for building: the builder is realized first (through the executor, like any node) and
+     * its device list read once (`make info`, cached in the database).
+     */
+    const buildFacts = (label: string, buildId?: number): CompileFacts => ({
+      lenient: false,
+      failureLog: buildId === undefined ? undefined : failureLogPath(config.store, buildId),
+      resolveArchive: (release, target) => builders.resolve({ release, target }),
+      builderInfo: (archive: BuilderArchive, node: NodeSpec) =>
+        Effect.gen(function* () {
+          if (buildId !== undefined) yield* withSql(updateBuildKeys(buildId, { builder: node.key }))
+          const realized = yield* executor.realize({ label, nodes: [node], root: node.key })
+          const stored = realized.get(node.key)
+          if (!stored) return yield* new InternalError({ cause: `${label}: the builder was not realized` })
+          return yield* withSql(
+            builderInfo(
+              { key: node.key, path: stored.path, release: archive.release, target: archive.target },
+              config.store,
+              config.timeouts.build,
+            ),
+          )
+        }).pipe(Effect.mapError(asOwrtError)),
+    })
+
     const realizeOne = (target: string | ProfileEntry, options: RealizeOptions) =>
       Effect.gen(function* () {
+        const progress = yield* Progress
         const entry = yield* entryOf(target)
         const p = entry.revision.profile
         const started = Date.now()
@@ -247,147 +188,23 @@ export const realizerLayer = Layer.effect(
         )
         const task = `${p.id}@${entry.record.seq}`
         const body = Effect.gen(function* () {
-          const compiled = yield* compile(entry)
-          progress.report({ kind: "step", task, message: "fetch-builder" })
-          const wanted = { release: p.release ?? "", target: p.target ?? "" }
-          // A stored builder needs no download slot: only fetches wait for one.
-          const stored = yield* builders.find((yield* builders.resolve(wanted)).key)
-          const builder = yield* stored
-            ? builders.ensure(wanted)
-            : downloads.withPermits(1)(builders.ensure(wanted))
-          const { device, ids } = yield* resolveDevice(compiled, builder)
-          progress.report({ kind: "step", task, message: "stage-overlay" })
-          const overlay = yield* withSql(
-            realizeNode({
-              store: config.store,
-              kind: "stage-overlay",
-              key: compiled.overlayKey,
-              name: "overlay",
-              lockTimeoutSeconds: config.timeouts.lock,
-              digestKey: yield* storeSealingKey(config.store),
-              // A tree holding secret values, and every output built from it, is readable by its owner only.
-              private: compiled.secretValues.size > 0,
-              build: (output) => stageOverlay(entry.revision, compiled.secretValues, output),
-            }),
-          )
-          const params = imageParams(compiled, builder, device)
-          const imageKey = yield* makeImageKey(params)
+          const compiled = yield* services(compileGraph(entry, buildFacts(task, buildId)))
+          const { keys } = compiled
           yield* withSql(
-            updateBuildKeys(buildId, { builder: builder.key, overlay: overlay.key, image: imageKey }),
-          )
-          // A stored image needs no build slot: only builds wait for one.
-          const imageStored =
-            !options.rebuild && (yield* withSql(lookupNode(config.store, imageKey))) !== undefined
-          const image = yield* (
-            imageStored ? (effect: Effect.Effect<StoredNode, OwrtError>) => effect : jobs.withPermits(1)
-          )(
-            withSql(
-              realizeNode({
-                store: config.store,
-                kind: "make-image",
-                key: imageKey,
-                name: `${p.id}-image`,
-                lockTimeoutSeconds: config.timeouts.lock,
-                private: compiled.secretValues.size > 0,
-                rebuild: options.rebuild,
-                build: (output, work) =>
-                  Effect.gen(function* () {
-                    progress.report({ kind: "step", task, message: "make-image" })
-                    const checkKey = yield* packageSelectionKey(params)
-                    const [checked] = yield* sql<{
-                      key: string
-                    }>`SELECT key FROM package_checks WHERE key = ${checkKey}`.pipe(
-                      Effect.orElseSucceed(() => []),
-                    )
-                    yield* runMakeImage(
-                      {
-                        params,
-                        key: imageKey,
-                        manifestChecked: checked !== undefined,
-                        onManifestPassed: (manifest) =>
-                          sql`INSERT OR REPLACE INTO package_checks ${sql.insert({
-                            key: checkKey,
-                            manifest,
-                            checked_at: new Date().toISOString(),
-                          })}`.pipe(Effect.ignore),
-                        builderPath: builder.path,
-                        overlayPath: overlay.path,
-                        timeoutSeconds: config.timeouts.build,
-                        secrets: compiled.secretValues,
-                        deviceIds: ids,
-                        failureLog: join(config.store, "logs", `build-${buildId}.log`),
-                        onOutput: (text) => {
-                          const line = redactSecrets(text, compiled.secretValues).trimEnd().split("\n").pop()
-                          if (line)
-                            progress.report({
-                              kind: "step",
-                              task,
-                              message: `make-image: ${line.slice(0, 120)}`,
-                            })
-                        },
-                      },
-                      output,
-                      work,
-                    )
-                  }),
-              }),
-            ),
-          )
-          const artifactsKey = yield* collectArtifactsKey(imageKey)
-          const artifacts = yield* withSql(
-            realizeNode({
-              store: config.store,
-              kind: "collect-artifacts",
-              key: artifactsKey,
-              name: `${p.id}-artifacts`,
-              lockTimeoutSeconds: config.timeouts.lock,
-              private: compiled.secretValues.size > 0,
-              rebuild: options.rebuild,
-              build: (output) =>
-                Effect.gen(function* () {
-                  progress.report({ kind: "step", task, message: "collect-artifacts" })
-                  const manifest = yield* runCollectArtifacts({
-                    imagePath: image.path,
-                    output,
-                    manifest: {
-                      owrt: 1,
-                      profile: p.id,
-                      revision: entry.revision.hash,
-                      inputs: {
-                        release: params.release,
-                        target: params.target,
-                        device,
-                        packages: params.packages,
-                        disabledServices: params.disabledServices,
-                        rootfsSize: params.rootfsSize,
-                      },
-                      builder: {
-                        key: builder.key,
-                        archive: builder.archiveName,
-                        archiveSha256: builder.archiveSha256,
-                        signedBy: builder.signedBy,
-                      },
-                      keys: {
-                        fetchBuilder: builder.key,
-                        stageOverlay: overlay.key,
-                        makeImage: imageKey,
-                        collectArtifacts: artifactsKey,
-                      },
-                    },
-                  })
-                  yield* withSql(recordArtifacts(artifactsKey, manifest.images))
-                }),
+            updateBuildKeys(buildId, {
+              builder: keys.builder,
+              ...(keys.overlay ? { overlay: keys.overlay } : {}),
+              ...(keys.image ? { image: keys.image } : {}),
+              ...(keys.artifacts ? { artifacts: keys.artifacts } : {}),
             }),
           )
-          yield* withSql(updateBuildKeys(buildId, { artifacts: artifactsKey }))
-          const manifest = yield* Effect.try({
-            try: () =>
-              JSON.parse(
-                readFileSync(join(artifacts.path, artifactsManifestName), "utf8"),
-              ) as ArtifactsManifest,
-            catch: (cause) => new InternalError({ cause }),
-          })
-          const cacheHit = image.cacheHit && artifacts.cacheHit
+          const realized = yield* executor.realize(compiled.graph, { rebuild: options.rebuild })
+          const root = compiled.graph.root === null ? undefined : realized.get(compiled.graph.root)
+          if (!root) return yield* new InternalError({ cause: `${task}: the graph has no result` })
+          const manifest: ArtifactsManifest = yield* readManifest(root.path)
+          const cacheHit = [...realized.values()]
+            .filter((node) => node.kind === "make-image" || node.kind === "collect-artifacts")
+            .every((node) => node.cacheHit)
           progress.report({
             kind: "done",
             task,
@@ -397,16 +214,16 @@ export const realizerLayer = Layer.effect(
             profile: p.id,
             rev: entry.record.seq,
             revision: entry.revision.hash,
-            key: artifactsKey,
+            key: root.key,
             cacheHit,
-            storePath: artifacts.path,
+            storePath: root.path,
             buildId,
             artifacts: manifest.images.map((i) => ({
               name: i.name,
               type: i.type,
               sha256: i.sha256,
               size: i.size,
-              path: join(artifacts.path, "images", i.name),
+              path: join(root.path, "images", i.name),
             })),
             manifest,
           } satisfies RealizeResult
@@ -420,19 +237,20 @@ export const realizerLayer = Layer.effect(
                     cacheHit: exit.value.cacheHit,
                     startedMs: started,
                   })
-                : Exit.isInterrupted(exit)
+                : Cause.isInterruptedOnly(exit.cause)
                   ? finishBuild(buildId, { status: "interrupted", cacheHit: false, startedMs: started })
                   : finishBuild(buildId, {
                       status: "failed",
                       cacheHit: false,
                       startedMs: started,
-                      ...(() => {
-                        const failure = exit.cause._tag === "Fail" ? asOwrtError(exit.cause.error) : undefined
-                        return {
-                          errorCode: failure?.code ?? "internal",
-                          errorMessage: failure?.message ?? "internal error",
-                        }
-                      })(),
+                      // Nodes run in parallel: a failure interrupts its siblings, so the cause holds both.
+                      ...Option.match(Cause.failureOption(exit.cause), {
+                        onNone: () => ({ errorCode: "internal", errorMessage: "internal error" }),
+                        onSome: (error) => ({
+                          errorCode: asOwrtError(error).code,
+                          errorMessage: asOwrtError(error).message,
+                        }),
+                      }),
                     }),
             ).pipe(Effect.ignore),
           ),
@@ -460,165 +278,84 @@ export const realizerLayer = Layer.effect(
         return { results, failures: [] }
       }).pipe(Effect.mapError(asOwrtError))
 
-    /** Per plan: what many profiles share (a builder's resolution, presence and `make info`) is read once. */
-    const planMemo = () => {
-      const resolved = new Map<string, Effect.Effect<{ key: string }, OwrtError>>()
-      const infos = new Map<string, Effect.Effect<BuilderInfo | undefined, OwrtError>>()
-      const present = new Map<string, Effect.Effect<string | undefined, OwrtError>>()
-      const memo = <A>(
-        map: Map<string, Effect.Effect<A, OwrtError>>,
-        key: string,
-        make: () => Effect.Effect<A, OwrtError>,
-      ) => {
-        const found = map.get(key)
-        if (found) return found
-        const cached = Effect.runSync(Effect.cached(make()))
-        map.set(key, cached)
-        return cached
-      }
-      const storeRows = Effect.runSync(
-        Effect.cached(
-          withSql(listStorePaths()).pipe(
-            Effect.map((rows) => new Map(rows.filter((r) => r.valid === 1).map((r) => [r.key, r] as const))),
-            Effect.mapError(asOwrtError),
-          ),
-        ),
+    /**
+     * Compile facts for planning: nothing is fetched or run. What many profiles share (an archive's
+     * resolution, a builder's cached device list) is read once per plan.
+     */
+    const planFacts = Effect.gen(function* () {
+      const resolve = yield* Effect.cachedFunction((releaseTarget: string) => {
+        const [release = "", target = ""] = releaseTarget.split("\0")
+        return builders.resolve({ release, target }).pipe(Effect.mapError(asOwrtError))
+      })
+      const info = yield* Effect.cachedFunction((key: string) =>
+        withSql(cachedBuilderInfo(key)).pipe(Effect.mapError(asOwrtError)),
       )
       return {
-        /** The valid stored output of a key (one query for the whole plan). */
-        stored: (key: string) =>
-          Effect.map(storeRows, (rows) => {
-            const row = rows.get(key)
-            return row && existsSync(join(config.store, `${key}-${row.name}`)) ? row : undefined
-          }),
-        resolve: (release: string, target: string) =>
-          memo(resolved, `${release}\0${target}`, () =>
-            builders.resolve({ release, target }).pipe(Effect.mapError(asOwrtError)),
-          ),
-        info: (key: string) =>
-          memo(infos, key, () => withSql(cachedBuilderInfo(key)).pipe(Effect.mapError(asOwrtError))),
-        builderPath: (key: string) =>
-          memo(present, key, () => builders.find(key).pipe(Effect.mapError(asOwrtError))),
-      }
-    }
-
-    const planOne = (target: string | ProfileEntry, shared: ReturnType<typeof planMemo>) =>
-      Effect.gen(function* () {
-        const entry = yield* entryOf(target)
-        const p = entry.revision.profile
-        const node = (kind: NodeKind, key: string | null) =>
-          Effect.map(key === null ? Effect.succeed(undefined) : shared.stored(key), (row) => ({
-            kind,
-            key,
-            status: row ? ("cached" as const) : ("missing" as const),
-            path: row && key ? join(config.store, `${key}-${row.name}`) : null,
-          }))
-        const { key: builderKey } = yield* shared.resolve(p.release ?? "", p.target ?? "")
-        const builderPath = yield* shared.builderPath(builderKey)
-        const builderNode: PlannedNode = {
-          kind: "fetch-builder",
-          key: builderKey,
-          status: builderPath ? "cached" : "missing",
-          path: builderPath ?? null,
-        }
-        const compiled = yield* Effect.either(compile(entry))
-        const overlayKey = Either.isRight(compiled) ? compiled.right.overlayKey : null
-        const info = yield* shared.info(builderKey)
-        const device = info ? canonicalDevice(info, p.device ?? "") : undefined
-        const imageKey =
-          Either.isRight(compiled) && device !== undefined
-            ? yield* makeImageKey(imageParams(compiled.right, { key: builderKey }, device))
-            : null
-        const artifactsKey = imageKey === null ? null : yield* collectArtifactsKey(imageKey)
-        const nodes: Array<PlannedNode> = [
-          builderNode,
-          yield* node("stage-overlay", overlayKey),
-          yield* node("make-image", imageKey),
-          yield* node("collect-artifacts", artifactsKey),
-        ]
-        return {
-          profile: p.id,
-          rev: entry.record.seq,
-          revision: entry.revision.hash,
-          status: nodes.every((n) => n.status === "cached") ? "cached" : "missing",
-          nodes,
-        } satisfies PlannedProfile
-      })
+        lenient: true,
+        resolveArchive: (release, target) => resolve(`${release}\0${target}`),
+        builderInfo: (_archive, node) => info(node.key),
+      } satisfies CompileFacts
+    })
 
     const plan = (selection: Selection) =>
       Effect.gen(function* () {
         // Loaded here, not with the layer: commands that compute no keys should not pay for it.
         yield* prepareNodeKeys
         const specs = yield* select(selection)
-        const shared = planMemo()
-        return yield* Effect.forEach(specs, (spec) => planOne(spec, shared))
+        const facts = yield* planFacts
+        const compiled: Array<CompiledProfile> = yield* Effect.forEach(specs, (spec) =>
+          Effect.flatMap(entryOf(spec), (entry) =>
+            // Planning fetches and runs nothing, so it has no progress to report.
+            services(compileGraph(entry, facts)).pipe(Effect.provideService(Progress, silent)),
+          ),
+        )
+        const statuses = yield* executor.lookup(compiled.map((c) => c.graph))
+        return compiled.map(({ entry, graph }) => {
+          const nodes = graph.nodes.map((node): PlannedNode => {
+            const status = isPending(node) ? undefined : statuses.get(node.key)
+            return {
+              kind: node.kind.kind,
+              key: node.key,
+              status: status?.stored ? "cached" : "missing",
+              path: status?.path ?? null,
+            }
+          })
+          return {
+            profile: entry.revision.profile.id,
+            rev: entry.record.seq,
+            revision: entry.revision.hash,
+            status: nodes.every((n) => n.status === "cached") ? "cached" : "missing",
+            nodes,
+          } satisfies PlannedProfile
+        })
       }).pipe(Effect.mapError(asOwrtError))
 
     const rebuildInto = (spec: string, scratch: string) =>
       Effect.gen(function* () {
         const entry = yield* concreteEntry(spec)
-        const p = entry.revision.profile
-        const compiled = yield* compile(entry)
-        const builder = yield* builders.ensure({ release: p.release ?? "", target: p.target ?? "" })
-        const { device, ids } = yield* resolveDevice(compiled, builder)
-        const params = imageParams(compiled, builder, device)
-        const imageKey = yield* makeImageKey(params)
-        const artifactsKey = yield* collectArtifactsKey(imageKey)
-        const stored = yield* withSql(lookupNode(config.store, artifactsKey))
-        const overlayRow = yield* withSql(lookupNode(config.store, compiled.overlayKey))
-        if (!stored || !overlayRow) {
-          return yield* new UsageError({
-            detail: `${p.id}@${entry.record.seq} has not been realized in this store; realize it first`,
-          })
-        }
-        const imageOut = join(scratch, "image")
-        const imageWork = join(scratch, "image-work")
-        const artifactsOut = join(scratch, "artifacts")
-        yield* Effect.try({
-          try: () => {
-            for (const dir of [imageOut, imageWork, artifactsOut]) mkdirSync(dir, { recursive: true })
-          },
-          catch: (cause) => new InternalError({ cause }),
+        const label = `${entry.revision.profile.id}@${entry.record.seq}`
+        const compiled = yield* services(compileGraph(entry, buildFacts(label)))
+        const { stored, rebuilt } = yield* executor.audit(compiled.graph, scratch)
+        return { stored, rebuilt, profile: entry.revision.profile.id }
+      }).pipe(Effect.mapError(asOwrtError))
+
+    const ensureBuilder = (options: EnsureOptions) =>
+      Effect.gen(function* () {
+        const archive = yield* builders.resolve(options)
+        const node = yield* fetchBuilderNode(archive, { stallSeconds: config.timeouts.stall })
+        const realized = yield* executor.realize({
+          label: `${archive.release} ${archive.target}`,
+          nodes: [node],
+          root: node.key,
         })
-        yield* Effect.scoped(
-          runMakeImage(
-            {
-              params,
-              key: imageKey,
-              builderPath: builder.path,
-              overlayPath: join(config.store, `${compiled.overlayKey}-${overlayRow.name}`),
-              timeoutSeconds: config.timeouts.build,
-              secrets: compiled.secretValues,
-              deviceIds: ids,
-            },
-            imageOut,
-            imageWork,
-          ),
-        )
-        const storedManifest = JSON.parse(
-          readFileSync(join(config.store, `${artifactsKey}-${stored.name}`, artifactsManifestName), "utf8"),
-        ) as ArtifactsManifest
-        yield* runCollectArtifacts({
-          imagePath: imageOut,
-          output: artifactsOut,
-          manifest: {
-            owrt: 1,
-            profile: storedManifest.profile,
-            revision: storedManifest.revision,
-            inputs: storedManifest.inputs,
-            builder: storedManifest.builder,
-            keys: storedManifest.keys,
-          },
-        })
-        return {
-          stored: join(config.store, `${artifactsKey}-${stored.name}`),
-          rebuilt: artifactsOut,
-          profile: p.id,
-        }
+        const stored = realized.get(node.key)
+        if (!stored) return yield* new InternalError({ cause: `${archive.name} was not realized` })
+        return yield* withSql(recordBuilder({ archive, key: node.key, storePath: stored.path }))
       }).pipe(Effect.mapError(asOwrtError))
 
     return {
       select: (selection: Selection) => select(selection).pipe(Effect.mapError(asOwrtError)),
+      ensureBuilder,
       realize,
       plan,
       rebuildInto,

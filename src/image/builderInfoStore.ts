@@ -17,7 +17,7 @@ import { makeBuilderInstance, runMake } from "./builderInstance.js"
  * database: keys need canonical device ids, and plans must not run make.
  */
 export const builderInfo = (
-  builder: Builder,
+  builder: Pick<Builder, "key" | "path" | "release" | "target">,
   store: string,
   timeoutSeconds: number,
 ): Effect.Effect<

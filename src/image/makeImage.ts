@@ -10,8 +10,8 @@ import {
   InternalError,
   PackageSelectionError,
 } from "../errors.js"
-import { nodeKey } from "../graph/nodeKey.js"
 import { redactSecrets } from "../profile/secrets.js"
+import { nodeKey } from "../store/nodeKey.js"
 import { closestMatch } from "../text/closestMatch.js"
 import { makeBuilderInstance, runMake } from "./builderInstance.js"
 
@@ -38,8 +38,6 @@ export interface MakeImageParams {
   readonly profile: string
   readonly revision: string
 }
-
-export const makeImageKey = (params: MakeImageParams) => nodeKey("make-image", makeImageSchema, { ...params })
 
 /** Key of a package selection check: what `make manifest` depends on. */
 export const packageSelectionKey = (params: MakeImageParams) =>

@@ -16,14 +16,16 @@ import { InternalError, toErrorReport, UsageError } from "../errors.js"
 import { reportCause } from "../operations/errorReport.js"
 import { operations } from "../operations/index.js"
 import type { AnyOperation, OperationContext } from "../operations/operation.js"
+import { Progress, silentProgress } from "../progress/progress.js"
 import { maxJsonNesting, valueNestsDeeper } from "../text/jsonNesting.js"
 import { owrtVersion } from "../version.js"
 import { errorResult, successResult, toolName, toolOf } from "./mcpTools.js"
 import { boundedMessages, maxMessageBytes, type OversizedMessage } from "./messageLimit.js"
-import { makeProgressBridge, type ProgressBridge } from "./progressBridge.js"
+import { toolCallProgress } from "./progressBridge.js"
 import { claimStdout } from "./protocolStdout.js"
 
 const mcpCaller: OperationContext = { requestedBy: "mcp" }
+const silent = { report: () => undefined }
 
 const instructions = [
   "owrt builds OpenWrt firmware images from declarative device profiles, reusing every result it has built before.",
@@ -41,7 +43,6 @@ export type RunningCalls = Set<Promise<unknown>>
 export const makeMcpServer = (
   tools: ReadonlyArray<AnyOperation>,
   runtime: Runtime.Runtime<AppServices>,
-  progress: ProgressBridge,
   running: RunningCalls = new Set(),
 ): Server => {
   const server = new Server(
@@ -60,10 +61,11 @@ export const makeMcpServer = (
       )
     }
     const token = request.params._meta?.progressToken
-    const unsubscribe =
+    // This call's progress, in this call's context: concurrent calls each hear only their own.
+    const progress =
       token === undefined
-        ? () => undefined
-        : progress.subscribe(({ progress: count, message }) => {
+        ? silent
+        : toolCallProgress(({ progress: count, message }) => {
             extra
               .sendNotification({
                 method: "notifications/progress",
@@ -71,18 +73,15 @@ export const makeMcpServer = (
               })
               .catch(() => undefined)
           })
-    try {
-      // A client's cancellation, or the connection closing, aborts the signal, which interrupts the
-      // operation (and kills its make).
-      const call = Runtime.runPromiseExit(runtime)(operation.invoke(request.params.arguments, mcpCaller), {
-        signal: extra.signal,
-      })
-      running.add(call)
-      const exit = await call.finally(() => running.delete(call))
-      return Exit.isSuccess(exit) ? successResult(exit.value) : errorResult(reportCause(exit.cause))
-    } finally {
-      unsubscribe()
-    }
+    // A client's cancellation, or the connection closing, aborts the signal, which interrupts the
+    // operation (and kills its make).
+    const call = Runtime.runPromiseExit(runtime)(
+      operation.invoke(request.params.arguments, mcpCaller).pipe(Effect.provideService(Progress, progress)),
+      { signal: extra.signal },
+    )
+    running.add(call)
+    const exit = await call.finally(() => running.delete(call))
+    return Exit.isSuccess(exit) ? successResult(exit.value) : errorResult(reportCause(exit.cause))
   })
   return server
 }
@@ -182,10 +181,9 @@ export const serveMcp = (flags: ConfigFlags, tools: ReadonlyArray<AnyOperation> 
   Effect.scoped(
     Effect.gen(function* () {
       const stdout = yield* claimStdout
-      const progress = makeProgressBridge()
-      const runtime = yield* Layer.toRuntime(appLayer(flags, progress.layer))
+      const runtime = yield* Layer.toRuntime(appLayer(flags, silentProgress))
       const running: RunningCalls = new Set()
-      const server = makeMcpServer(tools, runtime, progress, running)
+      const server = makeMcpServer(tools, runtime, running)
       const ended = yield* Deferred.make<void, InternalError>()
       let leaving = false
       const gone = (reason: string) => {

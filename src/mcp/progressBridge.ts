@@ -1,57 +1,51 @@
-import { Layer } from "effect"
-import { Progress, type ProgressEvent } from "../progress/progress.js"
+import type { Context } from "effect"
+import type { Progress, ProgressEvent } from "../progress/progress.js"
 import { formatBytes } from "../progress/terminalProgress.js"
 
-/** What a progress listener receives: a monotonically rising count and what is happening now. */
+/** What a tool call's progress notifications carry: a rising count and what is happening now. */
 export interface ProgressUpdate {
   readonly progress: number
   readonly message: string
 }
 
-export interface ProgressBridge {
-  /** The core's Progress service, built once with the app layer, forwarding to whoever listens now. */
-  readonly layer: Layer.Layer<Progress>
-  /** Listens until the returned function is called. */
-  readonly subscribe: (listener: (update: ProgressUpdate) => void) => () => void
+const describe = (event: ProgressEvent): string => {
+  switch (event.kind) {
+    case "node":
+      return event.bytes !== undefined
+        ? `${event.task}: ${event.node} ${formatBytes(event.bytes)}${event.total ? ` of ${formatBytes(event.total)}` : ""}`
+        : `${event.task}: ${event.node} ${event.line !== undefined ? event.line : event.state}`
+    case "bytes":
+      return `${event.task}: ${formatBytes(event.bytes)}${event.total ? ` of ${formatBytes(event.total)}` : ""}`
+    case "step":
+      return `${event.task}: ${event.message}`
+    case "done":
+      return `${event.task}: ${event.message ?? "done"}`
+  }
 }
 
-const describe = (event: ProgressEvent): string =>
-  event.kind === "bytes"
-    ? `${event.task}: ${formatBytes(event.bytes)}${event.total ? ` of ${formatBytes(event.total)}` : ""}`
-    : event.kind === "step"
-      ? `${event.task}: ${event.message}`
-      : `${event.task}: ${event.message ?? "done"}`
+/** Byte counts and build output lines reach a client at most this often (node states always do). */
+const throttleMs = 200
 
 /**
- * Fans the core's progress events out to the tool calls that asked for progress. The core's events are
- * not tied to a request, so every listening call hears every event; the message names the task
- * (`profile@rev`, or the download) it is about. Byte counts are sent at most five times a second.
+ * The `Progress` of one tool call: it is provided in that call's context, so the call hears its own
+ * events and no other's. Byte counts and log lines are thinned to one per 200 ms; node state changes and
+ * the end of a task are always sent.
  */
-export const makeProgressBridge = (): ProgressBridge => {
-  const listeners = new Set<{
-    readonly send: (update: ProgressUpdate) => void
-    count: number
-    lastBytes: number
-  }>()
-  const report = (event: ProgressEvent) => {
-    const now = Date.now()
-    for (const listener of listeners) {
-      if (event.kind === "bytes") {
-        if (now - listener.lastBytes < 200) continue
-        listener.lastBytes = now
-      }
-      listener.count += 1
-      listener.send({ progress: listener.count, message: describe(event) })
-    }
-  }
+export const toolCallProgress = (send: (update: ProgressUpdate) => void): Context.Tag.Service<Progress> => {
+  let count = 0
+  let lastFrequent = 0
   return {
-    layer: Layer.succeed(Progress, { report }),
-    subscribe: (send) => {
-      const listener = { send, count: 0, lastBytes: 0 }
-      listeners.add(listener)
-      return () => {
-        listeners.delete(listener)
+    report: (event) => {
+      const frequent =
+        event.kind === "bytes" ||
+        (event.kind === "node" && (event.bytes !== undefined || event.line !== undefined))
+      if (frequent) {
+        const now = Date.now()
+        if (now - lastFrequent < throttleMs) return
+        lastFrequent = now
       }
+      count += 1
+      send({ progress: count, message: describe(event) })
     },
   }
 }

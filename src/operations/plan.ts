@@ -14,7 +14,9 @@ export const PlannedProfileSchema = Schema.Struct({
   status: StatusSchema,
   nodes: Schema.Array(
     Schema.Struct({
-      kind: Schema.Literal("fetch-builder", "stage-overlay", "make-image", "collect-artifacts"),
+      kind: Schema.String.annotations({
+        description: "The node's kind: fetch-builder, stage-overlay, make-image, collect-artifacts",
+      }),
       key: Schema.NullOr(Schema.String).annotations({
         description: "null until it can be computed (make-image needs the builder fetched once)",
       }),

@@ -2,9 +2,9 @@ import { chmodSync, lstatSync, lutimesSync, mkdirSync, symlinkSync, unlinkSync, 
 import { join } from "node:path"
 import { Effect } from "effect"
 import { type GitError, InternalError, ProfileInvalidError } from "../errors.js"
-import { nodeKey } from "../graph/nodeKey.js"
 import type { ProfileRevision } from "../profile/resolveProfile.js"
 import { referencedSecrets, secretPlaceholder } from "../profile/secrets.js"
+import type { Canonical } from "../text/canonicalJson.js"
 import { sha256Hex } from "../text/digest.js"
 import { findLinkProblem, linkProblemError } from "./overlayLinks.js"
 
@@ -42,16 +42,17 @@ export const secretsUsed = (revision: ProfileRevision): ReadonlyArray<string> =>
 }
 
 /**
- * The stage-overlay key. A profile whose links would make the Image Builder copy anything but the staged
- * tree into the image (see overlayLinks.ts) has none: it is refused here, so plan refuses it too.
+ * What the stage-overlay key covers: the staged content only — files by digest, and secrets by keyed
+ * fingerprint, never by value. A profile whose links would make the Image Builder copy anything but the
+ * staged tree into the image (see overlayLinks.ts) has no key: it is refused here, so plan refuses it too.
  */
-export const stageOverlayKey = (
+export const stageOverlayKeyInputs = (
   revision: ProfileRevision,
   fingerprints: Readonly<Record<string, string>>,
-): Effect.Effect<string, ProfileInvalidError> => {
+): Effect.Effect<{ readonly [k: string]: Canonical }, ProfileInvalidError> => {
   const problem = findLinkProblem(revision.profile)
   if (problem) return Effect.fail(linkProblemError(revision.profile, problem))
-  return nodeKey("stage-overlay", stageOverlaySchema, {
+  return Effect.succeed({
     overlay: revision.profile.overlay.map((e) => ({
       path: e.path,
       kind: e.kind,

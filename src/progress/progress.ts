@@ -1,7 +1,39 @@
 import { Context, Layer } from "effect"
 
-/** What long work reports as it goes; frontends render it (a TTY line, MCP progress notifications). */
+/** Where a graph node is: queued → checking → cached, or → substituting/building → done, or failed. */
+export type NodeState = "queued" | "checking" | "substituting" | "building" | "cached" | "done" | "failed"
+
+export const nodeStates: ReadonlyArray<NodeState> = [
+  "queued",
+  "checking",
+  "substituting",
+  "building",
+  "cached",
+  "done",
+  "failed",
+]
+
+/** One node of a graph the executor walks: its state, and for a running one bytes or a log line. */
+export interface NodeEvent {
+  readonly kind: "node"
+  /** The graph's label: `home-ap@3`. */
+  readonly task: string
+  /** The node's kind: `make-image`. */
+  readonly node: string
+  readonly key: string
+  readonly state: NodeState
+  readonly bytes?: number | undefined
+  readonly total?: number | undefined
+  /** A line of the node's build output (secrets redacted). */
+  readonly line?: string | undefined
+}
+
+/**
+ * What long work reports as it goes; frontends render it (a TTY line, a web job, MCP progress
+ * notifications). The caller provides the `Progress` service in the context of its own request.
+ */
 export type ProgressEvent =
+  | NodeEvent
   | {
       readonly kind: "bytes"
       readonly task: string

@@ -42,6 +42,22 @@ export const terminalProgress = (stream: NodeJS.WriteStream = process.stderr): L
       const total = event.total ? ` / ${formatBytes(event.total)}` : ""
       const eta = event.total && rate > 0 ? `  ETA ${formatSeconds((event.total - event.bytes) / rate)}` : ""
       draw(`${event.task}  ${formatBytes(event.bytes)}${total}  ${formatBytes(rate)}/s${eta}`, false)
+    } else if (event.kind === "node") {
+      if (event.bytes !== undefined) {
+        const rate = elapsed > 0 ? event.bytes / elapsed : 0
+        const total = event.total ? ` / ${formatBytes(event.total)}` : ""
+        const eta =
+          event.total && rate > 0 ? `  ETA ${formatSeconds((event.total - event.bytes) / rate)}` : ""
+        draw(
+          `${event.task}  ${event.node}  ${formatBytes(event.bytes)}${total}  ${formatBytes(rate)}/s${eta}`,
+          false,
+        )
+      } else if (event.state === "building" || event.state === "substituting") {
+        draw(
+          `${event.task}  ${event.node}${event.line ? `: ${event.line}` : ""}  (${formatSeconds(elapsed)})`,
+          event.line === undefined,
+        )
+      }
     } else if (event.kind === "step") {
       draw(`${event.task}  ${event.message}  (${formatSeconds(elapsed)})`, true)
     } else {

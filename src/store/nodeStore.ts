@@ -4,7 +4,6 @@ import type { SqlClient } from "@effect/sql"
 import { Effect, type Scope } from "effect"
 import { findStorePath, insertStorePath, type StorePathRow } from "../db/storePathRecords.js"
 import { type DatabaseBusyError, type DatabaseError, InternalError, type LockTimeoutError } from "../errors.js"
-import type { NodeKind } from "../graph/nodeKey.js"
 import { acquireStoreLock } from "./storeLock.js"
 import { treeDigest } from "./treeDigest.js"
 import { makeWorkDirectory } from "./workDirectory.js"
@@ -12,7 +11,7 @@ import { makeWorkDirectory } from "./workDirectory.js"
 /** A node's output in the store. */
 export interface StoredNode {
   readonly key: string
-  readonly kind: NodeKind
+  readonly kind: string
   readonly path: string
   readonly cacheHit: boolean
 }
@@ -38,7 +37,7 @@ export type NodeStoreError = DatabaseError | DatabaseBusyError | InternalError |
  */
 export const realizeNode = <E, R>(options: {
   readonly store: string
-  readonly kind: NodeKind
+  readonly kind: string
   readonly key: string
   readonly name: string
   readonly lockTimeoutSeconds: number
@@ -50,6 +49,11 @@ export const realizeNode = <E, R>(options: {
    * directory is readable by the owner only. A stored output of an older store is made so when it is used.
    */
   readonly private?: boolean | undefined
+  /**
+   * Digest every file's content (the default), or only the listing (paths, modes, sizes) for fixed-output
+   * nodes whose content was verified as it arrived.
+   */
+  readonly contentDigest?: boolean | undefined
   readonly build: (output: string, work: string) => Effect.Effect<void, E, R>
 }): Effect.Effect<StoredNode, E | NodeStoreError, Exclude<R, Scope.Scope> | SqlClient.SqlClient> =>
   Effect.gen(function* () {
@@ -77,7 +81,7 @@ export const realizeNode = <E, R>(options: {
         yield* options.build(output, work)
         if (options.private) yield* makePrivate(output)
         const digest = yield* Effect.try({
-          try: () => treeDigest(output, options.digestKey),
+          try: () => treeDigest(output, options.digestKey, options.contentDigest === false),
           catch: (cause) => new InternalError({ cause }),
         })
         yield* Effect.try({

@@ -2,6 +2,7 @@ import { Console, Effect } from "effect"
 import { appLayer } from "../appLayer.js"
 import type { ConfigFlags } from "../config/appConfig.js"
 import { ServeTokenRequiredError, UsageError } from "../errors.js"
+import { silentProgress } from "../progress/progress.js"
 import { owrtVersion } from "../version.js"
 import { apiRoutes } from "./apiRoutes.js"
 import { isLoopbackAddress } from "./bindAddress.js"
@@ -69,5 +70,6 @@ export const serve = (options: ServeOptions) =>
       if (options.allowFlash)
         yield* Console.error("flashing is enabled for web clients (flash.allowDevices only)")
       return yield* Effect.never
-    }).pipe(Effect.scoped, Effect.provide(appLayer(options.config, board.progress)))
+      // Each job reports to its own Progress (the job board provides it per job); nothing else reports.
+    }).pipe(Effect.scoped, Effect.provide(appLayer(options.config, silentProgress)))
   }).pipe(Effect.scoped)

@@ -3,16 +3,46 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Effect } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { collectArtifactsKey } from "../../src/artifacts/collectArtifacts.js"
-import { fetchBuilderSchema } from "../../src/builder/builderStore.js"
-import { nodeKey } from "../../src/graph/nodeKey.js"
-import { type MakeImageParams, makeImageKey } from "../../src/image/makeImage.js"
-import { stageOverlayKey } from "../../src/overlay/stageOverlay.js"
+import { collectArtifactsNode } from "../../src/graph/kinds/collectArtifactsNode.js"
+import { fetchBuilderNode } from "../../src/graph/kinds/fetchBuilderNode.js"
+import { makeImageNode } from "../../src/graph/kinds/makeImageNode.js"
+import { stageOverlayNode } from "../../src/graph/kinds/stageOverlayNode.js"
+import type { MakeImageParams } from "../../src/image/makeImage.js"
 import type { ProfileRevision, ResolvedProfile } from "../../src/profile/resolveProfile.js"
 import { buildMirror, serveMirror } from "../fixtures/mirror/index.js"
 import { json, makeProject, owrt } from "../helpers/cli.js"
 
 const run = <A, E>(effect: Effect.Effect<A, E>) => Effect.runPromise(effect)
+
+// Each node module computes its key; these are what the tests vary.
+const makeImageKey = (p: MakeImageParams) =>
+  Effect.map(makeImageNode({ params: p, secrets: new Map(), deviceIds: [], timeoutSeconds: 1 }), (n) => n.key)
+const stageOverlayKey = (r: ProfileRevision, fingerprints: Record<string, string>) =>
+  Effect.map(
+    stageOverlayNode({ revision: r, secretValues: new Map(), fingerprints, sealingKey: new Uint8Array(32) }),
+    (n) => n.key,
+  )
+const collectArtifactsKey = (imageKey: string) =>
+  Effect.map(
+    collectArtifactsNode({ imageKey, profile: "p", private: false, manifest: () => ({}) as never }),
+    (n) => n.key,
+  )
+const fetchBuilderKey = (sha256: string) =>
+  Effect.map(
+    fetchBuilderNode(
+      {
+        upstream: "http://u",
+        release: "23.05.5",
+        target: "x86/64",
+        name: "openwrt-imagebuilder-23.05.5-x86-64.Linux-x86_64.tar.xz",
+        url: "http://u/a.tar.xz",
+        sha256,
+        signedBy: "0123456789abcdef",
+      },
+      { stallSeconds: 1 },
+    ),
+    (n) => n.key,
+  )
 
 const params: MakeImageParams = {
   builderKey: "0123456789abcdef",
@@ -110,15 +140,16 @@ describe("node keys", () => {
     expect(await run(collectArtifactsKey("0123456789abcdef"))).not.toBe(
       await run(collectArtifactsKey("1123456789abcdef")),
     )
-    const builder = (sha: string) =>
-      run(
-        nodeKey("fetch-builder", fetchBuilderSchema, {
-          release: "23.05.5",
-          target: "x86/64",
-          archiveSha256: sha,
-        }),
-      )
+    const builder = (sha: string) => run(fetchBuilderKey(sha))
     expect(await builder("a".repeat(64))).not.toBe(await builder("b".repeat(64)))
+  })
+
+  it("are the keys stores made before the graph became data: nothing is re-keyed", async () => {
+    // Computed by the key functions of the previous release for these very inputs.
+    expect(await run(makeImageKey(params))).toBe("b2f7e151a2bfa7cc")
+    expect(await run(stageOverlayKey(revision(profile), { k: "f1" }))).toBe("bf09c89e45a3c6ba")
+    expect(await run(collectArtifactsKey("0123456789abcdef"))).toBe("1d8e6a7c6516bbc6")
+    expect(await run(fetchBuilderKey("a".repeat(64)))).toBe("d7a0c882599fa47e")
   })
 })
 

@@ -12,7 +12,7 @@ import { join } from "node:path"
 import { Effect, Either } from "effect"
 import { afterEach, describe, expect, it } from "vitest"
 import { findLinkProblem } from "../../src/overlay/overlayLinks.js"
-import { stageOverlay, stageOverlayKey } from "../../src/overlay/stageOverlay.js"
+import { stageOverlay, stageOverlayKeyInputs } from "../../src/overlay/stageOverlay.js"
 import type { OverlayEntry, ProfileRevision, ResolvedProfile } from "../../src/profile/resolveProfile.js"
 import { sha256Hex } from "../../src/text/digest.js"
 
@@ -212,7 +212,7 @@ describe("stage-overlay", () => {
 
     it("has no stage-overlay key for a profile with an escaping link, so plan refuses it too", () => {
       const result = Effect.runSync(
-        Effect.either(stageOverlayKey(revisionWith({ "etc/leak": { link: "/etc/shadow" } }), {})),
+        Effect.either(stageOverlayKeyInputs(revisionWith({ "etc/leak": { link: "/etc/shadow" } }), {})),
       )
       expect(result).toMatchObject({ _tag: "Left", left: { code: "profile_path_escape" } })
     })

@@ -3,6 +3,7 @@ import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import { Effect, Option } from "effect"
 import { type Builder, BuilderStore } from "../../builder/builderStore.js"
+import { Realizer } from "../../graph/realizer.js"
 import { formatBytes } from "../../progress/terminalProgress.js"
 import { configOptions, dryRunOption, jsonOption } from "../commonOptions.js"
 import { emit, table } from "../output.js"
@@ -28,8 +29,7 @@ const ensure = Command.make(
   (options) =>
     runWithApp(options, () =>
       Effect.gen(function* () {
-        const builders = yield* BuilderStore
-        const builder = yield* builders.ensure({
+        const builder = yield* (yield* Realizer).ensureBuilder({
           release: options.release,
           target: options.target,
           skipSignature: options.skipSignature,

@@ -3,7 +3,7 @@ import type { Requester } from "../../db/buildRecords.js"
 import type { ErrorReport } from "../../errors.js"
 import { ErrorReportSchema } from "../../operations/errorReport.js"
 import { realize } from "../../operations/index.js"
-import type { ProgressEvent } from "../../progress/progress.js"
+import type { NodeState as ExecutorNodeState, ProgressEvent } from "../../progress/progress.js"
 
 /*
  * A realize job: one profile revision being built (or reused) on behalf of every HTTP client that asked
@@ -76,6 +76,15 @@ export const JobSchema = Schema.Struct({
 }).annotations({ identifier: "Job" })
 export type JobJson = typeof JobSchema.Type
 
+/** How the executor's node states show in a job: waiting, running, or how it ended. */
+const jobNodeState: Partial<Record<ExecutorNodeState, NodeState>> = {
+  substituting: "running",
+  building: "running",
+  cached: "cached",
+  done: "done",
+  failed: "failed",
+}
+
 /** Live log lines kept per job: a runaway build must not grow the server without bound. */
 const maxLogLines = 5000
 /** Download progress is an event at most this often, so a fast download does not flood the log. */
@@ -137,9 +146,17 @@ export class Job {
     this.setState("running", this.startedAt)
   }
 
+  /** This job's own progress: its request's `Progress` reports here, nothing else does. */
   progress(event: ProgressEvent): void {
     if (this.finished) return
-    if (event.kind === "bytes") {
+    if (event.kind === "done") {
+      this.appendLog(`✓ ${event.message ?? event.task}`)
+      return
+    }
+    if (event.kind !== "node") return
+    const kind = nodeKinds.find((k) => k === event.node)
+    if (kind === undefined) return
+    if (event.bytes !== undefined) {
       this.download = { bytes: event.bytes, total: event.total ?? null }
       const now = Date.now()
       if (now - this.lastDownloadEvent >= downloadEventMs || event.bytes === event.total) {
@@ -148,16 +165,17 @@ export class Job {
       }
       return
     }
-    if (event.kind === "done") {
-      this.appendLog(`✓ ${event.message ?? event.task}`)
+    if (event.line !== undefined) {
+      this.appendLog(event.line)
       return
     }
-    const kind = nodeKinds.find((k) => event.message === k || event.message.startsWith(`${k}: `))
-    if (kind && this.nodes.get(kind) !== "running") {
-      for (const [other, state] of this.nodes) if (state === "running") this.setNode(other, "done")
-      this.setNode(kind, "running")
-    }
-    this.appendLog(kind && event.message === kind ? `▸ ${kind}` : event.message.replace(/^make-image: /, ""))
+    const state = jobNodeState[event.state]
+    const current = this.nodes.get(kind)
+    // The builder is realized first (its device list names the image's key) and found again with the
+    // whole graph: what this job built stays "done".
+    if (state === undefined || current === state || (current === "done" && state === "cached")) return
+    if (state === "running") this.appendLog(`▸ ${kind}`)
+    this.setNode(kind, state)
   }
 
   succeed(result: typeof RealizeResultSchema.Type): void {

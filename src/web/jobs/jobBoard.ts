@@ -1,12 +1,12 @@
 import { randomBytes } from "node:crypto"
-import { Cause, Effect, Exit, FiberSet, Layer, Stream } from "effect"
+import { Cause, Effect, Exit, FiberSet, Stream } from "effect"
 import type { AppServices } from "../../appLayer.js"
 import { NotFoundError, type OwrtError, UsageError } from "../../errors.js"
 import { reportCause } from "../../operations/errorReport.js"
 import { realize } from "../../operations/index.js"
 import type { OperationContext } from "../../operations/operation.js"
 import { ProfileRepository } from "../../profile/profileRepository.js"
-import { Progress, type ProgressEvent } from "../../progress/progress.js"
+import { Progress } from "../../progress/progress.js"
 import { Job, type JobEvent } from "./job.js"
 
 /** Finished jobs kept for clients that poll late; the oldest go first. */
@@ -25,8 +25,6 @@ export interface JobBoard {
   readonly list: () => ReadonlyArray<Job>
   /** The job's events from `from` on, live until it ends. */
   readonly follow: (job: Job, from: number) => Stream.Stream<JobEvent>
-  /** Routes the core's progress events to the jobs they belong to. */
-  readonly progress: Layer.Layer<Progress>
   /** Interrupts every running job and waits for each to record its end. */
   readonly shutdown: Effect.Effect<void>
 }
@@ -48,23 +46,15 @@ export const makeJobBoard = (maxJobs: number) =>
       for (const job of finished.slice(0, Math.max(0, finished.length - keptJobs))) jobs.delete(job.id)
     }
 
-    const route = (event: ProgressEvent) => {
-      const owners = [...running.values()].filter((job) => job.task === event.task)
-      // A builder download is reported under its archive's name: it belongs to whoever is fetching.
-      // Anything else (a card being written from the flash page) is no job's business.
-      const fetch = event.task.startsWith("fetch ")
-      const targets =
-        owners.length > 0 ? owners : fetch ? [...running.values()].filter((job) => job.fetching) : []
-      for (const job of targets) job.progress(event)
-    }
-
     const run = (job: Job, context: OperationContext) =>
       slots
         .withPermits(1)(
           Effect.suspend(() => {
             job.start()
             // The exact revision resolved at submission, not whatever the working tree holds by now.
-            return realize.run({ profile: `${job.profile}@${job.revision}`, rebuild: job.rebuild }, context)
+            return realize
+              .run({ profile: `${job.profile}@${job.revision}`, rebuild: job.rebuild }, context)
+              .pipe(Effect.provideService(Progress, { report: (event) => job.progress(event) }))
           }),
         )
         .pipe(
@@ -140,7 +130,6 @@ export const makeJobBoard = (maxJobs: number) =>
       find,
       list: () => [...jobs.values()].reverse(),
       follow,
-      progress: Layer.succeed(Progress, { report: route }),
       shutdown: FiberSet.clear(fibers),
     } satisfies JobBoard
   })

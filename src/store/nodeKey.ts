@@ -15,12 +15,10 @@ export const prepareNodeKeys: Effect.Effect<void> = Effect.map(loadXxHash, (load
   ready = loaded
 })
 
-export type NodeKind = "fetch-builder" | "stage-overlay" | "make-image" | "collect-artifacts"
-
-export const nodeKeyText = (kind: NodeKind, schema: number, params: Canonical): string =>
+export const nodeKeyText = (kind: string, schema: number, params: Canonical): string =>
   canonicalJson({ kind, schema, params })
 
-export const nodeKey = (kind: NodeKind, schema: number, params: Canonical): Effect.Effect<string> =>
+export const nodeKey = (kind: string, schema: number, params: Canonical): Effect.Effect<string> =>
   Effect.suspend(() => {
     const loaded = ready
     return loaded

@@ -1,0 +1,221 @@
+import { Effect, Either } from "effect"
+import type { ArtifactsManifest } from "../artifacts/collectArtifacts.js"
+import type { BuilderStore } from "../builder/builderStore.js"
+import type { BuilderArchive } from "../builder/upstream.js"
+import { AppConfig } from "../config/appConfig.js"
+import { DeviceProfileUnknownError, type OwrtError } from "../errors.js"
+import { type BuilderInfo, canonicalDevice } from "../image/builderInfo.js"
+import type { MakeImageParams } from "../image/makeImage.js"
+import { secretsUsed } from "../overlay/stageOverlay.js"
+import type { ProfileEntry } from "../profile/profileRepository.js"
+import { readSecret, secretFingerprint, storeSealingKey } from "../profile/secrets.js"
+import type { Progress } from "../progress/progress.js"
+import { closestMatch } from "../text/closestMatch.js"
+import type { Graph, NodeSpec, PendingNode } from "./graph.js"
+import { collectArtifactsKind, collectArtifactsNode } from "./kinds/collectArtifactsNode.js"
+import { fetchBuilderNode } from "./kinds/fetchBuilderNode.js"
+import { makeImageKind, makeImageNode } from "./kinds/makeImageNode.js"
+import { stageOverlayKind, stageOverlayNode } from "./kinds/stageOverlayNode.js"
+
+/*
+ * compileGraph: a profile revision becomes its task graph.
+ *
+ *   fetch-builder ─┐
+ *   stage-overlay ─┴─▶ make-image ──▶ collect-artifacts
+ *
+ * One key depends on a dependency's output: make-image names the canonical device profile, and resolving an
+ * alias (`tplink,archer-c7-v5`) needs the builder's device list (`make info`). `facts.builderInfo` supplies
+ * it: realize realizes the builder node first (through the executor) and reads its list once; plan reads
+ * the list cached from an earlier run and, without one, leaves make-image and collect-artifacts pending.
+ */
+
+export interface CompileFacts {
+  /** The device list of the builder `node` holds, or undefined when it is not known yet. */
+  readonly builderInfo: (
+    archive: BuilderArchive,
+    node: NodeSpec,
+  ) => Effect.Effect<BuilderInfo | undefined, OwrtError, Progress>
+  /** The archive a release/target resolves to. */
+  readonly resolveArchive: (release: string, target: string) => Effect.Effect<BuilderArchive, OwrtError>
+  /**
+   * plan: a node whose key cannot be computed (a secret that is not set, an unknown device) is left pending
+   * with the reason, instead of failing the whole plan.
+   */
+  readonly lenient: boolean
+  /** Where a failed make-image keeps its log (the build record's id names it). */
+  readonly failureLog?: string | undefined
+}
+
+export interface CompiledProfile {
+  readonly entry: ProfileEntry
+  readonly graph: Graph
+  readonly archive: BuilderArchive
+  readonly keys: {
+    readonly builder: string
+    readonly overlay: string | null
+    readonly image: string | null
+    readonly artifacts: string | null
+  }
+}
+
+const pending = (
+  kind: PendingNode["kind"],
+  name: string,
+  deps: ReadonlyArray<string | null>,
+  reason: string,
+): PendingNode => ({ kind, key: null, name, deps, reason })
+
+export const compileGraph = (
+  entry: ProfileEntry,
+  facts: CompileFacts,
+): Effect.Effect<CompiledProfile, OwrtError, AppConfig | BuilderStore | Progress> =>
+  Effect.gen(function* () {
+    const config = yield* AppConfig
+    const { revision } = entry
+    const p = revision.profile
+    const label = `${p.id}@${entry.record.seq}`
+    const archive = yield* facts.resolveArchive(p.release ?? "", p.target ?? "")
+    const builder = yield* fetchBuilderNode(archive, { stallSeconds: config.timeouts.stall })
+
+    // stage-overlay: secrets are read now, and enter the key only as keyed fingerprints.
+    const overlayCompiled = yield* Effect.either(
+      Effect.gen(function* () {
+        const values = new Map<string, string>()
+        const fingerprints: Record<string, string> = {}
+        const sealingKey = yield* storeSealingKey(config.store)
+        const used = secretsUsed(revision)
+        if (used.length > 0) {
+          const fingerprintKey =
+            config.secretsKey === null
+              ? sealingKey
+              : Buffer.from(
+                  yield* readSecret({
+                    profile: "graph.config.ts",
+                    name: "secretsKey",
+                    reference: config.secretsKey,
+                    baseDir: config.projectRoot,
+                    env: process.env,
+                  }),
+                  "utf8",
+                )
+          for (const name of used) {
+            const value = yield* readSecret({
+              profile: p.id,
+              name,
+              reference: p.secrets[name] ?? "",
+              baseDir: config.profiles,
+              env: process.env,
+            })
+            values.set(name, value)
+            fingerprints[name] = secretFingerprint(fingerprintKey, name, value)
+          }
+        }
+        const node = yield* stageOverlayNode({ revision, secretValues: values, fingerprints, sealingKey })
+        return { node, values }
+      }),
+    )
+    if (Either.isLeft(overlayCompiled) && !facts.lenient) return yield* overlayCompiled.left
+    const overlay = Either.isRight(overlayCompiled) ? overlayCompiled.right : undefined
+    const secretValues = overlay?.values ?? new Map<string, string>()
+
+    const info = yield* facts.builderInfo(archive, builder)
+    const device = info ? canonicalDevice(info, p.device ?? "") : undefined
+    if (info && device === undefined && !facts.lenient) {
+      return yield* new DeviceProfileUnknownError({
+        profile: p.id,
+        device: p.device ?? "",
+        builder: `${archive.release} ${archive.target}`,
+        suggestions: [
+          closestMatch(
+            p.device ?? "",
+            info.profiles.map((d) => d.id),
+          ),
+        ].filter((s): s is string => s !== undefined),
+      })
+    }
+
+    const nodes: Array<NodeSpec | PendingNode> = [builder]
+    nodes.push(
+      overlay?.node ??
+        pending(
+          stageOverlayKind,
+          "overlay",
+          [],
+          Either.isLeft(overlayCompiled) ? overlayCompiled.left.message : "not compiled",
+        ),
+    )
+    if (overlay === undefined || device === undefined || info === undefined) {
+      const reason =
+        info === undefined
+          ? "the builder's device list is known once it has been fetched"
+          : device === undefined
+            ? `device ${p.device ?? ""} is not a device profile of ${archive.release} ${archive.target}`
+            : "the stage-overlay key is not known"
+      nodes.push(pending(makeImageKind, `${p.id}-image`, [builder.key, overlay?.node.key ?? null], reason))
+      nodes.push(pending(collectArtifactsKind, `${p.id}-artifacts`, [null], reason))
+      return {
+        entry,
+        archive,
+        graph: { label, nodes, root: null },
+        keys: { builder: builder.key, overlay: overlay?.node.key ?? null, image: null, artifacts: null },
+      }
+    }
+
+    const params: MakeImageParams = {
+      builderKey: builder.key,
+      overlayKey: overlay.node.key,
+      release: p.release ?? "",
+      target: p.target ?? "",
+      device,
+      packages: p.packages,
+      disabledServices: p.disabled_services,
+      rootfsSize: p.rootfs_size,
+      profile: p.id,
+      revision: revision.hash,
+    }
+    const image = yield* makeImageNode({
+      params,
+      secrets: secretValues,
+      deviceIds: info.profiles.map((d) => d.id),
+      timeoutSeconds: config.timeouts.build,
+      failureLog: facts.failureLog,
+    })
+    const manifest = (key: string): Omit<ArtifactsManifest, "images" | "packages" | "sbom"> => ({
+      owrt: 1,
+      profile: p.id,
+      revision: revision.hash,
+      inputs: {
+        release: params.release,
+        target: params.target,
+        device,
+        packages: params.packages,
+        disabledServices: params.disabledServices,
+        rootfsSize: params.rootfsSize,
+      },
+      builder: {
+        key: builder.key,
+        archive: archive.name,
+        archiveSha256: archive.sha256,
+        signedBy: archive.signedBy,
+      },
+      keys: {
+        fetchBuilder: builder.key,
+        stageOverlay: overlay.node.key,
+        makeImage: image.key,
+        collectArtifacts: key,
+      },
+    })
+    const artifacts = yield* collectArtifactsNode({
+      imageKey: image.key,
+      profile: p.id,
+      private: secretValues.size > 0,
+      manifest,
+    })
+    nodes.push(image, artifacts)
+    return {
+      entry,
+      archive,
+      graph: { label, nodes, root: artifacts.key },
+      keys: { builder: builder.key, overlay: overlay.node.key, image: image.key, artifacts: artifacts.key },
+    }
+  })

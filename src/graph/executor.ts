@@ -1,0 +1,318 @@
+import { mkdirSync, statSync } from "node:fs"
+import { join } from "node:path"
+import { SqlClient } from "@effect/sql"
+import { Context, Effect, Layer } from "effect"
+import { AppConfig } from "../config/appConfig.js"
+import { listStorePaths } from "../db/storePathRecords.js"
+import { InternalError, isOwrtError, type OwrtError, UsageError } from "../errors.js"
+import { type NodeState, Progress } from "../progress/progress.js"
+import type { NodeKindDefinition } from "../store/nodeKind.js"
+import { lookupNode, realizeNode, type StoredNode, storePathName } from "../store/nodeStore.js"
+import { type Graph, isPending, type NodeBuildContext, type NodeReport, type NodeSpec } from "./graph.js"
+import { NodeKinds } from "./nodeKinds.js"
+import { Runner } from "./runner.js"
+import { Substituter } from "./substituter.js"
+
+/*
+ * The one executor. It walks a graph in dependency order for:
+ * - realize: each node is found in the store, or substituted from a cache, or built by the runner — under
+ *   the node's store lock, into a private directory, digested, renamed and made valid by a row (nodeStore);
+ *   independent nodes run in parallel, builds wait for a build slot and downloads for a download slot;
+ * - lookup (plan): which nodes are stored, one query for many graphs;
+ * - audit: the audited nodes are built again into a scratch directory from the stored inputs, for comparing.
+ * It reports typed progress events to the `Progress` of the request that called it.
+ */
+
+export interface RealizeGraphOptions {
+  /** Build the rebuildable nodes again even when stored (`realize --rebuild`). */
+  readonly rebuild?: boolean | undefined
+}
+
+/** A realized graph: every node's stored output, by key. */
+export type RealizedGraph = ReadonlyMap<string, StoredNode>
+
+/** What plan shows of one node: stored (with its path) or missing. */
+export interface NodeStatus {
+  readonly key: string
+  readonly stored: boolean
+  readonly path: string | null
+}
+
+export interface AuditedGraph {
+  /** The graph root's stored output and its rebuild in the scratch directory. */
+  readonly stored: string
+  readonly rebuilt: string
+}
+
+export interface ExecutorService {
+  readonly realize: (
+    graph: Graph,
+    options?: RealizeGraphOptions,
+  ) => Effect.Effect<RealizedGraph, OwrtError, Progress>
+  /** The store status of every computable node of these graphs (one query however many graphs). */
+  readonly lookup: (graphs: ReadonlyArray<Graph>) => Effect.Effect<ReadonlyMap<string, NodeStatus>, OwrtError>
+  /** Rebuilds the audited nodes into `scratch` from stored inputs; the root must be stored. */
+  readonly audit: (graph: Graph, scratch: string) => Effect.Effect<AuditedGraph, OwrtError, Progress>
+}
+
+export class Executor extends Context.Tag("owrt/Executor")<Executor, ExecutorService>() {}
+
+const asOwrtError = (error: unknown): OwrtError =>
+  isOwrtError(error) ? error : new InternalError({ cause: error })
+
+export const executorLayer = Layer.effect(
+  Executor,
+  Effect.gen(function* () {
+    const config = yield* AppConfig
+    const sql = yield* SqlClient.SqlClient
+    const kinds = yield* NodeKinds
+    const substituter = yield* Substituter
+    const runner = yield* Runner
+    // The limits every request shares: make runs at once, downloads at once.
+    const slots = {
+      build: yield* Effect.makeSemaphore(config.jobs),
+      download: yield* Effect.makeSemaphore(config.downloads),
+    }
+    const withSql = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+      Effect.provideService(effect, SqlClient.SqlClient, sql)
+
+    const registered = (kind: NodeKindDefinition) =>
+      kinds.get(kind.kind) === kind
+        ? Effect.void
+        : Effect.dieMessage(`node kind ${kind.kind} is not in the executor's table (graph/nodeKinds.ts)`)
+
+    const inSlot = (kind: NodeKindDefinition) =>
+      kind.slot === "none"
+        ? <A, E, R>(effect: Effect.Effect<A, E, R>) => effect
+        : slots[kind.slot].withPermits(1)
+
+    const complete = (graph: Graph) =>
+      Effect.gen(function* () {
+        const specs: Array<NodeSpec> = []
+        for (const node of graph.nodes) {
+          if (isPending(node)) {
+            return yield* new InternalError({
+              cause: `${graph.label}: ${node.kind.kind} has no key yet (${node.reason})`,
+            })
+          }
+          yield* registered(node.kind)
+          specs.push(node)
+        }
+        return specs
+      })
+
+    const realize = (graph: Graph, options: RealizeGraphOptions = {}) =>
+      Effect.gen(function* () {
+        const progress = yield* Progress
+        const specs = yield* complete(graph)
+        const emit = (spec: NodeSpec, state: NodeState, report: NodeReport = {}) =>
+          progress.report({
+            kind: "node",
+            task: graph.label,
+            node: spec.kind.kind,
+            key: spec.key,
+            state,
+            ...report,
+          })
+
+        /** Publishes `spec` through the store's one path, filled by `fill`. */
+        const publish = (
+          spec: NodeSpec,
+          inputs: ReadonlyMap<string, StoredNode>,
+          rebuild: boolean,
+          state: NodeState,
+          fill: (context: NodeBuildContext) => Effect.Effect<void, OwrtError, SqlClient.SqlClient>,
+        ) =>
+          withSql(
+            realizeNode({
+              store: config.store,
+              kind: spec.kind.kind,
+              key: spec.key,
+              name: spec.name,
+              lockTimeoutSeconds: config.timeouts.lock,
+              rebuild,
+              private: spec.private,
+              digestKey: spec.digestKey,
+              contentDigest: spec.kind.digest === "content",
+              build: (output, work) =>
+                Effect.suspend(() => {
+                  emit(spec, state)
+                  return fill({
+                    key: spec.key,
+                    output,
+                    work,
+                    inputs,
+                    report: (report) => emit(spec, state, report),
+                  })
+                }),
+            }),
+          )
+
+        const realizeSpec = (spec: NodeSpec, inputs: ReadonlyMap<string, StoredNode>) =>
+          Effect.gen(function* () {
+            emit(spec, "checking")
+            const rebuild = options.rebuild === true && spec.kind.rebuildable
+            if (!rebuild) {
+              const row = yield* withSql(lookupNode(config.store, spec.key))
+              if (row) {
+                // Through the publish path: it is a no-op for a stored node but keeps its access mode right.
+                const stored = yield* publish(spec, inputs, false, "checking", () => Effect.void)
+                return { stored, substituted: false }
+              }
+              if (!spec.private && (yield* substituter.query(spec))) {
+                const substituted = yield* Effect.either(
+                  publish(spec, inputs, false, "substituting", (context) =>
+                    Effect.scoped(substituter.fetch(spec, context.output, context.report)),
+                  ),
+                )
+                if (substituted._tag === "Right") return { stored: substituted.right, substituted: true }
+                emit(spec, "building", {
+                  line: `substitute failed (${substituted.left.message}); building it here`,
+                })
+              }
+            }
+            const stored = yield* inSlot(spec.kind)(
+              publish(spec, inputs, rebuild, "building", (context) =>
+                runner.run(spec, context).pipe(Effect.scoped),
+              ),
+            )
+            if (!stored.cacheHit && !spec.private) yield* substituter.offer(spec, stored.path)
+            return { stored, substituted: false }
+          }).pipe(
+            Effect.tap(({ stored }) => (spec.stored ? withSql(spec.stored(stored)) : Effect.void)),
+            Effect.tap(({ stored, substituted }) =>
+              Effect.sync(() => emit(spec, stored.cacheHit && !substituted ? "cached" : "done")),
+            ),
+            Effect.map(({ stored, substituted }) => (substituted ? { ...stored, cacheHit: false } : stored)),
+            Effect.tapErrorCause(() => Effect.sync(() => emit(spec, "failed"))),
+            Effect.mapError(asOwrtError),
+          )
+
+        // One cached effect per node, made in dependency order: each awaits its dependencies' effects, so
+        // independent nodes run in parallel and a shared dependency runs once.
+        const outputs = new Map<string, Effect.Effect<StoredNode, OwrtError>>()
+        for (const spec of specs) {
+          emit(spec, "queued")
+          const deps = spec.deps.map((dep) => {
+            const output = outputs.get(dep)
+            return output === undefined
+              ? Effect.dieMessage(`${graph.label}: ${spec.kind.kind} depends on ${dep}, which comes later`)
+              : Effect.map(output, (stored) => [dep, stored] as const)
+          })
+          const run = Effect.flatMap(Effect.all(deps, { concurrency: "unbounded" }), (inputs) =>
+            realizeSpec(spec, new Map(inputs)),
+          )
+          outputs.set(spec.key, yield* Effect.cached(run))
+        }
+        const realized = yield* Effect.forEach(
+          specs,
+          (spec) =>
+            Effect.map(
+              outputs.get(spec.key) as Effect.Effect<StoredNode, OwrtError>,
+              (s) => [spec.key, s] as const,
+            ),
+          { concurrency: "unbounded" },
+        )
+        return new Map(realized) as RealizedGraph
+      })
+
+    const lookup = (graphs: ReadonlyArray<Graph>) =>
+      Effect.gen(function* () {
+        const rows = new Map(
+          (yield* withSql(listStorePaths())).filter((r) => r.valid === 1).map((r) => [r.key, r] as const),
+        )
+        const statuses = new Map<string, NodeStatus>()
+        for (const graph of graphs) {
+          for (const node of graph.nodes) {
+            if (isPending(node) || statuses.has(node.key)) continue
+            const row = rows.get(node.key)
+            const path = row ? join(config.store, storePathName(node.key, row.name)) : null
+            // A row whose directory is gone is not stored (gc or a hand removed it).
+            const present = path !== null && (yield* Effect.sync(() => existsDirectory(path)))
+            statuses.set(node.key, { key: node.key, stored: present, path: present ? path : null })
+          }
+        }
+        return statuses as ReadonlyMap<string, NodeStatus>
+      }).pipe(Effect.mapError(asOwrtError))
+
+    const audit = (graph: Graph, scratch: string) =>
+      Effect.gen(function* () {
+        const progress = yield* Progress
+        const specs = yield* complete(graph)
+        const root = specs.find((spec) => spec.key === graph.root)
+        const statuses = yield* lookup([graph])
+        const storedPath = (key: string) => statuses.get(key)?.path ?? null
+        if (!root || storedPath(root.key) === null) {
+          return yield* new UsageError({
+            detail: `${graph.label} has not been realized in this store; realize it first`,
+          })
+        }
+        const rebuilt = new Map<string, string>()
+        for (const spec of specs) {
+          if (!spec.kind.audited) continue
+          const inputs = new Map<string, StoredNode>()
+          for (const dep of spec.deps) {
+            const path = rebuilt.get(dep) ?? storedPath(dep)
+            const kind = specs.find((s) => s.key === dep)?.kind.kind ?? "unknown"
+            if (path === null) {
+              return yield* new UsageError({
+                detail: `${graph.label}: the ${kind} output ${dep} is not in the store; realize it first`,
+              })
+            }
+            inputs.set(dep, { key: dep, kind, path, cacheHit: true })
+          }
+          const output = join(scratch, storePathName(spec.key, spec.name))
+          const work = join(scratch, `${spec.key}.work`)
+          yield* Effect.try({
+            try: () => {
+              mkdirSync(output, { recursive: true })
+              mkdirSync(work, { recursive: true })
+            },
+            catch: (cause) => new InternalError({ cause }),
+          })
+          const emit = (state: NodeState, report: NodeReport = {}) =>
+            progress.report({
+              kind: "node",
+              task: graph.label,
+              node: spec.kind.kind,
+              key: spec.key,
+              state,
+              ...report,
+            })
+          emit("building")
+          yield* inSlot(spec.kind)(
+            withSql(
+              runner
+                .run(spec, {
+                  key: spec.key,
+                  output,
+                  work,
+                  inputs,
+                  report: (report) => emit("building", report),
+                })
+                .pipe(Effect.scoped),
+            ),
+          ).pipe(Effect.tapErrorCause(() => Effect.sync(() => emit("failed"))))
+          emit("done")
+          rebuilt.set(spec.key, output)
+        }
+        const rebuiltRoot = rebuilt.get(root.key)
+        if (rebuiltRoot === undefined) {
+          return yield* new UsageError({
+            detail: `${graph.label}: its ${root.kind.kind} node is not audited`,
+          })
+        }
+        return { stored: storedPath(root.key) ?? "", rebuilt: rebuiltRoot }
+      }).pipe(Effect.mapError(asOwrtError))
+
+    return { realize, lookup, audit } satisfies ExecutorService
+  }),
+)
+
+const existsDirectory = (path: string): boolean => {
+  try {
+    return statSync(path).isDirectory()
+  } catch {
+    return false
+  }
+}

@@ -1,0 +1,61 @@
+import { readFileSync } from "node:fs"
+import { join } from "node:path"
+import { Effect } from "effect"
+import {
+  type ArtifactsManifest,
+  artifactsManifestName,
+  collectArtifactsSchema,
+  runCollectArtifacts,
+} from "../../artifacts/collectArtifacts.js"
+import { recordArtifacts } from "../../db/buildRecords.js"
+import { InternalError } from "../../errors.js"
+import type { NodeKindDefinition } from "../../store/nodeKind.js"
+import { makeSpec, type NodeSpec } from "../graph.js"
+
+/*
+ * collect-artifacts: make-image's output verified against its own sha256sums and profiles.json, every
+ * image classified, the package manifest and SBOM kept, and the owrt manifest written. Keyed by the
+ * make-image key alone: everything else it records follows from it.
+ */
+export const collectArtifactsKind: NodeKindDefinition = {
+  kind: "collect-artifacts",
+  schema: collectArtifactsSchema,
+  description: "the verified artifact set: images with type, filesystem, SHA-256 and size; manifest; SBOM",
+  slot: "none",
+  digest: "content",
+  rebuildable: true,
+  audited: true,
+}
+
+export const collectArtifactsNode = (inputs: {
+  readonly imageKey: string
+  readonly profile: string
+  readonly private: boolean
+  /** The owrt manifest's fields that do not come from the images: profile, revision, inputs, builder, keys. */
+  readonly manifest: (key: string) => Omit<ArtifactsManifest, "images" | "packages" | "sbom">
+}): Effect.Effect<NodeSpec> =>
+  makeSpec({
+    kind: collectArtifactsKind,
+    name: `${inputs.profile}-artifacts`,
+    deps: [inputs.imageKey],
+    keyInputs: { image: inputs.imageKey },
+    private: inputs.private,
+    build: ({ key, output, inputs: stored }) =>
+      Effect.asVoid(
+        runCollectArtifacts({
+          imagePath: stored.get(inputs.imageKey)?.path ?? "",
+          output,
+          manifest: inputs.manifest(key),
+        }),
+      ),
+    // The artifact rows `owrt builds`, flash and the API look images up by.
+    stored: (stored) =>
+      Effect.flatMap(readManifest(stored.path), (manifest) => recordArtifacts(stored.key, manifest.images)),
+  })
+
+/** The owrt manifest of a stored artifact set. */
+export const readManifest = (path: string): Effect.Effect<ArtifactsManifest, InternalError> =>
+  Effect.try({
+    try: () => JSON.parse(readFileSync(join(path, artifactsManifestName), "utf8")) as ArtifactsManifest,
+    catch: (cause) => new InternalError({ cause }),
+  })

@@ -1,0 +1,91 @@
+import { join } from "node:path"
+import { SqlClient } from "@effect/sql"
+import { Effect } from "effect"
+import {
+  type MakeImageParams,
+  makeImageSchema,
+  packageSelectionKey,
+  runMakeImage,
+} from "../../image/makeImage.js"
+import { redactSecrets } from "../../profile/secrets.js"
+import type { NodeKindDefinition } from "../../store/nodeKind.js"
+import { makeSpec, type NodeSpec } from "../graph.js"
+
+/*
+ * make-image: `make manifest`, then `make image` in a private instance of the builder, FILES= the staged
+ * overlay plus the build marker. Its key covers the builder and overlay keys, the device (aliases
+ * resolved), packages, disabled services, rootfs size, and the profile id and revision the marker names.
+ */
+export const makeImageKind: NodeKindDefinition = {
+  kind: "make-image",
+  schema: makeImageSchema,
+  description: "BIN_DIR of `make image` and the build log",
+  slot: "build",
+  digest: "content",
+  rebuildable: true,
+  audited: true,
+}
+
+export interface MakeImageNodeInputs {
+  readonly params: MakeImageParams
+  readonly secrets: ReadonlyMap<string, string>
+  /** Device profile ids of the builder, for "did you mean" when make does not know the device. */
+  readonly deviceIds: ReadonlyArray<string>
+  readonly timeoutSeconds: number
+  /** Where the log is kept when the build fails (the work directory goes away). */
+  readonly failureLog?: string | undefined
+}
+
+export const makeImageNode = (inputs: MakeImageNodeInputs): Effect.Effect<NodeSpec> =>
+  makeSpec({
+    kind: makeImageKind,
+    name: `${inputs.params.profile}-image`,
+    deps: [inputs.params.builderKey, inputs.params.overlayKey],
+    keyInputs: { ...inputs.params },
+    private: inputs.secrets.size > 0,
+    build: ({ key, output, work, inputs: stored, report }) =>
+      Effect.gen(function* () {
+        const sql = yield* SqlClient.SqlClient
+        const { params } = inputs
+        const checkKey = yield* packageSelectionKey(params)
+        const [checked] = yield* sql<{
+          key: string
+        }>`SELECT key FROM package_checks WHERE key = ${checkKey}`.pipe(Effect.orElseSucceed(() => []))
+        // Every line of make's output, as the stored log has it (secrets redacted), in whole lines.
+        let partial = ""
+        const lines = (text: string) => {
+          const parts = (partial + text).split("\n")
+          partial = parts.pop() ?? ""
+          for (const line of parts) report({ line: redactSecrets(line.replace(/\r$/, ""), inputs.secrets) })
+        }
+        const flush = Effect.sync(() => {
+          if (partial !== "") report({ line: redactSecrets(partial, inputs.secrets) })
+          partial = ""
+        })
+        yield* runMakeImage(
+          {
+            params,
+            key,
+            manifestChecked: checked !== undefined,
+            onManifestPassed: (manifest) =>
+              sql`INSERT OR REPLACE INTO package_checks ${sql.insert({
+                key: checkKey,
+                manifest,
+                checked_at: new Date().toISOString(),
+              })}`.pipe(Effect.ignore),
+            builderPath: stored.get(params.builderKey)?.path ?? "",
+            overlayPath: stored.get(params.overlayKey)?.path ?? "",
+            timeoutSeconds: inputs.timeoutSeconds,
+            secrets: inputs.secrets,
+            deviceIds: inputs.deviceIds,
+            failureLog: inputs.failureLog,
+            onOutput: lines,
+          },
+          output,
+          work,
+        ).pipe(Effect.ensuring(flush))
+      }),
+  })
+
+/** Where a failed build's log is kept: `store/logs/build-<id>.log`. */
+export const failureLogPath = (store: string, buildId: number) => join(store, "logs", `build-${buildId}.log`)
