@@ -280,6 +280,7 @@ const adoptLegacyBuilders = (store: string) =>
         listing: digest.entries,
         files: digest.files,
         bytes: digest.bytes,
+        keyInputs: { release: row.release, target: row.target, archiveSha256: row.archive_sha256 },
       })
     }
   })

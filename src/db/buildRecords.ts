@@ -149,3 +149,18 @@ export const buildsOfImage = (
     SqlClient.SqlClient,
     (sql) => sql<BuildRow>`SELECT * FROM builds WHERE image_key = ${imageKey} ORDER BY id DESC LIMIT 20`,
   ).pipe(Effect.mapError(databaseFailure("read builds")))
+
+/** The node keys a profile's builds used, most recent first (builder, overlay, image or artifacts). */
+export const recentKeysOfProfile = (
+  profile: string,
+  column: "builder_key" | "overlay_key" | "image_key" | "artifacts_key",
+): Effect.Effect<ReadonlyArray<string>, DbError, SqlClient.SqlClient> =>
+  Effect.flatMap(
+    SqlClient.SqlClient,
+    (sql) => sql<{ key: string }>`SELECT ${sql(column)} AS key FROM builds
+                                  WHERE profile = ${profile} AND ${sql(column)} IS NOT NULL
+                                  GROUP BY ${sql(column)} ORDER BY MAX(id) DESC LIMIT 50`,
+  ).pipe(
+    Effect.map((rows) => rows.map((row) => row.key)),
+    Effect.mapError(databaseFailure("read builds")),
+  )

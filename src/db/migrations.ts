@@ -183,4 +183,8 @@ export const migrations: ReadonlyArray<{
       )`,
     ],
   },
+  {
+    name: "the key inputs of store paths (plan --explain diffs them)",
+    statements: ["ALTER TABLE store_paths ADD COLUMN key_inputs TEXT"],
+  },
 ]

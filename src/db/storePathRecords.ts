@@ -2,6 +2,7 @@ import { SqlClient } from "@effect/sql"
 import { Effect } from "effect"
 import type { DatabaseBusyError, DatabaseError } from "../errors.js"
 import type { TreeFile } from "../store/treeDigest.js"
+import { type Canonical, canonicalJson } from "../text/canonicalJson.js"
 import { databaseFailure } from "./database.js"
 
 /** A node output in the store. Only a valid row makes a path reusable. */
@@ -15,6 +16,8 @@ export interface StorePathRow {
   readonly bytes: number
   readonly created_at: string
   readonly valid: number
+  /** Canonical JSON of what the key hashes (null for paths stored before it was kept). */
+  readonly key_inputs: string | null
 }
 
 type DbError = DatabaseError | DatabaseBusyError
@@ -42,6 +45,7 @@ export const insertStorePath = (row: {
   readonly listing: ReadonlyArray<TreeFile>
   readonly files: number
   readonly bytes: number
+  readonly keyInputs?: Canonical | undefined
 }): Effect.Effect<void, DbError, SqlClient.SqlClient> =>
   withSql(
     "record store path",
@@ -56,6 +60,7 @@ export const insertStorePath = (row: {
         bytes: row.bytes,
         created_at: new Date().toISOString(),
         valid: 1,
+        key_inputs: row.keyInputs === undefined ? null : canonicalJson(row.keyInputs),
       })}`,
   ).pipe(Effect.asVoid)
 

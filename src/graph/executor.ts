@@ -134,6 +134,7 @@ export const executorLayer = Layer.effect(
               private: spec.private,
               digestKey: spec.digestKey,
               contentDigest: spec.kind.digest === "content",
+              keyInputs: spec.keyInputs,
               build: (output, work) =>
                 Effect.suspend(() => {
                   emit(spec, state)

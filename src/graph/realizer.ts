@@ -5,7 +5,14 @@ import type { ArtifactsManifest } from "../artifacts/collectArtifacts.js"
 import { type Builder, BuilderStore, type EnsureOptions, recordBuilder } from "../builder/builderStore.js"
 import type { BuilderArchive } from "../builder/upstream.js"
 import { AppConfig } from "../config/appConfig.js"
-import { finishBuild, type Requester, startBuild, updateBuildKeys } from "../db/buildRecords.js"
+import {
+  finishBuild,
+  type Requester,
+  recentKeysOfProfile,
+  startBuild,
+  updateBuildKeys,
+} from "../db/buildRecords.js"
+import { findStorePath } from "../db/storePathRecords.js"
 import { InternalError, isOwrtError, type OwrtError, UsageError } from "../errors.js"
 import { builderInfo, cachedBuilderInfo } from "../image/builderInfoStore.js"
 import { type ProfileEntry, ProfileRepository } from "../profile/profileRepository.js"
@@ -14,9 +21,11 @@ import { Progress } from "../progress/progress.js"
 const silent = { report: () => undefined }
 
 import { prepareNodeKeys } from "../store/nodeKey.js"
+import { type Canonical, canonicalJson } from "../text/canonicalJson.js"
 import { type CompiledProfile, type CompileFacts, compileGraph } from "./compileGraph.js"
 import { Executor } from "./executor.js"
-import { isPending, type NodeSpec } from "./graph.js"
+import { diffKeyInputs } from "./explain.js"
+import { type Graph, isPending, type NodeSpec } from "./graph.js"
 import { readManifest } from "./kinds/collectArtifactsNode.js"
 import { fetchBuilderNode } from "./kinds/fetchBuilderNode.js"
 import { failureLogPath } from "./kinds/makeImageNode.js"
@@ -63,6 +72,14 @@ export interface PlannedNode {
   readonly key: string | null
   readonly status: "cached" | "missing"
   readonly path: string | null
+  /** With `explain`, for a node that is not cached: what differs from the nearest stored node. */
+  readonly explain?: NodeExplanation | undefined
+}
+
+export interface NodeExplanation {
+  /** The key of the stored node of the same profile and kind compared with; null when there is none. */
+  readonly comparedWith: string | null
+  readonly changes: ReadonlyArray<string>
 }
 
 export interface PlannedProfile {
@@ -85,7 +102,10 @@ export class Realizer extends Context.Tag("owrt/Realizer")<
       OwrtError,
       Progress
     >
-    readonly plan: (selection: Selection) => Effect.Effect<ReadonlyArray<PlannedProfile>, OwrtError>
+    readonly plan: (
+      selection: Selection,
+      options?: { readonly explain?: boolean | undefined },
+    ) => Effect.Effect<ReadonlyArray<PlannedProfile>, OwrtError>
     /** The Image Builder of a release/target, fetched and verified unless stored (one fetch-builder node). */
     readonly ensureBuilder: (options: EnsureOptions) => Effect.Effect<Builder, OwrtError, Progress>
     /** Builds the audited nodes of a realized profile again into `scratch`, for audits. */
@@ -297,7 +317,7 @@ export const realizerLayer = Layer.effect(
       } satisfies CompileFacts
     })
 
-    const plan = (selection: Selection) =>
+    const plan = (selection: Selection, options: { readonly explain?: boolean | undefined } = {}) =>
       Effect.gen(function* () {
         // Loaded here, not with the layer: commands that compute no keys should not pay for it.
         yield* prepareNodeKeys
@@ -310,25 +330,85 @@ export const realizerLayer = Layer.effect(
           ),
         )
         const statuses = yield* executor.lookup(compiled.map((c) => c.graph))
-        return compiled.map(({ entry, graph }) => {
-          const nodes = graph.nodes.map((node): PlannedNode => {
-            const status = isPending(node) ? undefined : statuses.get(node.key)
-            return {
-              kind: node.kind.kind,
-              key: node.key,
-              status: status?.stored ? "cached" : "missing",
-              path: status?.path ?? null,
+        return yield* Effect.forEach(compiled, ({ entry, graph }) =>
+          Effect.gen(function* () {
+            const explained = new Map<string, NodeExplanation>()
+            const nodes: Array<PlannedNode> = []
+            for (const node of graph.nodes) {
+              const status = isPending(node) ? undefined : statuses.get(node.key)
+              const planned: PlannedNode = {
+                kind: node.kind.kind,
+                key: node.key,
+                status: status?.stored ? "cached" : "missing",
+                path: status?.path ?? null,
+              }
+              if (!options.explain || status?.stored) {
+                nodes.push(planned)
+                continue
+              }
+              const explanation: NodeExplanation = isPending(node)
+                ? { comparedWith: null, changes: [node.reason] }
+                : yield* explainMiss(entry.revision.profile.id, node, graph, explained)
+              if (!isPending(node)) explained.set(node.key, explanation)
+              nodes.push({ ...planned, explain: explanation })
             }
-          })
-          return {
-            profile: entry.revision.profile.id,
-            rev: entry.record.seq,
-            revision: entry.revision.hash,
-            status: nodes.every((n) => n.status === "cached") ? "cached" : "missing",
-            nodes,
-          } satisfies PlannedProfile
-        })
+            return {
+              profile: entry.revision.profile.id,
+              rev: entry.record.seq,
+              revision: entry.revision.hash,
+              status: nodes.every((n) => n.status === "cached") ? "cached" : "missing",
+              nodes,
+            } satisfies PlannedProfile
+          }),
+        )
       }).pipe(Effect.mapError(asOwrtError))
+
+    /** Which column of a build records the key of a node kind. */
+    const buildColumn = {
+      "fetch-builder": "builder_key",
+      "stage-overlay": "overlay_key",
+      "make-image": "image_key",
+      "collect-artifacts": "artifacts_key",
+    } as const
+
+    /**
+     * Why a node is not stored: its key inputs against those of the nearest stored node of the same kind
+     * that a build of the same profile used. A changed dependency key says why that dependency changed.
+     */
+    const explainMiss = (
+      profile: string,
+      node: NodeSpec,
+      graph: Graph,
+      explained: ReadonlyMap<string, NodeExplanation>,
+    ) =>
+      Effect.gen(function* () {
+        const column = buildColumn[node.kind.kind as keyof typeof buildColumn]
+        const keys = column === undefined ? [] : yield* withSql(recentKeysOfProfile(profile, column))
+        for (const key of keys) {
+          if (key === node.key) continue
+          const row = yield* withSql(findStorePath(key))
+          if (row?.valid !== 1 || row.key_inputs === null) continue
+          const before = JSON.parse(row.key_inputs) as Canonical
+          const after = JSON.parse(canonicalJson(node.keyInputs)) as Canonical
+          const changes = diffKeyInputs(before, after).map((change) => {
+            // `overlayKey changed`: say what changed in the overlay, when this plan explained it.
+            const field = /^(\S+) changed$/.exec(change)?.[1]
+            const value = field === undefined ? undefined : node.keyInputs[field]
+            const dep = typeof value === "string" ? explained.get(value) : undefined
+            const depKind = graph.nodes.find((n) => n.key === value)?.kind.kind
+            return dep && dep.changes.length > 0
+              ? `${change} (${depKind}: ${dep.changes.join("; ")})`
+              : change
+          })
+          return { comparedWith: key, changes } satisfies NodeExplanation
+        }
+        return {
+          comparedWith: null,
+          changes: [
+            `no stored ${node.kind.kind} of ${profile} to compare with (never built here, or removed)`,
+          ],
+        } satisfies NodeExplanation
+      })
 
     const rebuildInto = (spec: string, scratch: string) =>
       Effect.gen(function* () {

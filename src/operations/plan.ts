@@ -22,6 +22,16 @@ export const PlannedProfileSchema = Schema.Struct({
       }),
       status: StatusSchema,
       path: Schema.NullOr(Schema.String),
+      explain: Schema.optional(
+        Schema.Struct({
+          comparedWith: Schema.NullOr(Schema.String).annotations({
+            description: "Key of the stored node of the same profile and kind this one is compared with",
+          }),
+          changes: Schema.Array(Schema.String).annotations({
+            description: "What differs, one phrase each: `packages +tcpdump`, `release: 23.05.4 → 23.05.5`",
+          }),
+        }).annotations({ description: "With `explain`, for a node that is not cached: why" }),
+      ),
     }),
   ),
 })
@@ -36,6 +46,12 @@ export const plan = defineOperation({
     since: Schema.optional(
       Schema.String.annotations({
         description: "Only profiles whose resolved revision differs from this git ref (what CI builds)",
+      }),
+    ),
+    explain: Schema.optional(
+      Schema.Boolean.annotations({
+        description:
+          "For every node that is not cached, say which key inputs differ from the nearest stored one",
       }),
     ),
   }),
@@ -59,7 +75,10 @@ export const plan = defineOperation({
       const planned =
         since !== undefined && specs.length === 0
           ? []
-          : yield* realizer.plan({ specs, all: params.all === true || since !== undefined, tag: params.tag })
+          : yield* realizer.plan(
+              { specs, all: params.all === true || since !== undefined, tag: params.tag },
+              { explain: params.explain },
+            )
       return {
         ...(since !== undefined ? { since } : {}),
         profiles: planned,

@@ -4,6 +4,7 @@ import type { SqlClient } from "@effect/sql"
 import { Effect, type Scope } from "effect"
 import { findStorePath, insertStorePath, type StorePathRow } from "../db/storePathRecords.js"
 import { type DatabaseBusyError, type DatabaseError, InternalError, type LockTimeoutError } from "../errors.js"
+import type { Canonical } from "../text/canonicalJson.js"
 import { acquireStoreLock } from "./storeLock.js"
 import { treeDigest } from "./treeDigest.js"
 import { makeWorkDirectory } from "./workDirectory.js"
@@ -54,6 +55,8 @@ export const realizeNode = <E, R>(options: {
    * nodes whose content was verified as it arrived.
    */
   readonly contentDigest?: boolean | undefined
+  /** What the key hashes, kept with the row so a later plan can say what changed. */
+  readonly keyInputs?: Canonical | undefined
   readonly build: (output: string, work: string) => Effect.Effect<void, E, R>
 }): Effect.Effect<StoredNode, E | NodeStoreError, Exclude<R, Scope.Scope> | SqlClient.SqlClient> =>
   Effect.gen(function* () {
@@ -103,6 +106,7 @@ export const realizeNode = <E, R>(options: {
           listing: digest.entries,
           files: digest.files,
           bytes: digest.bytes,
+          keyInputs: options.keyInputs,
         })
         return { key, kind, path, cacheHit: false }
       }),

@@ -22,6 +22,11 @@ export const planCommand = Command.make(
         "Only profiles whose resolved revision differs from this git ref (what CI builds)",
       ),
     ),
+    explain: Options.boolean("explain").pipe(
+      Options.withDescription(
+        "For every node that is not cached, say which inputs differ from the stored one",
+      ),
+    ),
     json: jsonOption,
     ...configOptions,
   },
@@ -31,7 +36,13 @@ export const planCommand = Command.make(
         const since = Option.getOrUndefined(options.since)
         const { plan } = yield* planModule
         const planned = yield* plan.run(
-          { profiles: options.profiles, all: options.all, tag: Option.getOrUndefined(options.tag), since },
+          {
+            profiles: options.profiles,
+            all: options.all,
+            tag: Option.getOrUndefined(options.tag),
+            since,
+            explain: options.explain,
+          },
           cliCaller,
         )
         yield* emit(options.json, planned, (value) =>
@@ -48,6 +59,16 @@ export const planCommand = Command.make(
                 ]),
                 "",
                 `${value.summary.cached} cached, ${value.summary.missing} to build (✓ in the store, · to build, ? known once the builder is fetched)`,
+                ...value.profiles.flatMap((p) => {
+                  const why = p.nodes.filter((n) => n.explain !== undefined)
+                  return why.length === 0
+                    ? []
+                    : [
+                        "",
+                        `${p.profile}@${p.rev}:`,
+                        ...why.map((n) => `  ${n.kind}: ${n.explain?.changes.join("; ") ?? ""}`),
+                      ]
+                }),
               ],
         )
       }),
