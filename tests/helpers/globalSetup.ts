@@ -1,9 +1,15 @@
 import { execFileSync } from "node:child_process"
 import { join } from "node:path"
+import { buildMirror } from "../fixtures/mirror/index.js"
 
-/** Tests drive the real, bundled CLI: bundle it once per run so they never test a stale build. */
-export default function setup(): void {
+/**
+ * Once per run, before any test: bundle the CLI (tests drive the real, bundled CLI and must never test a
+ * stale build) and build the stand-in mirror (cached by its sources' hash), so no test file's setup spends
+ * its hook timeout building it while another file waits for the same lock.
+ */
+export default async function setup(): Promise<void> {
   execFileSync(process.execPath, [join(import.meta.dirname, "..", "..", "scripts", "bundle.mjs")], {
     stdio: "inherit",
   })
+  await buildMirror()
 }
