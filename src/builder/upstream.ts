@@ -1,4 +1,5 @@
 import { Duration, Effect, Either, Schedule, Schema } from "effect"
+import type { ArchiveResolution } from "../db/builderRecords.js"
 import { DownloadError, NotPublishedError, SignatureError } from "../errors.js"
 import { httpGetBytes } from "./httpGet.js"
 import { loadKeyring } from "./keyring.js"
@@ -20,16 +21,7 @@ const VersionsJson = Schema.Struct({ versions_list: Schema.Array(Schema.String) 
 const TargetsJson = Schema.Record({ key: Schema.String, value: Schema.String })
 
 /** The Image Builder archive a release/target resolves to, as the signed sha256sums names it. */
-export interface BuilderArchive {
-  readonly upstream: string
-  readonly release: string
-  readonly target: string
-  readonly name: string
-  readonly url: string
-  readonly sha256: string
-  /** Key id that signed sha256sums, or `unverified` when the signature check was skipped. */
-  readonly signedBy: string
-}
+export type BuilderArchive = ArchiveResolution
 
 export interface FetchPolicy {
   readonly attempts: number

@@ -4,7 +4,7 @@ import * as ValidationError from "@effect/cli/ValidationError"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { Cause, Effect, Exit, Fiber, Option } from "effect"
 import { describeCause, type ErrorReport, ExitCode, isOwrtError, toErrorReport } from "../errors.js"
-import { killRunningBuilds } from "../image/builderInstance.js"
+import { killChildGroups } from "../process/childGroups.js"
 import { owrtVersion } from "../version.js"
 import { auditCommand } from "./commands/auditCommand.js"
 import { buildersCommand } from "./commands/buildersCommand.js"
@@ -106,7 +106,7 @@ export const main = (argv: ReadonlyArray<string>): void => {
     interrupts += 1
     // A second Ctrl+C means "now": do not wait for cleanup.
     if (interrupts > 1) {
-      killRunningBuilds()
+      killChildGroups()
       process.exit(ExitCode.interrupted)
     }
     Effect.runFork(Fiber.interrupt(fiber))

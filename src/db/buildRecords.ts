@@ -1,8 +1,7 @@
 import { SqlClient } from "@effect/sql"
 import { Effect } from "effect"
-import type { Artifact } from "../artifacts/collectArtifacts.js"
 import type { DatabaseBusyError, DatabaseError } from "../errors.js"
-import { currentProcess, holderAlive } from "../store/processIdentity.js"
+import { currentProcess, holderAlive } from "../process/processIdentity.js"
 import { databaseFailure } from "./database.js"
 
 export type Requester = "cli" | "web" | "mcp" | "api"
@@ -125,7 +124,13 @@ export const latestGoodBuild = (
 
 export const recordArtifacts = (
   artifactsKey: string,
-  images: ReadonlyArray<Artifact>,
+  images: ReadonlyArray<{
+    readonly name: string
+    readonly type: string
+    readonly filesystem: string | null
+    readonly sha256: string
+    readonly size: number
+  }>,
 ): Effect.Effect<void, DbError, SqlClient.SqlClient> =>
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient

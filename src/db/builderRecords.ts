@@ -1,6 +1,5 @@
 import { SqlClient } from "@effect/sql"
 import { Effect } from "effect"
-import type { BuilderArchive } from "../builder/upstream.js"
 import type { DatabaseBusyError, DatabaseError } from "../errors.js"
 import { databaseFailure } from "./database.js"
 
@@ -21,6 +20,18 @@ export interface BuilderRow {
 }
 
 type DbError = DatabaseError | DatabaseBusyError
+
+/** The Image Builder archive a release/target resolves to, as the signed sha256sums names it. */
+export interface ArchiveResolution {
+  readonly upstream: string
+  readonly release: string
+  readonly target: string
+  readonly name: string
+  readonly url: string
+  readonly sha256: string
+  /** Key id that signed sha256sums, or `unverified` when the signature check was skipped. */
+  readonly signedBy: string
+}
 
 export const findBuilder = (
   key: string,
@@ -88,7 +99,7 @@ export const findResolution = (
   release: string,
   target: string,
   anyUpstream = false,
-): Effect.Effect<BuilderArchive | undefined, DbError, SqlClient.SqlClient> =>
+): Effect.Effect<ArchiveResolution | undefined, DbError, SqlClient.SqlClient> =>
   Effect.flatMap(
     SqlClient.SqlClient,
     (sql) => sql<ResolutionRow>`SELECT * FROM upstream_resolutions
@@ -112,7 +123,9 @@ export const findResolution = (
     Effect.mapError(databaseFailure("read resolution")),
   )
 
-export const saveResolution = (archive: BuilderArchive): Effect.Effect<void, DbError, SqlClient.SqlClient> =>
+export const saveResolution = (
+  archive: ArchiveResolution,
+): Effect.Effect<void, DbError, SqlClient.SqlClient> =>
   Effect.flatMap(
     SqlClient.SqlClient,
     (sql) =>

@@ -2,7 +2,7 @@ import { userInfo } from "node:os"
 import { SqlClient } from "@effect/sql"
 import { Effect } from "effect"
 import type { DatabaseBusyError, DatabaseError } from "../errors.js"
-import { currentProcess, holderAlive } from "../store/processIdentity.js"
+import { currentProcess, holderAlive } from "../process/processIdentity.js"
 import type { Requester } from "./buildRecords.js"
 import { databaseFailure } from "./database.js"
 

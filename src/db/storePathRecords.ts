@@ -1,7 +1,6 @@
 import { SqlClient } from "@effect/sql"
 import { Effect } from "effect"
 import type { DatabaseBusyError, DatabaseError } from "../errors.js"
-import type { TreeFile } from "../store/treeDigest.js"
 import { type Canonical, canonicalJson } from "../text/canonicalJson.js"
 import { databaseFailure } from "./database.js"
 
@@ -42,7 +41,8 @@ export const insertStorePath = (row: {
   readonly kind: string
   readonly name: string
   readonly digest: string
-  readonly listing: ReadonlyArray<TreeFile>
+  /** The tree's entries (store/treeDigest.ts), kept as JSON for `store verify`. */
+  readonly listing: ReadonlyArray<object>
   readonly files: number
   readonly bytes: number
   readonly keyInputs?: Canonical | undefined

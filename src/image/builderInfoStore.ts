@@ -1,6 +1,5 @@
 import { SqlClient } from "@effect/sql"
 import { Effect } from "effect"
-import type { Builder } from "../builder/builderStore.js"
 import { databaseFailure } from "../db/database.js"
 import {
   BuildFailedError,
@@ -17,7 +16,7 @@ import { makeBuilderInstance, runMake } from "./builderInstance.js"
  * database: keys need canonical device ids, and plans must not run make.
  */
 export const builderInfo = (
-  builder: Pick<Builder, "key" | "path" | "release" | "target">,
+  builder: { readonly key: string; readonly path: string; readonly release: string; readonly target: string },
   store: string,
   timeoutSeconds: number,
 ): Effect.Effect<

@@ -3,7 +3,9 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statfsSync } 
 import { join } from "node:path"
 import { Effect, type Scope } from "effect"
 import { InternalError } from "../errors.js"
-import { currentProcess } from "../store/processIdentity.js"
+import { forgetChildGroup, trackChildGroup } from "../process/childGroups.js"
+import { currentProcess } from "../process/processIdentity.js"
+import { memoryScratchPrefix, memoryScratchRoot } from "../store/workDirectory.js"
 
 /*
  * The Image Builder writes into its own tree (build_dir/, tmp/, staging_dir/), so each build runs in a
@@ -34,19 +36,6 @@ const dieWithParent = (
 }
 
 /** Process groups of running builds, killed synchronously when owrt must exit at once (a second Ctrl+C). */
-const runningGroups = new Set<number>()
-
-export const killRunningBuilds = (): void => {
-  for (const pid of runningGroups) {
-    try {
-      process.kill(-pid, "SIGKILL")
-    } catch {
-      // already gone
-    }
-  }
-  runningGroups.clear()
-}
-
 const canUseOverlay = (): boolean => {
   if (overlayUsable !== undefined) return overlayUsable
   overlayUsable = false
@@ -72,8 +61,6 @@ export interface BuilderInstance {
  * build tree is thrown away afterwards; otherwise the work directory. Only BIN_DIR is kept, and it lies
  * outside the instance.
  */
-export const memoryScratchRoot = "/dev/shm"
-export const memoryScratchPrefix = "owrt-instance."
 
 const instanceScratch = (work: string): string => {
   try {
@@ -183,7 +170,7 @@ export const runMake = (
       stdio: ["ignore", "pipe", "pipe"],
       detached: true,
     })
-    if (child.pid !== undefined) runningGroups.add(child.pid)
+    if (child.pid !== undefined) trackChildGroup(child.pid)
     const chunks: Array<string> = []
     let timedOut = false
     let finished = false
@@ -214,7 +201,7 @@ export const runMake = (
       resume(Effect.fail(new InternalError({ cause: error })))
     })
     child.on("close", (code) => {
-      if (child.pid !== undefined) runningGroups.delete(child.pid)
+      if (child.pid !== undefined) forgetChildGroup(child.pid)
       if (finished) return
       finished = true
       clearTimeout(timer)

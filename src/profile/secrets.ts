@@ -1,18 +1,7 @@
-import { createHmac, randomBytes } from "node:crypto"
-import {
-  closeSync,
-  constants,
-  fstatSync,
-  linkSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  readSync,
-  unlinkSync,
-  writeFileSync,
-} from "node:fs"
+import { createHmac } from "node:crypto"
+import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs"
 import { homedir } from "node:os"
-import { dirname, isAbsolute, join, resolve } from "node:path"
+import { isAbsolute, join, resolve } from "node:path"
 import { Effect } from "effect"
 import { SecretInvalidError, SecretUnavailableError } from "../errors.js"
 
@@ -165,37 +154,6 @@ export const readSecret = (options: {
 /** Keyed fingerprint of a secret value: changes with the value, reveals nothing without the sealing key. */
 export const secretFingerprint = (sealingKey: Uint8Array, name: string, value: string): string =>
   createHmac("sha256", sealingKey).update(`owrt-secret-v1\0${name}\0${value}`).digest("hex")
-
-/** The store's own sealing key, made on first use (random, readable only by its owner). */
-export const storeSealingKey = (storeDir: string): Effect.Effect<Uint8Array> =>
-  Effect.sync(() => {
-    const file = join(storeDir, "secrets.key")
-    const existing = readKey(file)
-    if (existing) return existing
-    mkdirSync(dirname(file), { recursive: true })
-    // Written whole to a private name, then linked into place: another process sees no key or a whole one.
-    const temporary = `${file}.${process.pid}.${randomBytes(4).toString("hex")}`
-    writeFileSync(temporary, randomBytes(32), { mode: 0o600, flag: "wx" })
-    try {
-      linkSync(temporary, file)
-    } catch {
-      // Another process linked its key first; use theirs.
-    } finally {
-      unlinkSync(temporary)
-    }
-    const key = readKey(file)
-    if (!key) throw new Error(`${file} is not a 32-byte key`)
-    return key
-  })
-
-const readKey = (file: string): Uint8Array | undefined => {
-  try {
-    const key = readFileSync(file)
-    return key.length === 32 ? key : undefined
-  } catch {
-    return undefined
-  }
-}
 
 /**
  * Replaces every secret value in a text (a build log, an error message) by a marker naming the secret.

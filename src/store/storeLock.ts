@@ -3,7 +3,7 @@ import { SqlClient } from "@effect/sql"
 import { Duration, Effect, type Scope } from "effect"
 import { databaseFailure } from "../db/database.js"
 import { type DatabaseBusyError, type DatabaseError, LockTimeoutError } from "../errors.js"
-import { currentProcess, holderAlive } from "./processIdentity.js"
+import { currentProcess, holderAlive } from "../process/processIdentity.js"
 
 interface LockRow {
   readonly owner: string

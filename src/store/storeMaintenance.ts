@@ -10,13 +10,12 @@ import {
   type StorePathRow,
 } from "../db/storePathRecords.js"
 import { type DatabaseBusyError, type DatabaseError, InternalError } from "../errors.js"
-import { memoryScratchPrefix, memoryScratchRoot } from "../image/builderInstance.js"
-import { storeSealingKey } from "../profile/secrets.js"
-import { currentProcess, holderAlive } from "./processIdentity.js"
+import { currentProcess, holderAlive } from "../process/processIdentity.js"
 import { storePathName } from "./nodeStore.js"
+import { storeSealingKey } from "./sealingKey.js"
 import { acquireStoreLock } from "./storeLock.js"
 import { type TreeFile, treeDifferences, treeDigest } from "./treeDigest.js"
-import { workRoot } from "./workDirectory.js"
+import { memoryScratchPrefix, memoryScratchRoot, workRoot } from "./workDirectory.js"
 
 type DbError = DatabaseError | DatabaseBusyError
 

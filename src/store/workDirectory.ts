@@ -2,7 +2,12 @@ import { mkdirSync, rmSync } from "node:fs"
 import { join } from "node:path"
 import { Effect, type Scope } from "effect"
 import { InternalError } from "../errors.js"
-import { currentProcess } from "./processIdentity.js"
+import { currentProcess } from "../process/processIdentity.js"
+
+/** Where builder instances keep their writable layer when memory allows: gone with the machine's power. */
+export const memoryScratchRoot = "/dev/shm"
+/** Instances are named `<prefix><pid>.<start>.…`, so `store gc` can tell a dead process's leftovers. */
+export const memoryScratchPrefix = "owrt-instance."
 
 /** Where unfinished work lives: inside the store (same file system, so publishing is a rename). */
 export const workRoot = (storeDir: string): string => join(storeDir, ".work")

@@ -10,8 +10,8 @@ import {
   readSecret,
   redactSecrets,
   secretFingerprint,
-  storeSealingKey,
 } from "../../src/profile/secrets.js"
+import { storeSealingKey } from "../../src/store/sealingKey.js"
 import { buildMirror, serveMirror } from "../fixtures/mirror/index.js"
 import { type ErrorDocument, json, makeProject, owrt } from "../helpers/cli.js"
 

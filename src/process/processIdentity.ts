@@ -26,7 +26,11 @@ export const currentProcess = {
 }
 
 /** True unless the holder is on this host and certainly gone. */
-export const holderAlive = (holder: { readonly pid: number; readonly start: string; readonly host: string }): boolean => {
+export const holderAlive = (holder: {
+  readonly pid: number
+  readonly start: string
+  readonly host: string
+}): boolean => {
   if (holder.host !== currentProcess.host) return true
   const start = processStartTime(holder.pid)
   if (start === undefined) return false
