@@ -1,7 +1,7 @@
 import { existsSync, renameSync, rmSync } from "node:fs"
 import { join } from "node:path"
-import type { SqlClient } from "@effect/sql"
-import { Context, Effect, Layer } from "effect"
+import { SqlClient as Sql } from "@effect/sql"
+import { Context, Effect, Layer, type Scope } from "effect"
 import { AppConfig } from "../config/appConfig.js"
 import {
   type BuilderRow,
@@ -14,6 +14,7 @@ import {
   saveResolution,
   touchBuilder,
 } from "../db/builderRecords.js"
+import { databaseFailure } from "../db/database.js"
 import {
   type ArchiveCorruptError,
   type ChecksumMismatchError,
@@ -25,12 +26,13 @@ import {
   type NotPublishedError,
   OfflineError,
   type SignatureError,
+  type StoreFullError,
   type UnsafeArchiveError,
   UsageError,
 } from "../errors.js"
 import { nodeKey } from "../graph/nodeKey.js"
 import { Progress } from "../progress/progress.js"
-import { acquireStoreLock } from "../store/storeLock.js"
+import { acquireStoreLock, liveUsers, useStorePath } from "../store/storeLock.js"
 import { makeWorkDirectory } from "../store/workDirectory.js"
 import { downloadAndExtract, TransientDownloadError } from "./extractArchive.js"
 import { type BuilderArchive, isSnapshot, resolveBuilderArchive, retrySchedule } from "./upstream.js"
@@ -62,6 +64,7 @@ export type EnsureBuilderError =
   | SignatureError
   | UnsafeArchiveError
   | ArchiveCorruptError
+  | StoreFullError
   | LockTimeoutError
   | UsageError
   | DatabaseError
@@ -87,22 +90,37 @@ export class BuilderStore extends Context.Tag("owrt/BuilderStore")<
     readonly ensure: (
       options: EnsureOptions,
     ) => Effect.Effect<Builder & { readonly cached: boolean }, EnsureBuilderError>
+    /**
+     * `ensure`, holding a use of the builder until the scope closes: `builders prune` and `store gc` leave
+     * it alone meanwhile. The use is taken before the builder is looked up.
+     */
+    readonly use: (
+      options: EnsureOptions,
+    ) => Effect.Effect<Builder & { readonly cached: boolean }, EnsureBuilderError, Scope.Scope>
     /** The path of the stored builder with this key, if it is there. */
     readonly find: (key: string) => Effect.Effect<string | undefined, DatabaseError | DatabaseBusyError>
     readonly list: () => Effect.Effect<
       ReadonlyArray<Builder & { readonly references: number }>,
       DatabaseError | DatabaseBusyError
     >
-    /** Removes builders no build references (and, with `olderThanDays`, only those unused that long). */
+    /**
+     * Removes builders no running process uses (with `olderThanDays`, only those unused that long). Those
+     * in use or locked are skipped, and listed with the reason.
+     */
     readonly prune: (options: {
       readonly olderThanDays?: number | undefined
       readonly dryRun?: boolean | undefined
-    }) => Effect.Effect<
-      ReadonlyArray<Builder>,
-      DatabaseError | DatabaseBusyError | InternalError | LockTimeoutError
-    >
+    }) => Effect.Effect<PruneReport, DatabaseError | DatabaseBusyError | InternalError>
   }
 >() {}
+
+export interface PruneReport {
+  readonly removed: ReadonlyArray<Builder>
+  readonly skipped: ReadonlyArray<{ readonly builder: Builder; readonly reason: string }>
+}
+
+/** The use and lock name of a builder. */
+export const builderHold = (key: string): string => `builder:${key}`
 
 const toBuilder = (store: string, row: BuilderRow): Builder => ({
   key: row.key,
@@ -126,9 +144,9 @@ export const builderStoreLayer = Layer.effect(
   Effect.gen(function* () {
     const config = yield* AppConfig
     const progress = yield* Progress
-    const sqlContext = yield* Effect.context<SqlClient.SqlClient>()
-    const provide = <A, E>(effect: Effect.Effect<A, E, SqlClient.SqlClient>) =>
-      effect.pipe(Effect.provide(sqlContext))
+    const sqlContext = yield* Effect.context<Sql.SqlClient>()
+    const provide = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+      effect.pipe(Effect.provide(sqlContext)) as Effect.Effect<A, E, Exclude<R, Sql.SqlClient>>
 
     const resolve = (options: EnsureOptions) =>
       provide(
@@ -248,7 +266,7 @@ export const builderStoreLayer = Layer.effect(
         if (config.offline) return yield* new OfflineError({ detail: `the Image Builder ${archive.name}` })
         const row = yield* provide(
           Effect.gen(function* () {
-            yield* acquireStoreLock(`builder:${key}`, config.timeouts.lock)
+            yield* acquireStoreLock(builderHold(key), config.timeouts.lock)
             // Whoever held the lock may have just stored it.
             const stored = yield* present(key)
             if (stored) return { row: stored, cached: true }
@@ -256,6 +274,13 @@ export const builderStoreLayer = Layer.effect(
           }).pipe(Effect.scoped),
         )
         return { ...toBuilder(config.store, row.row), cached: row.cached }
+      })
+
+    const use = (options: EnsureOptions) =>
+      Effect.gen(function* () {
+        const { key } = yield* resolve(options)
+        yield* provide(useStorePath(builderHold(key)))
+        return yield* ensure(options)
       })
 
     const list = () =>
@@ -275,38 +300,55 @@ export const builderStoreLayer = Layer.effect(
     }) =>
       provide(
         Effect.gen(function* () {
+          const sql = yield* Sql.SqlClient
           const cutoff =
             options.olderThanDays === undefined ? undefined : Date.now() - options.olderThanDays * 86_400_000
+          const old = (row: BuilderRow) => cutoff === undefined || Date.parse(row.last_used_at) <= cutoff
           const removed: Array<Builder> = []
+          const skipped: Array<{ builder: Builder; reason: string }> = []
           for (const row of yield* listBuilders()) {
-            if (cutoff !== undefined && Date.parse(row.last_used_at) > cutoff) continue
-            if ((yield* builderReferences(row.key)) > 0) continue
-            if (!options.dryRun) {
-              const pruned = yield* Effect.gen(function* () {
-                // Under the builder's lock, checked again: a build may have started using it meanwhile
-                // (realize marks a builder used before it builds with it).
-                yield* acquireStoreLock(`builder:${row.key}`, config.timeouts.lock)
-                const now = yield* findBuilder(row.key)
-                if (!now || (yield* builderReferences(row.key)) > 0 || now.last_used_at !== row.last_used_at)
-                  return false
-                yield* deleteBuilder(row.key)
-                yield* Effect.try({
-                  try: () => rmSync(join(config.store, row.path), { recursive: true, force: true }),
-                  catch: (cause) => new InternalError({ cause }),
-                })
-                return true
-              }).pipe(Effect.scoped)
-              if (!pruned) continue
+            if (!old(row)) continue
+            const builder = toBuilder(config.store, row)
+            const users = yield* liveUsers(builderHold(row.key))
+            if (users.length > 0) {
+              skipped.push({ builder, reason: `in use by ${users.join(", ")}` })
+              continue
             }
-            removed.push(toBuilder(config.store, row))
+            if (options.dryRun) {
+              removed.push(builder)
+              continue
+            }
+            const outcome = yield* Effect.gen(function* () {
+              // A download or another prune of the same builder holds its lock: not now.
+              yield* acquireStoreLock(builderHold(row.key), 0)
+              const now = yield* findBuilder(row.key)
+              if (!now || !old(now)) return "gone"
+              // One statement, so that it is atomic with the uses: a process that took its use before this
+              // either is seen here or finds no builder (and fetches it again under the lock held here).
+              const deleted = yield* sql<{ key: string }>`DELETE FROM builders WHERE key = ${row.key}
+                AND NOT EXISTS (SELECT 1 FROM store_uses WHERE name = ${builderHold(row.key)})
+                RETURNING key`.pipe(Effect.mapError(databaseFailure("delete builder")))
+              if (deleted.length === 0)
+                return `in use by ${(yield* liveUsers(builderHold(row.key))).join(", ")}`
+              yield* Effect.try({
+                try: () => rmSync(join(config.store, row.path), { recursive: true, force: true }),
+                catch: (cause) => new InternalError({ cause }),
+              })
+              return "removed"
+            }).pipe(
+              Effect.scoped,
+              Effect.catchTag("LockTimeoutError", (error) => Effect.succeed(`locked by ${error.holder}`)),
+            )
+            if (outcome === "removed") removed.push(builder)
+            else if (outcome !== "gone") skipped.push({ builder, reason: outcome })
           }
-          return removed
+          return { removed, skipped }
         }),
       )
 
     const find = (key: string) =>
       provide(present(key)).pipe(Effect.map((row) => (row ? join(config.store, row.path) : undefined)))
 
-    return { resolve, ensure, find, list, prune }
+    return { resolve, ensure, use, find, list, prune }
   }),
 )

@@ -252,9 +252,10 @@ export const realizerLayer = Layer.effect(
           const wanted = { release: p.release ?? "", target: p.target ?? "" }
           // A stored builder needs no download slot: only fetches wait for one.
           const stored = yield* builders.find((yield* builders.resolve(wanted)).key)
+          // Held until the build ends: prune and gc leave a builder in use alone.
           const builder = yield* stored
-            ? builders.ensure(wanted)
-            : downloads.withPermits(1)(builders.ensure(wanted))
+            ? builders.use(wanted)
+            : downloads.withPermits(1)(builders.use(wanted))
           const { device, ids } = yield* resolveDevice(compiled, builder)
           progress.report({ kind: "step", task, message: "stage-overlay" })
           const overlay = yield* withSql(
@@ -411,7 +412,7 @@ export const realizerLayer = Layer.effect(
             manifest,
           } satisfies RealizeResult
         })
-        return yield* body.pipe(
+        return yield* Effect.scoped(body).pipe(
           Effect.onExit((exit) =>
             withSql(
               Exit.isSuccess(exit)
@@ -559,7 +560,7 @@ export const realizerLayer = Layer.effect(
         const entry = yield* concreteEntry(spec)
         const p = entry.revision.profile
         const compiled = yield* compile(entry)
-        const builder = yield* builders.ensure({ release: p.release ?? "", target: p.target ?? "" })
+        const builder = yield* builders.use({ release: p.release ?? "", target: p.target ?? "" })
         const { device, ids } = yield* resolveDevice(compiled, builder)
         const params = imageParams(compiled, builder, device)
         const imageKey = yield* makeImageKey(params)
@@ -615,7 +616,7 @@ export const realizerLayer = Layer.effect(
           rebuilt: artifactsOut,
           profile: p.id,
         }
-      }).pipe(Effect.mapError(asOwrtError))
+      }).pipe(Effect.scoped, Effect.mapError(asOwrtError))
 
     return {
       select: (selection: Selection) => select(selection).pipe(Effect.mapError(asOwrtError)),
