@@ -1,3 +1,5 @@
+import { statfsSync } from "node:fs"
+import { dirname } from "node:path"
 import { Data } from "effect"
 
 /**
@@ -147,10 +149,19 @@ export class UsageError extends Data.TaggedError("UsageError")<{ readonly detail
 export class DatabaseError extends Data.TaggedError("DatabaseError")<{
   readonly operation: string
   readonly cause: unknown
+  /** The database file, when known (named by `store_full`). */
+  readonly file?: string | undefined
 }> {
-  readonly code = "database_error"
-  readonly exitCode = ExitCode.internal
+  /** SQLITE_FULL: the disk (or quota) is full, which is `store_full`, not a database fault. */
+  readonly noSpace = noSpaceIn(this.cause, this.file)
+  get code(): "database_error" | "store_full" {
+    return this.noSpace ? "store_full" : "database_error"
+  }
+  get exitCode(): ExitCode {
+    return this.noSpace ? storeFullExitCode : ExitCode.internal
+  }
   override get message(): string {
+    if (this.noSpace) return storeFullMessage(this.noSpace, `database ${this.operation}`)
     return `database ${this.operation} failed: ${describeCause(this.cause)}`
   }
 }
@@ -178,10 +189,111 @@ export class GitError extends Data.TaggedError("GitError")<{
 }
 
 export class InternalError extends Data.TaggedError("InternalError")<{ readonly cause: unknown }> {
-  readonly code = "internal"
-  readonly exitCode = ExitCode.internal
+  /** ENOSPC/EDQUOT from a file operation or a tool: a full disk is `store_full`, not a bug. */
+  readonly noSpace = noSpaceIn(this.cause)
+  get code(): "internal" | "store_full" {
+    return this.noSpace ? "store_full" : "internal"
+  }
+  get exitCode(): ExitCode {
+    return this.noSpace ? storeFullExitCode : ExitCode.internal
+  }
   override get message(): string {
+    if (this.noSpace) return storeFullMessage(this.noSpace, describeCause(this.cause))
     return `internal error: ${describeCause(this.cause)}`
+  }
+}
+
+/**
+ * A full disk (or quota) is "unavailable" (exit 5), like the network when offline: a resource owrt needs is
+ * missing on this machine, the profile and upstream are not to blame (not 6 or 7), it is no bug (not 70),
+ * and retrying will not help until someone acts (free space: `owrt store gc`, `owrt builders prune`).
+ */
+export const storeFullExitCode = ExitCode.unavailable
+
+/** Where space ran out and how much is left there now. */
+export interface NoSpace {
+  readonly path: string | undefined
+  readonly freeBytes: number | undefined
+}
+
+/**
+ * The store this process opened (set when its database opens): where a full disk is reported when the
+ * failing operation did not name a path (a bare `write`).
+ */
+export const storeLocation: { path: string | undefined } = { path: undefined }
+
+const noSpaceCodes = new Set(["ENOSPC", "EDQUOT", "SQLITE_FULL"])
+const noSpaceText = /No space left on device|Disk quota exceeded|database or disk is full/i
+
+/** Bytes available to this process on the file system holding `path` (its nearest existing ancestor). */
+export const freeBytesAt = (path: string): number | undefined => {
+  let current = path
+  for (let depth = 0; depth < 64; depth++) {
+    try {
+      const stats = statfsSync(current)
+      return stats.bavail * stats.bsize
+    } catch {
+      const parent = dirname(current)
+      if (parent === current) return undefined
+      current = parent
+    }
+  }
+  return undefined
+}
+
+/** A no-space condition anywhere in a cause chain (error codes, or a tool's "No space left on device"). */
+export const noSpaceIn = (cause: unknown, fallbackPath?: string): NoSpace | undefined => {
+  let current: unknown = cause
+  for (let depth = 0; depth < 5 && typeof current === "object" && current !== null; depth++) {
+    const fields = current as { code?: unknown; path?: unknown; message?: unknown; stderr?: unknown }
+    const text = `${String(fields.message ?? "")}\n${fields.stderr === undefined ? "" : String(fields.stderr)}`
+    if ((typeof fields.code === "string" && noSpaceCodes.has(fields.code)) || noSpaceText.test(text)) {
+      const path =
+        typeof fields.path === "string"
+          ? fields.path
+          : (pathInNoSpaceMessage(text) ?? fallbackPath ?? storeLocation.path)
+      return { path, freeBytes: path === undefined ? undefined : freeBytesAt(path) }
+    }
+    current = "cause" in current ? (current as { cause: unknown }).cause : undefined
+  }
+  return undefined
+}
+
+/** The path a tool names on its "No space left on device" line (`cp: error writing '/x': No space…`). */
+export const pathInNoSpaceMessage = (text: string): string | undefined => {
+  for (const line of text.split("\n")) {
+    if (!noSpaceText.test(line)) continue
+    const quoted = /['‘"`](\/[^'’"`]+)['’"`]/.exec(line)
+    if (quoted?.[1]) return quoted[1]
+    const bare = /(\/[^\s:]+):/.exec(line)
+    if (bare?.[1]) return bare[1]
+  }
+  return undefined
+}
+
+const formatFree = (bytes: number | undefined): string =>
+  bytes === undefined
+    ? "free space unknown"
+    : bytes >= 1024 ** 3
+      ? `${(bytes / 1024 ** 3).toFixed(1)} GiB free`
+      : `${(bytes / 1024 ** 2).toFixed(1)} MiB free`
+
+const storeFullMessage = (space: NoSpace, during: string): string =>
+  `no space left on the file system of ${space.path ?? "the store"} (${formatFree(space.freeBytes)}) during ${during}; free space (owrt store gc, owrt builders prune) or give the store more room, then run again`
+
+/**
+ * The disk holding the store (or a build's scratch space) is full: fetching, building, publishing or
+ * recording stopped. Nothing partial was published; the build's locks were released.
+ */
+export class StoreFullError extends Data.TaggedError("StoreFullError")<{
+  readonly path: string
+  readonly freeBytes: number | undefined
+  readonly operation: string
+}> {
+  readonly code = "store_full"
+  readonly exitCode = storeFullExitCode
+  override get message(): string {
+    return storeFullMessage({ path: this.path, freeBytes: this.freeBytes }, this.operation)
   }
 }
 
@@ -518,6 +630,7 @@ export type OwrtError =
   | SignatureError
   | UnsafeArchiveError
   | ArchiveCorruptError
+  | StoreFullError
   | LockTimeoutError
   | DeviceProfileUnknownError
   | PackageSelectionError

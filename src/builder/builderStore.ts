@@ -15,19 +15,18 @@ import {
   touchBuilder,
 } from "../db/builderRecords.js"
 import { databaseFailure } from "../db/database.js"
-import { deleteStorePath, findStorePath, insertStorePath } from "../db/storePathRecords.js"
+import { findStorePath, insertStorePath } from "../db/storePathRecords.js"
 import {
   type DatabaseBusyError,
   type DatabaseError,
   type DownloadError,
   InternalError,
-  type LockTimeoutError,
   type NotPublishedError,
   OfflineError,
   type SignatureError,
   UsageError,
 } from "../errors.js"
-import { acquireStoreLock } from "../store/storeLock.js"
+import { acquireStoreLock, liveUsers } from "../store/storeLock.js"
 import { treeDigest } from "../store/treeDigest.js"
 import { type BuilderArchive, isSnapshot, resolveBuilderArchive } from "./upstream.js"
 
@@ -81,16 +80,22 @@ export class BuilderStore extends Context.Tag("owrt/BuilderStore")<
       ReadonlyArray<Builder & { readonly references: number }>,
       DatabaseError | DatabaseBusyError
     >
-    /** Removes builders no build references (and, with `olderThanDays`, only those unused that long). */
+    /**
+     * Removes builders no running process uses (with `olderThanDays`, only those unused that long). Those
+     * in use or locked are skipped, and listed with the reason. A removed builder is fetched again when a
+     * realize needs it.
+     */
     readonly prune: (options: {
       readonly olderThanDays?: number | undefined
       readonly dryRun?: boolean | undefined
-    }) => Effect.Effect<
-      ReadonlyArray<Builder>,
-      DatabaseError | DatabaseBusyError | InternalError | LockTimeoutError
-    >
+    }) => Effect.Effect<PruneReport, DatabaseError | DatabaseBusyError | InternalError>
   }
 >() {}
+
+export interface PruneReport {
+  readonly removed: ReadonlyArray<Builder>
+  readonly skipped: ReadonlyArray<{ readonly builder: Builder; readonly reason: string }>
+}
 
 export const toBuilder = (store: string, row: BuilderRow): Builder => ({
   key: row.key,
@@ -183,34 +188,50 @@ export const builderStoreLayer = Layer.effect(
     }) =>
       provide(
         Effect.gen(function* () {
+          const sql = yield* SqlClient.SqlClient
           const cutoff =
             options.olderThanDays === undefined ? undefined : Date.now() - options.olderThanDays * 86_400_000
+          const old = (row: BuilderRow) => cutoff === undefined || Date.parse(row.last_used_at) <= cutoff
           const removed: Array<Builder> = []
+          const skipped: Array<{ builder: Builder; reason: string }> = []
           for (const row of yield* listBuilders()) {
-            if (cutoff !== undefined && Date.parse(row.last_used_at) > cutoff) continue
-            if ((yield* builderReferences(row.key)) > 0) continue
-            if (!options.dryRun) {
-              const pruned = yield* Effect.gen(function* () {
-                // Under the node's store lock, checked again: a build may have started using it meanwhile
-                // (realize marks a builder used before it builds with it).
-                yield* acquireStoreLock(`node:${row.key}`, config.timeouts.lock)
-                const now = yield* findBuilder(row.key)
-                if (!now || (yield* builderReferences(row.key)) > 0 || now.last_used_at !== row.last_used_at)
-                  return false
-                // Row first: a path without a valid row is garbage, never reused.
-                yield* deleteStorePath(row.key)
-                yield* deleteBuilder(row.key)
-                yield* Effect.try({
-                  try: () => rmSync(join(config.store, row.path), { recursive: true, force: true }),
-                  catch: (cause) => new InternalError({ cause }),
-                })
-                return true
-              }).pipe(Effect.scoped)
-              if (!pruned) continue
+            if (!old(row)) continue
+            const builder = toBuilder(config.store, row)
+            const hold = `node:${row.key}`
+            const users = yield* liveUsers(hold)
+            if (users.length > 0) {
+              skipped.push({ builder, reason: `in use by ${users.join(", ")}` })
+              continue
             }
-            removed.push(toBuilder(config.store, row))
+            if (options.dryRun) {
+              removed.push(builder)
+              continue
+            }
+            const outcome = yield* Effect.gen(function* () {
+              // A download or another prune of the same builder holds its lock: not now.
+              yield* acquireStoreLock(hold, 0)
+              const now = yield* findBuilder(row.key)
+              if (!now || !old(now)) return "gone"
+              // One statement, atomic with the uses: a process that took its use before this either is seen
+              // here, or finds no valid store path (and fetches the builder again under the lock held here).
+              const deleted = yield* sql<{ key: string }>`DELETE FROM store_paths WHERE key = ${row.key}
+                AND NOT EXISTS (SELECT 1 FROM store_uses WHERE name = ${hold})
+                RETURNING key`.pipe(Effect.mapError(databaseFailure("delete builder")))
+              if (deleted.length === 0) return `in use by ${(yield* liveUsers(hold)).join(", ")}`
+              yield* deleteBuilder(row.key)
+              yield* Effect.try({
+                try: () => rmSync(join(config.store, row.path), { recursive: true, force: true }),
+                catch: (cause) => new InternalError({ cause }),
+              })
+              return "removed"
+            }).pipe(
+              Effect.scoped,
+              Effect.catchTag("LockTimeoutError", (error) => Effect.succeed(`locked by ${error.holder}`)),
+            )
+            if (outcome === "removed") removed.push(builder)
+            else if (outcome !== "gone") skipped.push({ builder, reason: outcome })
           }
-          return removed
+          return { removed, skipped } satisfies PruneReport
         }),
       )
 

@@ -4,7 +4,14 @@ import { type ClientRequest, get as httpGet, type IncomingMessage } from "node:h
 import { get as httpsGet } from "node:https"
 import { createInterface } from "node:readline"
 import { Effect } from "effect"
-import { ArchiveCorruptError, ChecksumMismatchError, DownloadError, UnsafeArchiveError } from "../errors.js"
+import {
+  ArchiveCorruptError,
+  ChecksumMismatchError,
+  DownloadError,
+  freeBytesAt,
+  StoreFullError,
+  UnsafeArchiveError,
+} from "../errors.js"
 import { listingArguments, parseListingLine } from "./tarListing.js"
 import { TarEntryCheck, TarSafetyScanner, type TarSummary, type UnsafeReason } from "./tarSafety.js"
 
@@ -58,6 +65,8 @@ const tarStderrProblems: ReadonlyArray<readonly [RegExp, UnsafeReason]> = [
   [/Removing leading [`']\/'/, "absolute path"],
 ]
 
+const noSpace = /No space left on device|Disk quota exceeded/i
+
 export interface ExtractResult extends TarSummary {
   readonly sha256: string
   readonly bytes: number
@@ -76,6 +85,7 @@ export type DownloadExtractError =
   | ChecksumMismatchError
   | UnsafeArchiveError
   | ArchiveCorruptError
+  | StoreFullError
 
 interface Exited {
   readonly code: number | null
@@ -185,7 +195,16 @@ export const downloadAndExtract = (options: {
         reason: `${problem?.reason ?? "unsafe"}${problem?.detail ? ` (${problem.detail})` : ""}`,
       })
     }
-    const corrupt = (detail: string) => new ArchiveCorruptError({ url, detail })
+    // tar (or the decompressor) could not write because the disk is full: the store's problem, not upstream's.
+    let outOfSpace = false
+    const corrupt = (detail: string) =>
+      outOfSpace || noSpace.test(detail)
+        ? new StoreFullError({
+            path: options.destination,
+            freeBytes: freeBytesAt(options.destination),
+            operation: `unpacking ${url}`,
+          })
+        : new ArchiveCorruptError({ url, detail })
 
     /** Decompressed tar bytes: checked (without GNU tar), then handed to tar with backpressure on `source`. */
     const toTar = (chunk: Buffer, source: { pause: () => void; resume: () => void }) => {
@@ -228,6 +247,9 @@ export const downloadAndExtract = (options: {
         })
       }
       tarExit = exitOf(tar)
+      void tarExit.then((exit) => {
+        if (noSpace.test(exit.stderr)) outOfSpace = true
+      })
       // A tar that stops before the download ended (it found the archive broken) would otherwise leave the
       // download paused on backpressure until the stall timeout: settle at once.
       void tarExit.then((exit) => {
@@ -275,6 +297,8 @@ export const downloadAndExtract = (options: {
         }
       }
       if (scanner.problem) return finish(Effect.fail(unsafe()))
+      // tar stopped writing for want of space; the decompressor's broken pipe is only a consequence.
+      if (extracted && noSpace.test(extracted.stderr)) return finish(Effect.fail(corrupt(extracted.stderr)))
       if (decompressed && decompressed.code !== 0) {
         return finish(
           Effect.fail(

@@ -4,7 +4,7 @@ import { SqlClient, type SqlError } from "@effect/sql"
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import { Effect, Layer } from "effect"
 import { AppConfig } from "../config/appConfig.js"
-import { DatabaseBusyError, DatabaseError } from "../errors.js"
+import { DatabaseBusyError, DatabaseError, storeLocation } from "../errors.js"
 import { migrations } from "./migrations.js"
 
 export const databaseFileName = "owrt.db"
@@ -14,13 +14,19 @@ const isBusy = (error: SqlError.SqlError): boolean => {
   return typeof code === "string" && (code.startsWith("SQLITE_BUSY") || code.startsWith("SQLITE_LOCKED"))
 }
 
-/** Maps driver errors to owrt's: a lock held too long is "busy" (exit 10), anything else internal. */
+/** The database file this process opened last (named when the disk holding it is full). */
+let openedDatabase: string | undefined
+
+/**
+ * Maps driver errors to owrt's: a lock held too long is "busy" (exit 10); SQLITE_FULL is `store_full`
+ * (the `DatabaseError` says so by its code); anything else internal.
+ */
 export const databaseFailure =
   (operation: string, file = databaseFileName) =>
   (error: SqlError.SqlError): DatabaseError | DatabaseBusyError =>
     isBusy(error)
       ? new DatabaseBusyError({ operation, file })
-      : new DatabaseError({ operation, cause: error })
+      : new DatabaseError({ operation, cause: error, file: openedDatabase })
 
 /**
  * Brings the schema up to date. `BEGIN IMMEDIATE` takes the write lock before reading the version, so two
@@ -50,6 +56,8 @@ export const databaseLayer: Layer.Layer<SqlClient.SqlClient, DatabaseError | Dat
     Effect.gen(function* () {
       const config = yield* AppConfig
       const file = join(config.store, databaseFileName)
+      openedDatabase = file
+      storeLocation.path = config.store
       yield* Effect.try({
         try: () => mkdirSync(config.store, { recursive: true }),
         catch: (cause) => new DatabaseError({ operation: `create store ${config.store}`, cause }),

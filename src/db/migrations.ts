@@ -184,6 +184,21 @@ export const migrations: ReadonlyArray<{
     ],
   },
   {
+    name: "store uses",
+    statements: [
+      // Shared holds on store paths and builders by running processes: prune and gc leave them alone.
+      `CREATE TABLE store_uses (
+        name        TEXT NOT NULL,
+        owner       TEXT NOT NULL,
+        pid         INTEGER NOT NULL,
+        pid_start   TEXT NOT NULL,
+        host        TEXT NOT NULL,
+        acquired_at TEXT NOT NULL,
+        PRIMARY KEY (name, owner)
+      )`,
+    ],
+  },
+  {
     name: "the key inputs of store paths (plan --explain diffs them)",
     statements: ["ALTER TABLE store_paths ADD COLUMN key_inputs TEXT"],
   },

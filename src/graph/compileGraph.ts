@@ -1,4 +1,4 @@
-import { Effect, Either } from "effect"
+import { Effect, Either, type Scope } from "effect"
 import type { ArtifactsManifest } from "../artifacts/collectArtifacts.js"
 import type { BuilderStore } from "../builder/builderStore.js"
 import type { BuilderArchive } from "../builder/upstream.js"
@@ -35,7 +35,7 @@ export interface CompileFacts {
   readonly builderInfo: (
     archive: BuilderArchive,
     node: NodeSpec,
-  ) => Effect.Effect<BuilderInfo | undefined, OwrtError, Progress>
+  ) => Effect.Effect<BuilderInfo | undefined, OwrtError, Progress | Scope.Scope>
   /** The archive a release/target resolves to. */
   readonly resolveArchive: (release: string, target: string) => Effect.Effect<BuilderArchive, OwrtError>
   /**
@@ -69,7 +69,7 @@ const pending = (
 export const compileGraph = (
   entry: ProfileEntry,
   facts: CompileFacts,
-): Effect.Effect<CompiledProfile, OwrtError, AppConfig | BuilderStore | Progress> =>
+): Effect.Effect<CompiledProfile, OwrtError, AppConfig | BuilderStore | Progress | Scope.Scope> =>
   Effect.gen(function* () {
     const config = yield* AppConfig
     const { revision } = entry

@@ -1,13 +1,14 @@
 import { mkdirSync, statSync } from "node:fs"
 import { join } from "node:path"
 import { SqlClient } from "@effect/sql"
-import { Context, Effect, Layer } from "effect"
+import { Context, Effect, Layer, Scope } from "effect"
 import { AppConfig } from "../config/appConfig.js"
 import { listStorePaths } from "../db/storePathRecords.js"
 import { InternalError, isOwrtError, type OwrtError, UsageError } from "../errors.js"
 import { type NodeState, Progress } from "../progress/progress.js"
 import type { NodeKindDefinition } from "../store/nodeKind.js"
 import { lookupNode, realizeNode, type StoredNode, storePathName } from "../store/nodeStore.js"
+import { useStorePath } from "../store/storeLock.js"
 import { type Graph, isPending, type NodeBuildContext, type NodeReport, type NodeSpec } from "./graph.js"
 import { NodeKinds } from "./nodeKinds.js"
 import { Runner } from "./runner.js"
@@ -45,14 +46,22 @@ export interface AuditedGraph {
 }
 
 export interface ExecutorService {
+  /**
+   * Realizes every node. Each node is held in use (`builders prune` and `store gc` leave it alone) from
+   * before it is looked up until the caller's scope closes: a request that realizes a builder and then
+   * builds with it keeps it for the whole request.
+   */
   readonly realize: (
     graph: Graph,
     options?: RealizeGraphOptions,
-  ) => Effect.Effect<RealizedGraph, OwrtError, Progress>
+  ) => Effect.Effect<RealizedGraph, OwrtError, Progress | Scope.Scope>
   /** The store status of every computable node of these graphs (one query however many graphs). */
   readonly lookup: (graphs: ReadonlyArray<Graph>) => Effect.Effect<ReadonlyMap<string, NodeStatus>, OwrtError>
   /** Rebuilds the audited nodes into `scratch` from stored inputs; the root must be stored. */
-  readonly audit: (graph: Graph, scratch: string) => Effect.Effect<AuditedGraph, OwrtError, Progress>
+  readonly audit: (
+    graph: Graph,
+    scratch: string,
+  ) => Effect.Effect<AuditedGraph, OwrtError, Progress | Scope.Scope>
 }
 
 export class Executor extends Context.Tag("owrt/Executor")<Executor, ExecutorService>() {}
@@ -104,6 +113,8 @@ export const executorLayer = Layer.effect(
     const realize = (graph: Graph, options: RealizeGraphOptions = {}) =>
       Effect.gen(function* () {
         const progress = yield* Progress
+        // The caller's scope: the uses of the nodes last as long as the request that realizes them.
+        const scope = yield* Effect.scope
         const specs = yield* complete(graph)
         const emit = (spec: NodeSpec, state: NodeState, report: NodeReport = {}) =>
           progress.report({
@@ -152,6 +163,8 @@ export const executorLayer = Layer.effect(
         const realizeSpec = (spec: NodeSpec, inputs: ReadonlyMap<string, StoredNode>) =>
           Effect.gen(function* () {
             emit(spec, "checking")
+            // Before the lookup: whoever removes it either sees this use or removed it before it was found.
+            yield* withSql(useStorePath(`node:${spec.key}`)).pipe(Scope.extend(scope))
             const rebuild = options.rebuild === true && spec.kind.rebuildable
             if (!rebuild) {
               const row = yield* withSql(lookupNode(config.store, spec.key))
@@ -241,6 +254,7 @@ export const executorLayer = Layer.effect(
         const progress = yield* Progress
         const specs = yield* complete(graph)
         const root = specs.find((spec) => spec.key === graph.root)
+        for (const spec of specs) yield* withSql(useStorePath(`node:${spec.key}`))
         const statuses = yield* lookup([graph])
         const storedPath = (key: string) => statuses.get(key)?.path ?? null
         if (!root || storedPath(root.key) === null) {

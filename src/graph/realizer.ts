@@ -248,7 +248,7 @@ export const realizerLayer = Layer.effect(
             manifest,
           } satisfies RealizeResult
         })
-        return yield* body.pipe(
+        return yield* Effect.scoped(body).pipe(
           Effect.onExit((exit) =>
             withSql(
               Exit.isSuccess(exit)
@@ -326,7 +326,7 @@ export const realizerLayer = Layer.effect(
         const compiled: Array<CompiledProfile> = yield* Effect.forEach(specs, (spec) =>
           Effect.flatMap(entryOf(spec), (entry) =>
             // Planning fetches and runs nothing, so it has no progress to report.
-            services(compileGraph(entry, facts)).pipe(Effect.provideService(Progress, silent)),
+            services(compileGraph(entry, facts)).pipe(Effect.provideService(Progress, silent), Effect.scoped),
           ),
         )
         const statuses = yield* executor.lookup(compiled.map((c) => c.graph))
@@ -417,7 +417,7 @@ export const realizerLayer = Layer.effect(
         const compiled = yield* services(compileGraph(entry, buildFacts(label)))
         const { stored, rebuilt } = yield* executor.audit(compiled.graph, scratch)
         return { stored, rebuilt, profile: entry.revision.profile.id }
-      }).pipe(Effect.mapError(asOwrtError))
+      }).pipe(Effect.scoped, Effect.mapError(asOwrtError))
 
     const ensureBuilder = (options: EnsureOptions) =>
       Effect.gen(function* () {
@@ -431,7 +431,7 @@ export const realizerLayer = Layer.effect(
         const stored = realized.get(node.key)
         if (!stored) return yield* new InternalError({ cause: `${archive.name} was not realized` })
         return yield* withSql(recordBuilder({ archive, key: node.key, storePath: stored.path }))
-      }).pipe(Effect.mapError(asOwrtError))
+      }).pipe(Effect.scoped, Effect.mapError(asOwrtError))
 
     return {
       select: (selection: Selection) => select(selection).pipe(Effect.mapError(asOwrtError)),

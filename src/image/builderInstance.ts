@@ -2,7 +2,7 @@ import { execFileSync, spawn } from "node:child_process"
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statfsSync } from "node:fs"
 import { join } from "node:path"
 import { Effect, type Scope } from "effect"
-import { InternalError } from "../errors.js"
+import { freeBytesAt, InternalError, pathInNoSpaceMessage } from "../errors.js"
 import { forgetChildGroup, trackChildGroup } from "../process/childGroups.js"
 import { currentProcess } from "../process/processIdentity.js"
 import { memoryScratchPrefix, memoryScratchRoot } from "../store/workDirectory.js"
@@ -52,6 +52,8 @@ const canUseOverlay = (): boolean => {
 
 export interface BuilderInstance {
   readonly kind: InstanceKind
+  /** Where the build writes besides BIN_DIR (the instance's scratch space or copy). */
+  readonly writesTo: string
   /** Argument vector that runs `make <args>` inside the instance. */
   readonly makeCommand: (args: ReadonlyArray<string>) => readonly [string, ReadonlyArray<string>]
 }
@@ -99,6 +101,7 @@ export const makeBuilderInstance = (
           return {
             kind: "overlay",
             scratch: root,
+            writesTo: root,
             makeCommand: (args) => [
               "unshare",
               [
@@ -121,7 +124,7 @@ export const makeBuilderInstance = (
         }
         const copy = join(work, "instance")
         if (!existsSync(copy)) execFileSync("cp", ["-a", "--reflink=auto", builder, copy], { stdio: "pipe" })
-        return { kind: "copy", makeCommand: (args) => ["make", ["-C", copy, ...args]] }
+        return { kind: "copy", writesTo: copy, makeCommand: (args) => ["make", ["-C", copy, ...args]] }
       },
       catch: (cause) => new InternalError({ cause }),
     }),
@@ -152,6 +155,29 @@ export const buildEnvironment = (): Record<string, string> => {
     if (name.startsWith("OWRT_FAKE_IB_") && value !== undefined) env[name] = value
   }
   return env
+}
+
+/**
+ * A make that failed because a disk filled up ("No space left on device" from the Image Builder or a tool
+ * it ran) is no build failure but `store_full`: an `InternalError` whose cause is ENOSPC (see errors.ts),
+ * naming the path the tool named, or else whichever of BIN_DIR and the instance has the least room left.
+ */
+const outOfSpace = (
+  instance: BuilderInstance,
+  args: ReadonlyArray<string>,
+  output: string,
+): InternalError | undefined => {
+  const line = output.split("\n").find((l) => /No space left on device|Disk quota exceeded/i.test(l))
+  if (line === undefined) return undefined
+  const binDir = args.find((a) => a.startsWith("BIN_DIR="))?.slice("BIN_DIR=".length)
+  const candidates = [binDir, instance.writesTo].filter((p): p is string => p !== undefined)
+  const named = pathInNoSpaceMessage(line)
+  const leastRoom = candidates
+    .map((p) => ({ p, free: freeBytesAt(p) ?? Number.POSITIVE_INFINITY }))
+    .sort((a, b) => a.free - b.free)[0]?.p
+  const path = named ?? leastRoom ?? instance.writesTo
+  const cause = Object.assign(new Error(`make ${args[0] ?? ""}: ${line.trim()}`), { code: "ENOSPC", path })
+  return new InternalError({ cause })
 }
 
 /**
@@ -205,7 +231,9 @@ export const runMake = (
       if (finished) return
       finished = true
       clearTimeout(timer)
-      resume(Effect.succeed({ exit: code, output: chunks.join(""), timedOut }))
+      const output = chunks.join("")
+      const full = code !== 0 && !timedOut ? outOfSpace(instance, args, output) : undefined
+      resume(full ? Effect.fail(full) : Effect.succeed({ exit: code, output, timedOut }))
     })
     return Effect.sync(() => {
       clearTimeout(timer)

@@ -1,56 +1,199 @@
 import { randomUUID } from "node:crypto"
+import { dirname } from "node:path"
 import { SqlClient } from "@effect/sql"
 import { Duration, Effect, type Scope } from "effect"
 import { databaseFailure } from "../db/database.js"
 import { type DatabaseBusyError, type DatabaseError, LockTimeoutError } from "../errors.js"
 import { currentProcess, holderAlive } from "../process/processIdentity.js"
+import { removeScratchOf } from "./workDirectory.js"
 
-interface LockRow {
+type DbError = DatabaseError | DatabaseBusyError
+
+interface HolderRow {
+  readonly name: string
   readonly owner: string
   readonly pid: number
   readonly pid_start: string
   readonly host: string
 }
 
+const isAlive = (row: HolderRow) => holderAlive({ pid: row.pid, start: row.pid_start, host: row.host })
+const describeHolder = (row: { readonly pid: number; readonly host: string }) =>
+  `pid ${row.pid} on ${row.host}`
+
+/** The store directory: where the database file lives (undefined for a database without a file). */
+const storeDirectory = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  const rows = yield* sql<{ name: string; file: string }>`PRAGMA database_list`
+  const file = rows.find((row) => row.name === "main")?.file
+  return file ? dirname(file) : undefined
+})
+
+/** Holders whose scratch space this process already removed. */
+const cleaned = new Set<string>()
+
+/**
+ * Everything a dead holder left: its other lock and use rows, and its scratch space (work directories and
+ * builder instances, which may hold secret values). Rows are deleted by owner, so a row someone took over
+ * meanwhile is never touched.
+ */
+const cleanUpDeadHolder = (
+  holder: HolderRow,
+): Effect.Effect<ReadonlyArray<string>, DbError, SqlClient.SqlClient> =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql`DELETE FROM locks WHERE pid = ${holder.pid} AND pid_start = ${holder.pid_start} AND host = ${holder.host}`
+    yield* sql`DELETE FROM store_uses WHERE pid = ${holder.pid} AND pid_start = ${holder.pid_start} AND host = ${holder.host}`
+    const id = `${holder.pid}.${holder.pid_start}@${holder.host}`
+    if (cleaned.has(id) || holder.host !== currentProcess.host) return []
+    cleaned.add(id)
+    return removeScratchOf(yield* storeDirectory, { pid: holder.pid, start: holder.pid_start })
+  }).pipe(Effect.mapError(databaseFailure("clean up after a dead process")))
+
+export interface StaleSweep {
+  /** Lock and use rows of dead processes that were deleted. */
+  readonly rows: number
+  /** Their scratch space that was removed. */
+  readonly scratch: ReadonlyArray<string>
+  /** Names of the locks they held: whatever those guarded is an orphan of a dead process. */
+  readonly freedLocks: ReadonlyArray<string>
+}
+
+/**
+ * Deletes the lock and use rows of processes that are gone (SIGKILL runs no finalizer) and removes their
+ * scratch space. `store gc` runs it; every process runs it once, when it first takes a lock.
+ */
+export const sweepStaleHolds: Effect.Effect<StaleSweep, DbError, SqlClient.SqlClient> = Effect.gen(
+  function* () {
+    const sql = yield* SqlClient.SqlClient
+    const rows = yield* sql<HolderRow & { kind: string }>`
+    SELECT 'lock' AS kind, name, owner, pid, pid_start, host FROM locks
+    UNION ALL SELECT 'use' AS kind, name, owner, pid, pid_start, host FROM store_uses`.pipe(
+      Effect.mapError(databaseFailure("read locks")),
+    )
+    const dead = rows.filter((row) => !isAlive(row))
+    const scratch: Array<string> = []
+    const holders = new Map(dead.map((row) => [`${row.pid}.${row.pid_start}@${row.host}`, row] as const))
+    for (const holder of holders.values()) scratch.push(...(yield* cleanUpDeadHolder(holder)))
+    return {
+      rows: dead.length,
+      scratch,
+      freedLocks: dead.filter((row) => row.kind === "lock").map((row) => row.name),
+    }
+  },
+)
+
+let sweptOnce = false
+/**
+ * Opportunistic, once per process (when it first takes a lock or a use): the rows and scratch space of
+ * processes killed earlier go away with the next run, cache hits included. Best effort.
+ */
+const sweepOnce: Effect.Effect<void, never, SqlClient.SqlClient> = Effect.suspend(() => {
+  if (sweptOnce) return Effect.void
+  sweptOnce = true
+  return Effect.ignore(sweepStaleHolds)
+})
+
+export interface LockAcquired {
+  /** The lock was held by a process that is gone: whatever it was doing was cut off. */
+  readonly tookOverFromDeadHolder: boolean
+}
+
 /**
  * A named lock shared by every process using the store, kept in the database. Each step is one SQL
  * statement (atomic under SQLite's write lock). A holder that died — SIGKILL included — is detected by
- * pid and process start time and its lock taken over at once; a live holder is waited for, polling, up to
- * `timeoutSeconds`, then `LockTimeoutError` (exit 10). Released when the scope closes.
+ * pid and process start time and its lock taken over at once (even with a zero timeout), its other rows
+ * deleted and its scratch space removed; a live holder is waited for, polling, up to `timeoutSeconds`,
+ * then `LockTimeoutError` (exit 10). Released when the scope closes.
  */
 export const acquireStoreLock = (
   name: string,
   timeoutSeconds: number,
-): Effect.Effect<void, LockTimeoutError | DatabaseError | DatabaseBusyError, SqlClient.SqlClient | Scope.Scope> =>
+): Effect.Effect<LockAcquired, LockTimeoutError | DbError, SqlClient.SqlClient | Scope.Scope> =>
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
+    yield* sweepOnce
     const owner = randomUUID()
     const started = Date.now()
     let lastHolder = "another process"
+    let tookOverFromDeadHolder = false
 
-    const tryOnce = Effect.gen(function* () {
-      yield* sql`INSERT INTO locks (name, owner, pid, pid_start, host, acquired_at)
+    const insert = sql`INSERT INTO locks (name, owner, pid, pid_start, host, acquired_at)
                  VALUES (${name}, ${owner}, ${currentProcess.pid}, ${currentProcess.start}, ${currentProcess.host},
                          ${new Date().toISOString()})
                  ON CONFLICT (name) DO NOTHING`
-      const [holder] = yield* sql<LockRow>`SELECT owner, pid, pid_start, host FROM locks WHERE name = ${name}`
-      if (!holder || holder.owner === owner) return true
-      lastHolder = `pid ${holder.pid} on ${holder.host}`
-      if (!holderAlive({ pid: holder.pid, start: holder.pid_start, host: holder.host })) {
+    const tryOnce: Effect.Effect<boolean, DbError> = Effect.gen(function* () {
+      // A dead holder's row is deleted and the insert tried again at once: a takeover is no wait.
+      for (let attempt = 0; attempt < 3; attempt++) {
+        yield* insert
+        const [holder] =
+          yield* sql<HolderRow>`SELECT name, owner, pid, pid_start, host FROM locks WHERE name = ${name}`
+        if (!holder || holder.owner === owner) return true
+        lastHolder = describeHolder(holder)
+        if (isAlive(holder)) return false
         // Only the dead holder's row is removed: if someone else took it meanwhile, this deletes nothing.
         yield* sql`DELETE FROM locks WHERE name = ${name} AND owner = ${holder.owner}`
+        tookOverFromDeadHolder = true
+        yield* cleanUpDeadHolder(holder).pipe(Effect.provideService(SqlClient.SqlClient, sql))
       }
       return false
-    }).pipe(Effect.mapError(databaseFailure(`lock ${name}`)))
+    }).pipe(
+      Effect.mapError((error) =>
+        error._tag === "SqlError" ? databaseFailure(`lock ${name}`)(error) : error,
+      ),
+    )
 
-    const poll: Effect.Effect<boolean, DatabaseError | DatabaseBusyError> = Effect.flatMap(tryOnce, (got) =>
+    const poll: Effect.Effect<boolean, DbError> = Effect.flatMap(tryOnce, (got) =>
       got || Date.now() - started > timeoutSeconds * 1000
         ? Effect.succeed(got)
-        : Effect.zipRight(Effect.sleep(Duration.millis(100)), Effect.suspend(() => poll)),
+        : Effect.zipRight(
+            Effect.sleep(Duration.millis(100)),
+            Effect.suspend(() => poll),
+          ),
     )
     const acquired = yield* poll
-    if (!acquired) return yield* new LockTimeoutError({ lock: name, holder: lastHolder, seconds: timeoutSeconds })
+    if (!acquired)
+      return yield* new LockTimeoutError({ lock: name, holder: lastHolder, seconds: timeoutSeconds })
     yield* Effect.addFinalizer(() =>
       sql`DELETE FROM locks WHERE name = ${name} AND owner = ${owner}`.pipe(Effect.ignore),
     )
+    return { tookOverFromDeadHolder }
+  })
+
+/**
+ * A shared "use" of a store path or builder (`builder:<key>`, `node:<key>`) by this process, for as long
+ * as the scope is open: `builders prune` and `store gc` leave it alone. Taken before the thing is looked
+ * up, so whoever removes it either sees the use or removed it before it was found. A use of a process that
+ * is gone is stale and ignored.
+ */
+export const useStorePath = (name: string): Effect.Effect<void, DbError, SqlClient.SqlClient | Scope.Scope> =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    yield* sweepOnce
+    const owner = randomUUID()
+    yield* Effect.acquireRelease(
+      sql`INSERT INTO store_uses (name, owner, pid, pid_start, host, acquired_at)
+          VALUES (${name}, ${owner}, ${currentProcess.pid}, ${currentProcess.start}, ${currentProcess.host},
+                  ${new Date().toISOString()})`.pipe(Effect.mapError(databaseFailure(`use ${name}`))),
+      () => sql`DELETE FROM store_uses WHERE name = ${name} AND owner = ${owner}`.pipe(Effect.ignore),
+    )
+  })
+
+/**
+ * The live processes using `name` (as "pid N on host"); uses of dead processes are deleted on the way
+ * (and their scratch space removed).
+ */
+export const liveUsers = (name: string): Effect.Effect<ReadonlyArray<string>, DbError, SqlClient.SqlClient> =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const rows =
+      yield* sql<HolderRow>`SELECT name, owner, pid, pid_start, host FROM store_uses WHERE name = ${name}`.pipe(
+        Effect.mapError(databaseFailure(`read uses of ${name}`)),
+      )
+    const live: Array<string> = []
+    for (const row of rows) {
+      if (isAlive(row)) live.push(describeHolder(row))
+      else yield* cleanUpDeadHolder(row)
+    }
+    return [...new Set(live)]
   })

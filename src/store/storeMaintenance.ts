@@ -1,7 +1,8 @@
 import { existsSync, readdirSync, rmSync, statSync } from "node:fs"
 import { join } from "node:path"
-import type { SqlClient } from "@effect/sql"
+import { SqlClient } from "@effect/sql"
 import { Effect } from "effect"
+import { databaseFailure } from "../db/database.js"
 import {
   deleteStorePath,
   findStorePath,
@@ -13,7 +14,7 @@ import { type DatabaseBusyError, type DatabaseError, InternalError } from "../er
 import { currentProcess, holderAlive } from "../process/processIdentity.js"
 import { storePathName } from "./nodeStore.js"
 import { storeSealingKey } from "./sealingKey.js"
-import { acquireStoreLock } from "./storeLock.js"
+import { acquireStoreLock, liveUsers, sweepStaleHolds } from "./storeLock.js"
 import { type TreeFile, treeDifferences, treeDigest } from "./treeDigest.js"
 import { memoryScratchPrefix, memoryScratchRoot, workRoot } from "./workDirectory.js"
 
@@ -45,14 +46,20 @@ export const listStore = (store: string): Effect.Effect<ReadonlyArray<StoreEntry
 
 export interface VerifyReport {
   readonly checked: number
-  readonly drifted: ReadonlyArray<{ readonly key: string; readonly path: string; readonly files: ReadonlyArray<string> }>
+  readonly drifted: ReadonlyArray<{
+    readonly key: string
+    readonly path: string
+    readonly files: ReadonlyArray<string>
+  }>
 }
 
 /**
  * Re-hashes every valid node output and compares it with the digest recorded when it was made. A path
  * that changed (or vanished) loses its valid mark, so realize builds it again instead of reusing it.
  */
-export const verifyStore = (store: string): Effect.Effect<VerifyReport, DbError | InternalError, SqlClient.SqlClient> =>
+export const verifyStore = (
+  store: string,
+): Effect.Effect<VerifyReport, DbError | InternalError, SqlClient.SqlClient> =>
   Effect.gen(function* () {
     const drifted: Array<{ key: string; path: string; files: ReadonlyArray<string> }> = []
     let checked = 0
@@ -85,11 +92,16 @@ export const verifyStore = (store: string): Effect.Effect<VerifyReport, DbError 
 export interface GcReport {
   readonly removed: ReadonlyArray<string>
   readonly bytesFreed: number
+  /** Garbage left alone this time, and why: in use or locked by a live process, or changed just now. */
+  readonly skipped: ReadonlyArray<{ readonly path: string; readonly reason: string }>
+  /** Lock and use rows of dead processes deleted (with `dryRun`: that would be deleted). */
+  readonly staleLocks: number
 }
 
 /**
- * Removes garbage: work directories of processes that are gone, node outputs whose row is invalid or
- * missing, and anything else in the store that the database does not know. Never a valid path.
+ * Removes garbage: work directories and builder instances of processes that are gone, their stale lock and
+ * use rows, node outputs whose row is invalid or missing, and anything else in the store that the database
+ * does not know. Never a valid path, and never one a live process uses or holds the lock of.
  */
 export const collectGarbage = (
   store: string,
@@ -97,6 +109,7 @@ export const collectGarbage = (
 ): Effect.Effect<GcReport, DbError | InternalError, SqlClient.SqlClient> =>
   Effect.gen(function* () {
     const removed: Array<string> = []
+    const skipped: Array<{ path: string; reason: string }> = []
     let bytesFreed = 0
     const remove = (path: string) =>
       Effect.try({
@@ -131,8 +144,15 @@ export const collectGarbage = (
         }
       }
     }
-    // Candidates are re-checked under their own store lock (skipped when someone holds it: it is in use),
-    // and nothing published since shortly before gc started is touched.
+    // Lock and use rows of dead processes (SIGKILL runs no finalizer): deleted, so they block nobody.
+    const sweep = options.dryRun ? undefined : yield* sweepStaleHolds
+    const staleLocks = sweep ? sweep.rows : yield* staleHoldCount
+    /** Locks a dead process held: what it was making is an orphan, however recent. */
+    const orphaned = new Set(sweep?.freedLocks ?? [])
+
+    // Candidates are re-checked under their own store lock: skipped when a live process uses them or holds
+    // the lock. A lock taken over from a dead process means its path is an orphan of that process; a free
+    // lock and a path changed moments ago may be a publish that raced this listing, so it is left alone.
     const started = Date.now()
     const recent = (path: string) => {
       try {
@@ -141,49 +161,71 @@ export const collectGarbage = (
         return true
       }
     }
-    const underLock = (lock: string, still: () => Effect.Effect<boolean, DbError, SqlClient.SqlClient>, path: string) =>
+    const underLock = (
+      name: string,
+      path: string,
+      garbage: () => Effect.Effect<boolean, DbError, SqlClient.SqlClient>,
+      afterRemoval: Effect.Effect<void, DbError, SqlClient.SqlClient> = Effect.void,
+    ) =>
       Effect.scoped(
         Effect.gen(function* () {
-          yield* acquireStoreLock(lock, 0)
-          if (yield* still()) yield* remove(path)
+          if (!(yield* garbage())) return
+          const users = yield* liveUsers(name)
+          if (users.length > 0) {
+            skipped.push({ path, reason: `in use by ${users.join(", ")}` })
+            return
+          }
+          const lock = yield* acquireStoreLock(name, 0)
+          if (!(yield* garbage())) return
+          if (!lock.tookOverFromDeadHolder && !orphaned.has(name) && recent(path)) {
+            skipped.push({ path, reason: "changed less than a minute ago" })
+            return
+          }
+          yield* remove(path)
+          if (!options.dryRun) yield* afterRemoval
         }),
-      ).pipe(Effect.catchTag("LockTimeoutError", () => Effect.void))
+      ).pipe(
+        Effect.catchTag("LockTimeoutError", (error) =>
+          Effect.sync(() => skipped.push({ path, reason: `locked by ${error.holder}` })),
+        ),
+      )
 
     for (const row of yield* listStorePaths()) {
       if (row.valid === 1) continue
       const path = join(store, storePathName(row.key, row.name))
-      if (recent(path)) continue
+      const invalid = Effect.map(findStorePath(row.key), (now) => now !== undefined && now.valid !== 1)
       yield* underLock(
         `node:${row.key}`,
-        () =>
-          Effect.map(findStorePath(row.key), (now) => {
-            const stale = now === undefined || now.valid !== 1
-            return stale
-          }),
         path,
+        () => Effect.map(findStorePath(row.key), (now) => now === undefined || now.valid !== 1),
+        // The row goes with its path, under the same lock: a rebuild that made it valid again is kept.
+        Effect.flatMap(invalid, (stillInvalid) => (stillInvalid ? deleteStorePath(row.key) : Effect.void)),
       )
-      if (!options.dryRun) {
-        const now = yield* findStorePath(row.key)
-        if (now && now.valid !== 1) yield* deleteStorePath(row.key)
-      }
     }
     for (const name of existsSync(store) ? readdirSync(store) : []) {
       const match = /^([0-9a-f]{16})-/.exec(name)
       const key = match?.[1]
       const path = join(store, name)
-      if (!key || removed.includes(path) || recent(path)) continue
-      yield* underLock(
-        `node:${key}`,
-        () =>
-          Effect.map(
-            findStorePath(key),
-            (row) => row === undefined || row.valid !== 1 || storePathName(row.key, row.name) !== name,
-          ),
-        path,
+      if (!key || removed.includes(path) || skipped.some((s) => s.path === path)) continue
+      yield* underLock(`node:${key}`, path, () =>
+        Effect.map(
+          findStorePath(key),
+          (row) => row === undefined || row.valid !== 1 || storePathName(row.key, row.name) !== name,
+        ),
       )
     }
-    return { removed, bytesFreed }
+    return { removed, bytesFreed, skipped, staleLocks }
   })
+
+/** How many lock and use rows belong to dead processes (what `sweepStaleHolds` would delete). */
+const staleHoldCount: Effect.Effect<number, DbError, SqlClient.SqlClient> = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  const rows = yield* sql<{ pid: number; pid_start: string; host: string }>`
+    SELECT pid, pid_start, host FROM locks UNION ALL SELECT pid, pid_start, host FROM store_uses`.pipe(
+    Effect.mapError(databaseFailure("read locks")),
+  )
+  return rows.filter((row) => !holderAlive({ pid: row.pid, start: row.pid_start, host: row.host })).length
+})
 
 const directorySize = (path: string): number => {
   let total = 0

@@ -1,4 +1,4 @@
-import { mkdirSync, rmSync } from "node:fs"
+import { existsSync, mkdirSync, readdirSync, rmSync } from "node:fs"
 import { join } from "node:path"
 import { Effect, type Scope } from "effect"
 import { InternalError } from "../errors.js"
@@ -25,7 +25,10 @@ export const makeWorkDirectory = (
     Effect.try({
       try: () => {
         const random = Math.random().toString(36).slice(2, 10)
-        const dir = join(workRoot(storeDir), `${currentProcess.pid}.${currentProcess.start}.${random}.${label}`)
+        const dir = join(
+          workRoot(storeDir),
+          `${currentProcess.pid}.${currentProcess.start}.${random}.${label}`,
+        )
         // Work in progress is private: a staged overlay may hold secret values before it is published.
         mkdirSync(workRoot(storeDir), { recursive: true, mode: 0o700 })
         mkdirSync(dir, { mode: 0o700 })
@@ -39,3 +42,46 @@ export const makeWorkDirectory = (
         Effect.catchAllDefect(() => Effect.void),
       ),
   )
+
+/**
+ * The scratch space a process left behind: its work directories in the store and its builder instances in
+ * memory (both named `<pid>.<start>.…`). Only for a process known to be dead.
+ */
+export const scratchOf = (
+  storeDir: string | undefined,
+  holder: { readonly pid: number; readonly start: string },
+) => {
+  const prefix = `${holder.pid}.${holder.start}.`
+  const inDir = (dir: string, namePrefix: string) => {
+    try {
+      return existsSync(dir)
+        ? readdirSync(dir)
+            .filter((name) => name.startsWith(namePrefix))
+            .map((name) => join(dir, name))
+        : []
+    } catch {
+      return []
+    }
+  }
+  return [
+    ...(storeDir === undefined ? [] : inDir(workRoot(storeDir), prefix)),
+    ...inDir(memoryScratchRoot, `${memoryScratchPrefix}${prefix}`),
+  ]
+}
+
+/**
+ * Removes a dead process's scratch space (it may hold secret values: staged overlays, builder instances).
+ * Best effort; returns what was removed.
+ */
+export const removeScratchOf = (
+  storeDir: string | undefined,
+  holder: { readonly pid: number; readonly start: string },
+): ReadonlyArray<string> =>
+  scratchOf(storeDir, holder).filter((path) => {
+    try {
+      rmSync(path, { recursive: true, force: true, maxRetries: 3 })
+      return true
+    } catch {
+      return false
+    }
+  })

@@ -16,6 +16,8 @@ import {
   realizeBatch,
   storeVerify,
 } from "../operations/index.js"
+import { maxBatchProfiles } from "../operations/realizeBatch.js"
+import { BadRequestError } from "./httpErrors.js"
 import { JobEventSchema, JobSchema } from "./jobs/job.js"
 import { decodeInput, errorResponse, json, jsonResponse, operationRoute, type Route } from "./route.js"
 import { artifactFile, storeFile } from "./storeFiles.js"
@@ -23,7 +25,8 @@ import { artifactFile, storeFile } from "./storeFiles.js"
 const JobAcceptedSchema = Schema.Struct({
   job: JobSchema,
   joined: Schema.Boolean.annotations({
-    description: "true when an identical request's running job was joined",
+    description:
+      "true when an existing job answers the request: the running job of an identical request, or the finished job that built the same revision while its result is still current",
   }),
 })
 
@@ -39,7 +42,13 @@ const ServerInfoSchema = Schema.Struct({
 const RealizeBodySchema = realize.params
 
 const BatchBodySchema = Schema.Struct({
-  profiles: Schema.optional(Schema.Array(Schema.String.pipe(Schema.minLength(1)))),
+  profiles: Schema.optional(
+    Schema.Array(Schema.String.pipe(Schema.minLength(1))).pipe(
+      Schema.maxItems(maxBatchProfiles, {
+        description: `At most ${maxBatchProfiles}; specs naming the same revision share one job`,
+      }),
+    ),
+  ),
   all: Schema.optional(Schema.Boolean),
   tag: Schema.optional(Schema.String),
   rebuild: Schema.optional(Schema.Boolean),
@@ -98,12 +107,16 @@ export const apiRoutes: ReadonlyArray<Route> = [
       operationId: "realize",
       tags: ["jobs"],
       summary:
-        "Start a realize job (202), or join the running job of an identical request (same resolved revision and rebuild flag)",
+        "Start a realize job (202), or join the running job of an identical request (same resolved revision and rebuild flag, 202), or — without rebuild — get the finished job that built that revision while its result is still current (200)",
       requestBody: {
         required: true,
         content: { "application/json": { schema: schemas.of(RealizeBodySchema) } },
       },
       responses: {
+        200: jsonResponse(
+          "The finished job that already built this revision (`joined: true`)",
+          schemas.of(JobAcceptedSchema),
+        ),
         202: jsonResponse("The job; poll its Location or stream /events", schemas.of(JobAcceptedSchema)),
         default: errorResponse("An error document (unknown profile: 404, invalid profile: 422, …)"),
       },
@@ -112,7 +125,7 @@ export const apiRoutes: ReadonlyArray<Route> = [
       Effect.gen(function* () {
         const params = yield* decodeInput(RealizeBodySchema, "realize request")(body)
         const { job, joined } = yield* server.board.submit(params, context)
-        return json({ job: job.toJson(), joined }, 202, acceptedHeaders(job.id))
+        return json({ job: job.toJson(), joined }, job.finished ? 200 : 202, acceptedHeaders(job.id))
       }),
   },
   {
@@ -121,7 +134,7 @@ export const apiRoutes: ReadonlyArray<Route> = [
     describe: (schemas) => ({
       operationId: "realizeBatch",
       tags: ["jobs"],
-      summary: `One realize job per selected profile (202). ${realizeBatch.description}`,
+      summary: `One realize job per selected profile (202), at most ${maxBatchProfiles} profiles named; a profile named twice shares its job. ${realizeBatch.description}`,
       requestBody: {
         required: true,
         content: { "application/json": { schema: schemas.of(BatchBodySchema) } },
@@ -133,6 +146,13 @@ export const apiRoutes: ReadonlyArray<Route> = [
     }),
     handle: ({ body, context, server }) =>
       Effect.gen(function* () {
+        // Counted before decoding, whose message would quote every one of them.
+        const named = typeof body === "object" && body !== null && "profiles" in body ? body.profiles : []
+        if (Array.isArray(named) && named.length > maxBatchProfiles) {
+          return yield* new BadRequestError({
+            detail: `invalid batch request: ${named.length} profiles named, at most ${maxBatchProfiles} per batch`,
+          })
+        }
         const params = yield* decodeInput(BatchBodySchema, "batch request")(body)
         const targets = yield* (yield* Realizer).select({
           specs: params.profiles ?? [],

@@ -6,6 +6,7 @@ import { Cause, Effect, FiberSet, Stream } from "effect"
 import type { AppServices } from "../appLayer.js"
 import type { Requester } from "../db/buildRecords.js"
 import { isOwrtError, UsageError } from "../errors.js"
+import { jsonTextNestsDeeper, maxJsonNesting } from "../text/jsonNesting.js"
 import { isLoopbackHost } from "./bindAddress.js"
 import { decideRange, etagMatches } from "./byteRange.js"
 import {
@@ -108,6 +109,12 @@ const readJsonBody = (request: IncomingMessage, limit: number) =>
       )
     })
     if (text.trim() === "") return undefined
+    // Before parsing: everything after (Schema decoding, error messages) walks the value recursively.
+    if (jsonTextNestsDeeper(text)) {
+      return yield* new BadRequestError({
+        detail: `the body nests arrays and objects more than ${maxJsonNesting} deep`,
+      })
+    }
     return yield* Effect.try({
       try: (): unknown => JSON.parse(text),
       catch: (error) => new BadRequestError({ detail: `the body is not JSON: ${(error as Error).message}` }),

@@ -98,16 +98,20 @@ export const jsonResponse = (description: string, schema: unknown) => ({
   content: { "application/json": { schema } },
 })
 
-/** Decodes untrusted input with a Schema; a mismatch is the caller's fault (400) and says what is wrong. */
+/**
+ * Decodes untrusted input with a Schema; a mismatch is the caller's fault (400) and says what is wrong.
+ * Describing the mismatch walks the input: should that ever fail (a value nested deeper than the body
+ * check lets through), the answer is still a 400 that says less, never a 500.
+ */
 export const decodeInput =
   <A, I>(schema: Schema.Schema<A, I>, what: string) =>
   (input: unknown): Effect.Effect<A, BadRequestError> =>
     Schema.decodeUnknown(schema, { errors: "all", onExcessProperty: "error" })(input).pipe(
-      Effect.mapError(
-        (error) =>
-          new BadRequestError({
-            detail: `invalid ${what}: ${ParseResult.TreeFormatter.formatErrorSync(error)}`,
-          }),
+      Effect.catchAll((error) =>
+        Effect.try(() => ParseResult.TreeFormatter.formatErrorSync(error)).pipe(
+          Effect.orElseSucceed(() => "it does not match the expected shape (see /openapi.json)"),
+          Effect.flatMap((problem) => new BadRequestError({ detail: `invalid ${what}: ${problem}` })),
+        ),
       ),
     )
 

@@ -60,6 +60,12 @@ describe("owrt serve: the HTTP API over the real CLI", () => {
       "profiles/ap.yaml": ap("tplink_archer-c7-v5", "files: [{path: /etc/banner, content: hi}]\n"),
       "profiles/other.yaml": ap("glinet_gl-ar300m16"),
       "profiles/base.yaml": 'abstract: true\nrelease: "23.05.5"\n',
+      "profiles/elsewhere.yaml": ap("tplink_archer-c7-v5"),
+      "profiles/sealed.yaml": ap(
+        "tplink_archer-c7-v5",
+        "files: [{path: /etc/sealed, secret: sealed}]\nsecrets: {sealed: file:sealed.txt}\n",
+      ),
+      "profiles/sealed.txt": "first value\n",
     })
     // make image sleeps a little, so a second request surely finds the first one's job still running.
     server = await startServe([], { cwd: project.dir, env: { ...project.env, OWRT_FAKE_IB_DELAY: "2" } })
@@ -142,17 +148,103 @@ describe("owrt serve: the HTTP API over the real CLI", () => {
     expect(resumed.at(-1)?.event).toBe("end")
   })
 
-  it("reports a cached realize with every node cached, in a new job", async () => {
-    const { job, joined } = (await (await post("/api/realize", { profile: "ap" })).json()) as {
-      job: Job
-      joined: boolean
+  const buildsOf = async (profile: string) =>
+    json<{ builds: Array<{ profile: string }> }>(
+      await owrt(["builds", "list", "--json", "--limit", "1000"], { cwd: project.dir, env: project.env }),
+    ).builds.filter((b) => b.profile === profile)
+
+  it("answers an identical request with the finished job while its result is current: no new build record", async () => {
+    const before = (await buildsOf("ap")).length
+    const answers = await Promise.all(
+      Array.from({ length: 20 }, () => post("/api/realize", { profile: "ap" })),
+    )
+    for (const answer of answers) {
+      expect(answer.status).toBe(200)
+      const { job, joined } = (await answer.json()) as { job: Job; joined: boolean }
+      expect(joined).toBe(true)
+      expect(job.id).toBe(built.id)
+      expect(job.state).toBe("succeeded")
+      expect(job.result?.key).toBe(built.result?.key)
     }
+    expect(answers[0]?.headers.get("location")).toBe(`/api/jobs/${built.id}`)
+    // The batch route answers the same way, a profile named twice sharing its job.
+    const batch = (await (await post("/api/realize/batch", { profiles: ["ap", "ap", "ap@1"] })).json()) as {
+      jobs: Array<{ job: Job; joined: boolean }>
+    }
+    expect(batch.jobs.map(({ job }) => job.id)).toEqual([built.id, built.id, built.id])
+    expect((await buildsOf("ap")).length).toBe(before)
+    // The job is listed first again: it was asked for most recently.
+    const listed = (await (await api("/api/jobs")).json()) as { jobs: Array<Job> }
+    expect(listed.jobs[0]?.id).toBe(built.id)
+  })
+
+  it("starts a new job when the finished one's result is no longer what a realize would give", async () => {
+    const first = (await (await post("/api/realize", { profile: "sealed" })).json()) as { job: Job }
+    const sealed = await waitForJob(first.job.id)
+    expect(sealed.state, JSON.stringify(sealed.error)).toBe("succeeded")
+    const again = (await (await post("/api/realize", { profile: "sealed" })).json()) as { job: Job }
+    expect(again.job.id).toBe(sealed.id)
+    // Same revision (a secret is a reference), different value: a different key to build.
+    project.write("profiles/sealed.txt", "second value\n")
+    const changed = await post("/api/realize", { profile: "sealed" })
+    expect(changed.status).toBe(202)
+    const fresh = (await changed.json()) as { job: Job; joined: boolean }
+    expect(fresh.joined).toBe(false)
+    expect(fresh.job.rev).toBe(sealed.rev)
+    const done = await waitForJob(fresh.job.id)
+    expect(done.state).toBe("succeeded")
+    expect(done.result?.key).not.toBe(sealed.result?.key)
+    expect(await buildsOf("sealed")).toHaveLength(2)
+  })
+
+  it("reports a realize of something built elsewhere with every node cached, in a new job", async () => {
+    const cli = await owrt(["realize", "elsewhere", "--json"], { cwd: project.dir, env: project.env })
+    expect(cli.code, cli.stderr).toBe(0)
+    const answer = await post("/api/realize", { profile: "elsewhere" })
+    expect(answer.status).toBe(202)
+    const { job, joined } = (await answer.json()) as { job: Job; joined: boolean }
     expect(joined).toBe(false)
-    expect(job.id).not.toBe(built.id)
     const done = await waitForJob(job.id)
     expect(done.state).toBe("succeeded")
     expect(done.nodes.find((n) => n.kind === "make-image")?.state).toBe("cached")
-    expect(done.result?.key).toBe(built.result?.key)
+    expect(done.result?.key).toBe(json<{ results: Array<{ key: string }> }>(cli).results[0]?.key)
+  })
+
+  it("answers bodies nested too deep, and batches naming too many profiles, with 400 before any work", async () => {
+    const deep = (depth: number) => `${"[".repeat(depth)}${"]".repeat(depth)}`
+    const send = (path: string, body: string) =>
+      api(path, { method: "POST", headers: { "content-type": "application/json" }, body })
+    for (const [path, body] of [
+      ["/api/realize", `{"profile":${deep(3000)}}`],
+      ["/api/realize", deep(30_000)],
+      ["/api/realize/batch", `{"profiles":[${deep(3000)}]}`],
+      ["/api/audit", `{"profile":${deep(3000)}}`],
+      ["/api/store/verify", `{"x":${'{"a":'.repeat(5000)}1${"}".repeat(5000)}}`],
+    ] as const) {
+      const response = await send(path, body)
+      expect(response.status, path).toBe(400)
+      const { error } = (await response.json()) as { error: { code: string; message: string } }
+      expect(error.code).toBe("bad_request")
+      expect(error.message).toMatch(/nests arrays and objects more than 64 deep/)
+    }
+    // Brackets inside strings do not count.
+    const quoted = await send("/api/realize", JSON.stringify({ profile: "[".repeat(5000) }))
+    expect(quoted.status).toBe(404)
+    // Within the limit, the Schema's own message.
+    const shallow = await send("/api/realize", `{"profile":${deep(60)}}`)
+    expect(shallow.status).toBe(400)
+    expect(((await shallow.json()) as { error: { message: string } }).error.message).toMatch(
+      /invalid realize request/,
+    )
+
+    const jobs = ((await (await api("/api/jobs")).json()) as { jobs: Array<Job> }).jobs.length
+    const tooMany = await post("/api/realize/batch", { profiles: Array(300).fill("ap") })
+    expect(tooMany.status).toBe(400)
+    const { error } = (await tooMany.json()) as { error: { code: string; message: string } }
+    expect(error).toMatchObject({ code: "bad_request" })
+    expect(error.message).toMatch(/300 profiles named, at most 256 per batch/)
+    expect(((await (await api("/api/jobs")).json()) as { jobs: Array<Job> }).jobs.length).toBe(jobs)
+    expect(server.stderr()).not.toMatch(/RangeError|Maximum call stack/)
   })
 
   it("downloads an artifact with Content-Length, its SHA-256 as ETag, 304, Range 206 and 416", async () => {

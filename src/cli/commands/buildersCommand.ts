@@ -109,20 +109,32 @@ const prune = Command.make(
   (options) =>
     runWithApp(options, () =>
       Effect.gen(function* () {
-        const removed = yield* (yield* BuilderStore).prune({
+        const report = yield* (yield* BuilderStore).prune({
           olderThanDays: Option.getOrUndefined(options.olderThan),
           dryRun: options.dryRun,
         })
-        yield* emit(options.json, { removed: removed.map(builderJson), dryRun: options.dryRun }, (value) =>
-          value.removed.length === 0
-            ? ["nothing to prune"]
-            : value.removed.map(
-                (b) => `${options.dryRun ? "would remove" : "removed"} ${b.key} ${b.release} ${b.target}`,
-              ),
+        yield* emit(
+          options.json,
+          {
+            removed: report.removed.map(builderJson),
+            skipped: report.skipped.map((s) => ({ ...builderJson(s.builder), reason: s.reason })),
+            dryRun: options.dryRun,
+          },
+          (value) => [
+            ...value.removed.map(
+              (b) => `${options.dryRun ? "would remove" : "removed"} ${b.key} ${b.release} ${b.target}`,
+            ),
+            ...value.skipped.map((b) => `kept ${b.key} ${b.release} ${b.target}: ${b.reason}`),
+            ...(value.removed.length === 0 ? ["nothing to prune"] : []),
+          ],
         )
       }),
     ),
-).pipe(Command.withDescription("Remove Image Builders that no build references (optionally only old ones)"))
+).pipe(
+  Command.withDescription(
+    "Remove Image Builders no running owrt process uses (optionally only those unused for a while)",
+  ),
+)
 
 export const buildersCommand = Command.make("builders").pipe(
   Command.withDescription("Fetch and manage official Image Builders in the store"),

@@ -67,6 +67,10 @@ const gc = Command.make(
         const report = yield* collectGarbage(config.store, { dryRun: options.dryRun })
         yield* emit(options.json, { ...report, dryRun: options.dryRun }, (r) => [
           ...r.removed.map((p) => `${options.dryRun ? "would remove" : "removed"} ${p}`),
+          ...r.skipped.map((s) => `kept ${s.path}: ${s.reason}`),
+          ...(r.staleLocks > 0
+            ? [`${r.staleLocks} lock(s) of dead processes ${options.dryRun ? "would be " : ""}released`]
+            : []),
           `${r.removed.length} path(s), ${formatBytes(r.bytesFreed)}${options.dryRun ? " would be freed" : " freed"}`,
         ])
       }),

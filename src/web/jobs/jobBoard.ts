@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto"
 import { Cause, Effect, Exit, FiberSet, Stream } from "effect"
 import type { AppServices } from "../../appLayer.js"
 import { NotFoundError, type OwrtError, UsageError } from "../../errors.js"
+import { Realizer } from "../../graph/realizer.js"
 import { reportCause } from "../../operations/errorReport.js"
 import { realize } from "../../operations/index.js"
 import type { OperationContext } from "../../operations/operation.js"
@@ -15,7 +16,9 @@ const keptJobs = 200
 export interface JobBoard {
   /**
    * Starts a job for the profile revision `profile` resolves to, or joins the one already running for
-   * the same revision (and rebuild flag). Resolution errors (unknown profile, bad revision) fail here.
+   * the same revision (and rebuild flag), or — not for a rebuild — answers with the job that last built
+   * it when its result is still what a realize would give (`joined` is true for both). Resolution errors
+   * (unknown profile, bad revision) fail here.
    */
   readonly submit: (
     params: { readonly profile: string; readonly rebuild?: boolean | undefined },
@@ -38,12 +41,38 @@ export const makeJobBoard = (maxJobs: number) =>
   Effect.gen(function* () {
     const fibers = yield* FiberSet.make()
     const slots = yield* Effect.makeSemaphore(maxJobs)
+    // Insertion order is recency: a job asked for again moves to the end.
     const jobs = new Map<string, Job>()
     const running = new Map<string, Job>()
+    /** By key: the last job that succeeded (never a rebuild), to answer identical requests with. */
+    const succeeded = new Map<string, Job>()
 
     const forget = () => {
       const finished = [...jobs.values()].filter((j) => j.finished)
-      for (const job of finished.slice(0, Math.max(0, finished.length - keptJobs))) jobs.delete(job.id)
+      for (const job of finished.slice(0, Math.max(0, finished.length - keptJobs))) {
+        jobs.delete(job.id)
+        if (succeeded.get(job.key) === job) succeeded.delete(job.key)
+      }
+    }
+
+    /**
+     * Whether a finished job's result is still what realizing its revision would give: the collect-artifacts
+     * key a plan computes now (builder resolution, secrets and all) is the job's, and valid in the store.
+     */
+    const stillCurrent = (job: Job) =>
+      Effect.gen(function* () {
+        const key = job.result?.key
+        if (key === undefined) return false
+        const [planned] = yield* (yield* Realizer).plan({ specs: [`${job.profile}@${job.revision}`] })
+        const artifacts = planned?.nodes.find((node) => node.kind === "collect-artifacts")
+        return artifacts !== undefined && artifacts.key === key && artifacts.status === "cached"
+      }).pipe(Effect.orElseSucceed(() => false))
+
+    const join = (job: Job) => {
+      job.requests += 1
+      jobs.delete(job.id)
+      jobs.set(job.id, job)
+      return { job, joined: true }
     }
 
     const run = (job: Job, context: OperationContext) =>
@@ -61,8 +90,10 @@ export const makeJobBoard = (maxJobs: number) =>
           Effect.onExit((exit) =>
             Effect.sync(() => {
               if (running.get(job.key) === job) running.delete(job.key)
-              if (Exit.isSuccess(exit)) job.succeed(exit.value)
-              else if (Cause.isInterruptedOnly(exit.cause)) job.interrupt()
+              if (Exit.isSuccess(exit)) {
+                job.succeed(exit.value)
+                if (!job.rebuild) succeeded.set(job.key, job)
+              } else if (Cause.isInterruptedOnly(exit.cause)) job.interrupt()
               else job.fail(reportCause(exit.cause))
               forget()
             }),
@@ -80,10 +111,16 @@ export const makeJobBoard = (maxJobs: number) =>
         const rebuild = params.rebuild === true
         const key = `${revision.profile.id}@${revision.hash}${rebuild ? "+rebuild" : ""}`
         const current = running.get(key)
-        if (current && !current.finished) {
-          current.requests += 1
-          return { job: current, joined: true }
+        if (current && !current.finished) return join(current)
+        // Asking again for what was just built is answered by that job, not by a new build record.
+        const done = rebuild ? undefined : succeeded.get(key)
+        if (done) {
+          if (yield* stillCurrent(done)) return join(done)
+          if (succeeded.get(key) === done) succeeded.delete(key)
         }
+        // The check above yielded: an identical request may have started a job meanwhile.
+        const started = running.get(key)
+        if (started && !started.finished) return join(started)
         const job = new Job(
           randomBytes(6).toString("hex"),
           key,

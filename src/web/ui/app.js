@@ -143,7 +143,8 @@ function page(title, lede, ...content) {
 async function startRealize(profile) {
   try {
     const { job, joined } = await api("/api/realize", { method: "POST", body: { profile } })
-    if (joined) toast(`${profile} is already building: following that job`)
+    if (joined && job.state === "succeeded") toast(`${profile} is already built: showing that job`)
+    else if (joined) toast(`${profile} is already building: following that job`)
     location.hash = `#/jobs/${job.id}`
   } catch (error) {
     toast(`${profile}: ${error.message}`)
