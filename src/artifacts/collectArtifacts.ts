@@ -23,42 +23,45 @@ export const collectArtifactsSchema = 1
 
 export const artifactsManifestName = "owrt-manifest.json"
 
-export interface Artifact {
-  readonly name: string
-  readonly type: string
-  readonly filesystem: string | null
-  readonly sha256: string
-  readonly size: number
-}
+export const ArtifactRecordSchema = Schema.Struct({
+  name: Schema.String,
+  type: Schema.String,
+  filesystem: Schema.NullOr(Schema.String),
+  sha256: Schema.String,
+  size: Schema.Number,
+})
+export type Artifact = typeof ArtifactRecordSchema.Type
 
-export interface ArtifactsManifest {
-  readonly owrt: 1
-  readonly profile: string
-  readonly revision: string
-  readonly inputs: {
-    readonly release: string
-    readonly target: string
-    readonly device: string
-    readonly packages: ReadonlyArray<string>
-    readonly disabledServices: ReadonlyArray<string>
-    readonly rootfsSize: number | null
-  }
-  readonly builder: {
-    readonly key: string
-    readonly archive: string
-    readonly archiveSha256: string
-    readonly signedBy: string
-  }
-  readonly keys: {
-    readonly fetchBuilder: string
-    readonly stageOverlay: string
-    readonly makeImage: string
-    readonly collectArtifacts: string
-  }
-  readonly images: ReadonlyArray<Artifact>
-  readonly packages: ReadonlyArray<{ readonly name: string; readonly version: string }>
-  readonly sbom: string | null
-}
+/** `owrt-manifest.json`: what an auditor reads, and what owrt reads back from a stored artifact set. */
+export const ArtifactsManifestSchema = Schema.Struct({
+  owrt: Schema.Literal(1),
+  profile: Schema.String,
+  revision: Schema.String,
+  inputs: Schema.Struct({
+    release: Schema.String,
+    target: Schema.String,
+    device: Schema.String,
+    packages: Schema.Array(Schema.String),
+    disabledServices: Schema.Array(Schema.String),
+    rootfsSize: Schema.NullOr(Schema.Number),
+  }),
+  builder: Schema.Struct({
+    key: Schema.String,
+    archive: Schema.String,
+    archiveSha256: Schema.String,
+    signedBy: Schema.String,
+  }),
+  keys: Schema.Struct({
+    fetchBuilder: Schema.String,
+    stageOverlay: Schema.String,
+    makeImage: Schema.String,
+    collectArtifacts: Schema.String,
+  }),
+  images: Schema.Array(ArtifactRecordSchema),
+  packages: Schema.Array(Schema.Struct({ name: Schema.String, version: Schema.String })),
+  sbom: Schema.NullOr(Schema.String),
+})
+export type ArtifactsManifest = typeof ArtifactsManifestSchema.Type
 
 const ProfilesJson = Schema.Struct({
   profiles: Schema.Record({

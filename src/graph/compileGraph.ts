@@ -75,9 +75,6 @@ export const compileGraph = (
     const { revision } = entry
     const p = revision.profile
     const label = `${p.id}@${entry.record.seq}`
-    const archive = yield* facts.resolveArchive(p.release ?? "", p.target ?? "")
-    const builder = yield* fetchBuilderNode(archive, { stallSeconds: config.timeouts.stall })
-
     // stage-overlay: secrets are read now, and enter the key only as keyed fingerprints.
     const overlayCompiled = yield* Effect.either(
       Effect.gen(function* () {
@@ -118,6 +115,10 @@ export const compileGraph = (
     if (Either.isLeft(overlayCompiled) && !facts.lenient) return yield* overlayCompiled.left
     const overlay = Either.isRight(overlayCompiled) ? overlayCompiled.right : undefined
     const secretValues = overlay?.values ?? new Map<string, string>()
+
+    // After the profile's own inputs: a secret that cannot be read fails before upstream is asked.
+    const archive = yield* facts.resolveArchive(p.release ?? "", p.target ?? "")
+    const builder = yield* fetchBuilderNode(archive, { stallSeconds: config.timeouts.stall })
 
     const info = yield* facts.builderInfo(archive, builder)
     const device = info ? canonicalDevice(info, p.device ?? "") : undefined

@@ -1,3 +1,5 @@
+import { Schema } from "effect"
+
 /*
  * `make info` output (reference §3):
  *   Current Target: "ath79/generic"
@@ -13,21 +15,24 @@
  *       SupportedDevices: tplink,archer-c7-v5
  */
 
-export interface DeviceProfileInfo {
-  readonly id: string
-  readonly name: string | null
-  readonly packages: ReadonlyArray<string>
-  readonly supportedDevices: ReadonlyArray<string>
-  readonly hasImageMetadata: boolean
-}
+export const DeviceProfileInfoSchema = Schema.Struct({
+  id: Schema.String,
+  name: Schema.NullOr(Schema.String),
+  packages: Schema.Array(Schema.String),
+  supportedDevices: Schema.Array(Schema.String),
+  hasImageMetadata: Schema.Boolean,
+})
+export type DeviceProfileInfo = typeof DeviceProfileInfoSchema.Type
 
-export interface BuilderInfo {
-  readonly target: string | null
-  readonly architecture: string | null
-  readonly revision: string | null
-  readonly defaultPackages: ReadonlyArray<string>
-  readonly profiles: ReadonlyArray<DeviceProfileInfo>
-}
+/** A builder's parsed `make info`, as kept in the database (`builder_info`). */
+export const BuilderInfoSchema = Schema.Struct({
+  target: Schema.NullOr(Schema.String),
+  architecture: Schema.NullOr(Schema.String),
+  revision: Schema.NullOr(Schema.String),
+  defaultPackages: Schema.Array(Schema.String),
+  profiles: Schema.Array(DeviceProfileInfoSchema),
+})
+export type BuilderInfo = typeof BuilderInfoSchema.Type
 
 const quoted = (line: string, label: string) => {
   const match = new RegExp(`^${label}: "(.*)"$`).exec(line)

@@ -1,5 +1,5 @@
 import { SqlClient } from "@effect/sql"
-import { Effect } from "effect"
+import { Effect, Option, Schema } from "effect"
 import { databaseFailure } from "../db/database.js"
 import {
   BuildFailedError,
@@ -8,7 +8,7 @@ import {
   type InternalError,
 } from "../errors.js"
 import { makeWorkDirectory } from "../store/workDirectory.js"
-import { type BuilderInfo, parseMakeInfo } from "./builderInfo.js"
+import { type BuilderInfo, BuilderInfoSchema, parseMakeInfo } from "./builderInfo.js"
 import { makeBuilderInstance, runMake } from "./builderInstance.js"
 
 /**
@@ -31,7 +31,8 @@ export const builderInfo = (
     }>`SELECT info FROM builder_info WHERE builder_key = ${builder.key}`.pipe(
       Effect.mapError(databaseFailure("read builder info")),
     )
-    if (cached) return JSON.parse(cached.info) as BuilderInfo
+    const decoded = cached ? yield* decodeStoredInfo(builder.key, cached.info) : undefined
+    if (decoded) return decoded
     const info = yield* Effect.scoped(
       Effect.gen(function* () {
         const work = yield* makeWorkDirectory(store, `info-${builder.key}`)
@@ -63,6 +64,18 @@ export const cachedBuilderInfo = (
     SqlClient.SqlClient,
     (sql) => sql<{ info: string }>`SELECT info FROM builder_info WHERE builder_key = ${builderKey}`,
   ).pipe(
-    Effect.map(([row]) => (row ? (JSON.parse(row.info) as BuilderInfo) : undefined)),
     Effect.mapError(databaseFailure("read builder info")),
+    Effect.flatMap(([row]) => (row ? decodeStoredInfo(builderKey, row.info) : Effect.succeed(undefined))),
+  )
+
+const decodeInfo = Schema.decodeUnknownOption(Schema.parseJson(BuilderInfoSchema))
+
+/** A stored `make info`, decoded; one that does not decode (an older or damaged row) is read again. */
+const decodeStoredInfo = (key: string, text: string): Effect.Effect<BuilderInfo | undefined> =>
+  Effect.sync(() => Option.getOrUndefined(decodeInfo(text))).pipe(
+    Effect.tap((info) =>
+      info === undefined
+        ? Effect.logDebug(`builder_info of ${key} does not decode; running make info again`)
+        : Effect.void,
+    ),
   )

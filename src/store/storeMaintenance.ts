@@ -15,7 +15,7 @@ import { currentProcess, holderAlive } from "../process/processIdentity.js"
 import { storePathName } from "./nodeStore.js"
 import { storeSealingKey } from "./sealingKey.js"
 import { acquireStoreLock, liveUsers, sweepStaleHolds } from "./storeLock.js"
-import { type TreeFile, treeDifferences, treeDigest } from "./treeDigest.js"
+import { parseListing, treeDifferences, treeDigest } from "./treeDigest.js"
 import { memoryScratchPrefix, memoryScratchRoot, workRoot } from "./workDirectory.js"
 
 type DbError = DatabaseError | DatabaseBusyError
@@ -67,7 +67,7 @@ export const verifyStore = (
       if (row.valid !== 1) continue
       checked += 1
       const path = join(store, storePathName(row.key, row.name))
-      const expected = JSON.parse(row.listing) as ReadonlyArray<TreeFile>
+      const expected = parseListing(row.listing)
       if (!existsSync(path)) {
         drifted.push({ key: row.key, path, files: ["(missing)"] })
         yield* invalidateStorePath(row.key)

@@ -1,15 +1,25 @@
 import { createHash, createHmac } from "node:crypto"
 import { lstatSync, readdirSync, readFileSync, readlinkSync } from "node:fs"
 import { join } from "node:path"
+import { Schema } from "effect"
 
-/** One entry of a tree listing: what `store verify` compares. */
-export interface TreeFile {
-  readonly path: string
-  readonly kind: "file" | "symlink" | "dir"
-  readonly mode: number
-  readonly size: number
-  readonly sha256?: string | undefined
-  readonly linkTarget?: string | undefined
+/** One entry of a tree listing: what `store verify` compares, kept as JSON in the store path's row. */
+export const TreeFileSchema = Schema.Struct({
+  path: Schema.String,
+  kind: Schema.Literal("file", "symlink", "dir"),
+  mode: Schema.Number,
+  size: Schema.Number,
+  sha256: Schema.optional(Schema.String),
+  linkTarget: Schema.optional(Schema.String),
+})
+export type TreeFile = typeof TreeFileSchema.Type
+
+const decodeListing = Schema.decodeUnknownEither(Schema.parseJson(Schema.Array(TreeFileSchema)))
+
+/** A listing read back from the database; one that does not decode is empty (the tree then counts as drifted). */
+export const parseListing = (json: string): ReadonlyArray<TreeFile> => {
+  const decoded = decodeListing(json)
+  return decoded._tag === "Right" ? decoded.right : []
 }
 
 export interface TreeDigest {

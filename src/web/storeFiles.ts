@@ -7,7 +7,7 @@ import { findStorePath } from "../db/storePathRecords.js"
 import { type DatabaseBusyError, type DatabaseError, NotFoundError, StoreDriftError } from "../errors.js"
 import { storedArtifacts } from "../operations/storedArtifacts.js"
 import { isPrivateStorePath, storePathName } from "../store/nodeStore.js"
-import type { TreeFile } from "../store/treeDigest.js"
+import { parseListing } from "../store/treeDigest.js"
 import { PathOutsideStoreError, StorePathPrivateError } from "./httpErrors.js"
 
 /** A store file a client may download, with what its digest and size were when it was stored. */
@@ -133,9 +133,7 @@ export const storeFile = (
       return yield* missing
     }
     const relative = inside.join("/")
-    const listed = (JSON.parse(row.listing) as ReadonlyArray<TreeFile>).find(
-      (entry) => entry.path === relative && entry.kind === "file",
-    )
+    const listed = parseListing(row.listing).find((entry) => entry.path === relative && entry.kind === "file")
     if (!listed?.sha256) return yield* missing
     const config = yield* AppConfig
     const root = join(config.store, top)

@@ -171,19 +171,20 @@ describe("store holds: prune and gc against running and killed builds", () => {
         ),
       ).toEqual([])
     }
-    const listed = json<{ builders: ReadonlyArray<{ key: string; path: string }> }>(
-      await run(store, ["builders", "list", "--json"]),
-    )
-    expect(listed.builders).toHaveLength(1)
-    const builder = listed.builders[0] as { key: string; path: string }
-    expect(existsSync(builder.path)).toBe(true)
-
-    // The realize is over and its use released: now prune removes it.
+    // The realize is over and its use released: now prune removes it (a round that ended after the
+    // realize may already have).
+    const builderKey = (
+      JSON.parse(rounds[0] ?? "{}") as { skipped?: ReadonlyArray<{ key: string; path: string }> }
+    ).skipped?.[0]
+    expect(builderKey).toBeDefined()
     const after = json<{ removed: ReadonlyArray<{ key: string }> }>(
       await run(store, ["builders", "prune", "--json"]),
     )
-    expect(after.removed.map((b) => b.key)).toEqual([builder.key])
-    expect(existsSync(builder.path)).toBe(false)
+    expect(after.removed.map((b) => b.key).filter((k) => k !== builderKey?.key)).toEqual([])
+    expect(existsSync(builderKey?.path ?? "")).toBe(false)
+    expect(
+      json<{ builders: ReadonlyArray<unknown> }>(await run(store, ["builders", "list", "--json"])).builders,
+    ).toEqual([])
     expect(query(store, "SELECT * FROM store_uses")).toEqual([])
   })
 

@@ -1,8 +1,9 @@
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
-import { Effect } from "effect"
+import { Effect, Schema } from "effect"
 import {
   type ArtifactsManifest,
+  ArtifactsManifestSchema,
   artifactsManifestName,
   collectArtifactsSchema,
   runCollectArtifacts,
@@ -53,9 +54,22 @@ export const collectArtifactsNode = (inputs: {
       Effect.flatMap(readManifest(stored.path), (manifest) => recordArtifacts(stored.key, manifest.images)),
   })
 
-/** The owrt manifest of a stored artifact set. */
+const decodeManifest = Schema.decodeUnknown(Schema.parseJson(ArtifactsManifestSchema))
+
+/** The owrt manifest of a stored artifact set, decoded with its Schema: a store file is read back, not trusted. */
 export const readManifest = (path: string): Effect.Effect<ArtifactsManifest, InternalError> =>
   Effect.try({
-    try: () => JSON.parse(readFileSync(join(path, artifactsManifestName), "utf8")) as ArtifactsManifest,
+    try: () => readFileSync(join(path, artifactsManifestName), "utf8"),
     catch: (cause) => new InternalError({ cause }),
-  })
+  }).pipe(
+    Effect.flatMap((text) =>
+      decodeManifest(text).pipe(
+        Effect.mapError(
+          (cause) =>
+            new InternalError({
+              cause: `${join(path, artifactsManifestName)} is not an owrt manifest: ${cause.message}`,
+            }),
+        ),
+      ),
+    ),
+  )
