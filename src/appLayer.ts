@@ -24,14 +24,14 @@ export type AppServices =
   | Progress
 
 /**
- * The library core as one layer: what every frontend (CLI, MCP, web) runs its commands in. The frontend
- * brings the progress renderer that suits it.
+ * The library core as one layer over a given configuration: what every frontend runs its commands in (and
+ * what in-process tests build with a configuration of their own). `progress` is the default `Progress`; a
+ * request provides its own in its context (a web job, an MCP tool call).
  */
-export const appLayer = (
-  flags: ConfigFlags,
+export const coreLayer = <E>(
+  config: Layer.Layer<AppConfig, E>,
   progress: Layer.Layer<Progress>,
-): Layer.Layer<AppServices, ConfigInvalidError | DatabaseError | DatabaseBusyError> => {
-  const config = appConfigLayer(flags)
+): Layer.Layer<AppServices, E | DatabaseError | DatabaseBusyError> => {
   const database = databaseLayer.pipe(Layer.provideMerge(config))
   const records = revisionRecordsLayer.pipe(Layer.provideMerge(database))
   const profiles = profileRepositoryLayer.pipe(Layer.provideMerge(records))
@@ -43,3 +43,10 @@ export const appLayer = (
   )
   return realizerLayer.pipe(Layer.provideMerge(executor))
 }
+
+/** The library core with the configuration of the command line: flags > OWRT_* > graph.config.ts > defaults. */
+export const appLayer = (
+  flags: ConfigFlags,
+  progress: Layer.Layer<Progress>,
+): Layer.Layer<AppServices, ConfigInvalidError | DatabaseError | DatabaseBusyError> =>
+  coreLayer(appConfigLayer(flags), progress)

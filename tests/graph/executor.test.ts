@@ -90,7 +90,7 @@ const executor = (extra: { substituter?: Layer.Layer<Substituter>; runner?: Laye
 const output = (path: string) => readFileSync(join(path, "out"), "utf8")
 
 describe("executor with a fake node kind", () => {
-  it.scoped(
+  it.scopedLive(
     "realizes a graph once: a diamond's shared node builds once, a second realize builds nothing",
     () =>
       Effect.gen(function* () {
@@ -119,7 +119,7 @@ describe("executor with a fake node kind", () => {
       }).pipe(Effect.provide(executor())),
   )
 
-  it.scoped("builds independent nodes at the same time", () =>
+  it.scopedLive("builds independent nodes at the same time", () =>
     Effect.gen(function* () {
       const counters: Counters = { builds: [] }
       const aStarted = yield* Deferred.make<void>()
@@ -135,7 +135,7 @@ describe("executor with a fake node kind", () => {
     }).pipe(Effect.provide(executor())),
   )
 
-  it.scoped(
+  it.scopedLive(
     "a failing node fails the realize with its typed error; what finished stays, nothing half-made",
     () =>
       Effect.gen(function* () {
@@ -166,7 +166,7 @@ describe("executor with a fake node kind", () => {
       }).pipe(Effect.provide(executor())),
   )
 
-  it.scoped("an interrupted build leaves nothing behind and its lock free", () =>
+  it.scopedLive("an interrupted build leaves nothing behind and its lock free", () =>
     Effect.gen(function* () {
       const counters: Counters = { builds: [] }
       const started = yield* Deferred.make<void>()
@@ -187,7 +187,7 @@ describe("executor with a fake node kind", () => {
     }).pipe(Effect.provide(executor())),
   )
 
-  it.scoped("asks the substituter first, publishes what it fetched, and offers what it built", () =>
+  it.scopedLive("asks the substituter first, publishes what it fetched, and offers what it built", () =>
     Effect.gen(function* () {
       const counters: Counters = { builds: [] }
       const a = yield* concat("a", [], counters)
@@ -216,7 +216,7 @@ describe("executor with a fake node kind", () => {
     }),
   )
 
-  it.scoped("a substitute that fails verification is built here instead", () =>
+  it.scopedLive("a substitute that fails verification is built here instead", () =>
     Effect.gen(function* () {
       const counters: Counters = { builds: [] }
       const a = yield* concat("a", [], counters)
@@ -239,7 +239,7 @@ describe("executor with a fake node kind", () => {
     }),
   )
 
-  it.scoped("hands every build to the runner", () =>
+  it.scopedLive("hands every build to the runner", () =>
     Effect.gen(function* () {
       const counters: Counters = { builds: [] }
       const a = yield* concat("a", [], counters)
@@ -259,7 +259,7 @@ describe("executor with a fake node kind", () => {
     }),
   )
 
-  it.scoped(
+  it.scopedLive(
     "audits: rebuilds the audited nodes into scratch from stored inputs, leaving the store alone",
     () =>
       Effect.gen(function* () {
@@ -282,7 +282,7 @@ describe("executor with a fake node kind", () => {
       }).pipe(Effect.provide(executor())),
   )
 
-  it.scoped("reports each request's progress to that request only", () =>
+  it.scopedLive("reports each request's progress to that request only", () =>
     Effect.gen(function* () {
       const counters: Counters = { builds: [] }
       const x = yield* concat("x", [], counters)
@@ -303,7 +303,7 @@ describe("executor with a fake node kind", () => {
     }).pipe(Effect.provide(executor())),
   )
 
-  it.scoped("refuses a node whose kind is not in its table", () =>
+  it.scopedLive("refuses a node whose kind is not in its table", () =>
     Effect.gen(function* () {
       const stranger = yield* makeSpec({
         kind: { ...concatKind, kind: "unregistered" },
