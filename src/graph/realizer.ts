@@ -15,7 +15,7 @@ import {
 import { findStorePath } from "../db/storePathRecords.js"
 import { InternalError, isOwrtError, type OwrtError, UsageError } from "../errors.js"
 import { builderInfo, cachedBuilderInfo } from "../image/builderInfoStore.js"
-import { type ProfileEntry, ProfileRepository } from "../profile/profileRepository.js"
+import { type BrokenProfile, type ProfileEntry, ProfileRepository } from "../profile/profileRepository.js"
 import { Progress } from "../progress/progress.js"
 
 const silent = { report: () => undefined }
@@ -82,6 +82,12 @@ export interface NodeExplanation {
   readonly changes: ReadonlyArray<string>
 }
 
+/** A plan, and the profiles it could not plan because they do not resolve (see `planReporting`). */
+export interface PlanReport {
+  readonly profiles: ReadonlyArray<PlannedProfile>
+  readonly broken: ReadonlyArray<BrokenProfile>
+}
+
 export interface PlannedProfile {
   readonly profile: string
   readonly rev: number
@@ -93,7 +99,11 @@ export interface PlannedProfile {
 export class Realizer extends Context.Tag("owrt/Realizer")<
   Realizer,
   {
-    /** Profiles a selection names: explicit specs, every concrete profile, or those with a tag. */
+    /**
+     * Profiles a selection names: explicit specs, every concrete profile, or those with a tag. With `all`
+     * or `tag`, a profile that does not resolve is included by id (after the others), so that realizing
+     * it reports its error; whether it has the tag cannot be known.
+     */
     readonly select: (selection: Selection) => Effect.Effect<ReadonlyArray<string | ProfileEntry>, OwrtError>
     readonly realize: (
       options: RealizeOptions,
@@ -106,6 +116,14 @@ export class Realizer extends Context.Tag("owrt/Realizer")<
       selection: Selection,
       options?: { readonly explain?: boolean | undefined },
     ) => Effect.Effect<ReadonlyArray<PlannedProfile>, OwrtError>
+    /**
+     * `plan`, except that profiles that do not resolve are reported in `broken` instead of failing the
+     * plan: those an `all`/`tag` selection finds, and with `reportInvalid` also those named.
+     */
+    readonly planReporting: (
+      selection: Selection,
+      options?: { readonly explain?: boolean | undefined; readonly reportInvalid?: boolean | undefined },
+    ) => Effect.Effect<PlanReport, OwrtError>
     /** The Image Builder of a release/target, fetched and verified unless stored (one fetch-builder node). */
     readonly ensureBuilder: (options: EnsureOptions) => Effect.Effect<Builder, OwrtError, Progress>
     /** Builds the audited nodes of a realized profile again into `scratch`, for audits. */
@@ -137,20 +155,30 @@ export const realizerLayer = Layer.effect(
     const services = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
       effect.pipe(Effect.provideService(AppConfig, config), Effect.provideService(BuilderStore, builders))
 
-    const select = (selection: Selection) =>
+    /** The profiles a selection names, and (with `all`/`tag`) the working-tree ones that do not resolve. */
+    const selectReporting = (selection: Selection) =>
       Effect.gen(function* () {
-        if (selection.specs.length > 0) return selection.specs
+        if (selection.specs.length > 0) {
+          return { targets: selection.specs, broken: [] as ReadonlyArray<BrokenProfile> }
+        }
         if (!selection.all && selection.tag === undefined) {
           return yield* new UsageError({ detail: "name profiles to build, or use --all or --tag <tag>" })
         }
-        const entries = yield* profiles.all()
+        const { entries, broken } = yield* profiles.all()
         // Resolved entries, not ids: what they name was just resolved and recorded, once.
-        return entries
+        const targets: ReadonlyArray<string | ProfileEntry> = entries
           .filter(({ revision }) => !revision.profile.abstract)
           .filter(
             ({ revision }) => selection.tag === undefined || revision.profile.tags.includes(selection.tag),
           )
+        return { targets, broken }
       })
+
+    const select = (selection: Selection) =>
+      Effect.map(selectReporting(selection), ({ targets, broken }) => [
+        ...targets,
+        ...broken.map((b) => b.profile),
+      ])
 
     const entryOf = (target: string | ProfileEntry) =>
       typeof target === "string" ? concreteEntry(target) : Effect.succeed(target)
@@ -279,7 +307,12 @@ export const realizerLayer = Layer.effect(
 
     const realize = (options: RealizeOptions) =>
       Effect.gen(function* () {
-        const specs = yield* select(options)
+        // Profiles of `--all`/`--tag` that do not resolve are failures of their own: they stop no build.
+        const { targets: specs, broken } = yield* selectReporting(options)
+        const brokenFailures: ReadonlyArray<RealizeFailure> = broken.map((b) => ({
+          profile: b.profile,
+          error: b.error,
+        }))
         if (options.keepGoing) {
           const outcomes = yield* Effect.forEach(specs, (spec) => Effect.either(realizeOne(spec, options)), {
             concurrency: "unbounded",
@@ -290,12 +323,12 @@ export const realizerLayer = Layer.effect(
             if (Either.isRight(outcome)) results.push(outcome.right)
             else failures.push({ profile: nameOf(specs[i] ?? ""), error: asOwrtError(outcome.left) })
           })
-          return { results, failures }
+          return { results, failures: [...brokenFailures, ...failures] }
         }
         const results = yield* Effect.forEach(specs, (spec) => realizeOne(spec, options), {
           concurrency: "unbounded",
         })
-        return { results, failures: [] }
+        return { results, failures: brokenFailures }
       }).pipe(Effect.mapError(asOwrtError))
 
     /**
@@ -317,20 +350,37 @@ export const realizerLayer = Layer.effect(
       } satisfies CompileFacts
     })
 
-    const plan = (selection: Selection, options: { readonly explain?: boolean | undefined } = {}) =>
+    const planReporting = (
+      selection: Selection,
+      options: { readonly explain?: boolean | undefined; readonly reportInvalid?: boolean | undefined } = {},
+    ) =>
       Effect.gen(function* () {
         // Loaded here, not with the layer: commands that compute no keys should not pay for it.
         yield* prepareNodeKeys
-        const specs = yield* select(selection)
+        const { targets: specs, broken: found } = yield* selectReporting(selection)
+        const broken: Array<BrokenProfile> = [...found]
+        const entries: Array<ProfileEntry> = []
+        for (const spec of specs) {
+          const entry = yield* entryOf(spec).pipe(
+            Effect.map((e): ProfileEntry | undefined => e),
+            Effect.catchTag("ProfileInvalidError", (error) =>
+              options.reportInvalid === true
+                ? Effect.sync(() => {
+                    broken.push({ profile: nameOf(spec), error })
+                    return undefined
+                  })
+                : Effect.fail(error),
+            ),
+          )
+          if (entry) entries.push(entry)
+        }
         const facts = yield* planFacts
-        const compiled: Array<CompiledProfile> = yield* Effect.forEach(specs, (spec) =>
-          Effect.flatMap(entryOf(spec), (entry) =>
-            // Planning fetches and runs nothing, so it has no progress to report.
-            services(compileGraph(entry, facts)).pipe(Effect.provideService(Progress, silent), Effect.scoped),
-          ),
+        const compiled: Array<CompiledProfile> = yield* Effect.forEach(entries, (entry) =>
+          // Planning fetches and runs nothing, so it has no progress to report.
+          services(compileGraph(entry, facts)).pipe(Effect.provideService(Progress, silent), Effect.scoped),
         )
         const statuses = yield* executor.lookup(compiled.map((c) => c.graph))
-        return yield* Effect.forEach(compiled, ({ entry, graph }) =>
+        const planned = yield* Effect.forEach(compiled, ({ entry, graph }) =>
           Effect.gen(function* () {
             const explained = new Map<string, NodeExplanation>()
             const nodes: Array<PlannedNode> = []
@@ -361,7 +411,14 @@ export const realizerLayer = Layer.effect(
             } satisfies PlannedProfile
           }),
         )
+        return { profiles: planned, broken } satisfies PlanReport
       }).pipe(Effect.mapError(asOwrtError))
+
+    /** A plan of profiles that all resolve: the first one that does not is the plan's error. */
+    const plan = (selection: Selection, options: { readonly explain?: boolean | undefined } = {}) =>
+      Effect.flatMap(planReporting(selection, options), ({ profiles: planned, broken: [first] }) =>
+        first === undefined ? Effect.succeed(planned) : Effect.fail(first.error),
+      )
 
     /** Which column of a build records the key of a node kind. */
     const buildColumn = {
@@ -438,6 +495,7 @@ export const realizerLayer = Layer.effect(
       ensureBuilder,
       realize,
       plan,
+      planReporting,
       rebuildInto,
     }
   }),

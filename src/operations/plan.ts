@@ -1,6 +1,7 @@
 import { Effect, Schema } from "effect"
 import { Realizer } from "../graph/realizer.js"
 import { ProfileRepository } from "../profile/profileRepository.js"
+import { ProfileErrorSchema, profileErrorJson } from "./listProfiles.js"
 import { defineOperation } from "./operation.js"
 import { Integer } from "./schemaTypes.js"
 import { SelectionFields } from "./selection.js"
@@ -58,6 +59,10 @@ export const plan = defineOperation({
   result: Schema.Struct({
     since: Schema.optional(Schema.String),
     profiles: Schema.Array(PlannedProfileSchema),
+    errors: Schema.Array(ProfileErrorSchema).annotations({
+      description:
+        "Profiles of --all, --tag or --since that do not resolve, not planned; empty when all do (a profile named explicitly fails the plan instead)",
+    }),
     summary: Schema.Struct({ profiles: Integer, cached: Integer, missing: Integer }),
   }),
   run: (params) =>
@@ -72,16 +77,18 @@ export const plan = defineOperation({
               since,
               requested.length > 0 ? requested : undefined,
             )
-      const planned =
+      const { profiles: planned, broken } =
         since !== undefined && specs.length === 0
-          ? []
-          : yield* realizer.plan(
+          ? { profiles: [], broken: [] }
+          : yield* realizer.planReporting(
               { specs, all: params.all === true || since !== undefined, tag: params.tag },
-              { explain: params.explain },
+              // With --since, the specs are what changed: one that does not resolve is reported, like --all.
+              { explain: params.explain, reportInvalid: since !== undefined },
             )
       return {
         ...(since !== undefined ? { since } : {}),
         profiles: planned,
+        errors: broken.map(profileErrorJson),
         summary: {
           profiles: planned.length,
           cached: planned.filter((p) => p.status === "cached").length,

@@ -9,7 +9,7 @@ import {
   type DatabaseError,
   type GitError,
   InternalError,
-  type ProfileInvalidError,
+  ProfileInvalidError,
   ProfileNotFoundError,
   RevisionAmbiguousError,
   RevisionNotFoundError,
@@ -31,6 +31,18 @@ import {
 export interface ProfileEntry {
   readonly revision: ProfileRevision
   readonly record: RevisionRecord
+}
+
+/** A working-tree profile that does not resolve, with its located error. */
+export interface BrokenProfile {
+  readonly profile: string
+  readonly error: ProfileInvalidError
+}
+
+/** Every working-tree profile: those that resolve (revisions recorded) and those that do not. */
+export interface ProfileListing {
+  readonly entries: ReadonlyArray<ProfileEntry>
+  readonly broken: ReadonlyArray<BrokenProfile>
 }
 
 export type ProfileLookupError =
@@ -69,14 +81,21 @@ export class ProfileRepository extends Context.Tag("owrt/ProfileRepository")<
     readonly ids: () => Effect.Effect<ReadonlyArray<string>, GitError>
     /** Resolves `id` or `id@rev` and records the revision it sees. */
     readonly resolve: (spec: string) => Effect.Effect<ProfileEntry, ProfileLookupError>
-    /** Resolves every working-tree profile (recording each revision). */
-    readonly all: () => Effect.Effect<ReadonlyArray<ProfileEntry>, ProfileLookupError>
+    /**
+     * Resolves every working-tree profile (recording each revision). A profile that does not resolve is
+     * listed in `broken` with its error and hides no other; one removed meanwhile is left out.
+     */
+    readonly all: () => Effect.Effect<ProfileListing, ProfileLookupError>
     readonly history: (id: string) => Effect.Effect<ReadonlyArray<RevisionRecord>, ProfileLookupError>
-    /** A resolver over the working tree, for callers that check without recording (validate). */
+    /**
+     * A resolver over the working tree, for callers that check without recording (validate). Each call
+     * reads the profiles directory as it is then.
+     */
     readonly worktree: ProfileResolver
     /**
      * Concrete working-tree profiles (of `ids`, or all) whose resolved revision differs from the one at
-     * git ref `ref`, or that did not exist there: a change in a parent or an overlay file counts.
+     * git ref `ref`, or that did not exist there: a change in a parent or an overlay file counts. A
+     * profile that does not resolve now is listed too (what it would build is unknown).
      */
     readonly changedSince: (
       ref: string,
@@ -92,7 +111,8 @@ export const profileRepositoryLayer = Layer.effect(
     const records = yield* RevisionRecords
     const displayDir = relative(process.cwd(), config.profiles) || "."
     const sql = yield* SqlClient.SqlClient
-    // Read all at first use (one query), written as new documents are decoded.
+    // Read all at first use (one query), written (and kept) as new documents are decoded. Keyed by the
+    // digest of a file's text, so it stays right however often files change under a long-running process.
     let cachedDocuments: Map<string, ProfileDocument> | undefined
     const documentCache: DocumentCache = {
       get: (digest) =>
@@ -109,11 +129,25 @@ export const profileRepositoryLayer = Layer.effect(
           return cachedDocuments.get(digest)
         }),
       put: (digest, document) =>
-        sql`INSERT OR IGNORE INTO profile_documents (digest, document) VALUES (${digest}, ${JSON.stringify(document)})`.pipe(
-          Effect.ignore,
+        Effect.zipRight(
+          Effect.sync(() => cachedDocuments?.set(digest, document)),
+          sql`INSERT OR IGNORE INTO profile_documents (digest, document) VALUES (${digest}, ${JSON.stringify(document)})`.pipe(
+            Effect.ignore,
+          ),
         ),
     }
-    const worktree = makeProfileResolver(worktreeProfileTree(config.profiles), displayDir, documentCache)
+    /*
+     * A resolver reads the file list and each document once, and keeps them: one is made per request, so
+     * that a long-running process (`owrt serve`, `owrt mcp`) sees edited, added and removed profiles on the
+     * next one. Within a request, profiles that share parents still read and parse them once; across
+     * requests, the digest-keyed document cache spares the YAML parsing of unchanged files.
+     */
+    const freshWorktree = () =>
+      makeProfileResolver(worktreeProfileTree(config.profiles), displayDir, documentCache)
+    const worktree: ProfileResolver = {
+      ids: () => freshWorktree().ids(),
+      resolve: (id) => freshWorktree().resolve(id),
+    }
 
     // A name from outside (argument, MCP, HTTP) can be megabytes long: it is echoed shortened, and matched
     // against known ids only within closestMatch's bounds.
@@ -269,9 +303,18 @@ export const profileRepositoryLayer = Layer.effect(
           })
         }
         const then = makeProfileResolver(yield* gitProfileTree(config.profiles, commit), "")
+        const current = freshWorktree()
         const changed: Array<string> = []
-        for (const id of only ?? (yield* worktree.ids())) {
-          const now = yield* resolveWith(worktree, id)
+        for (const id of only ?? (yield* current.ids())) {
+          const now = yield* resolveWith(current, id).pipe(
+            Effect.map((revision) => revision as ProfileRevision | undefined),
+            // Listed, so that planning it reports why it does not resolve.
+            Effect.catchTag("ProfileInvalidError", () => Effect.succeed(undefined)),
+          )
+          if (now === undefined) {
+            changed.push(id)
+            continue
+          }
           if (now.profile.abstract) continue
           const before = yield* Effect.either(then.resolve(id))
           if (before._tag === "Left" || before.right.hash !== now.hash) changed.push(id)
@@ -292,10 +335,23 @@ export const profileRepositoryLayer = Layer.effect(
       all: () =>
         Effect.gen(function* () {
           const entries: Array<ProfileEntry> = []
+          const broken: Array<BrokenProfile> = []
           const known = yield* records.known()
-          for (const id of yield* worktree.ids())
-            entries.push(yield* record(yield* resolveWith(worktree, id), known))
-          return entries
+          const current = freshWorktree()
+          for (const id of yield* current.ids()) {
+            const resolved = yield* resolveWith(current, id).pipe(
+              Effect.map((revision): ProfileRevision | ProfileInvalidError | undefined => revision),
+              Effect.catchTags({
+                ProfileInvalidError: (error) => Effect.succeed(error),
+                // Removed since the directory was listed: it is no longer a profile.
+                ProfileNotFoundError: () => Effect.succeed(undefined),
+              }),
+            )
+            if (resolved instanceof ProfileInvalidError)
+              broken.push({ profile: elideName(id), error: resolved })
+            else if (resolved !== undefined) entries.push(yield* record(resolved, known))
+          }
+          return { entries, broken } satisfies ProfileListing
         }),
       history: (id) =>
         Effect.gen(function* () {

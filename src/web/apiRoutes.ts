@@ -16,9 +16,10 @@ import {
   realizeBatch,
   storeVerify,
 } from "../operations/index.js"
+import { type ProfileErrorJson, ProfileErrorSchema, profileErrorJson } from "../operations/listProfiles.js"
 import { maxBatchProfiles } from "../operations/realizeBatch.js"
 import { BadRequestError } from "./httpErrors.js"
-import { JobEventSchema, JobSchema } from "./jobs/job.js"
+import { JobEventSchema, type JobJson, JobSchema } from "./jobs/job.js"
 import { decodeInput, errorResponse, json, jsonResponse, operationRoute, type Route } from "./route.js"
 import { artifactFile, storeFile } from "./storeFiles.js"
 
@@ -30,7 +31,12 @@ const JobAcceptedSchema = Schema.Struct({
   }),
 })
 
-const BatchAcceptedSchema = Schema.Struct({ jobs: Schema.Array(JobAcceptedSchema) })
+const BatchAcceptedSchema = Schema.Struct({
+  jobs: Schema.Array(JobAcceptedSchema),
+  errors: Schema.Array(ProfileErrorSchema).annotations({
+    description: "Profiles `all`/`tag` selected that do not resolve: no job is started for them",
+  }),
+})
 
 const ServerInfoSchema = Schema.Struct({
   version: Schema.String,
@@ -159,16 +165,24 @@ export const apiRoutes: ReadonlyArray<Route> = [
           all: params.all,
           tag: params.tag,
         })
-        const jobs = yield* Effect.forEach(targets, (target) =>
-          server.board.submit(
-            {
-              profile: typeof target === "string" ? target : target.revision.profile.id,
-              rebuild: params.rebuild,
-            },
-            context,
-          ),
-        )
-        return json({ jobs: jobs.map(({ job, joined }) => ({ job: job.toJson(), joined })) }, 202)
+        // With `all`/`tag`, a profile that does not resolve is reported and starts no job; the others do.
+        const selected = (params.profiles ?? []).length === 0
+        const errors: Array<ProfileErrorJson> = []
+        const jobs: Array<{ job: JobJson; joined: boolean }> = []
+        yield* Effect.forEach(targets, (target) => {
+          const profile = typeof target === "string" ? target : target.revision.profile.id
+          const submitted = server.board
+            .submit({ profile, rebuild: params.rebuild }, context)
+            .pipe(Effect.map(({ job, joined }) => jobs.push({ job: job.toJson(), joined })))
+          return selected
+            ? submitted.pipe(
+                Effect.catchTag("ProfileInvalidError", (error) =>
+                  Effect.sync(() => errors.push(profileErrorJson({ profile, error }))),
+                ),
+              )
+            : submitted
+        })
+        return json({ jobs, errors }, 202)
       }),
   },
   {

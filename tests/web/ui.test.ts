@@ -117,4 +117,19 @@ describe.skipIf(!existsSync(chromiumPath))("owrt serve: the web UI in a real bro
     await page.getByRole("link", { name: "Profiles" }).click()
     await page.getByRole("row").filter({ hasText: "living-room" }).getByText("cached").waitFor()
   })
+
+  it("lists a profile broken while the server runs with its located error, next to the good ones", async () => {
+    project.write(
+      "profiles/broken.yaml",
+      "extends: base\ntarget: ath79/generic\ndevice: x\npacakges: [luci]\n",
+    )
+    await page.goto(server.url)
+    await page.getByRole("heading", { name: "Profiles" }).waitFor()
+    const broken = page.getByRole("row").filter({ hasText: "broken" })
+    await broken.getByText("invalid").waitFor()
+    expect(await broken.textContent()).toContain("profile_unknown_key")
+    await broken.getByText("profiles/broken.yaml:4:1: pacakges: unknown key `pacakges`").waitFor()
+    await page.getByRole("row").filter({ hasText: "living-room" }).getByRole("button").waitFor()
+    await shot("profiles-broken")
+  })
 })

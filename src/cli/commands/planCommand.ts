@@ -5,6 +5,7 @@ import { cliCaller } from "../cliCaller.js"
 import { configOptions, jsonOption } from "../commonOptions.js"
 import { emit, table } from "../output.js"
 import { runWithApp } from "../runWithApp.js"
+import { reportProfileErrors } from "./profilesCommand.js"
 import { allOption, profilesArg, tagOption } from "./realizeCommand.js"
 
 // Loaded when the command runs, so that other commands start without its schemas.
@@ -47,7 +48,9 @@ export const planCommand = Command.make(
         )
         yield* emit(options.json, planned, (value) =>
           value.profiles.length === 0
-            ? [since !== undefined ? `no profile changed since ${since}` : "nothing to plan"]
+            ? value.errors.length > 0
+              ? []
+              : [since !== undefined ? `no profile changed since ${since}` : "nothing to plan"]
             : [
                 ...table([
                   ["PROFILE", "STATUS", "FETCH-BUILDER", "STAGE-OVERLAY", "MAKE-IMAGE", "COLLECT-ARTIFACTS"],
@@ -71,6 +74,7 @@ export const planCommand = Command.make(
                 }),
               ],
         )
+        yield* reportProfileErrors(options.json, planned.errors)
       }),
     ),
 ).pipe(Command.withDescription("Show the task graph of profiles and what is cached, without building"))

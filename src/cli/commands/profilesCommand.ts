@@ -11,6 +11,28 @@ import { runWithApp } from "../runWithApp.js"
 
 const shortHash = (hash: string) => hash.slice(0, 12)
 
+/**
+ * After a listing over every profile (`profiles list`, `plan --all`): the profiles that do not resolve,
+ * each with its located error on stderr (with `--json` they are in the document's `errors`), and exit 3.
+ */
+export const reportProfileErrors = (
+  json: boolean,
+  errors: ReadonlyArray<{
+    readonly profile: string
+    readonly code: string
+    readonly message: string
+    readonly exitCode: number
+  }>,
+): Effect.Effect<void> =>
+  Effect.sync(() => {
+    const [first] = errors
+    if (first === undefined) return
+    if (!json) {
+      for (const e of errors) process.stderr.write(`owrt: ${e.profile}: error[${e.code}]: ${e.message}\n`)
+    }
+    process.exitCode = first.exitCode
+  })
+
 // Loaded when a command runs, so that other commands start without their schemas.
 const listProfilesModule = Effect.promise(() => import("../../operations/listProfiles.js"))
 const getProfileModule = Effect.promise(() => import("../../operations/getProfile.js"))
@@ -21,8 +43,9 @@ const list = Command.make("list", { json: jsonOption, ...configOptions }, (optio
   runWithApp(options, () =>
     Effect.gen(function* () {
       const { listProfiles } = yield* listProfilesModule
-      yield* emit(options.json, yield* listProfiles.run({}, cliCaller), ({ profiles }) =>
-        profiles.length === 0
+      const listed = yield* listProfiles.run({}, cliCaller)
+      yield* emit(options.json, listed, ({ profiles, errors }) =>
+        profiles.length === 0 && errors.length === 0
           ? ["no profiles (add YAML files under profiles/)"]
           : table([
               ["PROFILE", "REV", "RELEASE", "TARGET", "DEVICE", "TAGS"],
@@ -36,6 +59,7 @@ const list = Command.make("list", { json: jsonOption, ...configOptions }, (optio
               ]),
             ]),
       )
+      yield* reportProfileErrors(options.json, listed.errors)
     }),
   ),
 ).pipe(Command.withDescription("List the profiles with their current revision"))

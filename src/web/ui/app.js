@@ -161,7 +161,7 @@ const realizeButton = (profile, label) =>
 // ---- pages ----
 
 async function profilesPage() {
-  const [{ profiles }, plan] = await Promise.all([
+  const [{ profiles, errors = [] }, plan] = await Promise.all([
     api("/api/profiles"),
     api("/api/plan?all=true").catch((error) => ({ error })),
   ])
@@ -195,13 +195,30 @@ async function profilesPage() {
       h("td", {}, p.abstract ? null : realizeButton(p.id)),
     ),
   )
+  // Profiles that do not resolve: listed with their located error, so one broken file hides no other.
+  const brokenRows = errors.map((e) =>
+    h(
+      "tr",
+      {},
+      h("td", {}, h("a", { href: `#/profiles/${encodeURIComponent(e.profile)}` }, e.profile)),
+      h(
+        "td",
+        { colspan: 2 },
+        h("code", {}, e.code),
+        e.message.split("\n").map((line) => h("div", { class: "mono" }, line)),
+      ),
+      h("td", {}, badge("failed", "invalid")),
+      h("td", {}),
+    ),
+  )
+  const allRows = [...rows, ...brokenRows]
   return page(
     "Profiles",
     "Each profile compiles into a task graph; cached profiles are realized instantly from the store.",
     plan.error ? errorBox(plan.error) : null,
-    profiles.length === 0
+    allRows.length === 0
       ? h("p", { class: "muted" }, "No profiles yet: add YAML files under profiles/.")
-      : table("Profiles", ["Profile", "Target", "Revision", "Status", ""], rows),
+      : table("Profiles", ["Profile", "Target", "Revision", "Status", ""], allRows),
   )
 }
 
