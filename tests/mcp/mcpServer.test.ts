@@ -301,6 +301,22 @@ describe("owrt mcp over stdio, driven by the official MCP client", () => {
     expect(counts).toEqual([...counts].sort((a, b) => a - b))
   })
 
+  it("sends each of two concurrent calls only its own progress", async () => {
+    const heard = { "home-ap": [] as Array<string>, "x86-router": [] as Array<string> }
+    const realize = (profile: keyof typeof heard) =>
+      client.callTool({ name: "realize", arguments: { profile, rebuild: true } }, undefined, {
+        onprogress: (update) => void heard[profile].push(update.message ?? ""),
+      }) as Promise<CallToolResult>
+    const [a, b] = await Promise.all([realize("home-ap"), realize("x86-router")])
+    expect(structured<Realized>(a).cacheHit).toBe(false)
+    expect(structured<Realized>(b).cacheHit).toBe(false)
+    for (const [profile, messages] of Object.entries(heard)) {
+      expect(messages.some((m) => m.includes("make-image"))).toBe(true)
+      // Every message names this call's own task: the other call's progress never reached it.
+      expect(messages.filter((m) => !m.startsWith(`${profile}@`))).toEqual([])
+    }
+  })
+
   it("realizes a batch best-effort: per-profile results, failures with their codes, and totals", async () => {
     const batch = structured<{
       mode: string
