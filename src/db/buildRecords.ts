@@ -134,6 +134,11 @@ export const recordArtifacts = (
 ): Effect.Effect<void, DbError, SqlClient.SqlClient> =>
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
+    // Recorded when the set was made here: a cache hit reads instead of writing.
+    const [present] = yield* sql<{
+      n: number
+    }>`SELECT COUNT(*) AS n FROM artifacts WHERE artifacts_key = ${artifactsKey}`
+    if ((present?.n ?? 0) === images.length) return
     for (const image of images) {
       yield* sql`INSERT OR REPLACE INTO artifacts ${sql.insert({
         artifacts_key: artifactsKey,

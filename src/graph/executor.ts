@@ -7,8 +7,8 @@ import { listStorePaths } from "../db/storePathRecords.js"
 import { InternalError, isOwrtError, type OwrtError, UsageError } from "../errors.js"
 import { type NodeState, Progress } from "../progress/progress.js"
 import type { NodeKindDefinition } from "../store/nodeKind.js"
-import { lookupNode, realizeNode, type StoredNode, storePathName } from "../store/nodeStore.js"
-import { useStorePath } from "../store/storeLock.js"
+import { lookupNode, realizeNode, type StoredNode, storedNode, storePathName } from "../store/nodeStore.js"
+import { useStorePaths } from "../store/storeLock.js"
 import { type Graph, isPending, type NodeBuildContext, type NodeReport, type NodeSpec } from "./graph.js"
 import { NodeKinds } from "./nodeKinds.js"
 import { Runner } from "./runner.js"
@@ -27,6 +27,8 @@ import { Substituter } from "./substituter.js"
 export interface RealizeGraphOptions {
   /** Build the rebuildable nodes again even when stored (`realize --rebuild`). */
   readonly rebuild?: boolean | undefined
+  /** Nodes this request has realized already (and holds in use), by key: not looked up again. */
+  readonly realized?: ReadonlyMap<string, StoredNode> | undefined
 }
 
 /** A realized graph: every node's stored output, by key. */
@@ -163,14 +165,14 @@ export const executorLayer = Layer.effect(
         const realizeSpec = (spec: NodeSpec, inputs: ReadonlyMap<string, StoredNode>) =>
           Effect.gen(function* () {
             emit(spec, "checking")
-            // Before the lookup: whoever removes it either sees this use or removed it before it was found.
-            yield* withSql(useStorePath(`node:${spec.key}`)).pipe(Scope.extend(scope))
             const rebuild = options.rebuild === true && spec.kind.rebuildable
             if (!rebuild) {
               const row = yield* withSql(lookupNode(config.store, spec.key))
               if (row) {
-                // Through the publish path: it is a no-op for a stored node but keeps its access mode right.
-                const stored = yield* publish(spec, inputs, false, "checking", () => Effect.void)
+                const stored = yield* storedNode(
+                  { store: config.store, kind: spec.kind.kind, key: spec.key, private: spec.private },
+                  row,
+                )
                 return { stored, substituted: false }
               }
               if (!spec.private && (yield* substituter.query(spec))) {
@@ -202,10 +204,21 @@ export const executorLayer = Layer.effect(
             Effect.mapError(asOwrtError),
           )
 
+        // Every node is in use from before it is looked up (whoever removes it either sees this use or
+        // removed it before it was found) until the caller's request ends. One statement for all of them.
+        const fresh = specs.filter((spec) => !options.realized?.has(spec.key))
+        yield* withSql(useStorePaths(fresh.map((spec) => `node:${spec.key}`))).pipe(Scope.extend(scope))
+
         // One cached effect per node, made in dependency order: each awaits its dependencies' effects, so
-        // independent nodes run in parallel and a shared dependency runs once.
+        // independent nodes run in parallel and a shared dependency runs once. A node this request already
+        // realized (the builder, whose device list its graph needed) is taken as it is.
         const outputs = new Map<string, Effect.Effect<StoredNode, OwrtError>>()
         for (const spec of specs) {
+          const known = options.realized?.get(spec.key)
+          if (known) {
+            outputs.set(spec.key, Effect.succeed(known))
+            continue
+          }
           emit(spec, "queued")
           const deps = spec.deps.map((dep) => {
             const output = outputs.get(dep)
@@ -254,7 +267,7 @@ export const executorLayer = Layer.effect(
         const progress = yield* Progress
         const specs = yield* complete(graph)
         const root = specs.find((spec) => spec.key === graph.root)
-        for (const spec of specs) yield* withSql(useStorePath(`node:${spec.key}`))
+        yield* withSql(useStorePaths(specs.map((spec) => `node:${spec.key}`)))
         const statuses = yield* lookup([graph])
         const storedPath = (key: string) => statuses.get(key)?.path ?? null
         if (!root || storedPath(root.key) === null) {

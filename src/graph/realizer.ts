@@ -21,6 +21,7 @@ import { Progress } from "../progress/progress.js"
 const silent = { report: () => undefined }
 
 import { prepareNodeKeys } from "../store/nodeKey.js"
+import type { StoredNode } from "../store/nodeStore.js"
 import { type Canonical, canonicalJson } from "../text/canonicalJson.js"
 import { type CompiledProfile, type CompileFacts, compileGraph } from "./compileGraph.js"
 import { Executor } from "./executor.js"
@@ -200,16 +201,21 @@ export const realizerLayer = Layer.effect(
      * Compile facts for building: the builder is realized first (through the executor, like any node) and
      * its device list read once (`make info`, cached in the database).
      */
-    const buildFacts = (label: string, buildId?: number): CompileFacts => ({
+    const buildFacts = (
+      label: string,
+      buildId?: number,
+      realized?: Map<string, StoredNode>,
+    ): CompileFacts => ({
       lenient: false,
       failureLog: buildId === undefined ? undefined : failureLogPath(config.store, buildId),
       resolveArchive: (release, target) => builders.resolve({ release, target }),
       builderInfo: (archive: BuilderArchive, node: NodeSpec) =>
         Effect.gen(function* () {
           if (buildId !== undefined) yield* withSql(updateBuildKeys(buildId, { builder: node.key }))
-          const realized = yield* executor.realize({ label, nodes: [node], root: node.key })
-          const stored = realized.get(node.key)
+          const builderRealized = yield* executor.realize({ label, nodes: [node], root: node.key })
+          const stored = builderRealized.get(node.key)
           if (!stored) return yield* new InternalError({ cause: `${label}: the builder was not realized` })
+          realized?.set(node.key, stored)
           return yield* withSql(
             builderInfo(
               { key: node.key, path: stored.path, release: archive.release, target: archive.target },
@@ -236,7 +242,8 @@ export const realizerLayer = Layer.effect(
         )
         const task = `${p.id}@${entry.record.seq}`
         const body = Effect.gen(function* () {
-          const compiled = yield* services(compileGraph(entry, buildFacts(task, buildId)))
+          const known = new Map<string, StoredNode>()
+          const compiled = yield* services(compileGraph(entry, buildFacts(task, buildId, known)))
           const { keys } = compiled
           yield* withSql(
             updateBuildKeys(buildId, {
@@ -246,7 +253,10 @@ export const realizerLayer = Layer.effect(
               ...(keys.artifacts ? { artifacts: keys.artifacts } : {}),
             }),
           )
-          const realized = yield* executor.realize(compiled.graph, { rebuild: options.rebuild })
+          const realized = yield* executor.realize(compiled.graph, {
+            rebuild: options.rebuild,
+            realized: known,
+          })
           const root = compiled.graph.root === null ? undefined : realized.get(compiled.graph.root)
           if (!root) return yield* new InternalError({ cause: `${task}: the graph has no result` })
           const manifest: ArtifactsManifest = yield* readManifest(root.path)

@@ -62,11 +62,7 @@ export const realizeNode = <E, R>(options: {
   Effect.gen(function* () {
     const { store, kind, key, name } = options
     const path = join(store, storePathName(key, name))
-    const hit = (row: StorePathRow) =>
-      Effect.map(
-        options.private ? makePrivate(join(store, storePathName(key, row.name))) : Effect.void,
-        () => ({ key, kind, path: join(store, storePathName(key, row.name)), cacheHit: true }),
-      )
+    const hit = (row: StorePathRow) => storedNode({ store, kind, key, private: options.private }, row)
     if (!options.rebuild) {
       const found = yield* lookupNode(store, key)
       if (found) return yield* hit(found)
@@ -128,3 +124,17 @@ const makePrivate = (path: string): Effect.Effect<void, InternalError> =>
 
 /** Whether a store path's directory is readable by its owner only: it holds secret values. */
 export const isPrivateStorePath = (path: string): boolean => (statSync(path).mode & 0o077) === 0
+
+/** A valid stored output as a cache hit (made owner-only first when it holds secrets). */
+export const storedNode = (
+  node: { readonly store: string; readonly kind: string; readonly key: string; readonly private?: boolean | undefined },
+  row: StorePathRow,
+): Effect.Effect<StoredNode, InternalError> => {
+  const path = join(node.store, storePathName(node.key, row.name))
+  return Effect.as(node.private ? makePrivate(path) : Effect.void, {
+    key: node.key,
+    kind: node.kind,
+    path,
+    cacheHit: true,
+  })
+}

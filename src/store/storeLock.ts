@@ -167,15 +167,30 @@ export const acquireStoreLock = (
  * is gone is stale and ignored.
  */
 export const useStorePath = (name: string): Effect.Effect<void, DbError, SqlClient.SqlClient | Scope.Scope> =>
+  useStorePaths([name])
+
+/** Uses of several store paths at once: one statement to take them, one to give them back. */
+export const useStorePaths = (
+  names: ReadonlyArray<string>,
+): Effect.Effect<void, DbError, SqlClient.SqlClient | Scope.Scope> =>
   Effect.gen(function* () {
+    if (names.length === 0) return
     const sql = yield* SqlClient.SqlClient
     yield* sweepOnce
     const owner = randomUUID()
+    const at = new Date().toISOString()
     yield* Effect.acquireRelease(
-      sql`INSERT INTO store_uses (name, owner, pid, pid_start, host, acquired_at)
-          VALUES (${name}, ${owner}, ${currentProcess.pid}, ${currentProcess.start}, ${currentProcess.host},
-                  ${new Date().toISOString()})`.pipe(Effect.mapError(databaseFailure(`use ${name}`))),
-      () => sql`DELETE FROM store_uses WHERE name = ${name} AND owner = ${owner}`.pipe(Effect.ignore),
+      sql`INSERT INTO store_uses ${sql.insert(
+        names.map((name) => ({
+          name,
+          owner,
+          pid: currentProcess.pid,
+          pid_start: currentProcess.start,
+          host: currentProcess.host,
+          acquired_at: at,
+        })),
+      )}`.pipe(Effect.mapError(databaseFailure(`use ${names.join(", ")}`))),
+      () => sql`DELETE FROM store_uses WHERE owner = ${owner}`.pipe(Effect.ignore),
     )
   })
 
