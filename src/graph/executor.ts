@@ -68,6 +68,19 @@ export interface ExecutorService {
 
 export class Executor extends Context.Tag("owrt/Executor")<Executor, ExecutorService>() {}
 
+/** Reports a node's state (and bytes or a log line) to the request's progress, labelled with its graph. */
+const nodeEmitter =
+  (progress: Context.Tag.Service<Progress>, graph: Graph) =>
+  (spec: NodeSpec, state: NodeState, report: NodeReport = {}) =>
+    progress.report({
+      kind: "node",
+      task: graph.label,
+      node: spec.kind.kind,
+      key: spec.key,
+      state,
+      ...report,
+    })
+
 const asOwrtError = (error: unknown): OwrtError =>
   isOwrtError(error) ? error : new InternalError({ cause: error })
 
@@ -118,15 +131,7 @@ export const executorLayer = Layer.effect(
         // The caller's scope: the uses of the nodes last as long as the request that realizes them.
         const scope = yield* Effect.scope
         const specs = yield* complete(graph)
-        const emit = (spec: NodeSpec, state: NodeState, report: NodeReport = {}) =>
-          progress.report({
-            kind: "node",
-            task: graph.label,
-            node: spec.kind.kind,
-            key: spec.key,
-            state,
-            ...report,
-          })
+        const emit = nodeEmitter(progress, graph)
 
         /** Publishes `spec` through the store's one path, filled by `fill`. */
         const publish = (
@@ -264,7 +269,7 @@ export const executorLayer = Layer.effect(
 
     const audit = (graph: Graph, scratch: string) =>
       Effect.gen(function* () {
-        const progress = yield* Progress
+        const emitNode = nodeEmitter(yield* Progress, graph)
         const specs = yield* complete(graph)
         const root = specs.find((spec) => spec.key === graph.root)
         yield* withSql(useStorePaths(specs.map((spec) => `node:${spec.key}`)))
@@ -298,15 +303,7 @@ export const executorLayer = Layer.effect(
             },
             catch: (cause) => new InternalError({ cause }),
           })
-          const emit = (state: NodeState, report: NodeReport = {}) =>
-            progress.report({
-              kind: "node",
-              task: graph.label,
-              node: spec.kind.kind,
-              key: spec.key,
-              state,
-              ...report,
-            })
+          const emit = (state: NodeState, report: NodeReport = {}) => emitNode(spec, state, report)
           emit("building")
           yield* inSlot(spec.kind)(
             withSql(
