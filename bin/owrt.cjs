@@ -18,6 +18,7 @@ try {
   process.stderr.write(
     "owrt: dist/owrt.cjs is missing: run `npm install` (or `npm run build`) in the owrt checkout\n",
   )
+  // ExitCode.internal of src/errors.ts, which lives in the very bundle that is missing.
   process.exit(70)
 }
 const cacheFile = `${bundle}.v8cache`

@@ -31,6 +31,7 @@ const instructions = [
   "owrt builds OpenWrt firmware images from declarative device profiles, reusing every result it has built before.",
   "Start with list_profiles; plan shows what is cached; realize builds one profile (asking twice builds once: cacheHit),",
   "realize_batch several. Failures are tool errors whose text is {error: {code, message, exitCode}} with a stable code.",
+  "On store_full, collect_garbage and prune_builders free space (dryRun: true shows what they would remove).",
 ].join(" ")
 
 /** How often the server checks that the process that started it is still its parent. */

@@ -8,8 +8,10 @@ import {
   getBuild,
   getProfile,
   listArtifacts,
+  listBuilders,
   listBuilds,
   listProfiles,
+  listStore,
   plan,
   profileHistory,
   realize,
@@ -323,5 +325,7 @@ export const apiRoutes: ReadonlyArray<Route> = [
       Effect.map(storeFile(rest, server), (file) => ({ _tag: "file" as const, file })),
   },
   operationRoute({ method: "POST", path: "/api/audit", tag: "store", operation: audit }),
+  operationRoute({ method: "GET", path: "/api/store", tag: "store", operation: listStore }),
+  operationRoute({ method: "GET", path: "/api/builders", tag: "store", operation: listBuilders }),
   operationRoute({ method: "POST", path: "/api/store/verify", tag: "store", operation: storeVerify }),
 ]

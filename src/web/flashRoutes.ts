@@ -1,10 +1,17 @@
 import { Effect, Fiber, Schema } from "effect"
-import { AppConfig } from "../config/appConfig.js"
-import { listEligibleDevices } from "../flash/eligibleDevices.js"
-import { flashImage } from "../flash/flashOperation.js"
-import { FlashReportSchema } from "../operations/flash.js"
+import { FlashReportSchema, flash } from "../operations/flash.js"
+import { flashDevices } from "../operations/flashDevices.js"
+import { listFlashes } from "../operations/listFlashes.js"
 import { BadRequestError, FlashDisabledError } from "./httpErrors.js"
-import { decodeInput, errorResponse, json, jsonResponse, type Route, type ServerInfo } from "./route.js"
+import {
+  decodeInput,
+  errorResponse,
+  json,
+  jsonResponse,
+  operationRoute,
+  type Route,
+  type ServerInfo,
+} from "./route.js"
 
 /*
  * Flashing from the web exists only when the server was started with --allow-flash, offers only devices
@@ -41,6 +48,19 @@ const FlashRequestSchema = Schema.Struct({
 const requireFlash = (server: ServerInfo) =>
   server.allowFlash ? Effect.void : Effect.fail(new FlashDisabledError())
 
+const flashDisabledResponse = errorResponse("Flashing is disabled on this server (flash_disabled)")
+
+/** A route that answers only on a server started with --allow-flash (404 flash_disabled otherwise). */
+const whenFlashAllowed = (route: Route): Route => ({
+  ...route,
+  describe: (schemas) => {
+    const described = route.describe(schemas)
+    const responses = typeof described.responses === "object" ? described.responses : {}
+    return { ...described, responses: { ...responses, 404: flashDisabledResponse } }
+  },
+  handle: (input) => Effect.zipRight(requireFlash(input.server), route.handle(input)),
+})
+
 export const flashRoutes: ReadonlyArray<Route> = [
   {
     method: "GET",
@@ -54,16 +74,14 @@ export const flashRoutes: ReadonlyArray<Route> = [
           "Eligible devices",
           schemas.of(Schema.Struct({ devices: Schema.Array(EligibleDeviceSchema) })),
         ),
-        404: errorResponse("Flashing is disabled on this server (flash_disabled)"),
+        404: flashDisabledResponse,
       },
     }),
-    handle: ({ server }) =>
+    handle: ({ context, server }) =>
       Effect.gen(function* () {
         yield* requireFlash(server)
-        const config = yield* AppConfig
-        return json({
-          devices: listEligibleDevices({ allowLoop: server.allowLoop, allowList: config.flash.allowDevices }),
-        })
+        const { devices } = yield* flashDevices.run({ allowLoop: server.allowLoop }, context)
+        return json({ devices })
       }),
   },
   {
@@ -80,7 +98,7 @@ export const flashRoutes: ReadonlyArray<Route> = [
       },
       responses: {
         200: jsonResponse("The plan, or what was written", schemas.of(FlashReportSchema)),
-        404: errorResponse("Flashing is disabled on this server (flash_disabled)"),
+        404: flashDisabledResponse,
         409: errorResponse("Refused by a safety check (flash_*), or the card read back differently"),
       },
     }),
@@ -94,21 +112,26 @@ export const flashRoutes: ReadonlyArray<Route> = [
           })
         }
         // A write runs to its end even when the client goes away: a half-written card helps nobody.
+        // The flash operation takes store images and profiles, never a file on the server, and only devices
+        // on the configuration's allow-list.
         const flashing = yield* Effect.forkDaemon(
-          flashImage({
-            source: request.source,
-            // A web client names store images and profiles, never a file on the server.
-            allowFiles: false,
-            device: request.device,
-            force: request.confirm !== undefined,
-            wipe: request.wipe,
-            verify: request.verify,
-            allowLoop: server.allowLoop,
-            requireAllowList: true,
-            requestedBy: context.requestedBy,
-          }),
+          flash.run(
+            {
+              source: request.source,
+              device: request.device,
+              force: request.confirm !== undefined,
+              wipe: request.wipe,
+              verify: request.verify,
+              allowLoop: server.allowLoop,
+            },
+            context,
+          ),
         )
         return json(yield* Fiber.join(flashing))
       }),
   },
+  // Who flashed what onto which card (users, serials): as private as flashing itself.
+  whenFlashAllowed(
+    operationRoute({ method: "GET", path: "/api/flashes", tag: "flash", operation: listFlashes }),
+  ),
 ]

@@ -5,7 +5,7 @@ import type { AddressInfo } from "node:net"
 import { Cause, Effect, FiberSet, Stream } from "effect"
 import type { AppServices } from "../appLayer.js"
 import type { Requester } from "../db/buildRecords.js"
-import { isOwrtError, UsageError } from "../errors.js"
+import { ExitCode, isOwrtError, UsageError } from "../errors.js"
 import { jsonTextNestsDeeper, maxJsonNesting } from "../text/jsonNesting.js"
 import { isLoopbackHost } from "./bindAddress.js"
 import { decideRange, etagMatches } from "./byteRange.js"
@@ -348,7 +348,9 @@ export const serveHttp = (options: HttpServerOptions) =>
             else {
               const message = isOwrtError(defect) ? defect.message : "internal error (see the server's log)"
               response.writeHead(500, { "content-type": "application/json; charset=utf-8" })
-              response.end(`${JSON.stringify({ error: { code: "internal", message, exitCode: 70 } })}\n`)
+              response.end(
+                `${JSON.stringify({ error: { code: "internal", message, exitCode: ExitCode.internal } })}\n`,
+              )
             }
           }),
         ),

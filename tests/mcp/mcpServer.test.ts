@@ -8,7 +8,7 @@ import { type CallToolResult, CallToolResultSchema, type Progress } from "@model
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { buildMirror, serveMirror } from "../fixtures/mirror/index.js"
 import { expectArtifactsOnDisk } from "../helpers/artifacts.js"
-import { cleanEnv, makeProject, owrtBin, repoRoot } from "../helpers/cli.js"
+import { cleanEnv, json, makeProject, owrt, owrtBin, repoRoot } from "../helpers/cli.js"
 
 interface Artifact {
   readonly name: string
@@ -41,8 +41,14 @@ const expectedTools = [
   "get_build",
   "list_artifacts",
   "audit",
+  "list_builders",
+  "prune_builders",
+  "list_store",
+  "store_path",
   "store_verify",
+  "collect_garbage",
   "flash_devices",
+  "list_flashes",
   "flash",
 ]
 
@@ -156,6 +162,10 @@ describe("owrt mcp over stdio, driven by the official MCP client", () => {
       "list_builds",
       "get_build",
       "list_artifacts",
+      "list_builders",
+      "list_store",
+      "store_path",
+      "list_flashes",
     ]) {
       expect(tool(name).annotations?.readOnlyHint, name).toBe(true)
       expect(tool(name).outputSchema?.type, name).toBe("object")
@@ -414,6 +424,50 @@ describe("owrt mcp over stdio, driven by the official MCP client", () => {
     )
     // A plain file is allowed by the configuration but is no block device, so it is not offered.
     expect(listed).toEqual({ allowDevices: [allowedCard], devices: [] })
+  })
+
+  it("answers the store, builder and flash listings with what `owrt … --json` prints", async () => {
+    const cli = async (args: ReadonlyArray<string>) =>
+      json(
+        await owrt([...args, "--json", "--upstream", mirror.url, "--keyring", keyring], {
+          cwd: project.dir,
+          env: { OWRT_FAKE_IB_COUNTER: counter },
+        }),
+      )
+    expect(structured(await call("list_store"))).toEqual(await cli(["store", "ls"]))
+    expect(structured(await call("list_builders"))).toEqual(await cli(["builders", "list"]))
+    expect(structured(await call("store_path", { profile: "home-ap" }))).toEqual(
+      await cli(["store", "path", "home-ap"]),
+    )
+    // The failed profile of the batch has no artifacts in this store.
+    expect(toolError(await call("store_path", { profile: "missing-pkg" }))).toMatchObject({
+      code: "not_found",
+      exitCode: 4,
+    })
+    // The pre-flight refusal above was recorded.
+    const flashes = structured<{ flashes: ReadonlyArray<{ status: string }> }>(await call("list_flashes"))
+    expect(flashes.flashes[0]).toMatchObject({ status: "refused" })
+    expect(flashes).toEqual(await cli(["flash", "list"]))
+  })
+
+  it("offers garbage collection and builder pruning as non-destructive, with a dry run", async () => {
+    const { tools } = await client.listTools()
+    for (const name of ["collect_garbage", "prune_builders"]) {
+      expect(tools.find((t) => t.name === name)?.annotations, name).toMatchObject({
+        readOnlyHint: false,
+        destructiveHint: false,
+        idempotentHint: true,
+      })
+    }
+    const builders = structured<{ builders: ReadonlyArray<{ key: string }> }>(await call("list_builders"))
+    const pruned = structured<{ removed: ReadonlyArray<{ key: string }>; dryRun: boolean }>(
+      await call("prune_builders", { dryRun: true }),
+    )
+    expect(pruned.dryRun).toBe(true)
+    expect(pruned.removed.map((b) => b.key).sort()).toEqual(builders.builders.map((b) => b.key).sort())
+    expect(structured(await call("list_builders"))).toEqual(builders)
+    expect(structured(await call("collect_garbage", { dryRun: true }))).toMatchObject({ dryRun: true })
+    expect(toolError(await call("prune_builders", { olderThanDays: -1 }))).toMatchObject({ code: "usage" })
   })
 
   it("kept stdout to protocol messages and logged to stderr", () => {

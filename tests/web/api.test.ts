@@ -299,6 +299,17 @@ describe("owrt serve: the HTTP API over the real CLI", () => {
     expect(listed.artifacts.map((a) => a.sha256)).toContain(artifact.sha256)
   })
 
+  it("lists the store and its builders as `owrt store ls` and `owrt builders list` do", async () => {
+    const cli = async (args: ReadonlyArray<string>) =>
+      json(await owrt([...args, "--json"], { cwd: project.dir, env: project.env }))
+    const store = await api("/api/store")
+    expect(store.status).toBe(200)
+    expect(await store.json()).toEqual(await cli(["store", "ls"]))
+    const builders = (await (await api("/api/builders")).json()) as { builders: Array<{ release: string }> }
+    expect(builders).toEqual(await cli(["builders", "list"]))
+    expect(builders.builders.map((b) => b.release)).toContain("23.05.5")
+  })
+
   it("refuses paths that lead out of the store, raw or percent-encoded", async () => {
     const storeDir = built.result?.storePath.split("/").pop() ?? ""
     const key = built.result?.key ?? ""
@@ -353,8 +364,11 @@ describe("owrt serve: the HTTP API over the real CLI", () => {
       "GET /api/store/{path}",
       "POST /api/audit",
       "POST /api/store/verify",
+      "GET /api/store",
+      "GET /api/builders",
       "GET /api/flash/devices",
       "POST /api/flash",
+      "GET /api/flashes",
     ]) {
       expect(routes).toContain(route)
     }
@@ -406,6 +420,10 @@ describe("owrt serve: the HTTP API over the real CLI", () => {
     const flash = await api("/api/flash/devices")
     expect(flash.status).toBe(404)
     expect((await error(flash)).code).toBe("flash_disabled")
+    // Who flashed which card is as private as flashing itself.
+    const flashes = await api("/api/flashes")
+    expect(flashes.status).toBe(404)
+    expect((await error(flashes)).code).toBe("flash_disabled")
 
     // A page elsewhere whose name was re-pointed at 127.0.0.1 (DNS rebinding) is not served.
     expect(

@@ -80,6 +80,22 @@ describe.skipIf(loopDevicesUnavailable !== undefined)("owrt serve --allow-flash 
     expect(report).toEqual(expect.objectContaining({ status: "succeeded", verify: "full" }))
     const onCard = readDirect(card.device, 0, artifact.size)
     expect(createHash("sha256").update(onCard).digest("hex")).toBe(artifact.sha256)
+
+    // The history the server answers is `owrt flash list`'s, newest first: the write, then the plan.
+    const history = (await (await fetch(`${server.url}/api/flashes`)).json()) as {
+      flashes: Array<{ mode: string; status: string; requestedBy: string; device: { path: string } }>
+    }
+    expect(history.flashes.slice(0, 2)).toEqual([
+      expect.objectContaining({ mode: "write", status: "succeeded", requestedBy: "api" }),
+      expect.objectContaining({
+        mode: "dry-run",
+        status: "planned",
+        device: expect.objectContaining({ path: card.device }),
+      }),
+    ])
+    expect(history).toEqual(
+      json(await owrt(["flash", "list", "--json"], { cwd: project.dir, env: project.env })),
+    )
   })
 
   it("refuses a device that is not on the allow-list, even confirmed", async () => {

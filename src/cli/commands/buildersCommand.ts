@@ -2,12 +2,16 @@ import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import { Effect, Option } from "effect"
-import { type Builder, BuilderStore } from "../../builder/builderStore.js"
-import { Realizer } from "../../graph/realizer.js"
 import { formatBytes } from "../../progress/terminalProgress.js"
+import { cliCaller } from "../cliCaller.js"
 import { configOptions, dryRunOption, jsonOption } from "../commonOptions.js"
 import { emit, table } from "../output.js"
 import { runWithApp } from "../runWithApp.js"
+
+// Loaded when a command runs, so that other commands start without their schemas.
+const ensureModule = Effect.promise(() => import("../../operations/ensureBuilder.js"))
+const listModule = Effect.promise(() => import("../../operations/listBuilders.js"))
+const pruneModule = Effect.promise(() => import("../../operations/pruneBuilders.js"))
 
 const skipSignature = Options.boolean("insecure-skip-signature").pipe(
   Options.withDescription(
@@ -29,53 +33,26 @@ const ensure = Command.make(
   (options) =>
     runWithApp(options, () =>
       Effect.gen(function* () {
-        const builder = yield* (yield* Realizer).ensureBuilder({
-          release: options.release,
-          target: options.target,
-          skipSignature: options.skipSignature,
-        })
+        const { ensureBuilder } = yield* ensureModule
+        const builder = yield* ensureBuilder.run(
+          { release: options.release, target: options.target, skipSignature: options.skipSignature },
+          cliCaller,
+        )
         if (options.skipSignature && !options.json) {
           process.stderr.write("owrt: warning: signature check skipped (--insecure-skip-signature)\n")
         }
-        yield* emit(
-          options.json,
-          {
-            key: builder.key,
-            path: builder.path,
-            release: builder.release,
-            target: builder.target,
-            archiveSha256: builder.archiveSha256,
-            signedBy: builder.signedBy,
-          },
-          (b) => [b.path],
-        )
+        yield* emit(options.json, builder, (b) => [b.path])
       }),
     ),
 ).pipe(
   Command.withDescription("Fetch, verify and store the Image Builder of a release and target (or reuse it)"),
 )
 
-const builderJson = (b: Builder & { readonly references?: number }) => ({
-  key: b.key,
-  path: b.path,
-  release: b.release,
-  target: b.target,
-  archiveName: b.archiveName,
-  archiveSha256: b.archiveSha256,
-  signedBy: b.signedBy,
-  upstream: b.upstream,
-  files: b.files,
-  bytes: b.bytes,
-  createdAt: b.createdAt,
-  lastUsedAt: b.lastUsedAt,
-  ...(b.references === undefined ? {} : { references: b.references }),
-})
-
 const list = Command.make("list", { json: jsonOption, ...configOptions }, (options) =>
   runWithApp(options, () =>
     Effect.gen(function* () {
-      const builders = yield* (yield* BuilderStore).list()
-      yield* emit(options.json, { builders: builders.map(builderJson) }, (value) =>
+      const { listBuilders } = yield* listModule
+      yield* emit(options.json, yield* listBuilders.run({}, cliCaller), (value) =>
         value.builders.length === 0
           ? ["no Image Builders in the store (owrt builders ensure <release> <target>)"]
           : table([
@@ -109,25 +86,18 @@ const prune = Command.make(
   (options) =>
     runWithApp(options, () =>
       Effect.gen(function* () {
-        const report = yield* (yield* BuilderStore).prune({
-          olderThanDays: Option.getOrUndefined(options.olderThan),
-          dryRun: options.dryRun,
-        })
-        yield* emit(
-          options.json,
-          {
-            removed: report.removed.map(builderJson),
-            skipped: report.skipped.map((s) => ({ ...builderJson(s.builder), reason: s.reason })),
-            dryRun: options.dryRun,
-          },
-          (value) => [
-            ...value.removed.map(
-              (b) => `${options.dryRun ? "would remove" : "removed"} ${b.key} ${b.release} ${b.target}`,
-            ),
-            ...value.skipped.map((b) => `kept ${b.key} ${b.release} ${b.target}: ${b.reason}`),
-            ...(value.removed.length === 0 ? ["nothing to prune"] : []),
-          ],
+        const { pruneBuilders } = yield* pruneModule
+        const report = yield* pruneBuilders.run(
+          { olderThanDays: Option.getOrUndefined(options.olderThan), dryRun: options.dryRun },
+          cliCaller,
         )
+        yield* emit(options.json, report, (value) => [
+          ...value.removed.map(
+            (b) => `${options.dryRun ? "would remove" : "removed"} ${b.key} ${b.release} ${b.target}`,
+          ),
+          ...value.skipped.map((b) => `kept ${b.key} ${b.release} ${b.target}: ${b.reason}`),
+          ...(value.removed.length === 0 ? ["nothing to prune"] : []),
+        ])
       }),
     ),
 ).pipe(

@@ -3,11 +3,10 @@ import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import { Effect, Option } from "effect"
-import { buildsOfImage } from "../../db/buildRecords.js"
-import { effectiveFlashStatus, type FlashRow, listFlashes, listSuspectCards } from "../../db/flashRecords.js"
-import { UsageError } from "../../errors.js"
+import { ExitCode, UsageError } from "../../errors.js"
 import type { FlashReport } from "../../flash/flashOperation.js"
 import { formatBytes } from "../../progress/terminalProgress.js"
+import { cliCaller } from "../cliCaller.js"
 import { configOptions, jsonOption } from "../commonOptions.js"
 import { emit, table } from "../output.js"
 import { runWithApp } from "../runWithApp.js"
@@ -15,9 +14,10 @@ import { runWithApp } from "../runWithApp.js"
 // The flash machinery loads when a flash command runs: every other command starts without it.
 const flashModules = Effect.promise(async () => ({
   ...(await import("../../flash/flashOperation.js")),
-  ...(await import("../../flash/identifyCard.js")),
   ...(await import("../../flash/eligibleDevices.js")),
 }))
+const listFlashesModule = Effect.promise(() => import("../../operations/listFlashes.js"))
+const identifyCardModule = Effect.promise(() => import("../../operations/identifyCard.js"))
 
 const allowLoopOption = Options.boolean("allow-loop").pipe(
   Options.withDescription("Accept a loop device as the card (lab and test use)"),
@@ -52,42 +52,6 @@ const confirmOnTerminal = (plan: FlashReport): Effect.Effect<boolean> =>
     }
   })
 
-const flashRowJson = (row: FlashRow) => ({
-  id: row.id,
-  mode: row.mode,
-  status: effectiveFlashStatus(row),
-  source: row.source,
-  image: {
-    path: row.image_path,
-    bytes: row.image_bytes,
-    sha256: row.image_sha256,
-    compression: row.compression,
-    profile: row.profile,
-    revision: row.revision_hash,
-    artifact: row.artifact_name
-      ? { key: row.artifacts_key, name: row.artifact_name, type: row.artifact_type }
-      : null,
-  },
-  device: {
-    path: row.device_path,
-    requested: row.device_requested,
-    model: row.device_model,
-    serial: row.device_serial,
-    bytes: row.device_bytes,
-  },
-  wipe: row.wipe === 1,
-  verify: row.verify,
-  error: row.error_code ? { code: row.error_code, message: row.error_message } : null,
-  firstBadOffset: row.first_bad_offset,
-  badBytes: row.bad_bytes,
-  writeMs: row.write_ms,
-  verifyMs: row.verify_ms,
-  requestedBy: row.requested_by,
-  requestedUser: row.requested_user,
-  startedAt: row.started_at,
-  finishedAt: row.finished_at,
-})
-
 const list = Command.make(
   "list",
   {
@@ -101,43 +65,30 @@ const list = Command.make(
   (options) =>
     runWithApp(options, () =>
       Effect.gen(function* () {
-        const rows = yield* listFlashes(options.limit)
-        const suspects = yield* listSuspectCards()
-        yield* emit(
-          options.json,
-          {
-            flashes: rows.map(flashRowJson),
-            suspectCards: suspects.map((s) => ({
-              flashId: s.flash_id,
-              model: s.model,
-              serial: s.serial,
-              sizeBytes: s.size_bytes,
-              reason: s.reason,
-              recordedAt: s.recorded_at,
-            })),
-          },
-          () => [
-            ...table([
-              ["ID", "WHEN", "MODE", "STATUS", "DEVICE", "IMAGE", "BY"],
-              ...rows.map((r) => [
-                String(r.id),
-                r.started_at.slice(0, 19).replace("T", " "),
-                r.mode,
-                effectiveFlashStatus(r),
-                r.device_serial ? `${r.device_path} (${r.device_serial})` : r.device_path,
-                r.artifact_name ?? r.image_path,
-                `${r.requested_user} via ${r.requested_by}`,
-              ]),
+        const { listFlashes } = yield* listFlashesModule
+        yield* emit(options.json, yield* listFlashes.run({ limit: options.limit }, cliCaller), (value) => [
+          ...table([
+            ["ID", "WHEN", "MODE", "STATUS", "DEVICE", "IMAGE", "BY"],
+            ...value.flashes.map((f) => [
+              String(f.id),
+              f.startedAt.slice(0, 19).replace("T", " "),
+              f.mode,
+              f.status,
+              f.device.serial ? `${f.device.path} (${f.device.serial})` : f.device.path,
+              f.image.artifact?.name ?? f.image.path,
+              `${f.requestedUser} via ${f.requestedBy}`,
             ]),
-            ...(suspects.length > 0
-              ? [
-                  "",
-                  "suspect cards:",
-                  ...suspects.map((s) => `  ${s.model ?? "?"} ${s.serial ?? "(no serial)"}: ${s.reason}`),
-                ]
-              : []),
-          ],
-        )
+          ]),
+          ...(value.suspectCards.length > 0
+            ? [
+                "",
+                "suspect cards:",
+                ...value.suspectCards.map(
+                  (s) => `  ${s.model ?? "?"} ${s.serial ?? "(no serial)"}: ${s.reason}`,
+                ),
+              ]
+            : []),
+        ])
       }),
     ),
 ).pipe(Command.withDescription("Past flashes (dry runs and refusals included) and cards found suspect"))
@@ -197,36 +148,20 @@ export const flashCommand = Command.make(
       Effect.gen(function* () {
         const identify = Option.getOrUndefined(options.identify)
         if (identify !== undefined) {
-          const { identifyCard } = yield* flashModules
-          const found = yield* identifyCard(identify)
-          const builds = found.marker ? yield* buildsOfImage(found.marker.key) : []
-          yield* emit(
-            options.json,
-            {
-              device: found.device,
-              marker: found.marker ?? null,
-              foundAt: found.foundAt ?? null,
-              builds: builds.map((b) => ({
-                id: b.id,
-                profile: b.profile,
-                rev: b.revision_seq,
-                finishedAt: b.finished_at,
-              })),
-            },
-            () =>
-              found.marker
-                ? [
-                    `${found.device}: profile ${found.marker.profile}, revision ${found.marker.revision.slice(0, 12)}, image key ${found.marker.key}`,
-                    `  (marker in the ${found.foundAt?.filesystem} file system at byte ${found.foundAt?.offset})`,
-                    ...builds.map(
-                      (b) => `  build #${b.id} ${b.profile}@${b.revision_seq ?? "?"} ${b.finished_at ?? ""}`,
-                    ),
-                  ]
-                : [
-                    `${found.device}: no owrt build marker found (looked at ${found.searched.length} file system(s))`,
-                  ],
+          const { identifyCard } = yield* identifyCardModule
+          const { searched, ...found } = yield* identifyCard.run({ device: identify }, cliCaller)
+          yield* emit(options.json, found, () =>
+            found.marker
+              ? [
+                  `${found.device}: profile ${found.marker.profile}, revision ${found.marker.revision.slice(0, 12)}, image key ${found.marker.key}`,
+                  `  (marker in the ${found.foundAt?.filesystem} file system at byte ${found.foundAt?.offset})`,
+                  ...found.builds.map(
+                    (b) => `  build #${b.id} ${b.profile}@${b.rev ?? "?"} ${b.finishedAt ?? ""}`,
+                  ),
+                ]
+              : [`${found.device}: no owrt build marker found (looked at ${searched.length} file system(s))`],
           )
-          if (!found.marker) process.exitCode = 4
+          if (!found.marker) process.exitCode = ExitCode.notFound
           return
         }
         const source = Option.getOrUndefined(options.source)

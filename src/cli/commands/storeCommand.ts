@@ -1,25 +1,23 @@
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import { Effect } from "effect"
-import { AppConfig } from "../../config/appConfig.js"
-import { NotFoundError } from "../../errors.js"
-import { Realizer } from "../../graph/realizer.js"
 import { formatBytes } from "../../progress/terminalProgress.js"
-import { collectGarbage, listStore } from "../../store/storeMaintenance.js"
 import { cliCaller } from "../cliCaller.js"
 import { configOptions, dryRunOption, jsonOption } from "../commonOptions.js"
 import { emit, table } from "../output.js"
 import { runWithApp } from "../runWithApp.js"
 
-// Loaded when the command runs, so that other commands start without its schemas.
+// Loaded when a command runs, so that other commands start without their schemas.
+const listStoreModule = Effect.promise(() => import("../../operations/listStore.js"))
 const storeVerifyModule = Effect.promise(() => import("../../operations/storeVerify.js"))
+const collectGarbageModule = Effect.promise(() => import("../../operations/collectGarbage.js"))
+const storePathModule = Effect.promise(() => import("../../operations/storePath.js"))
 
 const ls = Command.make("ls", { json: jsonOption, ...configOptions }, (options) =>
   runWithApp(options, () =>
     Effect.gen(function* () {
-      const config = yield* AppConfig
-      const entries = yield* listStore(config.store)
-      yield* emit(options.json, { store: config.store, paths: entries }, (value) =>
+      const { listStore } = yield* listStoreModule
+      yield* emit(options.json, yield* listStore.run({}, cliCaller), (value) =>
         value.paths.length === 0
           ? [`${value.store} is empty`]
           : table([
@@ -63,9 +61,9 @@ const gc = Command.make(
   (options) =>
     runWithApp(options, () =>
       Effect.gen(function* () {
-        const config = yield* AppConfig
-        const report = yield* collectGarbage(config.store, { dryRun: options.dryRun })
-        yield* emit(options.json, { ...report, dryRun: options.dryRun }, (r) => [
+        const { collectGarbage } = yield* collectGarbageModule
+        const report = yield* collectGarbage.run({ dryRun: options.dryRun }, cliCaller)
+        yield* emit(options.json, report, (r) => [
           ...r.removed.map((p) => `${options.dryRun ? "would remove" : "removed"} ${p}`),
           ...r.skipped.map((s) => `kept ${s.path}: ${s.reason}`),
           ...(r.staleLocks > 0
@@ -83,19 +81,10 @@ const path = Command.make(
   (options) =>
     runWithApp(options, () =>
       Effect.gen(function* () {
-        const [planned] = yield* (yield* Realizer).plan({ specs: [options.profile] })
-        const node = planned?.nodes.find((n) => n.kind === "collect-artifacts")
-        if (!planned || !node?.path) {
-          return yield* new NotFoundError({
-            what: options.profile,
-            detail: "not realized in this store (owrt realize it first)",
-          })
-        }
-        yield* emit(
-          options.json,
-          { profile: planned.profile, rev: planned.rev, key: node.key, path: node.path },
-          (v) => [v.path],
-        )
+        const { storePath } = yield* storePathModule
+        yield* emit(options.json, yield* storePath.run({ profile: options.profile }, cliCaller), (v) => [
+          v.path,
+        ])
       }),
     ),
 ).pipe(Command.withDescription("Print the store path of a realized profile's artifacts"))
