@@ -385,10 +385,10 @@ export const realizerLayer = Layer.effect(
           if (entry) entries.push(entry)
         }
         const facts = yield* planFacts
+        // Planning fetches and runs nothing, so it has no progress to report. (Provided once for all.)
         const compiled: Array<CompiledProfile> = yield* Effect.forEach(entries, (entry) =>
-          // Planning fetches and runs nothing, so it has no progress to report.
-          services(compileGraph(entry, facts)).pipe(Effect.provideService(Progress, silent), Effect.scoped),
-        )
+          compileGraph(entry, facts),
+        ).pipe(services, Effect.provideService(Progress, silent), Effect.scoped)
         const statuses = yield* executor.lookup(compiled.map((c) => c.graph))
         const planned = yield* Effect.forEach(compiled, ({ entry, graph }) =>
           Effect.gen(function* () {
