@@ -3,7 +3,12 @@ import { join } from "node:path"
 import type { SqlClient } from "@effect/sql"
 import { Effect, type Scope } from "effect"
 import { findStorePath, insertStorePath, type StorePathRow } from "../db/storePathRecords.js"
-import { type DatabaseBusyError, type DatabaseError, InternalError, type LockTimeoutError } from "../errors.js"
+import {
+  type DatabaseBusyError,
+  type DatabaseError,
+  InternalError,
+  type LockTimeoutError,
+} from "../errors.js"
 import type { Canonical } from "../text/canonicalJson.js"
 import { acquireStoreLock } from "./storeLock.js"
 import { treeDigest } from "./treeDigest.js"
@@ -111,7 +116,10 @@ export const realizeNode = <E, R>(options: {
 
 /** Removes a directory tree, ignoring one that is already gone. */
 export const removeTree = (path: string): Effect.Effect<void, InternalError> =>
-  Effect.try({ try: () => rmSync(path, { recursive: true, force: true }), catch: (cause) => new InternalError({ cause }) })
+  Effect.try({
+    try: () => rmSync(path, { recursive: true, force: true }),
+    catch: (cause) => new InternalError({ cause }),
+  })
 
 /** Owner-only access to a store path's directory (what `owrt serve` also reads as "holds secrets"). */
 const makePrivate = (path: string): Effect.Effect<void, InternalError> =>
@@ -127,7 +135,12 @@ export const isPrivateStorePath = (path: string): boolean => (statSync(path).mod
 
 /** A valid stored output as a cache hit (made owner-only first when it holds secrets). */
 export const storedNode = (
-  node: { readonly store: string; readonly kind: string; readonly key: string; readonly private?: boolean | undefined },
+  node: {
+    readonly store: string
+    readonly kind: string
+    readonly key: string
+    readonly private?: boolean | undefined
+  },
   row: StorePathRow,
 ): Effect.Effect<StoredNode, InternalError> => {
   const path = join(node.store, storePathName(node.key, row.name))

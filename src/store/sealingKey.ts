@@ -39,4 +39,3 @@ const readKey = (file: string): Uint8Array | undefined => {
     return undefined
   }
 }
-

@@ -41,7 +41,9 @@ const entryOf = (store: string, row: StorePathRow): StoreEntry => ({
 })
 
 /** Every store path the database knows (Image Builders are store paths like every node output). */
-export const listStore = (store: string): Effect.Effect<ReadonlyArray<StoreEntry>, DbError, SqlClient.SqlClient> =>
+export const listStore = (
+  store: string,
+): Effect.Effect<ReadonlyArray<StoreEntry>, DbError, SqlClient.SqlClient> =>
   Effect.map(listStorePaths(), (rows) => rows.map((row) => entryOf(store, row)))
 
 export interface VerifyReport {

@@ -47,7 +47,8 @@ export const treeDigest = (root: string, key?: Uint8Array, listingOnly = false):
       const full = join(root, path)
       const stat = lstatSync(full)
       const mode = stat.mode & 0o7777
-      if (stat.isSymbolicLink()) entries.push({ path, kind: "symlink", mode: 0o777, size: 0, linkTarget: readlinkSync(full) })
+      if (stat.isSymbolicLink())
+        entries.push({ path, kind: "symlink", mode: 0o777, size: 0, linkTarget: readlinkSync(full) })
       else if (stat.isDirectory()) {
         entries.push({ path, kind: "dir", mode, size: 0 })
         visit(path)
@@ -76,7 +77,10 @@ export const treeDigest = (root: string, key?: Uint8Array, listingOnly = false):
 }
 
 /** Paths whose entry differs between two listings (changed, added or removed). */
-export const treeDifferences = (expected: ReadonlyArray<TreeFile>, actual: ReadonlyArray<TreeFile>): ReadonlyArray<string> => {
+export const treeDifferences = (
+  expected: ReadonlyArray<TreeFile>,
+  actual: ReadonlyArray<TreeFile>,
+): ReadonlyArray<string> => {
   const line = (e: TreeFile) => `${e.kind}:${e.mode}:${e.size}:${e.sha256 ?? e.linkTarget ?? ""}`
   const before = new Map(expected.map((e) => [e.path, line(e)]))
   const after = new Map(actual.map((e) => [e.path, line(e)]))
