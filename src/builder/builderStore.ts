@@ -1,24 +1,12 @@
 import { existsSync, rmSync } from "node:fs"
 import { basename, dirname, join } from "node:path"
-import { SqlClient } from "@effect/sql"
 import { Context, Effect, Layer } from "effect"
 import { AppConfig } from "../config/appConfig.js"
+import { BuilderRecords, type BuilderRow } from "../db/builderRecords.js"
+import type { DatabaseFailure } from "../db/database.js"
+import { type Database, databaseContext } from "../db/records.js"
+import { StorePathRecords } from "../db/storePathRecords.js"
 import {
-  type BuilderRow,
-  builderReferences,
-  deleteBuilder,
-  findBuilder,
-  findResolution,
-  insertBuilder,
-  listBuilders,
-  saveResolution,
-  touchBuilder,
-} from "../db/builderRecords.js"
-import { databaseFailure } from "../db/database.js"
-import { findStorePath, insertStorePath } from "../db/storePathRecords.js"
-import {
-  type DatabaseBusyError,
-  type DatabaseError,
   type DownloadError,
   InternalError,
   type NotPublishedError,
@@ -53,8 +41,7 @@ export type ResolveBuilderError =
   | DownloadError
   | SignatureError
   | UsageError
-  | DatabaseError
-  | DatabaseBusyError
+  | DatabaseFailure
 
 export interface EnsureOptions {
   readonly release: string
@@ -75,10 +62,10 @@ export class BuilderStore extends Context.Tag("owrt/BuilderStore")<
     /** The archive a release/target resolves to (cached resolution, or upstream's signed sha256sums). */
     readonly resolve: (options: EnsureOptions) => Effect.Effect<BuilderArchive, ResolveBuilderError>
     /** The stored builder with this key, if its row and its tree are both there. */
-    readonly find: (key: string) => Effect.Effect<Builder | undefined, DatabaseError | DatabaseBusyError>
+    readonly find: (key: string) => Effect.Effect<Builder | undefined, DatabaseFailure>
     readonly list: () => Effect.Effect<
       ReadonlyArray<Builder & { readonly references: number }>,
-      DatabaseError | DatabaseBusyError
+      DatabaseFailure
     >
     /**
      * Removes builders no running process uses (with `olderThanDays`, only those unused that long). Those
@@ -88,7 +75,7 @@ export class BuilderStore extends Context.Tag("owrt/BuilderStore")<
     readonly prune: (options: {
       readonly olderThanDays?: number | undefined
       readonly dryRun?: boolean | undefined
-    }) => Effect.Effect<PruneReport, DatabaseError | DatabaseBusyError | InternalError>
+    }) => Effect.Effect<PruneReport, DatabaseFailure | InternalError>
   }
 >() {}
 
@@ -118,9 +105,8 @@ export const builderStoreLayer = Layer.effect(
   BuilderStore,
   Effect.gen(function* () {
     const config = yield* AppConfig
-    const sqlContext = yield* Effect.context<SqlClient.SqlClient>()
-    const provide = <A, E>(effect: Effect.Effect<A, E, SqlClient.SqlClient>) =>
-      effect.pipe(Effect.provide(sqlContext))
+    const database = yield* databaseContext
+    const provide = <A, E>(effect: Effect.Effect<A, E, Database>) => effect.pipe(Effect.provide(database))
 
     // A store from before builders were ordinary store nodes has `builders` rows without `store_paths` rows:
     // adopt those trees (one query when there are none).
@@ -134,7 +120,7 @@ export const builderStoreLayer = Layer.effect(
               detail: `\`${options.target}\` is not <target>/<subtarget> (e.g. ath79/generic)`,
             })
           }
-          const cached = yield* findResolution(
+          const cached = yield* BuilderRecords.findResolution(
             config.upstream,
             options.release,
             options.target,
@@ -155,7 +141,7 @@ export const builderStoreLayer = Layer.effect(
             keyring: config.keyring,
             skipSignature: options.skipSignature === true,
           })
-          yield* saveResolution(archive)
+          yield* BuilderRecords.saveResolution(archive)
           return archive
         }),
       )
@@ -163,20 +149,23 @@ export const builderStoreLayer = Layer.effect(
     /** The stored builder for `key`: its builders row, and a valid store path that is there. */
     const present = (key: string) =>
       Effect.gen(function* () {
-        const row = yield* findBuilder(key)
+        const row = yield* BuilderRecords.find(key)
         if (!row) return undefined
-        const path = yield* findStorePath(key)
+        const path = yield* StorePathRecords.find(key)
         return path?.valid === 1 && existsSync(join(config.store, row.path)) ? row : undefined
       })
 
     const list = () =>
       provide(
         Effect.gen(function* () {
-          const rows = yield* listBuilders()
+          const rows = yield* BuilderRecords.list()
           const result: Array<Builder & { references: number }> = []
           for (const row of rows) {
             if (!(yield* present(row.key))) continue
-            result.push({ ...toBuilder(config.store, row), references: yield* builderReferences(row.key) })
+            result.push({
+              ...toBuilder(config.store, row),
+              references: yield* BuilderRecords.references(row.key),
+            })
           }
           return result
         }),
@@ -188,13 +177,12 @@ export const builderStoreLayer = Layer.effect(
     }) =>
       provide(
         Effect.gen(function* () {
-          const sql = yield* SqlClient.SqlClient
           const cutoff =
             options.olderThanDays === undefined ? undefined : Date.now() - options.olderThanDays * 86_400_000
           const old = (row: BuilderRow) => cutoff === undefined || Date.parse(row.last_used_at) <= cutoff
           const removed: Array<Builder> = []
           const skipped: Array<{ builder: Builder; reason: string }> = []
-          for (const row of yield* listBuilders()) {
+          for (const row of yield* BuilderRecords.list()) {
             if (!old(row)) continue
             const builder = toBuilder(config.store, row)
             const hold = `node:${row.key}`
@@ -210,15 +198,13 @@ export const builderStoreLayer = Layer.effect(
             const outcome = yield* Effect.gen(function* () {
               // A download or another prune of the same builder holds its lock: not now.
               yield* acquireStoreLock(hold, 0)
-              const now = yield* findBuilder(row.key)
+              const now = yield* BuilderRecords.find(row.key)
               if (!now || !old(now)) return "gone"
               // One statement, atomic with the uses: a process that took its use before this either is seen
               // here, or finds no valid store path (and fetches the builder again under the lock held here).
-              const deleted = yield* sql<{ key: string }>`DELETE FROM store_paths WHERE key = ${row.key}
-                AND NOT EXISTS (SELECT 1 FROM store_uses WHERE name = ${hold})
-                RETURNING key`.pipe(Effect.mapError(databaseFailure("delete builder")))
-              if (deleted.length === 0) return `in use by ${(yield* liveUsers(hold)).join(", ")}`
-              yield* deleteBuilder(row.key)
+              const deleted = yield* StorePathRecords.removeUnlessUsed(row.key, hold)
+              if (!deleted) return `in use by ${(yield* liveUsers(hold)).join(", ")}`
+              yield* BuilderRecords.remove(row.key)
               yield* Effect.try({
                 try: () => rmSync(join(config.store, row.path), { recursive: true, force: true }),
                 catch: (cause) => new InternalError({ cause }),
@@ -247,15 +233,15 @@ export const recordBuilder = (options: {
   readonly archive: BuilderArchive
   readonly key: string
   readonly storePath: string
-}): Effect.Effect<Builder, DatabaseError | DatabaseBusyError, SqlClient.SqlClient> =>
+}): Effect.Effect<Builder, DatabaseFailure, Database> =>
   Effect.gen(function* () {
     const store = dirname(options.storePath)
-    const existing = yield* findBuilder(options.key)
+    const existing = yield* BuilderRecords.find(options.key)
     if (existing) {
-      yield* touchBuilder(options.key)
+      yield* BuilderRecords.touch(options.key)
       return toBuilder(store, { ...existing, last_used_at: new Date().toISOString() })
     }
-    const stored = yield* findStorePath(options.key)
+    const stored = yield* StorePathRecords.find(options.key)
     const now = new Date().toISOString()
     const row: BuilderRow = {
       key: options.key,
@@ -271,29 +257,25 @@ export const recordBuilder = (options: {
       created_at: stored?.created_at ?? now,
       last_used_at: now,
     }
-    yield* insertBuilder(row)
+    yield* BuilderRecords.insert(row)
     return toBuilder(store, row)
   })
 
 /** Store paths for builders that a store from before fetch-builder was an ordinary node recorded only in `builders`. */
 const adoptLegacyBuilders = (store: string) =>
   Effect.gen(function* () {
-    const sql = yield* SqlClient.SqlClient
-    const orphans = yield* sql<BuilderRow>`SELECT b.* FROM builders b LEFT JOIN store_paths s ON s.key = b.key
-                                           WHERE s.key IS NULL`.pipe(
-      Effect.mapError(databaseFailure("read builders")),
-    )
+    const orphans = yield* BuilderRecords.withoutStorePath()
     for (const row of orphans) {
       const path = join(store, row.path)
       if (!existsSync(path)) {
-        yield* deleteBuilder(row.key)
+        yield* BuilderRecords.remove(row.key)
         continue
       }
       const digest = yield* Effect.try({
         try: () => treeDigest(path, undefined, true),
         catch: (cause) => new InternalError({ cause }),
       }).pipe(Effect.orDie)
-      yield* insertStorePath({
+      yield* StorePathRecords.insert({
         key: row.key,
         kind: "fetch-builder",
         name: row.path.slice(row.key.length + 1),

@@ -1,5 +1,5 @@
 import { Effect } from "effect"
-import { type AppServices, appLayer } from "../appLayer.js"
+import { type AppServices, appLayer } from "../app/appLayer.js"
 import { silentProgress } from "../progress/progress.js"
 import { terminalProgress } from "../progress/terminalProgress.js"
 import { type ConfigOptionValues, toConfigFlags } from "./commonOptions.js"

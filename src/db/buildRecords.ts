@@ -1,34 +1,34 @@
-import { SqlClient } from "@effect/sql"
-import { Effect } from "effect"
-import type { DatabaseBusyError, DatabaseError } from "../errors.js"
+import { SqlClient, SqlSchema } from "@effect/sql"
+import { Effect, Option, Schema } from "effect"
 import { currentProcess, holderAlive } from "../process/processIdentity.js"
-import { databaseFailure } from "./database.js"
+import { sqlFailure } from "./database.js"
 
-export type Requester = "cli" | "web" | "mcp" | "api"
+export const Requester = Schema.Literal("cli", "web", "mcp", "api")
+export type Requester = typeof Requester.Type
 export type BuildStatus = "running" | "succeeded" | "failed" | "interrupted"
 
-export interface BuildRow {
-  readonly id: number
-  readonly profile: string
-  readonly revision_seq: number | null
-  readonly revision_hash: string
-  readonly builder_key: string | null
-  readonly overlay_key: string | null
-  readonly image_key: string | null
-  readonly artifacts_key: string | null
-  readonly cache_hit: number
-  readonly requested_by: string
-  readonly status: string
-  readonly error_code: string | null
-  readonly error_message: string | null
-  readonly started_at: string
-  readonly finished_at: string | null
-  readonly duration_ms: number | null
-  readonly pid: number
-  readonly pid_start: string | null
-}
-
-type DbError = DatabaseError | DatabaseBusyError
+/** A build (one profile realized once), as its row reads. */
+export const BuildRow = Schema.Struct({
+  id: Schema.Number,
+  profile: Schema.String,
+  revision_seq: Schema.NullOr(Schema.Number),
+  revision_hash: Schema.String,
+  builder_key: Schema.NullOr(Schema.String),
+  overlay_key: Schema.NullOr(Schema.String),
+  image_key: Schema.NullOr(Schema.String),
+  artifacts_key: Schema.NullOr(Schema.String),
+  cache_hit: Schema.Number,
+  requested_by: Schema.String,
+  status: Schema.Literal("running", "succeeded", "failed", "interrupted"),
+  error_code: Schema.NullOr(Schema.String),
+  error_message: Schema.NullOr(Schema.String),
+  started_at: Schema.String,
+  finished_at: Schema.NullOr(Schema.String),
+  duration_ms: Schema.NullOr(Schema.Number),
+  pid: Schema.Number,
+  pid_start: Schema.NullOr(Schema.String),
+})
+export type BuildRow = typeof BuildRow.Type
 
 /** A build still marked running whose process is gone was interrupted (killed, crashed). */
 export const effectiveStatus = (row: BuildRow): BuildStatus =>
@@ -36,141 +36,131 @@ export const effectiveStatus = (row: BuildRow): BuildStatus =>
   !(row.pid === currentProcess.pid && row.pid_start === currentProcess.start) &&
   !holderAlive({ pid: row.pid, start: row.pid_start ?? "unknown", host: currentProcess.host })
     ? "interrupted"
-    : (row.status as BuildStatus)
+    : row.status
 
-export const startBuild = (build: {
+export interface NewBuild {
   readonly profile: string
   readonly revisionSeq: number
   readonly revisionHash: string
   readonly requestedBy: Requester
-}): Effect.Effect<number, DbError, SqlClient.SqlClient> =>
-  Effect.gen(function* () {
+}
+
+export interface BuildOutcome {
+  readonly status: Exclude<BuildStatus, "running">
+  readonly cacheHit: boolean
+  readonly errorCode?: string | undefined
+  readonly errorMessage?: string | undefined
+  readonly startedMs: number
+}
+
+export type KeyColumn = "builder_key" | "overlay_key" | "image_key" | "artifacts_key"
+
+/** The `builds` table: every realization of a profile, who asked, which node keys it used, how it ended. */
+export class BuildRecords extends Effect.Service<BuildRecords>()("owrt/BuildRecords", {
+  accessors: true,
+  effect: Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
-    const [row] = yield* sql<{ id: number }>`INSERT INTO builds ${sql.insert({
-      profile: build.profile,
-      revision_seq: build.revisionSeq,
-      revision_hash: build.revisionHash,
-      requested_by: build.requestedBy,
-      status: "running",
-      started_at: new Date().toISOString(),
-      pid: currentProcess.pid,
-      pid_start: currentProcess.start,
-    })} RETURNING id`
-    return row?.id ?? 0
-  }).pipe(Effect.mapError(databaseFailure("record build")))
-
-export const updateBuildKeys = (
-  id: number,
-  keys: { builder?: string; overlay?: string; image?: string; artifacts?: string },
-): Effect.Effect<void, DbError, SqlClient.SqlClient> =>
-  Effect.flatMap(
-    SqlClient.SqlClient,
-    (sql) => sql`UPDATE builds SET
-      builder_key = COALESCE(${keys.builder ?? null}, builder_key),
-      overlay_key = COALESCE(${keys.overlay ?? null}, overlay_key),
-      image_key = COALESCE(${keys.image ?? null}, image_key),
-      artifacts_key = COALESCE(${keys.artifacts ?? null}, artifacts_key)
-      WHERE id = ${id}`,
-  ).pipe(Effect.asVoid, Effect.mapError(databaseFailure("record build keys")))
-
-export const finishBuild = (
-  id: number,
-  outcome: {
-    readonly status: Exclude<BuildStatus, "running">
-    readonly cacheHit: boolean
-    readonly errorCode?: string | undefined
-    readonly errorMessage?: string | undefined
-    readonly startedMs: number
-  },
-): Effect.Effect<void, DbError, SqlClient.SqlClient> =>
-  Effect.flatMap(
-    SqlClient.SqlClient,
-    (sql) => sql`UPDATE builds SET status = ${outcome.status}, cache_hit = ${outcome.cacheHit ? 1 : 0},
-      error_code = ${outcome.errorCode ?? null}, error_message = ${outcome.errorMessage ?? null},
-      finished_at = ${new Date().toISOString()}, duration_ms = ${Date.now() - outcome.startedMs}
-      WHERE id = ${id}`,
-  ).pipe(Effect.asVoid, Effect.mapError(databaseFailure("finish build")))
-
-export const listBuilds = (options: {
-  readonly profile?: string | undefined
-  readonly limit: number
-}): Effect.Effect<ReadonlyArray<BuildRow>, DbError, SqlClient.SqlClient> =>
-  Effect.flatMap(SqlClient.SqlClient, (sql) =>
-    options.profile === undefined
-      ? sql<BuildRow>`SELECT * FROM builds ORDER BY id DESC LIMIT ${options.limit}`
-      : sql<BuildRow>`SELECT * FROM builds WHERE profile = ${options.profile} ORDER BY id DESC LIMIT ${options.limit}`,
-  ).pipe(Effect.mapError(databaseFailure("list builds")))
-
-export const findBuild = (id: number): Effect.Effect<BuildRow | undefined, DbError, SqlClient.SqlClient> =>
-  Effect.flatMap(SqlClient.SqlClient, (sql) => sql<BuildRow>`SELECT * FROM builds WHERE id = ${id}`).pipe(
-    Effect.map(([row]) => row),
-    Effect.mapError(databaseFailure("read build")),
-  )
-
-/** The most recent successful build of a profile, optionally of one revision. */
-export const latestGoodBuild = (
-  profile: string,
-  revisionHash?: string,
-): Effect.Effect<BuildRow | undefined, DbError, SqlClient.SqlClient> =>
-  Effect.flatMap(SqlClient.SqlClient, (sql) =>
-    revisionHash === undefined
-      ? sql<BuildRow>`SELECT * FROM builds WHERE profile = ${profile} AND status = 'succeeded' ORDER BY id DESC LIMIT 1`
-      : sql<BuildRow>`SELECT * FROM builds WHERE profile = ${profile} AND revision_hash = ${revisionHash}
-                      AND status = 'succeeded' ORDER BY id DESC LIMIT 1`,
-  ).pipe(
-    Effect.map(([row]) => row),
-    Effect.mapError(databaseFailure("read builds")),
-  )
-
-export const recordArtifacts = (
-  artifactsKey: string,
-  images: ReadonlyArray<{
-    readonly name: string
-    readonly type: string
-    readonly filesystem: string | null
-    readonly sha256: string
-    readonly size: number
-  }>,
-): Effect.Effect<void, DbError, SqlClient.SqlClient> =>
-  Effect.gen(function* () {
-    const sql = yield* SqlClient.SqlClient
-    // Recorded when the set was made here: a cache hit reads instead of writing.
-    const [present] = yield* sql<{
-      n: number
-    }>`SELECT COUNT(*) AS n FROM artifacts WHERE artifacts_key = ${artifactsKey}`
-    if ((present?.n ?? 0) === images.length) return
-    for (const image of images) {
-      yield* sql`INSERT OR REPLACE INTO artifacts ${sql.insert({
-        artifacts_key: artifactsKey,
-        name: image.name,
-        type: image.type,
-        filesystem: image.filesystem,
-        sha256: image.sha256,
-        size: image.size,
-      })}`
+    const insert = SqlSchema.single({
+      Request: Schema.Struct({
+        profile: Schema.String,
+        revision_seq: Schema.Number,
+        revision_hash: Schema.String,
+        requested_by: Requester,
+      }),
+      Result: Schema.Struct({ id: Schema.Number }),
+      execute: (build) =>
+        sql`INSERT INTO builds ${sql.insert({
+          ...build,
+          status: "running",
+          started_at: new Date().toISOString(),
+          pid: currentProcess.pid,
+          pid_start: currentProcess.start,
+        })} RETURNING id`,
+    })
+    const byId = SqlSchema.findOne({
+      Request: Schema.Number,
+      Result: BuildRow,
+      execute: (id) => sql`SELECT * FROM builds WHERE id = ${id}`,
+    })
+    const recent = SqlSchema.findAll({
+      Request: Schema.Struct({ profile: Schema.UndefinedOr(Schema.String), limit: Schema.Number }),
+      Result: BuildRow,
+      execute: ({ profile, limit }) =>
+        profile === undefined
+          ? sql`SELECT * FROM builds ORDER BY id DESC LIMIT ${limit}`
+          : sql`SELECT * FROM builds WHERE profile = ${profile} ORDER BY id DESC LIMIT ${limit}`,
+    })
+    const latestGood = SqlSchema.findOne({
+      Request: Schema.Struct({ profile: Schema.String, revisionHash: Schema.UndefinedOr(Schema.String) }),
+      Result: BuildRow,
+      execute: ({ profile, revisionHash }) =>
+        revisionHash === undefined
+          ? sql`SELECT * FROM builds WHERE profile = ${profile} AND status = 'succeeded' ORDER BY id DESC LIMIT 1`
+          : sql`SELECT * FROM builds WHERE profile = ${profile} AND revision_hash = ${revisionHash}
+                AND status = 'succeeded' ORDER BY id DESC LIMIT 1`,
+    })
+    const ofImage = SqlSchema.findAll({
+      Request: Schema.String,
+      Result: BuildRow,
+      execute: (imageKey) =>
+        sql`SELECT * FROM builds WHERE image_key = ${imageKey} ORDER BY id DESC LIMIT 20`,
+    })
+    const keysOf = SqlSchema.findAll({
+      Request: Schema.Struct({
+        profile: Schema.String,
+        column: Schema.Literal("builder_key", "overlay_key", "image_key", "artifacts_key"),
+      }),
+      Result: Schema.Struct({ key: Schema.String }),
+      execute: ({ profile, column }) =>
+        sql`SELECT ${sql(column)} AS key FROM builds
+            WHERE profile = ${profile} AND ${sql(column)} IS NOT NULL
+            GROUP BY ${sql(column)} ORDER BY MAX(id) DESC LIMIT 50`,
+    })
+    return {
+      /** Records a build as running, owned by this process; returns its id. */
+      start: (build: NewBuild) =>
+        insert({
+          profile: build.profile,
+          revision_seq: build.revisionSeq,
+          revision_hash: build.revisionHash,
+          requested_by: build.requestedBy,
+        }).pipe(
+          Effect.map((row) => row.id),
+          Effect.catchTag("NoSuchElementException", (cause) => Effect.die(cause)),
+          sqlFailure("record build"),
+        ),
+      updateKeys: (
+        id: number,
+        keys: { builder?: string; overlay?: string; image?: string; artifacts?: string },
+      ) =>
+        sql`UPDATE builds SET
+          builder_key = COALESCE(${keys.builder ?? null}, builder_key),
+          overlay_key = COALESCE(${keys.overlay ?? null}, overlay_key),
+          image_key = COALESCE(${keys.image ?? null}, image_key),
+          artifacts_key = COALESCE(${keys.artifacts ?? null}, artifacts_key)
+          WHERE id = ${id}`.pipe(Effect.asVoid, sqlFailure("record build keys")),
+      finish: (id: number, outcome: BuildOutcome) =>
+        sql`UPDATE builds SET status = ${outcome.status}, cache_hit = ${outcome.cacheHit ? 1 : 0},
+          error_code = ${outcome.errorCode ?? null}, error_message = ${outcome.errorMessage ?? null},
+          finished_at = ${new Date().toISOString()}, duration_ms = ${Date.now() - outcome.startedMs}
+          WHERE id = ${id}`.pipe(Effect.asVoid, sqlFailure("finish build")),
+      list: (options: { readonly profile?: string | undefined; readonly limit: number }) =>
+        recent({ profile: options.profile, limit: options.limit }).pipe(sqlFailure("list builds")),
+      find: (id: number) => byId(id).pipe(Effect.map(Option.getOrUndefined), sqlFailure("read build")),
+      /** The most recent successful build of a profile, optionally of one revision. */
+      latestGood: (profile: string, revisionHash?: string) =>
+        latestGood({ profile, revisionHash }).pipe(
+          Effect.map(Option.getOrUndefined),
+          sqlFailure("read builds"),
+        ),
+      /** Builds whose make-image step had this key (what a build marker names). */
+      ofImage: (imageKey: string) => ofImage(imageKey).pipe(sqlFailure("read builds")),
+      /** The node keys a profile's builds used, most recent first (builder, overlay, image or artifacts). */
+      recentKeys: (profile: string, column: KeyColumn) =>
+        keysOf({ profile, column }).pipe(
+          Effect.map((rows) => rows.map((row) => row.key)),
+          sqlFailure("read builds"),
+        ),
     }
-  }).pipe(Effect.mapError(databaseFailure("record artifacts")))
-
-/** Builds whose make-image step had this key (what a build marker names). */
-export const buildsOfImage = (
-  imageKey: string,
-): Effect.Effect<ReadonlyArray<BuildRow>, DbError, SqlClient.SqlClient> =>
-  Effect.flatMap(
-    SqlClient.SqlClient,
-    (sql) => sql<BuildRow>`SELECT * FROM builds WHERE image_key = ${imageKey} ORDER BY id DESC LIMIT 20`,
-  ).pipe(Effect.mapError(databaseFailure("read builds")))
-
-/** The node keys a profile's builds used, most recent first (builder, overlay, image or artifacts). */
-export const recentKeysOfProfile = (
-  profile: string,
-  column: "builder_key" | "overlay_key" | "image_key" | "artifacts_key",
-): Effect.Effect<ReadonlyArray<string>, DbError, SqlClient.SqlClient> =>
-  Effect.flatMap(
-    SqlClient.SqlClient,
-    (sql) => sql<{ key: string }>`SELECT ${sql(column)} AS key FROM builds
-                                  WHERE profile = ${profile} AND ${sql(column)} IS NOT NULL
-                                  GROUP BY ${sql(column)} ORDER BY MAX(id) DESC LIMIT 50`,
-  ).pipe(
-    Effect.map((rows) => rows.map((row) => row.key)),
-    Effect.mapError(databaseFailure("read builds")),
-  )
+  }),
+}) {}

@@ -1,25 +1,23 @@
-import { SqlClient } from "@effect/sql"
-import { Effect } from "effect"
-import type { DatabaseBusyError, DatabaseError } from "../errors.js"
-import { databaseFailure } from "./database.js"
+import { SqlClient, SqlSchema } from "@effect/sql"
+import { Effect, Option, Schema } from "effect"
+import { sqlFailure } from "./database.js"
 
-/** An Image Builder in the store, as the database records it. `path` is relative to the store. */
-export interface BuilderRow {
-  readonly key: string
-  readonly path: string
-  readonly release: string
-  readonly target: string
-  readonly upstream: string
-  readonly archive_name: string
-  readonly archive_sha256: string
-  readonly signed_by: string
-  readonly files: number
-  readonly bytes: number
-  readonly created_at: string
-  readonly last_used_at: string
-}
-
-type DbError = DatabaseError | DatabaseBusyError
+/** An Image Builder in the store, as its row reads. `path` is relative to the store. */
+export const BuilderRow = Schema.Struct({
+  key: Schema.String,
+  path: Schema.String,
+  release: Schema.String,
+  target: Schema.String,
+  upstream: Schema.String,
+  archive_name: Schema.String,
+  archive_sha256: Schema.String,
+  signed_by: Schema.String,
+  files: Schema.Number,
+  bytes: Schema.Number,
+  created_at: Schema.String,
+  last_used_at: Schema.String,
+})
+export type BuilderRow = typeof BuilderRow.Type
 
 /** The Image Builder archive a release/target resolves to, as the signed sha256sums names it. */
 export interface ArchiveResolution {
@@ -33,110 +31,152 @@ export interface ArchiveResolution {
   readonly signedBy: string
 }
 
-export const findBuilder = (
-  key: string,
-): Effect.Effect<BuilderRow | undefined, DbError, SqlClient.SqlClient> =>
-  Effect.flatMap(
-    SqlClient.SqlClient,
-    (sql) => sql<BuilderRow>`SELECT * FROM builders WHERE key = ${key}`,
-  ).pipe(
-    Effect.map(([row]) => row),
-    Effect.mapError(databaseFailure("read builder")),
-  )
-
-export const listBuilders = (): Effect.Effect<ReadonlyArray<BuilderRow>, DbError, SqlClient.SqlClient> =>
-  Effect.flatMap(
-    SqlClient.SqlClient,
-    (sql) => sql<BuilderRow>`SELECT * FROM builders ORDER BY release, target, created_at`,
-  ).pipe(Effect.mapError(databaseFailure("list builders")))
-
-export const insertBuilder = (row: BuilderRow): Effect.Effect<void, DbError, SqlClient.SqlClient> =>
-  Effect.flatMap(
-    SqlClient.SqlClient,
-    (sql) => sql`INSERT OR REPLACE INTO builders ${sql.insert({ ...row })}`,
-  ).pipe(Effect.asVoid, Effect.mapError(databaseFailure("record builder")))
-
-export const deleteBuilder = (key: string): Effect.Effect<void, DbError, SqlClient.SqlClient> =>
-  Effect.flatMap(SqlClient.SqlClient, (sql) => sql`DELETE FROM builders WHERE key = ${key}`).pipe(
-    Effect.asVoid,
-    Effect.mapError(databaseFailure("delete builder")),
-  )
-
-export const touchBuilder = (key: string): Effect.Effect<void, DbError, SqlClient.SqlClient> =>
-  Effect.flatMap(
-    SqlClient.SqlClient,
-    (sql) => sql`UPDATE builders SET last_used_at = ${new Date().toISOString()} WHERE key = ${key}`,
-  ).pipe(Effect.asVoid, Effect.mapError(databaseFailure("touch builder")))
-
-/** Builds that used a builder; zero means `builders prune` may remove it. */
-export const builderReferences = (key: string): Effect.Effect<number, DbError, SqlClient.SqlClient> =>
-  Effect.gen(function* () {
-    const sql = yield* SqlClient.SqlClient
-    const [table] = yield* sql<{
-      n: number
-    }>`SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'builds'`
-    if (!table || table.n === 0) return 0
-    const [row] = yield* sql<{ n: number }>`SELECT COUNT(*) AS n FROM builds WHERE builder_key = ${key}`
-    return row?.n ?? 0
-  }).pipe(Effect.mapError(databaseFailure("count builder references")))
-
-interface ResolutionRow {
-  readonly upstream: string
-  readonly release: string
-  readonly target: string
-  readonly archive_name: string
-  readonly archive_url: string
-  readonly archive_sha256: string
-  readonly signed_by: string
-}
+/** A cached resolution's row, decoded into an `ArchiveResolution`. */
+const ResolutionRow = Schema.transform(
+  Schema.Struct({
+    upstream: Schema.String,
+    release: Schema.String,
+    target: Schema.String,
+    archive_name: Schema.String,
+    archive_url: Schema.String,
+    archive_sha256: Schema.String,
+    signed_by: Schema.String,
+  }),
+  Schema.Struct({
+    upstream: Schema.String,
+    release: Schema.String,
+    target: Schema.String,
+    name: Schema.String,
+    url: Schema.String,
+    sha256: Schema.String,
+    signedBy: Schema.String,
+  }),
+  {
+    strict: true,
+    decode: (row) => ({
+      upstream: row.upstream,
+      release: row.release,
+      target: row.target,
+      name: row.archive_name,
+      url: row.archive_url,
+      sha256: row.archive_sha256,
+      signedBy: row.signed_by,
+    }),
+    encode: (resolution) => ({
+      upstream: resolution.upstream,
+      release: resolution.release,
+      target: resolution.target,
+      archive_name: resolution.name,
+      archive_url: resolution.url,
+      archive_sha256: resolution.sha256,
+      signed_by: resolution.signedBy,
+    }),
+  },
+)
 
 /**
- * The cached resolution of a release/target on `upstream`; with `anyUpstream` (offline, where the upstream
- * is not contacted anyway) the most recent one from any upstream.
+ * The `builders`, `builder_info` and `upstream_resolutions` tables: fetched Image Builders, their
+ * `make info`, and what a release/target resolved to.
  */
-export const findResolution = (
-  upstream: string,
-  release: string,
-  target: string,
-  anyUpstream = false,
-): Effect.Effect<ArchiveResolution | undefined, DbError, SqlClient.SqlClient> =>
-  Effect.flatMap(
-    SqlClient.SqlClient,
-    (sql) => sql<ResolutionRow>`SELECT * FROM upstream_resolutions
-                               WHERE release = ${release} AND target = ${target}
-                                 AND (upstream = ${upstream} OR ${anyUpstream ? 1 : 0})
-                               ORDER BY (upstream = ${upstream}) DESC, resolved_at DESC LIMIT 1`,
-  ).pipe(
-    Effect.map(([row]) =>
-      row
-        ? {
-            upstream: row.upstream,
-            release: row.release,
-            target: row.target,
-            name: row.archive_name,
-            url: row.archive_url,
-            sha256: row.archive_sha256,
-            signedBy: row.signed_by,
-          }
-        : undefined,
-    ),
-    Effect.mapError(databaseFailure("read resolution")),
-  )
-
-export const saveResolution = (
-  archive: ArchiveResolution,
-): Effect.Effect<void, DbError, SqlClient.SqlClient> =>
-  Effect.flatMap(
-    SqlClient.SqlClient,
-    (sql) =>
-      sql`INSERT OR REPLACE INTO upstream_resolutions ${sql.insert({
-        upstream: archive.upstream,
-        release: archive.release,
-        target: archive.target,
-        archive_name: archive.name,
-        archive_url: archive.url,
-        archive_sha256: archive.sha256,
-        signed_by: archive.signedBy,
-        resolved_at: new Date().toISOString(),
-      })}`,
-  ).pipe(Effect.asVoid, Effect.mapError(databaseFailure("record resolution")))
+export class BuilderRecords extends Effect.Service<BuilderRecords>()("owrt/BuilderRecords", {
+  accessors: true,
+  effect: Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const byKey = SqlSchema.findOne({
+      Request: Schema.String,
+      Result: BuilderRow,
+      execute: (key) => sql`SELECT * FROM builders WHERE key = ${key}`,
+    })
+    const all = SqlSchema.findAll({
+      Request: Schema.Void,
+      Result: BuilderRow,
+      execute: () => sql`SELECT * FROM builders ORDER BY release, target, created_at`,
+    })
+    const withoutStorePath = SqlSchema.findAll({
+      Request: Schema.Void,
+      Result: BuilderRow,
+      execute: () =>
+        sql`SELECT b.* FROM builders b LEFT JOIN store_paths s ON s.key = b.key WHERE s.key IS NULL`,
+    })
+    const references = SqlSchema.findOne({
+      Request: Schema.String,
+      Result: Schema.Struct({ n: Schema.Number }),
+      execute: (key) => sql`SELECT COUNT(*) AS n FROM builds WHERE builder_key = ${key}`,
+    })
+    const resolution = SqlSchema.findOne({
+      Request: Schema.Struct({
+        upstream: Schema.String,
+        release: Schema.String,
+        target: Schema.String,
+        anyUpstream: Schema.Boolean,
+      }),
+      Result: ResolutionRow,
+      execute: ({ upstream, release, target, anyUpstream }) =>
+        sql`SELECT * FROM upstream_resolutions
+            WHERE release = ${release} AND target = ${target}
+              AND (upstream = ${upstream} OR ${anyUpstream ? 1 : 0})
+            ORDER BY (upstream = ${upstream}) DESC, resolved_at DESC LIMIT 1`,
+    })
+    const info = SqlSchema.findOne({
+      Request: Schema.String,
+      Result: Schema.Struct({ info: Schema.String }),
+      execute: (key) => sql`SELECT info FROM builder_info WHERE builder_key = ${key}`,
+    })
+    return {
+      /** A builder's `make info` as kept (JSON; the image domain decodes it with its Schema). */
+      info: (key: string) =>
+        info(key).pipe(
+          Effect.map(Option.map((row) => row.info)),
+          Effect.map(Option.getOrUndefined),
+          sqlFailure("read builder info"),
+        ),
+      saveInfo: (key: string, json: string) =>
+        sql`INSERT OR REPLACE INTO builder_info (builder_key, info) VALUES (${key}, ${json})`.pipe(
+          Effect.asVoid,
+          sqlFailure("record builder info"),
+        ),
+      find: (key: string) => byKey(key).pipe(Effect.map(Option.getOrUndefined), sqlFailure("read builder")),
+      list: () => all(undefined).pipe(sqlFailure("list builders")),
+      /** Builders a store from before fetch-builder was an ordinary node recorded only here. */
+      withoutStorePath: () => withoutStorePath(undefined).pipe(sqlFailure("read builders")),
+      insert: (row: BuilderRow) =>
+        sql`INSERT OR REPLACE INTO builders ${sql.insert({ ...row })}`.pipe(
+          Effect.asVoid,
+          sqlFailure("record builder"),
+        ),
+      remove: (key: string) =>
+        sql`DELETE FROM builders WHERE key = ${key}`.pipe(Effect.asVoid, sqlFailure("delete builder")),
+      touch: (key: string) =>
+        sql`UPDATE builders SET last_used_at = ${new Date().toISOString()} WHERE key = ${key}`.pipe(
+          Effect.asVoid,
+          sqlFailure("touch builder"),
+        ),
+      /** Builds that used a builder; zero means `builders prune` may remove it. */
+      references: (key: string) =>
+        references(key).pipe(
+          Effect.map((row) => Option.match(row, { onNone: () => 0, onSome: ({ n }) => n })),
+          sqlFailure("count builder references"),
+        ),
+      /**
+       * The cached resolution of a release/target on `upstream`; with `anyUpstream` (offline, where the
+       * upstream is not contacted anyway) the most recent one from any upstream.
+       */
+      findResolution: (upstream: string, release: string, target: string, anyUpstream = false) =>
+        resolution({ upstream, release, target, anyUpstream }).pipe(
+          Effect.map(Option.getOrUndefined),
+          sqlFailure("read resolution"),
+        ),
+      saveResolution: (archive: ArchiveResolution) =>
+        sql`INSERT OR REPLACE INTO upstream_resolutions ${sql.insert({
+          upstream: archive.upstream,
+          release: archive.release,
+          target: archive.target,
+          archive_name: archive.name,
+          archive_url: archive.url,
+          archive_sha256: archive.sha256,
+          signed_by: archive.signedBy,
+          resolved_at: new Date().toISOString(),
+        })}`.pipe(Effect.asVoid, sqlFailure("record resolution")),
+    }
+  }),
+}) {}

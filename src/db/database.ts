@@ -2,9 +2,16 @@ import { mkdirSync } from "node:fs"
 import { join } from "node:path"
 import { SqlClient, type SqlError } from "@effect/sql"
 import { SqliteClient } from "@effect/sql-sqlite-node"
-import { Effect, Layer } from "effect"
+import { Effect, Layer, type ParseResult } from "effect"
 import { AppConfig } from "../config/appConfig.js"
-import { DatabaseBusyError, DatabaseError, storeLocation } from "../errors.js"
+import {
+  DatabaseBusyError,
+  DatabaseError,
+  freeBytesAt,
+  noSpaceIn,
+  StoreFullError,
+  storeLocation,
+} from "../errors.js"
 import { migrations } from "./migrations.js"
 
 export const databaseFileName = "owrt.db"
@@ -27,6 +34,38 @@ export const databaseFailure =
     isBusy(error)
       ? new DatabaseBusyError({ operation, file })
       : new DatabaseError({ operation, cause: error, file: openedDatabase })
+
+/** What a database call can fail with: the lock stayed taken (exit 10) or the disk is full (exit 5). */
+export type DatabaseFailure = DatabaseBusyError | StoreFullError
+
+/**
+ * Gives a record query the errors a caller can act on and nothing else: a lock held too long is
+ * `database_busy`, a full disk `store_full`. Anything else — a malformed statement, a row that does not
+ * decode with its Schema (a corrupted or foreign database) — is a defect, which the CLI reports as
+ * `internal` (exit 70) with the operation and the driver's message.
+ */
+export const sqlFailure =
+  (operation: string) =>
+  <A, R>(
+    query: Effect.Effect<A, SqlError.SqlError | ParseResult.ParseError, R>,
+  ): Effect.Effect<A, DatabaseFailure, R> =>
+    query.pipe(
+      Effect.catchAll((error): Effect.Effect<never, DatabaseFailure> => {
+        if (error._tag === "SqlError") {
+          if (isBusy(error)) {
+            return Effect.fail(new DatabaseBusyError({ operation, file: openedDatabase ?? databaseFileName }))
+          }
+          const noSpace = noSpaceIn(error, openedDatabase)
+          if (noSpace) {
+            const path = noSpace.path ?? openedDatabase ?? databaseFileName
+            return Effect.fail(
+              new StoreFullError({ path, freeBytes: freeBytesAt(path), operation: `database ${operation}` }),
+            )
+          }
+        }
+        return Effect.die(new DatabaseError({ operation, cause: error, file: openedDatabase }))
+      }),
+    )
 
 /**
  * Brings the schema up to date. `BEGIN IMMEDIATE` takes the write lock before reading the version, so two

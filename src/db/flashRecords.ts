@@ -1,62 +1,76 @@
 import { userInfo } from "node:os"
-import { SqlClient } from "@effect/sql"
-import { Effect } from "effect"
-import type { DatabaseBusyError, DatabaseError } from "../errors.js"
+import { SqlClient, SqlSchema } from "@effect/sql"
+import { Effect, Schema } from "effect"
 import { currentProcess, holderAlive } from "../process/processIdentity.js"
 import type { Requester } from "./buildRecords.js"
-import { databaseFailure } from "./database.js"
+import { sqlFailure } from "./database.js"
 
 /*
  * Every flash, dry runs and refusals included: what was written where, by whom, and how it ended. A card
  * that did not hold what was written is also recorded as suspect, by model and serial where known.
  */
 
-export type FlashMode = "dry-run" | "write" | "verify-only"
-export type FlashStatus =
-  | "running"
-  | "planned"
-  | "succeeded"
-  | "refused"
-  | "mismatch"
-  | "failed"
-  | "interrupted"
+export const FlashMode = Schema.Literal("dry-run", "write", "verify-only")
+export type FlashMode = typeof FlashMode.Type
+export const FlashStatus = Schema.Literal(
+  "running",
+  "planned",
+  "succeeded",
+  "refused",
+  "mismatch",
+  "failed",
+  "interrupted",
+)
+export type FlashStatus = typeof FlashStatus.Type
 
-export interface FlashRow {
-  readonly id: number
-  readonly mode: FlashMode
-  readonly source: string
-  readonly image_path: string
-  readonly image_bytes: number
-  readonly image_sha256: string | null
-  readonly compression: string
-  readonly profile: string | null
-  readonly revision_hash: string | null
-  readonly artifacts_key: string | null
-  readonly artifact_name: string | null
-  readonly artifact_type: string | null
-  readonly device_path: string
-  readonly device_requested: string
-  readonly device_model: string | null
-  readonly device_serial: string | null
-  readonly device_bytes: number
-  readonly wipe: number
-  readonly verify: string
-  readonly status: FlashStatus
-  readonly error_code: string | null
-  readonly error_message: string | null
-  readonly first_bad_offset: number | null
-  readonly bad_bytes: number | null
-  readonly write_ms: number | null
-  readonly verify_ms: number | null
-  readonly requested_by: string
-  readonly requested_user: string
-  readonly started_at: string
-  readonly finished_at: string | null
-  readonly pid: number
-  readonly pid_start: string | null
-}
+/** A flash, as its row reads. */
+export const FlashRow = Schema.Struct({
+  id: Schema.Number,
+  mode: FlashMode,
+  source: Schema.String,
+  image_path: Schema.String,
+  image_bytes: Schema.Number,
+  image_sha256: Schema.NullOr(Schema.String),
+  compression: Schema.String,
+  profile: Schema.NullOr(Schema.String),
+  revision_hash: Schema.NullOr(Schema.String),
+  artifacts_key: Schema.NullOr(Schema.String),
+  artifact_name: Schema.NullOr(Schema.String),
+  artifact_type: Schema.NullOr(Schema.String),
+  device_path: Schema.String,
+  device_requested: Schema.String,
+  device_model: Schema.NullOr(Schema.String),
+  device_serial: Schema.NullOr(Schema.String),
+  device_bytes: Schema.Number,
+  wipe: Schema.Number,
+  verify: Schema.String,
+  status: FlashStatus,
+  error_code: Schema.NullOr(Schema.String),
+  error_message: Schema.NullOr(Schema.String),
+  first_bad_offset: Schema.NullOr(Schema.Number),
+  bad_bytes: Schema.NullOr(Schema.Number),
+  write_ms: Schema.NullOr(Schema.Number),
+  verify_ms: Schema.NullOr(Schema.Number),
+  requested_by: Schema.String,
+  requested_user: Schema.String,
+  started_at: Schema.String,
+  finished_at: Schema.NullOr(Schema.String),
+  pid: Schema.Number,
+  pid_start: Schema.NullOr(Schema.String),
+})
+export type FlashRow = typeof FlashRow.Type
 
-type DbError = DatabaseError | DatabaseBusyError
+/** A card recorded as not holding what was written to it. */
+export const SuspectCardRow = Schema.Struct({
+  id: Schema.Number,
+  flash_id: Schema.Number,
+  model: Schema.NullOr(Schema.String),
+  serial: Schema.NullOr(Schema.String),
+  size_bytes: Schema.Number,
+  reason: Schema.String,
+  recorded_at: Schema.String,
+})
+export type SuspectCardRow = typeof SuspectCardRow.Type
 
 /** The person behind the request: the login that ran owrt, and the one sudo was run from. */
 export const requestingUser = (): string => {
@@ -92,37 +106,6 @@ export interface FlashStart {
   readonly requestedBy: Requester
 }
 
-export const startFlash = (flash: FlashStart): Effect.Effect<number, DbError, SqlClient.SqlClient> =>
-  Effect.gen(function* () {
-    const sql = yield* SqlClient.SqlClient
-    const [row] = yield* sql<{ id: number }>`INSERT INTO flashes ${sql.insert({
-      mode: flash.mode,
-      source: flash.source,
-      image_path: flash.imagePath,
-      image_bytes: flash.imageBytes,
-      compression: flash.compression,
-      profile: flash.profile ?? null,
-      revision_hash: flash.revisionHash ?? null,
-      artifacts_key: flash.artifactsKey ?? null,
-      artifact_name: flash.artifactName ?? null,
-      artifact_type: flash.artifactType ?? null,
-      device_path: flash.devicePath,
-      device_requested: flash.deviceRequested,
-      device_model: flash.deviceModel ?? null,
-      device_serial: flash.deviceSerial ?? null,
-      device_bytes: flash.deviceBytes,
-      wipe: flash.wipe ? 1 : 0,
-      verify: flash.verify,
-      status: "running",
-      requested_by: flash.requestedBy,
-      requested_user: requestingUser(),
-      started_at: new Date().toISOString(),
-      pid: currentProcess.pid,
-      pid_start: currentProcess.start,
-    })} RETURNING id`
-    return row?.id ?? 0
-  }).pipe(Effect.mapError(databaseFailure("record flash")))
-
 export interface FlashOutcome {
   readonly status: Exclude<FlashStatus, "running">
   readonly imageSha256?: string | undefined
@@ -134,79 +117,105 @@ export interface FlashOutcome {
   readonly verifyMs?: number | undefined
 }
 
-export const finishFlash = (
-  id: number,
-  outcome: FlashOutcome,
-): Effect.Effect<void, DbError, SqlClient.SqlClient> =>
-  Effect.flatMap(
-    SqlClient.SqlClient,
-    (sql) => sql`UPDATE flashes SET status = ${outcome.status},
-      image_sha256 = COALESCE(${outcome.imageSha256 ?? null}, image_sha256),
-      error_code = ${outcome.errorCode ?? null}, error_message = ${outcome.errorMessage ?? null},
-      first_bad_offset = ${outcome.firstBadOffset ?? null}, bad_bytes = ${outcome.badBytes ?? null},
-      write_ms = ${outcome.writeMs ?? null}, verify_ms = ${outcome.verifyMs ?? null},
-      finished_at = ${new Date().toISOString()}
-      WHERE id = ${id}`,
-  ).pipe(Effect.asVoid, Effect.mapError(databaseFailure("finish flash record")))
-
-export const recordSuspectCard = (card: {
-  readonly flashId: number
-  readonly model?: string | undefined
-  readonly serial?: string | undefined
-  readonly sizeBytes: number
-  readonly reason: string
-}): Effect.Effect<void, DbError, SqlClient.SqlClient> =>
-  Effect.flatMap(
-    SqlClient.SqlClient,
-    (sql) =>
-      sql`INSERT INTO suspect_cards ${sql.insert({
-        flash_id: card.flashId,
-        model: card.model ?? null,
-        serial: card.serial ?? null,
-        size_bytes: card.sizeBytes,
-        reason: card.reason,
-        recorded_at: new Date().toISOString(),
-      })}`,
-  ).pipe(Effect.asVoid, Effect.mapError(databaseFailure("record suspect card")))
-
-export interface SuspectCardRow {
-  readonly id: number
-  readonly flash_id: number
-  readonly model: string | null
-  readonly serial: string | null
-  readonly size_bytes: number
-  readonly reason: string
-  readonly recorded_at: string
-}
-
-/** Earlier verdicts on a card with this serial (cards without a serial cannot be recognised again). */
-export const suspectRecords = (
-  serial: string | undefined,
-): Effect.Effect<ReadonlyArray<SuspectCardRow>, DbError, SqlClient.SqlClient> =>
-  serial === undefined || serial === ""
-    ? Effect.succeed([])
-    : Effect.flatMap(
-        SqlClient.SqlClient,
-        (sql) => sql<SuspectCardRow>`SELECT * FROM suspect_cards WHERE serial = ${serial} ORDER BY id`,
-      ).pipe(Effect.mapError(databaseFailure("read suspect cards")))
-
-export const listSuspectCards = (): Effect.Effect<
-  ReadonlyArray<SuspectCardRow>,
-  DbError,
-  SqlClient.SqlClient
-> =>
-  Effect.flatMap(
-    SqlClient.SqlClient,
-    (sql) => sql<SuspectCardRow>`SELECT * FROM suspect_cards ORDER BY id DESC`,
-  ).pipe(Effect.mapError(databaseFailure("read suspect cards")))
-
-export const listFlashes = (
-  limit: number,
-): Effect.Effect<ReadonlyArray<FlashRow>, DbError, SqlClient.SqlClient> =>
-  Effect.flatMap(
-    SqlClient.SqlClient,
-    (sql) => sql<FlashRow>`SELECT * FROM flashes ORDER BY id DESC LIMIT ${limit}`,
-  ).pipe(Effect.mapError(databaseFailure("list flashes")))
+/** The `flashes` and `suspect_cards` tables. */
+export class FlashRecords extends Effect.Service<FlashRecords>()("owrt/FlashRecords", {
+  accessors: true,
+  effect: Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const inserted = SqlSchema.findAll({
+      Request: FlashRow.pipe(
+        Schema.omit(
+          "id",
+          "image_sha256",
+          "error_code",
+          "error_message",
+          "first_bad_offset",
+          "bad_bytes",
+          "write_ms",
+          "verify_ms",
+          "finished_at",
+        ),
+      ),
+      Result: Schema.Struct({ id: Schema.Number }),
+      execute: (row) => sql`INSERT INTO flashes ${sql.insert(row)} RETURNING id`,
+    })
+    const suspects = SqlSchema.findAll({
+      Request: Schema.UndefinedOr(Schema.String),
+      Result: SuspectCardRow,
+      execute: (serial) =>
+        serial === undefined
+          ? sql`SELECT * FROM suspect_cards ORDER BY id DESC`
+          : sql`SELECT * FROM suspect_cards WHERE serial = ${serial} ORDER BY id`,
+    })
+    const recent = SqlSchema.findAll({
+      Request: Schema.Number,
+      Result: FlashRow,
+      execute: (limit) => sql`SELECT * FROM flashes ORDER BY id DESC LIMIT ${limit}`,
+    })
+    return {
+      /** Records a flash as running, owned by this process; returns its id. */
+      start: (flash: FlashStart) =>
+        inserted({
+          mode: flash.mode,
+          source: flash.source,
+          image_path: flash.imagePath,
+          image_bytes: flash.imageBytes,
+          compression: flash.compression,
+          profile: flash.profile ?? null,
+          revision_hash: flash.revisionHash ?? null,
+          artifacts_key: flash.artifactsKey ?? null,
+          artifact_name: flash.artifactName ?? null,
+          artifact_type: flash.artifactType ?? null,
+          device_path: flash.devicePath,
+          device_requested: flash.deviceRequested,
+          device_model: flash.deviceModel ?? null,
+          device_serial: flash.deviceSerial ?? null,
+          device_bytes: flash.deviceBytes,
+          wipe: flash.wipe ? 1 : 0,
+          verify: flash.verify,
+          status: "running",
+          requested_by: flash.requestedBy,
+          requested_user: requestingUser(),
+          started_at: new Date().toISOString(),
+          pid: currentProcess.pid,
+          pid_start: currentProcess.start,
+        }).pipe(
+          Effect.map(([row]) => row?.id ?? 0),
+          sqlFailure("record flash"),
+        ),
+      finish: (id: number, outcome: FlashOutcome) =>
+        sql`UPDATE flashes SET status = ${outcome.status},
+          image_sha256 = COALESCE(${outcome.imageSha256 ?? null}, image_sha256),
+          error_code = ${outcome.errorCode ?? null}, error_message = ${outcome.errorMessage ?? null},
+          first_bad_offset = ${outcome.firstBadOffset ?? null}, bad_bytes = ${outcome.badBytes ?? null},
+          write_ms = ${outcome.writeMs ?? null}, verify_ms = ${outcome.verifyMs ?? null},
+          finished_at = ${new Date().toISOString()}
+          WHERE id = ${id}`.pipe(Effect.asVoid, sqlFailure("finish flash record")),
+      recordSuspect: (card: {
+        readonly flashId: number
+        readonly model?: string | undefined
+        readonly serial?: string | undefined
+        readonly sizeBytes: number
+        readonly reason: string
+      }) =>
+        sql`INSERT INTO suspect_cards ${sql.insert({
+          flash_id: card.flashId,
+          model: card.model ?? null,
+          serial: card.serial ?? null,
+          size_bytes: card.sizeBytes,
+          reason: card.reason,
+          recorded_at: new Date().toISOString(),
+        })}`.pipe(Effect.asVoid, sqlFailure("record suspect card")),
+      /** Earlier verdicts on a card with this serial (cards without a serial cannot be recognised again). */
+      suspectRecords: (serial: string | undefined) =>
+        serial === undefined || serial === ""
+          ? Effect.succeed<ReadonlyArray<SuspectCardRow>>([])
+          : suspects(serial).pipe(sqlFailure("read suspect cards")),
+      listSuspects: () => suspects(undefined).pipe(sqlFailure("read suspect cards")),
+      list: (limit: number) => recent(limit).pipe(sqlFailure("list flashes")),
+    }
+  }),
+}) {}
 
 /** A flash still marked running whose process is gone was interrupted. */
 export const effectiveFlashStatus = (row: FlashRow): FlashStatus =>

@@ -1,7 +1,6 @@
-import { SqlClient } from "@effect/sql"
-import { Context, Effect, Layer } from "effect"
-import type { DatabaseBusyError, DatabaseError } from "../errors.js"
-import { databaseFailure } from "./database.js"
+import { SqlClient, SqlSchema } from "@effect/sql"
+import { Context, Effect, Layer, Option, Schema } from "effect"
+import { type DatabaseFailure, sqlFailure } from "./database.js"
 
 /** A profile revision as the database knows it. */
 export interface RevisionRecord {
@@ -12,14 +11,15 @@ export interface RevisionRecord {
   readonly firstSeen: string
 }
 
-interface Row {
-  readonly profile: string
-  readonly seq: number
-  readonly hash: string
-  readonly source: string
-  readonly first_seen: string
-  readonly canonical?: string
-}
+const Row = Schema.Struct({
+  profile: Schema.String,
+  seq: Schema.Number,
+  hash: Schema.String,
+  source: Schema.String,
+  first_seen: Schema.String,
+})
+type Row = typeof Row.Type
+const RowWithCanonical = Schema.Struct({ ...Row.fields, canonical: Schema.String })
 
 const toRecord = (row: Row): RevisionRecord => ({
   profile: row.profile,
@@ -29,7 +29,7 @@ const toRecord = (row: Row): RevisionRecord => ({
   firstSeen: row.first_seen,
 })
 
-type DbError = DatabaseError | DatabaseBusyError
+type DbError = DatabaseFailure
 
 export class RevisionRecords extends Context.Tag("owrt/RevisionRecords")<
   RevisionRecords,
@@ -59,14 +59,44 @@ export const revisionRecordsLayer = Layer.effect(
   RevisionRecords,
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
-    const find = (profile: string, hash: string) =>
-      sql<Row>`SELECT profile, seq, hash, source, first_seen FROM profile_revisions
-               WHERE profile = ${profile} AND hash = ${hash}`
+    const find = SqlSchema.findOne({
+      Request: Schema.Struct({ profile: Schema.String, hash: Schema.String }),
+      Result: Row,
+      execute: ({ profile, hash }) =>
+        sql`SELECT profile, seq, hash, source, first_seen FROM profile_revisions
+            WHERE profile = ${profile} AND hash = ${hash}`,
+    })
+    const all = SqlSchema.findAll({
+      Request: Schema.Void,
+      Result: Row,
+      execute: () => sql`SELECT profile, seq, hash, source, first_seen FROM profile_revisions`,
+    })
+    const ofProfile = SqlSchema.findAll({
+      Request: Schema.String,
+      Result: Row,
+      execute: (profile) =>
+        sql`SELECT profile, seq, hash, source, first_seen FROM profile_revisions
+            WHERE profile = ${profile} ORDER BY seq`,
+    })
+    const bySeq = SqlSchema.findOne({
+      Request: Schema.Struct({ profile: Schema.String, seq: Schema.Number }),
+      Result: RowWithCanonical,
+      execute: ({ profile, seq }) =>
+        sql`SELECT * FROM profile_revisions WHERE profile = ${profile} AND seq = ${seq}`,
+    })
+    const byHashPrefix = SqlSchema.findAll({
+      Request: Schema.Struct({ profile: Schema.String, prefix: Schema.String }),
+      Result: RowWithCanonical,
+      execute: ({ profile, prefix }) =>
+        sql`SELECT * FROM profile_revisions
+            WHERE profile = ${profile} AND substr(hash, 1, ${prefix.length}) = ${prefix}
+            ORDER BY seq`,
+    })
     return {
       record: (revision) =>
         Effect.gen(function* () {
-          const [existing] = yield* find(revision.profile, revision.hash)
-          if (existing) return { ...toRecord(existing), isNew: false }
+          const existing = yield* find(revision)
+          if (Option.isSome(existing)) return { ...toRecord(existing.value), isNew: false }
           const now = new Date().toISOString()
           // One statement, so the sequence number is taken under SQLite's write lock: two processes
           // recording revisions of one profile at once never get the same number.
@@ -75,36 +105,32 @@ export const revisionRecordsLayer = Layer.effect(
                             ${revision.canonical}, ${revision.source}, ${now}
                      FROM profile_revisions WHERE profile = ${revision.profile}
                      ON CONFLICT (profile, hash) DO NOTHING`
-          const [row] = yield* find(revision.profile, revision.hash)
-          if (!row) return yield* Effect.dieMessage("revision vanished right after insert")
-          return { ...toRecord(row), isNew: row.first_seen === now }
-        }).pipe(Effect.mapError(databaseFailure("record revision"))),
+          const row = yield* find(revision)
+          if (Option.isNone(row)) return yield* Effect.dieMessage("revision vanished right after insert")
+          return { ...toRecord(row.value), isNew: row.value.first_seen === now }
+        }).pipe(sqlFailure("record revision")),
       known: () =>
-        sql<Row>`SELECT profile, seq, hash, source, first_seen FROM profile_revisions`.pipe(
+        all(undefined).pipe(
           Effect.map(
             (rows) => new Map(rows.map((row) => [`${row.profile}\0${row.hash}`, toRecord(row)] as const)),
           ),
-          Effect.mapError(databaseFailure("read revisions")),
+          sqlFailure("read revisions"),
         ),
       history: (profile) =>
-        sql<Row>`SELECT profile, seq, hash, source, first_seen FROM profile_revisions
-                 WHERE profile = ${profile} ORDER BY seq`.pipe(
+        ofProfile(profile).pipe(
           Effect.map((rows) => rows.map(toRecord)),
-          Effect.mapError(databaseFailure("read history")),
+          sqlFailure("read history"),
         ),
       bySeq: (profile, seq) =>
-        sql<
-          Row & { canonical: string }
-        >`SELECT * FROM profile_revisions WHERE profile = ${profile} AND seq = ${seq}`.pipe(
-          Effect.map(([row]) => (row ? { ...toRecord(row), canonical: row.canonical } : undefined)),
-          Effect.mapError(databaseFailure("read revision")),
+        bySeq({ profile, seq }).pipe(
+          Effect.map(Option.map((row) => ({ ...toRecord(row), canonical: row.canonical }))),
+          Effect.map(Option.getOrUndefined),
+          sqlFailure("read revision"),
         ),
       byHashPrefix: (profile, prefix) =>
-        sql<Row & { canonical: string }>`SELECT * FROM profile_revisions
-                 WHERE profile = ${profile} AND substr(hash, 1, ${prefix.length}) = ${prefix.toLowerCase()}
-                 ORDER BY seq`.pipe(
+        byHashPrefix({ profile, prefix: prefix.toLowerCase() }).pipe(
           Effect.map((rows) => rows.map((row) => ({ ...toRecord(row), canonical: row.canonical }))),
-          Effect.mapError(databaseFailure("read revision")),
+          sqlFailure("read revision"),
         ),
     }
   }),

@@ -1,42 +1,27 @@
-import { SqlClient } from "@effect/sql"
-import { Effect } from "effect"
-import type { DatabaseBusyError, DatabaseError } from "../errors.js"
+import { SqlClient, SqlSchema } from "@effect/sql"
+import { Effect, Option, Schema } from "effect"
 import { type Canonical, canonicalJson } from "../text/canonicalJson.js"
-import { databaseFailure } from "./database.js"
+import { sqlFailure } from "./database.js"
 
-/** A node output in the store. Only a valid row makes a path reusable. */
-export interface StorePathRow {
-  readonly key: string
-  readonly kind: string
-  readonly name: string
-  readonly digest: string
-  readonly listing: string
-  readonly files: number
-  readonly bytes: number
-  readonly created_at: string
-  readonly valid: number
+/** A node output in the store, as its row reads. Only a valid row makes a path reusable. */
+export const StorePathRow = Schema.Struct({
+  key: Schema.String,
+  kind: Schema.String,
+  name: Schema.String,
+  digest: Schema.String,
+  /** The tree's entries (store/treeDigest.ts) as JSON, for `store verify`. */
+  listing: Schema.String,
+  files: Schema.Number,
+  bytes: Schema.Number,
+  created_at: Schema.String,
+  valid: Schema.Number,
   /** Canonical JSON of what the key hashes (null for paths stored before it was kept). */
-  readonly key_inputs: string | null
-}
+  key_inputs: Schema.NullOr(Schema.String),
+})
+export type StorePathRow = typeof StorePathRow.Type
 
-type DbError = DatabaseError | DatabaseBusyError
-
-const withSql = <A>(
-  operation: string,
-  f: (sql: SqlClient.SqlClient) => Effect.Effect<A, import("@effect/sql").SqlError.SqlError>,
-) => Effect.flatMap(SqlClient.SqlClient, f).pipe(Effect.mapError(databaseFailure(operation)))
-
-export const findStorePath = (
-  key: string,
-): Effect.Effect<StorePathRow | undefined, DbError, SqlClient.SqlClient> =>
-  withSql("read store path", (sql) => sql<StorePathRow>`SELECT * FROM store_paths WHERE key = ${key}`).pipe(
-    Effect.map(([row]) => row),
-  )
-
-export const listStorePaths = (): Effect.Effect<ReadonlyArray<StorePathRow>, DbError, SqlClient.SqlClient> =>
-  withSql("list store paths", (sql) => sql<StorePathRow>`SELECT * FROM store_paths ORDER BY created_at, key`)
-
-export const insertStorePath = (row: {
+/** What publishing a node records. */
+export interface NewStorePath {
   readonly key: string
   readonly kind: string
   readonly name: string
@@ -46,28 +31,58 @@ export const insertStorePath = (row: {
   readonly files: number
   readonly bytes: number
   readonly keyInputs?: Canonical | undefined
-}): Effect.Effect<void, DbError, SqlClient.SqlClient> =>
-  withSql(
-    "record store path",
-    (sql) =>
-      sql`INSERT OR REPLACE INTO store_paths ${sql.insert({
-        key: row.key,
-        kind: row.kind,
-        name: row.name,
-        digest: row.digest,
-        listing: JSON.stringify(row.listing),
-        files: row.files,
-        bytes: row.bytes,
-        created_at: new Date().toISOString(),
-        valid: 1,
-        key_inputs: row.keyInputs === undefined ? null : canonicalJson(row.keyInputs),
-      })}`,
-  ).pipe(Effect.asVoid)
+}
 
-export const invalidateStorePath = (key: string): Effect.Effect<void, DbError, SqlClient.SqlClient> =>
-  withSql("invalidate store path", (sql) => sql`UPDATE store_paths SET valid = 0 WHERE key = ${key}`).pipe(
-    Effect.asVoid,
-  )
-
-export const deleteStorePath = (key: string): Effect.Effect<void, DbError, SqlClient.SqlClient> =>
-  withSql("delete store path", (sql) => sql`DELETE FROM store_paths WHERE key = ${key}`).pipe(Effect.asVoid)
+/** The `store_paths` table: which node outputs the store holds, and whether they are still trusted. */
+export class StorePathRecords extends Effect.Service<StorePathRecords>()("owrt/StorePathRecords", {
+  accessors: true,
+  effect: Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const byKey = SqlSchema.findOne({
+      Request: Schema.String,
+      Result: StorePathRow,
+      execute: (key) => sql`SELECT * FROM store_paths WHERE key = ${key}`,
+    })
+    const all = SqlSchema.findAll({
+      Request: Schema.Void,
+      Result: StorePathRow,
+      execute: () => sql`SELECT * FROM store_paths ORDER BY created_at, key`,
+    })
+    return {
+      find: (key: string) =>
+        byKey(key).pipe(Effect.map(Option.getOrUndefined), sqlFailure("read store path")),
+      list: () => all(undefined).pipe(sqlFailure("list store paths")),
+      insert: (row: NewStorePath) =>
+        sql`INSERT OR REPLACE INTO store_paths ${sql.insert({
+          key: row.key,
+          kind: row.kind,
+          name: row.name,
+          digest: row.digest,
+          listing: JSON.stringify(row.listing),
+          files: row.files,
+          bytes: row.bytes,
+          created_at: new Date().toISOString(),
+          valid: 1,
+          key_inputs: row.keyInputs === undefined ? null : canonicalJson(row.keyInputs),
+        })}`.pipe(Effect.asVoid, sqlFailure("record store path")),
+      invalidate: (key: string) =>
+        sql`UPDATE store_paths SET valid = 0 WHERE key = ${key}`.pipe(
+          Effect.asVoid,
+          sqlFailure("invalidate store path"),
+        ),
+      /**
+       * Deletes a path's row unless a process holds a use named `use` (one statement, so atomic with the
+       * uses: a process that took its use before this is seen; one after finds no valid path). Whether it did.
+       */
+      removeUnlessUsed: (key: string, use: string) =>
+        sql`DELETE FROM store_paths WHERE key = ${key}
+            AND NOT EXISTS (SELECT 1 FROM store_uses WHERE name = ${use})
+            RETURNING key`.pipe(
+          Effect.map((rows) => rows.length > 0),
+          sqlFailure("delete store path"),
+        ),
+      remove: (key: string) =>
+        sql`DELETE FROM store_paths WHERE key = ${key}`.pipe(Effect.asVoid, sqlFailure("delete store path")),
+    }
+  }),
+}) {}

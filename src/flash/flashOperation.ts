@@ -1,19 +1,12 @@
 import { existsSync, statSync } from "node:fs"
 import { join, resolve } from "node:path"
-import type { SqlClient } from "@effect/sql"
 import { Cause, Effect, Exit, Option } from "effect"
 import { AppConfig } from "../config/appConfig.js"
-import { findArtifacts } from "../db/artifactRecords.js"
+import { ArtifactRecords } from "../db/artifactRecords.js"
 import type { Requester } from "../db/buildRecords.js"
-import {
-  type FlashMode,
-  type FlashOutcome,
-  finishFlash,
-  recordSuspectCard,
-  startFlash,
-  suspectRecords,
-} from "../db/flashRecords.js"
-import { findStorePath } from "../db/storePathRecords.js"
+import { type FlashMode, type FlashOutcome, FlashRecords } from "../db/flashRecords.js"
+import type { Database } from "../db/records.js"
+import { StorePathRecords } from "../db/storePathRecords.js"
 import {
   FlashImageError,
   FlashIoError,
@@ -129,11 +122,7 @@ const resolveSource = (
   source: string,
   requestedBy: Requester,
   allowFiles: boolean,
-): Effect.Effect<
-  ResolvedSource,
-  OwrtError,
-  AppConfig | SqlClient.SqlClient | Realizer | ProfileRepository | Progress
-> =>
+): Effect.Effect<ResolvedSource, OwrtError, AppConfig | Database | Realizer | ProfileRepository | Progress> =>
   Effect.gen(function* () {
     const config = yield* AppConfig
     const asFile = resolve(source)
@@ -141,7 +130,7 @@ const resolveSource = (
 
     const artifactPath = (key: string, name: string) =>
       Effect.gen(function* () {
-        const row = yield* findStorePath(key)
+        const row = yield* StorePathRecords.find(key)
         if (!row?.valid) {
           return yield* new NotFoundError({
             what: "artifact",
@@ -152,7 +141,7 @@ const resolveSource = (
       })
 
     if (hexPrefix.test(source) || /^[0-9a-f]{16}\/[^/]+$/.test(source)) {
-      const rows = yield* findArtifacts(source)
+      const rows = yield* ArtifactRecords.find(source)
       const distinct = new Set(rows.map((r) => r.sha256))
       if (distinct.size > 1) {
         return yield* new NotFoundError({
@@ -218,11 +207,7 @@ const describeDevice = (d: FlashDevice) =>
 
 export const flashImage = (
   request: FlashRequest,
-): Effect.Effect<
-  FlashReport,
-  OwrtError,
-  AppConfig | SqlClient.SqlClient | Realizer | ProfileRepository | Progress
-> =>
+): Effect.Effect<FlashReport, OwrtError, AppConfig | Database | Realizer | ProfileRepository | Progress> =>
   Effect.gen(function* () {
     const config = yield* AppConfig
     const progress = yield* Progress
@@ -264,7 +249,7 @@ export const flashImage = (
       imageBytes: roundUp(image.bytes, facts.logicalBlockSize || 512),
       allowLoop: request.allowLoop,
     })
-    const suspects = yield* suspectRecords(facts.serial)
+    const suspects = yield* FlashRecords.suspectRecords(facts.serial)
     const device: FlashDevice = {
       path: facts.path,
       requested: facts.requested,
@@ -288,7 +273,7 @@ export const flashImage = (
     }
 
     const record = (mode: FlashMode) =>
-      startFlash({
+      FlashRecords.start({
         mode,
         source: request.source,
         imagePath: image.path,
@@ -311,7 +296,11 @@ export const flashImage = (
 
     if (!verdict.ok) {
       const id = yield* record(requestedMode)
-      yield* finishFlash(id, { status: "refused", errorCode: verdict.code, errorMessage: verdict.message })
+      yield* FlashRecords.finish(id, {
+        status: "refused",
+        errorCode: verdict.code,
+        errorMessage: verdict.message,
+      })
       return yield* refused(facts.requested, verdict.code, verdict.message)
     }
 
@@ -358,12 +347,16 @@ export const flashImage = (
       if (mode === "write" && !sameDevice(facts, now)) {
         const id = yield* record("write")
         const reason = `${request.device} changed while waiting for the answer (now ${now.path}, ${now.majorMinor}, ${now.sizeBytes} bytes, serial ${now.serial ?? "?"}); nothing was written — run again`
-        yield* finishFlash(id, { status: "refused", errorCode: "flash_device_changed", errorMessage: reason })
+        yield* FlashRecords.finish(id, {
+          status: "refused",
+          errorCode: "flash_device_changed",
+          errorMessage: reason,
+        })
         return yield* refused(request.device, "flash_device_changed", reason)
       }
     }
     const id = yield* record(mode)
-    const finish = (outcome: FlashOutcome) => finishFlash(id, outcome)
+    const finish = (outcome: FlashOutcome) => FlashRecords.finish(id, outcome)
     if (mode === "dry-run") {
       yield* finish({ status: "planned" })
       return { id, mode, status: "planned", image: flashImageInfo, device, wipe, verify, steps }
@@ -433,7 +426,7 @@ export const flashImage = (
           ? { firstBadOffset: error.firstBadOffset, badBytes: error.badBytes }
           : {}),
       })
-      yield* recordSuspectCard({
+      yield* FlashRecords.recordSuspect({
         flashId: id,
         model: facts.model,
         serial: facts.serial,

@@ -1,9 +1,9 @@
 import { mkdirSync, statSync } from "node:fs"
 import { join } from "node:path"
-import { SqlClient } from "@effect/sql"
 import { Context, Effect, Layer, Scope } from "effect"
 import { AppConfig } from "../config/appConfig.js"
-import { listStorePaths } from "../db/storePathRecords.js"
+import { type Database, databaseContext } from "../db/records.js"
+import { StorePathRecords } from "../db/storePathRecords.js"
 import { InternalError, isOwrtError, type OwrtError, UsageError } from "../errors.js"
 import { type NodeState, Progress } from "../progress/progress.js"
 import type { NodeKindDefinition } from "../store/nodeKind.js"
@@ -88,7 +88,7 @@ export const executorLayer = Layer.effect(
   Executor,
   Effect.gen(function* () {
     const config = yield* AppConfig
-    const sql = yield* SqlClient.SqlClient
+    const database = yield* databaseContext
     const kinds = yield* NodeKinds
     const substituter = yield* Substituter
     const runner = yield* Runner
@@ -97,8 +97,7 @@ export const executorLayer = Layer.effect(
       build: yield* Effect.makeSemaphore(config.jobs),
       download: yield* Effect.makeSemaphore(config.downloads),
     }
-    const withSql = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-      Effect.provideService(effect, SqlClient.SqlClient, sql)
+    const withSql = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.provide(effect, database)
 
     const registered = (kind: NodeKindDefinition) =>
       kinds.get(kind.kind) === kind
@@ -139,7 +138,7 @@ export const executorLayer = Layer.effect(
           inputs: ReadonlyMap<string, StoredNode>,
           rebuild: boolean,
           state: NodeState,
-          fill: (context: NodeBuildContext) => Effect.Effect<void, OwrtError, SqlClient.SqlClient>,
+          fill: (context: NodeBuildContext) => Effect.Effect<void, OwrtError, Database>,
         ) =>
           withSql(
             realizeNode({
@@ -251,7 +250,9 @@ export const executorLayer = Layer.effect(
     const lookup = (graphs: ReadonlyArray<Graph>) =>
       Effect.gen(function* () {
         const rows = new Map(
-          (yield* withSql(listStorePaths())).filter((r) => r.valid === 1).map((r) => [r.key, r] as const),
+          (yield* withSql(StorePathRecords.list()))
+            .filter((r) => r.valid === 1)
+            .map((r) => [r.key, r] as const),
         )
         const statuses = new Map<string, NodeStatus>()
         for (const graph of graphs) {

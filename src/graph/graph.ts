@@ -1,5 +1,5 @@
-import type { SqlClient } from "@effect/sql"
 import { Effect, type Scope } from "effect"
+import type { Database } from "../db/records.js"
 import type { OwrtError } from "../errors.js"
 import { nodeKey } from "../store/nodeKey.js"
 import type { NodeKindDefinition } from "../store/nodeKind.js"
@@ -33,7 +33,7 @@ export interface NodeBuildContext {
 }
 
 /** What a build may use from the environment the executor runs in. */
-export type NodeBuildEnv = SqlClient.SqlClient | Scope.Scope
+export type NodeBuildEnv = Database | Scope.Scope
 
 export interface NodeSpec {
   readonly kind: NodeKindDefinition
@@ -53,7 +53,7 @@ export interface NodeSpec {
    * Runs whenever the node's output is in the store for this request — built, substituted or found: records
    * what the database keeps about it (artifact rows, a builder's metadata). Must be idempotent.
    */
-  readonly stored?: ((stored: StoredNode) => Effect.Effect<void, OwrtError, SqlClient.SqlClient>) | undefined
+  readonly stored?: ((stored: StoredNode) => Effect.Effect<void, OwrtError, Database>) | undefined
 }
 
 /** A node whose key cannot be known yet: it depends on a dependency's output that is not stored (plan only). */

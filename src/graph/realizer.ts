@@ -1,18 +1,12 @@
 import { join } from "node:path"
-import { SqlClient } from "@effect/sql"
-import { Cause, Context, Effect, Either, Exit, Layer, Option } from "effect"
+import { Cause, Context, Effect, Either, Exit, Layer, Option, Schema } from "effect"
 import type { ArtifactsManifest } from "../artifacts/collectArtifacts.js"
 import { type Builder, BuilderStore, type EnsureOptions, recordBuilder } from "../builder/builderStore.js"
 import type { BuilderArchive } from "../builder/upstream.js"
 import { AppConfig } from "../config/appConfig.js"
-import {
-  finishBuild,
-  type Requester,
-  recentKeysOfProfile,
-  startBuild,
-  updateBuildKeys,
-} from "../db/buildRecords.js"
-import { findStorePath } from "../db/storePathRecords.js"
+import { BuildRecords, type Requester } from "../db/buildRecords.js"
+import { type Database, databaseContext } from "../db/records.js"
+import { StorePathRecords } from "../db/storePathRecords.js"
 import { InternalError, isOwrtError, type OwrtError, UsageError } from "../errors.js"
 import { builderInfo, cachedBuilderInfo } from "../image/builderInfoStore.js"
 import { type BrokenProfile, type ProfileEntry, ProfileRepository } from "../profile/profileRepository.js"
@@ -22,7 +16,7 @@ const silent = { report: () => undefined }
 
 import { prepareNodeKeys } from "../store/nodeKey.js"
 import type { StoredNode } from "../store/nodeStore.js"
-import { type Canonical, canonicalJson } from "../text/canonicalJson.js"
+import { type Canonical, CanonicalSchema, canonicalJson } from "../text/canonicalJson.js"
 import { type CompiledProfile, type CompileFacts, compileGraph } from "./compileGraph.js"
 import { Executor } from "./executor.js"
 import { diffKeyInputs } from "./explain.js"
@@ -106,6 +100,14 @@ export class Realizer extends Context.Tag("owrt/Realizer")<
      * it reports its error; whether it has the tag cannot be known.
      */
     readonly select: (selection: Selection) => Effect.Effect<ReadonlyArray<string | ProfileEntry>, OwrtError>
+    /** `select`, with the profiles an `all`/`tag` selection finds broken kept apart, with their errors. */
+    readonly selectReporting: (selection: Selection) => Effect.Effect<
+      {
+        readonly targets: ReadonlyArray<string | ProfileEntry>
+        readonly broken: ReadonlyArray<BrokenProfile>
+      },
+      OwrtError
+    >
     readonly realize: (
       options: RealizeOptions,
     ) => Effect.Effect<
@@ -143,6 +145,8 @@ const asOwrtError = (error: unknown): OwrtError =>
  * walks it. This service adds what is about profiles: selections, the build records, and the result and
  * plan shapes the frontends show.
  */
+const decodeKeyInputs = Schema.decodeUnknownOption(Schema.parseJson(CanonicalSchema))
+
 export const realizerLayer = Layer.effect(
   Realizer,
   Effect.gen(function* () {
@@ -150,9 +154,8 @@ export const realizerLayer = Layer.effect(
     const profiles = yield* ProfileRepository
     const builders = yield* BuilderStore
     const executor = yield* Executor
-    const sql = yield* SqlClient.SqlClient
-    const withSql = <A, E>(effect: Effect.Effect<A, E, SqlClient.SqlClient>) =>
-      Effect.provideService(effect, SqlClient.SqlClient, sql)
+    const database = yield* databaseContext
+    const withSql = <A, E>(effect: Effect.Effect<A, E, Database>) => Effect.provide(effect, database)
     const services = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
       effect.pipe(Effect.provideService(AppConfig, config), Effect.provideService(BuilderStore, builders))
 
@@ -211,7 +214,7 @@ export const realizerLayer = Layer.effect(
       resolveArchive: (release, target) => builders.resolve({ release, target }),
       builderInfo: (archive: BuilderArchive, node: NodeSpec) =>
         Effect.gen(function* () {
-          if (buildId !== undefined) yield* withSql(updateBuildKeys(buildId, { builder: node.key }))
+          if (buildId !== undefined) yield* withSql(BuildRecords.updateKeys(buildId, { builder: node.key }))
           const builderRealized = yield* executor.realize({ label, nodes: [node], root: node.key })
           const stored = builderRealized.get(node.key)
           if (!stored) return yield* new InternalError({ cause: `${label}: the builder was not realized` })
@@ -233,7 +236,7 @@ export const realizerLayer = Layer.effect(
         const p = entry.revision.profile
         const started = Date.now()
         const buildId = yield* withSql(
-          startBuild({
+          BuildRecords.start({
             profile: p.id,
             revisionSeq: entry.record.seq,
             revisionHash: entry.revision.hash,
@@ -246,7 +249,7 @@ export const realizerLayer = Layer.effect(
           const compiled = yield* services(compileGraph(entry, buildFacts(task, buildId, known)))
           const { keys } = compiled
           yield* withSql(
-            updateBuildKeys(buildId, {
+            BuildRecords.updateKeys(buildId, {
               builder: keys.builder,
               ...(keys.overlay ? { overlay: keys.overlay } : {}),
               ...(keys.image ? { image: keys.image } : {}),
@@ -290,14 +293,18 @@ export const realizerLayer = Layer.effect(
           Effect.onExit((exit) =>
             withSql(
               Exit.isSuccess(exit)
-                ? finishBuild(buildId, {
+                ? BuildRecords.finish(buildId, {
                     status: "succeeded",
                     cacheHit: exit.value.cacheHit,
                     startedMs: started,
                   })
                 : Cause.isInterruptedOnly(exit.cause)
-                  ? finishBuild(buildId, { status: "interrupted", cacheHit: false, startedMs: started })
-                  : finishBuild(buildId, {
+                  ? BuildRecords.finish(buildId, {
+                      status: "interrupted",
+                      cacheHit: false,
+                      startedMs: started,
+                    })
+                  : BuildRecords.finish(buildId, {
                       status: "failed",
                       cacheHit: false,
                       startedMs: started,
@@ -450,12 +457,14 @@ export const realizerLayer = Layer.effect(
     ) =>
       Effect.gen(function* () {
         const column = buildColumn[node.kind.kind as keyof typeof buildColumn]
-        const keys = column === undefined ? [] : yield* withSql(recentKeysOfProfile(profile, column))
+        const keys = column === undefined ? [] : yield* withSql(BuildRecords.recentKeys(profile, column))
         for (const key of keys) {
           if (key === node.key) continue
-          const row = yield* withSql(findStorePath(key))
+          const row = yield* withSql(StorePathRecords.find(key))
           if (row?.valid !== 1 || row.key_inputs === null) continue
-          const before = JSON.parse(row.key_inputs) as Canonical
+          // Inputs that do not decode (a damaged row) explain nothing: that key is skipped.
+          const before = Option.getOrUndefined(decodeKeyInputs(row.key_inputs))
+          if (before === undefined) continue
           const after = JSON.parse(canonicalJson(node.keyInputs)) as Canonical
           const changes = diffKeyInputs(before, after).map((change) => {
             // `overlayKey changed`: say what changed in the overlay, when this plan explained it.
@@ -502,6 +511,8 @@ export const realizerLayer = Layer.effect(
 
     return {
       select: (selection: Selection) => select(selection).pipe(Effect.mapError(asOwrtError)),
+      selectReporting: (selection: Selection) =>
+        selectReporting(selection).pipe(Effect.mapError(asOwrtError)),
       ensureBuilder,
       realize,
       plan,

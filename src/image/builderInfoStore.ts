@@ -1,12 +1,7 @@
-import { SqlClient } from "@effect/sql"
 import { Effect, Option, Schema } from "effect"
-import { databaseFailure } from "../db/database.js"
-import {
-  BuildFailedError,
-  type DatabaseBusyError,
-  type DatabaseError,
-  type InternalError,
-} from "../errors.js"
+import { BuilderRecords } from "../db/builderRecords.js"
+import type { DatabaseFailure } from "../db/database.js"
+import { BuildFailedError, type InternalError } from "../errors.js"
 import { makeWorkDirectory } from "../store/workDirectory.js"
 import { type BuilderInfo, BuilderInfoSchema, parseMakeInfo } from "./builderInfo.js"
 import { makeBuilderInstance, runMake } from "./builderInstance.js"
@@ -19,19 +14,10 @@ export const builderInfo = (
   builder: { readonly key: string; readonly path: string; readonly release: string; readonly target: string },
   store: string,
   timeoutSeconds: number,
-): Effect.Effect<
-  BuilderInfo,
-  DatabaseError | DatabaseBusyError | InternalError | BuildFailedError,
-  SqlClient.SqlClient
-> =>
+): Effect.Effect<BuilderInfo, DatabaseFailure | InternalError | BuildFailedError, BuilderRecords> =>
   Effect.gen(function* () {
-    const sql = yield* SqlClient.SqlClient
-    const [cached] = yield* sql<{
-      info: string
-    }>`SELECT info FROM builder_info WHERE builder_key = ${builder.key}`.pipe(
-      Effect.mapError(databaseFailure("read builder info")),
-    )
-    const decoded = cached ? yield* decodeStoredInfo(builder.key, cached.info) : undefined
+    const cached = yield* BuilderRecords.info(builder.key)
+    const decoded = cached === undefined ? undefined : yield* decodeStoredInfo(builder.key, cached)
     if (decoded) return decoded
     const info = yield* Effect.scoped(
       Effect.gen(function* () {
@@ -50,22 +36,16 @@ export const builderInfo = (
         return parseMakeInfo(result.output)
       }),
     )
-    yield* sql`INSERT OR REPLACE INTO builder_info (builder_key, info) VALUES (${builder.key}, ${JSON.stringify(info)})`.pipe(
-      Effect.mapError(databaseFailure("record builder info")),
-    )
+    yield* BuilderRecords.saveInfo(builder.key, JSON.stringify(info))
     return info
   })
 
 /** The cached `make info` of a builder, without running anything. */
 export const cachedBuilderInfo = (
   builderKey: string,
-): Effect.Effect<BuilderInfo | undefined, DatabaseError | DatabaseBusyError, SqlClient.SqlClient> =>
-  Effect.flatMap(
-    SqlClient.SqlClient,
-    (sql) => sql<{ info: string }>`SELECT info FROM builder_info WHERE builder_key = ${builderKey}`,
-  ).pipe(
-    Effect.mapError(databaseFailure("read builder info")),
-    Effect.flatMap(([row]) => (row ? decodeStoredInfo(builderKey, row.info) : Effect.succeed(undefined))),
+): Effect.Effect<BuilderInfo | undefined, DatabaseFailure, BuilderRecords> =>
+  Effect.flatMap(BuilderRecords.info(builderKey), (info) =>
+    info === undefined ? Effect.succeed(undefined) : decodeStoredInfo(builderKey, info),
   )
 
 const decodeInfo = Schema.decodeUnknownOption(Schema.parseJson(BuilderInfoSchema))

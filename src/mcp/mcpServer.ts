@@ -10,7 +10,7 @@ import {
   McpError,
 } from "@modelcontextprotocol/sdk/types.js"
 import { Deferred, Effect, Exit, Layer, Runtime } from "effect"
-import { type AppServices, appLayer } from "../appLayer.js"
+import { type AppServices, appLayer } from "../app/appLayer.js"
 import type { ConfigFlags } from "../config/appConfig.js"
 import { InternalError, toErrorReport, UsageError } from "../errors.js"
 import { reportCause } from "../operations/errorReport.js"

@@ -1,5 +1,5 @@
 import { Effect, Schema } from "effect"
-import { buildsOfImage } from "../db/buildRecords.js"
+import { BuildRecords } from "../db/buildRecords.js"
 import { BuildMarker, identifyCard as readBuildMarker } from "../flash/identifyCard.js"
 import { defineOperation } from "./operation.js"
 import { Integer } from "./schemaTypes.js"
@@ -40,7 +40,7 @@ export const identifyCard = defineOperation({
   run: (params) =>
     Effect.gen(function* () {
       const found = yield* readBuildMarker(params.device)
-      const builds = found.marker ? yield* buildsOfImage(found.marker.key) : []
+      const builds = found.marker ? yield* BuildRecords.ofImage(found.marker.key) : []
       return {
         device: found.device,
         marker: found.marker ?? null,

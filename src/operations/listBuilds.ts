@@ -1,5 +1,5 @@
 import { Effect, Schema } from "effect"
-import { listBuilds as listBuildRows } from "../db/buildRecords.js"
+import { BuildRecords } from "../db/buildRecords.js"
 import { BuildSummarySchema, buildSummaryJson } from "./buildSummary.js"
 import { defineOperation } from "./operation.js"
 import { Integer } from "./schemaTypes.js"
@@ -16,7 +16,7 @@ export const listBuilds = defineOperation({
   }),
   result: Schema.Struct({ builds: Schema.Array(BuildSummarySchema) }),
   run: (params) =>
-    Effect.map(listBuildRows({ profile: params.profile, limit: params.limit ?? 50 }), (rows) => ({
+    Effect.map(BuildRecords.list({ profile: params.profile, limit: params.limit ?? 50 }), (rows) => ({
       builds: rows.map(buildSummaryJson),
     })),
 })

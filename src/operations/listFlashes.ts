@@ -1,10 +1,5 @@
 import { Effect, Schema } from "effect"
-import {
-  effectiveFlashStatus,
-  type FlashRow,
-  listFlashes as listFlashRows,
-  listSuspectCards,
-} from "../db/flashRecords.js"
+import { effectiveFlashStatus, FlashRecords, type FlashRow } from "../db/flashRecords.js"
 import { defineOperation } from "./operation.js"
 import { Integer } from "./schemaTypes.js"
 
@@ -112,8 +107,8 @@ export const listFlashes = defineOperation({
   }),
   run: (params) =>
     Effect.gen(function* () {
-      const rows = yield* listFlashRows(params.limit ?? 50)
-      const suspects = yield* listSuspectCards()
+      const rows = yield* FlashRecords.list(params.limit ?? 50)
+      const suspects = yield* FlashRecords.listSuspects()
       return {
         flashes: rows.map(flashRecordJson),
         suspectCards: suspects.map((s) => ({

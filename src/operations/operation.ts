@@ -1,5 +1,5 @@
 import { Effect, ParseResult, Schema } from "effect"
-import type { AppServices } from "../appLayer.js"
+import type { AppServices } from "../app/appLayer.js"
 import type { Requester } from "../db/buildRecords.js"
 import { InternalError, type OwrtError, UsageError } from "../errors.js"
 

@@ -1,9 +1,7 @@
 import { join } from "node:path"
-import { SqlClient } from "@effect/sql"
 import { Effect, Schema } from "effect"
-import type { ArtifactRow } from "../db/artifactRecords.js"
-import { databaseFailure } from "../db/database.js"
-import type { DatabaseBusyError, DatabaseError } from "../errors.js"
+import { ArtifactRecords } from "../db/artifactRecords.js"
+import type { DatabaseFailure } from "../db/database.js"
 import { storePathName } from "../store/nodeStore.js"
 import { Integer } from "./schemaTypes.js"
 
@@ -24,14 +22,6 @@ export const StoredArtifactSchema = Schema.Struct({
 })
 export type StoredArtifact = typeof StoredArtifactSchema.Type
 
-interface StoredArtifactRow extends ArtifactRow {
-  readonly path_name: string
-  readonly created_at: string
-  readonly build_id: number | null
-  readonly profile: string | null
-  readonly revision_seq: number | null
-}
-
 /**
  * Images of valid collect-artifacts outputs, newest first, with the latest successful build that
  * produced each set. Optionally only one profile's, or one artifact set's.
@@ -43,21 +33,9 @@ export const storedArtifacts = (
     readonly key?: string | undefined
     readonly limit: number
   },
-): Effect.Effect<ReadonlyArray<StoredArtifact>, DatabaseError | DatabaseBusyError, SqlClient.SqlClient> =>
-  Effect.gen(function* () {
-    const sql = yield* SqlClient.SqlClient
-    const rows = yield* sql<StoredArtifactRow>`
-      SELECT a.artifacts_key, a.name, a.type, a.filesystem, a.sha256, a.size,
-             s.name AS path_name, s.created_at, b.id AS build_id, b.profile, b.revision_seq
-      FROM artifacts a
-      JOIN store_paths s ON s.key = a.artifacts_key AND s.valid = 1
-      LEFT JOIN builds b ON b.id = (
-        SELECT MAX(id) FROM builds WHERE artifacts_key = a.artifacts_key AND status = 'succeeded')
-      WHERE (${filter.profile ?? null} IS NULL OR b.profile = ${filter.profile ?? null})
-        AND (${filter.key ?? null} IS NULL OR a.artifacts_key = ${filter.key ?? null})
-      ORDER BY s.created_at DESC, a.artifacts_key, a.name
-      LIMIT ${filter.limit}`
-    return rows.map(
+): Effect.Effect<ReadonlyArray<StoredArtifact>, DatabaseFailure, ArtifactRecords> =>
+  Effect.map(ArtifactRecords.stored(filter), (rows) =>
+    rows.map(
       (row): StoredArtifact => ({
         key: row.artifacts_key,
         profile: row.profile,
@@ -71,5 +49,5 @@ export const storedArtifacts = (
         path: join(store, storePathName(row.artifacts_key, row.path_name), "images", row.name),
         createdAt: row.created_at,
       }),
-    )
-  }).pipe(Effect.mapError(databaseFailure("list artifacts")))
+    ),
+  )

@@ -1,12 +1,11 @@
 import { readFileSync } from "node:fs"
 import { relative } from "node:path"
-import { SqlClient } from "@effect/sql"
-import { Context, Effect, Layer } from "effect"
+import { SqlClient, SqlSchema } from "@effect/sql"
+import { Context, Effect, Either, Layer, Schema } from "effect"
 import { AppConfig } from "../config/appConfig.js"
+import type { DatabaseFailure } from "../db/database.js"
 import { type RevisionRecord, RevisionRecords } from "../db/revisionRecords.js"
 import {
-  type DatabaseBusyError,
-  type DatabaseError,
   type GitError,
   InternalError,
   ProfileInvalidError,
@@ -17,14 +16,14 @@ import {
 } from "../errors.js"
 import { blobPath, hasBlob, putBlob } from "../store/blobStore.js"
 import { closestMatch, elideName } from "../text/closestMatch.js"
-import { type ProfileDocument, profileLimits } from "./profileSchema.js"
+import { ProfileDocument, profileLimits } from "./profileSchema.js"
 import { gitProfileTree, resolveCommit, worktreeProfileTree } from "./profileTree.js"
 import {
   type DocumentCache,
   makeProfileResolver,
   type ProfileResolver,
   type ProfileRevision,
-  type ResolvedProfile,
+  ResolvedProfile,
 } from "./resolveProfile.js"
 
 /** A resolved profile revision and its database record (sequence number, first seen). */
@@ -53,8 +52,7 @@ export type ProfileLookupError =
   | UsageError
   | GitError
   | InternalError
-  | DatabaseError
-  | DatabaseBusyError
+  | DatabaseFailure
 
 /** `id` or `id@rev`. */
 export const parseProfileSpec = (
@@ -104,6 +102,10 @@ export class ProfileRepository extends Context.Tag("owrt/ProfileRepository")<
   }
 >() {}
 
+/** A profile document cached by digest (kept as the decoded value's JSON). */
+const decodeCachedDocument = Schema.decodeUnknownEither(Schema.parseJson(Schema.typeSchema(ProfileDocument)))
+const decodeStoredProfile = Schema.decodeUnknownSync(Schema.parseJson(ResolvedProfile))
+
 export const profileRepositoryLayer = Layer.effect(
   ProfileRepository,
   Effect.gen(function* () {
@@ -114,17 +116,22 @@ export const profileRepositoryLayer = Layer.effect(
     // Read all at first use (one query), written (and kept) as new documents are decoded. Keyed by the
     // digest of a file's text, so it stays right however often files change under a long-running process.
     let cachedDocuments: Map<string, ProfileDocument> | undefined
+    const documentRows = SqlSchema.findAll({
+      Request: Schema.Void,
+      Result: Schema.Struct({ digest: Schema.String, document: Schema.String }),
+      execute: () => sql`SELECT digest, document FROM profile_documents`,
+    })
     const documentCache: DocumentCache = {
       get: (digest) =>
         Effect.gen(function* () {
           if (!cachedDocuments) {
-            const rows = yield* sql<{
-              digest: string
-              document: string
-            }>`SELECT digest, document FROM profile_documents`.pipe(Effect.orElseSucceed(() => []))
-            cachedDocuments = new Map(
-              rows.map((row) => [row.digest, JSON.parse(row.document) as ProfileDocument]),
-            )
+            const rows = yield* documentRows(undefined).pipe(Effect.orElseSucceed(() => []))
+            cachedDocuments = new Map()
+            // A cache: a row that does not decode (written by another version) is a miss, not an error.
+            for (const row of rows) {
+              const document = decodeCachedDocument(row.document)
+              if (Either.isRight(document)) cachedDocuments.set(row.digest, document.right)
+            }
           }
           return cachedDocuments.get(digest)
         }),
@@ -192,8 +199,8 @@ export const profileRepositoryLayer = Layer.effect(
       })
 
     const fromRecord = (stored: RevisionRecord & { canonical: string }): ProfileEntry => {
-      // The canonical JSON was written by this program from a validated profile.
-      const profile = JSON.parse(stored.canonical) as ResolvedProfile
+      // Written by this program from a validated profile; one that does not decode is a corrupted database.
+      const profile = decodeStoredProfile(stored.canonical)
       const digests = new Map(profile.overlay.map((e) => [e.path, e.sha256]))
       return {
         record: stored,

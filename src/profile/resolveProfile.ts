@@ -1,5 +1,5 @@
 import { posix } from "node:path"
-import { Data, Effect, Either } from "effect"
+import { Data, Effect, Either, Schema } from "effect"
 import {
   type Diagnostic,
   type GitError,
@@ -18,44 +18,56 @@ import type { PathSegment, YamlSource } from "./yamlSource.js"
 
 export const profileSchemaVersion = 1
 
+/** Whole numbers, with a plain inline JSON Schema (`Schema.Int` would be a `$ref` into `$defs`). */
+const Integer = Schema.Number.pipe(Schema.int())
+
 /** An overlay file after layering: the last overlay directory that has a path wins. */
-export interface OverlayEntry {
-  readonly path: string
-  readonly kind: "file" | "symlink"
-  readonly mode: number
-  readonly sha256: string
-  readonly size: number
-  readonly linkTarget?: string | undefined
-}
+export const OverlayEntry = Schema.Struct({
+  path: Schema.String,
+  kind: Schema.Literal("file", "symlink"),
+  mode: Integer,
+  sha256: Schema.String,
+  size: Integer,
+  linkTarget: Schema.optional(Schema.String),
+})
+export type OverlayEntry = typeof OverlayEntry.Type
 
 /**
  * The canonical resolved profile: `extends:` applied, lists normalised, overlay files by content. Its
  * canonical JSON is the revision's content; nothing in it depends on where or when it was resolved.
+ * (`owrt profiles show --json` prints it as `profile`; the database keeps it as a revision's content.)
  */
-export interface ResolvedProfile {
-  readonly schema: number
-  readonly id: string
-  readonly description: string | null
-  readonly abstract: boolean
-  readonly parents: ReadonlyArray<string>
-  readonly release: string | null
-  readonly target: string | null
-  readonly device: string | null
-  readonly packages: ReadonlyArray<string>
-  readonly overlay: ReadonlyArray<OverlayEntry>
-  readonly files: ReadonlyArray<{
-    readonly path: string
-    readonly mode: string
-    readonly content?: string | undefined
-    readonly secret?: string | undefined
-  }>
-  readonly first_boot: ReadonlyArray<{ readonly name: string; readonly script: string }>
-  readonly disabled_services: ReadonlyArray<string>
-  readonly rootfs_size: number | null
-  readonly tags: ReadonlyArray<string>
-  readonly secrets: Readonly<Record<string, string>>
-  readonly flash: { readonly image: string; readonly verify: string; readonly wipe: boolean }
-}
+export const ResolvedProfile = Schema.Struct({
+  schema: Integer,
+  id: Schema.String,
+  description: Schema.NullOr(Schema.String),
+  abstract: Schema.Boolean,
+  parents: Schema.Array(Schema.String).annotations({ description: "extends, linearised" }),
+  release: Schema.NullOr(Schema.String),
+  target: Schema.NullOr(Schema.String),
+  device: Schema.NullOr(Schema.String),
+  packages: Schema.Array(Schema.String),
+  overlay: Schema.Array(OverlayEntry),
+  files: Schema.Array(
+    Schema.Struct({
+      path: Schema.String,
+      mode: Schema.String,
+      content: Schema.optional(Schema.String),
+      secret: Schema.optional(Schema.String),
+    }),
+  ),
+  first_boot: Schema.Array(Schema.Struct({ name: Schema.String, script: Schema.String })),
+  disabled_services: Schema.Array(Schema.String),
+  rootfs_size: Schema.NullOr(Schema.Number).annotations({
+    description: "MB, or null for the builder default",
+  }),
+  tags: Schema.Array(Schema.String),
+  secrets: Schema.Record({ key: Schema.String, value: Schema.String }).annotations({
+    description: "Secret name → reference (env:NAME or file:PATH); never a value",
+  }),
+  flash: Schema.Struct({ image: Schema.String, verify: Schema.String, wipe: Schema.Boolean }),
+})
+export type ResolvedProfile = typeof ResolvedProfile.Type
 
 /** A resolved profile together with its content hash and where each overlay file is read from. */
 export interface ProfileRevision {

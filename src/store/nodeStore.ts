@@ -1,14 +1,10 @@
 import { chmodSync, existsSync, mkdirSync, renameSync, rmSync, statSync } from "node:fs"
 import { join } from "node:path"
-import type { SqlClient } from "@effect/sql"
 import { Effect, type Scope } from "effect"
-import { findStorePath, insertStorePath, type StorePathRow } from "../db/storePathRecords.js"
-import {
-  type DatabaseBusyError,
-  type DatabaseError,
-  InternalError,
-  type LockTimeoutError,
-} from "../errors.js"
+import type { DatabaseFailure } from "../db/database.js"
+import type { Database } from "../db/records.js"
+import { StorePathRecords, type StorePathRow } from "../db/storePathRecords.js"
+import { InternalError, type LockTimeoutError } from "../errors.js"
 import type { Canonical } from "../text/canonicalJson.js"
 import { acquireStoreLock } from "./storeLock.js"
 import { treeDigest } from "./treeDigest.js"
@@ -28,12 +24,12 @@ export const storePathName = (key: string, name: string): string => `${key}-${na
 export const lookupNode = (
   store: string,
   key: string,
-): Effect.Effect<StorePathRow | undefined, DatabaseError | DatabaseBusyError, SqlClient.SqlClient> =>
-  Effect.map(findStorePath(key), (row) =>
+): Effect.Effect<StorePathRow | undefined, DatabaseFailure, Database> =>
+  Effect.map(StorePathRecords.find(key), (row) =>
     row && row.valid === 1 && existsSync(join(store, storePathName(key, row.name))) ? row : undefined,
   )
 
-export type NodeStoreError = DatabaseError | DatabaseBusyError | InternalError | LockTimeoutError
+export type NodeStoreError = DatabaseFailure | InternalError | LockTimeoutError
 
 /**
  * Builds a node's output once, even across processes: under the key's store lock, `build` writes into a
@@ -63,7 +59,7 @@ export const realizeNode = <E, R>(options: {
   /** What the key hashes, kept with the row so a later plan can say what changed. */
   readonly keyInputs?: Canonical | undefined
   readonly build: (output: string, work: string) => Effect.Effect<void, E, R>
-}): Effect.Effect<StoredNode, E | NodeStoreError, Exclude<R, Scope.Scope> | SqlClient.SqlClient> =>
+}): Effect.Effect<StoredNode, E | NodeStoreError, Exclude<R, Scope.Scope> | Database> =>
   Effect.gen(function* () {
     const { store, kind, key, name } = options
     const path = join(store, storePathName(key, name))
@@ -99,7 +95,7 @@ export const realizeNode = <E, R>(options: {
           },
           catch: (cause) => new InternalError({ cause }),
         })
-        yield* insertStorePath({
+        yield* StorePathRecords.insert({
           key,
           kind,
           name,

@@ -2,12 +2,12 @@ import { randomUUID } from "node:crypto"
 import { dirname } from "node:path"
 import { SqlClient } from "@effect/sql"
 import { Duration, Effect, type Scope } from "effect"
-import { databaseFailure } from "../db/database.js"
-import { type DatabaseBusyError, type DatabaseError, LockTimeoutError } from "../errors.js"
+import { type DatabaseFailure, sqlFailure } from "../db/database.js"
+import { LockTimeoutError } from "../errors.js"
 import { currentProcess, holderAlive } from "../process/processIdentity.js"
 import { removeScratchOf } from "./workDirectory.js"
 
-type DbError = DatabaseError | DatabaseBusyError
+type DbError = DatabaseFailure
 
 interface HolderRow {
   readonly name: string
@@ -48,7 +48,7 @@ const cleanUpDeadHolder = (
     if (cleaned.has(id) || holder.host !== currentProcess.host) return []
     cleaned.add(id)
     return removeScratchOf(yield* storeDirectory, { pid: holder.pid, start: holder.pid_start })
-  }).pipe(Effect.mapError(databaseFailure("clean up after a dead process")))
+  }).pipe(sqlFailure("clean up after a dead process"))
 
 export interface StaleSweep {
   /** Lock and use rows of dead processes that were deleted. */
@@ -69,7 +69,7 @@ export const sweepStaleHolds: Effect.Effect<StaleSweep, DbError, SqlClient.SqlCl
     const rows = yield* sql<HolderRow & { kind: string }>`
     SELECT 'lock' AS kind, name, owner, pid, pid_start, host FROM locks
     UNION ALL SELECT 'use' AS kind, name, owner, pid, pid_start, host FROM store_uses`.pipe(
-      Effect.mapError(databaseFailure("read locks")),
+      sqlFailure("read locks"),
     )
     const dead = rows.filter((row) => !isAlive(row))
     const scratch: Array<string> = []
@@ -137,11 +137,7 @@ export const acquireStoreLock = (
         yield* cleanUpDeadHolder(holder).pipe(Effect.provideService(SqlClient.SqlClient, sql))
       }
       return false
-    }).pipe(
-      Effect.mapError((error) =>
-        error._tag === "SqlError" ? databaseFailure(`lock ${name}`)(error) : error,
-      ),
-    )
+    }).pipe(Effect.catchTag("SqlError", (error) => sqlFailure(`lock ${name}`)(Effect.fail(error))))
 
     const poll: Effect.Effect<boolean, DbError> = Effect.flatMap(tryOnce, (got) =>
       got || Date.now() - started > timeoutSeconds * 1000
@@ -189,7 +185,7 @@ export const useStorePaths = (
           host: currentProcess.host,
           acquired_at: at,
         })),
-      )}`.pipe(Effect.mapError(databaseFailure(`use ${names.join(", ")}`))),
+      )}`.pipe(sqlFailure(`use ${names.join(", ")}`)),
       () => sql`DELETE FROM store_uses WHERE owner = ${owner}`.pipe(Effect.ignore),
     )
   })
@@ -203,7 +199,7 @@ export const liveUsers = (name: string): Effect.Effect<ReadonlyArray<string>, Db
     const sql = yield* SqlClient.SqlClient
     const rows =
       yield* sql<HolderRow>`SELECT name, owner, pid, pid_start, host FROM store_uses WHERE name = ${name}`.pipe(
-        Effect.mapError(databaseFailure(`read uses of ${name}`)),
+        sqlFailure(`read uses of ${name}`),
       )
     const live: Array<string> = []
     for (const row of rows) {

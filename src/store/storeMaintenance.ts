@@ -1,16 +1,12 @@
 import { existsSync, readdirSync, rmSync, statSync } from "node:fs"
 import { join } from "node:path"
-import { SqlClient } from "@effect/sql"
-import { Effect } from "effect"
-import { databaseFailure } from "../db/database.js"
-import {
-  deleteStorePath,
-  findStorePath,
-  invalidateStorePath,
-  listStorePaths,
-  type StorePathRow,
-} from "../db/storePathRecords.js"
-import { type DatabaseBusyError, type DatabaseError, InternalError } from "../errors.js"
+import { SqlClient, SqlSchema } from "@effect/sql"
+import { Effect, Schema } from "effect"
+import type { DatabaseFailure } from "../db/database.js"
+import { sqlFailure } from "../db/database.js"
+import type { Database } from "../db/records.js"
+import { StorePathRecords, type StorePathRow } from "../db/storePathRecords.js"
+import { InternalError } from "../errors.js"
 import { currentProcess, holderAlive } from "../process/processIdentity.js"
 import { storePathName } from "./nodeStore.js"
 import { storeSealingKey } from "./sealingKey.js"
@@ -18,7 +14,7 @@ import { acquireStoreLock, liveUsers, sweepStaleHolds } from "./storeLock.js"
 import { parseListing, treeDifferences, treeDigest } from "./treeDigest.js"
 import { memoryScratchPrefix, memoryScratchRoot, workRoot } from "./workDirectory.js"
 
-type DbError = DatabaseError | DatabaseBusyError
+type DbError = DatabaseFailure
 
 export interface StoreEntry {
   readonly key: string
@@ -41,10 +37,8 @@ const entryOf = (store: string, row: StorePathRow): StoreEntry => ({
 })
 
 /** Every store path the database knows (Image Builders are store paths like every node output). */
-export const listStore = (
-  store: string,
-): Effect.Effect<ReadonlyArray<StoreEntry>, DbError, SqlClient.SqlClient> =>
-  Effect.map(listStorePaths(), (rows) => rows.map((row) => entryOf(store, row)))
+export const listStore = (store: string): Effect.Effect<ReadonlyArray<StoreEntry>, DbError, Database> =>
+  Effect.map(StorePathRecords.list(), (rows) => rows.map((row) => entryOf(store, row)))
 
 export interface VerifyReport {
   readonly checked: number
@@ -59,20 +53,18 @@ export interface VerifyReport {
  * Re-hashes every valid node output and compares it with the digest recorded when it was made. A path
  * that changed (or vanished) loses its valid mark, so realize builds it again instead of reusing it.
  */
-export const verifyStore = (
-  store: string,
-): Effect.Effect<VerifyReport, DbError | InternalError, SqlClient.SqlClient> =>
+export const verifyStore = (store: string): Effect.Effect<VerifyReport, DbError | InternalError, Database> =>
   Effect.gen(function* () {
     const drifted: Array<{ key: string; path: string; files: ReadonlyArray<string> }> = []
     let checked = 0
-    for (const row of yield* listStorePaths()) {
+    for (const row of yield* StorePathRecords.list()) {
       if (row.valid !== 1) continue
       checked += 1
       const path = join(store, storePathName(row.key, row.name))
       const expected = parseListing(row.listing)
       if (!existsSync(path)) {
         drifted.push({ key: row.key, path, files: ["(missing)"] })
-        yield* invalidateStorePath(row.key)
+        yield* StorePathRecords.invalidate(row.key)
         continue
       }
       // stage-overlay trees may hold secret values: their contents are digested under the store's key.
@@ -85,7 +77,7 @@ export const verifyStore = (
       })
       if (actual.digest !== row.digest) {
         drifted.push({ key: row.key, path, files: treeDifferences(expected, actual.entries) })
-        yield* invalidateStorePath(row.key)
+        yield* StorePathRecords.invalidate(row.key)
       }
     }
     return { checked, drifted }
@@ -108,7 +100,7 @@ export interface GcReport {
 export const collectGarbage = (
   store: string,
   options: { readonly dryRun: boolean },
-): Effect.Effect<GcReport, DbError | InternalError, SqlClient.SqlClient> =>
+): Effect.Effect<GcReport, DbError | InternalError, Database> =>
   Effect.gen(function* () {
     const removed: Array<string> = []
     const skipped: Array<{ path: string; reason: string }> = []
@@ -166,8 +158,8 @@ export const collectGarbage = (
     const underLock = (
       name: string,
       path: string,
-      garbage: () => Effect.Effect<boolean, DbError, SqlClient.SqlClient>,
-      afterRemoval: Effect.Effect<void, DbError, SqlClient.SqlClient> = Effect.void,
+      garbage: () => Effect.Effect<boolean, DbError, Database>,
+      afterRemoval: Effect.Effect<void, DbError, Database> = Effect.void,
     ) =>
       Effect.scoped(
         Effect.gen(function* () {
@@ -192,16 +184,21 @@ export const collectGarbage = (
         ),
       )
 
-    for (const row of yield* listStorePaths()) {
+    for (const row of yield* StorePathRecords.list()) {
       if (row.valid === 1) continue
       const path = join(store, storePathName(row.key, row.name))
-      const invalid = Effect.map(findStorePath(row.key), (now) => now !== undefined && now.valid !== 1)
+      const invalid = Effect.map(
+        StorePathRecords.find(row.key),
+        (now) => now !== undefined && now.valid !== 1,
+      )
       yield* underLock(
         `node:${row.key}`,
         path,
-        () => Effect.map(findStorePath(row.key), (now) => now === undefined || now.valid !== 1),
+        () => Effect.map(StorePathRecords.find(row.key), (now) => now === undefined || now.valid !== 1),
         // The row goes with its path, under the same lock: a rebuild that made it valid again is kept.
-        Effect.flatMap(invalid, (stillInvalid) => (stillInvalid ? deleteStorePath(row.key) : Effect.void)),
+        Effect.flatMap(invalid, (stillInvalid) =>
+          stillInvalid ? StorePathRecords.remove(row.key) : Effect.void,
+        ),
       )
     }
     for (const name of existsSync(store) ? readdirSync(store) : []) {
@@ -211,7 +208,7 @@ export const collectGarbage = (
       if (!key || removed.includes(path) || skipped.some((s) => s.path === path)) continue
       yield* underLock(`node:${key}`, path, () =>
         Effect.map(
-          findStorePath(key),
+          StorePathRecords.find(key),
           (row) => row === undefined || row.valid !== 1 || storePathName(row.key, row.name) !== name,
         ),
       )
@@ -220,12 +217,15 @@ export const collectGarbage = (
   })
 
 /** How many lock and use rows belong to dead processes (what `sweepStaleHolds` would delete). */
-const staleHoldCount: Effect.Effect<number, DbError, SqlClient.SqlClient> = Effect.gen(function* () {
+const staleHoldCount: Effect.Effect<number, DbError, Database> = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
-  const rows = yield* sql<{ pid: number; pid_start: string; host: string }>`
-    SELECT pid, pid_start, host FROM locks UNION ALL SELECT pid, pid_start, host FROM store_uses`.pipe(
-    Effect.mapError(databaseFailure("read locks")),
-  )
+  const holders = SqlSchema.findAll({
+    Request: Schema.Void,
+    Result: Schema.Struct({ pid: Schema.Number, pid_start: Schema.String, host: Schema.String }),
+    execute: () =>
+      sql`SELECT pid, pid_start, host FROM locks UNION ALL SELECT pid, pid_start, host FROM store_uses`,
+  })
+  const rows = yield* holders(undefined).pipe(sqlFailure("read locks"))
   return rows.filter((row) => !holderAlive({ pid: row.pid, start: row.pid_start, host: row.host })).length
 })
 

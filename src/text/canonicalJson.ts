@@ -1,3 +1,5 @@
+import { Schema } from "effect"
+
 /**
  * Canonical JSON: object keys sorted by code point, no whitespace, `undefined` members dropped. The same
  * value always encodes to the same bytes, on any machine, which is what content hashes and keys need.
@@ -9,6 +11,16 @@ export type Canonical =
   | string
   | ReadonlyArray<Canonical>
   | { readonly [k: string]: Canonical | undefined }
+
+/** Any JSON value, as a Schema: what a key's inputs read back from the database decode with. */
+export const CanonicalSchema: Schema.Schema<Canonical> = Schema.Union(
+  Schema.Null,
+  Schema.Boolean,
+  Schema.Number,
+  Schema.String,
+  Schema.Array(Schema.suspend(() => CanonicalSchema)),
+  Schema.Record({ key: Schema.String, value: Schema.UndefinedOr(Schema.suspend(() => CanonicalSchema)) }),
+)
 
 export const canonicalJson = (value: Canonical): string => {
   if (value === null || typeof value === "boolean" || typeof value === "string") return JSON.stringify(value)

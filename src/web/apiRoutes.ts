@@ -1,8 +1,6 @@
 import { Effect, Schema, Stream } from "effect"
-import { findBuild } from "../db/buildRecords.js"
 import { NotFoundError } from "../errors.js"
-import { Realizer } from "../graph/realizer.js"
-import { buildLog } from "../operations/buildLog.js"
+import { buildLog, requireBuild } from "../operations/buildLog.js"
 import {
   audit,
   getBuild,
@@ -20,6 +18,7 @@ import {
 } from "../operations/index.js"
 import { type ProfileErrorJson, ProfileErrorSchema, profileErrorJson } from "../operations/listProfiles.js"
 import { maxBatchProfiles } from "../operations/realizeBatch.js"
+import { selectProfiles } from "../operations/selection.js"
 import { BadRequestError } from "./httpErrors.js"
 import { JobEventSchema, type JobJson, JobSchema } from "./jobs/job.js"
 import { decodeInput, errorResponse, json, jsonResponse, operationRoute, type Route } from "./route.js"
@@ -162,7 +161,7 @@ export const apiRoutes: ReadonlyArray<Route> = [
           })
         }
         const params = yield* decodeInput(BatchBodySchema, "batch request")(body)
-        const targets = yield* (yield* Realizer).select({
+        const targets = yield* selectProfiles({
           specs: params.profiles ?? [],
           all: params.all,
           tag: params.tag,
@@ -279,9 +278,10 @@ export const apiRoutes: ReadonlyArray<Route> = [
     handle: ({ params }) =>
       Effect.gen(function* () {
         const id = Number(params.id)
-        const row = Number.isSafeInteger(id) ? yield* findBuild(id) : undefined
-        if (!row) return yield* new NotFoundError({ what: `build ${params.id}`, detail: "no such build" })
-        const text = yield* buildLog(row)
+        if (!Number.isSafeInteger(id)) {
+          return yield* new NotFoundError({ what: `build ${params.id}`, detail: "no such build" })
+        }
+        const text = yield* buildLog(yield* requireBuild(id))
         return { _tag: "text" as const, status: 200, body: text, contentType: "text/plain; charset=utf-8" }
       }),
   },

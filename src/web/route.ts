@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from "node:http"
 import { Effect, JSONSchema, ParseResult, Schema, type Stream } from "effect"
-import type { AppServices } from "../appLayer.js"
+import type { AppServices } from "../app/appLayer.js"
 import type { AnyOperation, OperationContext } from "../operations/index.js"
 import { type ApiError, BadRequestError } from "./httpErrors.js"
 import type { JobBoard } from "./jobs/jobBoard.js"

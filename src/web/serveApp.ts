@@ -1,5 +1,5 @@
 import { Console, Effect } from "effect"
-import { appLayer } from "../appLayer.js"
+import { appLayer } from "../app/appLayer.js"
 import type { ConfigFlags } from "../config/appConfig.js"
 import { ServeTokenRequiredError, UsageError } from "../errors.js"
 import { silentProgress } from "../progress/progress.js"

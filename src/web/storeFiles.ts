@@ -1,10 +1,11 @@
 import { realpathSync, statSync } from "node:fs"
 import { dirname, extname, join, sep } from "node:path"
-import type { SqlClient } from "@effect/sql"
 import { Effect } from "effect"
 import { AppConfig } from "../config/appConfig.js"
-import { findStorePath } from "../db/storePathRecords.js"
-import { type DatabaseBusyError, type DatabaseError, NotFoundError, StoreDriftError } from "../errors.js"
+import type { DatabaseFailure } from "../db/database.js"
+import type { Database } from "../db/records.js"
+import { StorePathRecords } from "../db/storePathRecords.js"
+import { NotFoundError, StoreDriftError } from "../errors.js"
 import { storedArtifacts } from "../operations/storedArtifacts.js"
 import { isPrivateStorePath, storePathName } from "../store/nodeStore.js"
 import { parseListing } from "../store/treeDigest.js"
@@ -24,8 +25,7 @@ type StoreFileError =
   | PathOutsideStoreError
   | StorePathPrivateError
   | StoreDriftError
-  | DatabaseError
-  | DatabaseBusyError
+  | DatabaseFailure
 
 /*
  * Only build outputs are served: make-image (images and the build log, secrets already redacted) and
@@ -94,7 +94,7 @@ export const artifactFile = (
   key: string,
   name: string,
   access: ServeAccess,
-): Effect.Effect<ServedFile, StoreFileError, AppConfig | SqlClient.SqlClient> =>
+): Effect.Effect<ServedFile, StoreFileError, AppConfig | Database> =>
   Effect.gen(function* () {
     const shown = `${key}/${name}`
     yield* safeSegment(name, shown)
@@ -120,7 +120,7 @@ export const artifactFile = (
 export const storeFile = (
   segments: ReadonlyArray<string>,
   access: ServeAccess,
-): Effect.Effect<ServedFile, StoreFileError, AppConfig | SqlClient.SqlClient> =>
+): Effect.Effect<ServedFile, StoreFileError, AppConfig | Database> =>
   Effect.gen(function* () {
     const shown = segments.join("/")
     for (const segment of segments) yield* safeSegment(segment, shown)
@@ -128,7 +128,7 @@ export const storeFile = (
     const missing = new NotFoundError({ what: shown, detail: "not a file of a served store path" })
     const key = top.slice(0, 16)
     if (!nodeKeyPattern.test(key) || top[16] !== "-" || inside.length === 0) return yield* missing
-    const row = yield* findStorePath(key)
+    const row = yield* StorePathRecords.find(key)
     if (row?.valid !== 1 || storePathName(key, row.name) !== top || !servedKinds.has(row.kind)) {
       return yield* missing
     }

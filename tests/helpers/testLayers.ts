@@ -4,6 +4,7 @@ import { join } from "node:path"
 import { Effect, Layer } from "effect"
 import { AppConfig, type ResolvedConfig } from "../../src/config/appConfig.js"
 import { databaseLayer } from "../../src/db/database.js"
+import { recordsLayer } from "../../src/db/records.js"
 
 /** A configuration for in-process tests: a store in a fresh temporary directory, no network. */
 export const testConfig = (store: string, overrides: Partial<ResolvedConfig> = {}): ResolvedConfig => ({
@@ -36,7 +37,7 @@ export const scratchStoreLayer = (overrides: Partial<ResolvedConfig> = {}) =>
       ),
       (dir) => {
         const config = Layer.succeed(AppConfig, testConfig(join(dir, "store"), overrides))
-        return databaseLayer.pipe(Layer.provideMerge(config))
+        return recordsLayer.pipe(Layer.provideMerge(databaseLayer), Layer.provideMerge(config))
       },
     ),
   )

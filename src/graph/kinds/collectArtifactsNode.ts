@@ -8,7 +8,7 @@ import {
   collectArtifactsSchema,
   runCollectArtifacts,
 } from "../../artifacts/collectArtifacts.js"
-import { recordArtifacts } from "../../db/buildRecords.js"
+import { ArtifactRecords } from "../../db/artifactRecords.js"
 import { InternalError } from "../../errors.js"
 import type { NodeKindDefinition } from "../../store/nodeKind.js"
 import { makeSpec, type NodeSpec } from "../graph.js"
@@ -51,7 +51,9 @@ export const collectArtifactsNode = (inputs: {
       ),
     // The artifact rows `owrt builds`, flash and the API look images up by.
     stored: (stored) =>
-      Effect.flatMap(readManifest(stored.path), (manifest) => recordArtifacts(stored.key, manifest.images)),
+      Effect.flatMap(readManifest(stored.path), (manifest) =>
+        ArtifactRecords.record(stored.key, manifest.images),
+      ),
   })
 
 const decodeManifest = Schema.decodeUnknown(Schema.parseJson(ArtifactsManifestSchema))

@@ -1,6 +1,6 @@
 import { join } from "node:path"
-import { SqlClient } from "@effect/sql"
 import { Effect } from "effect"
+import { PackageCheckRecords } from "../../db/packageCheckRecords.js"
 import {
   type MakeImageParams,
   makeImageSchema,
@@ -45,12 +45,10 @@ export const makeImageNode = (inputs: MakeImageNodeInputs): Effect.Effect<NodeSp
     private: inputs.secrets.size > 0,
     build: ({ key, output, work, inputs: stored, report }) =>
       Effect.gen(function* () {
-        const sql = yield* SqlClient.SqlClient
         const { params } = inputs
         const checkKey = yield* packageSelectionKey(params)
-        const [checked] = yield* sql<{
-          key: string
-        }>`SELECT key FROM package_checks WHERE key = ${checkKey}`.pipe(Effect.orElseSucceed(() => []))
+        const checks = yield* PackageCheckRecords
+        const checked = yield* checks.checked(checkKey).pipe(Effect.orElseSucceed(() => false))
         // Every line of make's output, as the stored log has it (secrets redacted), in whole lines.
         let partial = ""
         const lines = (text: string) => {
@@ -66,13 +64,8 @@ export const makeImageNode = (inputs: MakeImageNodeInputs): Effect.Effect<NodeSp
           {
             params,
             key,
-            manifestChecked: checked !== undefined,
-            onManifestPassed: (manifest) =>
-              sql`INSERT OR REPLACE INTO package_checks ${sql.insert({
-                key: checkKey,
-                manifest,
-                checked_at: new Date().toISOString(),
-              })}`.pipe(Effect.ignore),
+            manifestChecked: checked,
+            onManifestPassed: (manifest) => checks.record(checkKey, manifest).pipe(Effect.ignore),
             builderPath: stored.get(params.builderKey)?.path ?? "",
             overlayPath: stored.get(params.overlayKey)?.path ?? "",
             timeoutSeconds: inputs.timeoutSeconds,

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto"
 import { Cause, Effect, Exit, FiberSet, Stream } from "effect"
-import type { AppServices } from "../../appLayer.js"
+import type { AppServices } from "../../app/appLayer.js"
 import { NotFoundError, type OwrtError, UsageError } from "../../errors.js"
 import { Realizer } from "../../graph/realizer.js"
 import { reportCause } from "../../operations/errorReport.js"

@@ -1,22 +1,22 @@
 import type { SqlClient } from "@effect/sql"
 import { Layer } from "effect"
-import { type BuilderStore, builderStoreLayer } from "./builder/builderStore.js"
-import { type AppConfig, appConfigLayer, type ConfigFlags } from "./config/appConfig.js"
-import { databaseLayer } from "./db/database.js"
-import { type RevisionRecords, revisionRecordsLayer } from "./db/revisionRecords.js"
-import type { ConfigInvalidError, DatabaseBusyError, DatabaseError } from "./errors.js"
-import { type Executor, executorLayer } from "./graph/executor.js"
-import { nodeKindsLayer } from "./graph/nodeKinds.js"
-import { type Realizer, realizerLayer } from "./graph/realizer.js"
-import { localRunner } from "./graph/runner.js"
-import { noSubstituter } from "./graph/substituter.js"
-import { type ProfileRepository, profileRepositoryLayer } from "./profile/profileRepository.js"
-import type { Progress } from "./progress/progress.js"
+import { type BuilderStore, builderStoreLayer } from "../builder/builderStore.js"
+import { type AppConfig, appConfigLayer, type ConfigFlags } from "../config/appConfig.js"
+import { type DatabaseFailure, databaseLayer } from "../db/database.js"
+import { type Records, recordsLayer } from "../db/records.js"
+import type { ConfigInvalidError, DatabaseError } from "../errors.js"
+import { type Executor, executorLayer } from "../graph/executor.js"
+import { nodeKindsLayer } from "../graph/nodeKinds.js"
+import { type Realizer, realizerLayer } from "../graph/realizer.js"
+import { localRunner } from "../graph/runner.js"
+import { noSubstituter } from "../graph/substituter.js"
+import { type ProfileRepository, profileRepositoryLayer } from "../profile/profileRepository.js"
+import type { Progress } from "../progress/progress.js"
 
 export type AppServices =
   | AppConfig
   | SqlClient.SqlClient
-  | RevisionRecords
+  | Records
   | ProfileRepository
   | BuilderStore
   | Executor
@@ -31,9 +31,9 @@ export type AppServices =
 export const coreLayer = <E>(
   config: Layer.Layer<AppConfig, E>,
   progress: Layer.Layer<Progress>,
-): Layer.Layer<AppServices, E | DatabaseError | DatabaseBusyError> => {
+): Layer.Layer<AppServices, E | DatabaseError | DatabaseFailure> => {
   const database = databaseLayer.pipe(Layer.provideMerge(config))
-  const records = revisionRecordsLayer.pipe(Layer.provideMerge(database))
+  const records = recordsLayer.pipe(Layer.provideMerge(database))
   const profiles = profileRepositoryLayer.pipe(Layer.provideMerge(records))
   const builders = builderStoreLayer.pipe(Layer.provideMerge(progress))
   const core = builders.pipe(Layer.provideMerge(profiles))
@@ -48,5 +48,5 @@ export const coreLayer = <E>(
 export const appLayer = (
   flags: ConfigFlags,
   progress: Layer.Layer<Progress>,
-): Layer.Layer<AppServices, ConfigInvalidError | DatabaseError | DatabaseBusyError> =>
+): Layer.Layer<AppServices, ConfigInvalidError | DatabaseError | DatabaseFailure> =>
   coreLayer(appConfigLayer(flags), progress)

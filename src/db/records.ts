@@ -1,0 +1,52 @@
+import { SqlClient } from "@effect/sql"
+import { Context, Effect, Layer } from "effect"
+import { ArtifactRecords } from "./artifactRecords.js"
+import { BuilderRecords } from "./builderRecords.js"
+import { BuildRecords } from "./buildRecords.js"
+import { FlashRecords } from "./flashRecords.js"
+import { PackageCheckRecords } from "./packageCheckRecords.js"
+import { RevisionRecords, revisionRecordsLayer } from "./revisionRecords.js"
+import { StorePathRecords } from "./storePathRecords.js"
+
+/** Every table's record service. */
+export type Records =
+  | ArtifactRecords
+  | BuilderRecords
+  | BuildRecords
+  | FlashRecords
+  | PackageCheckRecords
+  | RevisionRecords
+  | StorePathRecords
+
+/** The record services over one database. */
+export const recordsLayer: Layer.Layer<Records, never, SqlClient.SqlClient> = Layer.mergeAll(
+  ArtifactRecords.Default,
+  BuilderRecords.Default,
+  BuildRecords.Default,
+  FlashRecords.Default,
+  PackageCheckRecords.Default,
+  revisionRecordsLayer,
+  StorePathRecords.Default,
+)
+
+/** What code that reads or writes the database needs: the record services, and the client for the rest. */
+export type Database = SqlClient.SqlClient | Records
+
+/**
+ * The database services of the current context, and nothing else: what a service built once captures to
+ * provide to its requests. (Capturing the whole context would also capture the layer's Scope and default
+ * Progress, and override the request's own.)
+ */
+export const databaseContext: Effect.Effect<Context.Context<Database>, never, Database> = Effect.map(
+  Effect.context<Database>(),
+  Context.pick(
+    SqlClient.SqlClient,
+    ArtifactRecords,
+    BuilderRecords,
+    BuildRecords,
+    FlashRecords,
+    PackageCheckRecords,
+    RevisionRecords,
+    StorePathRecords,
+  ),
+)
