@@ -1,5 +1,7 @@
+import { Client } from "@modelcontextprotocol/sdk/client/index.js"
+import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { json, owrt } from "../helpers/cli.js"
+import { cleanEnv, json, owrt, owrtBin } from "../helpers/cli.js"
 import { ap, servedProject } from "../web/serveProcess.js"
 
 /**
@@ -86,6 +88,42 @@ describe("a broken profile next to good ones", () => {
       },
     ])
     expect(realized.failures[0]?.error.message).toContain("profiles/broken.yaml:4:1")
+  })
+
+  it("MCP realize_batch (fail-fast) reports what realize --all --json does: the broken one stops nothing", async () => {
+    const cli = json<Record<string, unknown>>(await run(["realize", "--all", "--json"]))
+    const transport = new StdioClientTransport({
+      command: process.execPath,
+      args: [owrtBin, "mcp"],
+      cwd: project.dir,
+      env: cleanEnv(project.env),
+      stderr: "pipe",
+    })
+    const client = new Client({ name: "owrt-test", version: "1.0.0" })
+    await client.connect(transport)
+    try {
+      const called = await client.callTool({
+        name: "realize_batch",
+        arguments: { all: true, mode: "fail-fast" },
+      })
+      expect(called.isError ?? false, JSON.stringify(called.content)).toBe(false)
+      const batch = called.structuredContent as Record<string, unknown>
+      // Only the build ids differ: each request records builds of its own.
+      const withoutIds = (report: Record<string, unknown>) => ({
+        ...report,
+        results: (report.results as Array<Record<string, unknown>>)
+          .map(({ buildId: _, ...rest }) => rest)
+          .sort((x, y) => String(x.profile).localeCompare(String(y.profile))),
+      })
+      expect(withoutIds(batch)).toEqual(withoutIds(cli))
+      expect(batch).toMatchObject({
+        mode: "fail-fast",
+        skipped: [],
+        totals: { requested: 3, succeeded: 2, cacheHits: 2, failed: 1, skipped: 0 },
+      })
+    } finally {
+      await client.close()
+    }
   })
 
   it("a profile named explicitly still fails on its own error", async () => {

@@ -2,16 +2,14 @@ import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import { Effect, Option } from "effect"
-import { toErrorReport } from "../../errors.js"
-import { Realizer } from "../../graph/realizer.js"
 import { formatBytes } from "../../progress/terminalProgress.js"
+import { cliCaller } from "../cliCaller.js"
 import { configOptions, jsonOption } from "../commonOptions.js"
 import { emit } from "../output.js"
 import { runWithApp } from "../runWithApp.js"
 
 // Loaded when the command runs, so that other commands start without its schemas.
-const realizedProfileModule = Effect.promise(() => import("../../operations/realizedProfile.js"))
-const distinctSpecsModule = Effect.promise(() => import("../../operations/distinctSpecs.js"))
+const realizeBatchModule = Effect.promise(() => import("../../operations/realizeBatch.js"))
 
 export const profilesArg = Args.text({ name: "profile" }).pipe(
   Args.repeated,
@@ -47,45 +45,33 @@ export const realizeCommand = Command.make(
   (options) =>
     runWithApp(options, () =>
       Effect.gen(function* () {
-        const realizer = yield* Realizer
-        // `owrt realize a a`, or `a a@3` while they mean the same revision: one build, one build record.
-        const { distinctSpecs } = yield* distinctSpecsModule
-        const { specs } = yield* distinctSpecs(options.profiles)
-        const { results, failures } = yield* realizer.realize({
-          specs,
-          all: options.all,
-          tag: Option.getOrUndefined(options.tag),
-          rebuild: options.rebuild,
-          keepGoing: options.keepGoing && !options.failFast,
-          requestedBy: "cli",
-        })
-        const { realizedProfileJson } = yield* realizedProfileModule
-        yield* emit(
-          options.json,
+        // The batch operation MCP and the HTTP API run: one path, one `--json` shape.
+        const { runBatch } = yield* realizeBatchModule
+        const { report, firstBuildFailure } = yield* runBatch(
           {
-            results: results.map(realizedProfileJson),
-            ...(failures.length > 0
-              ? {
-                  failures: failures.map((f) => ({
-                    profile: f.profile,
-                    error: toErrorReport(f.error),
-                  })),
-                }
-              : {}),
+            profiles: options.profiles,
+            all: options.all,
+            tag: Option.getOrUndefined(options.tag),
+            rebuild: options.rebuild,
+            mode: options.keepGoing && !options.failFast ? "best-effort" : "fail-fast",
           },
-          () =>
-            results.flatMap((r) => [
-              `${r.profile}@${r.rev}  ${r.cacheHit ? "cached" : "built"}  ${r.storePath}`,
-              ...r.artifacts.map(
-                (a) =>
-                  `  ${a.type.padEnd(13)} ${formatBytes(a.size).padStart(9)}  ${a.sha256.slice(0, 16)}  ${a.path}`,
-              ),
-            ]),
+          cliCaller,
         )
-        const [first] = failures
+        // Fail-fast: the build failure that stopped the others is the command's error, as for one profile.
+        if (firstBuildFailure) return yield* Effect.fail(firstBuildFailure)
+        yield* emit(options.json, report, () =>
+          report.results.flatMap((r) => [
+            `${r.profile}@${r.rev}  ${r.cacheHit ? "cached" : "built"}  ${r.storePath}`,
+            ...r.artifacts.map(
+              (a) =>
+                `  ${a.type.padEnd(13)} ${formatBytes(a.size).padStart(9)}  ${a.sha256.slice(0, 16)}  ${a.path}`,
+            ),
+          ]),
+        )
+        const [first] = report.failures
         if (first) {
           if (!options.json) {
-            for (const f of failures)
+            for (const f of report.failures)
               process.stderr.write(`owrt: ${f.profile}: error[${f.error.code}]: ${f.error.message}\n`)
           }
           process.exitCode = first.error.exitCode
