@@ -9,9 +9,33 @@ export const toolName = (operation: AnyOperation): string =>
 
 type ObjectSchema = { readonly type: "object"; readonly [key: string]: unknown }
 
+/**
+ * A JSON Schema without `title`s: Effect derives them from its filters (`"int"`, `"between(1, 1000)"`),
+ * which clients show to people and models as if they named the field. Descriptions say what a field is.
+ */
+const withoutTitles = (value: unknown): unknown =>
+  Array.isArray(value)
+    ? value.map(withoutTitles)
+    : typeof value === "object" && value !== null
+      ? Object.fromEntries(
+          Object.entries(value)
+            .filter(([key]) => key !== "title")
+            .map(([key, inner]) => [
+              key,
+              key === "properties" ? propertiesWithoutTitles(inner) : withoutTitles(inner),
+            ]),
+        )
+      : value
+
+/** `properties` maps field names (one may be called `title`) to schemas: only the schemas are cleaned. */
+const propertiesWithoutTitles = (properties: unknown): unknown =>
+  typeof properties === "object" && properties !== null
+    ? Object.fromEntries(Object.entries(properties).map(([name, schema]) => [name, withoutTitles(schema)]))
+    : properties
+
 /** An operation schema as the JSON Schema object MCP wants for tool input and output. */
 const objectSchema = (schema: Schema.Schema.AnyNoContext, what: string): ObjectSchema => {
-  const { $schema: _draft, ...rest }: Record<string, unknown> = { ...JSONSchema.make(schema) }
+  const { $schema: _draft, ...rest } = withoutTitles(JSONSchema.make(schema)) as Record<string, unknown>
   if (rest.type !== "object") throw new Error(`${what} is not a JSON object schema`)
   return { ...rest, type: "object" }
 }

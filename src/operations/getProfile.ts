@@ -1,18 +1,36 @@
 import { Effect, Schema } from "effect"
 import { ProfileRepository } from "../profile/profileRepository.js"
-import { ResolvedProfile } from "../profile/resolveProfile.js"
+import { OverlayEntry, ResolvedProfile } from "../profile/resolveProfile.js"
 import { defineOperation } from "./operation.js"
 import { ProfileSpecSchema, RevisionSchema, revisionJson } from "./revision.js"
+
+/** A file mode as people write it: `"0644"`. */
+export const octalMode = (mode: number): string => `0${(mode & 0o7777).toString(8).padStart(3, "0")}`
+
+/** The resolved profile as shown: overlay file modes are octal strings, as in `files[].mode`. */
+export const ShownProfileSchema = Schema.Struct({
+  ...ResolvedProfile.fields,
+  overlay: Schema.Array(
+    Schema.Struct({
+      ...OverlayEntry.fields,
+      mode: Schema.String.annotations({ description: 'Octal file mode, e.g. "0644"' }),
+    }),
+  ),
+})
 
 export const getProfile = defineOperation({
   name: "getProfile",
   description: "Show a profile as resolved (extends applied) at a revision",
   readOnly: true,
   params: Schema.Struct({ profile: ProfileSpecSchema }),
-  result: Schema.Struct({ id: Schema.String, revision: RevisionSchema, profile: ResolvedProfile }),
+  result: Schema.Struct({ id: Schema.String, revision: RevisionSchema, profile: ShownProfileSchema }),
   run: (params) =>
     Effect.gen(function* () {
       const { revision, record } = yield* (yield* ProfileRepository).resolve(params.profile)
-      return { id: revision.profile.id, revision: revisionJson(record), profile: revision.profile }
+      const profile = {
+        ...revision.profile,
+        overlay: revision.profile.overlay.map((entry) => ({ ...entry, mode: octalMode(entry.mode) })),
+      }
+      return { id: revision.profile.id, revision: revisionJson(record), profile }
     }),
 })

@@ -43,7 +43,9 @@ export const ProfileId = Schema.String.pipe(
     message: (issue) =>
       `\`${String(issue.actual)}\` is not a profile id: use lower-case letters, digits, '.', '_' and '-'`,
   }),
-)
+).annotations({
+  description: "A profile id: the file name under profiles/ without .yaml (lower case, digits, . _ -)",
+})
 
 /** opkg/apk package names are lower case; a leading `-` removes a package. */
 export const packageNamePattern = /^-?[a-z0-9][a-z0-9+._-]*$/
@@ -53,7 +55,9 @@ export const PackageEntry = Schema.String.pipe(
     message: (issue) =>
       `invalid package name \`${String(issue.actual)}\`: package names are lower-case letters, digits and + . _ -, with a leading - to remove one`,
   }),
-)
+).annotations({
+  description: "A package to install, or with a leading - one to remove from the device's defaults",
+})
 
 export const releasePattern = /^(?:\d{2}\.\d{2}\.\d+(?:-rc\d+)?|\d{2}\.\d{2}-SNAPSHOT|snapshot|SNAPSHOT)$/
 
@@ -77,27 +81,30 @@ export const Target = Schema.String.pipe(
     message: (issue) =>
       `\`${String(issue.actual)}\` is not a target: write <target>/<subtarget>, e.g. ath79/generic`,
   }),
-)
+).annotations({ description: "OpenWrt target and subtarget, e.g. ath79/generic or x86/64" })
 
 export const DeviceId = Schema.String.pipe(
   Schema.pattern(/^[A-Za-z0-9][A-Za-z0-9_,.+-]*$/, {
     message: (issue) =>
       `\`${String(issue.actual)}\` is not a device profile id (see \`make info\`), e.g. tplink_archer-c7-v5`,
   }),
-)
+).annotations({
+  description:
+    "The Image Builder's device profile, e.g. tplink_archer-c7-v5 (owrt builders devices lists them)",
+})
 
 export const ServiceName = Schema.String.pipe(
   Schema.pattern(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, {
     message: (issue) => `\`${String(issue.actual)}\` is not an /etc/init.d service name`,
   }),
-)
+).annotations({ description: "A service in /etc/init.d, e.g. odhcpd" })
 
 export const Tag = Schema.String.pipe(
   Schema.pattern(/^[a-z0-9][a-z0-9_-]*$/, {
     message: (issue) =>
       `\`${String(issue.actual)}\` is not a tag: use lower-case letters, digits, '_' and '-'`,
   }),
-)
+).annotations({ description: "A tag to select profiles by (owrt realize --tag)" })
 
 export const secretNamePattern = /^[A-Za-z_][A-Za-z0-9_]*$/
 
@@ -130,10 +137,16 @@ export const FileMode = Schema.String.pipe(
 )
 
 export const InlineFile = Schema.Struct({
-  path: ImagePath,
-  content: Schema.optional(Schema.String),
-  secret: Schema.optional(SecretName),
-  mode: Schema.optional(FileMode),
+  path: ImagePath.annotations({
+    description: "Absolute path of the file inside the image, e.g. /etc/banner",
+  }),
+  content: Schema.optional(Schema.String).annotations({ description: "The file's text (or use `secret`)" }),
+  secret: Schema.optional(SecretName).annotations({
+    description: "Name of a secret (under `secrets:`) whose value is the file's content",
+  }),
+  mode: Schema.optional(FileMode).annotations({
+    description: 'Octal file mode as a quoted string, e.g. "0600"',
+  }),
 })
 export type InlineFile = typeof InlineFile.Type
 
@@ -143,15 +156,25 @@ export const FirstBootScript = Schema.Struct({
       message: (issue) =>
         `\`${String(issue.actual)}\` is not a uci-defaults script name: use letters, digits, '.', '_' and '-', e.g. 90-wifi`,
     }),
-  ),
-  script: Schema.String,
+  ).annotations({
+    description: "File name under /etc/uci-defaults, e.g. 90-wifi (scripts run in name order)",
+  }),
+  script: Schema.String.annotations({ description: "Shell script run once at first boot" }),
 })
 export type FirstBootScript = typeof FirstBootScript.Type
 
 export const FlashPolicy = Schema.Struct({
-  image: Schema.optional(Schema.Literal("auto", "sdcard", "combined", "combined-efi", "factory")),
-  verify: Schema.optional(Schema.Literal("full", "none")),
-  wipe: Schema.optional(Schema.Boolean),
+  image: Schema.optional(Schema.Literal("auto", "sdcard", "combined", "combined-efi", "factory")).annotations(
+    {
+      description: "Which image `owrt flash` writes to a card (auto: the one card image the target has)",
+    },
+  ),
+  verify: Schema.optional(Schema.Literal("full", "none")).annotations({
+    description: "Read the card back after writing and compare (full, the default) or not",
+  }),
+  wipe: Schema.optional(Schema.Boolean).annotations({
+    description: "Zero the rest of the card after the image (default false)",
+  }),
 })
 export type FlashPolicy = typeof FlashPolicy.Type
 
@@ -163,22 +186,43 @@ const RootfsSize = Schema.Int.pipe(
 )
 
 /** A profile file as written, before `extends:` is applied. */
+const described = <S extends Schema.Schema.Any>(schema: S, description: string) =>
+  Schema.optional(schema).annotations({ description })
+
 export const ProfileDocument = Schema.Struct({
-  description: Schema.optional(Schema.String),
-  extends: Schema.optional(Schema.Union(ProfileId, Schema.Array(ProfileId))),
-  abstract: Schema.optional(Schema.Boolean),
-  release: Schema.optional(Release),
-  target: Schema.optional(Target),
-  device: Schema.optional(DeviceId),
-  packages: Schema.optional(Schema.Array(PackageEntry)),
-  overlay: Schema.optional(Schema.String),
-  files: Schema.optional(Schema.Array(InlineFile)),
-  first_boot: Schema.optional(Schema.Array(FirstBootScript)),
-  disabled_services: Schema.optional(Schema.Array(ServiceName)),
-  rootfs_size: Schema.optional(RootfsSize),
-  tags: Schema.optional(Schema.Array(Tag)),
-  secrets: Schema.optional(Schema.Record({ key: SecretName, value: SecretReference })),
-  flash: Schema.optional(FlashPolicy),
+  description: described(
+    Schema.String,
+    "What this profile is for (shown in listings; at most 4096 characters)",
+  ),
+  extends: described(
+    Schema.Union(ProfileId, Schema.Array(ProfileId)),
+    "Parent profile(s) this one starts from: later values win, lists merge (docs/profiles.md, Merge rules)",
+  ),
+  abstract: described(Schema.Boolean, "A parent only: never built (realize --all skips it)"),
+  release: described(Release, 'OpenWrt release, quoted: "23.05.5", "24.10.0-rc6" or "snapshot"'),
+  target: described(Target, "OpenWrt target/subtarget, e.g. ath79/generic"),
+  device: described(DeviceId, "The Image Builder device profile, e.g. tplink_archer-c7-v5"),
+  packages: described(
+    Schema.Array(PackageEntry),
+    "Packages to add; -name removes one of the device's defaults (at most 4096 entries)",
+  ),
+  overlay: described(
+    Schema.String,
+    "Directory (relative to the profile) copied into the image's root file system",
+  ),
+  files: described(Schema.Array(InlineFile), "Files written into the image, inline or from a secret"),
+  first_boot: described(Schema.Array(FirstBootScript), "uci-defaults scripts run once at first boot"),
+  disabled_services: described(Schema.Array(ServiceName), "Services in /etc/init.d not started at boot"),
+  rootfs_size: described(
+    RootfsSize,
+    "Root file system size in MB (16 to 65536); the builder's default if absent",
+  ),
+  tags: described(Schema.Array(Tag), "Tags for selecting profiles (owrt realize --tag T)"),
+  secrets: described(
+    Schema.Record({ key: SecretName, value: SecretReference }),
+    "Secret name → env:VARIABLE or file:PATH; values are read at build time and never stored in the profile",
+  ),
+  flash: described(FlashPolicy, "How `owrt flash` writes this profile's image to a card"),
 }).annotations({
   identifier: "OwrtProfile",
   title: "owrt profile",

@@ -1,7 +1,7 @@
-import { readFileSync } from "node:fs"
+import { chmodSync, readFileSync } from "node:fs"
 import { join } from "node:path"
 import { describe, expect, it } from "vitest"
-import { type ErrorDocument, json, owrt, repoRoot } from "../helpers/cli.js"
+import { type ErrorDocument, json, makeProject, owrt, repoRoot } from "../helpers/cli.js"
 
 describe("the owrt CLI", () => {
   it("prints its version", async () => {
@@ -27,6 +27,24 @@ describe("the owrt CLI", () => {
     const { error } = json<ErrorDocument>(result)
     expect(error).toMatchObject({ code: "usage", exitCode: 2 })
     expect(Object.keys(error).sort()).toEqual(["code", "exitCode", "message"])
+  })
+
+  it("shows overlay file modes as octal strings, as profiles write them", async () => {
+    const project = makeProject({
+      "profiles/ap.yaml": 'release: "23.05.5"\ntarget: ath79/generic\ndevice: x\noverlay: files/ap\n',
+      "profiles/files/ap/etc/banner": "hello\n",
+    })
+    try {
+      chmodSync(join(project.dir, "profiles/files/ap/etc/banner"), 0o755)
+      const result = await owrt(["profiles", "show", "ap", "--json"], { cwd: project.dir })
+      expect(result.code, result.stderr).toBe(0)
+      const shown = json<{ profile: { overlay: ReadonlyArray<{ path: string; mode: unknown }> } }>(result)
+      expect(shown.profile.overlay).toEqual([expect.objectContaining({ path: "etc/banner", mode: "0755" })])
+      const human = await owrt(["profiles", "show", "ap"], { cwd: project.dir })
+      expect(human.stdout).toMatch(/\/etc\/banner {2}0755 6 B/)
+    } finally {
+      project.cleanup()
+    }
   })
 
   it("prints human errors on stderr, leaving stdout empty", async () => {

@@ -131,6 +131,9 @@ describe("owrt mcp over stdio, driven by the official MCP client", () => {
       if (!found) throw new Error(`no tool ${name}`)
       return found
     }
+    // No Effect-internal titles (`"int"`, `"between(1, 1000)"`) for clients to show as field names.
+    const titles = JSON.stringify(tools).match(/"title":"[^"]*"/g) ?? []
+    expect(titles).toEqual([])
     const realize = tool("realize")
     expect(realize.inputSchema).toMatchObject({
       type: "object",

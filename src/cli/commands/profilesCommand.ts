@@ -88,7 +88,7 @@ const show = Command.make("show", { profile: profileArg, json: jsonOption, ...co
         `  overlay:  ${p.overlay.length} file(s)`,
         ...p.overlay.map(
           (e) =>
-            `    /${e.path}  ${e.kind === "symlink" ? `-> ${e.linkTarget}` : `${e.mode.toString(8)} ${e.size} B`}`,
+            `    /${e.path}  ${e.kind === "symlink" ? `-> ${e.linkTarget}` : `${e.mode} ${e.size} B`}`,
         ),
         `  files:    ${p.files.map((f) => `${f.path}${f.secret ? ` (secret ${f.secret})` : ""}`).join(", ") || "-"}`,
         `  first boot: ${p.first_boot.map((s) => s.name).join(", ") || "-"}`,
