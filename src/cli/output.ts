@@ -19,6 +19,12 @@ export const emit = <A>(
   human: (value: A) => ReadonlyArray<string>,
 ): Effect.Effect<void> => (json ? printJson(value) : printLines(human(value)))
 
+/** A recorded time as human output shows every time: ISO 8601 in UTC to the second, `2026-12-04T19:02:11Z`. */
+export const formatTime = (iso: string): string => {
+  const time = Date.parse(iso)
+  return Number.isNaN(time) ? iso : `${new Date(time).toISOString().slice(0, 19)}Z`
+}
+
 /** Left-aligned columns, for human tables. */
 export const table = (rows: ReadonlyArray<ReadonlyArray<string>>): ReadonlyArray<string> => {
   const widths: Array<number> = []

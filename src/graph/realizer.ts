@@ -28,6 +28,8 @@ import { failureLogPath } from "./kinds/makeImageNode.js"
 export interface RealizedArtifact {
   readonly name: string
   readonly type: string
+  /** squashfs, ext4, … where a target makes an image per root file system (x86's combined images). */
+  readonly filesystem: string | null
   readonly sha256: string
   readonly size: number
   readonly path: string
@@ -282,6 +284,7 @@ export const realizerLayer = Layer.effect(
             artifacts: manifest.images.map((i) => ({
               name: i.name,
               type: i.type,
+              filesystem: i.filesystem,
               sha256: i.sha256,
               size: i.size,
               path: join(root.path, "images", i.name),

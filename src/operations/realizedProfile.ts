@@ -5,6 +5,9 @@ import { Integer } from "./schemaTypes.js"
 export const ArtifactSchema = Schema.Struct({
   name: Schema.String,
   type: Schema.String.annotations({ description: "sysupgrade, factory, …" }),
+  filesystem: Schema.NullOr(Schema.String).annotations({
+    description: "squashfs, ext4, …, where the target makes an image per root file system",
+  }),
   sha256: Schema.String,
   size: Integer,
   path: Schema.String.annotations({ description: "Absolute path of the file in the store" }),
@@ -32,6 +35,7 @@ export const realizedProfileJson = (r: RealizeResult): RealizedProfile => ({
   artifacts: r.artifacts.map((a) => ({
     name: a.name,
     type: a.type,
+    filesystem: a.filesystem,
     sha256: a.sha256,
     size: a.size,
     path: a.path,

@@ -30,7 +30,8 @@ export const terminalProgress = (stream: NodeJS.WriteStream = process.stderr): L
     const now = Date.now()
     if (!force && now - lastDraw < 100) return
     lastDraw = now
-    const width = Math.max(20, (stream.columns ?? 80) - 1)
+    // A terminal that does not say its width (0 columns) is taken as 80 wide, not cut to a stub.
+    const width = Math.max(20, (stream.columns || 80) - 1)
     stream.write(`\r\u001b[2K${text.length > width ? `${text.slice(0, width - 1)}…` : text}`)
     shown = true
   }

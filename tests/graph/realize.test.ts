@@ -18,6 +18,7 @@ interface Realized {
     readonly artifacts: ReadonlyArray<{
       name: string
       type: string
+      filesystem: string | null
       sha256: string
       size: number
       path: string
@@ -146,6 +147,12 @@ describe("owrt realize against the stand-in mirror", () => {
     const result = await realize("router")
     expect(result.artifacts.map((a) => a.type)).toEqual(expect.arrayContaining(["combined", "combined-efi"]))
     expect(readdirSync(result.storePath).some((n) => n.endsWith(".bom.cdx.json"))).toBe(true)
+    // Two combined images, one per root file system: the table tells them apart.
+    const combined = result.artifacts.filter((a) => a.type === "combined").map((a) => a.filesystem)
+    expect(combined.sort()).toEqual(["ext4", "squashfs"])
+    const human = await run(["realize", "router"])
+    expect(human.stdout).toMatch(/^ {2}combined +ext4 /m)
+    expect(human.stdout).toMatch(/^ {2}combined +squashfs /m)
   })
 
   it("leaves no visible partial path when killed during a build, and the rerun succeeds", async () => {
@@ -268,6 +275,11 @@ describe("owrt realize against the stand-in mirror", () => {
       "missing",
       "missing",
     ])
+    // People read one word for it: rows and summary both say "to build".
+    const human = await run(["plan", "ap", "missing-pkg"])
+    expect(human.stdout).toMatch(/^missing-pkg@1 +to build /m)
+    expect(human.stdout).toMatch(/^1 cached, 1 to build/m)
+    expect(human.stdout).not.toContain("missing ")
   })
 })
 

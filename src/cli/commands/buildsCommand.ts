@@ -5,7 +5,7 @@ import { SqlClient } from "@effect/sql"
 import { Effect, Option } from "effect"
 import { cliCaller } from "../cliCaller.js"
 import { configOptions, jsonOption } from "../commonOptions.js"
-import { emit, table } from "../output.js"
+import { emit, formatTime, table } from "../output.js"
 import { runWithApp } from "../runWithApp.js"
 
 // Loaded when a command runs, so that other commands start without their schemas.
@@ -48,7 +48,7 @@ const list = Command.make(
                   b.status,
                   b.cacheHit ? "hit" : "-",
                   b.requestedBy,
-                  b.startedAt.slice(0, 19).replace("T", " "),
+                  formatTime(b.startedAt),
                   b.durationMs === null ? "-" : `${(b.durationMs / 1000).toFixed(1)}s`,
                   b.error?.code ?? "",
                 ]),
@@ -72,7 +72,7 @@ const show = Command.make("show", { id: buildId, json: jsonOption, ...configOpti
         `  stage-overlay      ${b.keys.stageOverlay ?? "-"}`,
         `  make-image         ${b.keys.makeImage ?? "-"}`,
         `  collect-artifacts  ${b.keys.collectArtifacts ?? "-"}`,
-        `  started ${b.startedAt}${b.durationMs === null ? "" : `, took ${(b.durationMs / 1000).toFixed(1)}s`}`,
+        `  started ${formatTime(b.startedAt)}${b.durationMs === null ? "" : `, took ${(b.durationMs / 1000).toFixed(1)}s`}`,
         ...(b.error ? [`  error[${b.error.code}]: ${b.error.message}`] : []),
       ])
     }),

@@ -8,7 +8,7 @@ import type { FlashReport } from "../../flash/flashOperation.js"
 import { formatBytes } from "../../progress/terminalProgress.js"
 import { cliCaller } from "../cliCaller.js"
 import { configOptions, jsonOption } from "../commonOptions.js"
-import { emit, table } from "../output.js"
+import { emit, formatTime, table } from "../output.js"
 import { runWithApp } from "../runWithApp.js"
 
 // The flash machinery loads when a flash command runs: every other command starts without it.
@@ -67,11 +67,12 @@ const list = Command.make(
       Effect.gen(function* () {
         const { listFlashes } = yield* listFlashesModule
         yield* emit(options.json, yield* listFlashes.run({ limit: options.limit }, cliCaller), (value) => [
+          ...(value.flashes.length === 0 ? ["no flashes yet"] : []),
           ...table([
             ["ID", "WHEN", "MODE", "STATUS", "DEVICE", "IMAGE", "BY"],
             ...value.flashes.map((f) => [
               String(f.id),
-              f.startedAt.slice(0, 19).replace("T", " "),
+              formatTime(f.startedAt),
               f.mode,
               f.status,
               f.device.serial ? `${f.device.path} (${f.device.serial})` : f.device.path,

@@ -56,7 +56,7 @@ export const planCommand = Command.make(
                   ["PROFILE", "STATUS", "FETCH-BUILDER", "STAGE-OVERLAY", "MAKE-IMAGE", "COLLECT-ARTIFACTS"],
                   ...value.profiles.map((p) => [
                     `${p.profile}@${p.rev}`,
-                    p.status,
+                    p.status === "missing" ? "to build" : p.status,
                     ...p.nodes.map((n) => `${n.key ?? "?"} ${n.status === "cached" ? "✓" : "·"}`),
                   ]),
                 ]),

@@ -87,8 +87,7 @@ const show = Command.make("show", { profile: profileArg, json: jsonOption, ...co
         `  packages: ${p.packages.join(" ") || "-"}`,
         `  overlay:  ${p.overlay.length} file(s)`,
         ...p.overlay.map(
-          (e) =>
-            `    /${e.path}  ${e.kind === "symlink" ? `-> ${e.linkTarget}` : `${e.mode} ${e.size} B`}`,
+          (e) => `    /${e.path}  ${e.kind === "symlink" ? `-> ${e.linkTarget}` : `${e.mode} ${e.size} B`}`,
         ),
         `  files:    ${p.files.map((f) => `${f.path}${f.secret ? ` (secret ${f.secret})` : ""}`).join(", ") || "-"}`,
         `  first boot: ${p.first_boot.map((s) => s.name).join(", ") || "-"}`,

@@ -64,7 +64,7 @@ export const realizeCommand = Command.make(
             `${r.profile}@${r.rev}  ${r.cacheHit ? "cached" : "built"}  ${r.storePath}`,
             ...r.artifacts.map(
               (a) =>
-                `  ${a.type.padEnd(13)} ${formatBytes(a.size).padStart(9)}  ${a.sha256.slice(0, 16)}  ${a.path}`,
+                `  ${a.type.padEnd(13)} ${(a.filesystem ?? "-").padEnd(9)} ${formatBytes(a.size).padStart(9)}  ${a.sha256.slice(0, 16)}  ${a.path}`,
             ),
           ]),
         )
