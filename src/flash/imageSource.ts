@@ -1,7 +1,9 @@
 import { createHash } from "node:crypto"
 import { createReadStream } from "node:fs"
 import { type FileHandle, open } from "node:fs/promises"
-import { createGunzip } from "node:zlib"
+import { Transform } from "node:stream"
+import { pipeline } from "node:stream/promises"
+import { crc32, createInflateRaw } from "node:zlib"
 import { Effect } from "effect"
 import { sniffCompression } from "../builder/extractArchive.js"
 import { FlashImageError } from "../errors.js"
@@ -9,12 +11,13 @@ import { FlashImageError } from "../errors.js"
 /*
  * An image to write: a raw disk image, or one compressed with gzip (OpenWrt ships x86 and Raspberry Pi
  * images as `.img.gz`, often with signature metadata after the gzip stream). Compression is judged from
- * the content, never from the name.
+ * the content, never from the name. Of a gzip file only the first member counts, as `gunzip` reads it:
+ * whatever follows its trailer is ignored, whatever its first bytes are; a member that is truncated or
+ * whose trailer (CRC-32, size) does not match what it decompresses to is refused.
  */
 
-export interface ImageSource {
+interface ImageFile {
   readonly path: string
-  readonly compression: "none" | "gzip"
   /** Bytes that land on the card (the decompressed size). */
   readonly bytes: number
   /** Bytes of the file itself. */
@@ -22,6 +25,14 @@ export interface ImageSource {
   /** SHA-256 of the file, when opening it already read it all (gzip, to count its size). */
   readonly sha256?: string | undefined
 }
+
+export type ImageSource =
+  | (ImageFile & { readonly compression: "none" })
+  | (ImageFile & {
+      readonly compression: "gzip"
+      /** Where the member's deflate data starts, and the CRC-32 of what it decompresses to. */
+      readonly gzip: { readonly dataOffset: number; readonly crc32: number }
+    })
 
 /** Fills caller-owned (aligned) buffers with the image's bytes, in order. */
 export interface ImageReader {
@@ -35,28 +46,105 @@ export interface ImageReader {
 
 const invalid = (path: string, detail: string) => new FlashImageError({ source: path, detail })
 
-/**
- * Counts a gzip stream's decompressed bytes (the trailer's size field is absent or wrong after metadata),
- * and hashes the file on the same pass.
- */
-const gunzippedBytes = (path: string): Promise<{ bytes: number; sha256: string }> =>
-  new Promise((resolve, reject) => {
-    let total = 0
-    const hash = createHash("sha256")
-    const gunzip = createGunzip()
-    gunzip.on("data", (chunk: Buffer) => {
-      total += chunk.length
-    })
-    gunzip.on("error", reject)
-    const file = createReadStream(path).on("error", reject)
-    file.on("data", (chunk) => hash.update(chunk))
-    // Both ends: the digest covers what follows the gzip stream too.
-    Promise.all([
-      new Promise<void>((done) => gunzip.on("end", () => done())),
-      new Promise<void>((done) => file.on("end", () => done())),
-    ]).then(() => resolve({ bytes: total, sha256: hash.digest("hex") }), reject)
-    file.pipe(gunzip)
+/** A gzip image that cannot be decompressed; `detail` says why. */
+class GzipProblem extends Error {}
+
+const gzipFlags = { text: 1, headerCrc: 2, extra: 4, name: 8, comment: 16 } as const
+/** A longer header (file name, comment, extra field) is not one an image tool wrote. */
+const gzipHeaderLimit = 64 * 1024
+
+/** Where the deflate data of the gzip member at the start of `head` begins (RFC 1952, section 2.3). */
+export const gzipDataOffset = (head: Buffer): number => {
+  if (head.length < 10 || head[0] !== 0x1f || head[1] !== 0x8b) throw new GzipProblem("not a gzip header")
+  if (head[2] !== 8) throw new GzipProblem(`unknown compression method ${head[2]}`)
+  const flags = head[3] ?? 0
+  if (flags & 0xe0) throw new GzipProblem("reserved header flags are set")
+  let offset = 10
+  const need = (bytes: number) => {
+    if (offset + bytes > head.length) throw new GzipProblem("the gzip header is cut short or too long")
+  }
+  if (flags & gzipFlags.extra) {
+    need(2)
+    offset += 2 + head.readUInt16LE(offset)
+  }
+  for (const flag of [gzipFlags.name, gzipFlags.comment]) {
+    if (!(flags & flag)) continue
+    const end = head.indexOf(0, offset)
+    if (end < 0) throw new GzipProblem("the gzip header is cut short or too long")
+    offset = end + 1
+  }
+  if (flags & gzipFlags.headerCrc) offset += 2
+  need(0)
+  return offset
+}
+
+/** Passes on what follows the first `skip` bytes, hashing everything that goes through. */
+const skipAndHash = (skip: number, hash: ReturnType<typeof createHash>) => {
+  let toSkip = skip
+  return new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      hash.update(chunk)
+      const rest = chunk.subarray(Math.min(toSkip, chunk.length))
+      toSkip -= chunk.length - rest.length
+      done(null, rest.length > 0 ? rest : undefined)
+    },
   })
+}
+
+const inflateProblem = (e: unknown): Error =>
+  e instanceof GzipProblem
+    ? e
+    : new GzipProblem(
+        e instanceof Error && /unexpected end of file/i.test(e.message)
+          ? "the gzip stream is truncated"
+          : e instanceof Error
+            ? e.message
+            : String(e),
+      )
+
+/**
+ * Decompresses the first gzip member once, without keeping its output: counts its bytes, checks them
+ * against the member's trailer (CRC-32 and size), and hashes the whole file on the same pass.
+ */
+const inspectGzip = async (
+  path: string,
+  handle: FileHandle,
+): Promise<{ bytes: number; sha256: string; dataOffset: number; crc32: number }> => {
+  const head = Buffer.alloc(gzipHeaderLimit)
+  const { bytesRead } = await handle.read(head, 0, head.length, 0)
+  const dataOffset = gzipDataOffset(head.subarray(0, bytesRead))
+  const hash = createHash("sha256")
+  const inflate = createInflateRaw()
+  let bytes = 0
+  let crc = 0
+  inflate.on("data", (chunk: Buffer) => {
+    bytes += chunk.length
+    crc = crc32(chunk, crc)
+  })
+  // Raw inflate stops at the end of the deflate data and ignores the rest: the trailer and anything after it.
+  // The pipeline settles once the input is in; the inflate ends (or finds the data cut short) after that.
+  const inflated = new Promise<void>((resolve, reject) => {
+    inflate.on("end", resolve)
+    inflate.on("error", reject)
+  })
+  await Promise.all([
+    pipeline(createReadStream(path), skipAndHash(dataOffset, hash), inflate),
+    inflated,
+  ]).catch((e: unknown) => {
+    throw inflateProblem(e)
+  })
+  const trailer = Buffer.alloc(8)
+  const trailerAt = dataOffset + inflate.bytesWritten
+  const { bytesRead: trailerBytes } = await handle.read(trailer, 0, 8, trailerAt)
+  if (trailerBytes < 8) throw new GzipProblem("the gzip stream is truncated (its trailer is missing)")
+  if (trailer.readUInt32LE(0) !== crc >>> 0) {
+    throw new GzipProblem("the CRC-32 of the decompressed data does not match the gzip trailer")
+  }
+  if (trailer.readUInt32LE(4) !== bytes % 2 ** 32) {
+    throw new GzipProblem("the decompressed size does not match the gzip trailer")
+  }
+  return { bytes, sha256: hash.digest("hex"), dataOffset, crc32: crc >>> 0 }
+}
 
 export const openImageSource = (path: string): Effect.Effect<ImageSource, FlashImageError> =>
   Effect.tryPromise({
@@ -70,11 +158,18 @@ export const openImageSource = (path: string): Effect.Effect<ImageSource, FlashI
         const { bytesRead } = await handle.read(head, 0, head.length, 0)
         const compression = sniffCompression(head.subarray(0, bytesRead))
         if (compression === "gzip") {
-          const { bytes, sha256 } = await gunzippedBytes(path).catch((e: unknown) => {
+          const inspected = await inspectGzip(path, handle).catch((e: unknown) => {
             throw invalid(path, `corrupt gzip image (${e instanceof Error ? e.message : String(e)})`)
           })
-          if (bytes === 0) throw invalid(path, "the image is empty once decompressed")
-          return { path, compression: "gzip" as const, bytes, fileBytes: stat.size, sha256 }
+          if (inspected.bytes === 0) throw invalid(path, "the image is empty once decompressed")
+          return {
+            path,
+            compression: "gzip" as const,
+            bytes: inspected.bytes,
+            fileBytes: stat.size,
+            sha256: inspected.sha256,
+            gzip: { dataOffset: inspected.dataOffset, crc32: inspected.crc32 },
+          }
         }
         if (compression === "xz" || compression === "zstd") {
           throw invalid(
@@ -111,35 +206,50 @@ const rawReader = (path: string, handle: FileHandle): ImageReader => {
   }
 }
 
-const gzipReader = (path: string): ImageReader => {
-  const gunzip = createGunzip({ chunkSize: 1024 * 1024 })
-  const file = createReadStream(path, { highWaterMark: 1024 * 1024 })
+/**
+ * Decompresses the first gzip member as the card asks for bytes. What it yields must be what was
+ * inspected when the image was opened (same size, same CRC-32), or the file changed in between.
+ */
+const gzipReader = (source: Extract<ImageSource, { compression: "gzip" }>): ImageReader => {
+  const { gzip } = source
+  const inflate = createInflateRaw({ chunkSize: 1024 * 1024 })
+  const file = createReadStream(source.path, { highWaterMark: 1024 * 1024 })
   const hash = createHash("sha256")
-  file.on("data", (chunk) => hash.update(chunk))
   // The digest covers the whole file, metadata after the gzip stream included: wait for its end too.
   const fileEnded = new Promise<void>((resolve) => {
     file.on("end", resolve)
     file.on("close", resolve)
   })
-  file.on("error", (e) => gunzip.destroy(e))
-  file.pipe(gunzip)
-  const chunks = gunzip[Symbol.asyncIterator]() as AsyncIterator<Buffer>
+  const feeding = pipeline(file, skipAndHash(gzip.dataOffset, hash), inflate)
+  feeding.catch(() => undefined)
+  const chunks = inflate[Symbol.asyncIterator]() as AsyncIterator<Buffer>
   let pending: Buffer | undefined
   let done = false
+  let bytes = 0
+  let crc = 0
   return {
-    path,
+    path: source.path,
     fill: async (target) => {
       let filled = 0
       while (filled < target.length) {
         if (!pending || pending.length === 0) {
           if (done) break
-          const next = await chunks.next()
+          const next = await chunks.next().catch((e: unknown) => {
+            throw inflateProblem(e)
+          })
           if (next.done) {
             done = true
             await fileEnded
+            if (bytes !== source.bytes || crc >>> 0 !== gzip.crc32) {
+              throw new GzipProblem(
+                `the image changed since it was opened (it now decompresses to ${bytes} bytes, CRC-32 ${(crc >>> 0).toString(16)})`,
+              )
+            }
             break
           }
           pending = next.value
+          bytes += pending.length
+          crc = crc32(pending, crc)
         }
         const n = pending.copy(target, filled)
         filled += n
@@ -149,7 +259,7 @@ const gzipReader = (path: string): ImageReader => {
     },
     close: async () => {
       file.destroy()
-      gunzip.destroy()
+      inflate.destroy()
     },
     fileSha256: () => hash.copy().digest("hex"),
   }
@@ -159,7 +269,7 @@ export const openImageReader = (source: ImageSource): Effect.Effect<ImageReader,
   Effect.tryPromise({
     try: async () =>
       source.compression === "gzip"
-        ? gzipReader(source.path)
+        ? gzipReader(source)
         : rawReader(source.path, await open(source.path, "r")),
     catch: (e) =>
       invalid(source.path, `cannot read the image: ${e instanceof Error ? e.message : String(e)}`),

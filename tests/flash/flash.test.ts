@@ -120,6 +120,42 @@ describe.skipIf(loopDevicesUnavailable !== undefined)("owrt flash on real loop d
     expect(readDirect(target.device, 0, data.length).equals(data)).toBe(true)
   })
 
+  it("ignores whatever follows the first gzip member, and refuses a truncated or corrupt one", async () => {
+    const target = card("gzip-trailer", 64 * MiB)
+    const data = pseudoRandom(5 * MiB, 12)
+    const member = gzipSync(data)
+    // fwtool metadata as sysupgrade writes it: JSON and a trailer, no leading zero bytes. Node's gunzip
+    // would read it as a second gzip member and fail with "incorrect header check".
+    const metadata = Buffer.from('{"metadata_version":"1.1","supported_devices":["generic"]}FWx0\x00\x00\x00\x4a')
+    const path = join(project.dir, "trailer.img.gz")
+    writeFileSync(path, Buffer.concat([member, metadata]))
+    const result = await run(["flash", path, target.device, "--allow-loop", "--force", "--json"])
+    expect(result.code, result.stdout + result.stderr).toBe(0)
+    const report = json<FlashReport>(result)
+    expect(report.image).toMatchObject({ compression: "gzip", bytes: data.length })
+    expect(report.writtenSha256).toBe(sha256(data))
+    expect(readDirect(target.device, 0, data.length).equals(data)).toBe(true)
+
+    const refusedImage = async (name: string, content: Buffer, says: string) => {
+      const file = join(project.dir, name)
+      writeFileSync(file, content)
+      const refused = await run(["flash", file, target.device, "--allow-loop", "--force", "--json"])
+      expect(refused.code, refused.stdout + refused.stderr).toBe(3)
+      const { error } = json<ErrorDocument>(refused)
+      expect(error.code).toBe("flash_image_invalid")
+      expect(error.message).toContain(says)
+    }
+    // Cut inside the deflate data, and cut inside the trailer.
+    await refusedImage("cut.img.gz", member.subarray(0, member.length - 4096), "truncated")
+    await refusedImage("cut-trailer.img.gz", member.subarray(0, member.length - 3), "truncated")
+    // The trailer's CRC-32 no longer matches what the data decompresses to.
+    const badCrc = Buffer.from(member)
+    badCrc.writeUInt32LE((badCrc.readUInt32LE(member.length - 8) ^ 1) >>> 0, member.length - 8)
+    await refusedImage("crc.img.gz", Buffer.concat([badCrc, metadata]), "CRC-32")
+    // Nothing was written by the refusals: the card still holds the first image.
+    expect(readDirect(target.device, 0, data.length).equals(data)).toBe(true)
+  })
+
   it("without --force only explains: nothing is written, and the dry run is recorded", async () => {
     const target = card("dry", 32 * MiB)
     const before = readDirect(target.device, 0, 4 * MiB)
