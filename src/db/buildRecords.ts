@@ -103,7 +103,15 @@ export class BuildRecords extends Effect.Service<BuildRecords>()("owrt/BuildReco
       Request: Schema.String,
       Result: BuildRow,
       execute: (imageKey) =>
-        sql`SELECT * FROM builds WHERE image_key = ${imageKey} ORDER BY id DESC LIMIT 20`,
+        sql`SELECT * FROM builds WHERE image_key = ${imageKey} AND status = 'succeeded' AND cache_hit = 0
+            ORDER BY id DESC LIMIT 20`,
+    })
+    const reusesOfImage = SqlSchema.single({
+      Request: Schema.String,
+      Result: Schema.Struct({ count: Schema.Number }),
+      execute: (imageKey) =>
+        sql`SELECT COUNT(*) AS count FROM builds
+            WHERE image_key = ${imageKey} AND status = 'succeeded' AND cache_hit = 1`,
     })
     const keysOf = SqlSchema.findAll({
       Request: Schema.Struct({
@@ -153,8 +161,15 @@ export class BuildRecords extends Effect.Service<BuildRecords>()("owrt/BuildReco
           Effect.map(Option.getOrUndefined),
           sqlFailure("read builds"),
         ),
-      /** Builds whose make-image step had this key (what a build marker names). */
+      /** Builds that made the image with this key (what a build marker names), not those that reused it. */
       ofImage: (imageKey: string) => ofImage(imageKey).pipe(sqlFailure("read builds")),
+      /** How many builds reused the image with this key (cache hits). */
+      reusesOfImage: (imageKey: string) =>
+        reusesOfImage(imageKey).pipe(
+          Effect.map((row) => row.count),
+          Effect.catchTag("NoSuchElementException", (cause) => Effect.die(cause)),
+          sqlFailure("read builds"),
+        ),
       /** The node keys a profile's builds used, most recent first (builder, overlay, image or artifacts). */
       recentKeys: (profile: string, column: KeyColumn) =>
         keysOf({ profile, column }).pipe(

@@ -12,7 +12,7 @@ import { Integer } from "./schemaTypes.js"
 export const identifyCard = defineOperation({
   name: "identifyCard",
   description:
-    "Read the owrt build marker back from a card (without mounting anything) and name its profile, revision, image key and the builds that made that image",
+    "Read the owrt build marker back from a card (without mounting anything) and name its profile, revision, image key, the builds that made that image and how often it was reused",
   readOnly: true,
   params: Schema.Struct({
     device: Schema.String.pipe(Schema.minLength(1, { message: () => "a device is required" })).annotations({
@@ -32,7 +32,10 @@ export const identifyCard = defineOperation({
         rev: Schema.NullOr(Integer),
         finishedAt: Schema.NullOr(Schema.String),
       }),
-    ),
+    ).annotations({ description: "The builds that made this image (newest first, at most 20)" }),
+    reuses: Integer.annotations({
+      description: "How many later builds reused this image from the store instead of making it",
+    }),
     searched: Schema.Array(Schema.Struct({ offset: Integer, filesystem: Schema.String })).annotations({
       description: "The file systems looked at",
     }),
@@ -41,6 +44,7 @@ export const identifyCard = defineOperation({
     Effect.gen(function* () {
       const found = yield* readBuildMarker(params.device)
       const builds = found.marker ? yield* BuildRecords.ofImage(found.marker.key) : []
+      const reuses = found.marker ? yield* BuildRecords.reusesOfImage(found.marker.key) : 0
       return {
         device: found.device,
         marker: found.marker ?? null,
@@ -51,6 +55,7 @@ export const identifyCard = defineOperation({
           rev: b.revision_seq,
           finishedAt: b.finished_at,
         })),
+        reuses,
         searched: found.searched,
       }
     }),

@@ -126,7 +126,9 @@ describe.skipIf(loopDevicesUnavailable !== undefined)("owrt flash on real loop d
     const member = gzipSync(data)
     // fwtool metadata as sysupgrade writes it: JSON and a trailer, no leading zero bytes. Node's gunzip
     // would read it as a second gzip member and fail with "incorrect header check".
-    const metadata = Buffer.from('{"metadata_version":"1.1","supported_devices":["generic"]}FWx0\x00\x00\x00\x4a')
+    const metadata = Buffer.from(
+      '{"metadata_version":"1.1","supported_devices":["generic"]}FWx0\x00\x00\x00\x4a',
+    )
     const path = join(project.dir, "trailer.img.gz")
     writeFileSync(path, Buffer.concat([member, metadata]))
     const result = await run(["flash", path, target.device, "--allow-loop", "--force", "--json"])
@@ -467,14 +469,26 @@ describe.skipIf(loopDevicesUnavailable !== undefined)("owrt flash on real loop d
       expect(report.image.artifact?.name).not.toContain("sysupgrade")
       expect(report.image.choice).toContain("chose")
 
+      // Dry runs of the profile reuse the stored image: each is a build record, none made the image.
+      for (let i = 0; i < 2; i++) {
+        const dry = await run(["flash", "router", target.device, "--allow-loop", "--dry-run"], env)
+        expect(dry.code, dry.stdout + dry.stderr).toBe(0)
+      }
       const identified = await run(["flash", "--identify", target.device, "--json"], env)
       expect(identified.code, identified.stdout + identified.stderr).toBe(0)
       const marker = json<{
         marker: { profile: string; key: string; revision: string }
-        builds: ReadonlyArray<{ profile: string }>
+        builds: ReadonlyArray<{ id: number; profile: string }>
+        reuses: number
       }>(identified)
       expect(marker.marker.profile).toBe("router")
-      expect(marker.builds[0]?.profile).toBe("router")
+      // Only the build that made the image is named; the reuses are counted.
+      expect(marker.builds.map((b) => b.profile)).toEqual(["router"])
+      expect(marker.reuses).toBe(2)
+      const humanIdentify = (await run(["flash", "--identify", target.device], env)).stdout
+      expect(humanIdentify.match(/made by build #/g)).toHaveLength(1)
+      expect(humanIdentify).toContain(`made by build #${marker.builds[0]?.id} router@1`)
+      expect(humanIdentify).toContain("reused by 2 builds")
       const plan = json<{ profiles: ReadonlyArray<{ nodes: ReadonlyArray<{ kind: string; key: string }> }> }>(
         await run(["plan", "router", "--json"], env),
       )

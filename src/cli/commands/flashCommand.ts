@@ -156,9 +156,13 @@ export const flashCommand = Command.make(
               ? [
                   `${found.device}: profile ${found.marker.profile}, revision ${found.marker.revision.slice(0, 12)}, image key ${found.marker.key}`,
                   `  (marker in the ${found.foundAt?.filesystem} file system at byte ${found.foundAt?.offset})`,
-                  ...found.builds.map(
-                    (b) => `  build #${b.id} ${b.profile}@${b.rev ?? "?"} ${b.finishedAt ?? ""}`,
+                  ...found.builds.map((b) =>
+                    `  made by build #${b.id} ${b.profile}@${b.rev ?? "?"} ${b.finishedAt ?? ""}`.trimEnd(),
                   ),
+                  ...(found.builds.length === 0 ? ["  no recorded build made this image in this store"] : []),
+                  ...(found.reuses > 0
+                    ? [`  reused by ${found.reuses} build${found.reuses === 1 ? "" : "s"} since (cache hits)`]
+                    : []),
                 ]
               : [`${found.device}: no owrt build marker found (looked at ${searched.length} file system(s))`],
           )
