@@ -538,20 +538,57 @@ export class FlashRefusedError extends Data.TaggedError("FlashRefusedError")<{
   }
 }
 
+/** What a `--verify-only` compared the card with, and what the records say was last written to it. */
+export interface VerifyOnlyContext {
+  readonly image: string
+  /** The last write to this card recorded in this store, if any. */
+  readonly lastWrite?:
+    | {
+        readonly flashId: number
+        readonly status: string
+        /** It wrote this very image (same SHA-256) and finished writing. */
+        readonly sameImage: boolean
+      }
+    | undefined
+}
+
 /**
  * What was read back from the card is not what was written (or the card failed a write): the card is
- * suspect. Offsets are bytes from the start of the device.
+ * suspect. Offsets are bytes from the start of the device. A `--verify-only` check (`verifyOnly`) finds
+ * the card holding different data: that makes it suspect only when the records say this image was the
+ * last one written to it (`flash_verify_mismatch`); otherwise the card simply holds something else
+ * (`flash_card_differs`).
  */
 export class FlashMismatchError extends Data.TaggedError("FlashMismatchError")<{
   readonly device: string
   readonly firstBadOffset: number
   readonly badBytes: number
   readonly detail: string
+  readonly verifyOnly?: VerifyOnlyContext | undefined
 }> {
-  readonly code = "flash_verify_mismatch"
+  /** Whether this mismatch says the card failed to keep what was written to it. */
+  get suspect(): boolean {
+    return this.verifyOnly === undefined || this.verifyOnly.lastWrite?.sameImage === true
+  }
+  get code(): "flash_verify_mismatch" | "flash_card_differs" {
+    return this.suspect ? "flash_verify_mismatch" : "flash_card_differs"
+  }
   readonly exitCode = ExitCode.flashMismatch
   override get message(): string {
-    return `${this.device} does not hold what was written: first difference at byte ${this.firstBadOffset}, ${this.badBytes} byte(s) differ (${this.detail}); the card is recorded as suspect — do not trust it`
+    const where = `first difference at byte ${this.firstBadOffset}, ${this.badBytes} byte(s) differ (${this.detail})`
+    if (this.verifyOnly === undefined) {
+      return `${this.device} does not hold what was written: ${where}; the card is recorded as suspect — do not trust it`
+    }
+    const last = this.verifyOnly.lastWrite
+    const verdict =
+      last === undefined
+        ? "no write to this card is recorded in this store, so it is not marked suspect"
+        : last.sameImage
+          ? `the last write to it recorded here (flash #${last.flashId}) was of this image, so the card did not keep it: it is recorded as suspect — do not trust it`
+          : last.status === "succeeded" || last.status === "mismatch"
+            ? `the last write to it recorded here (flash #${last.flashId}) was of another image, so it is not marked suspect`
+            : `the last write to it recorded here (flash #${last.flashId}) ended ${last.status}, so it is not marked suspect`
+    return `the card ${this.device} holds different data than ${this.verifyOnly.image}: ${where}; ${verdict}`
   }
 }
 

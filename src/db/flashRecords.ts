@@ -1,6 +1,6 @@
 import { userInfo } from "node:os"
 import { SqlClient, SqlSchema } from "@effect/sql"
-import { Effect, Schema } from "effect"
+import { Effect, Option, Schema } from "effect"
 import { currentProcess, holderAlive } from "../process/processIdentity.js"
 import type { Requester } from "./buildRecords.js"
 import { sqlFailure } from "./database.js"
@@ -152,7 +152,33 @@ export class FlashRecords extends Effect.Service<FlashRecords>()("owrt/FlashReco
       Result: FlashRow,
       execute: (limit) => sql`SELECT * FROM flashes ORDER BY id DESC LIMIT ${limit}`,
     })
+    const lastWrite = SqlSchema.findOne({
+      Request: Schema.Struct({
+        before: Schema.Number,
+        path: Schema.String,
+        serial: Schema.UndefinedOr(Schema.String),
+        sizeBytes: Schema.Number,
+      }),
+      Result: FlashRow,
+      // A card is known by its serial where the system reports one, else by its device node.
+      execute: ({ before, path, serial, sizeBytes }) =>
+        sql`SELECT * FROM flashes WHERE id < ${before} AND mode = 'write'
+            AND status NOT IN ('planned', 'refused') AND device_bytes = ${sizeBytes}
+            AND ${serial === undefined ? sql`device_serial IS NULL AND device_path = ${path}` : sql`device_serial = ${serial}`}
+            ORDER BY id DESC LIMIT 1`,
+    })
     return {
+      /** The last write (one that reached the card) to this card before flash `before`, if any is recorded. */
+      lastWriteTo: (card: {
+        readonly before: number
+        readonly path: string
+        readonly serial?: string | undefined
+        readonly sizeBytes: number
+      }) =>
+        lastWrite({ ...card, serial: card.serial || undefined }).pipe(
+          Effect.map(Option.getOrUndefined),
+          sqlFailure("read flashes"),
+        ),
       /** Records a flash as running, owned by this process; returns its id. */
       start: (flash: FlashStart) =>
         inserted({

@@ -4,7 +4,7 @@ import { Cause, Effect, Exit, Option } from "effect"
 import { AppConfig } from "../config/appConfig.js"
 import { ArtifactRecords } from "../db/artifactRecords.js"
 import type { Requester } from "../db/buildRecords.js"
-import { type FlashMode, type FlashOutcome, FlashRecords } from "../db/flashRecords.js"
+import { effectiveFlashStatus, type FlashMode, type FlashOutcome, FlashRecords } from "../db/flashRecords.js"
 import type { Database } from "../db/records.js"
 import { StorePathRecords } from "../db/storePathRecords.js"
 import {
@@ -363,19 +363,53 @@ export const flashImage = (
     }
 
     const reopen = openImageReader(image)
+    /** SHA-256 of the image as it was read for the card, once known (recorded even when the card fails). */
+    let imageSha256: string | undefined
     const run = Effect.scoped(
       Effect.gen(function* () {
         const card = yield* openCard(facts, request.verifyOnly ? "read" : "read-write")
         if (request.verifyOnly) {
           const reader = yield* Effect.acquireRelease(reopen, (r) => Effect.promise(() => r.close()))
           const expected = yield* imageChunkDigests(reader, card.blockSize)
+          imageSha256 = expected.sha256
           const started = Date.now()
-          yield* verifyCard(card, { chunkDigests: expected.digests, imageBytes: expected.imageBytes }, reopen)
+          yield* verifyCard(
+            card,
+            { chunkDigests: expected.digests, imageBytes: expected.imageBytes },
+            reopen,
+          ).pipe(
+            // The card holds other data: suspect only if the records say this image was written to it last.
+            Effect.catchTag("FlashMismatchError", (mismatch) =>
+              Effect.flatMap(
+                FlashRecords.lastWriteTo({
+                  before: id,
+                  path: facts.path,
+                  serial: facts.serial,
+                  sizeBytes: facts.sizeBytes,
+                }),
+                (last) =>
+                  Effect.fail(
+                    new FlashMismatchError({
+                      ...mismatch,
+                      verifyOnly: {
+                        image: image.path,
+                        lastWrite: last && {
+                          flashId: last.id,
+                          status: effectiveFlashStatus(last),
+                          sameImage: last.image_sha256 === expected.sha256,
+                        },
+                      },
+                    }),
+                  ),
+              ),
+            ),
+          )
           return { verifyMs: Date.now() - started }
         }
         const reader = yield* Effect.acquireRelease(reopen, (r) => Effect.promise(() => r.close()))
         const writeStarted = Date.now()
         const written = yield* writeCard(card, reader, { imageBytes: image.bytes, wipe })
+        imageSha256 = written.sha256
         // The stored image was checked before writing; what was read while writing must be it too.
         const read = image.compression === "gzip" ? reader.fileSha256?.() : written.sha256
         if (source.artifact && read !== undefined && read !== source.artifact.sha256) {
@@ -402,7 +436,7 @@ export const flashImage = (
       ),
     )
     if (Exit.isSuccess(exit)) {
-      yield* finish({ status: "succeeded", imageSha256: exit.value.writtenSha256, ...exit.value })
+      yield* finish({ status: "succeeded", imageSha256, ...exit.value })
       return {
         id,
         mode,
@@ -420,19 +454,22 @@ export const flashImage = (
     if (error instanceof FlashMismatchError || error instanceof FlashIoError) {
       yield* finish({
         status: "mismatch",
+        imageSha256,
         errorCode: error.code,
         errorMessage: error.message,
         ...(error instanceof FlashMismatchError
           ? { firstBadOffset: error.firstBadOffset, badBytes: error.badBytes }
           : {}),
       })
-      yield* FlashRecords.recordSuspect({
-        flashId: id,
-        model: facts.model,
-        serial: facts.serial,
-        sizeBytes: facts.sizeBytes,
-        reason: error.message,
-      })
+      if (error instanceof FlashIoError || error.suspect) {
+        yield* FlashRecords.recordSuspect({
+          flashId: id,
+          model: facts.model,
+          serial: facts.serial,
+          sizeBytes: facts.sizeBytes,
+          reason: error.message,
+        })
+      }
     } else if (error !== undefined && isOwrtError(error)) {
       yield* finish({
         status: error instanceof FlashRefusedError ? "refused" : "failed",

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto"
 import { Effect } from "effect"
 import { FlashImageError, FlashIoError, FlashMismatchError } from "../errors.js"
 import { Progress } from "../progress/progress.js"
@@ -16,25 +17,33 @@ import { transferChunkBytes } from "./writeCard.js"
 
 const readsInFlight = 4
 
-/** Digests of each padded chunk of an image, as `writeCard` takes them (for checking a card later). */
+/**
+ * Digests of each padded chunk of an image, as `writeCard` takes them (for checking a card later), and the
+ * SHA-256 of the image, as a write records it.
+ */
 export const imageChunkDigests = (
   reader: ImageReader,
   blockSize: number,
-): Effect.Effect<{ readonly digests: ReadonlyArray<bigint>; readonly imageBytes: number }, FlashImageError> =>
+): Effect.Effect<
+  { readonly digests: ReadonlyArray<bigint>; readonly imageBytes: number; readonly sha256: string },
+  FlashImageError
+> =>
   Effect.gen(function* () {
     const { h64Raw } = yield* loadXxHash
     return yield* Effect.tryPromise({
       try: async () => {
         const [buffer] = alignedBuffers(1, transferChunkBytes).buffers as [Buffer]
         const digests: Array<bigint> = []
+        const sha256 = createHash("sha256")
         let imageBytes = 0
         for (let filled = await reader.fill(buffer); filled > 0; filled = await reader.fill(buffer)) {
           const padded = roundUp(filled, blockSize)
           buffer.fill(0, filled, padded)
           digests.push(h64Raw(buffer.subarray(0, padded)))
+          sha256.update(buffer.subarray(0, filled))
           imageBytes += filled
         }
-        return { digests, imageBytes }
+        return { digests, imageBytes, sha256: sha256.digest("hex") }
       },
       catch: (cause) =>
         new FlashImageError({

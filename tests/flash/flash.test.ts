@@ -314,6 +314,50 @@ describe.skipIf(loopDevicesUnavailable !== undefined)("owrt flash on real loop d
     })
   })
 
+  it("--verify-only of a card holding another image: different data (exit 9), and the card is not suspect", async () => {
+    const target = card("other", 32 * MiB)
+    const a = image("a.img", 4 * MiB, 20)
+    const b = image("b.img", 4 * MiB, 21)
+    expect((await run(["flash", a.path, target.device, "--allow-loop", "--force"])).code).toBe(0)
+
+    // The image that is on the card: it checks out, and the report says nothing was written.
+    const good = await run(["flash", a.path, target.device, "--allow-loop", "--verify-only"])
+    expect(good.code, good.stdout + good.stderr).toBe(0)
+    expect(good.stdout).toContain("the card holds the image")
+    expect(good.stdout).not.toMatch(/wrote|sha256 \?/)
+    expect((await flashList()).flashes[0]).toMatchObject({
+      mode: "verify-only",
+      status: "succeeded",
+      image: { sha256: sha256(a.data) },
+    })
+
+    const other = await run(["flash", b.path, target.device, "--allow-loop", "--verify-only", "--json"])
+    expect(other.code, other.stdout + other.stderr).toBe(9)
+    const { error } = json<ErrorDocument>(other)
+    expect(error.code).toBe("flash_card_differs")
+    expect(error.message).toContain(`the card ${target.device} holds different data than ${b.path}`)
+    expect(error.message).toContain("of another image")
+    expect(error.message).not.toContain("suspect —")
+    const list = await flashList()
+    expect(list.flashes[0]).toMatchObject({
+      mode: "verify-only",
+      status: "mismatch",
+      error: { code: "flash_card_differs" },
+    })
+    expect(list.suspectCards.filter((s) => s.flashId === list.flashes[0]?.id)).toEqual([])
+    const human = await run(["flash", b.path, target.device, "--allow-loop", "--verify-only"])
+    expect(human.code).toBe(9)
+    expect(human.stderr).toContain("owrt: error[flash_card_differs]: the card")
+    expect(human.stdout).not.toMatch(/wrote|sha256 \?/)
+
+    // A card nothing was ever written to (in this store's records): not suspect either.
+    const blank = card("never-written", 16 * MiB)
+    const fresh = await run(["flash", b.path, blank.device, "--allow-loop", "--verify-only", "--json"])
+    expect(fresh.code).toBe(9)
+    expect(json<ErrorDocument>(fresh).error.message).toContain("no write to this card is recorded")
+    expect((await flashList()).suspectCards.filter((s) => s.sizeBytes === 16 * MiB)).toEqual([])
+  })
+
   it("catches a ghost card that the page cache would hide, names the first bad byte, and records it as suspect", async () => {
     const target = card("ghost", 32 * MiB)
     const { path, data } = image("ghost.img", 12 * MiB, 7)
@@ -366,6 +410,9 @@ describe.skipIf(loopDevicesUnavailable !== undefined)("owrt flash on real loop d
       badBytes: 3 * MiB - zeroBytes,
     })
     expect(error.message).toContain(`first difference at byte ${list.flashes[0]?.firstBadOffset}`)
+    // This image was the last one written to the card: it did not keep it.
+    expect(error.message).toContain("holds different data")
+    expect(error.message).toContain("was of this image")
     expect(list.suspectCards[0]).toMatchObject({ flashId: list.flashes[0]?.id, sizeBytes: 32 * MiB })
   })
 

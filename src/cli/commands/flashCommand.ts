@@ -23,19 +23,32 @@ const allowLoopOption = Options.boolean("allow-loop").pipe(
   Options.withDescription("Accept a loop device as the card (lab and test use)"),
 )
 
-const reportLines = (report: FlashReport): ReadonlyArray<string> => [
-  ...(report.status === "planned" ? ["would:"] : ["done:"]),
-  ...report.steps.map((s) => `  ${s}`),
-  ...(report.status === "planned"
-    ? ["nothing was written; pass --force to write (or answer the prompt on a terminal)"]
-    : [
-        `wrote ${formatBytes(report.image.bytes)} in ${((report.writeMs ?? 0) / 1000).toFixed(1)}s` +
-          (report.verifyMs !== undefined
-            ? `, verified in ${((report.verifyMs ?? 0) / 1000).toFixed(1)}s: the card holds the image`
-            : ", not verified"),
-        `sha256 ${report.writtenSha256 ?? "?"}  (flash #${report.id})`,
-      ]),
-]
+const seconds = (ms: number | undefined) => `${((ms ?? 0) / 1000).toFixed(1)}s`
+
+const reportLines = (report: FlashReport): ReadonlyArray<string> => {
+  if (report.status === "planned") {
+    return [
+      "would:",
+      ...report.steps.map((s) => `  ${s}`),
+      "nothing was written; pass --force to write (or answer the prompt on a terminal)",
+    ]
+  }
+  const done = ["done:", ...report.steps.map((s) => `  ${s}`)]
+  if (report.mode === "verify-only") {
+    return [
+      ...done,
+      `compared ${formatBytes(report.image.bytes)} in ${seconds(report.verifyMs)}: the card holds the image (nothing was written; flash #${report.id})`,
+    ]
+  }
+  return [
+    ...done,
+    `wrote ${formatBytes(report.image.bytes)} in ${seconds(report.writeMs)}` +
+      (report.verifyMs !== undefined
+        ? `, verified in ${seconds(report.verifyMs)}: the card holds the image`
+        : ", not verified"),
+    `${report.writtenSha256 !== undefined ? `sha256 ${report.writtenSha256}  ` : ""}(flash #${report.id})`,
+  ]
+}
 
 /** On a terminal, a person confirms by typing the device path; anything else stops. */
 const confirmOnTerminal = (plan: FlashReport): Effect.Effect<boolean> =>
