@@ -6,6 +6,7 @@ import { Cause, Effect, Exit, Fiber, Option } from "effect"
 import { describeCause, type ErrorReport, ExitCode, isOwrtError, toErrorReport } from "../errors.js"
 import { killChildGroups } from "../process/childGroups.js"
 import { owrtVersion } from "../version.js"
+import { checkArguments, commandShape } from "./argvCheck.js"
 import { auditCommand } from "./commands/auditCommand.js"
 import { buildersCommand } from "./commands/buildersCommand.js"
 import { buildsCommand } from "./commands/buildsCommand.js"
@@ -36,18 +37,22 @@ const root = Command.make("owrt").pipe(
 )
 
 const cli = Command.run(root, { name: "owrt", version: owrtVersion })
+const rootShape = commandShape(root.descriptor)
 
 const ansiEscape = new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, "g")
 const stripAnsi = (text: string) => text.replace(ansiEscape, "")
 
-/** In `--json` mode stdout carries exactly one JSON document, so anything else printed goes to stderr. */
-const withStderrConsole = <A, E, R>(program: Effect.Effect<A, E, R>) =>
+/**
+ * @effect/cli explains its own parse errors on the console's `error`; `finish` reports them instead, in
+ * owrt's format (and as the JSON document with `--json`). In `--json` mode stdout carries exactly one JSON
+ * document, so anything else printed goes to stderr.
+ */
+const withCliConsole = <A, E, R>(json: boolean, program: Effect.Effect<A, E, R>) =>
   Effect.flatMap(Effect.console, (console) =>
     Effect.withConsole(program, {
       ...console,
-      log: console.error,
-      info: console.error,
-      debug: console.error,
+      error: () => Effect.void,
+      ...(json ? { log: console.error, info: console.error, debug: console.error } : {}),
     }),
   )
 
@@ -68,16 +73,14 @@ const finish = (json: boolean, exit: Exit.Exit<unknown, unknown>): number => {
       return error.exitCode
     }
     if (ValidationError.isValidationError(error)) {
-      // @effect/cli has already explained the problem on stderr.
-      report(
-        json,
-        {
-          code: "usage",
-          message: stripAnsi(HelpDoc.toAnsiText(error.error)).trim(),
-          exitCode: ExitCode.usage,
-        },
-        true,
-      )
+      const text = stripAnsi(HelpDoc.toAnsiText(error.error))
+        .trim()
+        .replace(/\s*\n\s*/g, " ")
+      report(json, {
+        code: "usage",
+        message: text === "" ? "the command line does not parse (see owrt --help)" : text,
+        exitCode: ExitCode.usage,
+      })
       return ExitCode.usage
     }
   }
@@ -99,7 +102,13 @@ const finish = (json: boolean, exit: Exit.Exit<unknown, unknown>): number => {
 export const main = (argv: ReadonlyArray<string>): void => {
   const end = argv.indexOf("--")
   const json = (end === -1 ? argv : argv.slice(0, end)).includes("--json")
-  const program = cli(argv).pipe(Effect.provide(NodeContext.layer), (p) => (json ? withStderrConsole(p) : p))
+  const problem = checkArguments(rootShape, argv.slice(2))
+  if (problem !== undefined) {
+    report(json, { code: "usage", message: problem, exitCode: ExitCode.usage })
+    process.exitCode = ExitCode.usage
+    return
+  }
+  const program = cli(argv).pipe(Effect.provide(NodeContext.layer), (p) => withCliConsole(json, p))
   const fiber = Effect.runFork(program)
   let interrupts = 0
   const onSignal = () => {

@@ -66,4 +66,53 @@ describe("the owrt CLI", () => {
     ) as unknown
     expect(committed).toEqual(generated)
   })
+
+  describe("command-line mistakes are usage errors (exit 2) in owrt's format", () => {
+    const usage = async (args: ReadonlyArray<string>) => {
+      const human = await owrt(args, { cwd: repoRoot })
+      expect(human.code, human.stdout + human.stderr).toBe(2)
+      expect(human.stdout).toBe("")
+      // One line, the usual format, no terminal colour codes.
+      expect(human.stderr).toMatch(/^owrt: error\[usage\]: [^\n]+\n$/)
+      expect(human.stderr).not.toContain("\u001b")
+      const machine = await owrt([...args, "--json"], { cwd: repoRoot })
+      expect(machine.code).toBe(2)
+      expect(machine.stderr).toBe("")
+      const { error } = json<ErrorDocument>(machine)
+      expect(error).toMatchObject({ code: "usage", exitCode: 2 })
+      expect(`owrt: error[usage]: ${error.message}\n`).toBe(human.stderr)
+      return error.message
+    }
+
+    it("an unknown option is not taken for a profile name", async () => {
+      expect(await usage(["realize", "--bogus", "home-ap"])).toContain(
+        "unknown option --bogus for `owrt realize`",
+      )
+      expect(await usage(["profiles", "show", "home-ap", "--rebuild"])).toContain(
+        "unknown option --rebuild for `owrt profiles show`",
+      )
+      expect(await usage(["realize", "home-ap", "--rebuld"])).toContain("did you mean --rebuild?")
+    })
+
+    it("a bad option value, an unknown command, and an argument a command does not take", async () => {
+      expect(await usage(["builds", "list", "--limit", "zero"])).toContain("'zero' is not a integer")
+      expect(await usage(["builds", "list", "--limit=zero"])).toContain("'zero'")
+      expect(await usage(["flash", "--verify", "sometimes", "a.img", "/dev/sdx"])).toContain("full, none")
+      expect(await usage(["frobnicate"])).toContain("`frobnicate` is not a command of `owrt`")
+      expect(await usage(["profiles", "lisst"])).toContain("did you mean list?")
+      expect(await usage(["flash", "list", "extra"])).toContain("`extra` is not taken by `owrt flash list`")
+    })
+
+    it("still accepts every way of writing a known option", async () => {
+      for (const args of [
+        ["config", "--json", "--jobs=3"],
+        ["config", "--json", "-j", "3"],
+        ["config", "--offline", "true", "--json", "--jobs", "3"],
+      ]) {
+        const result = await owrt(args, { cwd: repoRoot })
+        expect(result.code, `${args.join(" ")}: ${result.stderr}`).toBe(0)
+        expect(json<{ jobs: number }>(result).jobs).toBe(3)
+      }
+    })
+  })
 })
