@@ -6,7 +6,7 @@ import { Cause, Effect, Exit, Fiber, Option } from "effect"
 import { describeCause, type ErrorReport, ExitCode, isOwrtError, toErrorReport } from "../errors.js"
 import { killChildGroups } from "../process/childGroups.js"
 import { owrtVersion } from "../version.js"
-import { checkArguments, commandShape } from "./argvCheck.js"
+import { checkArguments } from "./argvCheck.js"
 import { auditCommand } from "./commands/auditCommand.js"
 import { buildersCommand } from "./commands/buildersCommand.js"
 import { buildsCommand } from "./commands/buildsCommand.js"
@@ -18,6 +18,8 @@ import { profilesCommand } from "./commands/profilesCommand.js"
 import { realizeCommand } from "./commands/realizeCommand.js"
 import { serveCommand } from "./commands/serveCommand.js"
 import { storeCommand } from "./commands/storeCommand.js"
+import { commandShape } from "./commandTree.js"
+import { helpRequested, renderHelp, stdoutHelpStyle } from "./help.js"
 
 const root = Command.make("owrt").pipe(
   Command.withDescription("Declarative, content-addressed builds of OpenWrt firmware"),
@@ -102,6 +104,13 @@ const finish = (json: boolean, exit: Exit.Exit<unknown, unknown>): number => {
 export const main = (argv: ReadonlyArray<string>): void => {
   const end = argv.indexOf("--")
   const json = (end === -1 ? argv : argv.slice(0, end)).includes("--json")
+  const helpOf = helpRequested(rootShape, argv.slice(2))
+  if (helpOf !== undefined) {
+    process.stdout.write(
+      renderHelp(helpOf, { version: owrtVersion, isRoot: helpOf === rootShape, style: stdoutHelpStyle() }),
+    )
+    return
+  }
   const problem = checkArguments(rootShape, argv.slice(2))
   if (problem !== undefined) {
     report(json, { code: "usage", message: problem, exitCode: ExitCode.usage })

@@ -1,7 +1,8 @@
+import { spawn } from "node:child_process"
 import { chmodSync, readFileSync } from "node:fs"
 import { join } from "node:path"
 import { describe, expect, it } from "vitest"
-import { type ErrorDocument, json, makeProject, owrt, repoRoot } from "../helpers/cli.js"
+import { cleanEnv, type ErrorDocument, json, makeProject, owrt, owrtBin, repoRoot } from "../helpers/cli.js"
 
 describe("the owrt CLI", () => {
   it("prints its version", async () => {
@@ -113,6 +114,59 @@ describe("the owrt CLI", () => {
         expect(result.code, `${args.join(" ")}: ${result.stderr}`).toBe(0)
         expect(json<{ jobs: number }>(result).jobs).toBe(3)
       }
+    })
+  })
+
+  describe("--help", () => {
+    const esc = String.fromCharCode(27)
+    const colourCode = new RegExp(`${esc}\\[[0-9;]*m`, "g")
+    /** Runs owrt on a terminal (`script` makes one) of `columns` columns. */
+    const onTerminal = (args: string, columns: number, env: Record<string, string | undefined> = {}) =>
+      new Promise<string>((resolve, reject) => {
+        const child = spawn(
+          "script",
+          ["-qec", `stty cols ${columns}; ${process.execPath} ${owrtBin} ${args}`, "/dev/null"],
+          { cwd: repoRoot, env: cleanEnv(env), stdio: ["ignore", "pipe", "pipe"] },
+        )
+        let output = ""
+        child.stdout.on("data", (chunk: Buffer) => {
+          output += chunk.toString("utf8")
+        })
+        child.on("error", reject)
+        child.on("close", () => resolve(output.replaceAll("\r", "")))
+      })
+    const longest = (text: string) => Math.max(...text.split("\n").map((line) => line.length))
+
+    it("names the full command, says only what each option does, and fits 80 columns off a terminal", async () => {
+      const result = await owrt(["flash", "list", "--help"], { cwd: repoRoot })
+      expect(result.code).toBe(0)
+      const help = result.stdout
+      expect(help).toContain("owrt flash list [--limit integer] [--json]")
+      expect(help).not.toMatch(/^\s*\$ /m)
+      expect(help).toMatch(/--limit integer +Most recent N flashes \(default: 50\)/)
+      expect(help).not.toContain("A true or false value.")
+      expect(help).not.toContain("This setting is optional.")
+      expect(help).not.toContain(esc)
+      expect(longest(help)).toBeLessThanOrEqual(80)
+
+      const root = await owrt(["--help"], { cwd: repoRoot })
+      expect(root.stdout).toMatch(/^owrt \d+\.\d+\.\d+ — /)
+      expect(root.stdout).toMatch(/^ {2}realize +Build profiles/m)
+      // A group of commands run bare shows its own help.
+      const group = await owrt(["profiles"], { cwd: repoRoot })
+      expect(group.code).toBe(0)
+      expect(group.stdout).toContain("owrt profiles <command>")
+      expect(group.stdout).toMatch(/^ {2}validate +Check profiles/m)
+    })
+
+    it("wraps to the terminal's width, and is plain when NO_COLOR is set", async () => {
+      const narrow = await onTerminal("realize --help", 60, { NO_COLOR: "1" })
+      expect(narrow).toContain("owrt realize")
+      expect(narrow).not.toContain(esc)
+      expect(longest(narrow)).toBeLessThanOrEqual(60)
+      const wide = await onTerminal("realize --help", 120)
+      expect(wide).toContain(`${esc}[1mOPTIONS`)
+      expect(longest(wide.replaceAll(colourCode, ""))).toBeGreaterThan(80)
     })
   })
 })

@@ -24,7 +24,7 @@ const list = Command.make(
     ),
     limit: Options.integer("limit").pipe(
       Options.withDefault(50),
-      Options.withDescription("How many, newest first"),
+      Options.withDescription("How many, newest first (default: 50)"),
     ),
     json: jsonOption,
     ...configOptions,

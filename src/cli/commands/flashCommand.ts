@@ -70,7 +70,7 @@ const list = Command.make(
   {
     limit: Options.integer("limit").pipe(
       Options.withDefault(50),
-      Options.withDescription("Most recent N flashes"),
+      Options.withDescription("Most recent N flashes (default: 50)"),
     ),
     json: jsonOption,
     ...configOptions,

@@ -8,11 +8,15 @@ export const serveCommand = Command.make(
   {
     host: Options.text("host").pipe(
       Options.withDefault("127.0.0.1"),
-      Options.withDescription("Address to listen on; anything but loopback needs --token"),
+      Options.withDescription(
+        "Address to listen on (default: 127.0.0.1); anything but loopback needs --token",
+      ),
     ),
     port: Options.integer("port").pipe(
       Options.withDefault(8088),
-      Options.withDescription("Port to listen on; 0 picks a free one (the `listening:` line says which)"),
+      Options.withDescription(
+        "Port to listen on (default: 8088); 0 picks a free one (the `listening:` line says which)",
+      ),
     ),
     token: Options.text("token").pipe(
       Options.optional,
@@ -29,7 +33,7 @@ export const serveCommand = Command.make(
     maxJobs: Options.integer("max-jobs").pipe(
       Options.withDefault(2),
       Options.withDescription(
-        "Realize jobs running at once (more wait, queued); make runs are limited by --jobs",
+        "Realize jobs running at once (default: 2; more wait, queued); make runs are limited by --jobs",
       ),
     ),
     ...configOptions,
