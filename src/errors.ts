@@ -357,12 +357,21 @@ export class SignatureError extends Data.TaggedError("SignatureError")<{
   readonly keyId?: string | undefined
   readonly keyring: string
   readonly detail?: string | undefined
+  /** For `unknown_key`: a keyring file that explains the miss (named by the signer's id, or holding its key). */
+  readonly keyringFile?: { readonly name: string; readonly keyId: string } | undefined
 }> {
   get code(): "signature_unknown_key" | "signature_invalid" | "signature_missing" {
     return `signature_${this.kind}`
   }
   readonly exitCode = ExitCode.integrity
   override get message(): string {
+    const file = this.keyringFile
+    if (this.kind === "unknown_key" && file !== undefined && file.name === this.keyId) {
+      return `${this.url} is signed by key ${this.keyId}, but the keyring file ${this.keyring}/${file.name} holds another key, ${file.keyId}; put key ${this.keyId}'s usign public key in that file if you trust it (and key ${file.keyId} in a file named ${file.keyId})`
+    }
+    if (this.kind === "unknown_key" && file !== undefined) {
+      return `${this.url} is signed by key ${this.keyId}, which the keyring ${this.keyring} holds in a file named ${file.name}; a key is trusted only from a file named by its id: rename that file to ${this.keyId}`
+    }
     if (this.kind === "unknown_key") {
       return `${this.url} is signed by key ${this.keyId}, which is not in the keyring ${this.keyring}; add the key (a usign public key file named ${this.keyId}) if you trust it`
     }

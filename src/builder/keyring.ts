@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync } from "node:fs"
+import { readdirSync, readFileSync, statSync } from "node:fs"
 import { join } from "node:path"
 import { parsePublicKey, type UsignPublicKey } from "./usign.js"
 
@@ -25,4 +25,32 @@ export const loadKeyring = (dir: string): ReadonlyMap<string, UsignPublicKey> =>
     }
   }
   return keys
+}
+
+/**
+ * Every file of a keyring directory that holds a usign public key, with the key id inside it, whatever the
+ * file is named: what explains why a key was not found (a file named by one id holding another key).
+ */
+export const keyringFiles = (
+  dir: string,
+): ReadonlyArray<{ readonly name: string; readonly keyId: string }> => {
+  let names: Array<string>
+  try {
+    names = readdirSync(dir)
+  } catch {
+    return []
+  }
+  const files: Array<{ readonly name: string; readonly keyId: string }> = []
+  for (const name of names) {
+    try {
+      const path = join(dir, name)
+      // A key file is a few lines; anything larger is not one.
+      if (!statSync(path).isFile() || statSync(path).size > 4096) continue
+      const parsed = parsePublicKey(readFileSync(path, "utf8"))
+      if (parsed.ok) files.push({ name, keyId: parsed.value.keyId })
+    } catch {
+      // unreadable entries and directories are not keys
+    }
+  }
+  return files
 }

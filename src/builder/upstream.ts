@@ -2,7 +2,7 @@ import { Duration, Effect, Either, Schedule, Schema } from "effect"
 import type { ArchiveResolution } from "../db/builderRecords.js"
 import { DownloadError, NotPublishedError, SignatureError } from "../errors.js"
 import { httpGetBytes } from "./httpGet.js"
-import { loadKeyring } from "./keyring.js"
+import { keyringFiles, loadKeyring } from "./keyring.js"
 import { parseSignature, verifySignature } from "./usign.js"
 
 /*
@@ -158,13 +158,20 @@ export const resolveBuilderArchive = (options: {
       if (!parsed.ok)
         return yield* new SignatureError({ kind: "missing", url: sigUrl, keyring, detail: parsed.reason })
       const key = loadKeyring(keyring).get(parsed.value.keyId)
-      if (!key)
+      if (!key) {
+        const signer = parsed.value.keyId
+        // A file named by the signer's id that holds another key, else the signer's key under another name.
+        const files = keyringFiles(keyring)
+        const misfiled =
+          files.find((f) => f.name === signer && f.keyId !== signer) ?? files.find((f) => f.keyId === signer)
         return yield* new SignatureError({
           kind: "unknown_key",
           url: sumsUrl,
-          keyId: parsed.value.keyId,
+          keyId: signer,
           keyring,
+          keyringFile: misfiled,
         })
+      }
       const valid = Either.try(() => verifySignature(sums, parsed.value, key))
       if (Either.isLeft(valid) || !valid.right) {
         return yield* new SignatureError({

@@ -201,6 +201,32 @@ describe("builders ensure", () => {
     expect(json<Ensured>(skipped).signedBy).toBe("unverified")
   })
 
+  it("says when the keyring file named by the signing key holds another key, or the key is misnamed", async () => {
+    const other = makeUsignKey()
+    const signer = mini.key.keyId
+    const ensureWith = async (name: string, keyring: Record<string, string>) => {
+      const dir2 = join(dir, name)
+      rmSync(dir2, { recursive: true, force: true })
+      mkdirSync(dir2)
+      for (const [file, content] of Object.entries(keyring)) writeFileSync(join(dir2, file), content)
+      const result = await ensureX86(join(dir, `store-${name}`), server.url, dir2, dir)
+      expect(result.code, result.stdout + result.stderr).toBe(6)
+      const { error } = json<ErrorDocument>(result)
+      expect(error.code).toBe("signature_unknown_key")
+      return { error, keyring: dir2 }
+    }
+    // The file is named by the signer's id, but someone saved another key in it.
+    const swapped = await ensureWith("keyring-swapped", { [signer]: other.publicFile })
+    expect(swapped.error.message).toContain(
+      `the keyring file ${swapped.keyring}/${signer} holds another key, ${other.keyId}`,
+    )
+    expect(swapped.error.message).not.toContain("add the key")
+    // The signer's key is there, under a name that is not its id.
+    const misnamed = await ensureWith("keyring-misnamed", { "openwrt-24.10.pub": mini.key.publicFile })
+    expect(misnamed.error.message).toContain(`in a file named openwrt-24.10.pub`)
+    expect(misnamed.error.message).toContain(`rename that file to ${signer}`)
+  })
+
   it("refuses a sha256sums altered after signing (exit 6)", async () => {
     const store = join(dir, "store-bad-sig")
     const sumsPath = mini.archivePath.replace(/[^/]+$/, "sha256sums")
