@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs"
-import { relative } from "node:path"
+import { basename, relative, resolve as resolvePath } from "node:path"
 import { SqlClient, SqlSchema } from "@effect/sql"
 import { Context, Effect, Either, Layer, Schema } from "effect"
 import { AppConfig } from "../config/appConfig.js"
@@ -17,10 +17,11 @@ import {
 import { blobPath, hasBlob, putBlob } from "../store/blobStore.js"
 import { closestMatch, elideName } from "../text/closestMatch.js"
 import { ProfileDocument, profileLimits } from "./profileSchema.js"
-import { gitProfileTree, resolveCommit, worktreeProfileTree } from "./profileTree.js"
+import { gitProfileTree, resolveCommit, withOutsideProfileFile, worktreeProfileTree } from "./profileTree.js"
 import {
   type DocumentCache,
   makeProfileResolver,
+  type ProfileMissing,
   type ProfileResolver,
   type ProfileRevision,
   ResolvedProfile,
@@ -91,6 +92,13 @@ export class ProfileRepository extends Context.Tag("owrt/ProfileRepository")<
      */
     readonly worktree: ProfileResolver
     /**
+     * Resolves a profile file from anywhere (its id is its file name), parents and overlays from the
+     * working-tree profiles directory, without recording a revision: checking a file before it is added.
+     */
+    readonly resolveFile: (
+      path: string,
+    ) => Effect.Effect<ProfileRevision, ProfileInvalidError | GitError | ProfileMissing>
+    /**
      * Concrete working-tree profiles (of `ids`, or all) whose resolved revision differs from the one at
      * git ref `ref`, or that did not exist there: a change in a parent or an overlay file counts. A
      * profile that does not resolve now is listed too (what it would build is unknown).
@@ -154,6 +162,13 @@ export const profileRepositoryLayer = Layer.effect(
     const worktree: ProfileResolver = {
       ids: () => freshWorktree().ids(),
       resolve: (id) => freshWorktree().resolve(id),
+    }
+    const resolveFile = (path: string) => {
+      const absolute = resolvePath(path)
+      const tree = withOutsideProfileFile(worktreeProfileTree(config.profiles), absolute, path)
+      return makeProfileResolver(tree, displayDir, documentCache).resolve(
+        basename(absolute).replace(/\.ya?ml$/, ""),
+      )
     }
 
     // A name from outside (argument, MCP, HTTP) can be megabytes long: it is echoed shortened, and matched
@@ -332,6 +347,7 @@ export const profileRepositoryLayer = Layer.effect(
     return {
       ids: () => worktree.ids(),
       worktree,
+      resolveFile,
       changedSince,
       resolve: (spec) =>
         Effect.gen(function* () {

@@ -12,7 +12,7 @@ import {
   readSync,
   realpathSync,
 } from "node:fs"
-import { join, posix, relative, sep } from "node:path"
+import { basename, join, posix, relative, sep } from "node:path"
 import { Effect } from "effect"
 import { GitError } from "../errors.js"
 
@@ -68,6 +68,8 @@ export interface ProfileTree {
   readonly readBytes: (path: string) => Effect.Effect<Uint8Array | undefined, GitError>
   /** True when `dir` resolves (following symlinks) inside the profiles directory. */
   readonly staysInside: (dir: string) => boolean
+  /** How diagnostics name a profile file, when not as `<profiles directory>/<file>`. */
+  readonly displayPath?: ((file: string) => string | undefined) | undefined
 }
 
 const isProfileFile = (name: string) => /\.ya?ml$/.test(name)
@@ -353,3 +355,23 @@ export const gitProfileTree = (profilesDir: string, commit: string): Effect.Effe
         }),
     }
   })
+
+/**
+ * A tree with one more profile file, read from anywhere (`owrt profiles validate ../new.yaml`): it is
+ * resolved as if it stood in the profiles directory under its own name, which it shadows there; its
+ * parents and overlays are looked up in that directory. Diagnostics name it as `display`.
+ */
+export const withOutsideProfileFile = (tree: ProfileTree, path: string, display: string): ProfileTree => {
+  const name = basename(path)
+  const id = name.replace(/\.ya?ml$/, "")
+  return {
+    ...tree,
+    listProfileFiles: () =>
+      Effect.map(tree.listProfileFiles(), (files) =>
+        [name, ...files.filter((f) => f.replace(/\.ya?ml$/, "") !== id)].sort(),
+      ),
+    readText: (file, maxBytes) =>
+      file === name ? Effect.sync(() => readBounded(path, maxBytes)) : tree.readText(file, maxBytes),
+    displayPath: (file) => (file === name ? display : tree.displayPath?.(file)),
+  }
+}

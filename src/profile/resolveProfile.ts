@@ -178,7 +178,7 @@ export const makeProfileResolver = (
       const file = fileOf(id, yield* files())
       if (!file) return undefined
       const read = yield* tree.readText(file, profileLimits.fileBytes)
-      const display = displayDir === "" ? file : `${displayDir}/${file}`
+      const display = tree.displayPath?.(file) ?? (displayDir === "" ? file : `${displayDir}/${file}`)
       if (read?._tag === "tooLarge") {
         const error = fail("profile_too_large", {
           file: display,

@@ -1,7 +1,10 @@
+import { existsSync, realpathSync, statSync } from "node:fs"
+import { basename, dirname, resolve } from "node:path"
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import { Effect } from "effect"
-import { type Diagnostic, type ProfileErrorCode, ProfileInvalidError } from "../../errors.js"
+import { AppConfig } from "../../config/appConfig.js"
+import { type Diagnostic, NotFoundError, type ProfileErrorCode, ProfileInvalidError } from "../../errors.js"
 import { profileJsonSchema } from "../../profile/profileJsonSchema.js"
 import { type ProfileEntry, ProfileRepository } from "../../profile/profileRepository.js"
 import { cliCaller } from "../cliCaller.js"
@@ -107,8 +110,26 @@ const show = Command.make("show", { profile: profileArg, json: jsonOption, ...co
 
 const idsArg = Args.text({ name: "profile" }).pipe(
   Args.repeated,
-  Args.withDescription("Profiles to validate (ids or file paths); all when none given"),
+  Args.withDescription(
+    "Profiles to validate: ids, or YAML files (a file outside the profiles directory is checked as if it were in it); all when none given",
+  ),
 )
+
+/** A file path, as opposed to a profile id: it names a file, or looks like a path. */
+const looksLikePath = (arg: string) => arg.includes("/") || /\.ya?ml$/.test(arg)
+
+const sameDirectory = (a: string, b: string) => {
+  try {
+    return realpathSync(a) === realpathSync(b)
+  } catch {
+    return false
+  }
+}
+
+type Validated =
+  | { readonly id: string; readonly entry: ProfileEntry }
+  | { readonly id: string; readonly file: string; readonly hash: string }
+  | { readonly id: string; readonly error: ProfileInvalidError }
 
 const validate = Command.make(
   "validate",
@@ -117,38 +138,69 @@ const validate = Command.make(
     runWithApp(options, () =>
       Effect.gen(function* () {
         const repository = yield* ProfileRepository
-        const requested = options.profiles.map((p) => p.replace(/^.*\//, "").replace(/\.ya?ml$/, ""))
-        const ids = requested.length > 0 ? requested : yield* repository.ids()
-        const results: Array<{ id: string; entry?: ProfileEntry; error?: ProfileInvalidError }> = []
-        for (const id of ids) {
+        const config = yield* AppConfig
+        const known = yield* repository.ids()
+        const idOfFile = (path: string) => basename(path).replace(/\.ya?ml$/, "")
+        const results: Array<Validated> = []
+        const invalid = (id: string) => (error: ProfileInvalidError) => Effect.succeed({ id, error })
+        for (const arg of options.profiles.length > 0 ? options.profiles : known) {
+          const path = resolve(arg)
+          const isFile = existsSync(path) && statSync(path).isFile()
+          if (isFile && !sameDirectory(dirname(path), config.profiles)) {
+            // A file elsewhere: checked against the project's profiles, recorded nowhere.
+            const id = idOfFile(path)
+            const outcome = yield* repository.resolveFile(arg).pipe(
+              Effect.map((revision): Validated => ({ id, file: arg, hash: revision.hash })),
+              Effect.catchTags({
+                ProfileInvalidError: invalid(id),
+                ProfileMissing: () => Effect.die(`the profile file ${arg} vanished`),
+              }),
+            )
+            results.push(outcome)
+            continue
+          }
+          const id = isFile || looksLikePath(arg) ? idOfFile(arg) : arg
+          if (!isFile && looksLikePath(arg) && !known.includes(id)) {
+            return yield* new NotFoundError({
+              what: arg,
+              detail: `no such file, and no profile \`${id}\` in ${config.profiles}`,
+            })
+          }
           const outcome = yield* repository.resolve(id).pipe(
-            Effect.map((entry) => ({ id, entry })),
-            Effect.catchTag("ProfileInvalidError", (error) => Effect.succeed({ id, error })),
+            Effect.map((entry): Validated => ({ id, entry })),
+            Effect.catchTag("ProfileInvalidError", invalid(id)),
           )
           results.push(outcome)
         }
-        const invalid = results.filter((r) => r.error !== undefined)
+        const failed = results.flatMap((r) => ("error" in r ? [r.error] : []))
         const { revisionJson } = yield* revisionModule
-        if (!options.json || invalid.length === 0) {
+        if (!options.json || failed.length === 0) {
           yield* emit(
             options.json,
             {
-              valid: invalid.length === 0,
-              profiles: results.flatMap((r) =>
-                r.entry ? [{ id: r.id, revision: revisionJson(r.entry.record) }] : [],
+              valid: failed.length === 0,
+              profiles: results.flatMap(
+                (r): ReadonlyArray<Record<string, unknown>> =>
+                  "entry" in r
+                    ? [{ id: r.id, revision: revisionJson(r.entry.record) }]
+                    : "file" in r
+                      ? [{ id: r.id, file: r.file, hash: r.hash }]
+                      : [],
               ),
             },
             () =>
               results.map((r) =>
-                r.entry
+                "entry" in r
                   ? `✓ ${r.id}  rev ${r.entry.record.seq} ${shortHash(r.entry.revision.hash)}`
-                  : `✗ ${r.id}  (${r.error?.diagnostics.length ?? 0} problem(s), listed below)`,
+                  : "file" in r
+                    ? `✓ ${r.id}  ${r.file} (not in the profiles directory, not recorded) ${shortHash(r.hash)}`
+                    : `✗ ${r.id}  (${r.error.diagnostics.length} problem(s), listed below)`,
               ),
           )
         }
-        if (invalid.length > 0) {
-          const first = invalid[0]?.error as ProfileInvalidError
-          const diagnostics: Array<Diagnostic> = invalid.flatMap((r) => r.error?.diagnostics ?? [])
+        const [first] = failed
+        if (first !== undefined) {
+          const diagnostics: Array<Diagnostic> = failed.flatMap((e) => e.diagnostics)
           const code: ProfileErrorCode = first.code
           return yield* new ProfileInvalidError({ code, diagnostics })
         }
