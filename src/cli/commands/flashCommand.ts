@@ -170,7 +170,7 @@ export const flashCommand = Command.make(
                   `${found.device}: profile ${found.marker.profile}, revision ${found.marker.revision.slice(0, 12)}, image key ${found.marker.key}`,
                   `  (marker in the ${found.foundAt?.filesystem} file system at byte ${found.foundAt?.offset})`,
                   ...found.builds.map((b) =>
-                    `  made by build #${b.id} ${b.profile}@${b.rev ?? "?"} ${b.finishedAt ?? ""}`.trimEnd(),
+                    `  made by build #${b.id} ${b.profile}@${b.rev ?? "?"} ${b.finishedAt ? formatTime(b.finishedAt) : ""}`.trimEnd(),
                   ),
                   ...(found.builds.length === 0 ? ["  no recorded build made this image in this store"] : []),
                   ...(found.reuses > 0
