@@ -118,6 +118,55 @@ describe.skipIf(!existsSync(chromiumPath))("owrt serve: the web UI in a real bro
     await page.getByRole("row").filter({ hasText: "living-room" }).getByText("cached").waitFor()
   })
 
+  it("shows readable content on every page: no page renders an object where text belongs", async () => {
+    const jobs = (await (await page.request.get(`${server.url}/api/jobs`)).json()) as {
+      jobs: Array<{ id: string }>
+    }
+    const builds = (await (await page.request.get(`${server.url}/api/builds`)).json()) as {
+      builds: Array<{ id: number }>
+    }
+    const pages: ReadonlyArray<{ hash: string; name: string; expect: ReadonlyArray<string | RegExp> }> = [
+      { hash: "#/profiles", name: "page-profiles", expect: ["Profiles", "living-room"] },
+      {
+        hash: "#/profiles/living-room",
+        name: "page-profile",
+        expect: [
+          "Resolved profile",
+          "Release",
+          "23.05.5",
+          "Device",
+          "tplink_archer-c7-v5",
+          "Extends",
+          "base",
+        ],
+      },
+      { hash: "#/jobs", name: "page-jobs", expect: ["Jobs", jobs.jobs[0]?.id ?? "no job"] },
+      { hash: `#/jobs/${jobs.jobs[0]?.id}`, name: "page-job", expect: ["make-image", "Artifacts"] },
+      { hash: "#/builds", name: "page-builds", expect: ["Builds", "living-room@1", "succeeded"] },
+      {
+        hash: `#/builds/${builds.builds[0]?.id}`,
+        name: "page-build",
+        expect: [/Build #\d+/, "living-room@1"],
+      },
+      { hash: "#/artifacts", name: "page-artifacts", expect: ["Artifacts", "living-room@1", "sysupgrade"] },
+    ]
+    let text = ""
+    for (const visited of pages) {
+      await page.goto(`${server.url}/${visited.hash}`)
+      // Visible text, as a person reads it (innerText, not the DOM's textContent).
+      // biome-ignore lint/performance/useDomNodeTextContent: what is shown is what is asserted
+      const shown = async () => (await page.locator("main").innerText()).trim()
+      const complete = async () => {
+        text = await shown()
+        return visited.expect.every((e) => (typeof e === "string" ? text.includes(e) : e.test(text)))
+      }
+      await expect.poll(complete, { timeout: 15_000 }).toBe(true)
+      for (const expected of visited.expect) expect(text, visited.hash).toMatch(expected)
+      expect(text, visited.hash).not.toMatch(/\[object |undefined|NaN/)
+      await shot(visited.name)
+    }
+  })
+
   it("lists a profile broken while the server runs with its located error, next to the good ones", async () => {
     project.write(
       "profiles/broken.yaml",

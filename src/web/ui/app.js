@@ -57,7 +57,7 @@ function h(tag, attributes = {}, ...children) {
     else if (value === true) element.setAttribute(name, "")
     else element.setAttribute(name, String(value))
   }
-  for (const child of children.flat()) {
+  for (const child of children.flat(Number.POSITIVE_INFINITY)) {
     if (child === undefined || child === null || child === false) continue
     element.append(child instanceof Node ? child : document.createTextNode(String(child)))
   }
