@@ -1,4 +1,4 @@
-import { Effect, Fiber, Schema } from "effect"
+import { Effect, Fiber, FiberSet, Schema } from "effect"
 import { FlashReportSchema, flash } from "../operations/flash.js"
 import { flashDevices } from "../operations/flashDevices.js"
 import { listFlashes } from "../operations/listFlashes.js"
@@ -114,7 +114,9 @@ export const flashRoutes: ReadonlyArray<Route> = [
         // A write runs to its end even when the client goes away: a half-written card helps nobody.
         // The flash operation takes store images and profiles, never a file on the server, and only devices
         // on the configuration's allow-list.
-        const flashing = yield* Effect.forkDaemon(
+        // It runs in the server's task set, so a shutdown waits for it (and its flash record) to finish.
+        const flashing = yield* FiberSet.run(
+          server.tasks,
           flash.run(
             {
               source: request.source,
@@ -125,7 +127,7 @@ export const flashRoutes: ReadonlyArray<Route> = [
               allowLoop: server.allowLoop,
             },
             context,
-          ),
+          ).pipe(Effect.uninterruptible),
         )
         return json(yield* Fiber.join(flashing))
       }),

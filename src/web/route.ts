@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from "node:http"
-import { Effect, JSONSchema, ParseResult, Schema, type Stream } from "effect"
+import { Effect, type FiberSet, JSONSchema, ParseResult, Schema, type Stream } from "effect"
 import type { AppServices } from "../app/appLayer.js"
 import type { AnyOperation, OperationContext } from "../operations/index.js"
 import { type ApiError, BadRequestError } from "./httpErrors.js"
@@ -41,6 +41,11 @@ export interface ServerInfo {
   readonly tokenRequired: boolean
   readonly maxJobs: number
   readonly board: JobBoard
+  /**
+   * Work a request starts that must run to its end even when its client goes away (a card write): it
+   * lives in the server's scope, which awaits it on shutdown before the database closes.
+   */
+  readonly tasks: FiberSet.FiberSet<unknown, unknown>
 }
 
 export interface RouteInput {

@@ -1,4 +1,4 @@
-import { Console, Effect } from "effect"
+import { Console, Effect, FiberSet } from "effect"
 import { appLayer } from "../app/appLayer.js"
 import type { ConfigFlags } from "../config/appConfig.js"
 import { ServeTokenRequiredError, UsageError } from "../errors.js"
@@ -50,6 +50,10 @@ export const serve = (options: ServeOptions) =>
     const ui = loadUiAssets()
     yield* Effect.gen(function* () {
       yield* Effect.addFinalizer(() => board.shutdown)
+      // Card writes started by requests: awaited on shutdown (finalizers run last-added first, so this
+      // waits before the set would interrupt them), while the database is still open.
+      const tasks = yield* FiberSet.make<unknown, unknown>()
+      yield* Effect.addFinalizer(() => FiberSet.awaitEmpty(tasks))
       const { url } = yield* serveHttp({
         host: options.host,
         port: options.port,
@@ -64,6 +68,7 @@ export const serve = (options: ServeOptions) =>
           tokenRequired: options.token !== undefined,
           maxJobs: options.maxJobs,
           board,
+          tasks,
         },
       })
       yield* Console.log(`listening: ${url}`)

@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto"
 import { existsSync, mkdirSync, writeFileSync } from "node:fs"
+import { createRequire } from "node:module"
 import { join } from "node:path"
 import { chromium } from "playwright-core"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
@@ -8,6 +9,11 @@ import { attachLoop, type LoopDevice, loopDevicesUnavailable, readDirect } from 
 import { ap, type ServeProcess, servedProject, startServe } from "./serveProcess.js"
 
 const MiB = 1024 * 1024
+
+const openDatabase = createRequire(import.meta.url)("better-sqlite3") as new (
+  file: string,
+  options: { readonly readonly: boolean; readonly fileMustExist: boolean },
+) => { prepare(sql: string): { all(): Array<unknown> }; close(): void }
 
 interface Realized {
   readonly results: ReadonlyArray<{
@@ -24,6 +30,22 @@ describe.skipIf(loopDevicesUnavailable !== undefined)("owrt serve --allow-flash 
   let card: LoopDevice
   let stranger: LoopDevice
   let artifact: { key: string; name: string; sha256: string; size: number }
+  // The store's records, read directly (fast enough to poll while a write runs).
+  const flashRows = (): Array<{ id: number; status: string; mode: string }> => {
+    const db = new openDatabase(join(project.dir, "store", "owrt.db"), {
+      readonly: true,
+      fileMustExist: true,
+    })
+    try {
+      return db.prepare("SELECT id, status, mode FROM flashes ORDER BY id").all() as Array<{
+        id: number
+        status: string
+        mode: string
+      }>
+    } finally {
+      db.close()
+    }
+  }
   const post = (body: unknown) =>
     fetch(`${server.url}/api/flash`, {
       method: "POST",
@@ -160,4 +182,29 @@ describe.skipIf(loopDevicesUnavailable !== undefined)("owrt serve --allow-flash 
       }
     },
   )
+
+  // Last: it stops the server.
+  it("finishes a card write and its record when the server is stopped during it", async () => {
+    const source = `${artifact.key}/${artifact.name}`
+    const flashes = flashRows
+    const before = Math.max(0, ...flashes().map((f) => f.id))
+    // Zeroing the rest of the card makes the write long enough to stop the server in the middle of it.
+    const answered = post({ source, device: card.device, confirm: card.device, wipe: true }).catch(
+      () => undefined,
+    )
+    let running: { id: number; status: string } | undefined
+    for (let i = 0; i < 400 && !running; i++) {
+      running = flashes().find((f) => f.id > before && f.mode === "write")
+      if (!running) await new Promise((resolve) => setTimeout(resolve, 10))
+    }
+    expect(running, "the write never started").toBeDefined()
+    const exit = await server.stop("SIGTERM")
+    await answered
+    expect(exit).toBe(130)
+    const record = flashes().find((f) => f.id === running?.id)
+    // Not "running" nor "interrupted": the server waited for the write and recorded how it ended.
+    expect(record?.status).toBe("succeeded")
+    const onCard = readDirect(card.device, 0, artifact.size)
+    expect(createHash("sha256").update(onCard).digest("hex")).toBe(artifact.sha256)
+  })
 })
