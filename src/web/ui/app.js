@@ -48,6 +48,10 @@ function withToken(path) {
   return `${path}${path.includes("?") ? "&" : "?"}token=${encodeURIComponent(current)}`
 }
 
+/**
+ * An element with attributes and children. Children nest to any depth (arrays of arrays, as a list of
+ * `[term, definition]` pairs gives): every node is appended, everything else becomes text.
+ */
 function h(tag, attributes = {}, ...children) {
   const element = document.createElement(tag)
   for (const [name, value] of Object.entries(attributes)) {
@@ -90,7 +94,34 @@ function formatBytes(bytes) {
   return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`
 }
 
-const formatTime = (iso) => (iso ? new Date(iso).toLocaleString() : "—")
+const pad2 = (n) => String(n).padStart(2, "0")
+
+/**
+ * A recorded time as the UI shows every time: ISO 8601 to the second in the browser's own zone, with its
+ * offset (`2026-12-05T00:32:11+05:30`). In UTC it is exactly what the CLI prints (`2026-12-04T19:02:11Z`).
+ */
+function formatTime(iso) {
+  if (!iso) return "—"
+  const date = new Date(iso)
+  if (Number.isNaN(date.getTime())) return iso
+  const offset = -date.getTimezoneOffset()
+  const zone =
+    offset === 0
+      ? "Z"
+      : `${offset > 0 ? "+" : "-"}${pad2(Math.floor(Math.abs(offset) / 60))}:${pad2(Math.abs(offset) % 60)}`
+  const day = `${date.getFullYear()}-${pad2(date.getMonth() + 1)}-${pad2(date.getDate())}`
+  return `${day}T${pad2(date.getHours())}:${pad2(date.getMinutes())}:${pad2(date.getSeconds())}${zone}`
+}
+
+/** A recorded time as a <time> element; its tooltip gives it in UTC. */
+const timeOf = (iso) =>
+  iso
+    ? h(
+        "time",
+        { datetime: iso, title: `${new Date(iso).toISOString().slice(0, 19)}Z (UTC)` },
+        formatTime(iso),
+      )
+    : "—"
 const formatDuration = (ms) => (ms === null || ms === undefined ? "—" : `${(ms / 1000).toFixed(1)} s`)
 
 function toast(message) {
@@ -230,15 +261,25 @@ async function profilePage(id) {
   ])
   const p = shown.profile
   const planned = plan.profiles?.[0]
+  const list = (items, separator = ", ") => (items.length > 0 ? items.join(separator) : "—")
+  const secrets = Object.keys(p.secrets)
   const facts = [
     ["Release", p.release],
     ["Target", p.target],
     ["Device", p.device],
-    ["Packages", p.packages.join(" ") || "—"],
-    ["Extends", p.parents.join(" → ") || "—"],
-    ["Overlay", `${p.overlay.length} file(s)`],
-    ["First boot", p.first_boot.map((s) => s.name).join(", ") || "—"],
-    ["Tags", p.tags.join(", ") || "—"],
+    ["Packages", list(p.packages, " ")],
+    ["Extends", list(p.parents, " → ")],
+    [
+      "Overlay",
+      p.overlay.length === 0 ? "—" : `${p.overlay.length} file${p.overlay.length === 1 ? "" : "s"}`,
+    ],
+    ["Files", list(p.files.map((f) => `${f.path}${f.secret ? " (secret)" : ""}`))],
+    ["First boot", list(p.first_boot.map((s) => s.name))],
+    ["Disabled services", list(p.disabled_services)],
+    ["Root file system", p.rootfs_size === null ? "the builder's default size" : `${p.rootfs_size} MB`],
+    ["Secrets", list(secrets)],
+    ["Tags", list(p.tags)],
+    ["Flash", `${p.flash.image} image, verify ${p.flash.verify}${p.flash.wipe ? ", wipe first" : ""}`],
   ]
   return page(
     `${p.id}@${shown.revision.seq}`,
@@ -291,13 +332,16 @@ async function profilePage(id) {
             h("td", {}, `#${r.seq}`),
             h("td", { class: "hash" }, r.hash.slice(0, 16)),
             h("td", {}, r.source),
-            h("td", {}, formatTime(r.firstSeen)),
+            h("td", {}, timeOf(r.firstSeen)),
             h("td", {}, p.abstract ? null : realizeButton(`${id}@${r.seq}`, `Realize #${r.seq}`)),
           ),
         ),
     ),
   )
 }
+
+/** A node kind as it is spelled everywhere: `fetch-builder` for the JSON field `fetchBuilder`. */
+const nodeName = (field) => field.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`)
 
 const nodeClasses = {
   "fetch-builder": "n-fetch",
@@ -451,7 +495,7 @@ async function jobsPage() {
               h("td", {}, `${j.profile}@${j.rev}`),
               h("td", {}, badge(j.state)),
               h("td", {}, j.requests),
-              h("td", {}, formatTime(j.createdAt)),
+              h("td", {}, timeOf(j.createdAt)),
             ),
           ),
         ),
@@ -477,7 +521,7 @@ async function buildsPage() {
               h("td", {}, badge(b.status)),
               h("td", {}, b.cacheHit ? badge("cached", "hit") : "—"),
               h("td", {}, b.requestedBy),
-              h("td", {}, formatTime(b.startedAt)),
+              h("td", {}, timeOf(b.startedAt)),
               h("td", {}, formatDuration(b.durationMs)),
               h("td", { class: "mono" }, b.error?.code ?? ""),
             ),
@@ -490,7 +534,7 @@ async function buildPage(id) {
   const b = await api(`/api/builds/${encodeURIComponent(id)}?logLines=200`)
   return page(
     `Build #${b.id}`,
-    `${b.profile}@${b.rev ?? "?"}, asked by ${b.requestedBy}, started ${formatTime(b.startedAt)}`,
+    [`${b.profile}@${b.rev ?? "?"}, asked by ${b.requestedBy}, started `, timeOf(b.startedAt)],
     h(
       "div",
       { class: "row" },
@@ -504,15 +548,19 @@ async function buildPage(id) {
       "Node keys",
       ["Node", "Key"],
       Object.entries(b.keys).map(([kind, key]) =>
-        h("tr", {}, h("td", {}, kind), h("td", { class: "mono" }, key ?? "—")),
+        h("tr", {}, h("td", {}, nodeName(kind)), h("td", { class: "mono" }, key ?? "—")),
       ),
     ),
+    h("h2", {}, "Artifacts"),
     b.artifacts.length > 0
-      ? [
-          h("h2", {}, "Artifacts"),
-          table("Artifacts", ["Image", "Size", "SHA-256", ""], artifactRows(b.artifacts)),
-        ]
-      : null,
+      ? table("Artifacts", ["Image", "Size", "SHA-256", ""], artifactRows(b.artifacts))
+      : h(
+          "p",
+          { class: "muted" },
+          b.status === "running"
+            ? "No images yet: the build is running."
+            : "No images: this build made none.",
+        ),
     b.logTail === null
       ? null
       : [
