@@ -12,8 +12,13 @@ export interface CandidateImage {
   readonly filesystem?: string | null | undefined
 }
 
+/** The image types a card takes, most preferred first. */
 const cardTypes = ["sdcard", "ext4-sdcard", "squashfs-sdcard", "combined-efi", "combined", "factory"]
 
+/** Whether an image goes on a card at all: never a sysupgrade, kernel or rootfs image. */
+export const isCardImage = (image: CandidateImage): boolean => cardTypes.includes(image.type)
+
+/** How much flash prefers an image for a card: lower is better. */
 const rank = (image: CandidateImage): number => {
   const byType = cardTypes.indexOf(image.type)
   // squashfs first: it is OpenWrt's default and keeps factory reset working.
@@ -21,13 +26,17 @@ const rank = (image: CandidateImage): number => {
   return byType * 2 + byFilesystem
 }
 
+/** The card images among `images`, the one `chooseCardImage(images, "auto")` picks first. */
+export const cardImages = <I extends CandidateImage>(images: ReadonlyArray<I>): ReadonlyArray<I> =>
+  images.filter(isCardImage).sort((a, b) => rank(a) - rank(b))
+
 export const chooseCardImage = <I extends CandidateImage>(
   images: ReadonlyArray<I>,
   preference: CardImagePreference,
 ): { readonly chosen: I; readonly why: string } | { readonly chosen: undefined; readonly why: string } => {
   const eligible = images.filter((i) =>
     preference === "auto"
-      ? cardTypes.includes(i.type)
+      ? isCardImage(i)
       : preference === "sdcard"
         ? i.type.endsWith("sdcard")
         : i.type === preference,

@@ -1,14 +1,7 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
-import { tmpdir } from "node:os"
-import { join } from "node:path"
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Layer, Stream } from "effect"
-import { coreLayer } from "../../src/app/appLayer.js"
-import { AppConfig } from "../../src/config/appConfig.js"
-import { silentProgress } from "../../src/progress/progress.js"
+import { Chunk, Effect, Stream } from "effect"
 import { makeJobBoard } from "../../src/web/jobs/jobBoard.js"
-import { buildMirror, serveMirror } from "../fixtures/mirror/index.js"
-import { testConfig } from "../helpers/testLayers.js"
+import { mirrorProjectLayer } from "../helpers/mirrorProject.js"
 
 /*
  * (scopedLive: the real clock, since store locks are polled.)
@@ -19,32 +12,6 @@ import { testConfig } from "../helpers/testLayers.js"
 
 const ap = (device: string) =>
   `release: "23.05.5"\ntarget: ath79/generic\ndevice: ${device}\npackages: [luci]\nfiles: [{path: /etc/banner, content: board}]\n`
-
-/** The core against a scratch project: profiles written here, the mirror's upstream and keyring. */
-const project = (profiles: Record<string, string>) =>
-  Layer.unwrapScoped(
-    Effect.gen(function* () {
-      const built = yield* Effect.promise(() => buildMirror())
-      const mirror = yield* Effect.acquireRelease(
-        Effect.promise(() => serveMirror(built.root)),
-        (served) => Effect.promise(() => served.close()),
-      )
-      const dir = yield* Effect.acquireRelease(
-        Effect.sync(() => mkdtempSync(join(tmpdir(), "owrt-board-"))),
-        (path) => Effect.sync(() => rmSync(path, { recursive: true, force: true })),
-      )
-      mkdirSync(join(dir, "profiles"))
-      for (const [id, text] of Object.entries(profiles))
-        writeFileSync(join(dir, "profiles", `${id}.yaml`), text)
-      const config = testConfig(join(dir, "store"), {
-        projectRoot: dir,
-        profiles: join(dir, "profiles"),
-        upstream: mirror.url,
-        keyring: built.keyring,
-      })
-      return coreLayer(Layer.succeed(AppConfig, config), silentProgress)
-    }),
-  )
 
 const api = { requestedBy: "api" } as const
 
@@ -72,7 +39,7 @@ describe("job board", () => {
         expect(json.logLines).toBeGreaterThan(20)
         expect(events.at(-1)).toMatchObject({ type: "end", state: "succeeded" })
         expect(json.result?.artifacts.length).toBeGreaterThan(0)
-      }).pipe(Effect.provide(project({ ap: ap("tplink_archer-c7-v5") }))),
+      }).pipe(Effect.provide(mirrorProjectLayer({ ap: ap("tplink_archer-c7-v5") }))),
     120_000,
   )
 
@@ -91,7 +58,9 @@ describe("job board", () => {
         expect(good.job.toJson().state).toBe("succeeded")
         // The failing job never saw the other's make output.
         expect(bad.job.toJson().log.some((line) => line.startsWith("$ make image"))).toBe(false)
-      }).pipe(Effect.provide(project({ ap: ap("tplink_archer-c7-v5"), bad: ap("tplink_archer-c7-v9") }))),
+      }).pipe(
+        Effect.provide(mirrorProjectLayer({ ap: ap("tplink_archer-c7-v5"), bad: ap("tplink_archer-c7-v9") })),
+      ),
     120_000,
   )
 })
