@@ -2,6 +2,7 @@ import { Effect, Fiber, FiberSet, Schema } from "effect"
 import { FlashReportSchema, flash } from "../operations/flash.js"
 import { flashDevices } from "../operations/flashDevices.js"
 import { listFlashes } from "../operations/listFlashes.js"
+import { FlashProgressSchema } from "./flashProgress.js"
 import { BadRequestError, FlashDisabledError } from "./httpErrors.js"
 import {
   decodeInput,
@@ -115,21 +116,48 @@ export const flashRoutes: ReadonlyArray<Route> = [
         // The flash operation takes store images and profiles, never a file on the server, and only devices
         // on the configuration's allow-list.
         // It runs in the server's task set, so a shutdown waits for it (and its flash record) to finish.
+        const run = flash.run(
+          {
+            source: request.source,
+            device: request.device,
+            force: request.confirm !== undefined,
+            wipe: request.wipe,
+            verify: request.verify,
+            allowLoop: server.allowLoop,
+          },
+          context,
+        )
+        // A write reports how far it has got (GET /api/flash/progress); a plan writes nothing.
         const flashing = yield* FiberSet.run(
           server.tasks,
-          flash.run(
-            {
-              source: request.source,
-              device: request.device,
-              force: request.confirm !== undefined,
-              wipe: request.wipe,
-              verify: request.verify,
-              allowLoop: server.allowLoop,
-            },
-            context,
+          (request.confirm === undefined
+            ? run
+            : server.flashProgress.watch({ device: request.device, source: request.source }, run)
           ).pipe(Effect.uninterruptible),
         )
         return json(yield* Fiber.join(flashing))
+      }),
+  },
+  {
+    method: "GET",
+    path: "/api/flash/progress",
+    describe: (schemas) => ({
+      operationId: "flashProgress",
+      tags: ["flash"],
+      summary:
+        "Card writes running on this server, each with what it is doing and how many bytes are done (only with `owrt serve --allow-flash`)",
+      responses: {
+        200: jsonResponse(
+          "The running writes, oldest first",
+          schemas.of(Schema.Struct({ flashes: Schema.Array(FlashProgressSchema) })),
+        ),
+        404: flashDisabledResponse,
+      },
+    }),
+    handle: ({ server }) =>
+      Effect.gen(function* () {
+        yield* requireFlash(server)
+        return json({ flashes: server.flashProgress.list() })
       }),
   },
   // Who flashed what onto which card (users, serials): as private as flashing itself.

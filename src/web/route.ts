@@ -2,6 +2,7 @@ import type { IncomingHttpHeaders } from "node:http"
 import { Effect, type FiberSet, JSONSchema, ParseResult, Schema, type Stream } from "effect"
 import type { AppServices } from "../app/appLayer.js"
 import type { AnyOperation, OperationContext } from "../operations/index.js"
+import type { FlashProgressBoard } from "./flashProgress.js"
 import { type ApiError, BadRequestError } from "./httpErrors.js"
 import type { JobBoard } from "./jobs/jobBoard.js"
 import type { ServedFile } from "./storeFiles.js"
@@ -46,6 +47,8 @@ export interface ServerInfo {
    * lives in the server's scope, which awaits it on shutdown before the database closes.
    */
   readonly tasks: FiberSet.FiberSet<unknown, unknown>
+  /** How far each card write started from the web has got. */
+  readonly flashProgress: FlashProgressBoard
 }
 
 export interface RouteInput {

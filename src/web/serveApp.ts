@@ -6,6 +6,7 @@ import { silentProgress } from "../progress/progress.js"
 import { owrtVersion } from "../version.js"
 import { apiRoutes } from "./apiRoutes.js"
 import { isLoopbackAddress } from "./bindAddress.js"
+import { makeFlashProgressBoard } from "./flashProgress.js"
 import { flashRoutes } from "./flashRoutes.js"
 import { serveHttp } from "./httpServer.js"
 import { makeJobBoard } from "./jobs/jobBoard.js"
@@ -69,6 +70,7 @@ export const serve = (options: ServeOptions) =>
           maxJobs: options.maxJobs,
           board,
           tasks,
+          flashProgress: makeFlashProgressBoard(),
         },
       })
       yield* Console.log(`listening: ${url}`)

@@ -28,6 +28,8 @@ describe.skipIf(loopDevicesUnavailable !== undefined)("owrt serve --allow-flash 
   let project: Awaited<ReturnType<typeof servedProject>>
   let server: ServeProcess
   let card: LoopDevice
+  /** Big enough for the x86 profile's combined image (over 100 MiB): long enough a write to watch. */
+  let bigCard: LoopDevice
   let stranger: LoopDevice
   let artifact: { key: string; name: string; sha256: string; size: number }
   // The store's records, read directly (fast enough to poll while a write runs).
@@ -54,7 +56,13 @@ describe.skipIf(loopDevicesUnavailable !== undefined)("owrt serve --allow-flash 
     })
 
   beforeAll(async () => {
-    project = await servedProject({ "profiles/ap.yaml": ap("tplink_archer-c7-v5") })
+    project = await servedProject({
+      "profiles/ap.yaml": ap("tplink_archer-c7-v5"),
+      // Images for every purpose: combined and combined-efi (cards), rootfs and a kernel (not).
+      "profiles/router.yaml": 'release: "24.10.2"\ntarget: x86/64\ndevice: generic\n',
+    })
+    const router = await owrt(["realize", "router"], { cwd: project.dir, env: project.env })
+    expect(router.code, router.stderr).toBe(0)
     const realized = await owrt(["realize", "ap", "--json"], { cwd: project.dir, env: project.env })
     expect(realized.code, realized.stderr).toBe(0)
     const [result] = json<Realized>(realized).results
@@ -62,16 +70,18 @@ describe.skipIf(loopDevicesUnavailable !== undefined)("owrt serve --allow-flash 
     if (!result || !image) throw new Error("nothing realized")
     artifact = { key: result.key, ...image }
     card = attachLoop(join(project.dir, "card.img"), { sizeBytes: 8 * MiB })
+    bigCard = attachLoop(join(project.dir, "big-card.img"), { sizeBytes: 256 * MiB })
     stranger = attachLoop(join(project.dir, "stranger.img"), { sizeBytes: 8 * MiB })
     project.write(
       "graph.config.ts",
-      `import { defineConfig } from "owrt/config"\nexport default defineConfig({ flash: { allowDevices: [${JSON.stringify(card.device)}] } })\n`,
+      `import { defineConfig } from "owrt/config"\nexport default defineConfig({ flash: { allowDevices: ${JSON.stringify([card.device, bigCard.device])} } })\n`,
     )
     server = await startServe(["--allow-flash", "--allow-loop"], { cwd: project.dir, env: project.env })
   })
   afterAll(async () => {
     await server?.stop()
     card?.detach()
+    bigCard?.detach()
     stranger?.detach()
     await project?.cleanup()
   })
@@ -80,7 +90,7 @@ describe.skipIf(loopDevicesUnavailable !== undefined)("owrt serve --allow-flash 
     const { devices } = (await (await fetch(`${server.url}/api/flash/devices`)).json()) as {
       devices: Array<{ path: string; isLoop: boolean }>
     }
-    expect(devices.map((d) => d.path)).toEqual([card.device])
+    expect(devices.map((d) => d.path).sort()).toEqual([card.device, bigCard.device].sort())
   })
 
   it("plans without a confirmation, refuses a wrong one, writes and verifies with the device path typed", async () => {
@@ -144,7 +154,7 @@ describe.skipIf(loopDevicesUnavailable !== undefined)("owrt serve --allow-flash 
   })
 
   it.skipIf(!existsSync("/usr/bin/chromium"))(
-    "the flash page offers the card and writes only once the device path is typed",
+    "the flash page offers card images only, writes once the device path is typed, and shows the bytes as it writes",
     async () => {
       const browser = await chromium.launch({
         executablePath: "/usr/bin/chromium",
@@ -156,14 +166,30 @@ describe.skipIf(loopDevicesUnavailable !== undefined)("owrt serve --allow-flash 
           "--no-first-run",
         ],
       })
+      const screenshots = join(repoRoot, "test-results", "web")
+      mkdirSync(screenshots, { recursive: true })
       try {
         const page = await browser.newPage()
         await page.goto(`${server.url}/#/flash`)
         await page.getByRole("heading", { name: "Flash a card" }).waitFor()
         expect(await page.getByRole("link", { name: "Flash" }).isVisible()).toBe(true)
         const devices = await page.getByLabel("Device").locator("option").allTextContents()
-        expect(devices).toHaveLength(1)
-        expect(devices[0]).toContain(card.device)
+        expect(devices).toHaveLength(2)
+        expect(devices.join("\n")).toContain(card.device)
+
+        // Card images only: ap's factory image and router's combined ones; no sysupgrade, kernel or rootfs.
+        const images = await page.getByLabel("Image").locator("option").allTextContents()
+        expect(images).toHaveLength(5)
+        expect(images.filter((i) => i.startsWith("ap@1") && i.includes("(factory, squashfs"))).toHaveLength(1)
+        expect(images.filter((i) => i.startsWith("router@1") && /\(combined(-efi)?, /.test(i))).toHaveLength(
+          4,
+        )
+        expect(images.join("\n")).not.toMatch(/sysupgrade|kernel|rootfs/)
+        await page.screenshot({ path: join(screenshots, "flash.png"), fullPage: true })
+
+        const factory = images.find((i) => i.startsWith("ap@1")) ?? ""
+        await page.getByLabel("Image").selectOption({ label: factory })
+        await page.getByLabel("Device").selectOption(card.device)
         await page.getByRole("button", { name: "Plan" }).click()
         const write = page.getByRole("button", { name: "Write the card" })
         await write.waitFor()
@@ -172,15 +198,50 @@ describe.skipIf(loopDevicesUnavailable !== undefined)("owrt serve --allow-flash 
         expect(await write.isDisabled()).toBe(true)
         await page.getByLabel(/Type the device path to confirm/).fill(card.device)
         expect(await write.isDisabled()).toBe(false)
-        const screenshots = join(repoRoot, "test-results", "web")
-        mkdirSync(screenshots, { recursive: true })
         await page.screenshot({ path: join(screenshots, "flash-confirm.png"), fullPage: true })
         await write.click()
         await page.getByText("Written and verified").waitFor({ timeout: 30_000 })
+
+        // A write of over 100 MiB: the page shows how many bytes are written (and read back) as it goes.
+        const combined = images.find((i) => i.startsWith("router@1")) ?? ""
+        await page.getByLabel("Image").selectOption({ label: combined })
+        await page.getByLabel("Device").selectOption(bigCard.device)
+        await page.getByRole("button", { name: "Plan" }).click()
+        await page.getByLabel(/Type the device path to confirm/).fill(bigCard.device)
+        // Everything the progress shows while the write runs, as it is shown (each change of the page).
+        // (A script of the page's own: the tests compile without the DOM's types.)
+        await page.evaluate(`
+          window.shown = []
+          new MutationObserver(() => {
+            const bar = document.querySelector("main progress")
+            if (!bar) return
+            const text = bar.nextElementSibling?.textContent ?? ""
+            window.shown.push({ text, value: bar.hasAttribute("value") ? bar.value : 0, max: bar.max })
+          }).observe(document.body, { subtree: true, childList: true, characterData: true, attributes: true })
+        `)
+        await page.getByRole("button", { name: "Write the card" }).click()
+        await page.getByRole("progressbar", { name: "Card write progress" }).waitFor()
+        await page.screenshot({ path: join(screenshots, "flash-writing.png"), fullPage: true })
+        await page.getByText("Written and verified").waitFor({ timeout: 120_000 })
+        const shown = (await page.evaluate("window.shown")) as Array<{
+          text: string
+          value: number
+          max: number
+        }>
+        const bytesSoFar = new RegExp(
+          `^(write|verify) ${bigCard.device}: [\\d.]+ [KM]B of 1[0-9]{2}\\.\\d MB \\(\\d+%\\)$`,
+        )
+        const during = shown.filter((s) => bytesSoFar.test(s.text))
+        expect(during.length, JSON.stringify(shown.slice(0, 20))).toBeGreaterThan(0)
+        // The bar moves with the words: bytes of the image's bytes.
+        for (const s of during) expect(s.max).toBeGreaterThan(100 * MiB)
+        expect(during.some((s) => s.value > 0 && s.value <= s.max)).toBe(true)
+        await page.screenshot({ path: join(screenshots, "flash-written.png"), fullPage: true })
       } finally {
         await browser.close()
       }
     },
+    240_000,
   )
 
   // Last: it stops the server.

@@ -606,6 +606,54 @@ async function artifactsPage() {
   )
 }
 
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/**
+ * How far the card write to `device` has got, polled from the server while the write request is open:
+ * what it is doing (writing, reading back) and the bytes done, as a progress bar and in words.
+ */
+function writingProgress(device) {
+  const bar = h("progress", { "aria-label": "Card write progress" })
+  // Announced once when it appears (the result is a live region), not at every update.
+  const status = h("p", { "aria-live": "off" }, "Starting…")
+  const element = h(
+    "div",
+    { class: "card" },
+    h("p", {}, h("strong", {}, `Writing ${device}: do not remove the card.`)),
+    bar,
+    status,
+  )
+  let polling = true
+  const show = (running) => {
+    if (running.bytes === null || !running.total) {
+      status.textContent = running.task ?? "Starting…"
+      bar.removeAttribute("value")
+      return
+    }
+    bar.max = running.total
+    bar.value = running.bytes
+    const percent = Math.floor((running.bytes / running.total) * 100)
+    status.textContent = `${running.task}: ${formatBytes(running.bytes)} of ${formatBytes(running.total)} (${percent}%)`
+  }
+  void (async () => {
+    while (polling) {
+      try {
+        const { flashes } = await api("/api/flash/progress")
+        const running = flashes.find((f) => f.device === device)
+        if (running && polling) show(running)
+      } catch {
+        // The answer to the write itself says what went wrong.
+      }
+      await sleep(250)
+    }
+  })()
+  const stop = () => {
+    polling = false
+  }
+  closeCurrent = stop
+  return { element, stop }
+}
+
 async function flashPage(server) {
   if (!server.allowFlash) {
     return page(
@@ -618,15 +666,20 @@ async function flashPage(server) {
       ),
     )
   }
+  // Card images only (never sysupgrade, kernel or rootfs), each build's in the order owrt flash prefers.
   const [{ artifacts }, { devices }] = await Promise.all([
-    api("/api/artifacts?limit=200"),
+    api("/api/artifacts?card=true&limit=200"),
     api("/api/flash/devices"),
   ])
   const image = h(
     "select",
     { id: "flash-image" },
     artifacts.map((a) =>
-      h("option", { value: `${a.key}/${a.name}` }, `${a.profile ?? "?"}@${a.rev ?? "?"} — ${a.name}`),
+      h(
+        "option",
+        { value: `${a.key}/${a.name}` },
+        `${a.profile ?? "?"}@${a.rev ?? "?"} — ${a.name} (${[a.type, a.filesystem].filter(Boolean).join(", ")}, ${formatBytes(a.size)})`,
+      ),
     ),
   )
   const device = h(
@@ -653,12 +706,13 @@ async function flashPage(server) {
     })
     go.addEventListener("click", async () => {
       go.disabled = true
-      result.replaceChildren(h("p", { class: "muted" }, "Writing and verifying… do not remove the card."))
+      const writing = writingProgress(plan.device.path)
+      result.replaceChildren(writing.element)
       try {
         const done = await api("/api/flash", {
           method: "POST",
           body: { ...planned, device: plan.device.path, confirm: typed.value },
-        })
+        }).finally(writing.stop)
         result.replaceChildren(
           h(
             "div",
@@ -668,6 +722,13 @@ async function flashPage(server) {
               {},
               badge("succeeded"),
               ` Written and ${done.verify === "full" ? "verified" : "not read back"}.`,
+            ),
+            h(
+              "p",
+              { class: "muted" },
+              `${formatBytes(done.image.bytes)} to ${done.device.path}`,
+              done.writeMs === undefined ? "" : `, written in ${formatDuration(done.writeMs)}`,
+              done.verifyMs === undefined ? "" : `, read back in ${formatDuration(done.verifyMs)}`,
             ),
             h("p", { class: "hash" }, done.writtenSha256 ?? ""),
           ),
@@ -716,7 +777,13 @@ async function flashPage(server) {
       "div",
       { class: "card" },
       h("label", { for: "flash-image" }, "Image"),
-      image,
+      artifacts.length === 0
+        ? h(
+            "p",
+            { class: "muted" },
+            "No card image in the store: realize a profile whose target makes an SD-card, combined or factory image (a sysupgrade image is for a running device, not a card).",
+          )
+        : image,
       h("label", { for: "flash-device" }, "Device"),
       device,
       devices.length === 0 ? h("p", { class: "muted" }, "No eligible device.") : null,
