@@ -78,7 +78,7 @@ describe.skipIf(!existsSync(chromiumPath))("owrt serve: the web UI in a real bro
     await project?.cleanup()
   })
 
-  it("says so where there is nothing yet: no jobs, builds or artifacts; flashing is off", async () => {
+  it("says so where there is nothing yet: no jobs, builds or artifacts; flashing off, or on with nothing to flash", async () => {
     await visit("#/jobs", "Jobs")
     expect(await mainText()).toContain("No jobs yet")
     await shot("jobs-empty")
@@ -92,6 +92,20 @@ describe.skipIf(!existsSync(chromiumPath))("owrt serve: the web UI in a real bro
     expect(await mainText()).toContain("Flashing is disabled on this server")
     expect(await page.getByRole("link", { name: "Flash" }).isVisible()).toBe(false)
     await shot("flash-disabled")
+
+    // With flashing on, but no card image stored and no device allowed: the page says both.
+    const flashing = await startServe(["--allow-flash"], { cwd: project.dir, env: project.env })
+    try {
+      await page.goto(`${flashing.url}/#/flash`)
+      await page.getByRole("heading", { level: 1, name: "Flash a card" }).waitFor()
+      const text = await mainText()
+      expect(text).toContain("No card image in the store")
+      expect(text).toContain("No eligible device.")
+      expect(await page.getByRole("button", { name: "Plan" }).isDisabled()).toBe(true)
+      await shot("flash-empty")
+    } finally {
+      await flashing.stop()
+    }
   })
 
   it("shows a profile resolved, its task graph and its revision history", async () => {
