@@ -376,6 +376,7 @@ describe("owrt serve: the HTTP API over the real CLI", () => {
       "GET /api/store",
       "GET /api/builders",
       "GET /api/flash/devices",
+      "GET /api/flash/progress",
       "POST /api/flash",
       "GET /api/flashes",
     ]) {
