@@ -1,4 +1,4 @@
-import { existsSync, rmSync } from "node:fs"
+import { existsSync } from "node:fs"
 import { basename, dirname, join } from "node:path"
 import { Context, Effect, Layer } from "effect"
 import { AppConfig } from "../config/appConfig.js"
@@ -14,6 +14,7 @@ import {
   type SignatureError,
   UsageError,
 } from "../errors.js"
+import { removeTree } from "../store/readOnly.js"
 import { acquireStoreLock, liveUsers } from "../store/storeLock.js"
 import { treeDigest } from "../store/treeDigest.js"
 import { type BuilderArchive, isSnapshot, resolveBuilderArchive } from "./upstream.js"
@@ -206,7 +207,7 @@ export const builderStoreLayer = Layer.effect(
               if (!deleted) return `in use by ${(yield* liveUsers(hold)).join(", ")}`
               yield* BuilderRecords.remove(row.key)
               yield* Effect.try({
-                try: () => rmSync(join(config.store, row.path), { recursive: true, force: true }),
+                try: () => removeTree(join(config.store, row.path)),
                 catch: (cause) => new InternalError({ cause }),
               })
               return "removed"
@@ -271,10 +272,7 @@ const adoptLegacyBuilders = (store: string) =>
         yield* BuilderRecords.remove(row.key)
         continue
       }
-      const digest = yield* Effect.try({
-        try: () => treeDigest(path, undefined, true),
-        catch: (cause) => new InternalError({ cause }),
-      }).pipe(Effect.orDie)
+      const digest = yield* treeDigest(path, { listingOnly: true }).pipe(Effect.orDie)
       yield* StorePathRecords.insert({
         key: row.key,
         kind: "fetch-builder",

@@ -123,7 +123,11 @@ export const makeBuilderInstance = (
           }
         }
         const copy = join(work, "instance")
-        if (!existsSync(copy)) execFileSync("cp", ["-a", "--reflink=auto", builder, copy], { stdio: "pipe" })
+        if (!existsSync(copy)) {
+          execFileSync("cp", ["-a", "--reflink=auto", builder, copy], { stdio: "pipe" })
+          // The stored builder is read-only; its copy is the build's to write in.
+          execFileSync("chmod", ["-R", "u+w", copy], { stdio: "pipe" })
+        }
         return { kind: "copy", writesTo: copy, makeCommand: (args) => ["make", ["-C", copy, ...args]] }
       },
       catch: (cause) => new InternalError({ cause }),

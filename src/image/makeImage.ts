@@ -1,4 +1,3 @@
-import { execFileSync } from "node:child_process"
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { Effect, Schema } from "effect"
@@ -10,8 +9,10 @@ import {
   InternalError,
   PackageSelectionError,
 } from "../errors.js"
+import { copyStagedTree } from "../overlay/filesTree.js"
 import { redactSecrets } from "../profile/secrets.js"
 import { nodeKey } from "../store/nodeKey.js"
+import type { TreeFile } from "../store/treeDigest.js"
 import { closestMatch } from "../text/closestMatch.js"
 import { makeBuilderInstance, runMake } from "./builderInstance.js"
 
@@ -119,6 +120,8 @@ export interface MakeImageInputs {
   readonly key: string
   readonly builderPath: string
   readonly overlayPath: string
+  /** The staged overlay's listing as recorded when it was stored: the modes its files were staged with. */
+  readonly overlayListing: ReadonlyArray<TreeFile>
   readonly timeoutSeconds: number
   readonly secrets: ReadonlyMap<string, string>
   readonly deviceIds: ReadonlyArray<string>
@@ -137,9 +140,7 @@ export const runMakeImage = (inputs: MakeImageInputs, output: string, work: stri
     const files = join(work, "files")
     yield* Effect.try({
       try: () => {
-        // Hard links, not a copy: the Image Builder only reads FILES, and the marker below replaces (never
-        // writes through) any file at its path.
-        execFileSync("cp", ["-al", inputs.overlayPath, files], { stdio: "pipe" })
+        copyStagedTree(inputs.overlayPath, inputs.overlayListing, files)
         mkdirSync(join(files, "etc"), { recursive: true })
         rmSync(join(files, buildMarkerPath), { force: true })
         writeFileSync(join(files, buildMarkerPath), buildMarker(params, inputs.key), { mode: 0o644 })

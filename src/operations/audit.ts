@@ -26,9 +26,10 @@ export const audit = defineOperation({
         const config = yield* AppConfig
         const scratch = yield* makeWorkDirectory(config.store, "audit")
         const { stored, rebuilt, profile } = yield* (yield* Realizer).rebuildInto(params.profile, scratch)
-        const before = treeDigest(stored)
-        const after = treeDigest(rebuilt)
-        const differing = treeDifferences(before.entries, after.entries)
+        const before = yield* treeDigest(stored)
+        const after = yield* treeDigest(rebuilt)
+        // The stored tree is read-only, the rebuilt one as the build left it: modes compare as published.
+        const differing = treeDifferences(before.entries, after.entries, { modes: "published" })
         if (differing.length > 0) return yield* new AuditMismatchError({ profile, differing })
         return { profile, identical: true as const, digest: before.digest, files: before.files }
       }),

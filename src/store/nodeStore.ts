@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, mkdirSync, renameSync, rmSync, statSync } from "node:fs"
+import { chmodSync, existsSync, mkdirSync, renameSync } from "node:fs"
 import { join } from "node:path"
 import { Effect, type Scope } from "effect"
 import type { DatabaseFailure } from "../db/database.js"
@@ -6,6 +6,7 @@ import type { Database } from "../db/records.js"
 import { StorePathRecords, type StorePathRow } from "../db/storePathRecords.js"
 import { InternalError, type LockTimeoutError } from "../errors.js"
 import type { Canonical } from "../text/canonicalJson.js"
+import { ensureReadOnly, makeReadOnly, makeWritable, publishedRootMode } from "./readOnly.js"
 import { acquireStoreLock } from "./storeLock.js"
 import { treeDigest } from "./treeDigest.js"
 import { makeWorkDirectory } from "./workDirectory.js"
@@ -17,6 +18,9 @@ export interface StoredNode {
   readonly path: string
   readonly cacheHit: boolean
 }
+
+/** Whether a store path holds secret values (readable by its owner only). */
+export { isPrivateStorePath } from "./readOnly.js"
 
 export const storePathName = (key: string, name: string): string => `${key}-${name}`
 
@@ -33,9 +37,9 @@ export type NodeStoreError = DatabaseFailure | InternalError | LockTimeoutError
 
 /**
  * Builds a node's output once, even across processes: under the key's store lock, `build` writes into a
- * private directory; its tree is digested, renamed into the store and made valid by a database row — in
- * that order, so a crash leaves either nothing or garbage that `store gc` removes. With `rebuild` a valid
- * output is built again and replaced.
+ * private directory; its tree is digested, made read-only (readOnly.ts), renamed into the store and made
+ * valid by a database row — in that order, so a crash leaves either nothing or garbage that `store gc`
+ * removes. With `rebuild` a valid output is built again and replaced.
  */
 export const realizeNode = <E, R>(options: {
   readonly store: string
@@ -47,8 +51,8 @@ export const realizeNode = <E, R>(options: {
   /** Digest file contents under this key (outputs that hold secret values). */
   readonly digestKey?: Uint8Array | undefined
   /**
-   * The output holds secret values (a staged overlay that used secrets, and every node built from it): its
-   * directory is readable by the owner only. A stored output of an older store is made so when it is used.
+   * The output holds secret values (a staged overlay that used secrets, and every node built from it): it
+   * is readable by its owner only. A stored output of an older store is made so when it is used.
    */
   readonly private?: boolean | undefined
   /**
@@ -79,19 +83,22 @@ export const realizeNode = <E, R>(options: {
         const output = join(work, "out")
         yield* Effect.try({ try: () => mkdirSync(output), catch: (cause) => new InternalError({ cause }) })
         yield* options.build(output, work)
-        if (options.private) yield* makePrivate(output)
-        const digest = yield* Effect.try({
-          try: () => treeDigest(output, options.digestKey, options.contentDigest === false),
-          catch: (cause) => new InternalError({ cause }),
+        const digest = yield* treeDigest(output, {
+          key: options.digestKey,
+          listingOnly: options.contentDigest === false,
         })
+        const ownerOnly = options.private === true
+        yield* makeReadOnly(output, { ownerOnly, includeRoot: false })
         yield* Effect.try({
           try: () => {
             // Whatever stands at the path has no valid row (or is being replaced): move it aside first.
             if (existsSync(path)) {
-              const aside = join(work, "replaced")
-              renameSync(path, aside)
+              makeWritable(path)
+              renameSync(path, join(work, "replaced"))
             }
+            // Renaming a directory needs it writable (its `..` changes): read-only once in place.
             renameSync(output, path)
+            chmodSync(path, publishedRootMode(ownerOnly))
           },
           catch: (cause) => new InternalError({ cause }),
         })
@@ -110,26 +117,7 @@ export const realizeNode = <E, R>(options: {
     )
   })
 
-/** Removes a directory tree, ignoring one that is already gone. */
-export const removeTree = (path: string): Effect.Effect<void, InternalError> =>
-  Effect.try({
-    try: () => rmSync(path, { recursive: true, force: true }),
-    catch: (cause) => new InternalError({ cause }),
-  })
-
-/** Owner-only access to a store path's directory (what `owrt serve` also reads as "holds secrets"). */
-const makePrivate = (path: string): Effect.Effect<void, InternalError> =>
-  Effect.try({
-    try: () => {
-      if ((statSync(path).mode & 0o077) !== 0) chmodSync(path, 0o700)
-    },
-    catch: (cause) => new InternalError({ cause }),
-  })
-
-/** Whether a store path's directory is readable by its owner only: it holds secret values. */
-export const isPrivateStorePath = (path: string): boolean => (statSync(path).mode & 0o077) === 0
-
-/** A valid stored output as a cache hit (made owner-only first when it holds secrets). */
+/** A valid stored output as a cache hit (made read-only first if an older owrt stored it writable). */
 export const storedNode = (
   node: {
     readonly store: string
@@ -140,7 +128,7 @@ export const storedNode = (
   row: StorePathRow,
 ): Effect.Effect<StoredNode, InternalError> => {
   const path = join(node.store, storePathName(node.key, row.name))
-  return Effect.as(node.private ? makePrivate(path) : Effect.void, {
+  return Effect.as(ensureReadOnly(path, node.private === true), {
     key: node.key,
     kind: node.kind,
     path,

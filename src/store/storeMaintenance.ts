@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, rmSync, statSync } from "node:fs"
+import { existsSync, readdirSync, statSync } from "node:fs"
 import { join } from "node:path"
 import { SqlClient, SqlSchema } from "@effect/sql"
 import { Effect, Schema } from "effect"
@@ -9,9 +9,10 @@ import { StorePathRecords, type StorePathRow } from "../db/storePathRecords.js"
 import { InternalError } from "../errors.js"
 import { currentProcess, holderAlive } from "../process/processIdentity.js"
 import { storePathName } from "./nodeStore.js"
+import { removeTree } from "./readOnly.js"
 import { storeSealingKey } from "./sealingKey.js"
 import { acquireStoreLock, liveUsers, sweepStaleHolds } from "./storeLock.js"
-import { parseListing, treeDifferences, treeDigest } from "./treeDigest.js"
+import { listingDigest, parseListing, treeDifferences, treeDigest } from "./treeDigest.js"
 import { memoryScratchPrefix, memoryScratchRoot, workRoot } from "./workDirectory.js"
 
 type DbError = DatabaseFailure
@@ -71,14 +72,20 @@ export const verifyStore = (store: string): Effect.Effect<VerifyReport, DbError 
       const key = row.kind === "stage-overlay" ? yield* storeSealingKey(store) : undefined
       // Fixed-output nodes (builders) recorded their listing only: their content was verified on arrival.
       const listingOnly = expected.some((entry) => entry.kind === "file" && entry.sha256 === undefined)
-      const actual = yield* Effect.try({
-        try: () => treeDigest(path, key, listingOnly),
-        catch: (cause) => new InternalError({ cause }),
+      const actual = yield* treeDigest(path, { key, listingOnly })
+      // Unchanged since it was digested — or since then only made read-only (publishing does that, and so
+      // does a cache hit of a path an older owrt stored writable): its listing is the recorded one, modes
+      // compared as published. That takes a recorded listing that is the one the digest was taken over.
+      if (actual.digest === row.digest) continue
+      const recorded = listingDigest(expected) === row.digest
+      const differing = treeDifferences(expected, actual.entries, { modes: recorded ? "published" : "exact" })
+      if (recorded && differing.length === 0) continue
+      drifted.push({
+        key: row.key,
+        path,
+        files: differing.length > 0 ? differing : ["(its recorded listing does not match its digest)"],
       })
-      if (actual.digest !== row.digest) {
-        drifted.push({ key: row.key, path, files: treeDifferences(expected, actual.entries) })
-        yield* StorePathRecords.invalidate(row.key)
-      }
+      yield* StorePathRecords.invalidate(row.key)
     }
     return { checked, drifted }
   })
@@ -113,7 +120,7 @@ export const collectGarbage = (
           } catch {
             // size is informational
           }
-          if (!options.dryRun) rmSync(path, { recursive: true, force: true })
+          if (!options.dryRun) removeTree(path)
           removed.push(path)
         },
         catch: (cause) => new InternalError({ cause }),

@@ -1,8 +1,9 @@
-import { existsSync, mkdirSync, readdirSync, rmSync } from "node:fs"
+import { existsSync, mkdirSync, readdirSync } from "node:fs"
 import { join } from "node:path"
 import { Effect, type Scope } from "effect"
 import { InternalError } from "../errors.js"
 import { currentProcess } from "../process/processIdentity.js"
+import { removeTree } from "./readOnly.js"
 
 /** Where builder instances keep their writable layer when memory allows: gone with the machine's power. */
 export const memoryScratchRoot = "/dev/shm"
@@ -37,10 +38,7 @@ export const makeWorkDirectory = (
       catch: (cause) => new InternalError({ cause }),
     }),
     // Best effort: a leftover is garbage that `store gc` removes, never a reason to fail finished work.
-    (dir) =>
-      Effect.sync(() => rmSync(dir, { recursive: true, force: true, maxRetries: 3 })).pipe(
-        Effect.catchAllDefect(() => Effect.void),
-      ),
+    (dir) => Effect.sync(() => removeTree(dir)).pipe(Effect.catchAllDefect(() => Effect.void)),
   )
 
 /**
@@ -79,7 +77,7 @@ export const removeScratchOf = (
 ): ReadonlyArray<string> =>
   scratchOf(storeDir, holder).filter((path) => {
     try {
-      rmSync(path, { recursive: true, force: true, maxRetries: 3 })
+      removeTree(path)
       return true
     } catch {
       return false

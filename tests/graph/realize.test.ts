@@ -1,10 +1,11 @@
-import { execFileSync, spawn } from "node:child_process"
-import { appendFileSync, existsSync, readdirSync, readFileSync, rmSync } from "node:fs"
+import { spawn } from "node:child_process"
+import { appendFileSync, existsSync, readdirSync, readFileSync } from "node:fs"
 import { join } from "node:path"
+import { Effect } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { treeDigest } from "../../src/store/treeDigest.js"
 import { buildMirror, serveMirror } from "../fixtures/mirror/index.js"
-import { expectArtifactsOnDisk } from "../helpers/artifacts.js"
+import { expectArtifactsOnDisk, extractSquashfs } from "../helpers/artifacts.js"
 import { cleanEnv, type ErrorDocument, json, makeProject, owrt, owrtBin } from "../helpers/cli.js"
 
 interface Realized {
@@ -134,13 +135,14 @@ describe("owrt realize against the stand-in mirror", () => {
 
   it("never modifies the stored builder, even with builds running at once", async () => {
     const builderPath = readdirSync(store).find((n) => n.endsWith("ath79-generic.Linux-x86_64")) as string
-    const before = treeDigest(join(store, builderPath)).digest
+    const digest = async () => (await Effect.runPromise(treeDigest(join(store, builderPath)))).digest
+    const before = await digest()
     const results = await Promise.all([
       run(["realize", "glinet", "--json", "--jobs", "2"]),
       run(["realize", "ap", "--rebuild", "--json"]),
     ])
     for (const result of results) expect(result.code, result.stderr).toBe(0)
-    expect(treeDigest(join(store, builderPath)).digest).toBe(before)
+    expect(await digest()).toBe(before)
   })
 
   it("builds x86/64 from a 24.10-style builder (zstd, SBOM) with a rootfs size", async () => {
@@ -284,11 +286,3 @@ describe("owrt realize against the stand-in mirror", () => {
 })
 
 /** Unpacks the squashfs inside an ath79 image (see tests/fixtures/imagebuilder/README.md). */
-const extractSquashfs = (image: string, scratch: string): string => {
-  const bytes = readFileSync(image)
-  const offset = bytes.indexOf(Buffer.from("hsqs"))
-  const target = join(scratch, `rootfs-${Date.now()}`)
-  rmSync(target, { recursive: true, force: true })
-  execFileSync("unsquashfs", ["-q", "-n", "-o", String(offset), "-d", target, image])
-  return target
-}

@@ -1,5 +1,7 @@
+import { execFileSync } from "node:child_process"
 import { createHash } from "node:crypto"
-import { readFileSync } from "node:fs"
+import { readFileSync, rmSync } from "node:fs"
+import { join } from "node:path"
 import { expect } from "vitest"
 
 /** Each artifact a command reported is on disk with the size and SHA-256 it reported. */
@@ -11,4 +13,14 @@ export const expectArtifactsOnDisk = (
     expect(bytes.length).toBe(artifact.size)
     expect(createHash("sha256").update(bytes).digest("hex")).toBe(artifact.sha256)
   }
+}
+
+/** Unpacks the squashfs root file system inside an image into a new directory under `scratch`. */
+export const extractSquashfs = (image: string, scratch: string): string => {
+  const bytes = readFileSync(image)
+  const offset = bytes.indexOf(Buffer.from("hsqs"))
+  const target = join(scratch, `rootfs-${Date.now()}`)
+  rmSync(target, { recursive: true, force: true })
+  execFileSync("unsquashfs", ["-q", "-n", "-o", String(offset), "-d", target, image])
+  return target
 }

@@ -25,13 +25,24 @@ export const cleanEnv = (extra: Record<string, string | undefined> = {}): Record
   return env
 }
 
-/** Runs the real `owrt` CLI as a subprocess. */
+/** Runs the real `owrt` CLI as a subprocess (with `asUser`, as that unprivileged user, via `setpriv`). */
 export const owrt = (
   args: ReadonlyArray<string>,
-  options: { cwd: string; env?: Record<string, string | undefined>; input?: string },
+  options: { cwd: string; env?: Record<string, string | undefined>; input?: string; asUser?: number },
 ): Promise<CliResult> =>
   new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [owrtBin, ...args], {
+    const [command, argv] =
+      options.asUser === undefined
+        ? [process.execPath, [owrtBin, ...args]]
+        : [
+            "setpriv",
+            [`--reuid=${options.asUser}`, `--regid=${options.asUser}`, "--clear-groups", "--"].concat(
+              process.execPath,
+              owrtBin,
+              ...args,
+            ),
+          ]
+    const child = spawn(command, argv, {
       cwd: options.cwd,
       env: cleanEnv(options.env),
       stdio: ["pipe", "pipe", "pipe"],

@@ -51,21 +51,21 @@ describe("store paths that hold secrets", () => {
     await project?.cleanup()
   })
 
-  it("are readable by their owner only; others stay as they were", () => {
+  it("are readable by their owner only; others are read-only for everyone", () => {
     const dirs = storeDirs()
     const secret = dirs.filter((d) => d.name.includes("-secret-") || d.name.endsWith("-overlay"))
-    expect(dirs.find((d) => d.name.endsWith("-secret-image"))?.mode).toBe(0o700)
-    expect(dirs.find((d) => d.name.endsWith("-secret-artifacts"))?.mode).toBe(0o700)
+    expect(dirs.find((d) => d.name.endsWith("-secret-image"))?.mode).toBe(0o500)
+    expect(dirs.find((d) => d.name.endsWith("-secret-artifacts"))?.mode).toBe(0o500)
     expect(secret.length).toBeGreaterThanOrEqual(3)
-    expect(dirs.find((d) => d.name.endsWith("-plain-image"))?.mode).toBe(0o755)
-    expect(dirs.find((d) => d.name.endsWith("-plain-artifacts"))?.mode).toBe(0o755)
+    expect(dirs.find((d) => d.name.endsWith("-plain-image"))?.mode).toBe(0o555)
+    expect(dirs.find((d) => d.name.endsWith("-plain-artifacts"))?.mode).toBe(0o555)
   })
 
   it("an older store's secret path is made owner-only when it is next used", async () => {
     chmodSync(secretBuild.storePath, 0o755)
     const again = await realize("secret")
     expect(again.storePath).toBe(secretBuild.storePath)
-    expect(statSync(secretBuild.storePath).mode & 0o777).toBe(0o700)
+    expect(statSync(secretBuild.storePath).mode & 0o777).toBe(0o500)
   })
 
   it("are not served by a loopback server without a token; other artifacts are", async () => {

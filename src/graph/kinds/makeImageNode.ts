@@ -1,6 +1,8 @@
 import { join } from "node:path"
 import { Effect } from "effect"
 import { PackageCheckRecords } from "../../db/packageCheckRecords.js"
+import { StorePathRecords } from "../../db/storePathRecords.js"
+import { InternalError } from "../../errors.js"
 import {
   type MakeImageParams,
   makeImageSchema,
@@ -9,6 +11,7 @@ import {
 } from "../../image/makeImage.js"
 import { redactSecrets } from "../../profile/secrets.js"
 import type { NodeKindDefinition } from "../../store/nodeKind.js"
+import { parseListing } from "../../store/treeDigest.js"
 import { makeSpec, type NodeSpec } from "../graph.js"
 
 /*
@@ -49,6 +52,12 @@ export const makeImageNode = (inputs: MakeImageNodeInputs): Effect.Effect<NodeSp
         const checkKey = yield* packageSelectionKey(params)
         const checks = yield* PackageCheckRecords
         const checked = yield* checks.checked(checkKey).pipe(Effect.orElseSucceed(() => false))
+        const overlay = yield* StorePathRecords.find(params.overlayKey)
+        if (overlay === undefined) {
+          return yield* new InternalError({
+            cause: `the staged overlay ${params.overlayKey} has no store row`,
+          })
+        }
         // Every line of make's output, as the stored log has it (secrets redacted), in whole lines.
         let partial = ""
         const lines = (text: string) => {
@@ -68,6 +77,7 @@ export const makeImageNode = (inputs: MakeImageNodeInputs): Effect.Effect<NodeSp
             onManifestPassed: (manifest) => checks.record(checkKey, manifest).pipe(Effect.ignore),
             builderPath: stored.get(params.builderKey)?.path ?? "",
             overlayPath: stored.get(params.overlayKey)?.path ?? "",
+            overlayListing: parseListing(overlay.listing),
             timeoutSeconds: inputs.timeoutSeconds,
             secrets: inputs.secrets,
             deviceIds: inputs.deviceIds,
