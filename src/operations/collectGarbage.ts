@@ -1,6 +1,9 @@
 import { Effect, Schema } from "effect"
 import { AppConfig } from "../config/appConfig.js"
 import { collectGarbage as removeGarbage } from "../store/storeMaintenance.js"
+
+export { garbageDescriptions } from "../store/storeMaintenance.js"
+
 import { defineOperation } from "./operation.js"
 import { Integer } from "./schemaTypes.js"
 
@@ -19,6 +22,15 @@ export const collectGarbage = defineOperation({
   }),
   result: Schema.Struct({
     removed: Schema.Array(Schema.String).annotations({ description: "Paths removed (or that would be)" }),
+    garbage: Schema.Array(
+      Schema.Struct({
+        path: Schema.String,
+        kind: Schema.Literal("work-directory", "build-instance", "invalid-path", "unknown-path"),
+      }),
+    ).annotations({
+      description:
+        "Each removed path with what it was: work-directory or build-instance (/dev/shm/owrt-instance.*) of a killed process, invalid-path, unknown-path",
+    }),
     bytesFreed: Integer,
     skipped: Schema.Array(Schema.Struct({ path: Schema.String, reason: Schema.String })).annotations({
       description:

@@ -90,8 +90,21 @@ export const verifyStore = (store: string): Effect.Effect<VerifyReport, DbError 
     return { checked, drifted }
   })
 
+/** What a piece of garbage is: why it may go. */
+export type GarbageKind = "work-directory" | "build-instance" | "invalid-path" | "unknown-path"
+
+/** Each kind of garbage in words, for people (`store gc` prints it next to the path). */
+export const garbageDescriptions: Readonly<Record<GarbageKind, string>> = {
+  "work-directory": "work directory of a killed process",
+  "build-instance": "abandoned build instance of a killed process",
+  "invalid-path": "store path marked invalid (changed, or replaced by a rebuild)",
+  "unknown-path": "store path the database does not know (a crash before it was recorded)",
+}
+
 export interface GcReport {
   readonly removed: ReadonlyArray<string>
+  /** Each removed path (`removed`, in the same order) with what it was. */
+  readonly garbage: ReadonlyArray<{ readonly path: string; readonly kind: GarbageKind }>
   readonly bytesFreed: number
   /** Garbage left alone this time, and why: in use or locked by a live process, or changed just now. */
   readonly skipped: ReadonlyArray<{ readonly path: string; readonly reason: string }>
@@ -110,9 +123,10 @@ export const collectGarbage = (
 ): Effect.Effect<GcReport, DbError | InternalError, Database> =>
   Effect.gen(function* () {
     const removed: Array<string> = []
+    const garbage: Array<{ path: string; kind: GarbageKind }> = []
     const skipped: Array<{ path: string; reason: string }> = []
     let bytesFreed = 0
-    const remove = (path: string) =>
+    const remove = (path: string, kind: GarbageKind) =>
       Effect.try({
         try: () => {
           try {
@@ -122,6 +136,7 @@ export const collectGarbage = (
           }
           if (!options.dryRun) removeTree(path)
           removed.push(path)
+          garbage.push({ path, kind })
         },
         catch: (cause) => new InternalError({ cause }),
       })
@@ -131,7 +146,7 @@ export const collectGarbage = (
       for (const name of readdirSync(work)) {
         const [pid, start] = name.split(".")
         if (!holderAlive({ pid: Number(pid), start: start ?? "unknown", host: currentProcess.host })) {
-          yield* remove(join(work, name))
+          yield* remove(join(work, name), "work-directory")
         }
       }
     }
@@ -141,7 +156,7 @@ export const collectGarbage = (
         if (!name.startsWith(memoryScratchPrefix)) continue
         const [pid, start] = name.slice(memoryScratchPrefix.length).split(".")
         if (!holderAlive({ pid: Number(pid), start: start ?? "unknown", host: currentProcess.host })) {
-          yield* remove(join(memoryScratchRoot, name))
+          yield* remove(join(memoryScratchRoot, name), "build-instance")
         }
       }
     }
@@ -165,6 +180,7 @@ export const collectGarbage = (
     const underLock = (
       name: string,
       path: string,
+      kind: GarbageKind,
       garbage: () => Effect.Effect<boolean, DbError, Database>,
       afterRemoval: Effect.Effect<void, DbError, Database> = Effect.void,
     ) =>
@@ -182,7 +198,7 @@ export const collectGarbage = (
             skipped.push({ path, reason: "changed less than a minute ago" })
             return
           }
-          yield* remove(path)
+          yield* remove(path, kind)
           if (!options.dryRun) yield* afterRemoval
         }),
       ).pipe(
@@ -201,6 +217,7 @@ export const collectGarbage = (
       yield* underLock(
         `node:${row.key}`,
         path,
+        "invalid-path",
         () => Effect.map(StorePathRecords.find(row.key), (now) => now === undefined || now.valid !== 1),
         // The row goes with its path, under the same lock: a rebuild that made it valid again is kept.
         Effect.flatMap(invalid, (stillInvalid) =>
@@ -213,14 +230,15 @@ export const collectGarbage = (
       const key = match?.[1]
       const path = join(store, name)
       if (!key || removed.includes(path) || skipped.some((s) => s.path === path)) continue
-      yield* underLock(`node:${key}`, path, () =>
+      // Invalid rows were handled above: what is left here has no row (or another path has it).
+      yield* underLock(`node:${key}`, path, "unknown-path", () =>
         Effect.map(
           StorePathRecords.find(key),
           (row) => row === undefined || row.valid !== 1 || storePathName(row.key, row.name) !== name,
         ),
       )
     }
-    return { removed, bytesFreed, skipped, staleLocks }
+    return { removed, garbage, bytesFreed, skipped, staleLocks }
   })
 
 /** How many lock and use rows belong to dead processes (what `sweepStaleHolds` would delete). */

@@ -61,10 +61,13 @@ const gc = Command.make(
   (options) =>
     runWithApp(options, () =>
       Effect.gen(function* () {
-        const { collectGarbage } = yield* collectGarbageModule
+        const { collectGarbage, garbageDescriptions } = yield* collectGarbageModule
         const report = yield* collectGarbage.run({ dryRun: options.dryRun }, cliCaller)
         yield* emit(options.json, report, (r) => [
-          ...r.removed.map((p) => `${options.dryRun ? "would remove" : "removed"} ${p}`),
+          ...r.garbage.map(
+            (g) =>
+              `${options.dryRun ? "would remove" : "removed"} ${g.path} (${garbageDescriptions[g.kind]})`,
+          ),
           ...r.skipped.map((s) => `kept ${s.path}: ${s.reason}`),
           ...(r.staleLocks > 0
             ? [`${r.staleLocks} lock(s) of dead processes ${options.dryRun ? "would be " : ""}released`]
