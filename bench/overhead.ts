@@ -123,7 +123,7 @@ try {
   // The stand-in builds in about a second, so owrt's fixed cost (start, staging, verification) weighs far
   // more than against a real Image Builder (tens of seconds). The same comparison with make image made to
   // take 10 s longer (the stand-in's OWRT_FAKE_IB_DELAY, for both sides) shows the fixed cost alone.
-  const slow = { ...env, OWRT_FAKE_IB_DELAY: "10" }
+  const slow = { ...env, OWRT_FAKE_IB_DELAY: "10", OWRT_MAKE_ENV: "OWRT_FAKE_IB_DELAY" }
   const slowOwrt = time(() => owrtOk(["realize", "ap", "--rebuild"], project.dir, slow))
   const slowScratch = scratchDir("overhead")
   const slowByHand = time(() => {

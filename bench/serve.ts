@@ -83,6 +83,7 @@ try {
   const owrt = await startListening([owrtBin, "serve", "--port", "0"], project.dir, {
     ...env,
     OWRT_FAKE_IB_DELAY: String(seconds * 4 + 30),
+    OWRT_MAKE_ENV: "OWRT_FAKE_IB_DELAY",
   })
   children.push(owrt.child)
   const accepted = (await (

@@ -4,7 +4,7 @@ import { dirname, join, resolve } from "node:path"
 import { Context, Effect, Layer } from "effect"
 import { ConfigInvalidError } from "../errors.js"
 import { packageRoot } from "../packageRoot.js"
-import { configFileName, loadConfigFile } from "./configFile.js"
+import { configFileName, envNamePattern, loadConfigFile } from "./configFile.js"
 import type { OwrtConfig } from "./defineConfig.js"
 
 export type ConfigSource = "flag" | "env" | "file" | "default"
@@ -27,6 +27,8 @@ export interface ResolvedConfig {
     readonly stall: number
   }
   readonly secretsKey: string | null
+  /** Environment variables passed to make: names, or prefixes ending in `*`. */
+  readonly makeEnv: ReadonlyArray<string>
   readonly flash: { readonly allowDevices: ReadonlyArray<string> }
   /** Where each overridable setting came from, for `owrt config`. */
   readonly sources: {
@@ -35,6 +37,7 @@ export interface ResolvedConfig {
     readonly keyring: ConfigSource
     readonly offline: ConfigSource
     readonly jobs: ConfigSource
+    readonly makeEnv: ConfigSource
   }
 }
 
@@ -90,6 +93,23 @@ const checkUrl = (source: string, value: string): Effect.Effect<string, ConfigIn
     // reported below
   }
   return Effect.fail(new ConfigInvalidError({ source, detail: `not an http(s) or file URL: \`${value}\`` }))
+}
+
+/** `OWRT_MAKE_ENV`: names (or prefixes ending in `*`) separated by commas or white space. */
+const parseEnvNames = (
+  name: string,
+  value: string,
+): Effect.Effect<ReadonlyArray<string>, ConfigInvalidError> => {
+  const names = value.split(/[\s,]+/).filter((n) => n !== "")
+  const bad = names.find((n) => !envNamePattern.test(n))
+  return bad === undefined
+    ? Effect.succeed(names)
+    : Effect.fail(
+        new ConfigInvalidError({
+          source: name,
+          detail: `\`${bad}\` is not an environment variable name, nor a prefix ending in *`,
+        }),
+      )
 }
 
 interface Layered<A> {
@@ -168,6 +188,13 @@ export const resolveConfig = (options: {
       file.jobs,
       availableParallelism(),
     )
+    const envMakeEnv = envOf("OWRT_MAKE_ENV")
+    const makeEnv = pick(
+      undefined,
+      envMakeEnv === undefined ? undefined : yield* parseEnvNames("OWRT_MAKE_ENV", envMakeEnv),
+      file.makeEnv,
+      [],
+    )
     if (flags.jobs !== undefined && !(Number.isInteger(flags.jobs) && flags.jobs > 0)) {
       return yield* new ConfigInvalidError({
         source: "--jobs",
@@ -191,6 +218,7 @@ export const resolveConfig = (options: {
         stall: file.timeouts?.stall ?? 60,
       },
       secretsKey: file.secretsKey ?? null,
+      makeEnv: makeEnv.value,
       flash: { allowDevices: file.flash?.allowDevices ?? [] },
       sources: {
         store: store.source,
@@ -198,6 +226,7 @@ export const resolveConfig = (options: {
         keyring: keyring.source,
         offline: offline.source,
         jobs: jobs.source,
+        makeEnv: makeEnv.source,
       },
     }
   })

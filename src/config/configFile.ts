@@ -13,6 +13,14 @@ export const configFileName = "graph.config.ts"
 const PositiveInt = Schema.Int.pipe(Schema.positive())
 const Seconds = Schema.Number.pipe(Schema.positive())
 
+/** An environment variable's name, or a prefix of names ending in `*`. */
+export const envNamePattern = /^[A-Za-z_][A-Za-z0-9_]*\*?$/
+const EnvName = Schema.String.pipe(
+  Schema.pattern(envNamePattern, {
+    message: () => "expected an environment variable name, or a prefix ending in * (OWRT_FAKE_IB_*)",
+  }),
+)
+
 /** The shape `graph.config.ts` must export; checked because the file is user code. */
 export const ConfigFileSchema = Schema.Struct({
   store: Schema.optional(Schema.String),
@@ -31,6 +39,7 @@ export const ConfigFileSchema = Schema.Struct({
     }),
   ),
   secretsKey: Schema.optional(Schema.String),
+  makeEnv: Schema.optional(Schema.Array(EnvName)),
   flash: Schema.optional(Schema.Struct({ allowDevices: Schema.optional(Schema.Array(Schema.String)) })),
 })
 

@@ -33,6 +33,13 @@ export interface OwrtConfig {
    * Share it between machines that must agree on keys; without it each store makes its own.
    */
   readonly secretsKey?: string
+  /**
+   * Environment variables `make` sees besides its fixed clean environment (PATH, HOME, LC_ALL=C, LANG=C,
+   * TZ=UTC): names, or prefixes ending in `*` (`OWRT_FAKE_IB_*`). Nothing else of the caller's environment
+   * reaches a build. They are not part of any key: pass only what does not change the image (a proxy, a
+   * test stand-in's knobs). `OWRT_MAKE_ENV` (comma-separated) overrides it. Default: none.
+   */
+  readonly makeEnv?: ReadonlyArray<string>
   readonly flash?: {
     /** Devices MCP and web clients may flash (by path or /dev/disk/by-id name). */
     readonly allowDevices?: ReadonlyArray<string>

@@ -180,6 +180,7 @@ export const compileGraph = (
       secrets: secretValues,
       deviceIds: info.profiles.map((d) => d.id),
       timeoutSeconds: config.timeouts.build,
+      makeEnv: config.makeEnv,
       failureLog: facts.failureLog,
     })
     const manifest = (key: string): Omit<ArtifactsManifest, "images" | "packages" | "sbom"> => ({

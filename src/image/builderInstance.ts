@@ -56,6 +56,8 @@ export interface BuilderInstance {
   readonly writesTo: string
   /** Argument vector that runs `make <args>` inside the instance. */
   readonly makeCommand: (args: ReadonlyArray<string>) => readonly [string, ReadonlyArray<string>]
+  /** The environment make runs with (`buildEnvironment`). */
+  readonly environment: Readonly<Record<string, string>>
 }
 
 /**
@@ -84,14 +86,19 @@ const instanceScratch = (work: string): string => {
 const overlayScript =
   'mount -t overlay overlay -o "lowerdir=$1,upperdir=$2,workdir=$3" "$4" && cd "$4" && shift 4 && exec make "$@"'
 
-/** Prepares a private instance of `builder` under `work` (a private directory); removed with the scope. */
+/**
+ * Prepares a private instance of `builder` under `work` (a private directory); removed with the scope.
+ * `passEnv` names the caller's environment variables make sees too (the `makeEnv` setting).
+ */
 export const makeBuilderInstance = (
   builder: string,
   work: string,
+  passEnv: ReadonlyArray<string> = [],
 ): Effect.Effect<BuilderInstance, InternalError, Scope.Scope> =>
   Effect.acquireRelease(
     Effect.try({
       try: (): BuilderInstance & { readonly scratch?: string } => {
+        const environment = buildEnvironment(passEnv)
         if (process.env["OWRT_BUILDER_INSTANCE"] !== "copy" && canUseOverlay()) {
           const root = instanceScratch(work)
           const upper = join(root, "upper")
@@ -100,6 +107,7 @@ export const makeBuilderInstance = (
           for (const dir of [upper, scratch, merged]) mkdirSync(dir, { recursive: true, mode: 0o700 })
           return {
             kind: "overlay",
+            environment,
             scratch: root,
             writesTo: root,
             makeCommand: (args) => [
@@ -128,7 +136,12 @@ export const makeBuilderInstance = (
           // The stored builder is read-only; its copy is the build's to write in.
           execFileSync("chmod", ["-R", "u+w", copy], { stdio: "pipe" })
         }
-        return { kind: "copy", writesTo: copy, makeCommand: (args) => ["make", ["-C", copy, ...args]] }
+        return {
+          kind: "copy",
+          environment,
+          writesTo: copy,
+          makeCommand: (args) => ["make", ["-C", copy, ...args]],
+        }
       },
       catch: (cause) => new InternalError({ cause }),
     }),
@@ -145,20 +158,27 @@ export interface MakeResult {
   readonly timedOut: boolean
 }
 
-/** What a build sees of the environment: nothing of the caller's locale, time zone or build dates. */
-export const buildEnvironment = (): Record<string, string> => {
-  const env: Record<string, string> = {
+/**
+ * What a build sees of the environment: nothing of the caller's locale, time zone or build dates — only the
+ * variables `passEnv` names (a name, or a prefix ending in `*`), from the `makeEnv` setting.
+ */
+export const buildEnvironment = (passEnv: ReadonlyArray<string>): Record<string, string> => {
+  const passed = (name: string) =>
+    passEnv.some((pattern) =>
+      pattern.endsWith("*") ? name.startsWith(pattern.slice(0, -1)) : name === pattern,
+    )
+  const env: Record<string, string> = {}
+  for (const [name, value] of Object.entries(process.env)) {
+    if (value !== undefined && passed(name)) env[name] = value
+  }
+  return {
+    ...env,
     PATH: process.env["PATH"] ?? "/usr/local/bin:/usr/bin:/bin",
     HOME: process.env["HOME"] ?? "/root",
     LC_ALL: "C",
     LANG: "C",
     TZ: "UTC",
   }
-  // Knobs of the test stand-in Image Builder; the real one ignores them.
-  for (const [name, value] of Object.entries(process.env)) {
-    if (name.startsWith("OWRT_FAKE_IB_") && value !== undefined) env[name] = value
-  }
-  return env
 }
 
 /**
@@ -196,7 +216,7 @@ export const runMake = (
   Effect.async<MakeResult, InternalError>((resume) => {
     const [command, argv] = dieWithParent(instance.makeCommand(args))
     const child = spawn(command, argv as Array<string>, {
-      env: buildEnvironment(),
+      env: { ...instance.environment },
       stdio: ["ignore", "pipe", "pipe"],
       detached: true,
     })

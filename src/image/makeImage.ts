@@ -123,6 +123,8 @@ export interface MakeImageInputs {
   /** The staged overlay's listing as recorded when it was stored: the modes its files were staged with. */
   readonly overlayListing: ReadonlyArray<TreeFile>
   readonly timeoutSeconds: number
+  /** The caller's environment variables make sees too (the `makeEnv` setting). */
+  readonly makeEnv: ReadonlyArray<string>
   readonly secrets: ReadonlyMap<string, string>
   readonly deviceIds: ReadonlyArray<string>
   /** Where the log is kept when the build fails (the work directory goes away). */
@@ -147,7 +149,7 @@ export const runMakeImage = (inputs: MakeImageInputs, output: string, work: stri
       },
       catch: (cause) => new InternalError({ cause }),
     })
-    const instance = yield* makeBuilderInstance(inputs.builderPath, work)
+    const instance = yield* makeBuilderInstance(inputs.builderPath, work, inputs.makeEnv)
     const binDir = join(output, "bin")
     let log = ""
     const record = (text: string) => {

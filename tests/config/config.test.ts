@@ -30,7 +30,11 @@ describe("configuration precedence: flags > OWRT_* > graph.config.ts > defaults"
   )
   afterAll(() => project.cleanup())
   const config = async (args: Array<string>, env: Record<string, string> = {}) => {
-    const result = await owrt(["config", "--json", ...args], { cwd: project.dir, env })
+    // Without the tests' default OWRT_MAKE_ENV (tests/helpers/cli.ts): every setting from the layers here.
+    const result = await owrt(["config", "--json", ...args], {
+      cwd: project.dir,
+      env: { OWRT_MAKE_ENV: undefined, ...env },
+    })
     expect(result.code, result.stderr).toBe(0)
     return json<ConfigDocument>(result)
   }
@@ -50,6 +54,7 @@ describe("configuration precedence: flags > OWRT_* > graph.config.ts > defaults"
       keyring: "file",
       offline: "file",
       jobs: "file",
+      makeEnv: "default",
     })
   })
 
@@ -60,6 +65,7 @@ describe("configuration precedence: flags > OWRT_* > graph.config.ts > defaults"
       OWRT_KEYRING: "/etc/env-keys",
       OWRT_OFFLINE: "1",
       OWRT_JOBS: "5",
+      OWRT_MAKE_ENV: "HTTP_PROXY, OWRT_FAKE_IB_*",
     })
     expect(c).toMatchObject({
       store: "/srv/env-store",
@@ -67,8 +73,9 @@ describe("configuration precedence: flags > OWRT_* > graph.config.ts > defaults"
       keyring: "/etc/env-keys",
       offline: true,
       jobs: 5,
+      makeEnv: ["HTTP_PROXY", "OWRT_FAKE_IB_*"],
     })
-    expect(Object.values(c.sources)).toEqual(["env", "env", "env", "env", "env"])
+    expect(Object.values(c.sources)).toEqual(["env", "env", "env", "env", "env", "env"])
   })
 
   it("lets flags override the variables", async () => {
@@ -98,7 +105,8 @@ describe("configuration precedence: flags > OWRT_* > graph.config.ts > defaults"
       offline: true,
       jobs: 7,
     })
-    expect(Object.values(c.sources)).toEqual(["flag", "flag", "flag", "flag", "flag"])
+    // makeEnv has no flag.
+    expect(Object.values(c.sources)).toEqual(["flag", "flag", "flag", "flag", "flag", "default"])
   })
 
   it("uses defaults without a config file", async () => {
@@ -121,6 +129,7 @@ describe("configuration precedence: flags > OWRT_* > graph.config.ts > defaults"
     ["OWRT_JOBS", "0"],
     ["OWRT_OFFLINE", "maybe"],
     ["OWRT_UPSTREAM", "ftp://mirror"],
+    ["OWRT_MAKE_ENV", "HTTP_PROXY,not-a-name"],
   ])("rejects %s=%s with exit 3", async (name, value) => {
     const result = await owrt(["config", "--json"], { cwd: project.dir, env: { [name]: value } })
     expect(result.code).toBe(3)
@@ -148,6 +157,76 @@ describe("configuration precedence: flags > OWRT_* > graph.config.ts > defaults"
       const result = await owrt(["config", "--json"], { cwd: bad.dir })
       expect(result.code).toBe(3)
       expect(json<ErrorDocument>(result).error.message).toMatch(/graph\.config\.ts:2:/)
+    } finally {
+      bad.cleanup()
+    }
+  })
+})
+
+describe("owrt config shows every setting", () => {
+  const sealingValue = "sealing-key-value-that-must-not-show"
+  const project = makeProject(
+    {},
+    {
+      config: [
+        'import { defineConfig } from "owrt/config"',
+        "export default defineConfig({",
+        "  timeouts: { stall: 17 },",
+        '  flash: { allowDevices: ["/dev/disk/by-id/usb-Card_Reader-0:0"] },',
+        '  secretsKey: "env:TEST_SEALING_KEY",',
+        '  makeEnv: ["HTTP_PROXY", "OWRT_FAKE_IB_*"],',
+        "})",
+        "",
+      ].join("\n"),
+    },
+  )
+  afterAll(() => project.cleanup())
+  const run = (args: Array<string>, env: Record<string, string | undefined>) =>
+    owrt(["config", ...args], { cwd: project.dir, env: { OWRT_MAKE_ENV: undefined, ...env } })
+
+  it("stall timeout, flash allow-list, make environment, and whether the secrets key is set — never its value", async () => {
+    const human = await run([], { TEST_SEALING_KEY: sealingValue })
+    expect(human.code, human.stderr).toBe(0)
+    expect(human.stdout).toContain("stall 17s")
+    expect(human.stdout).toMatch(/flash\.allowDevices\s+\/dev\/disk\/by-id\/usb-Card_Reader-0:0\s+file/)
+    expect(human.stdout).toMatch(/secretsKey\s+env:TEST_SEALING_KEY \(set\)\s+file/)
+    expect(human.stdout).toMatch(/makeEnv\s+HTTP_PROXY, OWRT_FAKE_IB_\*\s+file/)
+    const document = await run(["--json"], { TEST_SEALING_KEY: sealingValue })
+    expect(json(document)).toMatchObject({
+      timeouts: { stall: 17 },
+      flash: { allowDevices: ["/dev/disk/by-id/usb-Card_Reader-0:0"] },
+      secretsKey: "env:TEST_SEALING_KEY",
+      secretsKeySet: true,
+      secretsKeyProblem: null,
+      makeEnv: ["HTTP_PROXY", "OWRT_FAKE_IB_*"],
+    })
+    expect(human.stdout + document.stdout).not.toContain(sealingValue)
+
+    const unset = await run([], {})
+    expect(unset.stdout).toContain(
+      "env:TEST_SEALING_KEY (not set: environment variable TEST_SEALING_KEY is not set)",
+    )
+    expect(json(await run(["--json"], {}))).toMatchObject({ secretsKeySet: false })
+  })
+
+  it("says what applies when nothing is configured", async () => {
+    const bare = makeProject({})
+    try {
+      const result = await owrt(["config"], { cwd: bare.dir, env: { OWRT_MAKE_ENV: undefined } })
+      expect(result.stdout).toMatch(/secretsKey\s+none: the store's own secrets\.key seals secrets\s+default/)
+      expect(result.stdout).toMatch(/flash\.allowDevices\s+none: MCP and web clients may flash no device/)
+      expect(result.stdout).toMatch(/makeEnv\s+none\s+default/)
+    } finally {
+      bare.cleanup()
+    }
+  })
+
+  it("refuses a makeEnv entry that is no variable name", async () => {
+    const bad = makeProject({}, { config: "export default { makeEnv: ['PATH=/x'] }\n" })
+    try {
+      const result = await owrt(["config", "--json"], { cwd: bad.dir })
+      expect(result.code).toBe(3)
+      expect(json<ErrorDocument>(result).error.message).toContain("makeEnv.0")
     } finally {
       bad.cleanup()
     }

@@ -16,7 +16,10 @@ const run = <A, E>(effect: Effect.Effect<A, E>) => Effect.runPromise(effect)
 
 // Each node module computes its key; these are what the tests vary.
 const makeImageKey = (p: MakeImageParams) =>
-  Effect.map(makeImageNode({ params: p, secrets: new Map(), deviceIds: [], timeoutSeconds: 1 }), (n) => n.key)
+  Effect.map(
+    makeImageNode({ params: p, secrets: new Map(), deviceIds: [], timeoutSeconds: 1, makeEnv: [] }),
+    (n) => n.key,
+  )
 const stageOverlayKey = (r: ProfileRevision, fingerprints: Record<string, string>) =>
   Effect.map(
     stageOverlayNode({ revision: r, secretValues: new Map(), fingerprints, sealingKey: new Uint8Array(32) }),

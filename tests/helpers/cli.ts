@@ -12,9 +12,13 @@ export interface CliResult {
   readonly stderr: string
 }
 
-/** Environment for a CLI run: no OWRT_* settings leak in from the developer's shell. */
+/**
+ * Environment for a CLI run: no OWRT_* settings leak in from the developer's shell. The stand-in Image
+ * Builder's knobs (`OWRT_FAKE_IB_*`, tests/fixtures/imagebuilder/README.md) reach its make through the
+ * `makeEnv` setting, as any variable a build should see would.
+ */
 export const cleanEnv = (extra: Record<string, string | undefined> = {}): Record<string, string> => {
-  const env: Record<string, string> = {}
+  const env: Record<string, string> = { OWRT_MAKE_ENV: "OWRT_FAKE_IB_*" }
   for (const [key, value] of Object.entries(process.env)) {
     if (!key.startsWith("OWRT_") && value !== undefined) env[key] = value
   }

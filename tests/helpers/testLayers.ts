@@ -19,8 +19,16 @@ export const testConfig = (store: string, overrides: Partial<ResolvedConfig> = {
   downloads: 2,
   timeouts: { download: 60, build: 60, lock: 30, stall: 30 },
   secretsKey: null,
+  makeEnv: [],
   flash: { allowDevices: [] },
-  sources: { store: "default", upstream: "default", keyring: "default", offline: "default", jobs: "default" },
+  sources: {
+    store: "default",
+    upstream: "default",
+    keyring: "default",
+    offline: "default",
+    jobs: "default",
+    makeEnv: "default",
+  },
   ...overrides,
 })
 

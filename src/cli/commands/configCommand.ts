@@ -1,13 +1,14 @@
 import * as Command from "@effect/cli/Command"
 import { Effect } from "effect"
-import { AppConfig, appConfigLayer } from "../../config/appConfig.js"
+import { appConfigLayer } from "../../config/appConfig.js"
+import { configReport } from "../../operations/configReport.js"
 import { configOptions, jsonOption, toConfigFlags } from "../commonOptions.js"
 import { emit, table } from "../output.js"
 
 export const configCommand = Command.make("config", { json: jsonOption, ...configOptions }, (options) =>
   Effect.gen(function* () {
-    const config = yield* AppConfig
-    yield* emit(options.json, config, (c) => [
+    const report = yield* configReport
+    yield* emit(options.json, report, (c) => [
       ...table([
         ["SETTING", "VALUE", "FROM"],
         ["store", c.store, c.sources.store],
@@ -19,8 +20,23 @@ export const configCommand = Command.make("config", { json: jsonOption, ...confi
         ["downloads", String(c.downloads), ""],
         [
           "timeouts",
-          `download ${c.timeouts.download}s, build ${c.timeouts.build}s, lock ${c.timeouts.lock}s`,
+          `download ${c.timeouts.download}s, build ${c.timeouts.build}s, lock ${c.timeouts.lock}s, stall ${c.timeouts.stall}s`,
           "",
+        ],
+        [
+          "secretsKey",
+          c.secretsKey === null
+            ? "none: the store's own secrets.key seals secrets"
+            : `${c.secretsKey} (${c.secretsKeySet ? "set" : `not set: ${c.secretsKeyProblem}`})`,
+          c.secretsKey === null ? "default" : "file",
+        ],
+        ["makeEnv", c.makeEnv.length > 0 ? c.makeEnv.join(", ") : "none", c.sources.makeEnv],
+        [
+          "flash.allowDevices",
+          c.flash.allowDevices.length > 0
+            ? c.flash.allowDevices.join(", ")
+            : "none: MCP and web clients may flash no device",
+          c.flash.allowDevices.length > 0 ? "file" : "default",
         ],
       ]),
       "",

@@ -35,6 +35,8 @@ export interface MakeImageNodeInputs {
   /** Device profile ids of the builder, for "did you mean" when make does not know the device. */
   readonly deviceIds: ReadonlyArray<string>
   readonly timeoutSeconds: number
+  /** The caller's environment variables make sees too (the `makeEnv` setting); not part of the key. */
+  readonly makeEnv: ReadonlyArray<string>
   /** Where the log is kept when the build fails (the work directory goes away). */
   readonly failureLog?: string | undefined
 }
@@ -79,6 +81,7 @@ export const makeImageNode = (inputs: MakeImageNodeInputs): Effect.Effect<NodeSp
             overlayPath: stored.get(params.overlayKey)?.path ?? "",
             overlayListing: parseListing(overlay.listing),
             timeoutSeconds: inputs.timeoutSeconds,
+            makeEnv: inputs.makeEnv,
             secrets: inputs.secrets,
             deviceIds: inputs.deviceIds,
             failureLog: inputs.failureLog,
