@@ -1,7 +1,6 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process"
 import { createHash } from "node:crypto"
-import { type ClientRequest, get as httpGet, type IncomingMessage } from "node:http"
-import { get as httpsGet } from "node:https"
+import type { ClientRequest, IncomingMessage } from "node:http"
 import { createInterface } from "node:readline"
 import { Effect } from "effect"
 import {
@@ -12,6 +11,7 @@ import {
   StoreFullError,
   UnsafeArchiveError,
 } from "../errors.js"
+import { openGet } from "./httpGet.js"
 import { listingArguments, parseListingLine } from "./tarListing.js"
 import { TarEntryCheck, TarSafetyScanner, type TarSummary, type UnsafeReason } from "./tarSafety.js"
 
@@ -102,42 +102,6 @@ const exitOf = (child: ChildProcess): Promise<Exited> =>
     child.on("error", (error) => resolve({ code: -1, stderr: error.message }))
   })
 
-/** GET with redirects; resolves with the final response (any status). */
-const request = (
-  url: string,
-  stallMs: number,
-  onRequest: (request: ClientRequest) => void,
-  onStall: () => void,
-  redirects = 5,
-): Promise<IncomingMessage> =>
-  new Promise((resolve, reject) => {
-    const get = url.startsWith("https:") ? httpsGet : httpGet
-    const req = get(url, { headers: { "user-agent": "owrt" } }, (response) => {
-      const location = response.headers.location
-      if (
-        response.statusCode &&
-        response.statusCode >= 300 &&
-        response.statusCode < 400 &&
-        location &&
-        redirects > 0
-      ) {
-        response.resume()
-        request(new URL(location, url).toString(), stallMs, onRequest, onStall, redirects - 1).then(
-          resolve,
-          reject,
-        )
-        return
-      }
-      resolve(response)
-    })
-    req.setTimeout(stallMs, () => {
-      onStall()
-      req.destroy(new Error(`no data for ${Math.round(stallMs / 1000)}s (stalled)`))
-    })
-    req.on("error", reject)
-    onRequest(req)
-  })
-
 /**
  * Streams `url` through hash, decompressor, header check and `tar -x` into `destination` (an empty
  * private directory). Transient failures (network, 5xx, stall, truncation) are reported as such for the
@@ -151,7 +115,7 @@ export const downloadAndExtract = (options: {
   readonly attempt: number
   readonly onBytes?: (bytes: number, total: number | undefined) => void
 }): Effect.Effect<ExtractResult, DownloadExtractError> =>
-  Effect.async<ExtractResult, DownloadExtractError>((resume) => {
+  Effect.async<ExtractResult, DownloadExtractError>((resume, signal) => {
     const { url } = options
     const hash = createHash("sha256")
     const gnu = isGnuTar()
@@ -333,16 +297,17 @@ export const downloadAndExtract = (options: {
       new TransientDownloadError(
         stalled ? `no data for ${options.stallSeconds}s after ${bytes} bytes (stalled)` : what,
       )
-    request(
-      options.url,
-      options.stallSeconds * 1000,
-      (r) => {
+    openGet(options.url, {
+      idleMs: options.stallSeconds * 1000,
+      idleError: () => {
+        stalled = true
+        return new Error(`no data for ${options.stallSeconds}s (stalled)`)
+      },
+      signal,
+      onRequest: (r) => {
         req = r
       },
-      () => {
-        stalled = true
-      },
-    ).then(
+    }).then(
       (response) => {
         const status = response.statusCode ?? 0
         if (status !== 200) {
