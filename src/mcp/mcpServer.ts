@@ -9,7 +9,7 @@ import {
   ListToolsRequestSchema,
   McpError,
 } from "@modelcontextprotocol/sdk/types.js"
-import { Deferred, Effect, Exit, Layer, Runtime } from "effect"
+import { Deferred, Effect, Exit, type Fiber, FiberId, FiberSet, Layer } from "effect"
 import { type AppServices, appLayer } from "../app/appLayer.js"
 import type { ConfigFlags } from "../config/appConfig.js"
 import { InternalError, toErrorReport, UsageError } from "../errors.js"
@@ -40,10 +40,13 @@ const parentCheckMs = 1000
 /** Tool calls running now: on shutdown they are interrupted and awaited, so each records how it ended. */
 export type RunningCalls = Set<Promise<unknown>>
 
-/** An MCP server whose tools are the library's operations, each run in `runtime`. */
+/** Starts a tool call's effect as a fiber of the server's scope (`FiberSet.makeRuntime`). */
+export type RunCall = <A, E>(effect: Effect.Effect<A, E, AppServices>) => Fiber.RuntimeFiber<A, E>
+
+/** An MCP server whose tools are the library's operations, each run as a fiber started by `run`. */
 export const makeMcpServer = (
   tools: ReadonlyArray<AnyOperation>,
-  runtime: Runtime.Runtime<AppServices>,
+  run: RunCall,
   running: RunningCalls = new Set(),
 ): Server => {
   const server = new Server(
@@ -76,10 +79,13 @@ export const makeMcpServer = (
           })
     // A client's cancellation, or the connection closing, aborts the signal, which interrupts the
     // operation (and kills its make).
-    const call = Runtime.runPromiseExit(runtime)(
+    const fiber = run(
       operation.invoke(request.params.arguments, mcpCaller).pipe(Effect.provideService(Progress, progress)),
-      { signal: extra.signal },
     )
+    const interrupt = () => fiber.unsafeInterruptAsFork(FiberId.none)
+    if (extra.signal.aborted) interrupt()
+    else extra.signal.addEventListener("abort", interrupt, { once: true })
+    const call = new Promise<Exit.Exit<unknown, unknown>>((resolve) => fiber.addObserver(resolve))
     running.add(call)
     const exit = await call.finally(() => running.delete(call))
     return Exit.isSuccess(exit) ? successResult(exit.value) : errorResult(reportCause(exit.cause))
@@ -183,8 +189,10 @@ export const serveMcp = (flags: ConfigFlags, tools: ReadonlyArray<AnyOperation> 
     Effect.gen(function* () {
       const stdout = yield* claimStdout
       const runtime = yield* Layer.toRuntime(appLayer(flags, silentProgress))
+      // Tool calls are fibers of this scope: whatever the transport's close leaves running is interrupted.
+      const run = yield* FiberSet.makeRuntime<AppServices>().pipe(Effect.provide(runtime))
       const running: RunningCalls = new Set()
-      const server = makeMcpServer(tools, runtime, running)
+      const server = makeMcpServer(tools, run, running)
       const ended = yield* Deferred.make<void, InternalError>()
       let leaving = false
       const gone = (reason: string) => {
