@@ -1,5 +1,7 @@
+import { basename } from "node:path"
 import { Effect, Schema } from "effect"
 import { AppConfig } from "../config/appConfig.js"
+import { StorePathRecords } from "../db/storePathRecords.js"
 import { AuditMismatchError } from "../errors.js"
 import { Realizer } from "../graph/realizer.js"
 import { treeDifferences, treeDigest } from "../store/treeDigest.js"
@@ -31,7 +33,14 @@ export const audit = defineOperation({
         // The stored tree is read-only, the rebuilt one as the build left it: modes compare as published.
         const differing = treeDifferences(before.entries, after.entries, { modes: "published" })
         if (differing.length > 0) return yield* new AuditMismatchError({ profile, differing })
-        return { profile, identical: true as const, digest: before.digest, files: before.files }
+        // The digest recorded when the output was stored (taken before it was made read-only).
+        const row = yield* StorePathRecords.find(basename(stored).slice(0, 16))
+        return {
+          profile,
+          identical: true as const,
+          digest: row?.digest ?? before.digest,
+          files: before.files,
+        }
       }),
     ),
 })

@@ -133,6 +133,12 @@ describe("published store paths are read-only", () => {
     expect(statSync(join(rootfs, "usr/bin/hello")).mode & 0o777).toBe(0o755)
   })
 
+  it("audit finds a rebuild identical to the read-only stored output", async () => {
+    const audit = await run(["audit", "plain", "--json"])
+    expect(audit.code, audit.stdout + audit.stderr).toBe(0)
+    expect(json<{ identical: boolean }>(audit).identical).toBe(true)
+  })
+
   it("store verify finds nothing changed, and still catches a changed file", async () => {
     const verify = await run(["store", "verify", "--json"])
     expect(verify.code, verify.stdout).toBe(0)
