@@ -109,7 +109,9 @@ describe.skipIf(cannotMount !== undefined)(
     })
 
     it("making the image in a store with room for the builder but not for the images", async () => {
-      const store = smallStore("store-make", "9m") as string
+      // Room for the builder, the staged overlay and the copy of it make reads as FILES (its modes restored
+      // from the read-only store path), not for the images.
+      const store = smallStore("store-make", "11m") as string
       const result = await run(store, ["realize", "bulky", "--json"])
       const error = expectStoreFull(result, store)
       expect(error.message).toContain("make image")
