@@ -10,6 +10,8 @@ declare -A tools=(
   [mkfs.ext4]=e2fsprogs [debugfs]=e2fsprogs [zstd]=zstd [xz]=xz-utils [gzip]=gzip [tar]=tar
   [curl]=curl [losetup]=mount [partx]=util-linux [wipefs]=util-linux [blockdev]=util-linux
   [chromium]=chromium
+  # The shared-cache tests start a real OCI registry (Debian's distribution/registry) with htpasswd auth.
+  [docker-registry]=docker-registry [htpasswd]=apache2-utils
 )
 missing=()
 for tool in "${!tools[@]}"; do
