@@ -655,6 +655,32 @@ export const describeCause = (cause: unknown): string => {
   return parts.join(": ") || "unknown cause"
 }
 
+/** A shared-cache entry or signing key that fails the signature check: the entry is refused, never stored. */
+export class CacheSignatureError extends Data.TaggedError("CacheSignatureError")<{
+  readonly kind: "untrusted" | "invalid" | "missing" | "key_invalid"
+  /** What was checked: `oci://host/repo:tag` for an entry, a file or `env:` reference for a key. */
+  readonly subject: string
+  readonly keyName?: string | undefined
+  readonly detail?: string | undefined
+}> {
+  get code():
+    | "cache_signature_untrusted"
+    | "cache_signature_invalid"
+    | "cache_signature_missing"
+    | "cache_key_invalid" {
+    return this.kind === "key_invalid" ? "cache_key_invalid" : `cache_signature_${this.kind}`
+  }
+  readonly exitCode = ExitCode.integrity
+  override get message(): string {
+    if (this.kind === "untrusted")
+      return `${this.subject} is signed by key ${this.keyName}, which is not in cache.trustedKeys; refused`
+    if (this.kind === "missing") return `${this.subject} carries no signature; refused`
+    if (this.kind === "key_invalid")
+      return `${this.subject} is not a usable cache key (expected \`name:base64\`): ${this.detail ?? "malformed"}`
+    return `${this.subject}: signature by key ${this.keyName} does not verify${this.detail ? ` (${this.detail})` : ""}; the entry was altered`
+  }
+}
+
 /** Every error a command can end with. Frontends map these to exit codes and JSON, nothing else. */
 export type OwrtError =
   | ProfileInvalidError
@@ -692,6 +718,7 @@ export type OwrtError =
   | FlashIoError
   | FlashImageError
   | ServeTokenRequiredError
+  | CacheSignatureError
 
 /** The stable, machine-readable face of an error, as `--json` prints it. */
 export interface ErrorReport {
