@@ -11,6 +11,7 @@ import { auditCommand } from "./commands/auditCommand.js"
 import { buildersCommand } from "./commands/buildersCommand.js"
 import { buildsCommand } from "./commands/buildsCommand.js"
 import { configCommand } from "./commands/configCommand.js"
+import { diffCommand } from "./commands/diffCommand.js"
 import { flashCommand } from "./commands/flashCommand.js"
 import { mcpCommand } from "./commands/mcpCommand.js"
 import { planCommand } from "./commands/planCommand.js"
@@ -27,6 +28,7 @@ const root = Command.make("owrt").pipe(
     realizeCommand,
     planCommand,
     auditCommand,
+    diffCommand,
     profilesCommand,
     buildersCommand,
     buildsCommand,

@@ -10,6 +10,7 @@
  */
 import { audit } from "./audit.js"
 import { collectGarbage } from "./collectGarbage.js"
+import { diff } from "./diff.js"
 import { ensureBuilder } from "./ensureBuilder.js"
 import { flash } from "./flash.js"
 import { flashDevices } from "./flashDevices.js"
@@ -36,6 +37,7 @@ export { defineOperation } from "./operation.js"
 export {
   audit,
   collectGarbage,
+  diff,
   ensureBuilder,
   flash,
   flashDevices,
@@ -69,6 +71,7 @@ export const operations: ReadonlyArray<AnyOperation> = [
   getBuild,
   listArtifacts,
   audit,
+  diff,
   listBuilders,
   pruneBuilders,
   listStore,

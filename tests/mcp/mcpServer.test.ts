@@ -41,6 +41,7 @@ const expectedTools = [
   "get_build",
   "list_artifacts",
   "audit",
+  "diff",
   "list_builders",
   "prune_builders",
   "list_store",
@@ -168,6 +169,7 @@ describe("owrt mcp over stdio, driven by the official MCP client", () => {
       "list_builders",
       "list_store",
       "store_path",
+      "diff",
       "list_flashes",
     ]) {
       expect(tool(name).annotations?.readOnlyHint, name).toBe(true)
@@ -446,6 +448,14 @@ describe("owrt mcp over stdio, driven by the official MCP client", () => {
     expect(toolError(await call("store_path", { profile: "missing-pkg" }))).toMatchObject({
       code: "not_found",
       exitCode: 4,
+    })
+    const diff = structured<{ identical: boolean }>(await call("diff", { from: "home-ap", to: "home-ap" }))
+    expect(diff.identical).toBe(true)
+    expect(diff).toEqual(await cli(["diff", "home-ap", "home-ap"]))
+    expect(toolError(await call("diff", { from: "home-ap", to: "missing-pkg" }))).toMatchObject({
+      code: "not_found",
+      exitCode: 4,
+      message: expect.stringContaining("second reference"),
     })
     // The pre-flight refusal above was recorded.
     const flashes = structured<{ flashes: ReadonlyArray<{ status: string }> }>(await call("list_flashes"))
