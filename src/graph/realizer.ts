@@ -213,6 +213,7 @@ export const realizerLayer = Layer.effect(
     ): CompileFacts => ({
       lenient: false,
       failureLog: buildId === undefined ? undefined : failureLogPath(config.store, buildId),
+      buildId,
       resolveArchive: (release, target) => builders.resolve({ release, target }),
       builderInfo: (archive: BuilderArchive, node: NodeSpec) =>
         Effect.gen(function* () {
