@@ -22,6 +22,16 @@ export const ExitCode = {
 } as const
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode]
 
+/**
+ * Codes of warnings a successful result carries (`warnings[]` in `--json`): stable like error codes, and
+ * kept in this one table with them.
+ */
+export const WarningCode = {
+  /** A `-name` in packages removed nothing: another package pulled `name` back in. */
+  removalWithoutEffect: "removal_without_effect",
+} as const
+export type WarningCode = (typeof WarningCode)[keyof typeof WarningCode]
+
 /** One located problem in a YAML or config file: what an editor or a person jumps to. */
 export interface Diagnostic {
   readonly file: string
@@ -415,37 +425,119 @@ export class LockTimeoutError extends Data.TaggedError("LockTimeoutError")<{
   }
 }
 
+/** A device profile a "did you mean" offers, with the title `make info` gives it. */
+export interface DeviceSuggestion {
+  readonly id: string
+  readonly title: string | null
+}
+
 export class DeviceProfileUnknownError extends Data.TaggedError("DeviceProfileUnknownError")<{
   readonly profile: string
   readonly device: string
+  /** `<release> <target>`, as `owrt builders devices` takes them. */
   readonly builder: string
-  readonly suggestions: ReadonlyArray<string>
+  /** Only spelling-level neighbours (case, separators, a typo in a word): never other hardware. */
+  readonly suggestions: ReadonlyArray<DeviceSuggestion>
 }> {
   readonly code = "device_profile_unknown"
   readonly exitCode = ExitCode.invalid
   override get message(): string {
     const hint =
       this.suggestions.length > 0
-        ? ` — did you mean ${this.suggestions.map((s) => `\`${s}\``).join(" or ")}?`
+        ? ` — did you mean ${this.suggestions.map((s) => `\`${s.id}\`${s.title ? ` (${s.title})` : ""}`).join(" or ")}?`
         : ""
-    return `profile ${this.profile}: device \`${this.device}\` is not a device profile of ${this.builder}${hint} (see \`make info\`)`
+    return `profile ${this.profile}: device \`${this.device}\` is not a device profile of ${this.builder}${hint} (list them: owrt builders devices ${this.builder})`
+  }
+}
+
+/**
+ * One reason a package selection cannot be installed, as opkg or apk gave it. `package` is the package the
+ * package manager failed on; `requestedAs` the entry of the selection that pulled it in, when another.
+ */
+export type PackageProblem =
+  | {
+      readonly kind: "unknown"
+      readonly package: string
+      /** A close name in the builder's package index, or the package's new name after a rename. */
+      readonly suggestion?: string | undefined
+      readonly renamed?: boolean | undefined
+    }
+  | {
+      readonly kind: "dependency"
+      readonly package: string
+      readonly missing: ReadonlyArray<string>
+      readonly requestedAs?: string | undefined
+    }
+  | {
+      readonly kind: "conflict"
+      readonly package: string
+      readonly with: string
+      readonly requestedAs?: string | undefined
+      /** `-name` entries that resolve it. */
+      readonly fix: ReadonlyArray<string>
+    }
+  | {
+      readonly kind: "file_clash"
+      readonly package: string
+      /** The installed package that owns the files. */
+      readonly owner: string
+      /** Paths in the image. */
+      readonly files: ReadonlyArray<string>
+      readonly requestedAs?: string | undefined
+      readonly fix: ReadonlyArray<string>
+    }
+  | { readonly kind: "cannot_install"; readonly package: string }
+
+const quote = (name: string) => `\`${name}\``
+
+const fixText = (fix: ReadonlyArray<string>, keep: string): string =>
+  fix.length === 1
+    ? `; add \`-${fix[0]}\` to packages to use ${keep} instead`
+    : fix.length > 1
+      ? `; add ${fix.map((f) => `\`-${f}\``).join(" or ")} to packages`
+      : "; keep only one of them in packages"
+
+const via = (problem: { readonly requestedAs?: string | undefined }) =>
+  problem.requestedAs ? ` (needed by ${quote(problem.requestedAs)})` : ""
+
+export const describePackageProblem = (p: PackageProblem): string => {
+  switch (p.kind) {
+    case "unknown":
+      return `no package ${quote(p.package)} in the builder's package feeds${
+        p.suggestion === undefined
+          ? ""
+          : p.renamed
+            ? ` — it is called ${quote(p.suggestion)} in this release`
+            : ` — did you mean ${quote(p.suggestion)}?`
+      }`
+    case "dependency":
+      return `${quote(p.package)}${via(p)} depends on ${p.missing.map(quote).join(", ")}, which no package feed of the builder provides`
+    case "conflict":
+      return `${quote(p.package)}${via(p)} conflicts with ${quote(p.with)}${fixText(p.fix, quote(p.fix[0] === p.with ? p.package : p.with))}`
+    case "file_clash": {
+      const [first, ...more] = p.files
+      const files = `${first ?? "the same files"}${more.length > 0 ? ` (and ${more.length} more file${more.length > 1 ? "s" : ""})` : ""}`
+      return `${quote(p.package)}${via(p)} and ${quote(p.owner)} both install ${files}${fixText(p.fix, quote(p.fix[0] === p.owner ? p.package : p.owner))}`
+    }
+    case "cannot_install":
+      return `cannot install ${quote(p.package)}`
   }
 }
 
 export class PackageSelectionError extends Data.TaggedError("PackageSelectionError")<{
   readonly profile: string
-  readonly missing: ReadonlyArray<string>
-  readonly conflicting: ReadonlyArray<string>
+  readonly problems: ReadonlyArray<PackageProblem>
+  /** The last lines of make's output, for a selection the problems do not explain. */
   readonly detail: string
+  /** The build record whose log holds make's full output. */
+  readonly buildId?: number | undefined
 }> {
   readonly code = "package_selection_invalid"
   readonly exitCode = ExitCode.buildFailed
   override get message(): string {
-    const parts = [
-      this.missing.length > 0 ? `cannot install: ${this.missing.join(", ")}` : "",
-      this.conflicting.length > 0 ? `conflicting: ${this.conflicting.join(", ")}` : "",
-    ].filter((p) => p !== "")
-    return `profile ${this.profile}: impossible package selection (${parts.join("; ") || this.detail})`
+    const reasons = this.problems.map(describePackageProblem).join("; ")
+    const log = this.buildId === undefined ? "" : ` (full log: owrt builds log ${this.buildId})`
+    return `profile ${this.profile}: impossible package selection: ${reasons || this.detail}${log}`
   }
 }
 

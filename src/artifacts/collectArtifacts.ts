@@ -11,6 +11,7 @@ import {
 import { join } from "node:path"
 import { Effect, Schema } from "effect"
 import { ArtifactVerificationError, describeCause, InternalError } from "../errors.js"
+import { RemovalWithoutEffectSchema, removalsFile } from "../image/removals.js"
 import { sha256File } from "../text/digest.js"
 
 /*
@@ -60,6 +61,8 @@ export const ArtifactsManifestSchema = Schema.Struct({
   images: Schema.Array(ArtifactRecordSchema),
   packages: Schema.Array(Schema.Struct({ name: Schema.String, version: Schema.String })),
   sbom: Schema.NullOr(Schema.String),
+  /** `-name` entries of packages that removed nothing (make-image's findings); absent when there are none. */
+  removalsWithoutEffect: Schema.optional(Schema.Array(RemovalWithoutEffectSchema)),
 })
 export type ArtifactsManifest = typeof ArtifactsManifestSchema.Type
 
@@ -186,7 +189,27 @@ export const runCollectArtifacts = (options: {
     const packages = manifestFile ? parsePackageManifest(readFileSync(join(bin, manifestFile), "utf8")) : []
     const sbom = names.find((n) => n.endsWith(".bom.cdx.json")) ?? null
 
-    const result: ArtifactsManifest = { ...manifest, images, packages, sbom }
+    const removalsPath = join(options.imagePath, removalsFile)
+    const removals = existsSync(removalsPath)
+      ? yield* Effect.try({
+          try: () => JSON.parse(readFileSync(removalsPath, "utf8")) as unknown,
+          catch: () => fail(`${removalsFile} is not JSON`),
+        }).pipe(
+          Effect.flatMap((v) =>
+            Schema.decodeUnknown(Schema.Array(RemovalWithoutEffectSchema))(v).pipe(
+              Effect.mapError(() => fail(`${removalsFile} has an unexpected shape`)),
+            ),
+          ),
+        )
+      : []
+
+    const result: ArtifactsManifest = {
+      ...manifest,
+      images,
+      packages,
+      sbom,
+      ...(removals.length > 0 ? { removalsWithoutEffect: removals } : {}),
+    }
     yield* Effect.try({
       try: () => {
         mkdirSync(join(options.output, "images"))

@@ -5,13 +5,13 @@ import type { BuilderArchive } from "../builder/upstream.js"
 import { AppConfig } from "../config/appConfig.js"
 import { DeviceProfileUnknownError, type OwrtError } from "../errors.js"
 import { type BuilderInfo, canonicalDevice } from "../image/builderInfo.js"
+import { suggestDevices } from "../image/deviceSuggestion.js"
 import type { MakeImageParams } from "../image/makeImage.js"
 import { secretsUsed } from "../overlay/stageOverlay.js"
 import type { ProfileEntry } from "../profile/profileRepository.js"
 import { readSecret, secretFingerprint } from "../profile/secrets.js"
 import type { Progress } from "../progress/progress.js"
 import { storeSealingKey } from "../store/sealingKey.js"
-import { closestMatch } from "../text/closestMatch.js"
 import type { Graph, NodeSpec, PendingNode } from "./graph.js"
 import { collectArtifactsKind, collectArtifactsNode } from "./kinds/collectArtifactsNode.js"
 import { fetchBuilderNode } from "./kinds/fetchBuilderNode.js"
@@ -45,6 +45,8 @@ export interface CompileFacts {
   readonly lenient: boolean
   /** Where a failed make-image keeps its log (the build record's id names it). */
   readonly failureLog?: string | undefined
+  /** That build record (`owrt builds log <id>`). */
+  readonly buildId?: number | undefined
 }
 
 export interface CompiledProfile {
@@ -127,12 +129,7 @@ export const compileGraph = (
         profile: p.id,
         device: p.device ?? "",
         builder: `${archive.release} ${archive.target}`,
-        suggestions: [
-          closestMatch(
-            p.device ?? "",
-            info.profiles.map((d) => d.id),
-          ),
-        ].filter((s): s is string => s !== undefined),
+        suggestions: suggestDevices(info, p.device ?? ""),
       })
     }
 
@@ -178,10 +175,11 @@ export const compileGraph = (
     const image = yield* makeImageNode({
       params,
       secrets: secretValues,
-      deviceIds: info.profiles.map((d) => d.id),
+      builderInfo: info,
       timeoutSeconds: config.timeouts.build,
       makeEnv: config.makeEnv,
       failureLog: facts.failureLog,
+      buildId: facts.buildId,
     })
     const manifest = (key: string): Omit<ArtifactsManifest, "images" | "packages" | "sbom"> => ({
       owrt: 1,

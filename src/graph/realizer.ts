@@ -8,6 +8,7 @@ import { BuildRecords, type Requester } from "../db/buildRecords.js"
 import { type Database, databaseContext } from "../db/records.js"
 import { StorePathRecords } from "../db/storePathRecords.js"
 import { InternalError, isOwrtError, type OwrtError, UsageError } from "../errors.js"
+import type { BuilderInfo } from "../image/builderInfo.js"
 import { builderInfo, cachedBuilderInfo } from "../image/builderInfoStore.js"
 import { type BrokenProfile, type ProfileEntry, ProfileRepository } from "../profile/profileRepository.js"
 import { Progress } from "../progress/progress.js"
@@ -131,6 +132,10 @@ export class Realizer extends Context.Tag("owrt/Realizer")<
     ) => Effect.Effect<PlanReport, OwrtError>
     /** The Image Builder of a release/target, fetched and verified unless stored (one fetch-builder node). */
     readonly ensureBuilder: (options: EnsureOptions) => Effect.Effect<Builder, OwrtError, Progress>
+    /** `ensureBuilder`, and the builder's `make info` (run once per builder, then kept in the database). */
+    readonly describeBuilder: (
+      options: EnsureOptions,
+    ) => Effect.Effect<{ readonly builder: Builder; readonly info: BuilderInfo }, OwrtError, Progress>
     /** Builds the audited nodes of a realized profile again into `scratch`, for audits. */
     readonly rebuildInto: (
       spec: string,
@@ -213,6 +218,7 @@ export const realizerLayer = Layer.effect(
     ): CompileFacts => ({
       lenient: false,
       failureLog: buildId === undefined ? undefined : failureLogPath(config.store, buildId),
+      buildId,
       resolveArchive: (release, target) => builders.resolve({ release, target }),
       builderInfo: (archive: BuilderArchive, node: NodeSpec) =>
         Effect.gen(function* () {
@@ -512,11 +518,25 @@ export const realizerLayer = Layer.effect(
         return yield* withSql(recordBuilder({ archive, key: node.key, storePath: stored.path }))
       }).pipe(Effect.scoped, Effect.mapError(asOwrtError))
 
+    const describeBuilder = (options: EnsureOptions) =>
+      Effect.gen(function* () {
+        const builder = yield* ensureBuilder(options)
+        const info = yield* withSql(
+          builderInfo(
+            { key: builder.key, path: builder.path, release: builder.release, target: builder.target },
+            config.store,
+            config.timeouts.build,
+          ),
+        )
+        return { builder, info }
+      }).pipe(Effect.mapError(asOwrtError))
+
     return {
       select: (selection: Selection) => select(selection).pipe(Effect.mapError(asOwrtError)),
       selectReporting: (selection: Selection) =>
         selectReporting(selection).pipe(Effect.mapError(asOwrtError)),
       ensureBuilder,
+      describeBuilder,
       realize,
       plan,
       planReporting,

@@ -54,6 +54,11 @@ export interface BuilderInstance {
   readonly kind: InstanceKind
   /** Where the build writes besides BIN_DIR (the instance's scratch space or copy). */
   readonly writesTo: string
+  /**
+   * The instance's tree as this process sees what make wrote into it (the overlay's upper layer, or the
+   * copy): the staging root and package database a build left, opkg's downloaded package lists.
+   */
+  readonly written: string
   /** Argument vector that runs `make <args>` inside the instance. */
   readonly makeCommand: (args: ReadonlyArray<string>) => readonly [string, ReadonlyArray<string>]
   /** The environment make runs with (`buildEnvironment`). */
@@ -110,6 +115,7 @@ export const makeBuilderInstance = (
             environment,
             scratch: root,
             writesTo: root,
+            written: upper,
             makeCommand: (args) => [
               "unshare",
               [
@@ -140,6 +146,7 @@ export const makeBuilderInstance = (
           kind: "copy",
           environment,
           writesTo: copy,
+          written: copy,
           makeCommand: (args) => ["make", ["-C", copy, ...args]],
         }
       },

@@ -13,8 +13,12 @@ import { copyStagedTree } from "../overlay/filesTree.js"
 import { redactSecrets } from "../profile/secrets.js"
 import { nodeKey } from "../store/nodeKey.js"
 import type { TreeFile } from "../store/treeDigest.js"
-import { closestMatch } from "../text/closestMatch.js"
+import type { BuilderInfo } from "./builderInfo.js"
 import { makeBuilderInstance, runMake } from "./builderInstance.js"
+import { suggestDevices } from "./deviceSuggestion.js"
+import { readPackageIndexSync, suggestPackage } from "./packageIndex.js"
+import { parsePackageProblems, withFixes } from "./packageProblems.js"
+import { readInstalledPackages, removalsFile, removalsWithoutEffect } from "./removals.js"
 
 /*
  * make-image: `make manifest` first (package problems fail in a second, with a typed error naming the
@@ -57,43 +61,6 @@ export const buildMarker = (params: MakeImageParams, key: string): string =>
 
 const lines = (text: string) => text.split("\n").map((l) => l.replace(/\r$/, ""))
 
-/** Package problems from opkg's "Collected errors" or apk's "unable to select packages". */
-export const parsePackageErrors = (
-  output: string,
-): { readonly missing: ReadonlyArray<string>; readonly conflicting: ReadonlyArray<string> } | undefined => {
-  const cannot = new Set<string>()
-  const conflicting = new Set<string>()
-  let conflictWith: string | undefined
-  let apk = false
-  for (const line of lines(output)) {
-    const opkgCannot = /opkg_install_cmd: Cannot install package ([^\s.]+(?:\.[^\s.]+)*)\.?\s*$/.exec(line)
-    if (opkgCannot?.[1]) cannot.add(opkgCannot[1])
-    const conflictHead = /check_conflicts_for: The following packages conflict with (\S+?):?\s*$/.exec(line)
-    if (conflictHead?.[1]) {
-      conflictWith = conflictHead[1]
-      conflicting.add(conflictWith)
-      continue
-    }
-    const conflictItem = /check_conflicts_for:\s+(\S+)\s*\*?\s*$/.exec(line)
-    if (conflictItem?.[1] && conflictWith && !line.includes("The following")) conflicting.add(conflictItem[1])
-    if (/ERROR: unable to select packages:/.test(line)) apk = true
-    if (apk) {
-      const missing = /^\s+(\S+) \(no such package\):/.exec(line)
-      if (missing?.[1]) cannot.add(missing[1])
-      const conflict = /^\s+conflicts: (\S+?)-[^[\s]*\[(\S+)\]/.exec(line)
-      if (conflict?.[1] && conflict[2]) {
-        conflicting.add(conflict[1])
-        conflicting.add(conflict[2])
-      }
-    }
-  }
-  if (cannot.size === 0 && conflicting.size === 0) return undefined
-  return {
-    missing: [...cannot].filter((p) => !conflicting.has(p)).sort(),
-    conflicting: [...conflicting].sort(),
-  }
-}
-
 export const parseTooBig = (output: string): ReadonlyArray<{ name: string; size: number; limit: number }> =>
   lines(output).flatMap((line) => {
     const match = /WARNING: Image file (\S+) is too big: (\d+) > (\d+)/.exec(line)
@@ -126,9 +93,12 @@ export interface MakeImageInputs {
   /** The caller's environment variables make sees too (the `makeEnv` setting). */
   readonly makeEnv: ReadonlyArray<string>
   readonly secrets: ReadonlyMap<string, string>
-  readonly deviceIds: ReadonlyArray<string>
+  /** The builder's `make info`: device profiles for "did you mean" when make does not know the device. */
+  readonly builderInfo: BuilderInfo
   /** Where the log is kept when the build fails (the work directory goes away). */
   readonly failureLog?: string | undefined
+  /** The build record that keeps that log (`owrt builds log <id>`), named by package errors. */
+  readonly buildId?: number | undefined
   /** This builder/device/package selection passed `make manifest` before. */
   readonly manifestChecked?: boolean | undefined
   readonly onManifestPassed?: ((output: string) => Effect.Effect<void>) | undefined
@@ -180,18 +150,26 @@ export const runMakeImage = (inputs: MakeImageInputs, output: string, work: stri
             profile: params.profile,
             device: params.device,
             builder: `${params.release} ${params.target}`,
-            suggestions: [closestMatch(params.device, inputs.deviceIds)].filter(
-              (s): s is string => s !== undefined,
-            ),
+            suggestions: suggestDevices(inputs.builderInfo, params.device),
           })
         }
-        const packageErrors = parsePackageErrors(result.output)
-        if (packageErrors && !result.timedOut) {
+        const problems = result.timedOut ? [] : parsePackageProblems(result.output)
+        if (problems.length > 0) {
+          // "Did you mean" from the packages this builder can install (its feeds, and the lists of remote
+          // feeds its package manager just downloaded into the instance).
+          const index = problems.some((p) => p.kind === "unknown")
+            ? yield* Effect.try({
+                try: () => readPackageIndexSync(inputs.builderPath, [instance.written]),
+                catch: (cause) => new InternalError({ cause }),
+              })
+            : undefined
           return yield* new PackageSelectionError({
             profile: params.profile,
-            missing: packageErrors.missing,
-            conflicting: packageErrors.conflicting,
+            problems: withFixes(problems, params.packages, (name) =>
+              index === undefined ? undefined : suggestPackage(index, name),
+            ),
             detail: redactSecrets(tail(result.output, 5), inputs.secrets),
+            buildId: inputs.buildId,
           })
         }
         return yield* new BuildFailedError({
@@ -231,6 +209,16 @@ export const runMakeImage = (inputs: MakeImageInputs, output: string, work: stri
       onOutput: record,
     })
     yield* check("make image", image)
+    // A `-name` that removed nothing (another package pulled `name` back in): recorded for realize's warnings.
+    yield* Effect.try({
+      try: () => {
+        const installed = readInstalledPackages(instance.written)
+        const removals = installed === undefined ? [] : removalsWithoutEffect(params.packages, installed)
+        if (removals.length > 0)
+          writeFileSync(join(output, removalsFile), `${JSON.stringify(removals, null, 2)}\n`)
+      },
+      catch: (cause) => new InternalError({ cause }),
+    })
     const tooBig = parseTooBig(image.output)
     yield* writeLog(tooBig.length > 0)
     if (tooBig.length > 0) return yield* new ImageTooBigError({ profile: params.profile, images: tooBig })

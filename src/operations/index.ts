@@ -9,6 +9,8 @@
  * allow-list to confine it).
  */
 import { audit } from "./audit.js"
+import { builderDevices } from "./builderDevices.js"
+import { builderPackages } from "./builderPackages.js"
 import { collectGarbage } from "./collectGarbage.js"
 import { diff } from "./diff.js"
 import { ensureBuilder } from "./ensureBuilder.js"
@@ -36,6 +38,8 @@ export type { AnyOperation, Operation, OperationContext } from "./operation.js"
 export { defineOperation } from "./operation.js"
 export {
   audit,
+  builderDevices,
+  builderPackages,
   collectGarbage,
   diff,
   ensureBuilder,
@@ -73,6 +77,8 @@ export const operations: ReadonlyArray<AnyOperation> = [
   audit,
   diff,
   listBuilders,
+  builderDevices,
+  builderPackages,
   pruneBuilders,
   listStore,
   storePath,

@@ -1,5 +1,6 @@
 import { Schema } from "effect"
 import type { RealizeResult } from "../graph/realizer.js"
+import { RealizeWarningSchema, realizeWarnings } from "../image/removals.js"
 import { Integer } from "./schemaTypes.js"
 
 export const ArtifactSchema = Schema.Struct({
@@ -23,6 +24,10 @@ export const RealizedProfileSchema = Schema.Struct({
   }),
   storePath: Schema.String,
   artifacts: Schema.Array(ArtifactSchema),
+  warnings: Schema.Array(RealizeWarningSchema).annotations({
+    description:
+      "What built but is not what the profile says: a removal (`-name`) that another package undid (code removal_without_effect)",
+  }),
 })
 export type RealizedProfile = typeof RealizedProfileSchema.Type
 
@@ -40,4 +45,5 @@ export const realizedProfileJson = (r: RealizeResult): RealizedProfile => ({
     size: a.size,
     path: a.path,
   })),
+  warnings: realizeWarnings(r.manifest),
 })

@@ -15,9 +15,10 @@ import { json, makeProject, owrt } from "../helpers/cli.js"
 const run = <A, E>(effect: Effect.Effect<A, E>) => Effect.runPromise(effect)
 
 // Each node module computes its key; these are what the tests vary.
+const noDevices = { target: null, architecture: null, revision: null, defaultPackages: [], profiles: [] }
 const makeImageKey = (p: MakeImageParams) =>
   Effect.map(
-    makeImageNode({ params: p, secrets: new Map(), deviceIds: [], timeoutSeconds: 1, makeEnv: [] }),
+    makeImageNode({ params: p, secrets: new Map(), builderInfo: noDevices, timeoutSeconds: 1, makeEnv: [] }),
     (n) => n.key,
   )
 const stageOverlayKey = (r: ProfileRevision, fingerprints: Record<string, string>) =>

@@ -43,6 +43,8 @@ const expectedTools = [
   "audit",
   "diff",
   "list_builders",
+  "builder_devices",
+  "builder_packages",
   "prune_builders",
   "list_store",
   "store_path",
@@ -441,6 +443,13 @@ describe("owrt mcp over stdio, driven by the official MCP client", () => {
       )
     expect(structured(await call("list_store"))).toEqual(await cli(["store", "ls"]))
     expect(structured(await call("list_builders"))).toEqual(await cli(["builders", "list"]))
+    const builder = { release: "23.05.5", target: "ath79/generic" }
+    expect(structured(await call("builder_devices", builder))).toEqual(
+      await cli(["builders", "devices", builder.release, builder.target]),
+    )
+    expect(structured(await call("builder_packages", { ...builder, search: "luci-app" }))).toEqual(
+      await cli(["builders", "packages", builder.release, builder.target, "--search", "luci-app"]),
+    )
     expect(structured(await call("store_path", { profile: "home-ap" }))).toEqual(
       await cli(["store", "path", "home-ap"]),
     )

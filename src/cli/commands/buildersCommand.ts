@@ -12,6 +12,13 @@ import { runWithApp } from "../runWithApp.js"
 const ensureModule = Effect.promise(() => import("../../operations/ensureBuilder.js"))
 const listModule = Effect.promise(() => import("../../operations/listBuilders.js"))
 const pruneModule = Effect.promise(() => import("../../operations/pruneBuilders.js"))
+const devicesModule = Effect.promise(() => import("../../operations/builderDevices.js"))
+const packagesModule = Effect.promise(() => import("../../operations/builderPackages.js"))
+
+const releaseArg = Args.text({ name: "release" }).pipe(
+  Args.withDescription('OpenWrt release, e.g. 23.05.5 or "snapshot"'),
+)
+const targetArg = Args.text({ name: "target/subtarget" }).pipe(Args.withDescription("e.g. ath79/generic"))
 
 const skipSignature = Options.boolean("insecure-skip-signature").pipe(
   Options.withDescription(
@@ -106,7 +113,81 @@ const prune = Command.make(
   ),
 )
 
+const devices = Command.make(
+  "devices",
+  { release: releaseArg, target: targetArg, json: jsonOption, ...configOptions },
+  (options) =>
+    runWithApp(options, () =>
+      Effect.gen(function* () {
+        const { builderDevices } = yield* devicesModule
+        const value = yield* builderDevices.run(
+          { release: options.release, target: options.target },
+          cliCaller,
+        )
+        yield* emit(options.json, value, (v) =>
+          v.devices.length === 0
+            ? [`the Image Builder of ${v.release} ${v.target} lists no device profiles`]
+            : table([
+                ["DEVICE", "TITLE", "ALSO ACCEPTED"],
+                ...v.devices.map((d) => [d.id, d.title ?? "-", d.supportedDevices.join(" ")]),
+              ]),
+        )
+      }),
+    ),
+).pipe(
+  Command.withDescription(
+    "List the device profiles of a release and target (a profile's `device`), from the Image Builder's `make info`",
+  ),
+)
+
+const packages = Command.make(
+  "packages",
+  {
+    release: releaseArg,
+    target: targetArg,
+    search: Options.text("search").pipe(
+      Options.optional,
+      Options.withDescription("Only packages whose name or description contains this text"),
+    ),
+    json: jsonOption,
+    ...configOptions,
+  },
+  (options) =>
+    runWithApp(options, () =>
+      Effect.gen(function* () {
+        const { builderPackages } = yield* packagesModule
+        const search = Option.getOrUndefined(options.search)
+        const value = yield* builderPackages.run(
+          { release: options.release, target: options.target, ...(search === undefined ? {} : { search }) },
+          cliCaller,
+        )
+        const remote = value.feeds.listed - value.feeds.read
+        yield* emit(options.json, value, (v) => [
+          ...(v.packages.length === 0
+            ? [
+                search === undefined
+                  ? `the Image Builder of ${v.release} ${v.target} has no package index`
+                  : `no package of ${v.release} ${v.target} matches "${search}"`,
+              ]
+            : table([
+                ["PACKAGE", "VERSION", "DESCRIPTION"],
+                ...v.packages.map((p) => [p.name, p.version, p.description ?? ""]),
+              ])),
+          ...(remote > 0
+            ? [
+                `(${remote} of ${v.feeds.listed} package feeds are remote: make downloads them when it builds, and their packages are not listed here)`,
+              ]
+            : []),
+        ])
+      }),
+    ),
+).pipe(
+  Command.withDescription(
+    "List the packages a release and target can install (a profile's `packages`), from the Image Builder's package index",
+  ),
+)
+
 export const buildersCommand = Command.make("builders").pipe(
   Command.withDescription("Fetch and manage official Image Builders in the store"),
-  Command.withSubcommands([ensure, list, prune]),
+  Command.withSubcommands([ensure, list, devices, packages, prune]),
 )

@@ -59,6 +59,11 @@ export const realizeCommand = Command.make(
         )
         // Fail-fast: the build failure that stopped the others is the command's error, as for one profile.
         if (firstBuildFailure) return yield* Effect.fail(firstBuildFailure)
+        if (!options.json) {
+          for (const r of report.results)
+            for (const w of r.warnings)
+              process.stderr.write(`owrt: ${r.profile}: warning[${w.code}]: ${w.message}\n`)
+        }
         yield* emit(options.json, report, () =>
           report.results.flatMap((r) => [
             `${r.profile}@${r.rev}  ${r.cacheHit ? "cached" : "built"}  ${r.storePath}`,

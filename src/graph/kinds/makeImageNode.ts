@@ -3,6 +3,7 @@ import { Effect } from "effect"
 import { PackageCheckRecords } from "../../db/packageCheckRecords.js"
 import { StorePathRecords } from "../../db/storePathRecords.js"
 import { InternalError } from "../../errors.js"
+import type { BuilderInfo } from "../../image/builderInfo.js"
 import {
   type MakeImageParams,
   makeImageSchema,
@@ -32,13 +33,15 @@ export const makeImageKind: NodeKindDefinition = {
 export interface MakeImageNodeInputs {
   readonly params: MakeImageParams
   readonly secrets: ReadonlyMap<string, string>
-  /** Device profile ids of the builder, for "did you mean" when make does not know the device. */
-  readonly deviceIds: ReadonlyArray<string>
+  /** The builder's device profiles, for "did you mean" when make does not know the device. */
+  readonly builderInfo: BuilderInfo
   readonly timeoutSeconds: number
   /** The caller's environment variables make sees too (the `makeEnv` setting); not part of the key. */
   readonly makeEnv: ReadonlyArray<string>
   /** Where the log is kept when the build fails (the work directory goes away). */
   readonly failureLog?: string | undefined
+  /** The build record that keeps it, named by package errors. */
+  readonly buildId?: number | undefined
 }
 
 export const makeImageNode = (inputs: MakeImageNodeInputs): Effect.Effect<NodeSpec> =>
@@ -83,8 +86,9 @@ export const makeImageNode = (inputs: MakeImageNodeInputs): Effect.Effect<NodeSp
             timeoutSeconds: inputs.timeoutSeconds,
             makeEnv: inputs.makeEnv,
             secrets: inputs.secrets,
-            deviceIds: inputs.deviceIds,
+            builderInfo: inputs.builderInfo,
             failureLog: inputs.failureLog,
+            buildId: inputs.buildId,
             onOutput: lines,
           },
           output,
