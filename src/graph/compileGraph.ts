@@ -7,7 +7,7 @@ import { DeviceProfileUnknownError, type OwrtError } from "../errors.js"
 import { type BuilderInfo, canonicalDevice } from "../image/builderInfo.js"
 import type { MakeImageParams } from "../image/makeImage.js"
 import { secretsUsed } from "../overlay/stageOverlay.js"
-import type { ProfileEntry } from "../profile/profileRepository.js"
+import { type ProfileView, revisionLabel } from "../profile/profileRepository.js"
 import { readSecret, secretFingerprint } from "../profile/secrets.js"
 import type { Progress } from "../progress/progress.js"
 import { storeSealingKey } from "../store/sealingKey.js"
@@ -48,7 +48,7 @@ export interface CompileFacts {
 }
 
 export interface CompiledProfile {
-  readonly entry: ProfileEntry
+  readonly entry: ProfileView
   readonly graph: Graph
   readonly archive: BuilderArchive
   readonly keys: {
@@ -67,14 +67,14 @@ const pending = (
 ): PendingNode => ({ kind, key: null, name, deps, reason })
 
 export const compileGraph = (
-  entry: ProfileEntry,
+  entry: ProfileView,
   facts: CompileFacts,
 ): Effect.Effect<CompiledProfile, OwrtError, AppConfig | BuilderStore | Progress | Scope.Scope> =>
   Effect.gen(function* () {
     const config = yield* AppConfig
     const { revision } = entry
     const p = revision.profile
-    const label = `${p.id}@${entry.record.seq}`
+    const label = revisionLabel(entry)
     // stage-overlay: secrets are read now, and enter the key only as keyed fingerprints. A secret that
     // cannot be read fails plans too: without it no key past the builder's can be known.
     const overlay = yield* Effect.gen(function* () {

@@ -9,7 +9,12 @@ import { type Database, databaseContext } from "../db/records.js"
 import { StorePathRecords } from "../db/storePathRecords.js"
 import { InternalError, isOwrtError, type OwrtError, UsageError } from "../errors.js"
 import { builderInfo, cachedBuilderInfo } from "../image/builderInfoStore.js"
-import { type BrokenProfile, type ProfileEntry, ProfileRepository } from "../profile/profileRepository.js"
+import {
+  type BrokenProfile,
+  ProfileRepository,
+  type ProfileView,
+  revisionLabel,
+} from "../profile/profileRepository.js"
 import { Progress } from "../progress/progress.js"
 
 const silent = { report: () => undefined }
@@ -87,7 +92,8 @@ export interface PlanReport {
 
 export interface PlannedProfile {
   readonly profile: string
-  readonly rev: number
+  /** null while the revision is not recorded (planning records nothing). */
+  readonly rev: number | null
   readonly revision: string
   readonly status: "cached" | "missing"
   readonly nodes: ReadonlyArray<PlannedNode>
@@ -101,11 +107,11 @@ export class Realizer extends Context.Tag("owrt/Realizer")<
      * or `tag`, a profile that does not resolve is included by id (after the others), so that realizing
      * it reports its error; whether it has the tag cannot be known.
      */
-    readonly select: (selection: Selection) => Effect.Effect<ReadonlyArray<string | ProfileEntry>, OwrtError>
+    readonly select: (selection: Selection) => Effect.Effect<ReadonlyArray<string | ProfileView>, OwrtError>
     /** `select`, with the profiles an `all`/`tag` selection finds broken kept apart, with their errors. */
     readonly selectReporting: (selection: Selection) => Effect.Effect<
       {
-        readonly targets: ReadonlyArray<string | ProfileEntry>
+        readonly targets: ReadonlyArray<string | ProfileView>
         readonly broken: ReadonlyArray<BrokenProfile>
       },
       OwrtError
@@ -171,8 +177,8 @@ export const realizerLayer = Layer.effect(
           return yield* new UsageError({ detail: "name profiles to build, or use --all or --tag <tag>" })
         }
         const { entries, broken } = yield* profiles.all()
-        // Resolved entries, not ids: what they name was just resolved and recorded, once.
-        const targets: ReadonlyArray<string | ProfileEntry> = entries
+        // Resolved profiles, not ids: what they name was just resolved, once (and is recorded if realized).
+        const targets: ReadonlyArray<string | ProfileView> = entries
           .filter(({ revision }) => !revision.profile.abstract)
           .filter(
             ({ revision }) => selection.tag === undefined || revision.profile.tags.includes(selection.tag),
@@ -186,20 +192,26 @@ export const realizerLayer = Layer.effect(
         ...broken.map((b) => b.profile),
       ])
 
-    const entryOf = (target: string | ProfileEntry) =>
-      typeof target === "string" ? concreteEntry(target) : Effect.succeed(target)
-    const nameOf = (target: string | ProfileEntry) =>
+    /** The profile a target names, recorded: for what realizes, audits or flashes it. */
+    const entryOf = (target: string | ProfileView) =>
+      Effect.flatMap(typeof target === "string" ? concreteView(target) : Effect.succeed(target), (view) =>
+        profiles.record(view),
+      )
+    /** The profile a target names, recording nothing: for what only looks. */
+    const viewOf = (target: string | ProfileView) =>
+      typeof target === "string" ? concreteView(target) : Effect.succeed(target)
+    const nameOf = (target: string | ProfileView) =>
       typeof target === "string" ? target : target.revision.profile.id
 
-    const concreteEntry = (spec: string) =>
+    const concreteView = (spec: string) =>
       Effect.gen(function* () {
-        const entry = yield* profiles.resolve(spec)
-        if (entry.revision.profile.abstract) {
+        const view = yield* profiles.inspect(spec)
+        if (view.revision.profile.abstract) {
           return yield* new UsageError({
-            detail: `${entry.revision.profile.id} is abstract (a parent only) and is not built`,
+            detail: `${view.revision.profile.id} is abstract (a parent only) and is not built`,
           })
         }
-        return entry
+        return view
       })
 
     /**
@@ -231,7 +243,7 @@ export const realizerLayer = Layer.effect(
         }).pipe(Effect.mapError(asOwrtError)),
     })
 
-    const realizeOne = (target: string | ProfileEntry, options: RealizeOptions) =>
+    const realizeOne = (target: string | ProfileView, options: RealizeOptions) =>
       Effect.gen(function* () {
         const progress = yield* Progress
         const entry = yield* entryOf(target)
@@ -379,10 +391,11 @@ export const realizerLayer = Layer.effect(
         yield* prepareNodeKeys
         const { targets: specs, broken: found } = yield* selectReporting(selection)
         const broken: Array<BrokenProfile> = [...found]
-        const entries: Array<ProfileEntry> = []
+        const entries: Array<ProfileView> = []
         for (const spec of specs) {
-          const entry = yield* entryOf(spec).pipe(
-            Effect.map((e): ProfileEntry | undefined => e),
+          // Planning records no revision: one not recorded yet is planned without a number.
+          const entry = yield* viewOf(spec).pipe(
+            Effect.map((e): ProfileView | undefined => e),
             Effect.catchTag("ProfileInvalidError", (error) =>
               options.reportInvalid === true
                 ? Effect.sync(() => {
@@ -424,7 +437,7 @@ export const realizerLayer = Layer.effect(
             }
             return {
               profile: entry.revision.profile.id,
-              rev: entry.record.seq,
+              rev: entry.record?.seq ?? null,
               revision: entry.revision.hash,
               status: nodes.every((n) => n.status === "cached") ? "cached" : "missing",
               nodes,
@@ -491,9 +504,9 @@ export const realizerLayer = Layer.effect(
 
     const rebuildInto = (spec: string, scratch: string) =>
       Effect.gen(function* () {
-        const entry = yield* concreteEntry(spec)
-        const label = `${entry.revision.profile.id}@${entry.record.seq}`
-        const compiled = yield* services(compileGraph(entry, buildFacts(label)))
+        // An audit uses the revision: it is recorded (realizing it recorded it already, as a rule).
+        const entry = yield* entryOf(spec)
+        const compiled = yield* services(compileGraph(entry, buildFacts(revisionLabel(entry))))
         const { stored, rebuilt } = yield* executor.audit(compiled.graph, scratch)
         return { stored, rebuilt, profile: entry.revision.profile.id }
       }).pipe(Effect.scoped, Effect.mapError(asOwrtError))

@@ -24,7 +24,8 @@ export const storePath = defineOperation({
     Effect.gen(function* () {
       const [planned] = yield* (yield* Realizer).plan({ specs: [params.profile] })
       const node = planned?.nodes.find((n) => n.kind === "collect-artifacts")
-      if (!planned || !node?.path || node.key === null) {
+      // A stored result's revision was recorded by the realize that stored it.
+      if (!planned || planned.rev === null || !node?.path || node.key === null) {
         return yield* new NotFoundError({
           what: params.profile,
           detail: "not realized in this store (owrt realize it first)",
