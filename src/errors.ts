@@ -97,6 +97,27 @@ export class SecretUnavailableError extends Data.TaggedError("SecretUnavailableE
   }
 }
 
+/**
+ * A secret whose `env:` variable is not set. `source` is the profile id (or `graph.config.ts`), `field` the
+ * field that names the variable (`secrets.wifi_key`, `secretsKey`).
+ */
+export class SecretMissingError extends Data.TaggedError("SecretMissingError")<{
+  readonly source: string
+  readonly field: string
+  readonly variable: string
+}> {
+  readonly code = "secret_missing"
+  readonly exitCode = ExitCode.invalid
+  /** Why it cannot be read, as the other secret errors say it. */
+  get reason(): string {
+    return `environment variable ${this.variable} is not set`
+  }
+  override get message(): string {
+    const where = this.source.endsWith(".ts") ? this.source : `profile ${this.source}`
+    return `${where}: ${this.field} names the environment variable ${this.variable}, which is not set (set it to the secret's value)`
+  }
+}
+
 /** A secret whose value cannot be used safely: not a regular file, too large, or too short to redact. */
 export class SecretInvalidError extends Data.TaggedError("SecretInvalidError")<{
   readonly profile: string
@@ -778,6 +799,7 @@ export type OwrtError =
   | ProfileInvalidError
   | ConfigInvalidError
   | SecretUnavailableError
+  | SecretMissingError
   | SecretInvalidError
   | ProfileNotFoundError
   | RevisionNotFoundError

@@ -62,6 +62,14 @@ export class BuilderStore extends Context.Tag("owrt/BuilderStore")<
   {
     /** The archive a release/target resolves to (cached resolution, or upstream's signed sha256sums). */
     readonly resolve: (options: EnsureOptions) => Effect.Effect<BuilderArchive, ResolveBuilderError>
+    /**
+     * The archives a release/target was resolved to before (cached resolutions, the configured upstream's
+     * first): what a stored build used. Asks no upstream, so looking up what is stored works offline.
+     */
+    readonly resolved: (
+      release: string,
+      target: string,
+    ) => Effect.Effect<ReadonlyArray<BuilderArchive>, DatabaseFailure>
     /** The stored builder with this key, if its row and its tree are both there. */
     readonly find: (key: string) => Effect.Effect<Builder | undefined, DatabaseFailure>
     readonly list: () => Effect.Effect<
@@ -225,7 +233,10 @@ export const builderStoreLayer = Layer.effect(
     const find = (key: string) =>
       provide(present(key)).pipe(Effect.map((row) => (row ? toBuilder(config.store, row) : undefined)))
 
-    return { resolve, find, list, prune }
+    const resolved = (release: string, target: string) =>
+      provide(BuilderRecords.resolutions(config.upstream, release, target))
+
+    return { resolve, resolved, find, list, prune }
   }),
 )
 

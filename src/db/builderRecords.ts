@@ -117,6 +117,13 @@ export class BuilderRecords extends Effect.Service<BuilderRecords>()("owrt/Build
               AND (upstream = ${upstream} OR ${anyUpstream ? 1 : 0})
             ORDER BY (upstream = ${upstream}) DESC, resolved_at DESC LIMIT 1`,
     })
+    const resolutions = SqlSchema.findAll({
+      Request: Schema.Struct({ upstream: Schema.String, release: Schema.String, target: Schema.String }),
+      Result: ResolutionRow,
+      execute: ({ upstream, release, target }) =>
+        sql`SELECT * FROM upstream_resolutions WHERE release = ${release} AND target = ${target}
+            ORDER BY (upstream = ${upstream}) DESC, resolved_at DESC`,
+    })
     const info = SqlSchema.findOne({
       Request: Schema.String,
       Result: Schema.Struct({ info: Schema.String }),
@@ -166,6 +173,9 @@ export class BuilderRecords extends Effect.Service<BuilderRecords>()("owrt/Build
           Effect.map(Option.getOrUndefined),
           sqlFailure("read resolution"),
         ),
+      /** Every cached resolution of a release/target, `upstream`'s first, then the most recent first. */
+      resolutions: (upstream: string, release: string, target: string) =>
+        resolutions({ upstream, release, target }).pipe(sqlFailure("read resolutions")),
       saveResolution: (archive: ArchiveResolution) =>
         sql`INSERT OR REPLACE INTO upstream_resolutions ${sql.insert({
           upstream: archive.upstream,

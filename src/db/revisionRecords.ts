@@ -41,6 +41,8 @@ export class RevisionRecords extends Context.Tag("owrt/RevisionRecords")<
       readonly canonical: string
       readonly source: string
     }) => Effect.Effect<RevisionRecord & { readonly isNew: boolean }, DbError>
+    /** The record of a revision, if it has one (recording nothing). */
+    readonly find: (profile: string, hash: string) => Effect.Effect<RevisionRecord | undefined, DbError>
     readonly history: (profile: string) => Effect.Effect<ReadonlyArray<RevisionRecord>, DbError>
     /** Every recorded revision, keyed `profile\0hash`: one query where many profiles are resolved at once. */
     readonly known: () => Effect.Effect<ReadonlyMap<string, RevisionRecord>, DbError>
@@ -109,6 +111,12 @@ export const revisionRecordsLayer = Layer.effect(
           if (Option.isNone(row)) return yield* Effect.dieMessage("revision vanished right after insert")
           return { ...toRecord(row.value), isNew: row.value.first_seen === now }
         }).pipe(sqlFailure("record revision")),
+      find: (profile, hash) =>
+        find({ profile, hash }).pipe(
+          Effect.map(Option.map(toRecord)),
+          Effect.map(Option.getOrUndefined),
+          sqlFailure("read revision"),
+        ),
       known: () =>
         all(undefined).pipe(
           Effect.map(

@@ -98,8 +98,8 @@ export const lookupRealization = (
                 ),
               ),
             )
-          : yield* profiles.resolve(ref.spec).pipe(
-              Effect.map((entry) => ({ hash: entry.revision.hash, seq: entry.record.seq as number | null })),
+          : yield* profiles.inspect(ref.spec).pipe(
+              Effect.map((view) => ({ hash: view.revision.hash, seq: view.record?.seq ?? null })),
               Effect.catchTags({
                 ProfileNotFoundError: (e) => Effect.fail(missing(e.message)),
                 RevisionNotFoundError: (e) => Effect.fail(missing(e.message)),

@@ -170,7 +170,12 @@ const resolveSource = (
     }
 
     const realizer = yield* Realizer
-    const { results, failures } = yield* realizer.realize({ specs: [source], requestedBy })
+    // A realized profile is answered from the store and the database alone: no upstream is asked.
+    const { results, failures } = yield* realizer.realize({
+      specs: [source],
+      requestedBy,
+      preferStored: true,
+    })
     const [failure] = failures
     if (failure) return yield* Effect.fail(failure.error)
     const [result] = results

@@ -1,4 +1,4 @@
-import { Effect, Either, type Scope } from "effect"
+import { Effect, type Scope } from "effect"
 import type { ArtifactsManifest } from "../artifacts/collectArtifacts.js"
 import type { BuilderStore } from "../builder/builderStore.js"
 import type { BuilderArchive } from "../builder/upstream.js"
@@ -8,7 +8,7 @@ import { type BuilderInfo, canonicalDevice } from "../image/builderInfo.js"
 import { suggestDevices } from "../image/deviceSuggestion.js"
 import type { MakeImageParams } from "../image/makeImage.js"
 import { secretsUsed } from "../overlay/stageOverlay.js"
-import type { ProfileEntry } from "../profile/profileRepository.js"
+import { type ProfileView, revisionLabel } from "../profile/profileRepository.js"
 import { readSecret, secretFingerprint } from "../profile/secrets.js"
 import type { Progress } from "../progress/progress.js"
 import { storeSealingKey } from "../store/sealingKey.js"
@@ -16,7 +16,7 @@ import type { Graph, NodeSpec, PendingNode } from "./graph.js"
 import { collectArtifactsKind, collectArtifactsNode } from "./kinds/collectArtifactsNode.js"
 import { fetchBuilderNode } from "./kinds/fetchBuilderNode.js"
 import { makeImageKind, makeImageNode } from "./kinds/makeImageNode.js"
-import { stageOverlayKind, stageOverlayNode } from "./kinds/stageOverlayNode.js"
+import { stageOverlayNode } from "./kinds/stageOverlayNode.js"
 
 /*
  * compileGraph: a profile revision becomes its task graph.
@@ -39,8 +39,8 @@ export interface CompileFacts {
   /** The archive a release/target resolves to. */
   readonly resolveArchive: (release: string, target: string) => Effect.Effect<BuilderArchive, OwrtError>
   /**
-   * plan: a node whose key cannot be computed (a secret that is not set, an unknown device) is left pending
-   * with the reason, instead of failing the whole plan.
+   * plan: a node whose key cannot be computed (an unknown device) is left pending with the reason, instead
+   * of failing the whole plan. A secret that cannot be read is an error all the same.
    */
   readonly lenient: boolean
   /** Where a failed make-image keeps its log (the build record's id names it). */
@@ -50,7 +50,7 @@ export interface CompileFacts {
 }
 
 export interface CompiledProfile {
-  readonly entry: ProfileEntry
+  readonly entry: ProfileView
   readonly graph: Graph
   readonly archive: BuilderArchive
   readonly keys: {
@@ -69,54 +69,52 @@ const pending = (
 ): PendingNode => ({ kind, key: null, name, deps, reason })
 
 export const compileGraph = (
-  entry: ProfileEntry,
+  entry: ProfileView,
   facts: CompileFacts,
 ): Effect.Effect<CompiledProfile, OwrtError, AppConfig | BuilderStore | Progress | Scope.Scope> =>
   Effect.gen(function* () {
     const config = yield* AppConfig
     const { revision } = entry
     const p = revision.profile
-    const label = `${p.id}@${entry.record.seq}`
-    // stage-overlay: secrets are read now, and enter the key only as keyed fingerprints.
-    const overlayCompiled = yield* Effect.either(
-      Effect.gen(function* () {
-        const values = new Map<string, string>()
-        const fingerprints: Record<string, string> = {}
-        const sealingKey = yield* storeSealingKey(config.store)
-        const used = secretsUsed(revision)
-        if (used.length > 0) {
-          const fingerprintKey =
-            config.secretsKey === null
-              ? sealingKey
-              : Buffer.from(
-                  yield* readSecret({
-                    profile: "graph.config.ts",
-                    name: "secretsKey",
-                    reference: config.secretsKey,
-                    baseDir: config.projectRoot,
-                    env: process.env,
-                  }),
-                  "utf8",
-                )
-          for (const name of used) {
-            const value = yield* readSecret({
-              profile: p.id,
-              name,
-              reference: p.secrets[name] ?? "",
-              baseDir: config.profiles,
-              env: process.env,
-            })
-            values.set(name, value)
-            fingerprints[name] = secretFingerprint(fingerprintKey, name, value)
-          }
+    const label = revisionLabel(entry)
+    // stage-overlay: secrets are read now, and enter the key only as keyed fingerprints. A secret that
+    // cannot be read fails plans too: without it no key past the builder's can be known.
+    const overlay = yield* Effect.gen(function* () {
+      const values = new Map<string, string>()
+      const fingerprints: Record<string, string> = {}
+      const sealingKey = yield* storeSealingKey(config.store)
+      const used = secretsUsed(revision)
+      if (used.length > 0) {
+        const fingerprintKey =
+          config.secretsKey === null
+            ? sealingKey
+            : Buffer.from(
+                yield* readSecret({
+                  profile: "graph.config.ts",
+                  name: "secretsKey",
+                  field: "secretsKey",
+                  reference: config.secretsKey,
+                  baseDir: config.projectRoot,
+                  env: process.env,
+                }),
+                "utf8",
+              )
+        for (const name of used) {
+          const value = yield* readSecret({
+            profile: p.id,
+            name,
+            reference: p.secrets[name] ?? "",
+            baseDir: config.profiles,
+            env: process.env,
+          })
+          values.set(name, value)
+          fingerprints[name] = secretFingerprint(fingerprintKey, name, value)
         }
-        const node = yield* stageOverlayNode({ revision, secretValues: values, fingerprints, sealingKey })
-        return { node, values }
-      }),
-    )
-    if (Either.isLeft(overlayCompiled) && !facts.lenient) return yield* overlayCompiled.left
-    const overlay = Either.isRight(overlayCompiled) ? overlayCompiled.right : undefined
-    const secretValues = overlay?.values ?? new Map<string, string>()
+      }
+      const node = yield* stageOverlayNode({ revision, secretValues: values, fingerprints, sealingKey })
+      return { node, values }
+    })
+    const secretValues = overlay.values
 
     // After the profile's own inputs: a secret that cannot be read fails before upstream is asked.
     const archive = yield* facts.resolveArchive(p.release ?? "", p.target ?? "")
@@ -134,29 +132,19 @@ export const compileGraph = (
     }
 
     const nodes: Array<NodeSpec | PendingNode> = [builder]
-    nodes.push(
-      overlay?.node ??
-        pending(
-          stageOverlayKind,
-          "overlay",
-          [],
-          Either.isLeft(overlayCompiled) ? overlayCompiled.left.message : "not compiled",
-        ),
-    )
-    if (overlay === undefined || device === undefined || info === undefined) {
+    nodes.push(overlay.node)
+    if (device === undefined || info === undefined) {
       const reason =
         info === undefined
           ? "the builder's device list is known once it has been fetched"
-          : device === undefined
-            ? `device ${p.device ?? ""} is not a device profile of ${archive.release} ${archive.target}`
-            : "the stage-overlay key is not known"
-      nodes.push(pending(makeImageKind, `${p.id}-image`, [builder.key, overlay?.node.key ?? null], reason))
+          : `device ${p.device ?? ""} is not a device profile of ${archive.release} ${archive.target}`
+      nodes.push(pending(makeImageKind, `${p.id}-image`, [builder.key, overlay.node.key], reason))
       nodes.push(pending(collectArtifactsKind, `${p.id}-artifacts`, [null], reason))
       return {
         entry,
         archive,
         graph: { label, nodes, root: null },
-        keys: { builder: builder.key, overlay: overlay?.node.key ?? null, image: null, artifacts: null },
+        keys: { builder: builder.key, overlay: overlay.node.key, image: null, artifacts: null },
       }
     }
 

@@ -4,7 +4,7 @@ import { Context, Effect, Layer, Scope } from "effect"
 import { AppConfig } from "../config/appConfig.js"
 import { type Database, databaseContext } from "../db/records.js"
 import { StorePathRecords } from "../db/storePathRecords.js"
-import { InternalError, isOwrtError, type OwrtError, UsageError } from "../errors.js"
+import { InternalError, isOwrtError, NotFoundError, type OwrtError, UsageError } from "../errors.js"
 import { type NodeState, Progress } from "../progress/progress.js"
 import type { NodeKindDefinition } from "../store/nodeKind.js"
 import { lookupNode, realizeNode, type StoredNode, storedNode, storePathName } from "../store/nodeStore.js"
@@ -277,8 +277,9 @@ export const executorLayer = Layer.effect(
         const statuses = yield* lookup([graph])
         const storedPath = (key: string) => statuses.get(key)?.path ?? null
         if (!root || storedPath(root.key) === null) {
-          return yield* new UsageError({
-            detail: `${graph.label} has not been realized in this store; realize it first`,
+          return yield* new NotFoundError({
+            what: graph.label,
+            detail: "not realized in this store (owrt realize it first)",
           })
         }
         const rebuilt = new Map<string, string>()
@@ -289,8 +290,9 @@ export const executorLayer = Layer.effect(
             const path = rebuilt.get(dep) ?? storedPath(dep)
             const kind = specs.find((s) => s.key === dep)?.kind.kind ?? "unknown"
             if (path === null) {
-              return yield* new UsageError({
-                detail: `${graph.label}: the ${kind} output ${dep} is not in the store; realize it first`,
+              return yield* new NotFoundError({
+                what: graph.label,
+                detail: `the ${kind} output ${dep} is not in the store (owrt realize it first)`,
               })
             }
             inputs.set(dep, { key: dep, kind, path, cacheHit: true })

@@ -7,10 +7,15 @@ import { AppConfig } from "../config/appConfig.js"
 import { BuildRecords, type Requester } from "../db/buildRecords.js"
 import { type Database, databaseContext } from "../db/records.js"
 import { StorePathRecords } from "../db/storePathRecords.js"
-import { InternalError, isOwrtError, type OwrtError, UsageError } from "../errors.js"
+import { InternalError, isOwrtError, NotFoundError, type OwrtError, UsageError } from "../errors.js"
 import type { BuilderInfo } from "../image/builderInfo.js"
 import { builderInfo, cachedBuilderInfo } from "../image/builderInfoStore.js"
-import { type BrokenProfile, type ProfileEntry, ProfileRepository } from "../profile/profileRepository.js"
+import {
+  type BrokenProfile,
+  ProfileRepository,
+  type ProfileView,
+  revisionLabel,
+} from "../profile/profileRepository.js"
 import { Progress } from "../progress/progress.js"
 
 const silent = { report: () => undefined }
@@ -61,6 +66,11 @@ export interface Selection {
 
 export interface RealizeOptions extends Selection {
   readonly rebuild?: boolean | undefined
+  /**
+   * A profile whose result is stored is answered from the store and the database alone (a cache hit
+   * recorded as a build), asking no upstream: flashing a realized profile works offline.
+   */
+  readonly preferStored?: boolean | undefined
   readonly keepGoing?: boolean | undefined
   readonly requestedBy: Requester
 }
@@ -88,7 +98,8 @@ export interface PlanReport {
 
 export interface PlannedProfile {
   readonly profile: string
-  readonly rev: number
+  /** null while the revision is not recorded (planning records nothing). */
+  readonly rev: number | null
   readonly revision: string
   readonly status: "cached" | "missing"
   readonly nodes: ReadonlyArray<PlannedNode>
@@ -102,11 +113,11 @@ export class Realizer extends Context.Tag("owrt/Realizer")<
      * or `tag`, a profile that does not resolve is included by id (after the others), so that realizing
      * it reports its error; whether it has the tag cannot be known.
      */
-    readonly select: (selection: Selection) => Effect.Effect<ReadonlyArray<string | ProfileEntry>, OwrtError>
+    readonly select: (selection: Selection) => Effect.Effect<ReadonlyArray<string | ProfileView>, OwrtError>
     /** `select`, with the profiles an `all`/`tag` selection finds broken kept apart, with their errors. */
     readonly selectReporting: (selection: Selection) => Effect.Effect<
       {
-        readonly targets: ReadonlyArray<string | ProfileEntry>
+        readonly targets: ReadonlyArray<string | ProfileView>
         readonly broken: ReadonlyArray<BrokenProfile>
       },
       OwrtError
@@ -136,7 +147,20 @@ export class Realizer extends Context.Tag("owrt/Realizer")<
     readonly describeBuilder: (
       options: EnsureOptions,
     ) => Effect.Effect<{ readonly builder: Builder; readonly info: BuilderInfo }, OwrtError, Progress>
-    /** Builds the audited nodes of a realized profile again into `scratch`, for audits. */
+    /**
+     * The stored result (collect-artifacts) of a profile, from the store and the database alone: no
+     * upstream is asked and nothing is recorded. not_found when that revision is not realized here.
+     */
+    readonly storedResult: (
+      spec: string,
+    ) => Effect.Effect<
+      { readonly profile: string; readonly rev: number; readonly key: string; readonly path: string },
+      OwrtError
+    >
+    /**
+     * Builds the audited nodes of a realized profile again into `scratch`, for audits (recording the
+     * revision). The stored result is found as `storedResult` finds it; not_found when there is none.
+     */
     readonly rebuildInto: (
       spec: string,
       scratch: string,
@@ -176,8 +200,8 @@ export const realizerLayer = Layer.effect(
           return yield* new UsageError({ detail: "name profiles to build, or use --all or --tag <tag>" })
         }
         const { entries, broken } = yield* profiles.all()
-        // Resolved entries, not ids: what they name was just resolved and recorded, once.
-        const targets: ReadonlyArray<string | ProfileEntry> = entries
+        // Resolved profiles, not ids: what they name was just resolved, once (and is recorded if realized).
+        const targets: ReadonlyArray<string | ProfileView> = entries
           .filter(({ revision }) => !revision.profile.abstract)
           .filter(
             ({ revision }) => selection.tag === undefined || revision.profile.tags.includes(selection.tag),
@@ -191,20 +215,26 @@ export const realizerLayer = Layer.effect(
         ...broken.map((b) => b.profile),
       ])
 
-    const entryOf = (target: string | ProfileEntry) =>
-      typeof target === "string" ? concreteEntry(target) : Effect.succeed(target)
-    const nameOf = (target: string | ProfileEntry) =>
+    /** The profile a target names, recorded: for what realizes, audits or flashes it. */
+    const entryOf = (target: string | ProfileView) =>
+      Effect.flatMap(typeof target === "string" ? concreteView(target) : Effect.succeed(target), (view) =>
+        profiles.record(view),
+      )
+    /** The profile a target names, recording nothing: for what only looks. */
+    const viewOf = (target: string | ProfileView) =>
+      typeof target === "string" ? concreteView(target) : Effect.succeed(target)
+    const nameOf = (target: string | ProfileView) =>
       typeof target === "string" ? target : target.revision.profile.id
 
-    const concreteEntry = (spec: string) =>
+    const concreteView = (spec: string) =>
       Effect.gen(function* () {
-        const entry = yield* profiles.resolve(spec)
-        if (entry.revision.profile.abstract) {
+        const view = yield* profiles.inspect(spec)
+        if (view.revision.profile.abstract) {
           return yield* new UsageError({
-            detail: `${entry.revision.profile.id} is abstract (a parent only) and is not built`,
+            detail: `${view.revision.profile.id} is abstract (a parent only) and is not built`,
           })
         }
-        return entry
+        return view
       })
 
     /**
@@ -237,7 +267,7 @@ export const realizerLayer = Layer.effect(
         }).pipe(Effect.mapError(asOwrtError)),
     })
 
-    const realizeOne = (target: string | ProfileEntry, options: RealizeOptions) =>
+    const realizeOne = (target: string | ProfileView, options: RealizeOptions) =>
       Effect.gen(function* () {
         const progress = yield* Progress
         const entry = yield* entryOf(target)
@@ -254,7 +284,10 @@ export const realizerLayer = Layer.effect(
         const task = `${p.id}@${entry.record.seq}`
         const body = Effect.gen(function* () {
           const known = new Map<string, StoredNode>()
-          const compiled = yield* services(compileGraph(entry, buildFacts(task, buildId, known)))
+          const stored =
+            options.preferStored === true && options.rebuild !== true ? yield* findStored(entry) : undefined
+          const compiled =
+            stored?.compiled ?? (yield* services(compileGraph(entry, buildFacts(task, buildId, known))))
           const { keys } = compiled
           yield* withSql(
             BuildRecords.updateKeys(buildId, {
@@ -385,10 +418,11 @@ export const realizerLayer = Layer.effect(
         yield* prepareNodeKeys
         const { targets: specs, broken: found } = yield* selectReporting(selection)
         const broken: Array<BrokenProfile> = [...found]
-        const entries: Array<ProfileEntry> = []
+        const entries: Array<ProfileView> = []
         for (const spec of specs) {
-          const entry = yield* entryOf(spec).pipe(
-            Effect.map((e): ProfileEntry | undefined => e),
+          // Planning records no revision: one not recorded yet is planned without a number.
+          const entry = yield* viewOf(spec).pipe(
+            Effect.map((e): ProfileView | undefined => e),
             Effect.catchTag("ProfileInvalidError", (error) =>
               options.reportInvalid === true
                 ? Effect.sync(() => {
@@ -430,7 +464,7 @@ export const realizerLayer = Layer.effect(
             }
             return {
               profile: entry.revision.profile.id,
-              rev: entry.record.seq,
+              rev: entry.record?.seq ?? null,
               revision: entry.revision.hash,
               status: nodes.every((n) => n.status === "cached") ? "cached" : "missing",
               nodes,
@@ -495,13 +529,89 @@ export const realizerLayer = Layer.effect(
         } satisfies NodeExplanation
       })
 
+    /**
+     * Compile facts for looking up what is stored: the archives a release/target was resolved to before
+     * (`resolved`), and the builder's device list as the database keeps it (or read from the stored
+     * builder). Nothing is fetched and no upstream is asked.
+     */
+    const storedFacts = (archive: BuilderArchive | undefined, label: string): CompileFacts => ({
+      lenient: false,
+      resolveArchive: () =>
+        archive === undefined ? Effect.fail(notRealized(label)) : Effect.succeed(archive),
+      builderInfo: (archive, node) =>
+        Effect.gen(function* () {
+          const cached = yield* withSql(cachedBuilderInfo(node.key))
+          if (cached !== undefined) return cached
+          const status = (yield* executor.lookup([{ label, nodes: [node], root: node.key }])).get(node.key)
+          if (!status?.path) return undefined
+          return yield* withSql(
+            builderInfo(
+              { key: node.key, path: status.path, release: archive.release, target: archive.target },
+              config.store,
+              config.timeouts.build,
+            ),
+          )
+        }).pipe(Effect.mapError(asOwrtError)),
+    })
+
+    const notRealized = (label: string) =>
+      new NotFoundError({ what: label, detail: "not realized in this store (owrt realize it first)" })
+
+    /**
+     * The stored result of a profile revision, from the store and the database alone: its graph compiled
+     * with each archive its release/target was resolved to before (the configured upstream's first) until
+     * one's result is stored. Secrets are read (the keys need them): one that is missing fails.
+     */
+    const findStored = (view: ProfileView) =>
+      Effect.gen(function* () {
+        const p = view.revision.profile
+        const label = revisionLabel(view)
+        const archives = yield* builders.resolved(p.release ?? "", p.target ?? "")
+        // Never resolved: nothing of it is stored. Compiled all the same, so that a secret that cannot
+        // be read says so first, as it does wherever keys are computed.
+        const candidates = archives.length > 0 ? archives : [undefined]
+        for (const archive of candidates) {
+          const compiled = yield* services(compileGraph(view, storedFacts(archive, label))).pipe(
+            Effect.provideService(Progress, silent),
+            Effect.scoped,
+            Effect.map((c): CompiledProfile | undefined => c),
+            Effect.catchIf(
+              (e) => archive === undefined && e._tag === "NotFoundError",
+              () => Effect.succeed(undefined),
+            ),
+          )
+          const root = compiled?.graph.root
+          if (!compiled || root === null || root === undefined) continue
+          const path = (yield* executor.lookup([compiled.graph])).get(root)?.path
+          if (path) return { compiled, key: root, path }
+        }
+        return undefined
+      }).pipe(Effect.mapError(asOwrtError))
+
+    const storedResult = (spec: string) =>
+      Effect.gen(function* () {
+        const view = yield* concreteView(spec)
+        const found = yield* findStored(view)
+        // A stored result's revision was recorded by the realize that stored it.
+        if (!found || view.record === undefined) return yield* notRealized(spec)
+        return { profile: view.revision.profile.id, rev: view.record.seq, key: found.key, path: found.path }
+      }).pipe(Effect.mapError(asOwrtError))
+
     const rebuildInto = (spec: string, scratch: string) =>
       Effect.gen(function* () {
-        const entry = yield* concreteEntry(spec)
-        const label = `${entry.revision.profile.id}@${entry.record.seq}`
-        const compiled = yield* services(compileGraph(entry, buildFacts(label)))
-        const { stored, rebuilt } = yield* executor.audit(compiled.graph, scratch)
-        return { stored, rebuilt, profile: entry.revision.profile.id }
+        const view = yield* concreteView(spec)
+        const found = yield* findStored(view)
+        if (!found) return yield* notRealized(spec)
+        // An audit uses this revision: it is recorded (realizing it recorded it already, as a rule).
+        yield* profiles.record(view)
+        const { graph } = found.compiled
+        // The builder is an input of the rebuild: fetched again if it was pruned since.
+        const builder = graph.nodes.find((node) => node.kind.kind === "fetch-builder")
+        if (builder && !isPending(builder)) {
+          yield* executor.realize({ label: graph.label, nodes: [builder], root: builder.key })
+        }
+        const { stored, rebuilt } = yield* executor.audit(graph, scratch)
+        return { stored, rebuilt, profile: view.revision.profile.id }
       }).pipe(Effect.scoped, Effect.mapError(asOwrtError))
 
     const ensureBuilder = (options: EnsureOptions) =>
@@ -540,6 +650,7 @@ export const realizerLayer = Layer.effect(
       realize,
       plan,
       planReporting,
+      storedResult,
       rebuildInto,
     }
   }),

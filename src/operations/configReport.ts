@@ -18,6 +18,7 @@ export const configReport: Effect.Effect<ConfigReport, never, AppConfig> = Effec
     readSecret({
       profile: "graph.config.ts",
       name: "secretsKey",
+      field: "secretsKey",
       reference: config.secretsKey,
       baseDir: config.projectRoot,
       env: process.env,

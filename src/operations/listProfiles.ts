@@ -1,9 +1,9 @@
 import { Effect, Schema } from "effect"
 import { toErrorReport } from "../errors.js"
-import { type BrokenProfile, type ProfileEntry, ProfileRepository } from "../profile/profileRepository.js"
+import { type BrokenProfile, ProfileRepository, type ProfileView } from "../profile/profileRepository.js"
 import { ErrorReportSchema } from "./errorReport.js"
 import { defineOperation } from "./operation.js"
-import { RevisionSchema, revisionJson } from "./revision.js"
+import { SeenRevisionSchema, seenRevisionJson } from "./revision.js"
 import { Integer } from "./schemaTypes.js"
 
 /**
@@ -48,25 +48,28 @@ export const ProfileSummarySchema = Schema.Struct({
   target: Schema.NullOr(Schema.String),
   device: Schema.NullOr(Schema.String),
   tags: Schema.Array(Schema.String),
-  revision: RevisionSchema,
+  revision: SeenRevisionSchema,
 })
 export type ProfileSummary = typeof ProfileSummarySchema.Type
 
-export const profileSummaryJson = ({ revision, record }: ProfileEntry): ProfileSummary => ({
-  id: revision.profile.id,
-  description: revision.profile.description,
-  abstract: revision.profile.abstract,
-  release: revision.profile.release,
-  target: revision.profile.target,
-  device: revision.profile.device,
-  tags: revision.profile.tags,
-  revision: revisionJson(record),
-})
+export const profileSummaryJson = (view: ProfileView): ProfileSummary => {
+  const { revision } = view
+  return {
+    id: revision.profile.id,
+    description: revision.profile.description,
+    abstract: revision.profile.abstract,
+    release: revision.profile.release,
+    target: revision.profile.target,
+    device: revision.profile.device,
+    tags: revision.profile.tags,
+    revision: seenRevisionJson(view),
+  }
+}
 
 export const listProfiles = defineOperation({
   name: "listProfiles",
   description:
-    "List the profiles in the working tree with their current revision (records revisions not seen before); profiles that do not resolve are listed in `errors` with their located error",
+    "List the profiles in the working tree with their current revision (recording none: a revision not recorded yet has no number); profiles that do not resolve are listed in `errors` with their located error",
   readOnly: true,
   params: Schema.Struct({
     tag: Schema.optional(Schema.String.annotations({ description: "Only profiles with this tag" })),

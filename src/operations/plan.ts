@@ -10,7 +10,10 @@ const StatusSchema = Schema.Literal("cached", "missing")
 
 export const PlannedProfileSchema = Schema.Struct({
   profile: Schema.String,
-  rev: Integer,
+  rev: Schema.NullOr(Integer).annotations({
+    description:
+      "Revision number; null while the revision is not recorded (plan records nothing; realize, audit and flash record the revisions they use)",
+  }),
   revision: Schema.String,
   status: StatusSchema,
   nodes: Schema.Array(
@@ -40,7 +43,7 @@ export const PlannedProfileSchema = Schema.Struct({
 export const plan = defineOperation({
   name: "plan",
   description:
-    "Show the task graph of profiles (node keys) and what is already in the store, without building anything",
+    "Show the task graph of profiles (node keys) and what is already in the store, without building or recording anything",
   readOnly: true,
   params: Schema.Struct({
     ...SelectionFields,

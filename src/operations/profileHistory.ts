@@ -5,7 +5,8 @@ import { RevisionSchema, revisionJson } from "./revision.js"
 
 export const profileHistory = defineOperation({
   name: "profileHistory",
-  description: "Every recorded revision of a profile, oldest first (use them as <profile>@<seq>)",
+  description:
+    "Every recorded revision of a profile, oldest first (use them as <profile>@<seq>); realize, audit and flash record the revisions they use, and looking records none (empty for a profile never realized)",
   readOnly: true,
   params: Schema.Struct({
     profile: Schema.String.pipe(

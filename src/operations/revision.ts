@@ -1,5 +1,6 @@
 import { Schema } from "effect"
 import type { RevisionRecord } from "../db/revisionRecords.js"
+import type { ProfileView } from "../profile/profileRepository.js"
 import { Integer } from "./schemaTypes.js"
 
 /** A recorded revision of a profile, as `owrt profiles history --json` prints it. */
@@ -17,6 +18,29 @@ export const revisionJson = (record: RevisionRecord): RevisionJson => ({
   source: record.source,
   firstSeen: record.firstSeen,
 })
+
+/**
+ * A profile revision as read-only commands show it (`profiles show|list|validate`): `seq` and `firstSeen`
+ * are null while no realize, audit or flash has recorded it.
+ */
+export const SeenRevisionSchema = Schema.Struct({
+  seq: Schema.NullOr(Integer).annotations({
+    description:
+      "Revision number, usable as <profile>@<seq>; null while the revision is not recorded (realize, audit and flash record the revisions they use)",
+  }),
+  hash: RevisionSchema.fields.hash,
+  source: Schema.String.annotations({
+    description:
+      "`worktree` or `git:<commit>`: where it was first seen (where it is read, when not recorded)",
+  }),
+  firstSeen: Schema.NullOr(Schema.String).annotations({ description: "ISO time; null when not recorded" }),
+})
+export type SeenRevisionJson = typeof SeenRevisionSchema.Type
+
+export const seenRevisionJson = ({ revision, record }: ProfileView): SeenRevisionJson =>
+  record === undefined
+    ? { seq: null, hash: revision.hash, source: revision.source, firstSeen: null }
+    : revisionJson(record)
 
 /** A profile reference: an id, optionally with `@rev`. */
 export const ProfileSpecSchema = Schema.String.pipe(

@@ -1,5 +1,4 @@
 import { Effect, Schema } from "effect"
-import { NotFoundError } from "../errors.js"
 import { Realizer } from "../graph/realizer.js"
 import { defineOperation } from "./operation.js"
 import { Integer } from "./schemaTypes.js"
@@ -7,7 +6,7 @@ import { Integer } from "./schemaTypes.js"
 export const storePath = defineOperation({
   name: "storePath",
   description:
-    "The store path of a realized profile's artifact set (collect-artifacts); not_found when that revision is not realized in this store. Builds nothing",
+    "The store path of a realized profile's artifact set (collect-artifacts), from the store and the database alone (no upstream is asked, nothing is recorded); not_found when that revision is not realized in this store. Builds nothing",
   readOnly: true,
   params: Schema.Struct({
     profile: Schema.String.pipe(Schema.minLength(1, { message: () => "a profile is required" })).annotations({
@@ -20,16 +19,5 @@ export const storePath = defineOperation({
     key: Schema.String.annotations({ description: "The collect-artifacts key" }),
     path: Schema.String,
   }),
-  run: (params) =>
-    Effect.gen(function* () {
-      const [planned] = yield* (yield* Realizer).plan({ specs: [params.profile] })
-      const node = planned?.nodes.find((n) => n.kind === "collect-artifacts")
-      if (!planned || !node?.path || node.key === null) {
-        return yield* new NotFoundError({
-          what: params.profile,
-          detail: "not realized in this store (owrt realize it first)",
-        })
-      }
-      return { profile: planned.profile, rev: planned.rev, key: node.key, path: node.path }
-    }),
+  run: (params) => Effect.flatMap(Realizer, (realizer) => realizer.storedResult(params.profile)),
 })

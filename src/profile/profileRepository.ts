@@ -27,11 +27,23 @@ import {
   ResolvedProfile,
 } from "./resolveProfile.js"
 
-/** A resolved profile revision and its database record (sequence number, first seen). */
-export interface ProfileEntry {
+/**
+ * A resolved profile revision, and its database record (sequence number, first seen) when it has one.
+ * Looking at a profile records nothing: only what realizes, audits or flashes a revision records it.
+ */
+export interface ProfileView {
   readonly revision: ProfileRevision
+  readonly record: RevisionRecord | undefined
+}
+
+/** A resolved profile revision and its database record: one that is realized, audited or flashed. */
+export interface ProfileEntry extends ProfileView {
   readonly record: RevisionRecord
 }
+
+/** How a revision is named in words: `home-ap@3`, or `home-ap` while it has no number. */
+export const revisionLabel = ({ revision, record }: ProfileView): string =>
+  record === undefined ? revision.profile.id : `${revision.profile.id}@${record.seq}`
 
 /** A working-tree profile that does not resolve, with its located error. */
 export interface BrokenProfile {
@@ -39,9 +51,9 @@ export interface BrokenProfile {
   readonly error: ProfileInvalidError
 }
 
-/** Every working-tree profile: those that resolve (revisions recorded) and those that do not. */
+/** Every working-tree profile: those that resolve (recording nothing) and those that do not. */
 export interface ProfileListing {
-  readonly entries: ReadonlyArray<ProfileEntry>
+  readonly entries: ReadonlyArray<ProfileView>
   readonly broken: ReadonlyArray<BrokenProfile>
 }
 
@@ -78,13 +90,18 @@ export class ProfileRepository extends Context.Tag("owrt/ProfileRepository")<
   {
     /** Ids of the profiles in the working tree. */
     readonly ids: () => Effect.Effect<ReadonlyArray<string>, GitError>
-    /** Resolves `id` or `id@rev` and records the revision it sees. */
+    /** Resolves `id` or `id@rev` and records the revision it sees: for what realizes, audits or flashes it. */
     readonly resolve: (spec: string) => Effect.Effect<ProfileEntry, ProfileLookupError>
+    /** Resolves `id` or `id@rev` without recording it: for what only looks (show, plan, store path). */
+    readonly inspect: (spec: string) => Effect.Effect<ProfileView, ProfileLookupError>
+    /** Records a resolved revision (if new) and keeps its overlay files, so it can be rebuilt later. */
+    readonly record: (view: ProfileView) => Effect.Effect<ProfileEntry, ProfileLookupError>
     /**
-     * Resolves every working-tree profile (recording each revision). A profile that does not resolve is
-     * listed in `broken` with its error and hides no other; one removed meanwhile is left out.
+     * Resolves every working-tree profile, recording nothing. A profile that does not resolve is listed in
+     * `broken` with its error and hides no other; one removed meanwhile is left out.
      */
     readonly all: () => Effect.Effect<ProfileListing, ProfileLookupError>
+    /** The recorded revisions of a profile, oldest first (empty for a profile nothing recorded yet). */
     readonly history: (id: string) => Effect.Effect<ReadonlyArray<RevisionRecord>, ProfileLookupError>
     /**
      * A resolver over the working tree, for callers that check without recording (validate). Each call
@@ -194,9 +211,8 @@ export const profileRepositoryLayer = Layer.effect(
           )
 
     /** Records a revision; a new one also keeps its overlay files, so it can be rebuilt later. */
-    const record = (revision: ProfileRevision, known?: ReadonlyMap<string, RevisionRecord>) =>
+    const record = ({ revision, record: seen }: ProfileView) =>
       Effect.gen(function* () {
-        const seen = known?.get(`${revision.profile.id}\0${revision.hash}`)
         if (seen) return { revision, record: seen } satisfies ProfileEntry
         const stored = yield* records.record({
           profile: revision.profile.id,
@@ -237,7 +253,16 @@ export const profileRepositoryLayer = Layer.effect(
       }
     }
 
-    const resolveRev = (id: string, rev: string) =>
+    /** A revision as seen: with its record when it has one, recorded only when `recording`. */
+    const seen = (revision: ProfileRevision, recording: boolean) =>
+      recording
+        ? record({ revision, record: undefined })
+        : Effect.map(
+            records.find(revision.profile.id, revision.hash),
+            (stored): ProfileView => ({ revision, record: stored }),
+          )
+
+    const resolveRev = (id: string, rev: string, recording: boolean) =>
       Effect.gen(function* () {
         if (tooLong(id)) return yield* notFound(id)
         // Revision numbers, hashes (64) and commit-ish names are short; a longer one names nothing.
@@ -311,7 +336,7 @@ export const profileRepositoryLayer = Layer.effect(
               ),
           ),
         )
-        return yield* record(revision)
+        return yield* seen(revision, recording)
       })
 
     const changedSince = (ref: string, only?: ReadonlyArray<string>) =>
@@ -352,12 +377,20 @@ export const profileRepositoryLayer = Layer.effect(
       resolve: (spec) =>
         Effect.gen(function* () {
           const { id, rev } = yield* parseProfileSpec(spec)
-          if (rev === undefined) return yield* record(yield* resolveWith(worktree, id))
-          return yield* resolveRev(id, rev)
+          if (rev === undefined)
+            return yield* record({ revision: yield* resolveWith(worktree, id), record: undefined })
+          return yield* record(yield* resolveRev(id, rev, true))
         }),
+      inspect: (spec) =>
+        Effect.gen(function* () {
+          const { id, rev } = yield* parseProfileSpec(spec)
+          if (rev === undefined) return yield* seen(yield* resolveWith(worktree, id), false)
+          return yield* resolveRev(id, rev, false)
+        }),
+      record,
       all: () =>
         Effect.gen(function* () {
-          const entries: Array<ProfileEntry> = []
+          const entries: Array<ProfileView> = []
           const broken: Array<BrokenProfile> = []
           const known = yield* records.known()
           const current = freshWorktree()
@@ -372,24 +405,17 @@ export const profileRepositoryLayer = Layer.effect(
             )
             if (resolved instanceof ProfileInvalidError)
               broken.push({ profile: elideName(id), error: resolved })
-            else if (resolved !== undefined) entries.push(yield* record(resolved, known))
+            else if (resolved !== undefined)
+              entries.push({ revision: resolved, record: known.get(`${id}\0${resolved.hash}`) })
           }
           return { entries, broken } satisfies ProfileListing
         }),
       history: (id) =>
         Effect.gen(function* () {
           if (tooLong(id)) return yield* notFound(id)
-          // Looking at history counts as seeing the current revision, so it is always listed.
-          const current = yield* worktree.resolve(id).pipe(
-            Effect.map((revision) => revision as ProfileRevision | undefined),
-            Effect.catchIf(
-              (e): e is Extract<typeof e, { _tag: "ProfileMissing" }> => e._tag === "ProfileMissing",
-              () => Effect.succeed(undefined),
-            ),
-          )
-          if (current) yield* record(current)
           const history = yield* records.history(id)
-          if (history.length === 0) return yield* notFound(id)
+          // A profile of the working tree that nothing has realized yet has an empty history.
+          if (history.length === 0 && !(yield* worktree.ids()).includes(id)) return yield* notFound(id)
           return history
         }),
     }

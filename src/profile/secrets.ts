@@ -3,7 +3,7 @@ import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs"
 import { homedir } from "node:os"
 import { isAbsolute, join, resolve } from "node:path"
 import { Effect } from "effect"
-import { SecretInvalidError, SecretUnavailableError } from "../errors.js"
+import { SecretInvalidError, SecretMissingError, SecretUnavailableError } from "../errors.js"
 
 /*
  * Secrets never live in a profile: a profile names them (`secrets: {wifi_key: env:HOME_WIFI_KEY}`) and
@@ -110,9 +110,10 @@ const readSecretFile = (absolute: string): ReadOutcome => {
 }
 
 /**
- * Reads a secret's value. `file:` paths are relative to `baseDir` (the profiles directory). A value that
- * cannot be used safely — not a regular file, larger than `maxSecretBytes`, shorter than `minSecretLength`
- * — is refused with `secret_invalid`; one that cannot be read at all is `secret_unavailable`.
+ * Reads a secret's value. `file:` paths are relative to `baseDir` (the profiles directory). An `env:`
+ * variable that is not set is `secret_missing`, naming the variable and the field (`secrets.<name>`, or
+ * `field`); a value that cannot be used safely — not a regular file, larger than `maxSecretBytes`, shorter
+ * than `minSecretLength` — is refused with `secret_invalid`; a file that cannot be read is `secret_unavailable`.
  */
 export const readSecret = (options: {
   readonly profile: string
@@ -120,7 +121,9 @@ export const readSecret = (options: {
   readonly reference: string
   readonly baseDir: string
   readonly env: Readonly<Record<string, string | undefined>>
-}): Effect.Effect<string, SecretUnavailableError | SecretInvalidError> => {
+  /** The field naming the reference, when it is not `secrets.<name>` of a profile. */
+  readonly field?: string | undefined
+}): Effect.Effect<string, SecretUnavailableError | SecretMissingError | SecretInvalidError> => {
   const parsed = parseSecretReference(options.reference)
   const fields = { profile: options.profile, secret: options.name, reference: options.reference }
   const unavailable = (reason: string) => new SecretUnavailableError({ ...fields, reason })
@@ -138,7 +141,13 @@ export const readSecret = (options: {
   if (parsed.kind === "env") {
     const value = options.env[parsed.variable]
     return value === undefined
-      ? Effect.fail(unavailable(`environment variable ${parsed.variable} is not set`))
+      ? Effect.fail(
+          new SecretMissingError({
+            source: options.profile,
+            field: options.field ?? `secrets.${options.name}`,
+            variable: parsed.variable,
+          }),
+        )
       : checked(value, `environment variable ${parsed.variable}`)
   }
   const path = expandHome(parsed.path)

@@ -217,9 +217,13 @@ describe("owrt diff compares two realizations from the store alone", () => {
     expect(noProfile).toMatchObject({ code: 4, error: { code: "not_found" } })
     expect(noProfile.error.message).toMatch(/^second reference: no profile `nope`/)
 
-    // Revision 4 is recorded (shown), never realized.
+    // Revision 4 is recorded (a realize that failed used it), never realized. (Looking records nothing.)
     project.write("profiles/ap.yaml", profile("24.10.2", "luci-ssl, tcpdump"))
-    expect((await run("profiles", "show", "ap", "--json")).code).toBe(0)
+    const failed = await owrt(["realize", "ap", "--offline", "--json"], {
+      cwd: project.dir,
+      env: { OWRT_UPSTREAM: "http://127.0.0.1:9", OWRT_KEYRING: keyring, OWRT_FAKE_IB_FAIL: "1" },
+    })
+    expect(json<ErrorDocument>(failed).error.code, failed.stdout).toBe("build_failed")
     const unrealized = await fails("ap@4", "ap@3")
     expect(unrealized).toMatchObject({ code: 4, error: { code: "not_found" } })
     expect(unrealized.error.message).toContain("first reference: `ap@4`: revision 4 of ap was never realized")

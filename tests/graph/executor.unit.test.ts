@@ -271,7 +271,7 @@ describe("executor with a fake node kind", () => {
         const unrealized = yield* Effect.either(
           run.audit(graph, "/nonexistent").pipe(Effect.provide(collect().layer)),
         )
-        expect(unrealized).toMatchObject({ _tag: "Left", left: { code: "usage" } })
+        expect(unrealized).toMatchObject({ _tag: "Left", left: { code: "not_found", exitCode: 4 } })
         yield* run.realize(graph).pipe(Effect.provide(collect().layer))
         const config = yield* AppConfig
         const scratch = yield* makeWorkDirectory(config.store, "audit-test")

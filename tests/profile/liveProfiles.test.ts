@@ -14,7 +14,7 @@ import { ap, type ServeProcess, servedProject, startServe } from "../web/servePr
 
 interface Summary {
   readonly id: string
-  readonly revision: { readonly seq: number; readonly hash: string }
+  readonly revision: { readonly seq: number | null; readonly hash: string }
 }
 interface Listed {
   readonly profiles: ReadonlyArray<Summary>
@@ -22,7 +22,7 @@ interface Listed {
 }
 interface Shown {
   readonly id: string
-  readonly revision: { readonly seq: number; readonly hash: string }
+  readonly revision: { readonly seq: number | null; readonly hash: string }
   readonly profile: { readonly packages: ReadonlyArray<string> }
 }
 
@@ -54,17 +54,18 @@ describe("owrt serve sees profile edits, additions and removals on the next requ
   it("an edited profile is resolved, shown and realized at its new revision", async () => {
     const before = await getJson<Shown>("/api/profiles/ap")
     expect(before.status).toBe(200)
-    expect(before.body.revision.seq).toBe(1)
+    // Looking records no revision: it has a number once something realizes it.
+    expect(before.body.revision.seq).toBeNull()
     expect(before.body.profile.packages).toEqual(["luci"])
 
     project.write("profiles/ap.yaml", ap("tplink_archer-c7-v5").replace("[luci]", "[luci, tcpdump]"))
     const after = await getJson<Shown>("/api/profiles/ap")
     expect(after.body.profile.packages).toEqual(["luci", "tcpdump"])
-    expect(after.body.revision.seq).toBe(2)
+    expect(after.body.revision.seq).toBeNull()
     expect(after.body.revision.hash).not.toBe(before.body.revision.hash)
 
     const listed = await getJson<Listed>("/api/profiles")
-    expect(listed.body.profiles.find((p) => p.id === "ap")?.revision.seq).toBe(2)
+    expect(listed.body.profiles.find((p) => p.id === "ap")?.revision.hash).toBe(after.body.revision.hash)
 
     const realize = await api("/api/realize", {
       method: "POST",
@@ -73,7 +74,8 @@ describe("owrt serve sees profile edits, additions and removals on the next requ
     })
     expect(realize.status).toBe(202)
     const { job } = (await realize.json()) as { job: { rev: number; profile: string } }
-    expect(job).toMatchObject({ profile: "ap", rev: 2 })
+    expect(job).toMatchObject({ profile: "ap", rev: 1 })
+    expect((await getJson<Shown>("/api/profiles/ap")).body.revision.seq).toBe(1)
   })
 
   it("an edit to a parent reaches the profiles that extend it", async () => {
@@ -178,13 +180,14 @@ describe("owrt mcp sees profile edits, additions and removals on the next call",
     project.write("profiles/ap.yaml", ap("tplink_archer-c7-v5").replace("[luci]", "[luci, tcpdump]"))
     const after = structured<Shown>(await call("get_profile", { profile: "ap" }))
     expect(after.profile.packages).toEqual(["luci", "tcpdump"])
-    expect(after.revision.seq).toBe(2)
+    expect(after.revision.seq).toBeNull()
+    expect(after.revision.hash).not.toBe(before.revision.hash)
 
     project.write("profiles/added.yaml", ap("tplink_archer-c7-v5"))
     rmSync(join(project.dir, "profiles/gone.yaml"))
     const listed = structured<Listed>(await call("list_profiles"))
     expect(listed.profiles.map((p) => p.id)).toEqual(["added", "ap", "base"])
-    expect(listed.profiles.find((p) => p.id === "ap")?.revision.seq).toBe(2)
+    expect(listed.profiles.find((p) => p.id === "ap")?.revision.hash).toBe(after.revision.hash)
     expect(toolError(await call("get_profile", { profile: "gone" })).code).toBe("profile_not_found")
   })
 

@@ -107,8 +107,13 @@ describe("secrets", () => {
     expect(await read("env:X", { X: "v4lue-ok" })).toMatchObject({ _tag: "Right", right: "v4lue-ok" })
     expect(await read("file:../wg.key")).toMatchObject({ _tag: "Right", right: wgKey })
     const missing = await read("env:NOPE")
-    expect(missing).toMatchObject({ _tag: "Left", left: { code: "secret_unavailable", exitCode: 3 } })
-    expect(JSON.stringify(missing)).toContain("NOPE")
+    expect(missing).toMatchObject({
+      _tag: "Left",
+      left: { code: "secret_missing", exitCode: 3, variable: "NOPE", field: "secrets.k" },
+    })
+    const unreadable = await read("file:../no-such.key")
+    expect(unreadable).toMatchObject({ _tag: "Left", left: { code: "secret_unavailable", exitCode: 3 } })
+    expect(JSON.stringify(unreadable)).toContain("no-such.key")
   })
 
   it("redacts secret values from logs", () => {

@@ -5,7 +5,7 @@ import { cliCaller } from "../cliCaller.js"
 import { configOptions, jsonOption } from "../commonOptions.js"
 import { emit, table } from "../output.js"
 import { runWithApp } from "../runWithApp.js"
-import { reportProfileErrors } from "./profilesCommand.js"
+import { reportProfileErrors, revisionName, unrecordedNote } from "./profilesCommand.js"
 import { allOption, profilesArg, tagOption } from "./realizeCommand.js"
 
 // Loaded when the command runs, so that other commands start without its schemas.
@@ -55,20 +55,21 @@ export const planCommand = Command.make(
                 ...table([
                   ["PROFILE", "STATUS", "FETCH-BUILDER", "STAGE-OVERLAY", "MAKE-IMAGE", "COLLECT-ARTIFACTS"],
                   ...value.profiles.map((p) => [
-                    `${p.profile}@${p.rev}`,
+                    revisionName(p.profile, p.rev),
                     p.status === "missing" ? "to build" : p.status,
                     ...p.nodes.map((n) => `${n.key ?? "?"} ${n.status === "cached" ? "✓" : "·"}`),
                   ]),
                 ]),
                 "",
                 `${value.summary.cached} cached, ${value.summary.missing} to build (✓ in the store, · to build, ? known once the builder is fetched)`,
+                ...(value.profiles.some((p) => p.rev === null) ? [`(not recorded): ${unrecordedNote}`] : []),
                 ...value.profiles.flatMap((p) => {
                   const why = p.nodes.filter((n) => n.explain !== undefined)
                   return why.length === 0
                     ? []
                     : [
                         "",
-                        `${p.profile}@${p.rev}:`,
+                        `${revisionName(p.profile, p.rev)}:`,
                         ...why.map((n) => `  ${n.kind}: ${n.explain?.changes.join("; ") ?? ""}`),
                       ]
                 }),

@@ -6,13 +6,20 @@ import { Effect } from "effect"
 import { AppConfig } from "../../config/appConfig.js"
 import { type Diagnostic, NotFoundError, type ProfileErrorCode, ProfileInvalidError } from "../../errors.js"
 import { profileJsonSchema } from "../../profile/profileJsonSchema.js"
-import { type ProfileEntry, ProfileRepository } from "../../profile/profileRepository.js"
+import { ProfileRepository, type ProfileView } from "../../profile/profileRepository.js"
 import { cliCaller } from "../cliCaller.js"
 import { configOptions, jsonOption } from "../commonOptions.js"
 import { emit, printJson, table } from "../output.js"
 import { runWithApp } from "../runWithApp.js"
 
 const shortHash = (hash: string) => hash.slice(0, 12)
+
+/** `home-ap@3`; a revision not recorded yet has no number: `home-ap (not recorded)`. */
+export const revisionName = (profile: string, seq: number | null): string =>
+  seq === null ? `${profile} (not recorded)` : `${profile}@${seq}`
+
+/** Said under a listing that shows a revision without a number. */
+export const unrecordedNote = "a revision gets its number when realize, audit or flash first uses it"
 
 /**
  * After a listing over every profile (`profiles list`, `plan --all`): the profiles that do not resolve,
@@ -50,17 +57,22 @@ const list = Command.make("list", { json: jsonOption, ...configOptions }, (optio
       yield* emit(options.json, listed, ({ profiles, errors }) =>
         profiles.length === 0 && errors.length === 0
           ? ["no profiles (add YAML files under profiles/)"]
-          : table([
-              ["PROFILE", "REV", "RELEASE", "TARGET", "DEVICE", "TAGS"],
-              ...profiles.map((p) => [
-                `${p.id}${p.abstract ? " (abstract)" : ""}`,
-                `${p.revision.seq} ${shortHash(p.revision.hash)}`,
-                p.release ?? "-",
-                p.target ?? "-",
-                p.device ?? "-",
-                p.tags.join(",") || "-",
+          : [
+              ...table([
+                ["PROFILE", "REV", "RELEASE", "TARGET", "DEVICE", "TAGS"],
+                ...profiles.map((p) => [
+                  `${p.id}${p.abstract ? " (abstract)" : ""}`,
+                  `${p.revision.seq ?? "-"} ${shortHash(p.revision.hash)}`,
+                  p.release ?? "-",
+                  p.target ?? "-",
+                  p.device ?? "-",
+                  p.tags.join(",") || "-",
+                ]),
               ]),
-            ]),
+              ...(profiles.some((p) => p.revision.seq === null)
+                ? ["", `REV -: not recorded yet (${unrecordedNote})`]
+                : []),
+            ],
       )
       yield* reportProfileErrors(options.json, listed.errors)
     }),
@@ -80,7 +92,7 @@ const show = Command.make("show", { profile: profileArg, json: jsonOption, ...co
       const shown = yield* getProfile.run({ profile: options.profile }, cliCaller)
       const { revision: record, profile: p } = shown
       yield* emit(options.json, shown, () => [
-        `${p.id}@${record.seq}  ${record.hash}${record.source === "worktree" ? "" : `  (${record.source})`}`,
+        `${revisionName(p.id, record.seq)}  ${record.hash}${record.source === "worktree" ? "" : `  (${record.source})`}`,
         ...(p.description ? [`  ${p.description}`] : []),
         ...(p.parents.length > 0 ? [`  extends:  ${p.parents.join(" → ")}`] : []),
         ...(p.abstract ? ["  abstract: yes (a parent only; not built)"] : []),
@@ -127,7 +139,7 @@ const sameDirectory = (a: string, b: string) => {
 }
 
 type Validated =
-  | { readonly id: string; readonly entry: ProfileEntry }
+  | { readonly id: string; readonly entry: ProfileView }
   | { readonly id: string; readonly file: string; readonly hash: string }
   | { readonly id: string; readonly error: ProfileInvalidError }
 
@@ -166,14 +178,14 @@ const validate = Command.make(
               detail: `no such file, and no profile \`${id}\` in ${config.profiles}`,
             })
           }
-          const outcome = yield* repository.resolve(id).pipe(
+          const outcome = yield* repository.inspect(id).pipe(
             Effect.map((entry): Validated => ({ id, entry })),
             Effect.catchTag("ProfileInvalidError", invalid(id)),
           )
           results.push(outcome)
         }
         const failed = results.flatMap((r) => ("error" in r ? [r.error] : []))
-        const { revisionJson } = yield* revisionModule
+        const { seenRevisionJson } = yield* revisionModule
         if (!options.json || failed.length === 0) {
           yield* emit(
             options.json,
@@ -182,7 +194,7 @@ const validate = Command.make(
               profiles: results.flatMap(
                 (r): ReadonlyArray<Record<string, unknown>> =>
                   "entry" in r
-                    ? [{ id: r.id, revision: revisionJson(r.entry.record) }]
+                    ? [{ id: r.id, revision: seenRevisionJson(r.entry) }]
                     : "file" in r
                       ? [{ id: r.id, file: r.file, hash: r.hash }]
                       : [],
@@ -191,7 +203,7 @@ const validate = Command.make(
             () =>
               results.map((r) =>
                 "entry" in r
-                  ? `✓ ${r.id}  rev ${r.entry.record.seq} ${shortHash(r.entry.revision.hash)}`
+                  ? `✓ ${r.id}  rev ${r.entry.record?.seq ?? "- (not recorded)"} ${shortHash(r.entry.revision.hash)}`
                   : "file" in r
                     ? `✓ ${r.id}  ${r.file} (not in the profiles directory, not recorded) ${shortHash(r.hash)}`
                     : `✗ ${r.id}  (${r.error.diagnostics.length} problem(s), listed below)`,
@@ -219,19 +231,25 @@ const history = Command.make(
           options.json,
           yield* profileHistory.run({ profile: options.profile }, cliCaller),
           (value) =>
-            table([
-              ["REV", "HASH", "FIRST SEEN", "SOURCE"],
-              ...value.revisions.map((r) => [
-                String(r.seq),
-                shortHash(r.hash),
-                r.firstSeen.replace("T", " ").replace(/\.\d+Z$/, "Z"),
-                r.source.startsWith("git:") ? `git ${r.source.slice(4, 16)}` : r.source,
-              ]),
-            ]),
+            value.revisions.length === 0
+              ? [`no revision of ${value.id} recorded yet (${unrecordedNote})`]
+              : table([
+                  ["REV", "HASH", "FIRST SEEN", "SOURCE"],
+                  ...value.revisions.map((r) => [
+                    String(r.seq),
+                    shortHash(r.hash),
+                    r.firstSeen.replace("T", " ").replace(/\.\d+Z$/, "Z"),
+                    r.source.startsWith("git:") ? `git ${r.source.slice(4, 16)}` : r.source,
+                  ]),
+                ]),
         )
       }),
     ),
-).pipe(Command.withDescription("List every recorded revision of a profile (use them as <profile>@<rev>)"))
+).pipe(
+  Command.withDescription(
+    "List every recorded revision of a profile (use them as <profile>@<rev>); looking records none",
+  ),
+)
 
 const schema = Command.make("schema", { json: jsonOption }, () => printJson(profileJsonSchema())).pipe(
   Command.withDescription("Print the JSON Schema of profile files, for editors"),

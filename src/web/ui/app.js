@@ -211,7 +211,7 @@ async function profilesPage() {
       h(
         "td",
         { class: "mono" },
-        `#${p.revision.seq} `,
+        p.revision.seq === null ? "not recorded " : `#${p.revision.seq} `,
         h("span", { class: "muted" }, p.revision.hash.slice(0, 12)),
       ),
       h(
@@ -282,7 +282,7 @@ async function profilePage(id) {
     ["Flash", `${p.flash.image} image, verify ${p.flash.verify}${p.flash.wipe ? ", wipe first" : ""}`],
   ]
   return page(
-    `${p.id}@${shown.revision.seq}`,
+    shown.revision.seq === null ? `${p.id} (not recorded)` : `${p.id}@${shown.revision.seq}`,
     p.description,
     h(
       "div",
@@ -319,24 +319,26 @@ async function profilePage(id) {
         ? errorBox(plan.error)
         : null,
     h("h2", {}, "Revision history"),
-    table(
-      "Revisions",
-      ["Revision", "Hash", "Source", "First seen", ""],
-      history.revisions
-        .slice()
-        .reverse()
-        .map((r) =>
-          h(
-            "tr",
-            {},
-            h("td", {}, `#${r.seq}`),
-            h("td", { class: "hash" }, r.hash.slice(0, 16)),
-            h("td", {}, r.source),
-            h("td", {}, timeOf(r.firstSeen)),
-            h("td", {}, p.abstract ? null : realizeButton(`${id}@${r.seq}`, `Realize #${r.seq}`)),
-          ),
+    history.revisions.length === 0
+      ? h("p", { class: "muted" }, "No revision recorded yet: realizing the profile records it.")
+      : table(
+          "Revisions",
+          ["Revision", "Hash", "Source", "First seen", ""],
+          history.revisions
+            .slice()
+            .reverse()
+            .map((r) =>
+              h(
+                "tr",
+                {},
+                h("td", {}, `#${r.seq}`),
+                h("td", { class: "hash" }, r.hash.slice(0, 16)),
+                h("td", {}, r.source),
+                h("td", {}, timeOf(r.firstSeen)),
+                h("td", {}, p.abstract ? null : realizeButton(`${id}@${r.seq}`, `Realize #${r.seq}`)),
+              ),
+            ),
         ),
-    ),
   )
 }
 
