@@ -238,8 +238,11 @@ export const realizerLayer = Layer.effect(
       })
 
     /**
-     * Compile facts for building: the builder is realized first (through the executor, like any node) and
-     * its device list read once (`make info`, cached in the database).
+     * Compile facts for building: the builder's device list (`make info`, cached in the database). When the
+     * whole graph is realized next (`realized` given) and the list was read before, the builder is not
+     * realized first: its key is the signed archive's digest, so the list is the same, and the executor
+     * realizes it with the rest of the graph. Otherwise the builder is realized first (through the executor,
+     * like any node) and its list read once.
      */
     const buildFacts = (
       label: string,
@@ -253,6 +256,11 @@ export const realizerLayer = Layer.effect(
       builderInfo: (archive: BuilderArchive, node: NodeSpec) =>
         Effect.gen(function* () {
           if (buildId !== undefined) yield* withSql(BuildRecords.updateKeys(buildId, { builder: node.key }))
+          // Only when the whole graph is realized next (`realized` given); an audit needs the builder now.
+          if (realized !== undefined) {
+            const known = yield* withSql(cachedBuilderInfo(node.key))
+            if (known) return known
+          }
           const builderRealized = yield* executor.realize({ label, nodes: [node], root: node.key })
           const stored = builderRealized.get(node.key)
           if (!stored) return yield* new InternalError({ cause: `${label}: the builder was not realized` })
