@@ -6,6 +6,7 @@ import { tmpdir } from "node:os"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { build } from "esbuild"
+import { barrelImports } from "./barrelImports.mjs"
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..")
 const outfile = join(root, "dist", "owrt.cjs")
@@ -24,6 +25,8 @@ await build({
   external: ["better-sqlite3", "esbuild", "@modelcontextprotocol/sdk"],
   // effect's Schema imports fast-check for Arbitrary.make only, which owrt never calls (see the stub).
   alias: { "fast-check": join(root, "scripts", "no-fast-check.mjs") },
+  // `import { Effect } from "effect"` as `import * as Effect from "effect/Effect"`: tree-shaken (see there).
+  plugins: [barrelImports(root)],
   define: { "import.meta.url": "__owrtImportMetaUrl" },
   banner: { js: 'const __owrtImportMetaUrl=require("node:url").pathToFileURL(__filename).href;' },
   logLevel: "warning",
