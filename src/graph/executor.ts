@@ -249,11 +249,7 @@ export const executorLayer = Layer.effect(
 
     const lookup = (graphs: ReadonlyArray<Graph>) =>
       Effect.gen(function* () {
-        const rows = new Map(
-          (yield* withSql(StorePathRecords.list()))
-            .filter((r) => r.valid === 1)
-            .map((r) => [r.key, r] as const),
-        )
+        const rows = new Map((yield* withSql(StorePathRecords.listValid())).map((r) => [r.key, r] as const))
         const statuses = new Map<string, NodeStatus>()
         for (const graph of graphs) {
           for (const node of graph.nodes) {
