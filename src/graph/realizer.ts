@@ -22,6 +22,7 @@ const silent = { report: () => undefined }
 
 import { prepareNodeKeys } from "../store/nodeKey.js"
 import type { StoredNode } from "../store/nodeStore.js"
+import { storeSealingKey } from "../store/sealingKey.js"
 import { type Canonical, CanonicalSchema, canonicalJson } from "../text/canonicalJson.js"
 import { type CompiledProfile, type CompileFacts, compileGraph } from "./compileGraph.js"
 import { Executor } from "./executor.js"
@@ -400,7 +401,7 @@ export const realizerLayer = Layer.effect(
 
     /**
      * Compile facts for planning: nothing is fetched or run. What many profiles share (an archive's
-     * resolution, a builder's cached device list) is read once per plan.
+     * resolution, a builder's cached device list, the store's sealing key) is read once per plan.
      */
     const planFacts = Effect.gen(function* () {
       const resolve = yield* Effect.cachedFunction((releaseTarget: string) => {
@@ -410,8 +411,10 @@ export const realizerLayer = Layer.effect(
       const info = yield* Effect.cachedFunction((key: string) =>
         withSql(cachedBuilderInfo(key)).pipe(Effect.mapError(asOwrtError)),
       )
+      const sealingKey = yield* Effect.cached(storeSealingKey(config.store))
       return {
         lenient: true,
+        sealingKey,
         resolveArchive: (release, target) => resolve(`${release}\0${target}`),
         builderInfo: (_archive, node) => info(node.key),
       } satisfies CompileFacts
