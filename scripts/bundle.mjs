@@ -11,6 +11,17 @@ import { barrelImports } from "./barrelImports.mjs"
 const root = join(dirname(fileURLToPath(import.meta.url)), "..")
 const outfile = join(root, "dist", "owrt.cjs")
 
+/** better-sqlite3 finds its addon through scripts/sqliteAddon.cjs, which asks `bindings` only as a fallback. */
+const addonLoader = join(root, "scripts", "sqliteAddon.cjs")
+const sqliteAddon = {
+  name: "sqlite-addon",
+  setup(build) {
+    build.onResolve({ filter: /^bindings$/ }, (args) =>
+      args.importer === addonLoader ? { path: "bindings", external: true } : { path: addonLoader },
+    )
+  },
+}
+
 await build({
   entryPoints: [join(root, "src", "cli", "entry.ts")],
   outfile,
@@ -20,13 +31,15 @@ await build({
   target: "node20",
   minify: true,
   legalComments: "none",
-  // Native and binary-shipping packages load from node_modules at run time, and so does the MCP SDK (with
-  // its zod and ajv): only `owrt mcp` needs it, and every other command would pay for its size at startup.
-  external: ["better-sqlite3", "esbuild", "@modelcontextprotocol/sdk"],
+  // Binary-shipping packages load from node_modules at run time, and so does the MCP SDK (with its zod and
+  // ajv): only `owrt mcp` needs it, and every other command would pay for its size at startup.
+  // better-sqlite3's JavaScript is bundled (a dozen modules fewer to load), its native addon is not (see
+  // scripts/sqliteAddon.cjs).
+  external: ["esbuild", "@modelcontextprotocol/sdk", "better-sqlite3/package.json"],
   // effect's Schema imports fast-check for Arbitrary.make only, which owrt never calls (see the stub).
   alias: { "fast-check": join(root, "scripts", "no-fast-check.mjs") },
   // `import { Effect } from "effect"` as `import * as Effect from "effect/Effect"`: tree-shaken (see there).
-  plugins: [barrelImports(root)],
+  plugins: [barrelImports(root), sqliteAddon],
   define: { "import.meta.url": "__owrtImportMetaUrl" },
   banner: { js: 'const __owrtImportMetaUrl=require("node:url").pathToFileURL(__filename).href;' },
   logLevel: "warning",
