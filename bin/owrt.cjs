@@ -13,7 +13,8 @@ const Module = require("node:module")
 const bundle = path.join(__dirname, "..", "dist", "owrt.cjs")
 let source
 try {
-  source = fs.readFileSync(bundle, "utf8")
+  // The bundle is ASCII (scripts/bundle.mjs checks): latin1 reads it as it is, without decoding UTF-8.
+  source = fs.readFileSync(bundle, "latin1")
 } catch {
   process.stderr.write(
     "owrt: dist/owrt.cjs is missing: run `npm install` (or `npm run build`) in the owrt checkout\n",

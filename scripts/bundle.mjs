@@ -1,14 +1,26 @@
 // Bundles the CLI into dist/owrt.cjs (one file starts much faster than hundreds of modules) and warms the
 // V8 code cache that bin/owrt.cjs loads it with.
 import { execFileSync } from "node:child_process"
-import { mkdirSync, mkdtempSync, rmSync, unlinkSync, writeFileSync } from "node:fs"
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { build } from "esbuild"
+import { barrelImports } from "./barrelImports.mjs"
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..")
 const outfile = join(root, "dist", "owrt.cjs")
+
+/** better-sqlite3 finds its addon through scripts/sqliteAddon.cjs, which asks `bindings` only as a fallback. */
+const addonLoader = join(root, "scripts", "sqliteAddon.cjs")
+const sqliteAddon = {
+  name: "sqlite-addon",
+  setup(build) {
+    build.onResolve({ filter: /^bindings$/ }, (args) =>
+      args.importer === addonLoader ? { path: "bindings", external: true } : { path: addonLoader },
+    )
+  },
+}
 
 await build({
   entryPoints: [join(root, "src", "cli", "entry.ts")],
@@ -19,13 +31,29 @@ await build({
   target: "node20",
   minify: true,
   legalComments: "none",
-  // Native and binary-shipping packages load from node_modules at run time, and so does the MCP SDK (with
-  // its zod and ajv): only `owrt mcp` needs it, and every other command would pay for its size at startup.
-  external: ["better-sqlite3", "esbuild", "@modelcontextprotocol/sdk"],
+  // Binary-shipping packages load from node_modules at run time, and so does the MCP SDK (with its zod and
+  // ajv): only `owrt mcp` needs it, and every other command would pay for its size at startup.
+  // better-sqlite3's JavaScript is bundled (a dozen modules fewer to load), its native addon is not (see
+  // scripts/sqliteAddon.cjs).
+  external: ["esbuild", "@modelcontextprotocol/sdk", "better-sqlite3/package.json"],
+  // effect's Schema imports fast-check for Arbitrary.make only, which owrt never calls (see the stub).
+  alias: { "fast-check": join(root, "scripts", "no-fast-check.mjs") },
+  // `import { Effect } from "effect"` as `import * as Effect from "effect/Effect"`: tree-shaken (see there).
+  plugins: [barrelImports(root), sqliteAddon],
   define: { "import.meta.url": "__owrtImportMetaUrl" },
   banner: { js: 'const __owrtImportMetaUrl=require("node:url").pathToFileURL(__filename).href;' },
   logLevel: "warning",
+  // ASCII only (esbuild escapes strings, but not what is inside a regular expression literal): bin/owrt.cjs
+  // reads the bundle as latin1, several times faster than decoding UTF-8, which is the same for ASCII.
+  charset: "ascii",
 })
+const bundled = readFileSync(outfile)
+const nonAscii = bundled.findIndex((byte) => byte > 0x7f)
+if (nonAscii !== -1) {
+  throw new Error(
+    `dist/owrt.cjs is not ASCII at offset ${nonAscii}: escape the character in the source (\\uXXXX)`,
+  )
+}
 
 try {
   unlinkSync(`${outfile}.v8cache`)

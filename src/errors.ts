@@ -294,7 +294,8 @@ export const noSpaceIn = (cause: unknown, fallbackPath?: string): NoSpace | unde
 export const pathInNoSpaceMessage = (text: string): string | undefined => {
   for (const line of text.split("\n")) {
     if (!noSpaceText.test(line)) continue
-    const quoted = /['‘"`](\/[^'’"`]+)['’"`]/.exec(line)
+    // The curly quotes are escaped: the bundle stays ASCII (bin/owrt.cjs reads it as latin1, see bundle.mjs).
+    const quoted = /['\u2018"`](\/[^'\u2019"`]+)['\u2019"`]/.exec(line)
     if (quoted?.[1]) return quoted[1]
     const bare = /(\/[^\s:]+):/.exec(line)
     if (bare?.[1]) return bare[1]

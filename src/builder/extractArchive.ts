@@ -1,7 +1,6 @@
-import { type ChildProcess, execFileSync, spawn } from "node:child_process"
+import type { ChildProcess } from "node:child_process"
 import { createHash } from "node:crypto"
 import type { ClientRequest, IncomingMessage } from "node:http"
-import { createInterface } from "node:readline"
 import { Effect } from "effect"
 import {
   ArchiveCorruptError,
@@ -11,6 +10,7 @@ import {
   StoreFullError,
   UnsafeArchiveError,
 } from "../errors.js"
+import { childProcess, readline } from "../process/lazyBuiltin.js"
 import { openGet } from "./httpGet.js"
 import { listingArguments, parseListingLine } from "./tarListing.js"
 import { TarEntryCheck, TarSafetyScanner, type TarSummary, type UnsafeReason } from "./tarSafety.js"
@@ -50,7 +50,9 @@ let gnuTarAvailable: boolean | undefined
 const isGnuTar = (): boolean => {
   if (gnuTarAvailable === undefined) {
     try {
-      gnuTarAvailable = execFileSync("tar", ["--version"], { encoding: "utf8" }).includes("GNU tar")
+      gnuTarAvailable = childProcess()
+        .execFileSync("tar", ["--version"], { encoding: "utf8" })
+        .includes("GNU tar")
     } catch {
       gnuTarAvailable = false
     }
@@ -197,18 +199,20 @@ export const downloadAndExtract = (options: {
     const start = (head: Buffer): boolean => {
       compression = sniffCompression(head)
       if (compression === undefined) return false
-      tar = spawn("tar", [...tarArguments, ...(gnu ? ["--delay-directory-restore"] : [])], {
+      tar = childProcess().spawn("tar", [...tarArguments, ...(gnu ? ["--delay-directory-restore"] : [])], {
         stdio: ["pipe", gnu ? "pipe" : "ignore", "pipe"],
       })
       tar.stdin?.on("error", () => undefined)
       if (tar.stdout && scanner instanceof TarEntryCheck) {
         const check = scanner
-        createInterface({ input: tar.stdout, crlfDelay: Number.POSITIVE_INFINITY }).on("line", (line) => {
-          const entry = parseListingLine(line)
-          if (!entry) return
-          check.add(entry.path, entry.type, entry.linkTarget)
-          if (check.problem) finish(Effect.fail(unsafe()))
-        })
+        readline()
+          .createInterface({ input: tar.stdout, crlfDelay: Number.POSITIVE_INFINITY })
+          .on("line", (line) => {
+            const entry = parseListingLine(line)
+            if (!entry) return
+            check.add(entry.path, entry.type, entry.linkTarget)
+            if (check.problem) finish(Effect.fail(unsafe()))
+          })
       }
       tarExit = exitOf(tar)
       void tarExit.then((exit) => {
@@ -226,10 +230,12 @@ export const downloadAndExtract = (options: {
       const [command, args] = decompressor[compression]
       if (gnu && tar.stdin) {
         // The decompressor writes straight into tar: the bytes never pass through this process.
-        decompress = spawn(command, args as Array<string>, { stdio: ["pipe", tar.stdin, "pipe"] })
+        decompress = childProcess().spawn(command, args as Array<string>, {
+          stdio: ["pipe", tar.stdin, "pipe"],
+        })
         tar.stdin.destroy()
       } else {
-        decompress = spawn(command, args as Array<string>, { stdio: ["pipe", "pipe", "pipe"] })
+        decompress = childProcess().spawn(command, args as Array<string>, { stdio: ["pipe", "pipe", "pipe"] })
         const output = decompress.stdout
         output?.on("data", (chunk: Buffer) => toTar(chunk, output))
         output?.on("end", () => tar?.stdin?.end())

@@ -1,6 +1,6 @@
-import { type ClientRequest, Agent as HttpAgent, get as httpGet, type IncomingMessage } from "node:http"
-import { Agent as HttpsAgent, get as httpsGet } from "node:https"
+import type { Agent, ClientRequest, IncomingMessage } from "node:http"
 import { Effect } from "effect"
+import { http, https } from "../process/lazyBuiltin.js"
 
 /*
  * owrt's one HTTP GET, on Node's own http client: the download server's metadata is a few kilobytes and a
@@ -9,7 +9,15 @@ import { Effect } from "effect"
  * destroys the request in flight, whichever redirect it is on.
  */
 
-const agents = { http: new HttpAgent({ keepAlive: true }), https: new HttpsAgent({ keepAlive: true }) }
+// Made at the first request: a command that asks upstream nothing does not load Node's http client.
+let agents: { readonly http: Agent; readonly https: Agent } | undefined
+const keepAliveAgents = () => {
+  agents ??= {
+    http: new (http().Agent)({ keepAlive: true }),
+    https: new (https().Agent)({ keepAlive: true }),
+  }
+  return agents
+}
 
 export interface GetOptions {
   /** Destroys the request when the connection carries nothing for this long. */
@@ -28,12 +36,12 @@ export interface GetOptions {
 export const openGet = (url: string, options: GetOptions, redirects = 5): Promise<IncomingMessage> =>
   new Promise((resolve, reject) => {
     const secure = url.startsWith("https:")
-    const req = (secure ? httpsGet : httpGet)(
+    const req = (secure ? https().get : http().get)(
       url,
       {
         headers: { "user-agent": "owrt" },
         signal: options.signal,
-        ...(options.keepAlive ? { agent: secure ? agents.https : agents.http } : {}),
+        ...(options.keepAlive ? { agent: secure ? keepAliveAgents().https : keepAliveAgents().http } : {}),
       },
       (response) => {
         const status = response.statusCode ?? 0
@@ -91,6 +99,6 @@ export const httpGetBytes = (
 
 /** Lets the process exit without waiting for idle keep-alive sockets. */
 export const closeIdleConnections = (): void => {
-  agents.http.destroy()
-  agents.https.destroy()
+  agents?.http.destroy()
+  agents?.https.destroy()
 }

@@ -1,8 +1,10 @@
 import * as Command from "@effect/cli/Command"
 import * as HelpDoc from "@effect/cli/HelpDoc"
 import * as ValidationError from "@effect/cli/ValidationError"
-import * as NodeContext from "@effect/platform-node/NodeContext"
-import { Cause, Effect, Exit, Fiber, Option } from "effect"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+import * as NodePath from "@effect/platform-node/NodePath"
+import * as NodeTerminal from "@effect/platform-node/NodeTerminal"
+import { Cause, Effect, Exit, Fiber, Layer, Option } from "effect"
 import { describeCause, type ErrorReport, ExitCode, isOwrtError, toErrorReport } from "../errors.js"
 import { killChildGroups } from "../process/childGroups.js"
 import { owrtVersion } from "../version.js"
@@ -41,6 +43,12 @@ const root = Command.make("owrt").pipe(
 )
 
 const cli = Command.run(root, { name: "owrt", version: owrtVersion })
+
+/*
+ * What @effect/cli needs to run (its `CliApp.Environment`): not NodeContext, whose command executor and
+ * worker manager load modules (child_process, workers) no command takes from the context.
+ */
+const cliEnvironment = Layer.mergeAll(NodePath.layer, NodeTerminal.layer, NodeFileSystem.layer)
 const rootShape = commandShape(root.descriptor)
 
 const ansiEscape = new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, "g")
@@ -119,7 +127,7 @@ export const main = (argv: ReadonlyArray<string>): void => {
     process.exitCode = ExitCode.usage
     return
   }
-  const program = cli(argv).pipe(Effect.provide(NodeContext.layer), (p) => withCliConsole(json, p))
+  const program = cli(argv).pipe(Effect.provide(cliEnvironment), (p) => withCliConsole(json, p))
   const fiber = Effect.runFork(program)
   let interrupts = 0
   const onSignal = () => {
@@ -137,5 +145,8 @@ export const main = (argv: ReadonlyArray<string>): void => {
     process.off("SIGINT", onSignal)
     process.off("SIGTERM", onSignal)
     process.exitCode = finish(json, exit)
+    // The command is over and its scopes are closed: exit once what it wrote has been flushed, instead of
+    // letting the event loop wind down (a last full garbage collection, timers of libraries) first.
+    process.stdout.write("", () => process.stderr.write("", () => process.exit()))
   })
 }

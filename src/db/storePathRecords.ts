@@ -20,6 +20,10 @@ export const StorePathRow = Schema.Struct({
 })
 export type StorePathRow = typeof StorePathRow.Type
 
+/** A valid row's key, kind and name (its directory is `<key>-<name>`): what a lookup needs, without the listing. */
+export const ValidStorePath = Schema.Struct({ key: Schema.String, kind: Schema.String, name: Schema.String })
+export type ValidStorePath = typeof ValidStorePath.Type
+
 /** What publishing a node records. */
 export interface NewStorePath {
   readonly key: string
@@ -48,7 +52,21 @@ export class StorePathRecords extends Effect.Service<StorePathRecords>()("owrt/S
       Result: StorePathRow,
       execute: () => sql`SELECT * FROM store_paths ORDER BY created_at, key`,
     })
+    // Lookups read only key and name: a builder's listing alone is megabytes of JSON.
+    const validByKey = SqlSchema.findOne({
+      Request: Schema.String,
+      Result: ValidStorePath,
+      execute: (key) => sql`SELECT key, kind, name FROM store_paths WHERE key = ${key} AND valid = 1`,
+    })
+    const allValid = SqlSchema.findAll({
+      Request: Schema.Void,
+      Result: ValidStorePath,
+      execute: () => sql`SELECT key, kind, name FROM store_paths WHERE valid = 1`,
+    })
     return {
+      findValid: (key: string) =>
+        validByKey(key).pipe(Effect.map(Option.getOrUndefined), sqlFailure("read store path")),
+      listValid: () => allValid(undefined).pipe(sqlFailure("list store paths")),
       find: (key: string) =>
         byKey(key).pipe(Effect.map(Option.getOrUndefined), sqlFailure("read store path")),
       list: () => all(undefined).pipe(sqlFailure("list store paths")),

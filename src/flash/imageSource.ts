@@ -3,10 +3,10 @@ import { createReadStream } from "node:fs"
 import { type FileHandle, open } from "node:fs/promises"
 import { Transform } from "node:stream"
 import { pipeline } from "node:stream/promises"
-import { crc32, createInflateRaw } from "node:zlib"
 import { Effect } from "effect"
 import { sniffCompression } from "../builder/extractArchive.js"
 import { FlashImageError } from "../errors.js"
+import { zlib } from "../process/lazyBuiltin.js"
 
 /*
  * An image to write: a raw disk image, or one compressed with gzip (OpenWrt ships x86 and Raspberry Pi
@@ -114,12 +114,12 @@ const inspectGzip = async (
   const { bytesRead } = await handle.read(head, 0, head.length, 0)
   const dataOffset = gzipDataOffset(head.subarray(0, bytesRead))
   const hash = createHash("sha256")
-  const inflate = createInflateRaw()
+  const inflate = zlib().createInflateRaw()
   let bytes = 0
   let crc = 0
   inflate.on("data", (chunk: Buffer) => {
     bytes += chunk.length
-    crc = crc32(chunk, crc)
+    crc = zlib().crc32(chunk, crc)
   })
   // Raw inflate stops at the end of the deflate data and ignores the rest: the trailer and anything after it.
   // The pipeline settles once the input is in; the inflate ends (or finds the data cut short) after that.
@@ -212,7 +212,7 @@ const rawReader = (path: string, handle: FileHandle): ImageReader => {
  */
 const gzipReader = (source: Extract<ImageSource, { compression: "gzip" }>): ImageReader => {
   const { gzip } = source
-  const inflate = createInflateRaw({ chunkSize: 1024 * 1024 })
+  const inflate = zlib().createInflateRaw({ chunkSize: 1024 * 1024 })
   const file = createReadStream(source.path, { highWaterMark: 1024 * 1024 })
   const hash = createHash("sha256")
   // The digest covers the whole file, metadata after the gzip stream included: wait for its end too.
@@ -249,7 +249,7 @@ const gzipReader = (source: Extract<ImageSource, { compression: "gzip" }>): Imag
           }
           pending = next.value
           bytes += pending.length
-          crc = crc32(pending, crc)
+          crc = zlib().crc32(pending, crc)
         }
         const n = pending.copy(target, filled)
         filled += n

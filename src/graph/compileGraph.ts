@@ -47,6 +47,8 @@ export interface CompileFacts {
   readonly failureLog?: string | undefined
   /** That build record (`owrt builds log <id>`). */
   readonly buildId?: number | undefined
+  /** The store's sealing key, when the caller reads it once for many profiles (default: read here). */
+  readonly sealingKey?: Effect.Effect<Uint8Array> | undefined
 }
 
 export interface CompiledProfile {
@@ -82,7 +84,7 @@ export const compileGraph = (
     const overlay = yield* Effect.gen(function* () {
       const values = new Map<string, string>()
       const fingerprints: Record<string, string> = {}
-      const sealingKey = yield* storeSealingKey(config.store)
+      const sealingKey = yield* facts.sealingKey ?? storeSealingKey(config.store)
       const used = secretsUsed(revision)
       if (used.length > 0) {
         const fingerprintKey =

@@ -213,6 +213,33 @@ export const executorLayer = Layer.effect(
         const fresh = specs.filter((spec) => !options.realized?.has(spec.key))
         yield* withSql(useStorePaths(fresh.map((spec) => `node:${spec.key}`))).pipe(Scope.extend(scope))
 
+        // Everything stored, the usual case of a realize done before: found in one pass, without the
+        // machinery that builds missing nodes in parallel (a node to rebuild is never found).
+        const found = yield* findAllStored(fresh, options.rebuild === true)
+        if (found) {
+          for (const spec of fresh) emit(spec, "queued")
+          const realized = new Map<string, StoredNode>()
+          for (const spec of specs) {
+            const known = options.realized?.get(spec.key)
+            const row = found.get(spec.key)
+            if (known) realized.set(spec.key, known)
+            else if (row) {
+              emit(spec, "checking")
+              const stored = yield* storedNode(
+                { store: config.store, kind: spec.kind.kind, key: spec.key, private: spec.private },
+                row,
+              ).pipe(
+                Effect.tap((stored) => (spec.stored ? withSql(spec.stored(stored)) : Effect.void)),
+                Effect.tapErrorCause(() => Effect.sync(() => emit(spec, "failed"))),
+                Effect.mapError(asOwrtError),
+              )
+              emit(spec, "cached")
+              realized.set(spec.key, stored)
+            }
+          }
+          return realized as RealizedGraph
+        }
+
         // One cached effect per node, made in dependency order: each awaits its dependencies' effects, so
         // independent nodes run in parallel and a shared dependency runs once. A node this request already
         // realized (the builder, whose device list its graph needed) is taken as it is.
@@ -247,13 +274,27 @@ export const executorLayer = Layer.effect(
         return new Map(realized) as RealizedGraph
       })
 
+    /**
+     * The stored row of every one of `specs` when all are stored (and none is to be rebuilt); undefined as
+     * soon as one is not.
+     */
+    const findAllStored = (specs: ReadonlyArray<NodeSpec>, rebuild: boolean) =>
+      withSql(
+        Effect.gen(function* () {
+          if (rebuild && specs.some((spec) => spec.kind.rebuildable)) return undefined
+          const rows = new Map<string, { readonly name: string }>()
+          for (const spec of specs) {
+            const row = yield* lookupNode(config.store, spec.key)
+            if (!row) return undefined
+            rows.set(spec.key, row)
+          }
+          return rows
+        }),
+      ).pipe(Effect.mapError(asOwrtError))
+
     const lookup = (graphs: ReadonlyArray<Graph>) =>
       Effect.gen(function* () {
-        const rows = new Map(
-          (yield* withSql(StorePathRecords.list()))
-            .filter((r) => r.valid === 1)
-            .map((r) => [r.key, r] as const),
-        )
+        const rows = new Map((yield* withSql(StorePathRecords.listValid())).map((r) => [r.key, r] as const))
         const statuses = new Map<string, NodeStatus>()
         for (const graph of graphs) {
           for (const node of graph.nodes) {

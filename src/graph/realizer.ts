@@ -22,6 +22,7 @@ const silent = { report: () => undefined }
 
 import { prepareNodeKeys } from "../store/nodeKey.js"
 import type { StoredNode } from "../store/nodeStore.js"
+import { storeSealingKey } from "../store/sealingKey.js"
 import { type Canonical, CanonicalSchema, canonicalJson } from "../text/canonicalJson.js"
 import { type CompiledProfile, type CompileFacts, compileGraph } from "./compileGraph.js"
 import { Executor } from "./executor.js"
@@ -238,8 +239,11 @@ export const realizerLayer = Layer.effect(
       })
 
     /**
-     * Compile facts for building: the builder is realized first (through the executor, like any node) and
-     * its device list read once (`make info`, cached in the database).
+     * Compile facts for building: the builder's device list (`make info`, cached in the database). When the
+     * whole graph is realized next (`realized` given) and the list was read before, the builder is not
+     * realized first: its key is the signed archive's digest, so the list is the same, and the executor
+     * realizes it with the rest of the graph. Otherwise the builder is realized first (through the executor,
+     * like any node) and its list read once.
      */
     const buildFacts = (
       label: string,
@@ -253,6 +257,11 @@ export const realizerLayer = Layer.effect(
       builderInfo: (archive: BuilderArchive, node: NodeSpec) =>
         Effect.gen(function* () {
           if (buildId !== undefined) yield* withSql(BuildRecords.updateKeys(buildId, { builder: node.key }))
+          // Only when the whole graph is realized next (`realized` given); an audit needs the builder now.
+          if (realized !== undefined) {
+            const known = yield* withSql(cachedBuilderInfo(node.key))
+            if (known) return known
+          }
           const builderRealized = yield* executor.realize({ label, nodes: [node], root: node.key })
           const stored = builderRealized.get(node.key)
           if (!stored) return yield* new InternalError({ cause: `${label}: the builder was not realized` })
@@ -392,7 +401,7 @@ export const realizerLayer = Layer.effect(
 
     /**
      * Compile facts for planning: nothing is fetched or run. What many profiles share (an archive's
-     * resolution, a builder's cached device list) is read once per plan.
+     * resolution, a builder's cached device list, the store's sealing key) is read once per plan.
      */
     const planFacts = Effect.gen(function* () {
       const resolve = yield* Effect.cachedFunction((releaseTarget: string) => {
@@ -402,8 +411,10 @@ export const realizerLayer = Layer.effect(
       const info = yield* Effect.cachedFunction((key: string) =>
         withSql(cachedBuilderInfo(key)).pipe(Effect.mapError(asOwrtError)),
       )
+      const sealingKey = yield* Effect.cached(storeSealingKey(config.store))
       return {
         lenient: true,
+        sealingKey,
         resolveArchive: (release, target) => resolve(`${release}\0${target}`),
         builderInfo: (_archive, node) => info(node.key),
       } satisfies CompileFacts

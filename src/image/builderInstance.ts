@@ -1,9 +1,9 @@
-import { execFileSync, spawn } from "node:child_process"
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statfsSync } from "node:fs"
 import { join } from "node:path"
 import { Effect, type Scope } from "effect"
 import { freeBytesAt, InternalError, pathInNoSpaceMessage } from "../errors.js"
 import { forgetChildGroup, trackChildGroup } from "../process/childGroups.js"
+import { childProcess } from "../process/lazyBuiltin.js"
 import { currentProcess } from "../process/processIdentity.js"
 import { memoryScratchPrefix, memoryScratchRoot } from "../store/workDirectory.js"
 
@@ -26,7 +26,7 @@ const dieWithParent = (
 ): readonly [string, ReadonlyArray<string>] => {
   if (setprivUsable === undefined) {
     try {
-      execFileSync("setpriv", ["--pdeathsig", "KILL", "--", "true"], { stdio: "ignore" })
+      childProcess().execFileSync("setpriv", ["--pdeathsig", "KILL", "--", "true"], { stdio: "ignore" })
       setprivUsable = true
     } catch {
       setprivUsable = false
@@ -42,7 +42,9 @@ const canUseOverlay = (): boolean => {
   try {
     if (process.getuid?.() !== 0) return false
     if (!readFileSync("/proc/filesystems", "utf8").includes("\toverlay")) return false
-    execFileSync("unshare", ["--mount", "--propagation", "private", "true"], { stdio: "ignore" })
+    childProcess().execFileSync("unshare", ["--mount", "--propagation", "private", "true"], {
+      stdio: "ignore",
+    })
     overlayUsable = true
   } catch {
     overlayUsable = false
@@ -138,9 +140,9 @@ export const makeBuilderInstance = (
         }
         const copy = join(work, "instance")
         if (!existsSync(copy)) {
-          execFileSync("cp", ["-a", "--reflink=auto", builder, copy], { stdio: "pipe" })
+          childProcess().execFileSync("cp", ["-a", "--reflink=auto", builder, copy], { stdio: "pipe" })
           // The stored builder is read-only; its copy is the build's to write in.
-          execFileSync("chmod", ["-R", "u+w", copy], { stdio: "pipe" })
+          childProcess().execFileSync("chmod", ["-R", "u+w", copy], { stdio: "pipe" })
         }
         return {
           kind: "copy",
@@ -222,7 +224,7 @@ export const runMake = (
 ): Effect.Effect<MakeResult, InternalError> =>
   Effect.async<MakeResult, InternalError>((resume) => {
     const [command, argv] = dieWithParent(instance.makeCommand(args))
-    const child = spawn(command, argv as Array<string>, {
+    const child = childProcess().spawn(command, argv as Array<string>, {
       env: { ...instance.environment },
       stdio: ["ignore", "pipe", "pipe"],
       detached: true,

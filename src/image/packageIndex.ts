@@ -1,8 +1,8 @@
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs"
 import { isAbsolute, join, resolve } from "node:path"
-import { gunzipSync } from "node:zlib"
 import { Effect, Schema } from "effect"
 import { InternalError } from "../errors.js"
+import { zlib } from "../process/lazyBuiltin.js"
 import { closestMatch } from "../text/closestMatch.js"
 
 /*
@@ -110,7 +110,7 @@ const readFeed = (dir: string): ReadonlyArray<Paragraph> | undefined => {
   const plain = join(dir, "Packages")
   if (existsSync(plain)) return parsePackagesText(readFileSync(plain, "utf8"))
   const gz = join(dir, "Packages.gz")
-  if (existsSync(gz)) return parsePackagesText(gunzipSync(readFileSync(gz)).toString("utf8"))
+  if (existsSync(gz)) return parsePackagesText(zlib().gunzipSync(readFileSync(gz)).toString("utf8"))
   const json = join(dir, "index.json")
   if (existsSync(json)) {
     const parsed = JSON.parse(readFileSync(json, "utf8")) as { packages?: Record<string, unknown> }

@@ -1,6 +1,6 @@
-import { execFileSync } from "node:child_process"
 import { chmodSync, statSync } from "node:fs"
 import { join } from "node:path"
+import { childProcess } from "../process/lazyBuiltin.js"
 import type { TreeFile } from "../store/treeDigest.js"
 
 /**
@@ -10,7 +10,7 @@ import type { TreeFile } from "../store/treeDigest.js"
  * an overlay's 0600 file stays 0600 in the image, and FILES is writable for the build marker.
  */
 export const copyStagedTree = (stored: string, listing: ReadonlyArray<TreeFile>, files: string): void => {
-  execFileSync("cp", ["-a", "--reflink=auto", stored, files], { stdio: "pipe" })
+  childProcess().execFileSync("cp", ["-a", "--reflink=auto", stored, files], { stdio: "pipe" })
   // As the staged tree's own directory was made: 0755, or owner-only when it holds secrets.
   chmodSync(files, (statSync(stored).mode & 0o077) === 0 ? 0o700 : 0o755)
   for (const entry of listing) if (entry.kind !== "symlink") chmodSync(join(files, entry.path), entry.mode)

@@ -140,7 +140,8 @@ export const profileRepositoryLayer = Layer.effect(
     const sql = yield* SqlClient.SqlClient
     // Read all at first use (one query), written (and kept) as new documents are decoded. Keyed by the
     // digest of a file's text, so it stays right however often files change under a long-running process.
-    let cachedDocuments: Map<string, ProfileDocument> | undefined
+    // A row is decoded when its digest is first asked for: the table keeps every version of every file.
+    let cachedDocuments: Map<string, ProfileDocument | string> | undefined
     const documentRows = SqlSchema.findAll({
       Request: Schema.Void,
       Result: Schema.Struct({ digest: Schema.String, document: Schema.String }),
@@ -151,14 +152,18 @@ export const profileRepositoryLayer = Layer.effect(
         Effect.gen(function* () {
           if (!cachedDocuments) {
             const rows = yield* documentRows(undefined).pipe(Effect.orElseSucceed(() => []))
-            cachedDocuments = new Map()
-            // A cache: a row that does not decode (written by another version) is a miss, not an error.
-            for (const row of rows) {
-              const document = decodeCachedDocument(row.document)
-              if (Either.isRight(document)) cachedDocuments.set(row.digest, document.right)
-            }
+            cachedDocuments = new Map(rows.map((row) => [row.digest, row.document]))
           }
-          return cachedDocuments.get(digest)
+          const cached = cachedDocuments.get(digest)
+          if (typeof cached !== "string") return cached
+          // A cache: a row that does not decode (written by another version) is a miss, not an error.
+          const document = decodeCachedDocument(cached)
+          if (Either.isLeft(document)) {
+            cachedDocuments.delete(digest)
+            return undefined
+          }
+          cachedDocuments.set(digest, document.right)
+          return document.right
         }),
       put: (digest, document) =>
         Effect.zipRight(

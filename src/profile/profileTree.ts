@@ -1,4 +1,3 @@
-import { execFile } from "node:child_process"
 import { createHash } from "node:crypto"
 import {
   closeSync,
@@ -15,6 +14,7 @@ import {
 import { basename, join, posix, relative, sep } from "node:path"
 import { Effect } from "effect"
 import { GitError } from "../errors.js"
+import { childProcess } from "../process/lazyBuiltin.js"
 
 /** A file or symlink of an overlay directory. Modes are normalised to 0644/0755, as git records them. */
 export interface TreeEntry {
@@ -88,10 +88,17 @@ const readBounded = (path: string, maxBytes: number): TextRead | undefined => {
     const stat = fstatSync(fd)
     if (!stat.isFile()) return undefined
     if (stat.size > maxBytes) return { _tag: "tooLarge", size: stat.size }
-    // One byte over the limit: a file that grew since fstat is still caught.
-    const buffer = Buffer.allocUnsafe(maxBytes + 1)
+    // Room for the size fstat reported and one byte more, so that a file that grew since is noticed; it
+    // grows (up to one byte over the limit) only for such a file, instead of every read taking the limit.
+    let buffer = Buffer.allocUnsafe(Math.min(stat.size, maxBytes) + 1)
     let length = 0
-    while (length < buffer.length) {
+    for (;;) {
+      if (length === buffer.length) {
+        if (length > maxBytes) break
+        const larger = Buffer.allocUnsafe(Math.min(buffer.length * 2, maxBytes + 1))
+        buffer.copy(larger, 0, 0, length)
+        buffer = larger
+      }
       const read = readSync(fd, buffer, length, buffer.length - length, null)
       if (read === 0) break
       length += read
@@ -203,7 +210,7 @@ export const worktreeProfileTree = (profilesDir: string): ProfileTree => {
 
 const runGit = (cwd: string, args: ReadonlyArray<string>, input?: string): Effect.Effect<Buffer, GitError> =>
   Effect.async<Buffer, GitError>((resume) => {
-    const child = execFile(
+    const child = childProcess().execFile(
       "git",
       args as Array<string>,
       { cwd, encoding: "buffer", maxBuffer: 1 << 30, env: { ...process.env, GIT_OPTIONAL_LOCKS: "0" } },

@@ -140,9 +140,6 @@ export class ProfileMissing extends Data.TaggedError("ProfileMissing")<{
   readonly known: ReadonlyArray<string>
 }> {}
 
-const fileOf = (id: string, files: ReadonlyArray<string>) =>
-  files.find((f) => f === `${id}.yaml` || f === `${id}.yml`)
-
 /**
  * Loads and resolves profiles from one tree (working tree or a git commit). Documents are parsed once
  * per resolver, so resolving many profiles that share parents stays cheap.
@@ -163,11 +160,26 @@ export const makeProfileResolver = (
 ): ProfileResolver => {
   const documents = new Map<string, Either.Either<LoadedDocument, ProfileInvalidError>>()
   let fileList: ReadonlyArray<string> | undefined
+  /** The file of each id (the first of `<id>.yaml`, `<id>.yml` listed), made once: a plan looks up hundreds. */
+  let fileById: ReadonlyMap<string, string> | undefined
 
   const files = () =>
     fileList !== undefined
       ? Effect.succeed(fileList)
       : tree.listProfileFiles().pipe(Effect.tap((list) => Effect.sync(() => (fileList = list))))
+
+  const fileOf = (id: string) =>
+    Effect.map(files(), (list) => {
+      if (fileById === undefined) {
+        const byId = new Map<string, string>()
+        for (const file of list) {
+          const named = /^(.*)\.ya?ml$/.exec(file)?.[1]
+          if (named !== undefined && !byId.has(named)) byId.set(named, file)
+        }
+        fileById = byId
+      }
+      return fileById.get(id)
+    })
 
   const ids = () => files().pipe(Effect.map((list) => list.map((f) => f.replace(/\.ya?ml$/, ""))))
 
@@ -175,7 +187,7 @@ export const makeProfileResolver = (
     Effect.gen(function* () {
       const cached = documents.get(id)
       if (cached) return yield* cached
-      const file = fileOf(id, yield* files())
+      const file = yield* fileOf(id)
       if (!file) return undefined
       const read = yield* tree.readText(file, profileLimits.fileBytes)
       const display = tree.displayPath?.(file) ?? (displayDir === "" ? file : `${displayDir}/${file}`)

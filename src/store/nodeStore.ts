@@ -3,7 +3,7 @@ import { join } from "node:path"
 import { Effect, type Scope } from "effect"
 import type { DatabaseFailure } from "../db/database.js"
 import type { Database } from "../db/records.js"
-import { StorePathRecords, type StorePathRow } from "../db/storePathRecords.js"
+import { StorePathRecords, type ValidStorePath } from "../db/storePathRecords.js"
 import { InternalError, type LockTimeoutError } from "../errors.js"
 import type { Canonical } from "../text/canonicalJson.js"
 import { ensureReadOnly, makeReadOnly, makeWritable, publishedRootMode } from "./readOnly.js"
@@ -28,9 +28,9 @@ export const storePathName = (key: string, name: string): string => `${key}-${na
 export const lookupNode = (
   store: string,
   key: string,
-): Effect.Effect<StorePathRow | undefined, DatabaseFailure, Database> =>
-  Effect.map(StorePathRecords.find(key), (row) =>
-    row && row.valid === 1 && existsSync(join(store, storePathName(key, row.name))) ? row : undefined,
+): Effect.Effect<ValidStorePath | undefined, DatabaseFailure, Database> =>
+  Effect.map(StorePathRecords.findValid(key), (row) =>
+    row && existsSync(join(store, storePathName(key, row.name))) ? row : undefined,
   )
 
 export type NodeStoreError = DatabaseFailure | InternalError | LockTimeoutError
@@ -67,7 +67,7 @@ export const realizeNode = <E, R>(options: {
   Effect.gen(function* () {
     const { store, kind, key, name } = options
     const path = join(store, storePathName(key, name))
-    const hit = (row: StorePathRow) => storedNode({ store, kind, key, private: options.private }, row)
+    const hit = (row: ValidStorePath) => storedNode({ store, kind, key, private: options.private }, row)
     if (!options.rebuild) {
       const found = yield* lookupNode(store, key)
       if (found) return yield* hit(found)
@@ -125,7 +125,7 @@ export const storedNode = (
     readonly key: string
     readonly private?: boolean | undefined
   },
-  row: StorePathRow,
+  row: { readonly name: string },
 ): Effect.Effect<StoredNode, InternalError> => {
   const path = join(node.store, storePathName(node.key, row.name))
   return Effect.as(ensureReadOnly(path, node.private === true), {

@@ -55,6 +55,24 @@ describe("the owrt CLI", () => {
     expect(result.stderr).toMatch(/^owrt: error\[profile_not_found\]: no profile `no-such-profile`/)
   })
 
+  it("refuses to realize an abstract profile named on the command line (usage, exit 2), building nothing", async () => {
+    const project = makeProject({
+      "profiles/base.yaml": 'abstract: true\nrelease: "23.05.5"\ntarget: ath79/generic\n',
+      "profiles/ap.yaml": "extends: base\ndevice: tplink_archer-c7-v5\n",
+    })
+    try {
+      // Offline: what is refused must be refused before upstream is asked anything.
+      const result = await owrt(["realize", "base", "--json", "--offline"], { cwd: project.dir })
+      expect(result.code, result.stdout + result.stderr).toBe(2)
+      expect(json<ErrorDocument>(result).error).toMatchObject({
+        code: "usage",
+        message: expect.stringContaining("base is abstract"),
+      })
+    } finally {
+      project.cleanup()
+    }
+  })
+
   it("ships a JSON Schema for editors that matches `owrt profiles schema`", async () => {
     const result = await owrt(["profiles", "schema"], { cwd: repoRoot })
     expect(result.code).toBe(0)

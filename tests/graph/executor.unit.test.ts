@@ -110,9 +110,27 @@ describe("executor with a fake node kind", () => {
         expect(states).toEqual(["queued", "checking", "building", "building", "done"])
         expect(progress.events.some((e) => e.kind === "node" && e.line === "concatenating d")).toBe(true)
 
-        const again = yield* run.realize(graph).pipe(Effect.provide(collect().layer))
+        const cached = collect()
+        const again = yield* run.realize(graph).pipe(Effect.provide(cached.layer))
         expect(counters.builds.length).toBe(4)
         expect([...again.values()].every((n) => n.cacheHit)).toBe(true)
+        expect(output(again.get(d.key)?.path ?? "")).toBe("a+b+a+c+d")
+        for (const node of [a, b, c, d]) {
+          const states = cached.events.flatMap((e) =>
+            e.kind === "node" && e.key === node.key ? [e.state] : [],
+          )
+          expect(states).toEqual(["queued", "checking", "cached"])
+        }
+
+        // A graph of stored nodes and one new one: the stored are taken as they are, the new one is built.
+        const e = yield* concat("e", [d], counters)
+        const grown = collect()
+        const more = yield* run.realize(graphOf("grown", [a, b, c, d, e])).pipe(Effect.provide(grown.layer))
+        expect(counters.builds).toContain("e")
+        expect(counters.builds.length).toBe(5)
+        expect(output(more.get(e.key)?.path ?? "")).toBe("a+b+a+c+d+e")
+        expect(more.get(d.key)?.cacheHit).toBe(true)
+        expect(more.get(e.key)?.cacheHit).toBe(false)
 
         const statuses = yield* run.lookup([graph])
         expect([...statuses.values()].every((s) => s.stored)).toBe(true)
