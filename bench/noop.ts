@@ -1,5 +1,5 @@
 // bench/noop: `owrt realize` of a profile that is already built (nothing to do) against `node -e 0`.
-// Target: at most 3× Node's own start.
+// Target: at most 2.5× Node's own start.
 import { measure, report } from "./lib/measure.js"
 import { makeBenchProject, owrtBin, owrtOk, startMirror } from "./lib/project.js"
 

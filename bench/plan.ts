@@ -1,5 +1,5 @@
 // bench/plan: `owrt plan --all --json` over 200 generated profiles, all cached, against `node -e 0`.
-// Target: at most 5×. The 200 realizations are made once and kept in bench/.work/plan for later runs.
+// Target: at most 4×. The 200 realizations are made once and kept in bench/.work/plan for later runs.
 import { existsSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { measure, report } from "./lib/measure.js"
