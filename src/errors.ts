@@ -56,6 +56,8 @@ export type ProfileErrorCode =
   | "profile_extends_cycle"
   | "profile_secret_reference_invalid"
   | "profile_secret_undefined"
+  | "profile_secret_inline"
+  | "profile_kind_mismatch"
   | "profile_path_escape"
   | "profile_link_dangling"
   | "profile_overlay_missing"
