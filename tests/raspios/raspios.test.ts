@@ -1,11 +1,11 @@
-import { execFileSync } from "node:child_process"
+import { execFileSync, spawn } from "node:child_process"
 import { createHash } from "node:crypto"
 import { existsSync, readdirSync, readFileSync } from "node:fs"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { buildMirror } from "../fixtures/mirror/index.js"
 import { raspiosListName } from "../fixtures/mirror/raspios.js"
-import { type ErrorDocument, json, makeProject, owrt } from "../helpers/cli.js"
+import { cleanEnv, type ErrorDocument, json, makeProject, owrt, owrtBin } from "../helpers/cli.js"
 import { startTestMirror, type TestMirror } from "../helpers/mirrorServer.js"
 import { readImage } from "../helpers/raspiImage.js"
 
@@ -192,6 +192,53 @@ describe("Raspberry Pi OS profiles", () => {
     } finally {
       image.close()
     }
+  })
+
+  it("keeps the stored base image intact when a customisation is killed midway", async () => {
+    project.write("profiles/killed-pi.yaml", "extends: sensor-hive-17\nhostname: killed-pi\n")
+    const child = spawn(process.execPath, [owrtBin, "realize", "killed-pi"], {
+      cwd: project.dir,
+      env: cleanEnv(secretEnv),
+      stdio: "ignore",
+    })
+    const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()))
+    const work = join(project.dir, "store", ".work")
+    // SIGKILL once the private copy of the base image exists (customise-image is under way).
+    const killedMidway = await new Promise<boolean>((resolve) => {
+      const poll = setInterval(() => {
+        const copies = existsSync(work)
+          ? readdirSync(work, { recursive: true }).filter((p) => String(p).endsWith("image.img"))
+          : []
+        if (copies.length > 0) {
+          clearInterval(poll)
+          child.kill("SIGKILL")
+          resolve(true)
+        }
+      }, 10)
+      void exited.then(() => {
+        clearInterval(poll)
+        resolve(false)
+      })
+    })
+    expect(killedMidway).toBe(true)
+    await exited
+    const bases = baseImages(project.dir)
+    expect(bases).toHaveLength(1)
+    expect(sha256(readFileSync(join(project.dir, "store", bases[0] ?? "", "base.img")))).toBe(extractSha256)
+    // And the next realize builds it.
+    const { artifact } = await realize(project.dir, "killed-pi")
+    const image = readImage(artifact.path)
+    try {
+      expect(image.cat("/etc/hostname")).toBe("killed-pi\n")
+    } finally {
+      image.close()
+    }
+  })
+
+  it("passes an audit: customise-image and collect-artifacts rebuilt give the same bytes", async () => {
+    const result = await owrt(["audit", "sensor-hive-17", "--json"], { cwd: project.dir, env: secretEnv })
+    expect(result.code, result.stderr).toBe(0)
+    expect(json<{ identical: boolean }>(result).identical).toBe(true)
   })
 
   it("gives byte-identical images in two stores", async () => {
