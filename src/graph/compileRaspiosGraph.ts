@@ -39,6 +39,7 @@ export const compileRaspiosGraph = (
     const used = [...new Set([...secretsUsed(revision), ...raspiosSecrets(raspios)])].sort()
     const secrets = yield* readProfileSecrets(entry, used)
     const base = yield* resolveBaseImage(raspios.base, {
+      osList: config.osList,
       offline: config.offline,
       timeoutSeconds: config.timeouts.stall,
     })

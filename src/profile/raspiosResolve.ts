@@ -1,7 +1,7 @@
 import { Effect } from "effect"
 import type { ProfileInvalidError } from "../errors.js"
 import type { ProfileDocument } from "./profileSchema.js"
-import { defaultOsList, type RaspiosUser, type ResolvedRaspios, raspiosOnlyFields } from "./raspiosSchema.js"
+import { type RaspiosUser, type ResolvedRaspios, raspiosOnlyFields } from "./raspiosSchema.js"
 import { at, fail, type Layer } from "./resolveProfile.js"
 
 /*
@@ -70,7 +70,7 @@ export const resolveRaspios = (
     if (!isRaspios) return undefined
 
     const base: Mutable<ResolvedRaspios["base"]> = {
-      os_list: defaultOsList,
+      os_list: null,
       os: null,
       release_date: null,
       url: null,

@@ -30,11 +30,10 @@ const HttpUrl = Schema.String.pipe(
   }),
 )
 
-export const defaultOsList = "https://downloads.raspberrypi.com/os_list_imagingutility_v4.json"
-
 export const RaspiosBase = Schema.Struct({
   os_list: Schema.optional(HttpUrl).annotations({
-    description: `The OS list (rpi-imager's format) \`os\` is looked up in; default ${defaultOsList}`,
+    description:
+      "The OS list (rpi-imager's format) `os` is looked up in; default: the osList setting (Raspberry Pi's own list)",
   }),
   os: Schema.optional(Schema.String).annotations({
     description: 'The OS list entry\'s name, e.g. "Raspberry Pi OS Lite (64-bit)"',
@@ -212,7 +211,7 @@ export const raspiosOnlyFields = Object.keys(raspiosFields) as ReadonlyArray<key
 /** The raspios section of a resolved profile: `extends` applied, defaults filled in. */
 export const ResolvedRaspios = Schema.Struct({
   base: Schema.Struct({
-    os_list: Schema.String,
+    os_list: Schema.NullOr(Schema.String).annotations({ description: "null: the osList setting" }),
     os: Schema.NullOr(Schema.String),
     release_date: Schema.NullOr(Schema.String),
     url: Schema.NullOr(Schema.String),

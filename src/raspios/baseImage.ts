@@ -78,10 +78,11 @@ const entriesOf = (items: ReadonlyArray<unknown>): Array<typeof OsListEntry.Type
  * release date (relative URLs resolve against the list's URL, as a browser's would).
  */
 export const resolveBaseImage = (
-  base: ResolvedRaspios["base"],
-  options: { readonly offline: boolean; readonly timeoutSeconds: number },
+  profileBase: ResolvedRaspios["base"],
+  options: { readonly osList: string; readonly offline: boolean; readonly timeoutSeconds: number },
 ): Effect.Effect<BaseImage, DownloadError | NotFoundError | OfflineError> =>
   Effect.gen(function* () {
+    const base = { ...profileBase, os_list: profileBase.os_list ?? options.osList }
     if (base.url !== null) {
       return {
         url: base.url,

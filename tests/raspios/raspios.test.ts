@@ -21,7 +21,7 @@ const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest(
 const wgConf =
   "[Interface]\nPrivateKey = aW5zZWN1cmUta2V5LWZvci10ZXN0cy1vbmx5LTAxMjM=\nAddress = 10.9.0.17/32\n"
 const wifiPassphrase = "correct-horse-battery"
-const secretEnv = {
+const secretEnv: Record<string, string> = {
   OWRT_TEST_WG_CONF: wgConf,
   OWRT_TEST_WIFI_PSK: wifiPassphrase,
   OWRT_TEST_SECRETS_KEY: "a-shared-fingerprint-key-for-both-stores",
@@ -63,10 +63,10 @@ first_boot:
   - name: 10-hello
     script: echo hello from sensor 17
 `,
-  // The zstd-compressed publication of the same image: the same base node, stored once.
+  // The zstd-compressed publication of the same image: the same base node, stored once. No os_list: the
+  // osList setting's (OWRT_OS_LIST).
   "profiles/quiet-pi.yaml": `kind: raspios
 base:
-  os_list: ${listUrl}
   os: Raspberry Pi OS Lite (64-bit, zstd)
   release_date: "2025-05-13"
 hostname: quiet-pi
@@ -87,6 +87,7 @@ describe("Raspberry Pi OS profiles", () => {
     root = (await buildMirror()).root
     mirror = await startTestMirror(root)
     listUrl = `${mirror.url}/raspios/${raspiosListName}`
+    secretEnv.OWRT_OS_LIST = listUrl
     const list = JSON.parse(readFileSync(join(root, "raspios", raspiosListName), "utf8")) as {
       os_list: Array<{ subitems: Array<{ extract_sha256: string }> }>
     }
