@@ -44,6 +44,11 @@ export interface CompileFacts {
    * of failing the whole plan. A secret that cannot be read is an error all the same.
    */
   readonly lenient: boolean
+  /**
+   * Look-ups of what is stored (store path, audit, flash of a realized profile): nothing upstream is asked.
+   * A Raspberry Pi OS base named by an OS list entry is then found among the stored base images.
+   */
+  readonly storedOnly?: boolean | undefined
   /** Where a failed make-image keeps its log (the build record's id names it). */
   readonly failureLog?: string | undefined
   /** That build record (`owrt builds log <id>`). */
@@ -129,7 +134,7 @@ export const compileGraph = (
     const p = revision.profile
     const label = revisionLabel(entry)
     // A Raspberry Pi OS profile: fetch-base-image, customise-image, collect-artifacts.
-    if (p.kind === "raspios") return yield* compileRaspiosGraph(entry)
+    if (p.kind === "raspios") return yield* compileRaspiosGraph(entry, facts)
     // stage-overlay: secrets are read now, and enter the key only as keyed fingerprints.
     const secrets = yield* readProfileSecrets(entry, secretsUsed(revision), facts.sealingKey)
     const overlay = {

@@ -10,7 +10,7 @@ import { raspiosSecrets } from "../profile/raspiosResolve.js"
 import { resolveBaseImage } from "../raspios/baseImage.js"
 import { collectRaspiosArtifacts } from "../raspios/collectImage.js"
 import type { CustomiseParams } from "../raspios/customiseImage.js"
-import type { CompiledProfile } from "./compileGraph.js"
+import type { CompiledProfile, CompileFacts } from "./compileGraph.js"
 import { readProfileSecrets } from "./compileGraph.js"
 import { makeSpec } from "./graph.js"
 import { collectArtifactsKind, readManifest } from "./kinds/collectArtifactsNode.js"
@@ -27,6 +27,7 @@ import { fetchBaseImageNode } from "./kinds/fetchBaseImageNode.js"
  */
 export const compileRaspiosGraph = (
   entry: ProfileView,
+  facts: Pick<CompileFacts, "storedOnly">,
 ): Effect.Effect<CompiledProfile, OwrtError, AppConfig | Scope.Scope> =>
   Effect.gen(function* () {
     const config = yield* AppConfig
@@ -40,7 +41,9 @@ export const compileRaspiosGraph = (
     const secrets = yield* readProfileSecrets(entry, used)
     const base = yield* resolveBaseImage(raspios.base, {
       osList: config.osList,
+      store: config.store,
       offline: config.offline,
+      storedOnly: facts.storedOnly === true,
       timeoutSeconds: config.timeouts.stall,
     })
     const baseNode = yield* fetchBaseImageNode(base, { stallSeconds: config.timeouts.stall })

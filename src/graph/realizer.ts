@@ -549,6 +549,7 @@ export const realizerLayer = Layer.effect(
      */
     const storedFacts = (archive: BuilderArchive | undefined, label: string): CompileFacts => ({
       lenient: false,
+      storedOnly: true,
       resolveArchive: () =>
         archive === undefined ? Effect.fail(notRealized(label)) : Effect.succeed(archive),
       builderInfo: (archive, node) =>

@@ -4,6 +4,8 @@ import {
   createReadStream,
   createWriteStream,
   openSync,
+  readdirSync,
+  readFileSync,
   readSync,
   statSync,
   writeFileSync,
@@ -79,7 +81,14 @@ const entriesOf = (items: ReadonlyArray<unknown>): Array<typeof OsListEntry.Type
  */
 export const resolveBaseImage = (
   profileBase: ResolvedRaspios["base"],
-  options: { readonly osList: string; readonly offline: boolean; readonly timeoutSeconds: number },
+  options: {
+    readonly osList: string
+    readonly store: string
+    readonly offline: boolean
+    /** Only the stored base images are looked at (store path, audit, flash of a realized profile). */
+    readonly storedOnly: boolean
+    readonly timeoutSeconds: number
+  },
 ): Effect.Effect<BaseImage, DownloadError | NotFoundError | OfflineError> =>
   Effect.gen(function* () {
     const base = { ...profileBase, os_list: profileBase.os_list ?? options.osList }
@@ -93,7 +102,22 @@ export const resolveBaseImage = (
         name: base.url.replace(/^.*\//, ""),
       }
     }
-    if (options.offline) return yield* new OfflineError({ detail: `the OS list ${base.os_list}` })
+    if (options.offline || options.storedOnly) {
+      // The entry's name and release date, as a stored base image recorded them when it was fetched.
+      const stored = storedBaseImages(options.store).find(
+        (b) => b.name === base.os && b.releaseDate === base.release_date,
+      )
+      if (stored !== undefined) return stored
+      if (options.storedOnly) {
+        return yield* new NotFoundError({
+          what: `${base.os} of ${base.release_date}`,
+          detail: "no base image of it is stored here",
+        })
+      }
+      return yield* new OfflineError({
+        detail: `${base.os} of ${base.release_date} (the OS list ${base.os_list})`,
+      })
+    }
     const response = yield* httpGetBytes(base.os_list, options.timeoutSeconds * 1000).pipe(
       Effect.mapError((e) => new DownloadError({ url: base.os_list, detail: e.detail, attempts: 1 })),
     )
@@ -138,6 +162,35 @@ export const resolveBaseImage = (
       name: found.name,
     }
   })
+
+const StoredBaseInfo = Schema.Struct({
+  url: Schema.String,
+  sha256: Schema.String,
+  extractSha256: Schema.String,
+  releaseDate: Schema.NullOr(Schema.String),
+  initFormat: Schema.NullOr(Schema.String),
+  name: Schema.String,
+})
+const decodeStoredBase = Schema.decodeUnknownOption(Schema.parseJson(StoredBaseInfo))
+
+/** The base images in the store (`<key>-raspios-base-*`), as their base.json describes them. */
+const storedBaseImages = (store: string): ReadonlyArray<BaseImage> => {
+  let names: ReadonlyArray<string>
+  try {
+    names = readdirSync(store)
+      .filter((name) => /^[0-9a-f]{16}-raspios-base-/.test(name))
+      .sort()
+  } catch {
+    return []
+  }
+  return names.flatMap((name) => {
+    try {
+      return Option.toArray(decodeStoredBase(readFileSync(join(store, name, baseImageInfoFile), "utf8")))
+    } catch {
+      return []
+    }
+  })
+}
 
 /** Streams `url` into `file`, hashing as it arrives; the SHA-256 of what was received. */
 const download = (url: string, file: string, stallSeconds: number): Effect.Effect<string, DownloadError> =>

@@ -242,6 +242,30 @@ describe("Raspberry Pi OS profiles", () => {
     expect(json<{ identical: boolean }>(result).identical).toBe(true)
   })
 
+  it("answers from the store alone when the OS list cannot be reached", async () => {
+    const unreachable = { ...secretEnv, OWRT_OS_LIST: "http://127.0.0.1:9/os_list.json" }
+    const offline = await owrt(["realize", "sensor-hive-17", "--offline", "--json"], {
+      cwd: project.dir,
+      env: unreachable,
+    })
+    expect(offline.code, offline.stderr).toBe(0)
+    expect(json<{ results: Array<{ cacheHit: boolean }> }>(offline).results[0]?.cacheHit).toBe(true)
+    const path = await owrt(["store", "path", "sensor-hive-17", "--json"], {
+      cwd: project.dir,
+      env: unreachable,
+    })
+    expect(path.code, path.stderr).toBe(0)
+    expect(path.stdout).toContain("-sensor-hive-17-artifacts")
+    // A release never fetched here is not in the store: offline says so.
+    project.write("profiles/never.yaml", 'extends: sensor-hive-17\nbase:\n  release_date: "2024-11-19"\n')
+    const never = await owrt(["realize", "never", "--offline", "--json"], {
+      cwd: project.dir,
+      env: unreachable,
+    })
+    expect(never.code).toBe(5)
+    expect(json<ErrorDocument>(never).error.code).toBe("offline_not_cached")
+  })
+
   it("gives byte-identical images in two stores", async () => {
     const first = await realize(project.dir, "sensor-hive-17")
     const second = await realize(other.dir, "sensor-hive-17")
