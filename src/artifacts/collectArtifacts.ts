@@ -76,6 +76,8 @@ export const ArtifactsManifestSchema = Schema.Struct({
         releaseDate: Schema.NullOr(Schema.String),
       }),
       imageSha256: Schema.optional(Schema.String),
+      /** The block map of the image (bmaptool format 2.0), next to the images. */
+      bmap: Schema.optional(Schema.Struct({ name: Schema.String, sha256: Schema.String })),
     }),
   ),
 })

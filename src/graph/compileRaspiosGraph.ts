@@ -87,7 +87,7 @@ export const compileRaspiosGraph = (
       kind: collectArtifactsKind,
       name: `${p.id}-artifacts`,
       deps: [image.key],
-      keyInputs: { image: image.key },
+      keyInputs: { image: image.key, compression: raspios.compression },
       private: secrets.values.size > 0,
       build: ({ key, output, inputs: stored }) =>
         Effect.asVoid(
@@ -95,6 +95,7 @@ export const compileRaspiosGraph = (
             imagePath: stored.get(image.key)?.path ?? "",
             output,
             profile: p.id,
+            compression: raspios.compression,
             manifest: manifest(key),
             packages: p.packages,
           }),

@@ -94,6 +94,7 @@ export const resolveRaspios = (
     let wireguard: ResolvedRaspios["wireguard"] = null
     let wireguardAt: Layer | undefined
     const python = new Set<string>()
+    let compression: ReadonlyArray<string> = ["xz"]
     for (const layer of layers) {
       const doc = layer.loaded.document
       if (doc.base !== undefined) {
@@ -124,6 +125,7 @@ export const resolveRaspios = (
         wireguardAt = layer
       }
       for (const name of doc.python_packages ?? []) python.add(name)
+      if (doc.compression !== undefined) compression = [...new Set(doc.compression)].sort()
       const removal = (doc.packages ?? []).findIndex((p) => p.startsWith("-"))
       if (removal >= 0) {
         return yield* fail(
@@ -238,6 +240,7 @@ export const resolveRaspios = (
       wifi,
       wireguard,
       python_packages: [...python].sort(),
+      compression,
     } satisfies ResolvedRaspios
   })
 

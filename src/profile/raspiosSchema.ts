@@ -204,6 +204,9 @@ export const raspiosFields = {
   python_packages: Schema.optional(Schema.Array(PythonPackage)).annotations({
     description: "raspios: Python packages pip installs at first boot",
   }),
+  compression: Schema.optional(Schema.Array(Schema.Literal("xz", "zst"))).annotations({
+    description: "raspios: the compressed images made, .img.xz and/or .img.zst (default [xz])",
+  }),
 } as const
 
 export const raspiosOnlyFields = Object.keys(raspiosFields) as ReadonlyArray<keyof typeof raspiosFields>
@@ -246,5 +249,6 @@ export const ResolvedRaspios = Schema.Struct({
   ),
   wireguard: Schema.NullOr(Schema.Struct({ config_secret: Schema.String })),
   python_packages: Schema.Array(Schema.String),
+  compression: Schema.Array(Schema.String),
 })
 export type ResolvedRaspios = typeof ResolvedRaspios.Type

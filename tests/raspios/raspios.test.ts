@@ -1,7 +1,7 @@
 import { execFileSync, spawn } from "node:child_process"
 import { createHash } from "node:crypto"
-import { existsSync, readdirSync, readFileSync } from "node:fs"
-import { join } from "node:path"
+import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs"
+import { dirname, join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { buildMirror } from "../fixtures/mirror/index.js"
 import { raspiosListName } from "../fixtures/mirror/raspios.js"
@@ -72,6 +72,7 @@ base:
 hostname: quiet-pi
 ssh:
   enabled: false
+compression: [zst, xz]
 `,
 })
 
@@ -170,6 +171,27 @@ describe("Raspberry Pi OS profiles", () => {
     } finally {
       image.close()
     }
+    // The block map: bmaptool itself (its checksum of the bmap file and of every range) restores the image
+    // whose SHA-256 SHA256SUMS gives, writing only the mapped blocks.
+    const dir = dirname(dirname(artifact.path))
+    const sums = readFileSync(join(dir, "SHA256SUMS"), "utf8")
+    const imageSha = /^([0-9a-f]{64}) {2}sensor-hive-17\.img$/m.exec(sums)?.[1]
+    const bmap = readFileSync(join(dir, "images", "sensor-hive-17.bmap"), "utf8")
+    const mapped = Number(/<MappedBlocksCount> (\d+) /.exec(bmap)?.[1])
+    const blocks = Number(/<BlocksCount> (\d+) /.exec(bmap)?.[1])
+    expect(mapped).toBeGreaterThan(0)
+    expect(mapped).toBeLessThan(blocks / 4)
+    const restored = join(project.dir, "restored.img")
+    execFileSync("bmaptool", [
+      "-q",
+      "copy",
+      "--bmap",
+      join(dir, "images", "sensor-hive-17.bmap"),
+      artifact.path,
+      restored,
+    ])
+    expect(sha256(readFileSync(restored))).toBe(imageSha)
+    rmSync(restored)
     // No secret value in the output, the logs or the database.
     const db = readFileSync(join(project.dir, "store", "owrt.db"))
     for (const secret of [wgConf.split("\n")[1] ?? "", wifiPassphrase]) {
@@ -185,6 +207,16 @@ describe("Raspberry Pi OS profiles", () => {
     expect(bases).toHaveLength(1)
     const stored = readFileSync(join(project.dir, "store", bases[0] ?? "", "base.img"))
     expect(sha256(stored)).toBe(extractSha256)
+    // Both compressions asked for, the same image in each.
+    const listed = json<{ results: Array<{ artifacts: Array<{ name: string; path: string }> }> }>(
+      await owrt(["realize", "quiet-pi", "--json"], { cwd: project.dir, env: secretEnv }),
+    ).results[0]?.artifacts.map((a) => a.name)
+    expect(listed).toEqual(["quiet-pi.img.xz", "quiet-pi.img.zst"])
+    const fromZstd = execFileSync("zstd", ["-dc", artifact.path.replace(/\.xz$/, ".zst")], {
+      maxBuffer: 1 << 30,
+    })
+    const fromXz = execFileSync("xz", ["-dc", artifact.path], { maxBuffer: 1 << 30 })
+    expect(sha256(fromZstd)).toBe(sha256(fromXz))
     const image = readImage(artifact.path)
     try {
       expect(image.cat("/etc/hostname")).toBe("quiet-pi\n")
@@ -271,6 +303,8 @@ describe("Raspberry Pi OS profiles", () => {
     const second = await realize(other.dir, "sensor-hive-17")
     expect(second.artifact.sha256).toBe(first.artifact.sha256)
     expect(sha256(readFileSync(second.artifact.path))).toBe(sha256(readFileSync(first.artifact.path)))
+    const bmapOf = (path: string) => readFileSync(path.replace(/\.img\.xz$/, ".bmap"))
+    expect(sha256(bmapOf(second.artifact.path))).toBe(sha256(bmapOf(first.artifact.path)))
   })
 
   describe("refuses bad base images and stores nothing", () => {
