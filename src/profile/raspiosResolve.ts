@@ -124,6 +124,20 @@ export const resolveRaspios = (
         wireguard = { ...doc.wireguard }
         wireguardAt = layer
       }
+      const onBoot = (doc.files ?? []).findIndex(
+        (f) => f.path === "/boot/firmware" || f.path.startsWith("/boot/firmware/"),
+      )
+      if (onBoot >= 0) {
+        return yield* fail(
+          "profile_invalid_value",
+          at(
+            layer.loaded.source,
+            ["files", onBoot, "path"],
+            "/boot/firmware is the FAT boot partition's mount point: files are written to the root file system only",
+            "write the file elsewhere, or set what it configures with the profile's own fields",
+          ),
+        )
+      }
       for (const name of doc.python_packages ?? []) python.add(name)
       if (doc.compression !== undefined) compression = [...new Set(doc.compression)].sort()
       const removal = (doc.packages ?? []).findIndex((p) => p.startsWith("-"))

@@ -416,6 +416,20 @@ describe("Raspberry Pi OS profiles", () => {
       )
     })
 
+    it("a file for the boot partition's mount point", async () => {
+      project.write(
+        "profiles/boot-file.yaml",
+        'extends: base-pi\nhostname: boot-file\nfiles:\n  - path: /boot/firmware/config.txt\n    content: "x"\n',
+      )
+      const { error } = json<ErrorDocument>(
+        await owrt(["profiles", "validate", "boot-file", "--json"], { cwd: project.dir }),
+      )
+      expect(error.code).toBe("profile_invalid_value")
+      expect(error.message).toMatch(
+        /^profiles\/boot-file\.yaml:4:\d+: files\[0\]\.path: \/boot\/firmware is the FAT/,
+      )
+    })
+
     it("an OpenWrt setting in a raspios profile", async () => {
       project.write("profiles/mixed.yaml", 'extends: base-pi\nhostname: mixed\nrelease: "24.10.0"\n')
       const { error } = json<ErrorDocument>(
