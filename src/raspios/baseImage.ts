@@ -13,7 +13,8 @@ import {
 import { join } from "node:path"
 import { pipeline } from "node:stream/promises"
 import { Effect, Option, Schema } from "effect"
-import { httpGetBytes, openGet } from "../builder/httpGet.js"
+import { type HttpResponse, httpGetBytes, openGet } from "../builder/httpGet.js"
+import { retrySchedule } from "../builder/upstream.js"
 import {
   BaseImageInvalidError,
   ChecksumMismatchError,
@@ -118,12 +119,22 @@ export const resolveBaseImage = (
         detail: `${base.os} of ${base.release_date} (the OS list ${base.os_list})`,
       })
     }
-    const response = yield* httpGetBytes(base.os_list, options.timeoutSeconds * 1000).pipe(
-      Effect.mapError((e) => new DownloadError({ url: base.os_list, detail: e.detail, attempts: 1 })),
+    const response = yield* withRetries<HttpResponse>(
+      base.os_list,
+      httpGetBytes(base.os_list, options.timeoutSeconds * 1000).pipe(
+        Effect.mapError((e) => new Transient(e.detail)),
+        Effect.flatMap(
+          (r: HttpResponse): Effect.Effect<HttpResponse, Transient | DownloadError> =>
+            r.status === 200
+              ? Effect.succeed(r)
+              : isTransientStatus(r.status)
+                ? Effect.fail(new Transient(`HTTP ${r.status}`))
+                : Effect.fail(
+                    new DownloadError({ url: base.os_list, detail: `HTTP ${r.status}`, attempts: 1 }),
+                  ),
+        ),
+      ),
     )
-    if (response.status !== 200) {
-      return yield* new DownloadError({ url: base.os_list, detail: `HTTP ${response.status}`, attempts: 1 })
-    }
     const list = decodeList(Buffer.from(response.body).toString("utf8"))
     if (list._tag === "Left") {
       return yield* new DownloadError({
@@ -193,27 +204,60 @@ const storedBaseImages = (store: string): ReadonlyArray<BaseImage> => {
 }
 
 /** Streams `url` into `file`, hashing as it arrives; the SHA-256 of what was received. */
-const download = (url: string, file: string, stallSeconds: number): Effect.Effect<string, DownloadError> =>
-  Effect.tryPromise({
-    try: async (signal) => {
-      const response = await openGet(url, {
-        idleMs: stallSeconds * 1000,
-        idleError: () => new Error(`no data for ${stallSeconds}s`),
-        signal,
-      })
-      if (response.statusCode !== 200) {
-        response.resume()
-        throw new Error(`HTTP ${response.statusCode}`)
-      }
-      const hash = createHash("sha256")
-      response.on("data", (chunk: Buffer) => hash.update(chunk))
-      await pipeline(response, createWriteStream(file), { signal })
-      if (!response.complete) throw new Error("connection closed early")
-      return hash.digest("hex")
-    },
-    catch: (error) =>
-      new DownloadError({ url, detail: error instanceof Error ? error.message : String(error), attempts: 1 }),
+/** A failure worth retrying: the network, a stall, a cut connection, HTTP 408, 429 or 5xx. */
+class Transient {
+  readonly _tag = "Transient"
+  constructor(readonly detail: string) {}
+}
+
+const isTransientStatus = (status: number) => status === 408 || status === 429 || status >= 500
+const attempts = 4
+
+/** Retries transient failures with backoff; what still fails is a `DownloadError` naming the attempts. */
+const withRetries = <A>(url: string, effect: Effect.Effect<A, Transient | DownloadError>) =>
+  Effect.suspend(() => {
+    let tries = 0
+    return Effect.suspend(() => {
+      tries += 1
+      return effect
+    }).pipe(
+      Effect.retry({ schedule: retrySchedule(attempts), while: (e) => e instanceof Transient }),
+      Effect.mapError((e) =>
+        e instanceof Transient ? new DownloadError({ url, detail: e.detail, attempts: tries }) : e,
+      ),
+    )
   })
+
+/** Streams `url` into `file`, hashing as it arrives; the SHA-256 of what was received. */
+const download = (url: string, file: string, stallSeconds: number): Effect.Effect<string, DownloadError> =>
+  withRetries(
+    url,
+    Effect.tryPromise({
+      try: async (signal) => {
+        const response = await openGet(url, {
+          idleMs: stallSeconds * 1000,
+          idleError: () => new Error(`no data for ${stallSeconds}s`),
+          signal,
+        })
+        if (response.statusCode !== 200) {
+          response.resume()
+          const status = response.statusCode ?? 0
+          throw isTransientStatus(status)
+            ? new Transient(`HTTP ${status}`)
+            : new DownloadError({ url, detail: `HTTP ${status}`, attempts: 1 })
+        }
+        const hash = createHash("sha256")
+        response.on("data", (chunk: Buffer) => hash.update(chunk))
+        await pipeline(response, createWriteStream(file), { signal })
+        if (!response.complete) throw new Transient("connection closed early")
+        return hash.digest("hex")
+      },
+      catch: (error) =>
+        error instanceof Transient || error instanceof DownloadError
+          ? error
+          : new Transient(error instanceof Error ? error.message : String(error)),
+    }),
+  )
 
 const fileSha256 = (file: string): Effect.Effect<string, InternalError> =>
   Effect.tryPromise({

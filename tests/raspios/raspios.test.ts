@@ -387,6 +387,23 @@ describe("Raspberry Pi OS profiles", () => {
       expect(error.code).toBe("base_image_invalid")
       expect(error.message).toMatch(/no MBR partition table/)
     })
+
+    it("a missing image (HTTP 404), at once; a server error is retried (this one last: it stores the base)", async () => {
+      const real = published()
+      byUrl("missing", "/raspios/missing.img.xz", sha256(real), extractSha256)
+      const { result, error } = await refused("missing")
+      expect(result.code).toBe(6)
+      expect(error.code).toBe("download_failed")
+      expect(error.message).toMatch(/HTTP 404/)
+      const path =
+        "/raspios/images/raspios_lite_arm64-2025-05-13/2025-05-13-raspios-bookworm-arm64-lite.img.xz"
+      mirror.fault(path, { kind: "status", status: 503, times: 2 })
+      byUrl("flaky", path, sha256(real), extractSha256)
+      const flaky = await owrt(["realize", "flaky", "--json"], { cwd: fresh.dir, env: secretEnv })
+      mirror.fault(path, undefined)
+      expect(flaky.code, flaky.stderr).toBe(0)
+      expect(baseImages(fresh.dir)).toHaveLength(1)
+    })
   })
 
   describe("refuses bad profiles where they are written", () => {
