@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { buildMirror } from "../fixtures/mirror/index.js"
 import { raspiosListName } from "../fixtures/mirror/raspios.js"
 import { cleanEnv, type ErrorDocument, json, makeProject, owrt, owrtBin } from "../helpers/cli.js"
+import { attachLoop, loopDevicesUnavailable } from "../helpers/loopDevice.js"
 import { startTestMirror, type TestMirror } from "../helpers/mirrorServer.js"
 import { readImage } from "../helpers/raspiImage.js"
 
@@ -297,6 +298,37 @@ describe("Raspberry Pi OS profiles", () => {
     expect(never.code).toBe(5)
     expect(json<ErrorDocument>(never).error.code).toBe("offline_not_cached")
   })
+
+  it.skipIf(loopDevicesUnavailable !== undefined)(
+    "flashes the image to a card (a loop device) and identifies the card by its marker",
+    async () => {
+      const loop = attachLoop(join(project.dir, "pi.card"), { sizeBytes: 128 * 1024 * 1024 })
+      try {
+        const flashed = await owrt(
+          ["flash", "sensor-hive-17", loop.device, "--allow-loop", "--force", "--json"],
+          {
+            cwd: project.dir,
+            env: secretEnv,
+          },
+        )
+        expect(flashed.code, flashed.stderr).toBe(0)
+        expect(json<{ image: { compression: string } }>(flashed).image.compression).toBe("xz")
+        const identified = await owrt(["flash", "--identify", loop.device, "--json"], { cwd: project.dir })
+        expect(identified.code, identified.stderr).toBe(0)
+        const found = json<{ marker: { profile: string; key: string }; foundAt: { filesystem: string } }>(
+          identified,
+        )
+        expect(found.marker.profile).toBe("sensor-hive-17")
+        expect(found.foundAt.filesystem).toBe("ext4")
+        const plan = json<{ profiles: Array<{ nodes: Array<{ kind: string; key: string }> }> }>(
+          await owrt(["plan", "sensor-hive-17", "--json"], { cwd: project.dir, env: secretEnv }),
+        )
+        expect(found.marker.key).toBe(plan.profiles[0]?.nodes.find((n) => n.kind === "customise-image")?.key)
+      } finally {
+        loop.detach()
+      }
+    },
+  )
 
   it("gives byte-identical images in two stores", async () => {
     const first = await realize(project.dir, "sensor-hive-17")
