@@ -1,4 +1,3 @@
-import { spawn } from "node:child_process"
 import { createHash } from "node:crypto"
 import { createReadStream } from "node:fs"
 import { type FileHandle, open } from "node:fs/promises"
@@ -7,7 +6,7 @@ import { pipeline } from "node:stream/promises"
 import { Effect } from "effect"
 import { sniffCompression } from "../builder/extractArchive.js"
 import { FlashImageError } from "../errors.js"
-import { zlib } from "../process/lazyBuiltin.js"
+import { childProcess, zlib } from "../process/lazyBuiltin.js"
 
 /*
  * An image to write: a raw disk image, one compressed with gzip (OpenWrt ships x86 and Raspberry Pi
@@ -287,7 +286,7 @@ const decompressors = { xz: ["xz", "-dc"], zstd: ["zstd", "-dcq"] } as const
  */
 const decompressing = (path: string, compression: "xz" | "zstd") => {
   const [command, flag] = decompressors[compression]
-  const child = spawn(command, [flag], { stdio: ["pipe", "pipe", "pipe"] })
+  const child = childProcess().spawn(command, [flag], { stdio: ["pipe", "pipe", "pipe"] })
   const hash = createHash("sha256")
   let stderr = ""
   child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString("utf8")))

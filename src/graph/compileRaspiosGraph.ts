@@ -27,7 +27,7 @@ import { fetchBaseImageNode } from "./kinds/fetchBaseImageNode.js"
  */
 export const compileRaspiosGraph = (
   entry: ProfileView,
-  facts: Pick<CompileFacts, "storedOnly">,
+  facts: Pick<CompileFacts, "storedOnly" | "sealingKey">,
 ): Effect.Effect<CompiledProfile, OwrtError, AppConfig | Scope.Scope> =>
   Effect.gen(function* () {
     const config = yield* AppConfig
@@ -38,7 +38,7 @@ export const compileRaspiosGraph = (
       return yield* new InternalError({ cause: `${p.id} is not a raspios profile` })
     }
     const used = [...new Set([...secretsUsed(revision), ...raspiosSecrets(raspios)])].sort()
-    const secrets = yield* readProfileSecrets(entry, used)
+    const secrets = yield* readProfileSecrets(entry, used, facts.sealingKey)
     const base = yield* resolveBaseImage(raspios.base, {
       osList: config.osList,
       store: config.store,

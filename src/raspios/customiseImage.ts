@@ -1,10 +1,9 @@
-import { execFile } from "node:child_process"
 import { createHash, pbkdf2Sync } from "node:crypto"
 import { chmodSync, renameSync, writeFileSync } from "node:fs"
 import { join, posix } from "node:path"
-import { promisify } from "node:util"
 import { Effect } from "effect"
 import { BaseImageInvalidError, InternalError, SecretInvalidError } from "../errors.js"
+import { childProcess } from "../process/lazyBuiltin.js"
 import type { ResolvedRaspios } from "../profile/raspiosSchema.js"
 import type { ResolvedProfile } from "../profile/resolveProfile.js"
 import { secretPlaceholder } from "../profile/secrets.js"
@@ -58,7 +57,11 @@ interface Edit {
   readonly target?: string
 }
 
-const copy = promisify(execFile)
+/** `cp`/`mkdir` as a promise (child_process is loaded on first use: see process/lazyBuiltin.ts). */
+const copy = (command: string, args: ReadonlyArray<string>) =>
+  new Promise<void>((resolve, reject) =>
+    childProcess().execFile(command, [...args], (error) => (error ? reject(error) : resolve())),
+  )
 
 /** UUIDv5 (RFC 4122, SHA-1) of `name` in the URL namespace: a NetworkManager uuid that is the same every build. */
 const uuidV5 = (name: string): string => {

@@ -1,8 +1,8 @@
-import { spawn } from "node:child_process"
 import { closeSync, openSync } from "node:fs"
 import { Effect } from "effect"
 import { InternalError } from "../errors.js"
 import { forgetChildGroup, trackChildGroup } from "../process/childGroups.js"
+import { childProcess } from "../process/lazyBuiltin.js"
 
 /*
  * The host tools a Raspberry Pi OS image is handled with (xz, zstd, mtools, debugfs, e2fsck), each run as
@@ -36,9 +36,9 @@ export const runTool = (
       fds.push(fd)
       return fd
     }
-    let child: ReturnType<typeof spawn>
+    let child: ReturnType<ReturnType<typeof childProcess>["spawn"]>
     try {
-      child = spawn(command, [...args], {
+      child = childProcess().spawn(command, [...args], {
         env: {
           PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin",
           LC_ALL: "C",
