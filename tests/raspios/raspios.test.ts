@@ -438,6 +438,17 @@ describe("Raspberry Pi OS profiles", () => {
     })
   })
 
+  it("shows a raspios profile by its own settings", async () => {
+    const shown = await owrt(["profiles", "show", "sensor-hive-17"], { cwd: project.dir })
+    expect(shown.code, shown.stderr).toBe(0)
+    expect(shown.stdout).toContain("  kind:     raspios\n")
+    expect(shown.stdout).toContain("  base:     Raspberry Pi OS Lite (64-bit) of 2025-05-13 from ")
+    expect(shown.stdout).toContain("  hostname: sensor-hive-17\n")
+    expect(shown.stdout).toContain("  users:    hive (password hash, 1 SSH key(s), sudo)\n")
+    expect(shown.stdout).toContain("  wifi:     hive-net (DE, passphrase secret wifi_psk)\n")
+    expect(shown.stdout).not.toContain("release:")
+  })
+
   describe("refuses bad profiles where they are written", () => {
     it("a clear-text password", async () => {
       project.write(
