@@ -10,6 +10,11 @@ declare -A tools=(
   [mkfs.ext4]=e2fsprogs [debugfs]=e2fsprogs [zstd]=zstd [xz]=xz-utils [gzip]=gzip [tar]=tar
   [curl]=curl [losetup]=mount [partx]=util-linux [wipefs]=util-linux [blockdev]=util-linux
   [chromium]=chromium
+  # Raspberry Pi OS images are customised without root or loop devices: mtools for the FAT boot partition,
+  # debugfs/e2fsck (e2fsprogs above) for the ext4 root; mkfs.vfat builds the test mirror's stand-in image.
+  [mcopy]=mtools [mtype]=mtools [mkfs.vfat]=dosfstools
+  # The tests check owrt's .bmap files with bmaptool itself.
+  [bmaptool]=bmap-tools
   # The shared-cache tests start a real OCI registry (Debian's distribution/registry) with htpasswd auth.
   [docker-registry]=docker-registry [htpasswd]=apache2-utils
 )

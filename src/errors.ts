@@ -56,6 +56,8 @@ export type ProfileErrorCode =
   | "profile_extends_cycle"
   | "profile_secret_reference_invalid"
   | "profile_secret_undefined"
+  | "profile_secret_inline"
+  | "profile_kind_mismatch"
   | "profile_path_escape"
   | "profile_link_dangling"
   | "profile_overlay_missing"
@@ -375,11 +377,13 @@ export class ChecksumMismatchError extends Data.TaggedError("ChecksumMismatchErr
   readonly url: string
   readonly expected: string
   readonly actual: string
+  /** Where the expected digest comes from; the signed sha256sums unless said. */
+  readonly against?: string | undefined
 }> {
   readonly code = "checksum_mismatch"
   readonly exitCode = ExitCode.integrity
   override get message(): string {
-    return `${this.url}: SHA-256 ${this.actual} does not match the signed sha256sums (${this.expected}); nothing was stored`
+    return `${this.url}: SHA-256 ${this.actual} does not match ${this.against ?? "the signed sha256sums"} (${this.expected}); nothing was stored`
   }
 }
 
@@ -604,6 +608,21 @@ export class BuildFailedError extends Data.TaggedError("BuildFailedError")<{
   }
 }
 
+/**
+ * A Raspberry Pi OS base image that cannot be used: it does not decompress (truncated, not xz/zstd), or its
+ * partition table is not the boot FAT + root ext4 layout Raspberry Pi OS images have. Nothing is stored.
+ */
+export class BaseImageInvalidError extends Data.TaggedError("BaseImageInvalidError")<{
+  readonly image: string
+  readonly detail: string
+}> {
+  readonly code = "base_image_invalid"
+  readonly exitCode = ExitCode.integrity
+  override get message(): string {
+    return `base image ${this.image} is refused: ${this.detail}; nothing was stored`
+  }
+}
+
 export class ArtifactVerificationError extends Data.TaggedError("ArtifactVerificationError")<{
   readonly profile: string
   readonly detail: string
@@ -824,6 +843,7 @@ export type OwrtError =
   | ImageTooBigError
   | ImageMissingError
   | BuildFailedError
+  | BaseImageInvalidError
   | ArtifactVerificationError
   | AuditMismatchError
   | StoreDriftError

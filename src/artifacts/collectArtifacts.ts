@@ -63,6 +63,23 @@ export const ArtifactsManifestSchema = Schema.Struct({
   sbom: Schema.NullOr(Schema.String),
   /** `-name` entries of packages that removed nothing (make-image's findings); absent when there are none. */
   removalsWithoutEffect: Schema.optional(Schema.Array(RemovalWithoutEffectSchema)),
+  /**
+   * Raspberry Pi OS profiles (kind raspios) only: the base image and the SHA-256 of the image before
+   * compression. Their `builder` names the base image (its key, file name and download SHA-256, signedBy
+   * empty), `inputs.release` its release date and `inputs.target` "raspios".
+   */
+  raspios: Schema.optional(
+    Schema.Struct({
+      base: Schema.Struct({
+        url: Schema.String,
+        extractSha256: Schema.String,
+        releaseDate: Schema.NullOr(Schema.String),
+      }),
+      imageSha256: Schema.optional(Schema.String),
+      /** The block map of the image (bmaptool format 2.0), next to the images. */
+      bmap: Schema.optional(Schema.Struct({ name: Schema.String, sha256: Schema.String })),
+    }),
+  ),
 })
 export type ArtifactsManifest = typeof ArtifactsManifestSchema.Type
 

@@ -15,6 +15,8 @@ export interface ResolvedConfig {
   readonly configFile: string | null
   readonly store: string
   readonly upstream: string
+  /** The Raspberry Pi OS list raspios profiles look their base image up in, unless they name one. */
+  readonly osList: string
   readonly keyring: string
   readonly profiles: string
   readonly offline: boolean
@@ -34,6 +36,7 @@ export interface ResolvedConfig {
   readonly sources: {
     readonly store: ConfigSource
     readonly upstream: ConfigSource
+    readonly osList: ConfigSource
     readonly keyring: ConfigSource
     readonly offline: ConfigSource
     readonly jobs: ConfigSource
@@ -53,6 +56,8 @@ export interface ConfigFlags {
 }
 
 export const defaultUpstream = "https://downloads.openwrt.org"
+
+export const defaultOsList = "https://downloads.raspberrypi.com/os_list_imagingutility_v4.json"
 
 /** The nearest directory at or above `start` holding `graph.config.ts`. */
 export const findProjectRoot = (start: string): string | null => {
@@ -170,6 +175,13 @@ export const resolveConfig = (options: {
       ),
       source: upstreamRaw.source,
     }
+    const osListRaw = pick(undefined, envOf("OWRT_OS_LIST"), file.osList, defaultOsList)
+    if (!/^https?:\/\/\S+$/.test(osListRaw.value)) {
+      return yield* new ConfigInvalidError({
+        source: osListRaw.source === "env" ? "OWRT_OS_LIST" : "osList",
+        detail: `not an http(s) URL: \`${osListRaw.value}\``,
+      })
+    }
     const keyring = pick(
       fromCwd(flags.keyring),
       fromCwd(envOf("OWRT_KEYRING")),
@@ -206,6 +218,7 @@ export const resolveConfig = (options: {
       configFile,
       store: store.value,
       upstream: upstream.value,
+      osList: osListRaw.value,
       keyring: keyring.value,
       profiles: fromRoot(file.profiles) ?? join(projectRoot, "profiles"),
       offline: offline.value,
@@ -223,6 +236,7 @@ export const resolveConfig = (options: {
       sources: {
         store: store.source,
         upstream: upstream.source,
+        osList: osListRaw.source,
         keyring: keyring.source,
         offline: offline.source,
         jobs: jobs.source,

@@ -25,6 +25,7 @@ const EnvName = Schema.String.pipe(
 export const ConfigFileSchema = Schema.Struct({
   store: Schema.optional(Schema.String),
   upstream: Schema.optional(Schema.String),
+  osList: Schema.optional(Schema.String),
   keyring: Schema.optional(Schema.String),
   profiles: Schema.optional(Schema.String),
   offline: Schema.optional(Schema.Boolean),

@@ -8,6 +8,11 @@ export interface OwrtConfig {
   readonly store?: string
   /** Upstream mirror base URL. Default `https://downloads.openwrt.org`. */
   readonly upstream?: string
+  /**
+   * The Raspberry Pi OS list (rpi-imager's format) a `kind: raspios` profile's `base.os` is looked up in when
+   * the profile names none. Default `https://downloads.raspberrypi.com/os_list_imagingutility_v4.json`.
+   */
+  readonly osList?: string
   /** Directory of usign public keys named by key id. Default: the keyring shipped with owrt. */
   readonly keyring?: string
   /** Directory holding the profile YAML files. Default `profiles`. */

@@ -68,7 +68,7 @@ export interface FlashImage {
   readonly path: string
   readonly bytes: number
   readonly fileBytes: number
-  readonly compression: "none" | "gzip"
+  readonly compression: "none" | "gzip" | "xz" | "zstd"
   readonly profile?: string | undefined
   readonly revision?: string | undefined
   readonly artifact?:
@@ -312,7 +312,7 @@ export const flashImage = (
     const steps = request.verifyOnly
       ? [`read ${describeDevice(device)} back with O_DIRECT and compare it with ${image.path}`]
       : [
-          `write ${image.path} (${image.bytes} bytes${image.compression === "gzip" ? ", decompressed from gzip as it is written" : ""})${
+          `write ${image.path} (${image.bytes} bytes${image.compression === "none" ? "" : `, decompressed from ${image.compression} as it is written`})${
             source.choice ? ` — ${source.choice}` : ""
           }`,
           `to ${describeDevice(device)}`,
@@ -416,7 +416,7 @@ export const flashImage = (
         const written = yield* writeCard(card, reader, { imageBytes: image.bytes, wipe })
         imageSha256 = written.sha256
         // The stored image was checked before writing; what was read while writing must be it too.
-        const read = image.compression === "gzip" ? reader.fileSha256?.() : written.sha256
+        const read = image.compression === "none" ? written.sha256 : reader.fileSha256?.()
         if (source.artifact && read !== undefined && read !== source.artifact.sha256) {
           return yield* new FlashImageError({
             source: image.path,

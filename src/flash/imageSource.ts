@@ -6,11 +6,12 @@ import { pipeline } from "node:stream/promises"
 import { Effect } from "effect"
 import { sniffCompression } from "../builder/extractArchive.js"
 import { FlashImageError } from "../errors.js"
-import { zlib } from "../process/lazyBuiltin.js"
+import { childProcess, zlib } from "../process/lazyBuiltin.js"
 
 /*
- * An image to write: a raw disk image, or one compressed with gzip (OpenWrt ships x86 and Raspberry Pi
- * images as `.img.gz`, often with signature metadata after the gzip stream). Compression is judged from
+ * An image to write: a raw disk image, one compressed with gzip (OpenWrt ships x86 and Raspberry Pi
+ * images as `.img.gz`, often with signature metadata after the gzip stream), or with xz or zstd (Raspberry
+ * Pi OS images, `.img.xz`/`.img.zst`: decompressed by the system's xz/zstd as the card asks for bytes). Compression is judged from
  * the content, never from the name. Of a gzip file only the first member counts, as `gunzip` reads it:
  * whatever follows its trailer is ignored, whatever its first bytes are; a member that is truncated or
  * whose trailer (CRC-32, size) does not match what it decompresses to is refused.
@@ -33,6 +34,7 @@ export type ImageSource =
       /** Where the member's deflate data starts, and the CRC-32 of what it decompresses to. */
       readonly gzip: { readonly dataOffset: number; readonly crc32: number }
     })
+  | (ImageFile & { readonly compression: "xz" | "zstd" })
 
 /** Fills caller-owned (aligned) buffers with the image's bytes, in order. */
 export interface ImageReader {
@@ -172,10 +174,20 @@ export const openImageSource = (path: string): Effect.Effect<ImageSource, FlashI
           }
         }
         if (compression === "xz" || compression === "zstd") {
-          throw invalid(
+          const inspected = await inspectStream(path, compression).catch((e: unknown) => {
+            throw invalid(
+              path,
+              `corrupt ${compression} image (${e instanceof Error ? e.message : String(e)})`,
+            )
+          })
+          if (inspected.bytes === 0) throw invalid(path, "the image is empty once decompressed")
+          return {
             path,
-            `compressed with ${compression}; decompress it first (${compression} -dk ${path})`,
-          )
+            compression,
+            bytes: inspected.bytes,
+            fileBytes: stat.size,
+            sha256: inspected.sha256,
+          }
         }
         return { path, compression: "none" as const, bytes: stat.size, fileBytes: stat.size }
       } finally {
@@ -265,12 +277,107 @@ const gzipReader = (source: Extract<ImageSource, { compression: "gzip" }>): Imag
   }
 }
 
+const decompressors = { xz: ["xz", "-dc"], zstd: ["zstd", "-dcq"] } as const
+
+/**
+ * The file fed through a hash into `xz -dc`/`zstd -dcq`: its decompressed bytes come out of the child's
+ * stdout, and `finished` settles with the file's SHA-256 once the child exited 0 (it rejects with the
+ * child's complaint otherwise).
+ */
+const decompressing = (path: string, compression: "xz" | "zstd") => {
+  const [command, flag] = decompressors[compression]
+  const child = childProcess().spawn(command, [flag], { stdio: ["pipe", "pipe", "pipe"] })
+  const hash = createHash("sha256")
+  let stderr = ""
+  child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString("utf8")))
+  const feeding = pipeline(
+    createReadStream(path, { highWaterMark: 1024 * 1024 }),
+    skipAndHash(0, hash),
+    child.stdin,
+  )
+  const exited = new Promise<number | null>((resolve, reject) => {
+    child.on("error", reject)
+    child.on("close", resolve)
+  })
+  const finished = Promise.all([feeding.catch(() => undefined), exited]).then(([, code]) => {
+    if (code !== 0)
+      throw new Error(
+        stderr
+          .trim()
+          .replace(/^[^:]*: /, "")
+          .replace(/^\(stdin\): /, "") || `${command} exited with ${code}`,
+      )
+    return hash.digest("hex")
+  })
+  finished.catch(() => undefined)
+  return { child, finished }
+}
+
+/** Decompresses an xz or zstd image once without keeping its output: its size, and the file's SHA-256. */
+const inspectStream = async (
+  path: string,
+  compression: "xz" | "zstd",
+): Promise<{ bytes: number; sha256: string }> => {
+  const { child, finished } = decompressing(path, compression)
+  let bytes = 0
+  child.stdout.on("data", (chunk: Buffer) => {
+    bytes += chunk.length
+  })
+  const sha256 = await finished
+  return { bytes, sha256 }
+}
+
+/**
+ * Decompresses an xz or zstd image as the card asks for bytes. What it yields must be what was inspected
+ * when the image was opened (same size, a clean exit), or the file changed in between.
+ */
+const streamReader = (source: Extract<ImageSource, { compression: "xz" | "zstd" }>): ImageReader => {
+  const { child, finished } = decompressing(source.path, source.compression)
+  const chunks = child.stdout[Symbol.asyncIterator]() as AsyncIterator<Buffer>
+  let pending: Buffer | undefined
+  let done = false
+  let bytes = 0
+  let fileSha: string | undefined
+  return {
+    path: source.path,
+    fill: async (target) => {
+      let filled = 0
+      while (filled < target.length) {
+        if (!pending || pending.length === 0) {
+          if (done) break
+          const next = await chunks.next()
+          if (next.done) {
+            done = true
+            fileSha = await finished
+            if (bytes !== source.bytes) {
+              throw new Error(`the image changed since it was opened (it now decompresses to ${bytes} bytes)`)
+            }
+            break
+          }
+          pending = next.value
+          bytes += pending.length
+        }
+        const n = pending.copy(target, filled)
+        filled += n
+        pending = pending.subarray(n)
+      }
+      return filled
+    },
+    close: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL")
+    },
+    fileSha256: () => fileSha ?? "",
+  }
+}
+
 export const openImageReader = (source: ImageSource): Effect.Effect<ImageReader, FlashImageError> =>
   Effect.tryPromise({
     try: async () =>
       source.compression === "gzip"
         ? gzipReader(source)
-        : rawReader(source.path, await open(source.path, "r")),
+        : source.compression === "xz" || source.compression === "zstd"
+          ? streamReader(source)
+          : rawReader(source.path, await open(source.path, "r")),
     catch: (e) =>
       invalid(source.path, `cannot read the image: ${e instanceof Error ? e.message : String(e)}`),
   })

@@ -12,6 +12,7 @@ import { type ProfileView, revisionLabel } from "../profile/profileRepository.js
 import { readSecret, secretFingerprint } from "../profile/secrets.js"
 import type { Progress } from "../progress/progress.js"
 import { storeSealingKey } from "../store/sealingKey.js"
+import { compileRaspiosGraph } from "./compileRaspiosGraph.js"
 import type { Graph, NodeSpec, PendingNode } from "./graph.js"
 import { collectArtifactsKind, collectArtifactsNode } from "./kinds/collectArtifactsNode.js"
 import { fetchBuilderNode } from "./kinds/fetchBuilderNode.js"
@@ -43,6 +44,11 @@ export interface CompileFacts {
    * of failing the whole plan. A secret that cannot be read is an error all the same.
    */
   readonly lenient: boolean
+  /**
+   * Look-ups of what is stored (store path, audit, flash of a realized profile): nothing upstream is asked.
+   * A Raspberry Pi OS base named by an OS list entry is then found among the stored base images.
+   */
+  readonly storedOnly?: boolean | undefined
   /** Where a failed make-image keeps its log (the build record's id names it). */
   readonly failureLog?: string | undefined
   /** That build record (`owrt builds log <id>`). */
@@ -54,7 +60,8 @@ export interface CompileFacts {
 export interface CompiledProfile {
   readonly entry: ProfileView
   readonly graph: Graph
-  readonly archive: BuilderArchive
+  /** The Image Builder archive of an OpenWrt profile; null for a Raspberry Pi OS profile. */
+  readonly archive: BuilderArchive | null
   readonly keys: {
     readonly builder: string
     readonly overlay: string | null
@@ -62,6 +69,53 @@ export interface CompiledProfile {
     readonly artifacts: string | null
   }
 }
+
+/**
+ * The values of the secrets a profile uses, and their keyed fingerprints (what enters keys: a key changes
+ * with a value without revealing it). A secret that cannot be read fails plans too: without it no key past
+ * the builder's can be known.
+ */
+export const readProfileSecrets = (
+  entry: ProfileView,
+  used: ReadonlyArray<string>,
+  /** The store's sealing key as the caller has it (a plan reads it once); read from the store otherwise. */
+  knownSealingKey?: Effect.Effect<Uint8Array> | undefined,
+) =>
+  Effect.gen(function* () {
+    const config = yield* AppConfig
+    const p = entry.revision.profile
+    const values = new Map<string, string>()
+    const fingerprints: Record<string, string> = {}
+    const sealingKey = yield* knownSealingKey ?? storeSealingKey(config.store)
+    if (used.length > 0) {
+      const fingerprintKey =
+        config.secretsKey === null
+          ? sealingKey
+          : Buffer.from(
+              yield* readSecret({
+                profile: "graph.config.ts",
+                name: "secretsKey",
+                field: "secretsKey",
+                reference: config.secretsKey,
+                baseDir: config.projectRoot,
+                env: process.env,
+              }),
+              "utf8",
+            )
+      for (const name of used) {
+        const value = yield* readSecret({
+          profile: p.id,
+          name,
+          reference: p.secrets[name] ?? "",
+          baseDir: config.profiles,
+          env: process.env,
+        })
+        values.set(name, value)
+        fingerprints[name] = secretFingerprint(fingerprintKey, name, value)
+      }
+    }
+    return { values, fingerprints, sealingKey }
+  })
 
 const pending = (
   kind: PendingNode["kind"],
@@ -79,43 +133,19 @@ export const compileGraph = (
     const { revision } = entry
     const p = revision.profile
     const label = revisionLabel(entry)
-    // stage-overlay: secrets are read now, and enter the key only as keyed fingerprints. A secret that
-    // cannot be read fails plans too: without it no key past the builder's can be known.
-    const overlay = yield* Effect.gen(function* () {
-      const values = new Map<string, string>()
-      const fingerprints: Record<string, string> = {}
-      const sealingKey = yield* facts.sealingKey ?? storeSealingKey(config.store)
-      const used = secretsUsed(revision)
-      if (used.length > 0) {
-        const fingerprintKey =
-          config.secretsKey === null
-            ? sealingKey
-            : Buffer.from(
-                yield* readSecret({
-                  profile: "graph.config.ts",
-                  name: "secretsKey",
-                  field: "secretsKey",
-                  reference: config.secretsKey,
-                  baseDir: config.projectRoot,
-                  env: process.env,
-                }),
-                "utf8",
-              )
-        for (const name of used) {
-          const value = yield* readSecret({
-            profile: p.id,
-            name,
-            reference: p.secrets[name] ?? "",
-            baseDir: config.profiles,
-            env: process.env,
-          })
-          values.set(name, value)
-          fingerprints[name] = secretFingerprint(fingerprintKey, name, value)
-        }
-      }
-      const node = yield* stageOverlayNode({ revision, secretValues: values, fingerprints, sealingKey })
-      return { node, values }
-    })
+    // A Raspberry Pi OS profile: fetch-base-image, customise-image, collect-artifacts.
+    if (p.kind === "raspios") return yield* compileRaspiosGraph(entry, facts)
+    // stage-overlay: secrets are read now, and enter the key only as keyed fingerprints.
+    const secrets = yield* readProfileSecrets(entry, secretsUsed(revision), facts.sealingKey)
+    const overlay = {
+      node: yield* stageOverlayNode({
+        revision,
+        secretValues: secrets.values,
+        fingerprints: secrets.fingerprints,
+        sealingKey: secrets.sealingKey,
+      }),
+      values: secrets.values,
+    }
     const secretValues = overlay.values
 
     // After the profile's own inputs: a secret that cannot be read fails before upstream is asked.

@@ -314,7 +314,7 @@ export const realizerLayer = Layer.effect(
           if (!root) return yield* new InternalError({ cause: `${task}: the graph has no result` })
           const manifest: ArtifactsManifest = yield* readManifest(root.path)
           const cacheHit = [...realized.values()]
-            .filter((node) => node.kind === "make-image" || node.kind === "collect-artifacts")
+            .filter((node) => ["make-image", "customise-image", "collect-artifacts"].includes(node.kind))
             .every((node) => node.cacheHit)
           progress.report({
             kind: "done",
@@ -494,6 +494,8 @@ export const realizerLayer = Layer.effect(
     /** Which column of a build records the key of a node kind. */
     const buildColumn = {
       "fetch-builder": "builder_key",
+      "fetch-base-image": "builder_key",
+      "customise-image": "image_key",
       "stage-overlay": "overlay_key",
       "make-image": "image_key",
       "collect-artifacts": "artifacts_key",
@@ -547,6 +549,7 @@ export const realizerLayer = Layer.effect(
      */
     const storedFacts = (archive: BuilderArchive | undefined, label: string): CompileFacts => ({
       lenient: false,
+      storedOnly: true,
       resolveArchive: () =>
         archive === undefined ? Effect.fail(notRealized(label)) : Effect.succeed(archive),
       builderInfo: (archive, node) =>

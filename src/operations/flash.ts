@@ -15,7 +15,7 @@ export const FlashReportSchema = Schema.Struct({
     path: Schema.String,
     bytes: Integer,
     fileBytes: Integer,
-    compression: Schema.Literal("none", "gzip"),
+    compression: Schema.Literal("none", "gzip", "xz", "zstd"),
     profile: optionalString,
     revision: optionalString,
     artifact: Schema.optional(

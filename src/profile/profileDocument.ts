@@ -28,6 +28,9 @@ const keysFor = (path: ReadonlyArray<PathSegment>): ReadonlyArray<string> => {
   if (head === "files" && path.length === 3) return knownKeys.files
   if (head === "first_boot" && path.length === 3) return knownKeys.first_boot
   if (head === "flash" && path.length === 2) return knownKeys.flash
+  if (head === "users" && path.length === 3) return knownKeys.users
+  for (const section of ["base", "ssh", "wifi", "wireguard"] as const)
+    if (head === section && path.length === 2) return knownKeys[section]
   return []
 }
 
@@ -36,6 +39,7 @@ const codeFor = (issue: ParseResult.ArrayFormatterIssue): ProfileErrorCode => {
   if (issue._tag === "Missing") return "profile_missing_field"
   if (issue.path[0] === "packages") return "profile_invalid_package"
   if (issue.path[0] === "secrets") return "profile_secret_reference_invalid"
+  if (issue.path[0] === "users" && issue.path[2] === "password") return "profile_secret_inline"
   if (issue.path[0] === "extends") return "profile_invalid_id"
   return "profile_invalid_value"
 }

@@ -1,4 +1,13 @@
 import { Schema } from "effect"
+import {
+  ProfileKind,
+  RaspiosBase,
+  RaspiosSsh,
+  RaspiosUser,
+  RaspiosWifi,
+  RaspiosWireguard,
+  raspiosFields,
+} from "./raspiosSchema.js"
 
 /*
  * The profile file format (profiles/<id>.yaml). Field names are snake_case like OpenWrt's own
@@ -199,6 +208,10 @@ export const ProfileDocument = Schema.Struct({
     "Parent profile(s) this one starts from: later values win, lists merge (docs/profiles.md, Merge rules)",
   ),
   abstract: described(Schema.Boolean, "A parent only: never built (realize --all skips it)"),
+  kind: Schema.optional(ProfileKind).annotations({
+    description:
+      "What the profile builds: openwrt (default) or raspios (docs/raspberry-pi.md); a profile and its parents agree",
+  }),
   release: described(Release, 'OpenWrt release, quoted: "23.05.5", "24.10.0-rc6" or "snapshot"'),
   target: described(Target, "OpenWrt target/subtarget, e.g. ath79/generic"),
   device: described(DeviceId, "The Image Builder device profile, e.g. tplink_archer-c7-v5"),
@@ -223,6 +236,7 @@ export const ProfileDocument = Schema.Struct({
     "Secret name → env:VARIABLE or file:PATH; values are read at build time and never stored in the profile",
   ),
   flash: described(FlashPolicy, "How `owrt flash` writes this profile's image to a card"),
+  ...raspiosFields,
 }).annotations({
   identifier: "OwrtProfile",
   title: "owrt profile",
@@ -236,4 +250,9 @@ export const knownKeys = {
   files: Object.keys(InlineFile.fields),
   first_boot: Object.keys(FirstBootScript.fields),
   flash: Object.keys(FlashPolicy.fields),
+  base: Object.keys(RaspiosBase.fields),
+  users: Object.keys(RaspiosUser.fields),
+  ssh: Object.keys(RaspiosSsh.fields),
+  wifi: Object.keys(RaspiosWifi.fields),
+  wireguard: Object.keys(RaspiosWireguard.fields),
 } as const

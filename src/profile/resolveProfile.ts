@@ -13,6 +13,8 @@ import { sha256Hex } from "../text/digest.js"
 import { cachedDocument, decodeProfileDocument, type LoadedDocument } from "./profileDocument.js"
 import { type FlashPolicy, type ProfileDocument, profileIdPattern, profileLimits } from "./profileSchema.js"
 import type { ProfileTree, TreeEntry } from "./profileTree.js"
+import { resolveRaspios } from "./raspiosResolve.js"
+import { ResolvedRaspios } from "./raspiosSchema.js"
 import { referencedSecrets } from "./secrets.js"
 import type { PathSegment, YamlSource } from "./yamlSource.js"
 
@@ -66,6 +68,9 @@ export const ResolvedProfile = Schema.Struct({
     description: "Secret name → reference (env:NAME or file:PATH); never a value",
   }),
   flash: Schema.Struct({ image: Schema.String, verify: Schema.String, wipe: Schema.Boolean }),
+  /** Absent for OpenWrt profiles (so their revisions keep the content, and the hash, they always had). */
+  kind: Schema.optional(Schema.Literal("raspios")),
+  raspios: Schema.optional(ResolvedRaspios),
 })
 export type ResolvedProfile = typeof ResolvedProfile.Type
 
@@ -79,10 +84,10 @@ export interface ProfileRevision {
   readonly readOverlay: (path: string) => Effect.Effect<Uint8Array | undefined, GitError | InternalError>
 }
 
-const fail = (code: ProfileErrorCode, diagnostic: Diagnostic) =>
+export const fail = (code: ProfileErrorCode, diagnostic: Diagnostic) =>
   new ProfileInvalidError({ code, diagnostics: [diagnostic] })
 
-const at = (
+export const at = (
   source: YamlSource,
   path: ReadonlyArray<PathSegment>,
   message: string,
@@ -120,7 +125,7 @@ export const normalisePackages = (entries: ReadonlyArray<string>): ReadonlyArray
   ]
 }
 
-interface Layer {
+export interface Layer {
   readonly id: string
   readonly loaded: LoadedDocument
   /** Directory of the profile file, relative to the profiles directory ("" at top level). */
@@ -367,7 +372,8 @@ export const makeProfileResolver = (
       }
 
       const abstract = self.loaded.document.abstract === true
-      if (!abstract) {
+      const raspios = yield* resolveRaspios(layers, secrets, abstract)
+      if (!abstract && raspios === undefined) {
         for (const [field, value] of [
           ["release", release],
           ["target", target],
@@ -526,6 +532,7 @@ export const makeProfileResolver = (
         tags: [...tags].sort(),
         secrets: Object.fromEntries([...secrets.entries()].sort(([a], [b]) => (a < b ? -1 : 1))),
         flash: { image: flash.image ?? "auto", verify: flash.verify ?? "full", wipe: flash.wipe ?? false },
+        ...(raspios === undefined ? {} : { kind: "raspios" as const, raspios }),
       }
       const canonical = canonicalJson(profile as unknown as Parameters<typeof canonicalJson>[0])
       const readOverlay = (path: string) => {

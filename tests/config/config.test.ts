@@ -51,6 +51,7 @@ describe("configuration precedence: flags > OWRT_* > graph.config.ts > defaults"
     expect(c.sources).toEqual({
       store: "file",
       upstream: "file",
+      osList: "default",
       keyring: "file",
       offline: "file",
       jobs: "file",
@@ -66,16 +67,18 @@ describe("configuration precedence: flags > OWRT_* > graph.config.ts > defaults"
       OWRT_OFFLINE: "1",
       OWRT_JOBS: "5",
       OWRT_MAKE_ENV: "HTTP_PROXY, OWRT_FAKE_IB_*",
+      OWRT_OS_LIST: "http://127.0.0.1:9/os_list.json",
     })
     expect(c).toMatchObject({
       store: "/srv/env-store",
       upstream: "http://127.0.0.1:9",
+      osList: "http://127.0.0.1:9/os_list.json",
       keyring: "/etc/env-keys",
       offline: true,
       jobs: 5,
       makeEnv: ["HTTP_PROXY", "OWRT_FAKE_IB_*"],
     })
-    expect(Object.values(c.sources)).toEqual(["env", "env", "env", "env", "env", "env"])
+    expect(Object.values(c.sources)).toEqual(["env", "env", "env", "env", "env", "env", "env"])
   })
 
   it("lets flags override the variables", async () => {
@@ -105,8 +108,8 @@ describe("configuration precedence: flags > OWRT_* > graph.config.ts > defaults"
       offline: true,
       jobs: 7,
     })
-    // makeEnv has no flag.
-    expect(Object.values(c.sources)).toEqual(["flag", "flag", "flag", "flag", "flag", "default"])
+    // makeEnv and osList have no flag.
+    expect(Object.values(c.sources)).toEqual(["flag", "flag", "default", "flag", "flag", "flag", "default"])
   })
 
   it("uses defaults without a config file", async () => {

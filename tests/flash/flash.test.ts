@@ -120,6 +120,32 @@ describe.skipIf(loopDevicesUnavailable !== undefined)("owrt flash on real loop d
     expect(readDirect(target.device, 0, data.length).equals(data)).toBe(true)
   })
 
+  it("decompresses xz and zstd images as it writes (Raspberry Pi OS images), and refuses a truncated one", async () => {
+    const target = card("xz", 64 * MiB)
+    const data = pseudoRandom(3 * MiB, 21)
+    for (const [tool, compression] of [
+      ["xz", "xz"],
+      ["zstd", "zstd"],
+    ] as const) {
+      const path = join(project.dir, `image.img.${tool === "xz" ? "xz" : "zst"}`)
+      writeFileSync(path, execFileSync(tool, ["-c", "-q"], { input: data, maxBuffer: 64 * MiB }))
+      const result = await run(["flash", path, target.device, "--allow-loop", "--force", "--json"])
+      expect(result.code, result.stderr).toBe(0)
+      const report = json<FlashReport>(result)
+      expect(report.image).toMatchObject({ compression, bytes: data.length })
+      expect(report.writtenSha256).toBe(sha256(data))
+      expect(readDirect(target.device, 0, data.length).equals(data)).toBe(true)
+    }
+    const whole = execFileSync("xz", ["-c", "-q"], { input: data, maxBuffer: 64 * MiB })
+    const truncated = join(project.dir, "truncated.img.xz")
+    writeFileSync(truncated, whole.subarray(0, Math.floor(whole.length / 2)))
+    const refused = await run(["flash", truncated, target.device, "--allow-loop", "--force", "--json"])
+    expect(refused.code).toBe(3)
+    const { error } = json<ErrorDocument>(refused)
+    expect(error.code).toBe("flash_image_invalid")
+    expect(error.message).toMatch(/corrupt xz image/)
+  })
+
   it("ignores whatever follows the first gzip member, and refuses a truncated or corrupt one", async () => {
     const target = card("gzip-trailer", 64 * MiB)
     const data = pseudoRandom(5 * MiB, 12)

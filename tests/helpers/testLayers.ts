@@ -12,6 +12,7 @@ export const testConfig = (store: string, overrides: Partial<ResolvedConfig> = {
   configFile: null,
   store,
   upstream: "http://127.0.0.1:9",
+  osList: "http://127.0.0.1:9/raspios/os_list_imagingutility_v4.json",
   keyring: join(store, "..", "keyring"),
   profiles: join(store, "..", "profiles"),
   offline: false,
@@ -24,6 +25,7 @@ export const testConfig = (store: string, overrides: Partial<ResolvedConfig> = {
   sources: {
     store: "default",
     upstream: "default",
+    osList: "default",
     keyring: "default",
     offline: "default",
     jobs: "default",

@@ -13,6 +13,7 @@ export const configCommand = Command.make("config", { json: jsonOption, ...confi
         ["SETTING", "VALUE", "FROM"],
         ["store", c.store, c.sources.store],
         ["upstream", c.upstream, c.sources.upstream],
+        ["osList", c.osList, c.sources.osList],
         ["keyring", c.keyring, c.sources.keyring],
         ["offline", String(c.offline), c.sources.offline],
         ["jobs", String(c.jobs), c.sources.jobs],

@@ -11,6 +11,14 @@ import { allOption, profilesArg, tagOption } from "./realizeCommand.js"
 // Loaded when the command runs, so that other commands start without its schemas.
 const planModule = Effect.promise(() => import("../../operations/plan.js"))
 
+/** The node kinds of each column of the human plan table. */
+const planColumns: ReadonlyArray<ReadonlyArray<string>> = [
+  ["fetch-builder", "fetch-base-image"],
+  ["stage-overlay"],
+  ["make-image", "customise-image"],
+  ["collect-artifacts"],
+]
+
 export const planCommand = Command.make(
   "plan",
   {
@@ -53,11 +61,15 @@ export const planCommand = Command.make(
               : [since !== undefined ? `no profile changed since ${since}` : "nothing to plan"]
             : [
                 ...table([
-                  ["PROFILE", "STATUS", "FETCH-BUILDER", "STAGE-OVERLAY", "MAKE-IMAGE", "COLLECT-ARTIFACTS"],
+                  ["PROFILE", "STATUS", "FETCH", "STAGE", "IMAGE", "ARTIFACTS"],
                   ...value.profiles.map((p) => [
                     revisionName(p.profile, p.rev),
                     p.status === "missing" ? "to build" : p.status,
-                    ...p.nodes.map((n) => `${n.key ?? "?"} ${n.status === "cached" ? "✓" : "·"}`),
+                    // One column per role, whichever kind fills it (Raspberry Pi OS profiles stage nothing).
+                    ...planColumns.map((kinds) => {
+                      const n = p.nodes.find((node) => kinds.includes(node.kind))
+                      return n === undefined ? "-" : `${n.key ?? "?"} ${n.status === "cached" ? "✓" : "·"}`
+                    }),
                   ]),
                 ]),
                 "",

@@ -7,6 +7,7 @@ import { AppConfig } from "../../config/appConfig.js"
 import { type Diagnostic, NotFoundError, type ProfileErrorCode, ProfileInvalidError } from "../../errors.js"
 import { profileJsonSchema } from "../../profile/profileJsonSchema.js"
 import { ProfileRepository, type ProfileView } from "../../profile/profileRepository.js"
+import type { ResolvedRaspios } from "../../profile/raspiosSchema.js"
 import { cliCaller } from "../cliCaller.js"
 import { configOptions, jsonOption } from "../commonOptions.js"
 import { emit, printJson, table } from "../output.js"
@@ -85,6 +86,46 @@ const profileArg = Args.text({ name: "profile" }).pipe(
   ),
 )
 
+/** What `profiles show` says of a Raspberry Pi OS profile's own settings (docs/raspberry-pi.md). */
+const raspiosLines = (
+  r: ResolvedRaspios,
+  p: {
+    readonly packages: ReadonlyArray<string>
+    readonly files: ReadonlyArray<{ path: string; secret?: string | undefined }>
+    readonly first_boot: ReadonlyArray<{ name: string }>
+  },
+): ReadonlyArray<string> => {
+  const base =
+    r.base.url !== null
+      ? `${r.base.url} (extracted sha256 ${r.base.extract_sha256 ?? "?"})`
+      : `${r.base.os ?? "?"} of ${r.base.release_date ?? "?"}${r.base.os_list === null ? "" : ` from ${r.base.os_list}`}`
+  return [
+    "  kind:     raspios",
+    `  base:     ${base}`,
+    `  hostname: ${r.hostname ?? "-"}`,
+    ...(r.timezone || r.locale || r.keyboard
+      ? [
+          `  locale:   ${[r.timezone, r.locale, r.keyboard && `keyboard ${r.keyboard}`].filter(Boolean).join(", ")}`,
+        ]
+      : []),
+    `  users:    ${
+      r.users
+        .map(
+          (u) =>
+            `${u.name} (${u.password_hash !== null ? "password hash" : u.password_secret !== null ? `password secret ${u.password_secret}` : "password locked"}, ${u.ssh_authorized_keys.length} SSH key(s)${u.sudo ? ", sudo" : ""})`,
+        )
+        .join(", ") || "-"
+    }`,
+    `  ssh:      ${r.ssh.enabled ? `on, port ${r.ssh.port}, password login ${r.ssh.password_authentication ? "on" : "off"}` : "off"}`,
+    `  wifi:     ${r.wifi === null ? "-" : `${r.wifi.ssid} (${r.wifi.country}, passphrase secret ${r.wifi.psk_secret})`}`,
+    `  wireguard: ${r.wireguard === null ? "-" : `wg0 (secret ${r.wireguard.config_secret})`}`,
+    `  packages: ${p.packages.join(" ") || "-"}${r.python_packages.length > 0 ? `; pip: ${r.python_packages.join(" ")}` : ""}`,
+    `  files:    ${p.files.map((f) => `${f.path}${f.secret ? ` (secret ${f.secret})` : ""}`).join(", ") || "-"}`,
+    `  first boot: ${p.first_boot.map((s) => s.name).join(", ") || "-"}`,
+    `  images:   ${r.compression.map((c) => `.img.${c}`).join(", ")}, .bmap`,
+  ]
+}
+
 const show = Command.make("show", { profile: profileArg, json: jsonOption, ...configOptions }, (options) =>
   runWithApp(options, () =>
     Effect.gen(function* () {
@@ -96,18 +137,23 @@ const show = Command.make("show", { profile: profileArg, json: jsonOption, ...co
         ...(p.description ? [`  ${p.description}`] : []),
         ...(p.parents.length > 0 ? [`  extends:  ${p.parents.join(" → ")}`] : []),
         ...(p.abstract ? ["  abstract: yes (a parent only; not built)"] : []),
-        `  release:  ${p.release ?? "-"}`,
-        `  target:   ${p.target ?? "-"}`,
-        `  device:   ${p.device ?? "-"}`,
-        `  packages: ${p.packages.join(" ") || "-"}`,
-        `  overlay:  ${p.overlay.length} file(s)`,
-        ...p.overlay.map(
-          (e) => `    /${e.path}  ${e.kind === "symlink" ? `-> ${e.linkTarget}` : `${e.mode} ${e.size} B`}`,
-        ),
-        `  files:    ${p.files.map((f) => `${f.path}${f.secret ? ` (secret ${f.secret})` : ""}`).join(", ") || "-"}`,
-        `  first boot: ${p.first_boot.map((s) => s.name).join(", ") || "-"}`,
-        `  disabled services: ${p.disabled_services.join(" ") || "-"}`,
-        `  rootfs size: ${p.rootfs_size === null ? "builder default" : `${p.rootfs_size} MB`}`,
+        ...(p.raspios === undefined
+          ? [
+              `  release:  ${p.release ?? "-"}`,
+              `  target:   ${p.target ?? "-"}`,
+              `  device:   ${p.device ?? "-"}`,
+              `  packages: ${p.packages.join(" ") || "-"}`,
+              `  overlay:  ${p.overlay.length} file(s)`,
+              ...p.overlay.map(
+                (e) =>
+                  `    /${e.path}  ${e.kind === "symlink" ? `-> ${e.linkTarget}` : `${e.mode} ${e.size} B`}`,
+              ),
+              `  files:    ${p.files.map((f) => `${f.path}${f.secret ? ` (secret ${f.secret})` : ""}`).join(", ") || "-"}`,
+              `  first boot: ${p.first_boot.map((s) => s.name).join(", ") || "-"}`,
+              `  disabled services: ${p.disabled_services.join(" ") || "-"}`,
+              `  rootfs size: ${p.rootfs_size === null ? "builder default" : `${p.rootfs_size} MB`}`,
+            ]
+          : raspiosLines(p.raspios, p)),
         `  tags:     ${p.tags.join(", ") || "-"}`,
         `  secrets:  ${
           Object.entries(p.secrets)

@@ -1,5 +1,7 @@
 import type { NodeKindDefinition } from "../../store/nodeKind.js"
 import { collectArtifactsKind } from "./collectArtifactsNode.js"
+import { customiseImageKind } from "./customiseImageNode.js"
+import { fetchBaseImageKind } from "./fetchBaseImageNode.js"
 import { fetchBuilderKind } from "./fetchBuilderNode.js"
 import { makeImageKind } from "./makeImageNode.js"
 import { stageOverlayKind } from "./stageOverlayNode.js"
@@ -10,4 +12,7 @@ export const builtinNodeKinds: ReadonlyArray<NodeKindDefinition> = [
   stageOverlayKind,
   makeImageKind,
   collectArtifactsKind,
+  // Raspberry Pi OS (docs/raspberry-pi.md); collect-artifacts is shared.
+  fetchBaseImageKind,
+  customiseImageKind,
 ]
