@@ -668,6 +668,31 @@ export class NotFoundError extends Data.TaggedError("NotFoundError")<{
   }
 }
 
+/**
+ * An ASU build request the server will not build (asu-api.md §4): `detail` is upstream's text, which ASU
+ * clients show as it is (HTTP 400 `{"detail", "status"}`).
+ */
+export class AsuRequestRejectedError extends Data.TaggedError("AsuRequestRejectedError")<{
+  readonly detail: string
+}> {
+  readonly code = "asu_request_rejected"
+  readonly exitCode = ExitCode.usage
+  override get message(): string {
+    return this.detail
+  }
+}
+
+/** More ASU builds are waiting than the server accepts (`max_pending_jobs`; HTTP 529 as upstream). */
+export class AsuQueueFullError extends Data.TaggedError("AsuQueueFullError")<{
+  readonly queued: number
+}> {
+  readonly code = "asu_queue_full"
+  readonly exitCode = ExitCode.busy
+  override get message(): string {
+    return `server overload, queue contains too many build requests: ${this.queued}`
+  }
+}
+
 /** A pre-flight safety check said no: nothing was written. `code` names the check (flash_*). */
 export class FlashRefusedError extends Data.TaggedError("FlashRefusedError")<{
   readonly code: string
@@ -854,6 +879,8 @@ export type OwrtError =
   | FlashImageError
   | ServeTokenRequiredError
   | CacheSignatureError
+  | AsuRequestRejectedError
+  | AsuQueueFullError
 
 /** The stable, machine-readable face of an error, as `--json` prints it. */
 export interface ErrorReport {
