@@ -345,3 +345,40 @@ describe("the ASU queue across restarts", () => {
     }
   }, 600_000)
 })
+
+describe("ASU server limits", () => {
+  it("answers 529 past max_pending_jobs, and takes defaults when allowed", async () => {
+    const project = await servedProject({})
+    const server = await startServe(["--asu-max-pending-jobs", "0", "--asu-allow-defaults"], {
+      cwd: project.dir,
+      env: project.env,
+    })
+    try {
+      // One build runs (fetching its builder takes a while), the next waits: the queue is then full.
+      const running = await post(server, { ...base, defaults: "echo hello > /tmp/asu" })
+      expect(running.status).toBe(202)
+      const hash = String(running.body.request_hash)
+      for (let i = 0; i < 100; i++) {
+        const state = await call(server, "GET", `/api/v1/build/${hash}`)
+        if (state.headers["x-imagebuilder-status"] !== "queued") break
+        await new Promise((resolve) => setTimeout(resolve, 50))
+      }
+      const waiting = await post(server, { ...base, packages: ["curl"] })
+      expect(waiting.status).toBe(202)
+      expect(waiting.body).toMatchObject({ detail: "queued", queue_position: 0 })
+      const refused = await post(server, { ...base, packages: ["luci"] })
+      expect(refused.status).toBe(529)
+      expect(refused.body).toEqual({
+        status: 529,
+        title: "Server overloaded",
+        detail: "server overload, queue contains too many build requests: 1",
+      })
+      const done = await poll(server, hash)
+      expect(done.status, JSON.stringify(done.body)).toBe(200)
+      expect(done.body.build_cmd).toContain("FILES=/etc/uci-defaults/99-asu-defaults")
+    } finally {
+      await server.stop()
+      await project.cleanup()
+    }
+  }, 600_000)
+})
