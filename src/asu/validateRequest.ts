@@ -26,6 +26,10 @@ export const validateRequest = (
         return yield* reject(`Repository not allowed: ${url}`)
       }
     }
+    // Not built yet: refused plainly, rather than built without the repositories the client asked for.
+    if (Object.keys(request.repositories).length > 0 || request.repository_keys.length > 0) {
+      return yield* reject("Custom repositories are not supported by this server yet")
+    }
     if (request.distro !== "openwrt") return yield* reject(`Unsupported distro: ${request.distro}`)
     if (!supportedBranches().includes(branchOf(request.version))) {
       return yield* reject(`Unsupported branch: ${request.version}`)

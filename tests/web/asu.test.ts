@@ -221,6 +221,13 @@ describe("the ASU API of owrt serve", () => {
     expect(done.headers["x-imagebuilder-status"]).toBe("done")
     expect(done.headers["x-queue-position"]).toBe("0")
     expect(stages.has("done")).toBe(true)
+    // Polled every 100 ms, a fresh build is seen in at least one of its stages before it is done.
+    expect(
+      ["container_setup", "validate_revision", "validate_manifest", "building_image"].some((s) =>
+        stages.has(s),
+      ),
+      [...stages].join(", "),
+    ).toBe(true)
     const body = done.body
     expect(body).toMatchObject({
       status: 200,
@@ -330,6 +337,12 @@ describe("the ASU queue across restarts", () => {
       // Jobs behind the first report their place in the queue.
       const last = await call(server, "GET", `/api/v1/build/${hashes[2]}`)
       if (last.body.detail === "queued") expect(Number(last.headers["x-queue-position"])).toBeGreaterThan(0)
+      // Killed while the first one builds: it is retried after the restart, the others still run.
+      for (let i = 0; i < 200; i++) {
+        const first = await call(server, "GET", `/api/v1/build/${hashes[0]}`)
+        if (first.headers["x-imagebuilder-status"] !== "queued") break
+        await new Promise((resolve) => setTimeout(resolve, 50))
+      }
       await server.stop("SIGKILL")
       server = await startServe(["--asu-concurrency", "1"], { cwd: project.dir, env: project.env })
       try {
