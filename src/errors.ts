@@ -29,6 +29,8 @@ export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode]
 export const WarningCode = {
   /** A `-name` in packages removed nothing: another package pulled `name` back in. */
   removalWithoutEffect: "removal_without_effect",
+  /** A profile names a package that its release renamed or dropped (the package changes table, docs/asu.md). */
+  packageRenamed: "package_renamed",
 } as const
 export type WarningCode = (typeof WarningCode)[keyof typeof WarningCode]
 

@@ -1,4 +1,5 @@
 import { Schema } from "effect"
+import { WarningCode } from "../errors.js"
 import data from "./packageChanges.json" with { type: "json" }
 
 /*
@@ -109,3 +110,35 @@ export const applyPackageChanges = (input: PackageChangeInput): ReadonlyArray<st
   }
   return out
 }
+
+/** A warning about a profile's package that its release renamed or dropped. */
+export interface PackageRenamedWarning {
+  readonly code: typeof WarningCode.packageRenamed
+  readonly message: string
+  readonly package: string
+  /** The package's name in the release, or null when it was dropped. */
+  readonly replacement: string | null
+}
+
+/** Warnings for the packages (and `-name` removals) of a profile of `release` that the release renamed. */
+export const renamedPackageWarnings = (
+  release: string,
+  packages: ReadonlyArray<string>,
+): ReadonlyArray<PackageRenamedWarning> =>
+  packages.flatMap((entry) => {
+    const name = entry.replace(/^-/, "")
+    const renamed = renamedIn(release, name)
+    if (!renamed) return []
+    const written = entry.startsWith("-") ? "-" : ""
+    return [
+      {
+        code: WarningCode.packageRenamed,
+        package: name,
+        replacement: renamed.replacement,
+        message:
+          renamed.replacement === null
+            ? `\`${entry}\`: ${name} was dropped in r${renamed.revision}, before ${branchOf(release)}; remove it`
+            : `\`${entry}\`: ${name} is \`${renamed.replacement}\` since r${renamed.revision}, before ${branchOf(release)}; write \`${written}${renamed.replacement}\``,
+      },
+    ]
+  })
