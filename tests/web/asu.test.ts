@@ -320,6 +320,16 @@ describe("the ASU API of owrt serve", () => {
       imagebuilder_status: "failed",
       detail: "Error: Received incorrect version r24106-10cc5fcd00 (requested some-bad-version-code)",
     })
+    // As upstream, the failure is the answer to the same request for a while…
+    const again = await post(server, { ...base, version_code: "some-bad-version-code" })
+    expect(again.status).toBe(500)
+    // …unless the client asks to retry (owrt's addition): the request is queued anew.
+    const retried = await call(server, "POST", "/api/v1/build?retry=1", {
+      ...base,
+      version_code: "some-bad-version-code",
+    })
+    expect(retried.status).toBe(202)
+    expect((await poll(server, String(retried.body.request_hash))).status).toBe(500)
   }, 300_000)
 })
 
@@ -394,4 +404,39 @@ describe("ASU server limits", () => {
       await project.cleanup()
     }
   }, 600_000)
+})
+
+describe("ASU routes on a server with a token", () => {
+  it("need the token, except CORS preflights; and a build past job_timeout fails", async () => {
+    const project = await servedProject({})
+    const server = await startServe(["--token", "s3cret", "--asu-job-timeout", "1"], {
+      cwd: project.dir,
+      env: project.env,
+    })
+    try {
+      expect((await call(server, "GET", "/api/v1/stats")).status).toBe(401)
+      const auth = { authorization: "Bearer s3cret" }
+      expect((await call(server, "GET", "/api/v1/stats", undefined, auth)).status).toBe(200)
+      const preflight = await rawRequest(server.url, "/api/v1/build", {
+        method: "OPTIONS",
+        headers: { origin: "https://selector.example", "access-control-request-method": "POST" },
+      })
+      expect(preflight.status).toBe(204)
+      // Fetching the builder alone takes longer than a second.
+      const submitted = await call(server, "POST", "/api/v1/build", base, auth)
+      expect(submitted.status).toBe(202)
+      const hash = String(submitted.body.request_hash)
+      let failed: Answer | undefined
+      for (let i = 0; i < 600 && failed === undefined; i++) {
+        const answer = await call(server, "GET", `/api/v1/build/${hash}`, undefined, auth)
+        if (answer.status !== 202) failed = answer
+        else await new Promise((resolve) => setTimeout(resolve, 100))
+      }
+      expect(failed?.status).toBe(500)
+      expect(failed?.body.detail).toBe("Error: Task exceeded maximum timeout value (1 seconds)")
+    } finally {
+      await server.stop()
+      await project.cleanup()
+    }
+  }, 300_000)
 })
