@@ -29,6 +29,8 @@ export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode]
 export const WarningCode = {
   /** A `-name` in packages removed nothing: another package pulled `name` back in. */
   removalWithoutEffect: "removal_without_effect",
+  /** A profile names a package that its release renamed or dropped (the package changes table, docs/asu.md). */
+  packageRenamed: "package_renamed",
 } as const
 export type WarningCode = (typeof WarningCode)[keyof typeof WarningCode]
 
@@ -668,6 +670,31 @@ export class NotFoundError extends Data.TaggedError("NotFoundError")<{
   }
 }
 
+/**
+ * An ASU build request the server will not build (asu-api.md §4): `detail` is upstream's text, which ASU
+ * clients show as it is (HTTP 400 `{"detail", "status"}`).
+ */
+export class AsuRequestRejectedError extends Data.TaggedError("AsuRequestRejectedError")<{
+  readonly detail: string
+}> {
+  readonly code = "asu_request_rejected"
+  readonly exitCode = ExitCode.usage
+  override get message(): string {
+    return this.detail
+  }
+}
+
+/** More ASU builds are waiting than the server accepts (`max_pending_jobs`; HTTP 529 as upstream). */
+export class AsuQueueFullError extends Data.TaggedError("AsuQueueFullError")<{
+  readonly queued: number
+}> {
+  readonly code = "asu_queue_full"
+  readonly exitCode = ExitCode.busy
+  override get message(): string {
+    return `server overload, queue contains too many build requests: ${this.queued}`
+  }
+}
+
 /** A pre-flight safety check said no: nothing was written. `code` names the check (flash_*). */
 export class FlashRefusedError extends Data.TaggedError("FlashRefusedError")<{
   readonly code: string
@@ -854,6 +881,8 @@ export type OwrtError =
   | FlashImageError
   | ServeTokenRequiredError
   | CacheSignatureError
+  | AsuRequestRejectedError
+  | AsuQueueFullError
 
 /** The stable, machine-readable face of an error, as `--json` prints it. */
 export interface ErrorReport {

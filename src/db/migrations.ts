@@ -202,4 +202,31 @@ export const migrations: ReadonlyArray<{
     name: "the key inputs of store paths (plan --explain diffs them)",
     statements: ["ALTER TABLE store_paths ADD COLUMN key_inputs TEXT"],
   },
+  {
+    name: "ASU build jobs",
+    statements: [
+      // The ASU job queue (src/asu): one row per request hash, kept until it expires. `id` is the
+      // enqueue order that queue positions count.
+      `CREATE TABLE asu_jobs (
+        id                   INTEGER PRIMARY KEY AUTOINCREMENT,
+        request_hash         TEXT NOT NULL UNIQUE,
+        request              TEXT NOT NULL,
+        bin_dir              TEXT NOT NULL,
+        status               TEXT NOT NULL,
+        imagebuilder_status  TEXT NOT NULL,
+        attempts             INTEGER NOT NULL DEFAULT 0,
+        enqueued_at          TEXT NOT NULL,
+        started_at           TEXT,
+        finished_at          TEXT,
+        result_ttl_seconds   INTEGER NOT NULL,
+        failure_ttl_seconds  INTEGER NOT NULL,
+        expires_at           TEXT,
+        result               TEXT,
+        detail               TEXT,
+        stdout               TEXT,
+        stderr               TEXT
+      )`,
+      "CREATE INDEX asu_jobs_by_status ON asu_jobs (status, id)",
+    ],
+  },
 ]

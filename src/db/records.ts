@@ -1,6 +1,7 @@
 import { SqlClient } from "@effect/sql"
 import { Context, Effect, Layer } from "effect"
 import { ArtifactRecords } from "./artifactRecords.js"
+import { AsuJobRecords } from "./asuJobRecords.js"
 import { BuilderRecords } from "./builderRecords.js"
 import { BuildRecords } from "./buildRecords.js"
 import { FlashRecords } from "./flashRecords.js"
@@ -11,6 +12,7 @@ import { StorePathRecords } from "./storePathRecords.js"
 /** Every table's record service. */
 export type Records =
   | ArtifactRecords
+  | AsuJobRecords
   | BuilderRecords
   | BuildRecords
   | FlashRecords
@@ -21,6 +23,7 @@ export type Records =
 /** The record services over one database. */
 export const recordsLayer: Layer.Layer<Records, never, SqlClient.SqlClient> = Layer.mergeAll(
   ArtifactRecords.Default,
+  AsuJobRecords.Default,
   BuilderRecords.Default,
   BuildRecords.Default,
   FlashRecords.Default,
@@ -42,6 +45,7 @@ export const databaseContext: Effect.Effect<Context.Context<Database>, never, Da
   Context.pick(
     SqlClient.SqlClient,
     ArtifactRecords,
+    AsuJobRecords,
     BuilderRecords,
     BuildRecords,
     FlashRecords,

@@ -189,6 +189,7 @@ export const compileGraph = (
       packages: p.packages,
       disabledServices: p.disabled_services,
       rootfsSize: p.rootfs_size,
+      ...(p.filesystem === undefined ? {} : { filesystem: p.filesystem }),
       profile: p.id,
       revision: revision.hash,
     }

@@ -60,7 +60,8 @@ export interface RealizeFailure {
 }
 
 export interface Selection {
-  readonly specs: ReadonlyArray<string>
+  /** Profile specs (`id`, `id@rev`), or entries already resolved (an ASU request compiled to a profile). */
+  readonly specs: ReadonlyArray<string | ProfileView>
   readonly all?: boolean | undefined
   readonly tag?: string | undefined
 }

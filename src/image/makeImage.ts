@@ -39,6 +39,8 @@ export interface MakeImageParams {
   readonly packages: ReadonlyArray<string>
   readonly disabledServices: ReadonlyArray<string>
   readonly rootfsSize: number | null
+  /** ROOTFS_FILESYSTEM; absent when the profile does not set it (keys of existing profiles stay as they were). */
+  readonly filesystem?: string | undefined
   /** The build marker names these, so they are part of what the image contains. */
   readonly profile: string
   readonly revision: string
@@ -202,6 +204,7 @@ export const runMakeImage = (inputs: MakeImageInputs, output: string, work: stri
         ? [`DISABLED_SERVICES=${params.disabledServices.join(" ")}`]
         : []),
       ...(params.rootfsSize !== null ? [`ROOTFS_PARTSIZE=${params.rootfsSize}`] : []),
+      ...(params.filesystem !== undefined ? [`ROOTFS_FILESYSTEM=${params.filesystem}`] : []),
     ]
     record(`$ make ${imageArgs.map((a) => (a.includes(" ") ? `'${a}'` : a)).join(" ")}\n`)
     const image = yield* runMake(instance, imageArgs, {

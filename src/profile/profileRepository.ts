@@ -17,7 +17,13 @@ import {
 import { blobPath, hasBlob, putBlob } from "../store/blobStore.js"
 import { closestMatch, elideName } from "../text/closestMatch.js"
 import { ProfileDocument, profileLimits } from "./profileSchema.js"
-import { gitProfileTree, resolveCommit, withOutsideProfileFile, worktreeProfileTree } from "./profileTree.js"
+import {
+  gitProfileTree,
+  type ProfileTree,
+  resolveCommit,
+  withOutsideProfileFile,
+  worktreeProfileTree,
+} from "./profileTree.js"
 import {
   type DocumentCache,
   makeProfileResolver,
@@ -124,6 +130,16 @@ export class ProfileRepository extends Context.Tag("owrt/ProfileRepository")<
       ref: string,
       ids?: ReadonlyArray<string>,
     ) => Effect.Effect<ReadonlyArray<string>, ProfileLookupError>
+    /**
+     * Resolves a profile document given as text (no parents, no overlay directory) and records its
+     * revision, with `source` naming where it came from (e.g. `asu`): a build request compiled to a profile.
+     * The same text under the same id as a working-tree profile is the same revision, with the same keys.
+     */
+    readonly resolveText: (
+      id: string,
+      text: string,
+      source: string,
+    ) => Effect.Effect<ProfileEntry, ProfileLookupError>
   }
 >() {}
 
@@ -374,9 +390,26 @@ export const profileRepositoryLayer = Layer.effect(
         return changed
       })
 
+    const resolveText = (id: string, text: string, source: string) =>
+      Effect.gen(function* () {
+        const file = `${id}.yaml`
+        const tree: ProfileTree = {
+          source,
+          listProfileFiles: () => Effect.succeed([file]),
+          readText: (path) => Effect.succeed(path === file ? { _tag: "text" as const, text } : undefined),
+          walk: () => Effect.succeed(undefined),
+          readBytes: () => Effect.succeed(undefined),
+          staysInside: () => false,
+          displayPath: () => `${source}:${id}`,
+        }
+        const revision = yield* resolveWith(makeProfileResolver(tree, source), id)
+        return yield* record({ revision, record: undefined })
+      })
+
     return {
       ids: () => worktree.ids(),
       worktree,
+      resolveText,
       resolveFile,
       changedSince,
       resolve: (spec) =>

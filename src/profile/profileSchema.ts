@@ -194,6 +194,23 @@ const RootfsSize = Schema.Int.pipe(
   }),
 )
 
+/** Root file system types an Image Builder can be asked for (`ROOTFS_FILESYSTEM`), as ASU names them. */
+export const rootfsFilesystems = [
+  "squashfs",
+  "ext4",
+  "ubifs",
+  "erofs",
+  "jffs2",
+  "jffs2-nand",
+  "targz",
+  "cpiogz",
+] as const
+
+const RootfsFilesystem = Schema.Literal(...rootfsFilesystems).annotations({
+  message: (issue) =>
+    `\`${String(issue.actual)}\` is not a root file system type: use one of ${rootfsFilesystems.join(", ")}`,
+})
+
 /** A profile file as written, before `extends:` is applied. */
 const described = <S extends Schema.Schema.Any>(schema: S, description: string) =>
   Schema.optional(schema).annotations({ description })
@@ -229,6 +246,10 @@ export const ProfileDocument = Schema.Struct({
   rootfs_size: described(
     RootfsSize,
     "Root file system size in MB (16 to 65536); the builder's default if absent",
+  ),
+  filesystem: described(
+    RootfsFilesystem,
+    "Only this root file system type (ROOTFS_FILESYSTEM), e.g. ext4; all the target builds if absent",
   ),
   tags: described(Schema.Array(Tag), "Tags for selecting profiles (owrt realize --tag T)"),
   secrets: described(

@@ -63,6 +63,9 @@ export const ResolvedProfile = Schema.Struct({
   rootfs_size: Schema.NullOr(Schema.Number).annotations({
     description: "MB, or null for the builder default",
   }),
+  filesystem: Schema.optional(Schema.String).annotations({
+    description: "ROOTFS_FILESYSTEM; absent when not set (so existing revisions keep their hash)",
+  }),
   tags: Schema.Array(Schema.String),
   secrets: Schema.Record({ key: Schema.String, value: Schema.String }).annotations({
     description: "Secret name → reference (env:NAME or file:PATH); never a value",
@@ -306,6 +309,7 @@ export const makeProfileResolver = (
       let target: string | undefined
       let device: string | undefined
       let rootfsSize: number | undefined
+      let filesystem: string | undefined
       const packageSequence: Array<string> = []
       const overlayDirs: Array<{ dir: string; layer: Layer }> = []
       const files = new Map<
@@ -331,6 +335,7 @@ export const makeProfileResolver = (
         if (doc.target !== undefined) target = doc.target
         if (doc.device !== undefined) device = doc.device
         if (doc.rootfs_size !== undefined) rootfsSize = doc.rootfs_size
+        if (doc.filesystem !== undefined) filesystem = doc.filesystem
         packageSequence.push(...(doc.packages ?? []))
         if (doc.overlay !== undefined) {
           const joined = posix.normalize(posix.join(layer.dir, doc.overlay))
@@ -529,6 +534,7 @@ export const makeProfileResolver = (
         })),
         disabled_services: [...disabled].sort(),
         rootfs_size: rootfsSize ?? null,
+        ...(filesystem === undefined ? {} : { filesystem }),
         tags: [...tags].sort(),
         secrets: Object.fromEntries([...secrets.entries()].sort(([a], [b]) => (a < b ? -1 : 1))),
         flash: { image: flash.image ?? "auto", verify: flash.verify ?? "full", wipe: flash.wipe ?? false },

@@ -34,6 +34,16 @@ export interface HttpServerOptions {
   readonly routes: ReadonlyArray<Route>
   readonly ui: ReadonlyMap<string, UiAsset>
   readonly info: ServerInfo
+  /**
+   * Requests under these path prefixes go to another handler (the ASU routes, on @effect/platform) after
+   * the Host and token checks; their CORS preflights (which carry no token) before the token check.
+   */
+  readonly delegate?:
+    | {
+        readonly prefixes: ReadonlyArray<string>
+        readonly handle: (request: IncomingMessage, response: ServerResponse) => void
+      }
+    | undefined
 }
 
 const securityHeaders = {
@@ -313,6 +323,21 @@ export const serveHttp = (options: HttpServerOptions) =>
         if (loopbackOnly && !isLoopbackHost(request.headers.host, options.host)) {
           // Without a token only local clients are expected; another Host is a DNS-rebinding page.
           response.writeHead(421, securityHeaders).end()
+          return
+        }
+        const delegate = options.delegate
+        if (delegate?.prefixes.some((prefix) => pathname.startsWith(prefix))) {
+          if (request.method !== "OPTIONS" && !authorized(request, query)) {
+            yield* writeReply(
+              request,
+              response,
+              errorReply(
+                new UnauthorizedError({ detail: "this server needs `Authorization: Bearer <token>`" }),
+              ),
+            ).pipe(Effect.orDie)
+            return
+          }
+          delegate.handle(request, response)
           return
         }
         const asset =

@@ -1,5 +1,6 @@
 import { Console, Effect, FiberSet } from "effect"
 import { appLayer } from "../app/appLayer.js"
+import { type AsuSettings, AsuSettingsRef, defaultAsuSettings } from "../asu/asuSettings.js"
 import type { ConfigFlags } from "../config/appConfig.js"
 import { ServeTokenRequiredError, UsageError } from "../errors.js"
 import { silentProgress } from "../progress/progress.js"
@@ -19,6 +20,8 @@ export interface ServeOptions {
   readonly allowFlash: boolean
   readonly allowLoop: boolean
   readonly maxJobs: number
+  /** The ASU build service's settings (`--asu-*`); the rest keep upstream's defaults. */
+  readonly asu: Partial<AsuSettings> & { readonly corsOrigins: ReadonlyArray<string> }
   readonly config: ConfigFlags
 }
 
@@ -55,7 +58,24 @@ export const serve = (options: ServeOptions) =>
       // waits before the set would interrupt them), while the database is still open.
       const tasks = yield* FiberSet.make<unknown, unknown>()
       yield* Effect.addFinalizer(() => FiberSet.awaitEmpty(tasks))
+      // The ASU build service: its routes on @effect/platform, its queue's workers in this scope. Loaded
+      // here, so that no other command pays for them at startup.
+      const { corsOrigins, ...asuOptions } = options.asu
+      const asuSettings: AsuSettings = { ...defaultAsuSettings, ...asuOptions }
+      const [{ makeAsuHttpApp, asuPrefixes }, { makeHandler }, { runBuildQueue }] = yield* Effect.promise(
+        () =>
+          Promise.all([
+            import("./asu/asuHttpApp.js"),
+            import("@effect/platform-node/NodeHttpServer"),
+            import("../asu/buildQueue.js"),
+          ]),
+      )
+      const asuHandler = yield* makeHandler(
+        makeAsuHttpApp({ settings: asuSettings, corsOrigins, tokenRequired: options.token !== undefined }),
+      )
+      yield* Effect.forkScoped(runBuildQueue.pipe(Effect.provideService(AsuSettingsRef, asuSettings)))
       const { url } = yield* serveHttp({
+        delegate: { prefixes: asuPrefixes, handle: asuHandler },
         host: options.host,
         port: options.port,
         token: options.token,

@@ -231,6 +231,11 @@ const validate = Command.make(
           results.push(outcome)
         }
         const failed = results.flatMap((r) => ("error" in r ? [r.error] : []))
+        const { renamedPackageWarnings } = yield* Effect.promise(() => import("../../asu/packageChanges.js"))
+        const warningsOf = (r: Validated) =>
+          "entry" in r && r.entry.revision.profile.release !== null
+            ? renamedPackageWarnings(r.entry.revision.profile.release, r.entry.revision.profile.packages)
+            : []
         const { seenRevisionJson } = yield* revisionModule
         if (!options.json || failed.length === 0) {
           yield* emit(
@@ -240,7 +245,7 @@ const validate = Command.make(
               profiles: results.flatMap(
                 (r): ReadonlyArray<Record<string, unknown>> =>
                   "entry" in r
-                    ? [{ id: r.id, revision: seenRevisionJson(r.entry) }]
+                    ? [{ id: r.id, revision: seenRevisionJson(r.entry), warnings: warningsOf(r) }]
                     : "file" in r
                       ? [{ id: r.id, file: r.file, hash: r.hash }]
                       : [],
@@ -249,7 +254,10 @@ const validate = Command.make(
             () =>
               results.map((r) =>
                 "entry" in r
-                  ? `✓ ${r.id}  rev ${r.entry.record?.seq ?? "- (not recorded)"} ${shortHash(r.entry.revision.hash)}`
+                  ? [
+                      `✓ ${r.id}  rev ${r.entry.record?.seq ?? "- (not recorded)"} ${shortHash(r.entry.revision.hash)}`,
+                      ...warningsOf(r).map((w) => `  warning[${w.code}]: ${w.message}`),
+                    ].join("\n")
                   : "file" in r
                     ? `✓ ${r.id}  ${r.file} (not in the profiles directory, not recorded) ${shortHash(r.hash)}`
                     : `✗ ${r.id}  (${r.error.diagnostics.length} problem(s), listed below)`,

@@ -36,6 +36,45 @@ export const serveCommand = Command.make(
         "Realize jobs running at once (default: 2; more wait, queued); make runs are limited by --jobs",
       ),
     ),
+    asuAllowDefaults: Options.boolean("asu-allow-defaults").pipe(
+      Options.withDescription(
+        "ASU: accept `defaults` (first-boot scripts) in build requests (default: refused)",
+      ),
+    ),
+    asuRepositoryAllow: Options.text("asu-repository-allow").pipe(
+      Options.repeated,
+      Options.withDescription(
+        "ASU: a URL prefix request `repositories` may use (repeatable; default: none allowed)",
+      ),
+    ),
+    asuCorsOrigin: Options.text("asu-cors-origin").pipe(
+      Options.repeated,
+      Options.withDescription(
+        "ASU: a browser origin allowed to call the ASU routes (repeatable; default: any)",
+      ),
+    ),
+    asuConcurrency: Options.integer("asu-concurrency").pipe(
+      Options.withDefault(1),
+      Options.withDescription("ASU: builds run at once (default: 1)"),
+    ),
+    asuMaxPendingJobs: Options.integer("asu-max-pending-jobs").pipe(
+      Options.withDefault(200),
+      Options.withDescription("ASU: waiting builds beyond which requests get 529 (default: 200)"),
+    ),
+    asuJobTimeout: Options.integer("asu-job-timeout").pipe(
+      Options.withDefault(600),
+      Options.withDescription("ASU: seconds a build may take (default: 600)"),
+    ),
+    asuFailureTtl: Options.integer("asu-failure-ttl").pipe(
+      Options.withDefault(3600),
+      Options.withDescription(
+        "ASU: seconds a failed result is kept and answered (default: 3600; 0 retries at once)",
+      ),
+    ),
+    asuContact: Options.text("asu-contact").pipe(
+      Options.withDefault(""),
+      Options.withDescription("ASU: contact shown in overview.json"),
+    ),
     ...configOptions,
   },
   (options) =>
@@ -51,6 +90,16 @@ export const serveCommand = Command.make(
           allowFlash: options.allowFlash,
           allowLoop: options.allowLoop,
           maxJobs: Math.max(1, options.maxJobs),
+          asu: {
+            allowDefaults: options.asuAllowDefaults,
+            repositoryAllowList: options.asuRepositoryAllow,
+            corsOrigins: options.asuCorsOrigin,
+            concurrency: Math.max(1, options.asuConcurrency),
+            maxPendingJobs: Math.max(0, options.asuMaxPendingJobs),
+            jobTimeout: Math.max(1, options.asuJobTimeout),
+            buildFailureTtl: Math.max(0, options.asuFailureTtl),
+            contact: options.asuContact,
+          },
           config: toConfigFlags(options),
         }),
     ),

@@ -1,0 +1,174 @@
+import { SqlClient, SqlSchema } from "@effect/sql"
+import { Effect, Option, Schema } from "effect"
+import { sqlFailure } from "./database.js"
+
+/** Where a job is: waiting, being built, built, or failed (asu-api.md §5). */
+export const AsuJobStatus = Schema.Literal("queued", "started", "finished", "failed")
+export type AsuJobStatus = typeof AsuJobStatus.Type
+
+/** A row of `asu_jobs`, decoded: the database is read back, not trusted. */
+export const AsuJobRow = Schema.Struct({
+  id: Schema.Number,
+  request_hash: Schema.String,
+  /** The decoded build request as JSON (profile already canonical). */
+  request: Schema.String,
+  bin_dir: Schema.String,
+  status: AsuJobStatus,
+  imagebuilder_status: Schema.String,
+  attempts: Schema.Number,
+  enqueued_at: Schema.String,
+  started_at: Schema.NullOr(Schema.String),
+  finished_at: Schema.NullOr(Schema.String),
+  result_ttl_seconds: Schema.Number,
+  failure_ttl_seconds: Schema.Number,
+  expires_at: Schema.NullOr(Schema.String),
+  /** The finished build's body (asu-api.md §6) as JSON. */
+  result: Schema.NullOr(Schema.String),
+  detail: Schema.NullOr(Schema.String),
+  stdout: Schema.NullOr(Schema.String),
+  stderr: Schema.NullOr(Schema.String),
+})
+export type AsuJobRow = typeof AsuJobRow.Type
+
+export interface NewAsuJob {
+  readonly requestHash: string
+  readonly request: string
+  readonly binDir: string
+  readonly resultTtlSeconds: number
+  readonly failureTtlSeconds: number
+}
+
+/** How many times a job is started before a crash mid-build counts as its failure. */
+export const maxJobAttempts = 2
+
+const now = () => new Date().toISOString()
+
+/**
+ * The `asu_jobs` table: the ASU build queue. Jobs live here, not in memory, so a restart loses none; a
+ * finished or failed job stays until its time-to-live has passed, then reads as absent.
+ */
+export class AsuJobRecords extends Effect.Service<AsuJobRecords>()("owrt/AsuJobRecords", {
+  accessors: true,
+  effect: Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const byHash = SqlSchema.findOne({
+      Request: Schema.String,
+      Result: AsuJobRow,
+      execute: (hash) =>
+        sql`SELECT * FROM asu_jobs WHERE request_hash = ${hash} AND (expires_at IS NULL OR expires_at > ${now()})`,
+    })
+    const byBinDir = SqlSchema.findOne({
+      Request: Schema.String,
+      Result: AsuJobRow,
+      execute: (binDir) =>
+        sql`SELECT * FROM asu_jobs WHERE bin_dir = ${binDir} AND status = 'finished' ORDER BY id DESC LIMIT 1`,
+    })
+    const claim = SqlSchema.findOne({
+      Request: Schema.Void,
+      Result: AsuJobRow,
+      execute: () =>
+        sql`UPDATE asu_jobs SET status = 'started', imagebuilder_status = 'init', attempts = attempts + 1,
+              started_at = ${now()}
+            WHERE id = (SELECT id FROM asu_jobs WHERE status = 'queued' ORDER BY id LIMIT 1)
+              AND status = 'queued'
+            RETURNING *`,
+    })
+    const count = SqlSchema.findAll({
+      Request: Schema.Number,
+      Result: Schema.Struct({ n: Schema.Number }),
+      execute: (beforeId) =>
+        sql`SELECT COUNT(*) AS n FROM asu_jobs WHERE status = 'queued' AND id < ${beforeId}`,
+    })
+    return {
+      find: (hash: string) =>
+        byHash(hash).pipe(Effect.map(Option.getOrUndefined), sqlFailure("read ASU job")),
+      /** The newest finished job whose images are under `/store/<binDir>/`. */
+      findByBinDir: (binDir: string) =>
+        byBinDir(binDir).pipe(Effect.map(Option.getOrUndefined), sqlFailure("read ASU job")),
+      /** Adds a queued job; an expired row of the same hash is replaced. */
+      enqueue: (job: NewAsuJob) =>
+        Effect.gen(function* () {
+          yield* sql`DELETE FROM asu_jobs WHERE request_hash = ${job.requestHash}`
+          yield* sql`INSERT INTO asu_jobs ${sql.insert({
+            request_hash: job.requestHash,
+            request: job.request,
+            bin_dir: job.binDir,
+            status: "queued",
+            imagebuilder_status: "queued",
+            attempts: 0,
+            enqueued_at: now(),
+            result_ttl_seconds: job.resultTtlSeconds,
+            failure_ttl_seconds: job.failureTtlSeconds,
+          })}`
+        }).pipe(sql.withTransaction, sqlFailure("enqueue ASU job")),
+      /** Queued jobs ahead of the job with this id (0-based position). */
+      position: (id: number) =>
+        count(id).pipe(
+          Effect.map((r) => r[0]?.n ?? 0),
+          sqlFailure("read ASU queue"),
+        ),
+      /** Jobs waiting to start. */
+      queued: () =>
+        count(Number.MAX_SAFE_INTEGER).pipe(
+          Effect.map((r) => r[0]?.n ?? 0),
+          sqlFailure("read ASU queue"),
+        ),
+      /** Takes the oldest queued job and marks it started (atomically: two servers never take the same). */
+      claimNext: () => claim(undefined).pipe(Effect.map(Option.getOrUndefined), sqlFailure("claim ASU job")),
+      stage: (hash: string, stage: string) =>
+        sql`UPDATE asu_jobs SET imagebuilder_status = ${stage} WHERE request_hash = ${hash} AND status = 'started'`.pipe(
+          Effect.asVoid,
+          sqlFailure("update ASU job"),
+        ),
+      finish: (hash: string, result: { body: string; stdout: string; stderr: string }) =>
+        sql`UPDATE asu_jobs SET status = 'finished', imagebuilder_status = 'done', finished_at = ${now()},
+              result = ${result.body}, stdout = ${result.stdout}, stderr = ${result.stderr}
+            WHERE request_hash = ${hash}`.pipe(
+          Effect.zipRight(
+            sql`UPDATE asu_jobs SET expires_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '+' || result_ttl_seconds || ' seconds')
+                WHERE request_hash = ${hash}`,
+          ),
+          Effect.asVoid,
+          sqlFailure("finish ASU job"),
+        ),
+      fail: (hash: string, failure: { detail: string; stdout: string; stderr: string }) =>
+        sql`UPDATE asu_jobs SET status = 'failed', imagebuilder_status = 'failed', finished_at = ${now()},
+              expires_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '+' || failure_ttl_seconds || ' seconds'),
+              detail = ${failure.detail}, stdout = ${failure.stdout}, stderr = ${failure.stderr}
+            WHERE request_hash = ${hash}`.pipe(Effect.asVoid, sqlFailure("fail ASU job")),
+      /**
+       * After a crash: a job that was running goes back to the queue once; one that was already retried
+       * fails. Returns how many were requeued.
+       */
+      recover: () =>
+        Effect.gen(function* () {
+          yield* sql`UPDATE asu_jobs SET status = 'failed', imagebuilder_status = 'failed', finished_at = ${now()},
+                       expires_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '+' || failure_ttl_seconds || ' seconds'),
+                       detail = 'Error: the build was interrupted twice (server restarts)'
+                     WHERE status = 'started' AND attempts >= ${maxJobAttempts}`
+          const requeued = yield* sql`UPDATE asu_jobs SET status = 'queued', imagebuilder_status = 'queued'
+                                      WHERE status = 'started' RETURNING id`
+          return requeued.length
+        }).pipe(sql.withTransaction, sqlFailure("recover ASU jobs")),
+      /** A job interrupted by a clean shutdown goes back to the queue, the attempt not counted. */
+      requeue: (hash: string) =>
+        sql`UPDATE asu_jobs SET status = 'queued', imagebuilder_status = 'queued', attempts = MAX(attempts - 1, 0)
+            WHERE request_hash = ${hash} AND status = 'started'`.pipe(
+          Effect.asVoid,
+          sqlFailure("requeue ASU job"),
+        ),
+      /** Deletes expired jobs (their store paths stay: a new request for them is a cache hit). */
+      purgeExpired: () =>
+        sql`DELETE FROM asu_jobs WHERE expires_at IS NOT NULL AND expires_at <= ${now()}`.pipe(
+          Effect.asVoid,
+          sqlFailure("purge ASU jobs"),
+        ),
+      /** Forgets a finished or failed job, so the same request builds again. Whether there was one. */
+      forget: (hash: string) =>
+        sql`DELETE FROM asu_jobs WHERE request_hash = ${hash} AND status IN ('finished', 'failed') RETURNING id`.pipe(
+          Effect.map((rows) => rows.length > 0),
+          sqlFailure("forget ASU job"),
+        ),
+    }
+  }),
+}) {}

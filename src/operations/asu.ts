@@ -1,0 +1,137 @@
+import { Effect, Schema } from "effect"
+import type { AsuReply } from "../asu/jobResponse.js"
+import { latestVersions, overview } from "../asu/overview.js"
+import { branchOf } from "../asu/packageChanges.js"
+import { buildStatus, submitBuild } from "../asu/submitBuild.js"
+import { supportedBranches, upstreamProfiles } from "../asu/upstreamCatalog.js"
+import { AsuJobRecords } from "../db/asuJobRecords.js"
+import { defineOperation } from "./operation.js"
+import { Integer } from "./schemaTypes.js"
+
+/*
+ * The ASU build service's actions (asu-api.md), for `owrt serve`'s ASU routes. Each answers in ASU's wire
+ * format — status, headers, body — because that format is the contract its clients (the Firmware
+ * Selector, owut, LuCI) hold servers to. Not in `operations` (MCP and the owrt API have realize).
+ */
+
+export const AsuReplySchema = Schema.Struct({
+  status: Integer.annotations({ description: "HTTP status as upstream answers it" }),
+  headers: Schema.Record({ key: Schema.String, value: Schema.String }),
+  body: Schema.Record({ key: Schema.String, value: Schema.Unknown }),
+})
+
+const reply = (
+  status: number,
+  body: Record<string, unknown>,
+  headers: Record<string, string> = {},
+): AsuReply => ({
+  status,
+  headers,
+  body,
+})
+
+export const asuBuild = defineOperation({
+  name: "asuBuild",
+  description:
+    "Submit an ASU build request, or get the job of the same request: 202 queued/started, 200 finished, 500 failed; 400/422/529 as upstream",
+  readOnly: false,
+  idempotent: true,
+  params: Schema.Struct({
+    body: Schema.Unknown.annotations({ description: "The request body as sent (asu-api.md §2)" }),
+    retry: Schema.optional(
+      Schema.Boolean.annotations({
+        description: "Drop a finished or failed result of the same request first",
+      }),
+    ),
+  }),
+  result: AsuReplySchema,
+  run: (params) =>
+    submitBuild(params.body, { retry: params.retry }).pipe(
+      Effect.catchTags({
+        AsuRequestRejectedError: (error) => Effect.succeed(reply(400, { detail: error.detail, status: 400 })),
+        AsuQueueFullError: (error) =>
+          Effect.succeed(reply(529, { status: 529, title: "Server overloaded", detail: error.message })),
+      }),
+    ),
+})
+
+export const asuBuildStatus = defineOperation({
+  name: "asuBuildStatus",
+  description:
+    "The ASU job of a request hash: 202, 200 or 500 with X-Imagebuilder-Status and X-Queue-Position",
+  readOnly: true,
+  params: Schema.Struct({ requestHash: Schema.String }),
+  result: AsuReplySchema,
+  run: (params) =>
+    Effect.map(
+      buildStatus(params.requestHash),
+      (found) =>
+        found ??
+        reply(404, { status: 404, title: "Not Found", detail: "could not find provided request hash" }),
+    ),
+})
+
+export const asuStats = defineOperation({
+  name: "asuStats",
+  description: "How many ASU builds are waiting",
+  readOnly: true,
+  params: Schema.Struct({}),
+  result: Schema.Struct({ queue_length: Integer }),
+  run: () => Effect.map(AsuJobRecords.queued(), (n) => ({ queue_length: n })),
+})
+
+export const asuRevision = defineOperation({
+  name: "asuRevision",
+  description: "The revision (version_code) upstream publishes for a version and target",
+  readOnly: true,
+  params: Schema.Struct({ version: Schema.String, target: Schema.String, subtarget: Schema.String }),
+  result: AsuReplySchema,
+  run: (params) =>
+    Effect.gen(function* () {
+      if (!supportedBranches().includes(branchOf(params.version))) {
+        return reply(400, { detail: `Unsupported version: ${params.version}`, status: 400 })
+      }
+      const target = `${params.target}/${params.subtarget}`
+      const profiles = /^[\w-]+\/[\w-]+$/.test(target)
+        ? yield* upstreamProfiles(params.version, target)
+        : undefined
+      if (profiles === undefined) {
+        return reply(404, { detail: `Failed to fetch revision for ${params.version}/${target}`, status: 404 })
+      }
+      return reply(200, { revision: profiles.version_code })
+    }),
+})
+
+export const asuOverview = defineOperation({
+  name: "asuOverview",
+  description: "overview.json: branches with versions, targets and package changes; upstream; server limits",
+  readOnly: true,
+  params: Schema.Struct({}),
+  result: Schema.Record({ key: Schema.String, value: Schema.Unknown }),
+  run: () => overview,
+})
+
+export const asuLatest = defineOperation({
+  name: "asuLatest",
+  description: "latest.json: the upcoming, stable and oldstable versions",
+  readOnly: true,
+  params: Schema.Struct({}),
+  result: Schema.Struct({ latest: Schema.Array(Schema.String) }),
+  run: () => Effect.map(latestVersions, (latest) => ({ latest })),
+})
+
+export const asuImage = defineOperation({
+  name: "asuImage",
+  description: "Which stored artifact set holds the files of an ASU bin_dir (its collect-artifacts key)",
+  readOnly: true,
+  params: Schema.Struct({ binDir: Schema.String }),
+  result: Schema.Struct({ key: Schema.NullOr(Schema.String) }),
+  run: (params) =>
+    Effect.gen(function* () {
+      if (!/^[0-9a-f]{64}$/.test(params.binDir)) return { key: null }
+      const row = yield* AsuJobRecords.findByBinDir(params.binDir)
+      const result = row?.result ? (JSON.parse(row.result) as { owrt?: { key?: unknown } }) : undefined
+      const key = result?.owrt?.key
+      return { key: typeof key === "string" ? key : null }
+    }),
+})

@@ -1,0 +1,231 @@
+import { createReadStream } from "node:fs"
+import { HttpMiddleware, HttpRouter, HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import { Effect, Option } from "effect"
+import type { AppServices } from "../../app/appLayer.js"
+import { type AsuSettings, AsuSettingsRef } from "../../asu/asuSettings.js"
+import type { AsuReply } from "../../asu/jobResponse.js"
+import { isOwrtError, type OwrtError } from "../../errors.js"
+import {
+  asuBuild,
+  asuBuildStatus,
+  asuImage,
+  asuLatest,
+  asuOverview,
+  asuRevision,
+  asuStats,
+} from "../../operations/asu.js"
+import type { OperationContext } from "../../operations/operation.js"
+import { decideRange, etagMatches } from "../byteRange.js"
+import { artifactFile } from "../storeFiles.js"
+
+/*
+ * The ASU build API (asu-api.md §1) on @effect/platform's router, in upstream's wire format: its status
+ * codes, the X-Imagebuilder-Status / X-Queue-Position headers, its bodies and error texts. `owrt serve`
+ * hands it the requests under /api/v1/, /json/v1/ and /store/ (src/web/httpServer.ts). Handlers call the
+ * ASU operations only. CORS is answered here, preflights included, which upstream leaves to a proxy.
+ */
+
+/** The path prefixes this app answers. */
+export const asuPrefixes = ["/api/v1/", "/json/v1/", "/store/"] as const
+
+export interface AsuHttpOptions {
+  readonly settings: AsuSettings
+  /** Origins allowed to call from a browser; `*` (the default) allows any. */
+  readonly corsOrigins: ReadonlyArray<string>
+  /** Whether the server requires a token (store paths holding secrets are served only then). */
+  readonly tokenRequired: boolean
+}
+
+/** Largest request body: a build request with the longest `defaults` fits many times over. */
+const bodyLimit = 256 * 1024
+
+const context: OperationContext = { requestedBy: "api" }
+
+const replyResponse = (reply: AsuReply, head: boolean) =>
+  head
+    ? HttpServerResponse.empty({ status: reply.status, headers: reply.headers })
+    : HttpServerResponse.unsafeJson(reply.body, { status: reply.status, headers: reply.headers })
+
+const json = (body: unknown, status = 200) => HttpServerResponse.unsafeJson(body, { status })
+
+/** An owrt error on an ASU route: upstream's shape (`detail`, `status`), owrt's code alongside. */
+const errorResponse = (error: OwrtError) => {
+  const status =
+    error.code === "database_busy"
+      ? 503
+      : error.code === "download_failed" || error.code === "offline"
+        ? 502
+        : 500
+  return json({ detail: error.message, status, code: error.code }, status)
+}
+
+const isHead = Effect.map(HttpServerRequest.HttpServerRequest, (request) => request.method === "HEAD")
+
+const readBody = Effect.gen(function* () {
+  const request = yield* HttpServerRequest.HttpServerRequest
+  const length = Number(request.headers["content-length"] ?? 0)
+  if (length > bodyLimit) return { tooLarge: true as const }
+  const text = yield* request.text.pipe(Effect.orElseSucceed(() => ""))
+  if (text.length > bodyLimit) return { tooLarge: true as const }
+  if (text.trim() === "") return { body: undefined }
+  try {
+    return { body: JSON.parse(text) as unknown }
+  } catch (error) {
+    return { invalid: (error as Error).message }
+  }
+})
+
+const buildPost = Effect.gen(function* () {
+  const request = yield* HttpServerRequest.HttpServerRequest
+  const read = yield* readBody
+  if ("tooLarge" in read)
+    return json({ detail: `request body larger than ${bodyLimit} bytes`, status: 413 }, 413)
+  if ("invalid" in read) {
+    return json(
+      {
+        detail: [
+          {
+            type: "json_invalid",
+            loc: ["body", 0],
+            msg: "JSON decode error",
+            input: {},
+            ctx: { error: read.invalid },
+          },
+        ],
+      },
+      422,
+    )
+  }
+  const retry = new URL(request.url, "http://localhost").searchParams.get("retry")
+  const reply = yield* asuBuild.run(
+    { body: read.body, ...(retry === "1" || retry === "true" ? { retry: true } : {}) },
+    context,
+  )
+  return replyResponse(reply, false)
+})
+
+const buildGet = Effect.gen(function* () {
+  const params = yield* HttpRouter.params
+  const reply = yield* asuBuildStatus.run({ requestHash: params.hash ?? "" }, context)
+  return replyResponse(reply, yield* isHead)
+})
+
+const methodNotAllowed = Effect.succeed(
+  HttpServerResponse.unsafeJson(
+    { detail: "Method Not Allowed" },
+    { status: 405, headers: { allow: "GET, HEAD" } },
+  ),
+)
+
+const revision = Effect.gen(function* () {
+  const params = yield* HttpRouter.params
+  const reply = yield* asuRevision.run(
+    { version: params.version ?? "", target: params.target ?? "", subtarget: params.subtarget ?? "" },
+    context,
+  )
+  return replyResponse(reply, false)
+})
+
+const storeFile = (tokenRequired: boolean) =>
+  Effect.gen(function* () {
+    const request = yield* HttpServerRequest.HttpServerRequest
+    const params = yield* HttpRouter.params
+    const notFound = json({ detail: "Not Found" }, 404)
+    const { key } = yield* asuImage.run({ binDir: params.binDir ?? "" }, context)
+    if (key === null) return notFound
+    const file = yield* artifactFile(key, params.file ?? "", { tokenRequired }).pipe(
+      Effect.map(Option.some),
+      Effect.catchAll(() => Effect.succeed(Option.none())),
+    )
+    if (Option.isNone(file)) return notFound
+    const served = file.value
+    const etag = `"${served.sha256}"`
+    const headers = {
+      etag,
+      "accept-ranges": "bytes",
+      "cache-control": "public, max-age=3600",
+      "x-content-type-options": "nosniff",
+      "content-disposition": `attachment; filename="${served.name.replace(/["\\\r\n]/g, "_")}"`,
+    }
+    if (etagMatches(request.headers["if-none-match"], etag)) {
+      return HttpServerResponse.empty({ status: 304, headers })
+    }
+    const ifRange = request.headers["if-range"]
+    const range =
+      ifRange !== undefined && ifRange !== etag
+        ? { kind: "full" as const }
+        : decideRange(request.headers.range, served.size)
+    if (range.kind === "unsatisfiable") {
+      return HttpServerResponse.empty({
+        status: 416,
+        headers: { ...headers, "content-range": `bytes */${served.size}` },
+      })
+    }
+    const [start, end] = range.kind === "partial" ? [range.start, range.end] : [0, served.size - 1]
+    const responseHeaders = {
+      ...headers,
+      "content-type": "application/octet-stream",
+      "content-length": String(Math.max(0, end - start + 1)),
+      ...(range.kind === "partial" ? { "content-range": `bytes ${start}-${end}/${served.size}` } : {}),
+    }
+    const status = range.kind === "partial" ? 206 : 200
+    if (request.method === "HEAD" || served.size === 0) {
+      return HttpServerResponse.raw("", { status, headers: responseHeaders })
+    }
+    return HttpServerResponse.raw(createReadStream(served.path, { start, end }), {
+      status,
+      headers: responseHeaders,
+    })
+  })
+
+const redirect = (location: string) => Effect.succeed(HttpServerResponse.redirect(location, { status: 301 }))
+
+export const makeAsuHttpApp = (options: AsuHttpOptions) => {
+  const router = HttpRouter.empty.pipe(
+    HttpRouter.post("/api/v1/build", buildPost),
+    HttpRouter.get("/api/v1/build/:hash", buildGet),
+    HttpRouter.head("/api/v1/build/:hash", buildGet),
+    HttpRouter.post("/api/v1/build/:hash", methodNotAllowed),
+    HttpRouter.put("/api/v1/build/:hash", methodNotAllowed),
+    HttpRouter.del("/api/v1/build/:hash", methodNotAllowed),
+    HttpRouter.get(
+      "/api/v1/stats",
+      Effect.map(asuStats.run({}, context), (stats) => json(stats)),
+    ),
+    HttpRouter.get("/api/v1/revision/:version/:target/:subtarget", revision),
+    HttpRouter.get("/api/v1/latest", redirect("/json/v1/latest.json")),
+    HttpRouter.get("/api/v1/overview", redirect("/json/v1/overview.json")),
+    HttpRouter.get(
+      "/json/v1/overview.json",
+      Effect.map(asuOverview.run({}, context), (o) => json(o)),
+    ),
+    HttpRouter.get(
+      "/json/v1/latest.json",
+      Effect.map(asuLatest.run({}, context), (l) => json(l)),
+    ),
+    HttpRouter.get(
+      "/json/v1/branches.json",
+      Effect.map(asuOverview.run({}, context), (o) => json(Object.values((o.branches ?? {}) as object))),
+    ),
+    HttpRouter.get("/store/:binDir/:file", storeFile(options.tokenRequired)),
+    HttpRouter.head("/store/:binDir/:file", storeFile(options.tokenRequired)),
+  )
+  const app = router.pipe(
+    Effect.catchIf(isOwrtError, (error) => Effect.succeed(errorResponse(error))),
+    Effect.catchTags({
+      RouteNotFound: () => Effect.succeed(json({ detail: "Not Found" }, 404)),
+    }),
+    Effect.provideService(AsuSettingsRef, options.settings),
+  )
+  const wildcard = options.corsOrigins.length === 0 || options.corsOrigins.includes("*")
+  return HttpMiddleware.cors({
+    allowedOrigins: wildcard ? [] : options.corsOrigins,
+    allowedMethods: ["GET", "HEAD", "POST", "OPTIONS"],
+    allowedHeaders: ["Content-Type", "Authorization"],
+    exposedHeaders: ["X-Imagebuilder-Status", "X-Queue-Position", "Content-Disposition"],
+    maxAge: 86400,
+  })(app) as typeof app
+}
+
+export type AsuHttpApp = ReturnType<typeof makeAsuHttpApp>
+export type AsuHttpServices = AppServices

@@ -1,0 +1,96 @@
+import { Either } from "effect"
+import { describe, expect, it } from "vitest"
+import { isRepositoryAllowed } from "../../src/asu/asuSettings.js"
+import { decodeBuildRequest } from "../../src/asu/buildRequest.js"
+import { compileRequest, diffPackages } from "../../src/asu/compileRequest.js"
+import { resolveDeviceProfile } from "../../src/asu/resolveDeviceProfile.js"
+
+const request = (body: Record<string, unknown>) => {
+  const decoded = decodeBuildRequest({ version: "23.05.5", target: "ath79/generic", profile: "p", ...body })
+  if (Either.isLeft(decoded)) throw new Error(JSON.stringify(decoded.left))
+  return decoded.right
+}
+
+const info = {
+  defaultPackages: ["base-files", "dnsmasq", "opkg"],
+  profiles: [
+    { id: "p", name: null, packages: ["kmod-ath10k"], supportedDevices: [], hasImageMetadata: true },
+  ],
+}
+
+describe("an ASU request compiled to a profile", () => {
+  it("removes the defaults not requested with diff_packages, as upstream", () => {
+    expect(diffPackages(["luci", "dnsmasq"], new Set(["dnsmasq", "opkg", "base-files"]))).toEqual([
+      "-base-files",
+      "-opkg",
+      "luci",
+      "dnsmasq",
+    ])
+    const compiled = compileRequest(
+      request({ packages: ["luci", "dnsmasq"], diff_packages: true }),
+      "p",
+      info,
+    )
+    expect(compiled.buildPackages).toEqual(["-base-files", "-kmod-ath10k", "-opkg", "luci", "dnsmasq"])
+  })
+
+  it("writes defaults, rootfs size and filesystem into the profile document", () => {
+    const compiled = compileRequest(
+      request({ packages: ["luci"], defaults: "uci set x=y", rootfs_size_mb: 64, filesystem: "ext4" }),
+      "p",
+      info,
+    )
+    expect(JSON.parse(compiled.text)).toEqual({
+      release: "23.05.5",
+      target: "ath79/generic",
+      device: "p",
+      packages: ["luci"],
+      first_boot: [{ name: "99-asu-defaults", script: "uci set x=y" }],
+      rootfs_size: 64,
+      filesystem: "ext4",
+    })
+    expect(compiled.id).toMatch(/^asu-[0-9a-f]{16}$/)
+    // The same build is the same profile; another is another.
+    expect(
+      compileRequest(
+        request({ packages: ["luci"], defaults: "uci set x=y", rootfs_size_mb: 64, filesystem: "ext4" }),
+        "p",
+        info,
+      ).id,
+    ).toBe(compiled.id)
+    expect(compileRequest(request({ packages: ["luci"] }), "p", info).id).not.toBe(compiled.id)
+  })
+
+  it("applies the package changes of the request's release", () => {
+    const compiled = compileRequest(request({ version: "24.10.2", packages: ["auc"] }), "p", info)
+    expect(compiled.buildPackages).toEqual(["owut"])
+  })
+})
+
+describe("device profiles of a request", () => {
+  const profiles = {
+    "tplink_archer-c7-v5": { supported_devices: ["tplink,archer-c7-v5", "archer-c7-v5"] },
+    "8dev_carambola2": {},
+  }
+  it("accepts ids and supported_devices names, with , written _", () => {
+    expect(resolveDeviceProfile(profiles, "tplink_archer-c7-v5")).toBe("tplink_archer-c7-v5")
+    expect(resolveDeviceProfile(profiles, "tplink,archer-c7-v5")).toBe("tplink_archer-c7-v5")
+    expect(resolveDeviceProfile(profiles, "archer-c7-v5")).toBe("tplink_archer-c7-v5")
+    expect(resolveDeviceProfile(profiles, "Foobar")).toBeUndefined()
+  })
+  it("takes any name on a target whose only profile is generic", () => {
+    expect(resolveDeviceProfile({ generic: {} }, "some_random_cpu")).toBe("generic")
+  })
+})
+
+describe("the repository allow-list", () => {
+  it("allows URLs under an allowed prefix only", () => {
+    const allow = ["https://feeds.example.org/openwrt"]
+    expect(isRepositoryAllowed("https://feeds.example.org/openwrt/packages", allow)).toBe(true)
+    expect(isRepositoryAllowed("https://feeds.example.org/openwrt", allow)).toBe(true)
+    expect(isRepositoryAllowed("https://feeds.example.org/openwrtx/packages", allow)).toBe(false)
+    expect(isRepositoryAllowed("http://feeds.example.org/openwrt/packages", allow)).toBe(false)
+    expect(isRepositoryAllowed("https://evil.example/openwrt", allow)).toBe(false)
+    expect(isRepositoryAllowed("https://feeds.example.org/openwrt", [])).toBe(false)
+  })
+})
