@@ -4,9 +4,12 @@ import { request as httpRequest, type IncomingMessage } from "node:http"
 import { request as httpsRequest } from "node:https"
 import type { Readable } from "node:stream"
 import { Effect, Schema } from "effect"
-import { CacheEntryError, CacheRegistryError, ConfigInvalidError } from "../errors.js"
+import { CacheEntryError, CacheRegistryError } from "../errors.js"
 import type { Descriptor } from "./manifest.js"
 import { emptyConfig, emptyConfigDigest, manifestMediaType } from "./manifest.js"
+import type { RegistryLocation } from "./registryLocation.js"
+
+export { parseRegistryUrl, type RegistryLocation } from "./registryLocation.js"
 
 /*
  * The few calls of the OCI distribution API (v1.1) the shared cache needs, over node:http(s): blob
@@ -16,44 +19,6 @@ import { emptyConfig, emptyConfigDigest, manifestMediaType } from "./manifest.js
  * the credentials when there are some). Every download is checked against its digest and size as it
  * arrives; a socket that is silent for the configured timeout fails the call.
  */
-
-/** Where a substituter lives: `oci://host[:port]/repository`. */
-export interface RegistryLocation {
-  /** As configured, `oci://host:port/repo`: what messages and build records name. */
-  readonly url: string
-  /** `http://host:port` or `https://host:port`. */
-  readonly base: string
-  readonly host: string
-  readonly repository: string
-}
-
-const loopback = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])(:\d+)?$/
-
-/**
- * Parses `oci://host[:port]/repo` (HTTPS, except plain HTTP for a loopback host) or `oci+http://…` (plain
- * HTTP, for a registry on a trusted network).
- */
-export const parseRegistryUrl = (
-  text: string,
-  source: string,
-): Effect.Effect<RegistryLocation, ConfigInvalidError> => {
-  const match = /^(oci|oci\+http|oci\+https):\/\/([^/\s]+)\/([a-z0-9]+(?:[._/-][a-z0-9]+)*)\/?$/.exec(text)
-  if (!match)
-    return Effect.fail(
-      new ConfigInvalidError({
-        source,
-        detail: `\`${text}\` is not oci://host[:port]/repository (lower-case repository path)`,
-      }),
-    )
-  const [, scheme, host = "", repository = ""] = match
-  const http = scheme === "oci+http" || (scheme === "oci" && loopback.test(host))
-  return Effect.succeed({
-    url: `oci://${host}/${repository}`,
-    base: `${http ? "http" : "https"}://${host}`,
-    host,
-    repository,
-  })
-}
 
 export interface Credentials {
   readonly username: string
