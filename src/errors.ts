@@ -31,6 +31,12 @@ export const WarningCode = {
   removalWithoutEffect: "removal_without_effect",
   /** A profile names a package that its release renamed or dropped (the package changes table, docs/asu.md). */
   packageRenamed: "package_renamed",
+  /** A shared cache could not be asked (down, too slow, refusing credentials): nodes were built here. */
+  cacheUnavailable: "cache_unavailable",
+  /** A shared-cache entry was refused (signature, digest, tree, truncated): the node was built here. */
+  substituteRefused: "substitute_refused",
+  /** A node built here could not be pushed to the shared cache; the build itself succeeded. */
+  cachePushFailed: "cache_push_failed",
 } as const
 export type WarningCode = (typeof WarningCode)[keyof typeof WarningCode]
 
