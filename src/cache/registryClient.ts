@@ -58,6 +58,8 @@ interface Sent {
   readonly status: number
   readonly headers: IncomingMessage["headers"]
   readonly response: IncomingMessage
+  /** The socket went silent for the timeout (while the answer was being read, too). */
+  readonly timedOut: () => boolean
 }
 
 const TokenResponse = Schema.Struct({
@@ -120,13 +122,20 @@ export const makeRegistryClient = (options: {
         method,
         headers: { ...headers, ...(authorization ? { authorization } : {}) },
       })
-      request.setTimeout(timeoutMs, () =>
-        request.destroy(fail("timeout", `${method} ${url.pathname}: no data for ${timeoutMs / 1000}s`)),
-      )
+      let timedOut = false
+      request.setTimeout(timeoutMs, () => {
+        timedOut = true
+        request.destroy(fail("timeout", `${method} ${url.pathname}: no data for ${timeoutMs / 1000}s`))
+      })
       request.on("error", (error) => reject(error))
       request.on("response", (response) => {
         // The socket timeout covers the answer too: a registry that stops sending mid-blob fails.
-        resolve({ status: response.statusCode ?? 0, headers: response.headers, response })
+        resolve({
+          status: response.statusCode ?? 0,
+          headers: response.headers,
+          response,
+          timedOut: () => timedOut,
+        })
       })
       const data = body?.()
       if (data === undefined) request.end()
@@ -315,7 +324,12 @@ export const makeRegistryClient = (options: {
               else out.end((error?: Error | null) => (error ? reject(error) : done()))
             })
           }),
-        catch: (cause) => (cause instanceof CacheEntryError ? cause : toRegistryError("GET", path)(cause)),
+        catch: (cause) =>
+          cause instanceof CacheEntryError
+            ? cause
+            : sent.timedOut()
+              ? fail("timeout", `GET ${path}: no data for ${timeoutMs / 1000}s mid-blob`)
+              : toRegistryError("GET", path)(cause),
       })
       if (result.size !== descriptor.size)
         return yield* new CacheEntryError({
