@@ -60,6 +60,8 @@ interface Sent {
   readonly response: IncomingMessage
   /** The socket went silent for the timeout (while the answer was being read, too). */
   readonly timedOut: () => boolean
+  /** The Authorization header it was sent with. */
+  readonly authorization: string | undefined
 }
 
 const TokenResponse = Schema.Struct({
@@ -118,9 +120,10 @@ export const makeRegistryClient = (options: {
     body: (() => Readable | Uint8Array) | undefined,
   ): Promise<Sent> =>
     new Promise((resolve, reject) => {
+      const sentWith = authorization
       const request = (url.protocol === "https:" ? httpsRequest : httpRequest)(url, {
         method,
-        headers: { ...headers, ...(authorization ? { authorization } : {}) },
+        headers: { ...headers, ...(sentWith ? { authorization: sentWith } : {}) },
       })
       let timedOut = false
       request.setTimeout(timeoutMs, () => {
@@ -135,6 +138,7 @@ export const makeRegistryClient = (options: {
           headers: response.headers,
           response,
           timedOut: () => timedOut,
+          authorization: sentWith,
         })
       })
       const data = body?.()
@@ -200,6 +204,8 @@ export const makeRegistryClient = (options: {
           const sent = await sendOnce(method, url, headers, body)
           if (sent.status === 401 && attempt < 2) {
             sent.response.resume()
+            // Another call (running at the same time) answered the challenge meanwhile: use its answer.
+            if (sent.authorization !== authorization) continue
             if (await authenticate(sent.headers["www-authenticate"])) continue
           }
           if (sent.status === 401 || sent.status === 403) {
