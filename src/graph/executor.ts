@@ -232,8 +232,12 @@ export const executorLayer = Layer.effect(
                     Effect.scoped(substituter.fetch(spec, lookup.source, context.output, context.report)),
                   ),
                 )
+                // Another process may have published it while this one waited for the lock: a plain hit.
                 if (substituted._tag === "Right")
-                  return { stored: substituted.right, substituted: lookup.source }
+                  return {
+                    stored: substituted.right,
+                    substituted: substituted.right.cacheHit ? undefined : lookup.source,
+                  }
                 if (require) return yield* Effect.fail(substituted.left)
                 warnAbout(substituted.left)
                 emit(spec, "building", {

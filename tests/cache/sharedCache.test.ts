@@ -216,6 +216,39 @@ export default defineConfig({
     }
   })
 
+  it("two processes substituting the same nodes at once download each blob once (the store lock)", async () => {
+    const gets = new Map<string, number>()
+    const target = new URL(registry.url)
+    const proxy = createServer((req, res) => {
+      const blob = /\/blobs\/(sha256:[0-9a-f]{64})$/.exec(req.url ?? "")?.[1]
+      if (req.method === "GET" && blob) gets.set(blob, (gets.get(blob) ?? 0) + 1)
+      const forward = request(
+        { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers },
+        (answer) => {
+          res.writeHead(answer.statusCode ?? 502, answer.headers)
+          answer.pipe(res)
+        },
+      )
+      req.pipe(forward)
+    })
+    await new Promise<void>((resolve) => proxy.listen(0, "127.0.0.1", resolve))
+    const port = (proxy.address() as { port: number }).port
+    try {
+      const before = makeRuns()
+      const env = { OWRT_SUBSTITUTERS: `oci://127.0.0.1:${port}/owrt/cache` }
+      const [one, two] = await Promise.all([realize("store-twice", env), realize("store-twice", env)])
+      expect(makeRuns()).toBe(before)
+      expect(one.results[0]?.key).toBe(two.results[0]?.key)
+      // Each node was fetched by one of them; the other found it published (which one may differ per node).
+      expect([one, two].some((r) => r.results[0]?.substituted)).toBe(true)
+      expect(gets.size).toBeGreaterThan(0)
+      expect([...gets.values()].every((count) => count === 1)).toBe(true)
+    } finally {
+      proxy.closeAllConnections()
+      proxy.close()
+    }
+  })
+
   it("a registry that stalls mid-blob is cache_registry_timeout; one that is down is one warning", async () => {
     const key = await resultKey()
     const { manifest } = await entryOf(key)
