@@ -16,6 +16,7 @@ interface Planned {
 const profile =
   'release: "23.05.5"\ntarget: ath79/generic\ndevice: tplink_archer-c7-v5\npackages: [luci]\noverlay: files/ap\n'
 
+// Each case runs the real CLI several times (builds included): minutes on a loaded machine.
 describe("owrt cache keygen|push|pull|ls|verify against a registry with htpasswd auth", () => {
   let registry: TestRegistry
   let mirror: { url: string; close: () => Promise<void> }
@@ -116,11 +117,11 @@ export default defineConfig({
       await ok("store-b", ["cache", "verify", "--json"]),
     )
     expect(verified).toEqual({ checked: 4, problems: [] })
-  })
+  }, 300_000)
 
   it("a wrong registry password is cache_registry_auth", async () => {
     const result = await run("store-b", ["cache", "ls", "--json"], { REGISTRY_PASSWORD: "not-the-password" })
     expect(result.code).toBe(5)
     expect(json<ErrorDocument>(result).error.code).toBe("cache_registry_auth")
-  })
+  }, 300_000)
 })

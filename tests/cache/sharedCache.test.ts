@@ -42,6 +42,7 @@ const filesOf = (root: string, relative = ""): Record<string, string> => {
   return out
 }
 
+// Each case runs the real CLI several times (builds included): minutes on a loaded machine.
 describe("shared cache through an OCI registry (two stores as two machines)", () => {
   let registry: TestRegistry
   let mirror: { url: string; close: () => Promise<void> }
@@ -130,7 +131,7 @@ export default defineConfig({
     expect(again.results[0]).toMatchObject({ cacheHit: true, substituted: false })
     const planAgain = json<Planned>(await run("store-b", ["plan", "ap", "--json"]))
     expect(planAgain.profiles[0]?.nodes.every((n) => n.status === "cached")).toBe(true)
-  })
+  }, 300_000)
 
   /** The registry's manifest of `tag`, and the file holding its tree blob on the registry's disk. */
   const entryOf = async (tag: string) => {
@@ -183,11 +184,11 @@ export default defineConfig({
     const before = makeRuns()
     await refusal("cache_signature_untrusted", 6, { OWRT_TRUSTED_KEYS: other.public })
     expect(makeRuns()).toBe(before + 1)
-  })
+  }, 300_000)
 
   it("refuses a signature by an impostor key of a trusted name", async () => {
     await refusal("cache_signature_invalid", 6, { OWRT_TRUSTED_KEYS: stranger.public })
-  })
+  }, 300_000)
 
   it("refuses a tampered layer, a truncated blob and a tampered annotation", async () => {
     const key = await resultKey()
@@ -214,7 +215,7 @@ export default defineConfig({
     } finally {
       expect((await putManifest(key, entry.bytes)).status).toBe(201)
     }
-  })
+  }, 300_000)
 
   it("two processes substituting the same nodes at once download each blob once (the store lock)", async () => {
     const gets = new Map<string, number>()
@@ -247,7 +248,7 @@ export default defineConfig({
       proxy.closeAllConnections()
       proxy.close()
     }
-  })
+  }, 300_000)
 
   it("a registry that stalls mid-blob is cache_registry_timeout; one that is down is one warning", async () => {
     const key = await resultKey()
@@ -282,5 +283,5 @@ export default defineConfig({
     })
     expect(down.warnings).toHaveLength(1)
     expect(down.warnings[0]?.code).toBe("cache_unavailable")
-  })
+  }, 300_000)
 })
