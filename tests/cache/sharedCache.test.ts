@@ -84,7 +84,7 @@ export default defineConfig({
     substituters: ["oci://${registry.host}/owrt/cache"],
     signingKey: "file:keys/ci-1.sec",
     trustedKeys: ["${signer.public}"],
-    timeout: 3,
+    timeout: 8,
   },
 })
 `,
@@ -116,7 +116,11 @@ export default defineConfig({
     const b = await realize("store-b")
     const [gotB] = b.results
     expect(makeRuns()).toBe(1)
-    expect(gotB).toMatchObject({ key: builtA?.key, cacheHit: false, substituted: true })
+    expect(gotB, JSON.stringify(b.warnings)).toMatchObject({
+      key: builtA?.key,
+      cacheHit: false,
+      substituted: true,
+    })
     expect(gotB?.substitutedFrom).toBe(`oci://${registry.host}/owrt/cache`)
     expect(b.warnings).toEqual([])
     expect(gotB?.artifacts.map((x) => x.sha256)).toEqual(builtA?.artifacts.map((x) => x.sha256))

@@ -75,7 +75,9 @@ export const planCommand = Command.make(
                   ]),
                 ]),
                 "",
-                `${value.summary.cached} cached, ${value.summary.remote} in the shared cache, ${value.summary.missing} to build (✓ in the store, ↓ in the shared cache, · to build, ? known once the builder is fetched)`,
+                value.summary.remote > 0
+                  ? `${value.summary.cached} cached, ${value.summary.missing} to build, ${value.summary.remote} in the shared cache (✓ in the store, ↓ in the shared cache, · to build, ? known once the builder is fetched)`
+                  : `${value.summary.cached} cached, ${value.summary.missing} to build (✓ in the store, · to build, ? known once the builder is fetched)`,
                 ...(value.profiles.some((p) => p.rev === null) ? [`(not recorded): ${unrecordedNote}`] : []),
                 ...value.profiles.flatMap((p) => {
                   const why = p.nodes.filter((n) => n.explain !== undefined)
