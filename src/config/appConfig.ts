@@ -43,8 +43,6 @@ export interface ResolvedConfig {
     readonly offline: ConfigSource
     readonly jobs: ConfigSource
     readonly makeEnv: ConfigSource
-    readonly substituters: ConfigSource
-    readonly push: ConfigSource
   }
 }
 
@@ -58,6 +56,8 @@ export interface CacheConfig {
   readonly credentials: Readonly<Record<string, { readonly username: string; readonly password: string }>>
   /** Seconds a registry may stay silent before a call fails. */
   readonly timeout: number
+  /** Where `substituters` and `push` came from (`env` or `file`), for `owrt config`. */
+  readonly sources: { readonly substituters: ConfigSource; readonly push: ConfigSource }
 }
 
 export const noCache: CacheConfig = {
@@ -67,6 +67,7 @@ export const noCache: CacheConfig = {
   trustedKeys: [],
   credentials: {},
   timeout: 30,
+  sources: { substituters: "default", push: "default" },
 }
 
 export class AppConfig extends Context.Tag("owrt/AppConfig")<AppConfig, ResolvedConfig>() {}
@@ -312,6 +313,7 @@ export const resolveConfig = (options: {
           [],
         credentials: file.cache?.credentials ?? {},
         timeout: file.cache?.timeout ?? 30,
+        sources: { substituters: substitutersRaw.source, push: push.source },
       },
       sources: {
         store: store.source,
@@ -321,8 +323,6 @@ export const resolveConfig = (options: {
         offline: offline.source,
         jobs: jobs.source,
         makeEnv: makeEnv.source,
-        substituters: substitutersRaw.source,
-        push: push.source,
       },
     }
   })

@@ -31,8 +31,6 @@ export const testConfig = (store: string, overrides: Partial<ResolvedConfig> = {
     offline: "default",
     jobs: "default",
     makeEnv: "default",
-    substituters: "default",
-    push: "default",
   },
   ...overrides,
 })

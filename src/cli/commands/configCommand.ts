@@ -44,9 +44,9 @@ export const configCommand = Command.make("config", { json: jsonOption, ...confi
           c.cache.substituters.length > 0
             ? c.cache.substituters.join(", ")
             : "none: everything is built here",
-          c.sources.substituters,
+          c.cache.sources.substituters,
         ],
-        ["cache.push", String(c.cache.push), c.sources.push],
+        ["cache.push", String(c.cache.push), c.cache.sources.push],
         ["cache.signingKey", c.cache.signingKey ?? "none", c.cache.signingKey === null ? "default" : "file"],
         [
           "cache.trustedKeys",
