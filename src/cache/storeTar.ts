@@ -212,12 +212,22 @@ export const unpackTree = (
               let written = 0
               try {
                 await new Promise<void>((done, fail) => {
+                  // Writes are chained: `end` can come while the last one is still in flight.
+                  let writing = Promise.resolve()
                   entry.on("data", (chunk: Buffer) => {
                     written += chunk.length
                     entry.pause()
-                    handle.write(chunk).then(() => entry.resume(), fail)
+                    writing = writing.then(async () => {
+                      for (let offset = 0; offset < chunk.length; ) {
+                        offset += (await handle.write(chunk, offset, chunk.length - offset)).bytesWritten
+                      }
+                      entry.resume()
+                    })
+                    writing.catch(fail)
                   })
-                  entry.on("end", () => done())
+                  entry.on("end", () => {
+                    writing.then(done, fail)
+                  })
                   entry.on("error", fail)
                   entry.resume()
                 })

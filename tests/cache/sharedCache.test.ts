@@ -242,12 +242,19 @@ export default defineConfig({
       const before = makeRuns()
       const env = { OWRT_SUBSTITUTERS: `oci://127.0.0.1:${port}/owrt/cache` }
       const [one, two] = await Promise.all([realize("store-twice", env), realize("store-twice", env)])
-      expect(makeRuns()).toBe(before)
+      const why = JSON.stringify({ one: one.warnings, two: two.warnings, gets: [...gets] })
+      expect(makeRuns(), why).toBe(before)
       expect(one.results[0]?.key).toBe(two.results[0]?.key)
       // Each node was fetched by one of them; the other found it published (which one may differ per node).
-      expect([one, two].some((r) => r.results[0]?.substituted)).toBe(true)
+      expect(
+        [one, two].some((r) => r.results[0]?.substituted),
+        why,
+      ).toBe(true)
       expect(gets.size).toBeGreaterThan(0)
-      expect([...gets.values()].every((count) => count === 1)).toBe(true)
+      expect(
+        [...gets.values()].every((count) => count === 1),
+        why,
+      ).toBe(true)
     } finally {
       proxy.closeAllConnections()
       proxy.close()

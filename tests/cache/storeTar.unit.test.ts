@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto"
+import { createHash, randomBytes } from "node:crypto"
 import {
   chmodSync,
   lstatSync,
@@ -148,6 +148,22 @@ describe("deterministic tar of a store path", () => {
     truncateSync(file, Math.floor(packed.size / 2))
     const { result } = await unpack(file)
     expect(["cache_entry_truncated", "cache_entry_malformed"]).toContain(code(result))
+  })
+
+  it("unpacks files of many chunks intact while other unpacks run at once", async () => {
+    const a = tempDir()
+    for (let d = 0; d < 10; d++) {
+      mkdirSync(join(a, `d${d}`))
+      for (let f = 0; f < 20; f++)
+        writeFileSync(join(a, `d${d}`, `f${f}`), randomBytes(((d * 20 + f) * 7919) % 300_000))
+    }
+    const { file } = await packAsync(a)
+    const want = (await Effect.runPromise(treeDigest(a))).digest
+    const results = await Promise.all([1, 2, 3, 4, 5, 6].map(() => unpack(file)))
+    for (const { dest, result } of results) {
+      expect(code(result)).toBe("ok")
+      expect((await Effect.runPromise(treeDigest(dest))).digest).toBe(want)
+    }
   })
 
   it("links stay inside", () => {
