@@ -31,6 +31,12 @@ export const WarningCode = {
   removalWithoutEffect: "removal_without_effect",
   /** A profile names a package that its release renamed or dropped (the package changes table, docs/asu.md). */
   packageRenamed: "package_renamed",
+  /** A shared cache could not be asked (down, too slow, refusing credentials): nodes were built here. */
+  cacheUnavailable: "cache_unavailable",
+  /** A shared-cache entry was refused (signature, digest, tree, truncated): the node was built here. */
+  substituteRefused: "substitute_refused",
+  /** A node built here could not be pushed to the shared cache; the build itself succeeded. */
+  cachePushFailed: "cache_push_failed",
 } as const
 export type WarningCode = (typeof WarningCode)[keyof typeof WarningCode]
 
@@ -841,6 +847,72 @@ export class CacheSignatureError extends Data.TaggedError("CacheSignatureError")
   }
 }
 
+/** A shared-cache registry that cannot be used: down, too slow, refusing the credentials, or answering nonsense. */
+export class CacheRegistryError extends Data.TaggedError("CacheRegistryError")<{
+  readonly kind: "unavailable" | "timeout" | "auth" | "protocol"
+  /** `oci://host/repo`. */
+  readonly registry: string
+  readonly detail: string
+}> {
+  get code():
+    | "cache_registry_unavailable"
+    | "cache_registry_timeout"
+    | "cache_registry_auth"
+    | "cache_registry_protocol" {
+    return `cache_registry_${this.kind}`
+  }
+  readonly exitCode = ExitCode.unavailable
+  override get message(): string {
+    const what =
+      this.kind === "unavailable"
+        ? "cannot be reached"
+        : this.kind === "timeout"
+          ? "stopped answering (cache timeout)"
+          : this.kind === "auth"
+            ? "refused the credentials (cache.credentials)"
+            : "gave an unexpected answer"
+    return `shared cache ${this.registry} ${what}: ${this.detail}`
+  }
+}
+
+/**
+ * A shared-cache entry whose content does not match what its signed manifest says: a blob whose bytes do
+ * not have its digest, a truncated blob, an unsafe or malformed tar, or a tree that unpacks to another
+ * digest. Refused; nothing of it is stored.
+ */
+export class CacheEntryError extends Data.TaggedError("CacheEntryError")<{
+  readonly kind: "digest_mismatch" | "truncated" | "unsafe" | "tree_mismatch" | "malformed"
+  /** `oci://host/repo:tag`, or a blob in it. */
+  readonly subject: string
+  readonly detail: string
+}> {
+  get code():
+    | "cache_entry_digest_mismatch"
+    | "cache_entry_truncated"
+    | "cache_entry_unsafe"
+    | "cache_entry_tree_mismatch"
+    | "cache_entry_malformed" {
+    return `cache_entry_${this.kind}`
+  }
+  readonly exitCode = ExitCode.integrity
+  override get message(): string {
+    return `${this.subject} is refused: ${this.detail}; nothing of it was stored`
+  }
+}
+
+/** `--require-substitutes`: a node that no configured cache holds would have to be built here. */
+export class SubstituteMissingError extends Data.TaggedError("SubstituteMissingError")<{
+  readonly node: string
+  readonly substituters: ReadonlyArray<string>
+}> {
+  readonly code = "cache_substitute_missing"
+  readonly exitCode = ExitCode.unavailable
+  override get message(): string {
+    const where = this.substituters.length > 0 ? this.substituters.join(", ") : "no substituter is configured"
+    return `${this.node} is not in the shared cache (${where}) and --require-substitutes forbids building it here`
+  }
+}
+
 /** Every error a command can end with. Frontends map these to exit codes and JSON, nothing else. */
 export type OwrtError =
   | ProfileInvalidError
@@ -883,6 +955,9 @@ export type OwrtError =
   | CacheSignatureError
   | AsuRequestRejectedError
   | AsuQueueFullError
+  | CacheRegistryError
+  | CacheEntryError
+  | SubstituteMissingError
 
 /** The stable, machine-readable face of an error, as `--json` prints it. */
 export interface ErrorReport {

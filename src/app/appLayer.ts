@@ -1,7 +1,7 @@
 import type { SqlClient } from "@effect/sql"
 import { Context, Effect, Layer } from "effect"
 import { type BuilderStore, builderStoreLayer } from "../builder/builderStore.js"
-import { type AppConfig, appConfigLayer, type ConfigFlags } from "../config/appConfig.js"
+import { AppConfig, appConfigLayer, type ConfigFlags } from "../config/appConfig.js"
 import { type DatabaseFailure, databaseLayer } from "../db/database.js"
 import { type Records, recordsLayer } from "../db/records.js"
 import type { ConfigInvalidError, DatabaseError } from "../errors.js"
@@ -12,6 +12,16 @@ import { localRunner } from "../graph/runner.js"
 import { noSubstituter } from "../graph/substituter.js"
 import { type ProfileRepository, profileRepositoryLayer } from "../profile/profileRepository.js"
 import type { Progress } from "../progress/progress.js"
+
+/** The shared cache when one is configured (loaded only then: tar and the registry client stay out of other runs). */
+const substituterLayer = Layer.unwrapEffect(
+  Effect.gen(function* () {
+    const config = yield* AppConfig
+    if (config.cache.substituters.length === 0) return noSubstituter
+    const { ociSubstituterLayer } = yield* Effect.promise(() => import("../cache/ociSubstituter.js"))
+    return ociSubstituterLayer
+  }),
+)
 
 export type AppServices =
   | AppConfig
@@ -52,7 +62,7 @@ export const coreLayer = <E>(
       const builders = Context.merge(profiles, yield* build(builderStoreLayer, profiles))
       const graph = Context.merge(
         builders,
-        yield* build(Layer.mergeAll(nodeKindsLayer(), noSubstituter, localRunner), Context.empty()),
+        yield* build(Layer.mergeAll(nodeKindsLayer(), substituterLayer, localRunner), settings),
       )
       const executor = Context.merge(builders, yield* build(executorLayer, graph))
       return Context.merge(executor, yield* build(realizerLayer, executor))

@@ -12,6 +12,7 @@ import { checkArguments } from "./argvCheck.js"
 import { auditCommand } from "./commands/auditCommand.js"
 import { buildersCommand } from "./commands/buildersCommand.js"
 import { buildsCommand } from "./commands/buildsCommand.js"
+import { cacheCommand } from "./commands/cacheCommand.js"
 import { configCommand } from "./commands/configCommand.js"
 import { diffCommand } from "./commands/diffCommand.js"
 import { flashCommand } from "./commands/flashCommand.js"
@@ -35,6 +36,7 @@ const root = Command.make("owrt").pipe(
     buildersCommand,
     buildsCommand,
     storeCommand,
+    cacheCommand,
     flashCommand,
     configCommand,
     mcpCommand,

@@ -2,6 +2,7 @@ import { existsSync } from "node:fs"
 import { availableParallelism } from "node:os"
 import { dirname, join, resolve } from "node:path"
 import { Context, Effect, Layer } from "effect"
+import { parseRegistryUrl } from "../cache/registryLocation.js"
 import { ConfigInvalidError } from "../errors.js"
 import { packageRoot } from "../packageRoot.js"
 import { configFileName, envNamePattern, loadConfigFile } from "./configFile.js"
@@ -32,6 +33,7 @@ export interface ResolvedConfig {
   /** Environment variables passed to make: names, or prefixes ending in `*`. */
   readonly makeEnv: ReadonlyArray<string>
   readonly flash: { readonly allowDevices: ReadonlyArray<string> }
+  readonly cache: CacheConfig
   /** Where each overridable setting came from, for `owrt config`. */
   readonly sources: {
     readonly store: ConfigSource
@@ -42,6 +44,30 @@ export interface ResolvedConfig {
     readonly jobs: ConfigSource
     readonly makeEnv: ConfigSource
   }
+}
+
+/** The shared cache's settings; secrets only by reference (`env:`/`file:`), so showing them shows no secret. */
+export interface CacheConfig {
+  /** `oci://host/repo` as normalised; the first one is where `push` goes. */
+  readonly substituters: ReadonlyArray<string>
+  readonly push: boolean
+  readonly signingKey: string | null
+  readonly trustedKeys: ReadonlyArray<string>
+  readonly credentials: Readonly<Record<string, { readonly username: string; readonly password: string }>>
+  /** Seconds a registry may stay silent before a call fails. */
+  readonly timeout: number
+  /** Where `substituters` and `push` came from (`env` or `file`), for `owrt config`. */
+  readonly sources: { readonly substituters: ConfigSource; readonly push: ConfigSource }
+}
+
+export const noCache: CacheConfig = {
+  substituters: [],
+  push: false,
+  signingKey: null,
+  trustedKeys: [],
+  credentials: {},
+  timeout: 30,
+  sources: { substituters: "default", push: "default" },
 }
 
 export class AppConfig extends Context.Tag("owrt/AppConfig")<AppConfig, ResolvedConfig>() {}
@@ -207,6 +233,44 @@ export const resolveConfig = (options: {
       file.makeEnv,
       [],
     )
+    const envSubstituters = envOf("OWRT_SUBSTITUTERS")
+    const substitutersRaw = pick(
+      undefined,
+      envSubstituters?.split(/[\s,]+/).filter((u) => u !== ""),
+      file.cache?.substituters,
+      [],
+    )
+    const substituters: Array<string> = []
+    for (const url of substitutersRaw.value) {
+      const where = substitutersRaw.source === "env" ? "OWRT_SUBSTITUTERS" : "cache.substituters"
+      substituters.push((yield* parseRegistryUrl(url, where)).url)
+    }
+    const envPush = envOf("OWRT_CACHE_PUSH")
+    const push = pick(
+      undefined,
+      envPush === undefined ? undefined : yield* parseBoolean("OWRT_CACHE_PUSH", envPush),
+      file.cache?.push,
+      false,
+    )
+    const signingKey = envOf("OWRT_SIGNING_KEY") ?? file.cache?.signingKey ?? null
+    if (signingKey !== null && !/^(env:|file:)/.test(signingKey)) {
+      return yield* new ConfigInvalidError({
+        source: "OWRT_SIGNING_KEY",
+        detail: "expected a reference, env:NAME or file:PATH (never the key itself)",
+      })
+    }
+    if (push.value && signingKey === null) {
+      return yield* new ConfigInvalidError({
+        source: "cache.push",
+        detail: "pushing needs cache.signingKey (make one with `owrt cache keygen NAME`)",
+      })
+    }
+    if (push.value && substituters.length === 0) {
+      return yield* new ConfigInvalidError({
+        source: "cache.push",
+        detail: "pushing needs a registry in cache.substituters",
+      })
+    }
     if (flags.jobs !== undefined && !(Number.isInteger(flags.jobs) && flags.jobs > 0)) {
       return yield* new ConfigInvalidError({
         source: "--jobs",
@@ -233,6 +297,24 @@ export const resolveConfig = (options: {
       secretsKey: file.secretsKey ?? null,
       makeEnv: makeEnv.value,
       flash: { allowDevices: file.flash?.allowDevices ?? [] },
+      cache: {
+        substituters,
+        push: push.value,
+        // A `file:` key from graph.config.ts is relative to its directory; from the environment, to the cwd.
+        signingKey:
+          signingKey?.startsWith("file:") === true
+            ? `file:${resolve(envOf("OWRT_SIGNING_KEY") !== undefined ? cwd : projectRoot, signingKey.slice(5))}`
+            : signingKey,
+        trustedKeys:
+          envOf("OWRT_TRUSTED_KEYS")
+            ?.split(/[\s,]+/)
+            .filter((k) => k !== "") ??
+          file.cache?.trustedKeys ??
+          [],
+        credentials: file.cache?.credentials ?? {},
+        timeout: file.cache?.timeout ?? 30,
+        sources: { substituters: substitutersRaw.source, push: push.source },
+      },
       sources: {
         store: store.source,
         upstream: upstream.source,

@@ -21,6 +21,13 @@ const EnvName = Schema.String.pipe(
   }),
 )
 
+/** A secret by reference: `env:NAME` or `file:PATH`, never the value itself. */
+const SecretReference = Schema.String.pipe(
+  Schema.pattern(/^(env:[A-Za-z_][A-Za-z0-9_]*|file:.+)$/, {
+    message: () => "expected a reference, env:NAME or file:PATH (never the secret itself)",
+  }),
+)
+
 /** The shape `graph.config.ts` must export; checked because the file is user code. */
 export const ConfigFileSchema = Schema.Struct({
   store: Schema.optional(Schema.String),
@@ -42,6 +49,21 @@ export const ConfigFileSchema = Schema.Struct({
   secretsKey: Schema.optional(Schema.String),
   makeEnv: Schema.optional(Schema.Array(EnvName)),
   flash: Schema.optional(Schema.Struct({ allowDevices: Schema.optional(Schema.Array(Schema.String)) })),
+  cache: Schema.optional(
+    Schema.Struct({
+      substituters: Schema.optional(Schema.Array(Schema.String)),
+      push: Schema.optional(Schema.Boolean),
+      signingKey: Schema.optional(SecretReference),
+      trustedKeys: Schema.optional(Schema.Array(Schema.String)),
+      credentials: Schema.optional(
+        Schema.Record({
+          key: Schema.String,
+          value: Schema.Struct({ username: Schema.String, password: SecretReference }),
+        }),
+      ),
+      timeout: Schema.optional(Seconds),
+    }),
+  ),
 })
 
 const topLevelKeys = Object.keys(ConfigFileSchema.fields)

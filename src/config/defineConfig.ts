@@ -49,6 +49,24 @@ export interface OwrtConfig {
     /** Devices MCP and web clients may flash (by path or /dev/disk/by-id name). */
     readonly allowDevices?: ReadonlyArray<string>
   }
+  /** The shared cache (docs/cache.md): OCI registries that hold signed node outputs. */
+  readonly cache?: {
+    /**
+     * Registries asked before a node is built, in order: `oci://host[:port]/repository` (HTTPS; plain HTTP
+     * for a loopback host) or `oci+http://…`. `OWRT_SUBSTITUTERS` (comma-separated) overrides it.
+     */
+    readonly substituters?: ReadonlyArray<string>
+    /** Push every node built here to the first substituter (needs `signingKey`). Default false. */
+    readonly push?: boolean
+    /** Secret key signing pushed nodes, by reference: `file:PATH` or `env:NAME` (`owrt cache keygen`). */
+    readonly signingKey?: string
+    /** Public keys (`name:base64`) whose signatures are accepted; nothing else is ever substituted. */
+    readonly trustedKeys?: ReadonlyArray<string>
+    /** Registry credentials by host (`host:port`): a user name and the password by reference. */
+    readonly credentials?: Readonly<Record<string, { readonly username: string; readonly password: string }>>
+    /** Seconds a registry may stay silent before a call fails. Default 30. */
+    readonly timeout?: number
+  }
 }
 
 export const defineConfig = (config: OwrtConfig): OwrtConfig => config

@@ -18,6 +18,7 @@ export const BuildRow = Schema.Struct({
   image_key: Schema.NullOr(Schema.String),
   artifacts_key: Schema.NullOr(Schema.String),
   cache_hit: Schema.Number,
+  substituted_from: Schema.optionalWith(Schema.NullOr(Schema.String), { default: () => null }),
   requested_by: Schema.String,
   status: Schema.Literal("running", "succeeded", "failed", "interrupted"),
   error_code: Schema.NullOr(Schema.String),
@@ -48,6 +49,8 @@ export interface NewBuild {
 export interface BuildOutcome {
   readonly status: Exclude<BuildStatus, "running">
   readonly cacheHit: boolean
+  /** The shared cache the build's images came from (nothing built here), if any. */
+  readonly substitutedFrom?: string | null | undefined
   readonly errorCode?: string | undefined
   readonly errorMessage?: string | undefined
   readonly startedMs: number
@@ -149,6 +152,7 @@ export class BuildRecords extends Effect.Service<BuildRecords>()("owrt/BuildReco
           WHERE id = ${id}`.pipe(Effect.asVoid, sqlFailure("record build keys")),
       finish: (id: number, outcome: BuildOutcome) =>
         sql`UPDATE builds SET status = ${outcome.status}, cache_hit = ${outcome.cacheHit ? 1 : 0},
+          substituted_from = ${outcome.substitutedFrom ?? null},
           error_code = ${outcome.errorCode ?? null}, error_message = ${outcome.errorMessage ?? null},
           finished_at = ${new Date().toISOString()}, duration_ms = ${Date.now() - outcome.startedMs}
           WHERE id = ${id}`.pipe(Effect.asVoid, sqlFailure("finish build")),

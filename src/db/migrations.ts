@@ -229,4 +229,8 @@ export const migrations: ReadonlyArray<{
       "CREATE INDEX asu_jobs_by_status ON asu_jobs (status, id)",
     ],
   },
+  {
+    name: "builds substituted from a shared cache",
+    statements: ["ALTER TABLE builds ADD COLUMN substituted_from TEXT"],
+  },
 ]

@@ -1,10 +1,18 @@
 import { mkdirSync, statSync } from "node:fs"
 import { join } from "node:path"
-import { Context, Effect, Layer, Scope } from "effect"
+import { Context, Effect, Fiber, Layer, Option, Scope } from "effect"
 import { AppConfig } from "../config/appConfig.js"
 import { type Database, databaseContext } from "../db/records.js"
 import { StorePathRecords } from "../db/storePathRecords.js"
-import { InternalError, isOwrtError, NotFoundError, type OwrtError, UsageError } from "../errors.js"
+import {
+  InternalError,
+  isOwrtError,
+  NotFoundError,
+  type OwrtError,
+  SubstituteMissingError,
+  UsageError,
+  WarningCode,
+} from "../errors.js"
 import { type NodeState, Progress } from "../progress/progress.js"
 import type { NodeKindDefinition } from "../store/nodeKind.js"
 import { lookupNode, realizeNode, type StoredNode, storedNode, storePathName } from "../store/nodeStore.js"
@@ -12,7 +20,7 @@ import { useStorePaths } from "../store/storeLock.js"
 import { type Graph, isPending, type NodeBuildContext, type NodeReport, type NodeSpec } from "./graph.js"
 import { NodeKinds } from "./nodeKinds.js"
 import { Runner } from "./runner.js"
-import { Substituter } from "./substituter.js"
+import { type SubstituteLookup, SubstituteRun, Substituter } from "./substituter.js"
 
 /*
  * The one executor. It walks a graph in dependency order for:
@@ -39,6 +47,8 @@ export interface NodeStatus {
   readonly key: string
   readonly stored: boolean
   readonly path: string | null
+  /** With `remote`, for a node not stored here: the shared cache that holds it; null when none does. */
+  readonly remote?: string | null | undefined
 }
 
 export interface AuditedGraph {
@@ -58,7 +68,10 @@ export interface ExecutorService {
     options?: RealizeGraphOptions,
   ) => Effect.Effect<RealizedGraph, OwrtError, Progress | Scope.Scope>
   /** The store status of every computable node of these graphs (one query however many graphs). */
-  readonly lookup: (graphs: ReadonlyArray<Graph>) => Effect.Effect<ReadonlyMap<string, NodeStatus>, OwrtError>
+  readonly lookup: (
+    graphs: ReadonlyArray<Graph>,
+    options?: { readonly remote?: boolean | undefined },
+  ) => Effect.Effect<ReadonlyMap<string, NodeStatus>, OwrtError>
   /** Rebuilds the audited nodes into `scratch` from stored inputs; the root must be stored. */
   readonly audit: (
     graph: Graph,
@@ -166,6 +179,37 @@ export const executorLayer = Layer.effect(
             }),
           )
 
+        const run = Option.getOrUndefined(yield* Effect.serviceOption(SubstituteRun))
+        const require = run?.require === true
+        const warnAbout = (error: OwrtError) =>
+          run?.warn({
+            code:
+              error._tag === "CacheRegistryError"
+                ? WarningCode.cacheUnavailable
+                : WarningCode.substituteRefused,
+            message: `${error.message}; building here instead`,
+            cause: error.code,
+          })
+        // Pushes run beside the builds that follow and are awaited before realize returns.
+        const pushes: Array<Fiber.RuntimeFiber<void>> = []
+        const push = (spec: NodeSpec, path: string) =>
+          Effect.fork(
+            substituter.offer(spec, path).pipe(
+              Effect.catchAll((error) =>
+                Effect.sync(() =>
+                  run?.warn({
+                    code: WarningCode.cachePushFailed,
+                    message: `pushing ${spec.kind.kind} ${spec.key} failed: ${error.message}`,
+                    cause: error.code,
+                  }),
+                ),
+              ),
+            ),
+          ).pipe(Effect.tap((fiber) => Effect.sync(() => pushes.push(fiber))))
+
+        /** What the caches say of each node this graph may need, asked once for all (concurrently). */
+        let lookups: ReadonlyMap<string, SubstituteLookup> = new Map()
+
         const realizeSpec = (spec: NodeSpec, inputs: ReadonlyMap<string, StoredNode>) =>
           Effect.gen(function* () {
             emit(spec, "checking")
@@ -177,33 +221,55 @@ export const executorLayer = Layer.effect(
                   { store: config.store, kind: spec.kind.kind, key: spec.key, private: spec.private },
                   row,
                 )
-                return { stored, substituted: false }
+                return { stored, substituted: undefined }
               }
-              if (!spec.private && (yield* substituter.query(spec))) {
+              const lookup: SubstituteLookup = spec.private
+                ? { _tag: "miss" }
+                : (lookups.get(spec.key) ?? { _tag: "miss" })
+              if (lookup._tag === "hit") {
                 const substituted = yield* Effect.either(
                   publish(spec, inputs, false, "substituting", (context) =>
-                    Effect.scoped(substituter.fetch(spec, context.output, context.report)),
+                    Effect.scoped(substituter.fetch(spec, lookup.source, context.output, context.report)),
                   ),
                 )
-                if (substituted._tag === "Right") return { stored: substituted.right, substituted: true }
+                // Another process may have published it while this one waited for the lock: a plain hit.
+                if (substituted._tag === "Right")
+                  return {
+                    stored: substituted.right,
+                    substituted: substituted.right.cacheHit ? undefined : lookup.source,
+                  }
+                if (require) return yield* Effect.fail(substituted.left)
+                warnAbout(substituted.left)
                 emit(spec, "building", {
-                  line: `substitute failed (${substituted.left.message}); building it here`,
+                  line: `substitute refused (${substituted.left.code}); building it here`,
                 })
-              }
+              } else if (require && !spec.private) {
+                return yield* Effect.fail(
+                  lookup._tag === "error"
+                    ? lookup.error
+                    : new SubstituteMissingError({
+                        node: `${graph.label}: ${spec.kind.kind} ${spec.key}`,
+                        substituters: substituter.sources,
+                      }),
+                )
+              } else if (lookup._tag === "error") warnAbout(lookup.error)
             }
             const stored = yield* inSlot(spec.kind)(
               publish(spec, inputs, rebuild, "building", (context) =>
                 runner.run(spec, context).pipe(Effect.scoped),
               ),
             )
-            if (!stored.cacheHit && !spec.private) yield* substituter.offer(spec, stored.path)
-            return { stored, substituted: false }
+            if (!stored.cacheHit && !spec.private) yield* push(spec, stored.path)
+            return { stored, substituted: undefined }
           }).pipe(
             Effect.tap(({ stored }) => (spec.stored ? withSql(spec.stored(stored)) : Effect.void)),
             Effect.tap(({ stored, substituted }) =>
-              Effect.sync(() => emit(spec, stored.cacheHit && !substituted ? "cached" : "done")),
+              Effect.sync(() => emit(spec, stored.cacheHit && substituted === undefined ? "cached" : "done")),
             ),
-            Effect.map(({ stored, substituted }) => (substituted ? { ...stored, cacheHit: false } : stored)),
+            Effect.map(
+              ({ stored, substituted }): StoredNode =>
+                substituted === undefined ? stored : { ...stored, cacheHit: false, substituted },
+            ),
             Effect.tapErrorCause(() => Effect.sync(() => emit(spec, "failed"))),
             Effect.mapError(asOwrtError),
           )
@@ -240,6 +306,17 @@ export const executorLayer = Layer.effect(
           return realized as RealizedGraph
         }
 
+        // One round of questions to the caches for every node not stored here (none when there is no cache).
+        if (substituter.sources.length > 0) {
+          const valid = new Set((yield* withSql(StorePathRecords.listValid())).map((r) => r.key))
+          const wanted = fresh.filter(
+            (spec) =>
+              !spec.private && (!valid.has(spec.key) || (options.rebuild === true && spec.kind.rebuildable)),
+          )
+          const asked = options.rebuild === true ? wanted.filter((spec) => !spec.kind.rebuildable) : wanted
+          if (asked.length > 0) lookups = yield* substituter.query(asked)
+        }
+
         // One cached effect per node, made in dependency order: each awaits its dependencies' effects, so
         // independent nodes run in parallel and a shared dependency runs once. A node this request already
         // realized (the builder, whose device list its graph needed) is taken as it is.
@@ -271,6 +348,8 @@ export const executorLayer = Layer.effect(
             ),
           { concurrency: "unbounded" },
         )
+        // Pushes finish before the request does (a CI job that exits has pushed what it built).
+        yield* Effect.forEach(pushes, Fiber.join, { discard: true })
         return new Map(realized) as RealizedGraph
       })
 
@@ -292,7 +371,10 @@ export const executorLayer = Layer.effect(
         }),
       ).pipe(Effect.mapError(asOwrtError))
 
-    const lookup = (graphs: ReadonlyArray<Graph>) =>
+    const lookup = (
+      graphs: ReadonlyArray<Graph>,
+      lookupOptions: { readonly remote?: boolean | undefined } = {},
+    ) =>
       Effect.gen(function* () {
         const rows = new Map((yield* withSql(StorePathRecords.listValid())).map((r) => [r.key, r] as const))
         const statuses = new Map<string, NodeStatus>()
@@ -304,6 +386,18 @@ export const executorLayer = Layer.effect(
             // A row whose directory is gone is not stored (gc or a hand removed it).
             const present = path !== null && (yield* Effect.sync(() => existsDirectory(path)))
             statuses.set(node.key, { key: node.key, stored: present, path: present ? path : null })
+          }
+        }
+        if (lookupOptions.remote === true && substituter.sources.length > 0) {
+          const missing = new Map<string, NodeSpec>()
+          for (const graph of graphs)
+            for (const node of graph.nodes)
+              if (!isPending(node) && !node.private && statuses.get(node.key)?.stored === false)
+                missing.set(node.key, node)
+          const answers = yield* substituter.query([...missing.values()])
+          for (const [key, answer] of answers) {
+            const status = statuses.get(key)
+            if (status) statuses.set(key, { ...status, remote: answer._tag === "hit" ? answer.source : null })
           }
         }
         return statuses as ReadonlyMap<string, NodeStatus>

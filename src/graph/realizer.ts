@@ -48,6 +48,8 @@ export interface RealizeResult {
   readonly revision: string
   readonly key: string
   readonly cacheHit: boolean
+  /** The shared cache make-image and collect-artifacts came from, when neither was built here. */
+  readonly substitutedFrom: string | null
   readonly storePath: string
   readonly buildId: number
   readonly artifacts: ReadonlyArray<RealizedArtifact>
@@ -80,7 +82,8 @@ export interface RealizeOptions extends Selection {
 export interface PlannedNode {
   readonly kind: string
   readonly key: string | null
-  readonly status: "cached" | "missing"
+  /** cached: in this store; remote: in a shared cache (substituted instead of built); missing: to build. */
+  readonly status: "cached" | "remote" | "missing"
   readonly path: string | null
   /** With `explain`, for a node that is not cached: what differs from the nearest stored node. */
   readonly explain?: NodeExplanation | undefined
@@ -103,7 +106,7 @@ export interface PlannedProfile {
   /** null while the revision is not recorded (planning records nothing). */
   readonly rev: number | null
   readonly revision: string
-  readonly status: "cached" | "missing"
+  readonly status: "cached" | "remote" | "missing"
   readonly nodes: ReadonlyArray<PlannedNode>
 }
 
@@ -314,13 +317,21 @@ export const realizerLayer = Layer.effect(
           const root = compiled.graph.root === null ? undefined : realized.get(compiled.graph.root)
           if (!root) return yield* new InternalError({ cause: `${task}: the graph has no result` })
           const manifest: ArtifactsManifest = yield* readManifest(root.path)
-          const cacheHit = [...realized.values()]
-            .filter((node) => ["make-image", "customise-image", "collect-artifacts"].includes(node.kind))
-            .every((node) => node.cacheHit)
+          const results = [...realized.values()].filter((node) =>
+            ["make-image", "customise-image", "collect-artifacts"].includes(node.kind),
+          )
+          const cacheHit = results.every((node) => node.cacheHit)
+          const substitutedFrom = results.every((node) => node.cacheHit || node.substituted !== undefined)
+            ? (results.find((node) => node.substituted !== undefined)?.substituted ?? null)
+            : null
           progress.report({
             kind: "done",
             task,
-            message: cacheHit ? "cached" : `built in ${((Date.now() - started) / 1000).toFixed(1)}s`,
+            message: cacheHit
+              ? "cached"
+              : substitutedFrom !== null
+                ? `substituted from ${substitutedFrom}`
+                : `built in ${((Date.now() - started) / 1000).toFixed(1)}s`,
           })
           return {
             profile: p.id,
@@ -328,6 +339,7 @@ export const realizerLayer = Layer.effect(
             revision: entry.revision.hash,
             key: root.key,
             cacheHit,
+            substitutedFrom,
             storePath: root.path,
             buildId,
             artifacts: manifest.images.map((i) => ({
@@ -348,6 +360,7 @@ export const realizerLayer = Layer.effect(
                 ? BuildRecords.finish(buildId, {
                     status: "succeeded",
                     cacheHit: exit.value.cacheHit,
+                    substitutedFrom: exit.value.substitutedFrom,
                     startedMs: started,
                   })
                 : Cause.isInterruptedOnly(exit.cause)
@@ -451,7 +464,10 @@ export const realizerLayer = Layer.effect(
         const compiled: Array<CompiledProfile> = yield* Effect.forEach(entries, (entry) =>
           compileGraph(entry, facts),
         ).pipe(services, Effect.provideService(Progress, silent), Effect.scoped)
-        const statuses = yield* executor.lookup(compiled.map((c) => c.graph))
+        const statuses = yield* executor.lookup(
+          compiled.map((c) => c.graph),
+          { remote: true },
+        )
         const planned = yield* Effect.forEach(compiled, ({ entry, graph }) =>
           Effect.gen(function* () {
             const explained = new Map<string, NodeExplanation>()
@@ -461,7 +477,7 @@ export const realizerLayer = Layer.effect(
               const planned: PlannedNode = {
                 kind: node.kind.kind,
                 key: node.key,
-                status: status?.stored ? "cached" : "missing",
+                status: status?.stored ? "cached" : status?.remote ? "remote" : "missing",
                 path: status?.path ?? null,
               }
               if (!options.explain || status?.stored) {
@@ -478,7 +494,11 @@ export const realizerLayer = Layer.effect(
               profile: entry.revision.profile.id,
               rev: entry.record?.seq ?? null,
               revision: entry.revision.hash,
-              status: nodes.every((n) => n.status === "cached") ? "cached" : "missing",
+              status: nodes.every((n) => n.status === "cached")
+                ? "cached"
+                : nodes.every((n) => n.status !== "missing")
+                  ? "remote"
+                  : "missing",
               nodes,
             } satisfies PlannedProfile
           }),

@@ -12,6 +12,12 @@ export const BuildSummarySchema = Schema.Struct({
   revision: Schema.String,
   status: Schema.Literal("running", "succeeded", "failed", "interrupted"),
   cacheHit: Schema.Boolean,
+  substituted: Schema.Boolean.annotations({
+    description: "true when the images came from a shared cache instead of being built here",
+  }),
+  substitutedFrom: Schema.NullOr(Schema.String).annotations({
+    description: "The shared cache (oci://host/repo) they came from",
+  }),
   requestedBy: Schema.String.annotations({ description: "cli, web, mcp or api" }),
   keys: Schema.Struct({
     fetchBuilder: NullableKey,
@@ -33,6 +39,8 @@ export const buildSummaryJson = (row: BuildRow): BuildSummary => ({
   revision: row.revision_hash,
   status: effectiveStatus(row),
   cacheHit: row.cache_hit === 1,
+  substituted: row.substituted_from !== null,
+  substitutedFrom: row.substituted_from,
   requestedBy: row.requested_by,
   keys: {
     fetchBuilder: row.builder_key,

@@ -6,7 +6,10 @@ import { defineOperation } from "./operation.js"
 import { Integer } from "./schemaTypes.js"
 import { SelectionFields } from "./selection.js"
 
-const StatusSchema = Schema.Literal("cached", "missing")
+const StatusSchema = Schema.Literal("cached", "remote", "missing").annotations({
+  description:
+    "cached: in this store; remote: not here but in a shared cache (cache.substituters), substituted instead of built; missing: to be built",
+})
 
 export const PlannedProfileSchema = Schema.Struct({
   profile: Schema.String,
@@ -66,7 +69,7 @@ export const plan = defineOperation({
       description:
         "Profiles of --all, --tag or --since that do not resolve, not planned; empty when all do (a profile named explicitly fails the plan instead)",
     }),
-    summary: Schema.Struct({ profiles: Integer, cached: Integer, missing: Integer }),
+    summary: Schema.Struct({ profiles: Integer, cached: Integer, remote: Integer, missing: Integer }),
   }),
   run: (params) =>
     Effect.gen(function* () {
@@ -95,6 +98,7 @@ export const plan = defineOperation({
         summary: {
           profiles: planned.length,
           cached: planned.filter((p) => p.status === "cached").length,
+          remote: planned.filter((p) => p.status === "remote").length,
           missing: planned.filter((p) => p.status === "missing").length,
         },
       }

@@ -1,12 +1,13 @@
 import { Effect, Schema } from "effect"
 import { type ErrorReport, type OwrtError, toErrorReport } from "../errors.js"
 import { Realizer } from "../graph/realizer.js"
+import { makeSubstituteRun, SubstituteRun } from "../graph/substituter.js"
 import { distinctSpecs } from "./distinctSpecs.js"
 import { ErrorReportSchema } from "./errorReport.js"
 import { defineOperation, type OperationContext } from "./operation.js"
 import { type RealizedProfile, RealizedProfileSchema, realizedProfileJson } from "./realizedProfile.js"
 import { ProfileSpecSchema } from "./revision.js"
-import { Integer } from "./schemaTypes.js"
+import { Integer, RunWarningSchema } from "./schemaTypes.js"
 import { SelectionFields } from "./selection.js"
 
 /**
@@ -41,6 +42,12 @@ const BatchParamsSchema = Schema.Struct({
       description: "Build make-image and collect-artifacts again even if stored",
     }),
   ),
+  requireSubstitutes: Schema.optional(
+    Schema.Boolean.annotations({
+      description:
+        "Every node not in the store must come from a shared cache: one that would be built here fails the profile with the cache's error code (for CI jobs that must not build)",
+    }),
+  ),
 })
 type BatchParams = typeof BatchParamsSchema.Type
 
@@ -49,6 +56,10 @@ export const BatchReportSchema = Schema.Struct({
   mode: Schema.Literal("fail-fast", "best-effort"),
   results: Schema.Array(Schema.Struct({ ...RealizedProfileSchema.fields, buildId: Integer })),
   failures: Schema.Array(Schema.Struct({ profile: Schema.String, error: ErrorReportSchema })),
+  warnings: Schema.Array(RunWarningSchema).annotations({
+    description:
+      "What went wrong beside the builds, once per code and cause: a shared cache that could not be asked (cache_unavailable), an entry refused (substitute_refused), a push that failed (cache_push_failed)",
+  }),
   skipped: Schema.Array(Schema.String).annotations({
     description: "Profiles stopped or never started because another failed first (fail-fast)",
   }),
@@ -82,11 +93,13 @@ export const runBatch = (params: BatchParams, context: OperationContext) =>
       all: params.all,
       tag: params.tag,
     })
+    const substitution = makeSubstituteRun(params.requireSubstitutes === true)
     const names = targets.map((t) => (typeof t === "string" ? t : t.revision.profile.id))
     const outcomes: Array<Outcome | undefined> = names.map(() => undefined)
     let firstBuildFailure: OwrtError | undefined
     const realizeOne = (name: string, index: number) =>
       realizer.realize({ specs: [name], rebuild: params.rebuild, requestedBy: context.requestedBy }).pipe(
+        Effect.provideService(SubstituteRun, substitution.service),
         Effect.flatMap(({ results: [result] }) =>
           Effect.sync(() => {
             if (result)
@@ -114,6 +127,7 @@ export const runBatch = (params: BatchParams, context: OperationContext) =>
       mode,
       results,
       failures,
+      warnings: substitution.warnings,
       skipped,
       totals: {
         requested: names.length + broken.length,

@@ -22,6 +22,13 @@ export const RealizedProfileSchema = Schema.Struct({
   cacheHit: Schema.Boolean.annotations({
     description: "true when neither make-image nor collect-artifacts ran",
   }),
+  substituted: Schema.Boolean.annotations({
+    description:
+      "true when make-image and collect-artifacts were not built here but substituted from a shared cache (cacheHit stays for the local store)",
+  }),
+  substitutedFrom: Schema.NullOr(Schema.String).annotations({
+    description: "The shared cache (oci://host/repo) they were substituted from",
+  }),
   storePath: Schema.String,
   artifacts: Schema.Array(ArtifactSchema),
   warnings: Schema.Array(RealizeWarningSchema).annotations({
@@ -36,6 +43,8 @@ export const realizedProfileJson = (r: RealizeResult): RealizedProfile => ({
   rev: r.rev,
   key: r.key,
   cacheHit: r.cacheHit,
+  substituted: r.substitutedFrom !== null,
+  substitutedFrom: r.substitutedFrom,
   storePath: r.storePath,
   artifacts: r.artifacts.map((a) => ({
     name: a.name,

@@ -17,6 +17,8 @@ export interface StoredNode {
   readonly kind: string
   readonly path: string
   readonly cacheHit: boolean
+  /** The shared cache (`oci://host/repo`) it was substituted from by this request; absent when not. */
+  readonly substituted?: string | undefined
 }
 
 /** Whether a store path holds secret values (readable by its owner only). */

@@ -213,9 +213,19 @@ describe("executor with a fake node kind", () => {
       const offered: Array<string> = []
       // An in-memory cache that has `a`'s output (with other content, so its use is visible).
       const substituter = Layer.succeed(Substituter, {
-        describe: "memory",
-        query: (node) => Effect.succeed(node.key === a.key),
-        fetch: (_node, out) => Effect.sync(() => writeFileSync(join(out, "out"), "A-from-cache")),
+        sources: ["memory"],
+        query: (nodes) =>
+          Effect.succeed(
+            new Map(
+              nodes.map((node) => [
+                node.key,
+                node.key === a.key
+                  ? ({ _tag: "hit", source: "memory" } as const)
+                  : ({ _tag: "miss" } as const),
+              ]),
+            ),
+          ),
+        fetch: (_node, _source, out) => Effect.sync(() => writeFileSync(join(out, "out"), "A-from-cache")),
         offer: (node, path) => Effect.sync(() => void offered.push(`${node.key}:${output(path)}`)),
       })
       const progress = collect()
@@ -239,8 +249,11 @@ describe("executor with a fake node kind", () => {
       const counters: Counters = { builds: [] }
       const a = yield* concat("a", [], counters)
       const substituter = Layer.succeed(Substituter, {
-        describe: "broken",
-        query: () => Effect.succeed(true),
+        sources: ["broken"],
+        query: (nodes) =>
+          Effect.succeed(
+            new Map(nodes.map((node) => [node.key, { _tag: "hit", source: "broken" } as const])),
+          ),
         fetch: () =>
           Effect.fail(
             new BuildFailedError({ profile: "a", step: "substitute", exit: 1, logTail: "", timedOut: false }),

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Effect, Layer } from "effect"
-import { AppConfig, type ResolvedConfig } from "../../src/config/appConfig.js"
+import { AppConfig, noCache, type ResolvedConfig } from "../../src/config/appConfig.js"
 import { databaseLayer } from "../../src/db/database.js"
 import { recordsLayer } from "../../src/db/records.js"
 
@@ -22,6 +22,7 @@ export const testConfig = (store: string, overrides: Partial<ResolvedConfig> = {
   secretsKey: null,
   makeEnv: [],
   flash: { allowDevices: [] },
+  cache: noCache,
   sources: {
     store: "default",
     upstream: "default",

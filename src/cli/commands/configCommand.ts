@@ -39,6 +39,29 @@ export const configCommand = Command.make("config", { json: jsonOption, ...confi
             : "none: MCP and web clients may flash no device",
           c.flash.allowDevices.length > 0 ? "file" : "default",
         ],
+        [
+          "cache.substituters",
+          c.cache.substituters.length > 0
+            ? c.cache.substituters.join(", ")
+            : "none: everything is built here",
+          c.cache.sources.substituters,
+        ],
+        ["cache.push", String(c.cache.push), c.cache.sources.push],
+        ["cache.signingKey", c.cache.signingKey ?? "none", c.cache.signingKey === null ? "default" : "file"],
+        [
+          "cache.trustedKeys",
+          c.cache.trustedKeys.length > 0
+            ? c.cache.trustedKeys.map((k) => k.slice(0, k.indexOf(":") + 1) || k).join(", ")
+            : "none: nothing is substituted",
+          c.cache.trustedKeys.length > 0 ? "file" : "default",
+        ],
+        [
+          "cache.credentials",
+          Object.entries(c.cache.credentials)
+            .map(([host, cred]) => `${host}: ${cred.username} (password ${cred.password})`)
+            .join(", ") || "none",
+          Object.keys(c.cache.credentials).length > 0 ? "file" : "default",
+        ],
       ]),
       "",
       c.configFile

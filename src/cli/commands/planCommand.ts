@@ -68,12 +68,16 @@ export const planCommand = Command.make(
                     // One column per role, whichever kind fills it (Raspberry Pi OS profiles stage nothing).
                     ...planColumns.map((kinds) => {
                       const n = p.nodes.find((node) => kinds.includes(node.kind))
-                      return n === undefined ? "-" : `${n.key ?? "?"} ${n.status === "cached" ? "✓" : "·"}`
+                      return n === undefined
+                        ? "-"
+                        : `${n.key ?? "?"} ${n.status === "cached" ? "✓" : n.status === "remote" ? "↓" : "·"}`
                     }),
                   ]),
                 ]),
                 "",
-                `${value.summary.cached} cached, ${value.summary.missing} to build (✓ in the store, · to build, ? known once the builder is fetched)`,
+                value.summary.remote > 0
+                  ? `${value.summary.cached} cached, ${value.summary.missing} to build, ${value.summary.remote} in the shared cache (✓ in the store, ↓ in the shared cache, · to build, ? known once the builder is fetched)`
+                  : `${value.summary.cached} cached, ${value.summary.missing} to build (✓ in the store, · to build, ? known once the builder is fetched)`,
                 ...(value.profiles.some((p) => p.rev === null) ? [`(not recorded): ${unrecordedNote}`] : []),
                 ...value.profiles.flatMap((p) => {
                   const why = p.nodes.filter((n) => n.explain !== undefined)

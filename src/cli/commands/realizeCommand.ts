@@ -39,6 +39,11 @@ export const realizeCommand = Command.make(
     rebuild: Options.boolean("rebuild").pipe(
       Options.withDescription("Build make-image and collect-artifacts again even if stored"),
     ),
+    requireSubstitutes: Options.boolean("require-substitutes").pipe(
+      Options.withDescription(
+        "Fail instead of building: every node not in the store must come from the shared cache (cache.substituters)",
+      ),
+    ),
     json: jsonOption,
     ...configOptions,
   },
@@ -53,10 +58,13 @@ export const realizeCommand = Command.make(
             all: options.all,
             tag: Option.getOrUndefined(options.tag),
             rebuild: options.rebuild,
+            requireSubstitutes: options.requireSubstitutes,
             mode: options.keepGoing && !options.failFast ? "best-effort" : "fail-fast",
           },
           cliCaller,
         )
+        if (!options.json)
+          for (const w of report.warnings) process.stderr.write(`owrt: warning[${w.code}]: ${w.message}\n`)
         // Fail-fast: the build failure that stopped the others is the command's error, as for one profile.
         if (firstBuildFailure) return yield* Effect.fail(firstBuildFailure)
         if (!options.json) {
@@ -66,7 +74,7 @@ export const realizeCommand = Command.make(
         }
         yield* emit(options.json, report, () =>
           report.results.flatMap((r) => [
-            `${r.profile}@${r.rev}  ${r.cacheHit ? "cached" : "built"}  ${r.storePath}`,
+            `${r.profile}@${r.rev}  ${r.cacheHit ? "cached" : r.substituted ? "substituted" : "built"}  ${r.storePath}`,
             ...r.artifacts.map(
               (a) =>
                 `  ${a.type.padEnd(13)} ${(a.filesystem ?? "-").padEnd(9)} ${formatBytes(a.size).padStart(9)}  ${a.sha256.slice(0, 16)}  ${a.path}`,

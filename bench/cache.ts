@@ -1,0 +1,112 @@
+// bench/cache: the shared cache, side by side in one run against a real registry (Debian's docker-registry):
+// 1. `owrt realize` of a profile that is cached remotely, on a fresh store, against the same realize
+//    building locally (fetching the builder from the mirror and running make): the speed-up.
+// 2. Substituting a large node — the benchmark-sized Image Builder (~220 MB, ~15,000 files) through
+//    `owrt builders ensure` with the cache configured — against a bare `curl` of the same blobs from the
+//    same registry. Target: ≤ 1.3× the bare pull. owrt also checks the signature, both blob digests, the
+//    tar's headers and the unpacked tree's digest, and unpacks (curl writes the blobs to /dev/null).
+import { execFileSync } from "node:child_process"
+import { rmSync, writeFileSync } from "node:fs"
+import { join } from "node:path"
+import { generateKeyPair } from "../src/cache/signing.js"
+import { startRegistry } from "../tests/helpers/registry.js"
+import { median } from "./lib/measure.js"
+import { makeBenchProject, owrtOk, scratchDir, seconds, startMirror, time } from "./lib/project.js"
+
+const rounds = Number(process.argv[2] ?? 3)
+process.stderr.write("building the large fixture if needed (once per fixture change, ~15 s)…\n")
+const mirror = await startMirror(true)
+const registry = await startRegistry()
+try {
+  const keys = generateKeyPair("bench-1")
+  const substituter = `oci://${registry.host}/owrt/bench`
+  const profile = 'release: "23.05.5"\ntarget: ath79/generic\ndevice: tplink_archer-c7-v5\npackages: [luci]\n'
+  const project = makeBenchProject("cache", { "profiles/ap.yaml": profile })
+  writeFileSync(join(project.dir, "bench-1.sec"), `${keys.secret}\n`)
+  const base = { OWRT_UPSTREAM: mirror.url, OWRT_KEYRING: mirror.keyring }
+  const cached = {
+    ...base,
+    OWRT_SUBSTITUTERS: substituter,
+    OWRT_TRUSTED_KEYS: keys.public,
+    OWRT_SIGNING_KEY: `file:${join(project.dir, "bench-1.sec")}`,
+  }
+  // Fill the registry: a realize with push (the small profile) and the large builder.
+  const seed = scratchDir("cache-seed")
+  owrtOk(["realize", "ap", "--store", join(seed, "store")], project.dir, { ...cached, OWRT_CACHE_PUSH: "1" })
+  const release = "24.10.2"
+  const target = "mediatek/filogic"
+  owrtOk(["builders", "ensure", release, target, "--store", join(seed, "store")], project.dir, {
+    ...cached,
+    OWRT_CACHE_PUSH: "1",
+  })
+
+  // The builder node's blobs, for the bare pull.
+  const listing = JSON.parse(
+    owrtOk(["cache", "ls", "--json", "--store", join(seed, "store")], project.dir, cached),
+  ) as { registries: Array<{ entries: Array<{ key: string; kind: string; size: number }> }> }
+  const builderEntry = (listing.registries[0]?.entries ?? [])
+    .filter((e) => e.kind === "fetch-builder")
+    .sort((a, b) => b.size - a.size)[0]
+  if (!builderEntry) throw new Error("the large builder was not pushed")
+  const manifest = JSON.parse(
+    execFileSync("curl", [
+      "-s",
+      "-H",
+      "accept: application/vnd.oci.image.manifest.v1+json",
+      `${registry.url}/v2/owrt/bench/manifests/${builderEntry.key}`,
+    ]).toString("utf8"),
+  ) as { layers: Array<{ digest: string; size: number }> }
+  const blobUrls = manifest.layers.map((l) => `${registry.url}/v2/owrt/bench/blobs/${l.digest}`)
+  rmSync(seed, { recursive: true, force: true })
+
+  const local: Array<number> = []
+  const remote: Array<number> = []
+  const curl: Array<number> = []
+  const pull: Array<number> = []
+  for (let round = 0; round < rounds; round++) {
+    const scratch = scratchDir("cache")
+    const runs = [
+      () =>
+        local.push(
+          time(() => owrtOk(["realize", "ap", "--store", join(scratch, "local")], project.dir, base)),
+        ),
+      () =>
+        remote.push(
+          time(() => owrtOk(["realize", "ap", "--store", join(scratch, "remote")], project.dir, cached)),
+        ),
+      () =>
+        curl.push(
+          time(() => execFileSync("curl", ["-s", ...blobUrls.flatMap((u) => [u, "-o", "/dev/null"])])),
+        ),
+      () =>
+        pull.push(
+          time(() =>
+            owrtOk(
+              ["builders", "ensure", release, target, "--store", join(scratch, "pull")],
+              project.dir,
+              cached,
+            ),
+          ),
+        ),
+    ]
+    for (const run of round % 2 === 0 ? runs : [...runs].reverse()) run()
+    rmSync(scratch, { recursive: true, force: true })
+  }
+  const size = manifest.layers.reduce((sum, l) => sum + l.size, 0)
+  console.log(`\ncache (${rounds} rounds, median; registry ${registry.url})`)
+  console.log(`  realize ap, fresh store, building here        ${seconds(median(local))}`)
+  console.log(
+    `  realize ap, fresh store, substituted          ${seconds(median(remote))}  speed-up ${(median(local) / median(remote)).toFixed(1)}×`,
+  )
+  console.log(
+    `  curl of the builder node's blobs (${(size / 1e6).toFixed(0)} MB)   ${seconds(median(curl))}  1.00×`,
+  )
+  const ratio = median(pull) / median(curl)
+  console.log(
+    `  builders ensure, substituted (verify+unpack)  ${seconds(median(pull))}  ${ratio.toFixed(2)}×  target ≤ 1.3×  ${ratio <= 1.3 ? "met" : "MISSED"}`,
+  )
+  project.cleanup()
+} finally {
+  await registry.stop()
+  await mirror.close()
+}

@@ -1,0 +1,307 @@
+import { rmSync } from "node:fs"
+import { dirname, join } from "node:path"
+import { Effect, Layer, Schema, type Scope } from "effect"
+import { AppConfig, type ResolvedConfig } from "../config/appConfig.js"
+import { CacheEntryError, InternalError, type OwrtError } from "../errors.js"
+import type { NodeReport, NodeSpec } from "../graph/graph.js"
+import {
+  noSubstituterService,
+  type SubstituteLookup,
+  Substituter,
+  type SubstituterService,
+} from "../graph/substituter.js"
+import { readSecret } from "../profile/secrets.js"
+import { treeDigest } from "../store/treeDigest.js"
+import { makeWorkDirectory } from "../store/workDirectory.js"
+import { canonicalJson } from "../text/canonicalJson.js"
+import { sha256Hex } from "../text/digest.js"
+import {
+  fingerprintOf,
+  makeManifest,
+  NodeManifest,
+  type NodeManifest as NodeManifestType,
+  NodeMetadata,
+} from "./manifest.js"
+import { makeRegistryClient, type RegistryClient } from "./registryClient.js"
+import { parseRegistryUrl } from "./registryLocation.js"
+import { type PublicKey, parsePublicKey, parseSecretKey, signEntry, verifyEntry } from "./signing.js"
+import { packTree, unpackTree } from "./storeTar.js"
+
+/*
+ * The shared cache as a substituter (docs/cache.md). Asking is one HEAD per node and registry, all at
+ * once; a registry that fails one question is not asked again in that round. A hit is fetched and checked
+ * in this order, and refused at the first failure: the manifest decodes and names this node's key and
+ * kind; its signature verifies against `cache.trustedKeys`; the tree blob has the signed digest and size;
+ * the metadata layer agrees with the manifest; the tar unpacks safely; the unpacked tree has the signed
+ * tree digest. Pushing packs the stored path, signs and uploads it, then the manifest tagged with the key.
+ */
+
+/** How many questions go to one registry at once. */
+const concurrency = 16
+
+const decodeManifest = Schema.decodeUnknownEither(Schema.parseJson(NodeManifest))
+const decodeMetadata = Schema.decodeUnknownEither(Schema.parseJson(NodeMetadata))
+
+export interface CacheClients {
+  readonly clients: ReadonlyArray<RegistryClient>
+  readonly client: (source: string) => Effect.Effect<RegistryClient, InternalError>
+  readonly trusted: Effect.Effect<ReadonlyArray<PublicKey>, OwrtError>
+}
+
+/** A registry client for each configured substituter, with its credentials read from their references. */
+export const cacheClients = (config: ResolvedConfig): Effect.Effect<CacheClients, OwrtError> =>
+  Effect.gen(function* () {
+    const clients: Array<RegistryClient> = []
+    for (const url of config.cache.substituters) {
+      const location = yield* parseRegistryUrl(url, "cache.substituters")
+      const credential = config.cache.credentials[location.host]
+      const password =
+        credential === undefined
+          ? undefined
+          : yield* readSecret({
+              profile: "graph.config.ts",
+              name: `cache.credentials.${location.host}`,
+              reference: credential.password,
+              baseDir: config.projectRoot,
+              env: process.env,
+            })
+      clients.push(
+        makeRegistryClient({
+          location,
+          credentials:
+            credential === undefined || password === undefined
+              ? undefined
+              : { username: credential.username, password },
+          timeoutSeconds: config.cache.timeout,
+        }),
+      )
+    }
+    const trusted = Effect.forEach(config.cache.trustedKeys, (text, i) =>
+      parsePublicKey(text, `cache.trustedKeys[${i}]`),
+    )
+    return {
+      clients,
+      client: (source: string) => {
+        const found = clients.find((c) => c.location.url === source)
+        return found
+          ? Effect.succeed(found)
+          : Effect.fail(new InternalError({ cause: `no substituter ${source}` }))
+      },
+      trusted,
+    }
+  })
+
+/** The signing key of `cache.signingKey`. */
+export const readSigningKey = (config: ResolvedConfig) =>
+  Effect.gen(function* () {
+    const reference = config.cache.signingKey
+    if (reference === null)
+      return yield* new InternalError({ cause: "cache.signingKey is not set (owrt cache keygen NAME)" })
+    const text = yield* readSecret({
+      profile: "graph.config.ts",
+      name: "cache.signingKey",
+      reference,
+      baseDir: config.projectRoot,
+      env: process.env,
+    })
+    return yield* parseSecretKey(text, reference)
+  })
+
+/** Downloads, verifies and unpacks `key` from `client` into the empty directory `output`. */
+export const fetchEntry = (options: {
+  readonly client: RegistryClient
+  readonly key: string
+  readonly kind: string
+  readonly listingOnly: boolean
+  readonly trusted: ReadonlyArray<PublicKey>
+  readonly output: string
+  /** Where the tree blob is written before unpacking (removed afterwards). */
+  readonly scratch: string
+  readonly report?: ((report: NodeReport) => void) | undefined
+}): Effect.Effect<NodeManifestType, OwrtError> =>
+  Effect.gen(function* () {
+    const { client, key } = options
+    const subject = `${client.location.url}:${key}`
+    const refuse = (kind: CacheEntryError["kind"], detail: string) =>
+      Effect.fail(new CacheEntryError({ kind, subject, detail }))
+    const bytes = yield* client.getManifest(key)
+    if (bytes === undefined) return yield* refuse("truncated", "the manifest is gone")
+    const decoded = decodeManifest(Buffer.from(bytes).toString("utf8"))
+    if (decoded._tag === "Left")
+      return yield* refuse("malformed", "the manifest is not an owrt node manifest")
+    const manifest = decoded.right
+    if (manifest.annotations["org.owrt.node.key"] !== key)
+      return yield* refuse("malformed", "the manifest names another key")
+    if (manifest.annotations["org.owrt.node.kind"] !== options.kind)
+      return yield* refuse(
+        "malformed",
+        `the manifest is of kind ${manifest.annotations["org.owrt.node.kind"]}`,
+      )
+    yield* verifyEntry(
+      fingerprintOf(manifest),
+      manifest.annotations["org.owrt.node.signature"],
+      options.trusted,
+      subject,
+    )
+    const [tree, metadataLayer] = manifest.layers
+    if (tree === undefined || metadataLayer === undefined) return yield* refuse("malformed", "missing layers")
+    const metadataBytes = yield* client.getBlob(metadataLayer)
+    const metadata = decodeMetadata(Buffer.from(metadataBytes).toString("utf8"))
+    const treeDigestSigned = manifest.annotations["org.owrt.node.tree-digest"]
+    if (
+      metadata._tag === "Left" ||
+      metadata.right.key !== key ||
+      metadata.right.kind !== options.kind ||
+      metadata.right.treeDigest !== treeDigestSigned
+    )
+      return yield* refuse("malformed", "the metadata layer does not agree with the signed manifest")
+    const tarFile = join(options.scratch, `${key}.tar`)
+    yield* Effect.ensuring(
+      Effect.gen(function* () {
+        yield* client.downloadBlob(tree, tarFile, (bytes) => options.report?.({ bytes, total: tree.size }))
+        yield* unpackTree(tarFile, options.output, subject)
+      }),
+      Effect.sync(() => rmSync(tarFile, { force: true })),
+    )
+    const unpacked = yield* treeDigest(options.output, { listingOnly: options.listingOnly })
+    if (unpacked.digest !== treeDigestSigned)
+      return yield* refuse(
+        "tree_mismatch",
+        `the unpacked tree has digest ${unpacked.digest}, signed ${treeDigestSigned}`,
+      )
+    return manifest
+  })
+
+/** Packs, signs and uploads a stored node; nothing happens when the registry has it already. */
+export const pushEntry = (options: {
+  readonly client: RegistryClient
+  readonly config: ResolvedConfig
+  readonly key: string
+  readonly kind: string
+  readonly keyInputs: unknown
+  readonly listingOnly: boolean
+  readonly path: string
+  readonly force?: boolean | undefined
+}): Effect.Effect<"pushed" | "present", OwrtError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const { client, key } = options
+    if (!options.force && (yield* client.hasManifest(key))) return "present" as const
+    const secret = yield* readSigningKey(options.config)
+    const work = yield* makeWorkDirectory(options.config.store, `push-${key}`)
+    const tarFile = join(work, "tree.tar")
+    const packed = yield* packTree(options.path, tarFile)
+    const digest = yield* treeDigest(options.path, { listingOnly: options.listingOnly })
+    const metadata = new TextEncoder().encode(
+      canonicalJson({
+        version: 1,
+        key,
+        kind: options.kind,
+        keyInputs: (options.keyInputs ?? null) as never,
+        treeDigest: digest.digest,
+        artifacts: digest.entries.flatMap((e) =>
+          e.kind === "file" && e.sha256 !== undefined
+            ? [{ path: e.path, sha256: e.sha256, size: e.size }]
+            : [],
+        ),
+      }),
+    )
+    const metadataDigest = `sha256:${sha256Hex(metadata)}`
+    const unsigned = {
+      key,
+      kind: options.kind,
+      treeDigest: digest.digest,
+      tree: { digest: packed.digest, size: packed.size },
+      metadata: { digest: metadataDigest, size: metadata.length },
+    }
+    const signature = signEntry(secret, fingerprintOf(makeManifest(unsigned)))
+    const manifest = new TextEncoder().encode(JSON.stringify(makeManifest({ ...unsigned, signature })))
+    yield* client.ensureEmptyConfig
+    yield* client.uploadBlob(packed.digest, packed.size, { file: tarFile })
+    yield* client.uploadBlob(metadataDigest, metadata.length, metadata)
+    yield* client.putManifest(key, manifest)
+    return "pushed" as const
+  })
+
+export const ociSubstituterLayer = Layer.effect(
+  Substituter,
+  Effect.gen(function* () {
+    const config = yield* AppConfig
+    if (config.cache.substituters.length === 0) return noSubstituterService
+    // Credentials and keys are read when first needed, so a command that never substitutes never fails on them.
+    const clients = yield* Effect.cached(cacheClients(config))
+    const trusted = yield* Effect.cached(Effect.flatMap(clients, (c) => c.trusted))
+    const listingOnly = (node: NodeSpec) => node.kind.digest !== "content"
+
+    const query = (nodes: ReadonlyArray<NodeSpec>) =>
+      Effect.gen(function* () {
+        const answers = new Map<string, SubstituteLookup>(nodes.map((n) => [n.key, { _tag: "miss" }]))
+        const all = yield* Effect.either(clients)
+        if (all._tag === "Left") {
+          for (const n of nodes) answers.set(n.key, { _tag: "error", error: all.left })
+          return answers
+        }
+        for (const client of all.right.clients) {
+          const open = nodes.filter((n) => answers.get(n.key)?._tag !== "hit")
+          let failed: OwrtError | undefined
+          yield* Effect.forEach(
+            open,
+            (node) =>
+              failed !== undefined
+                ? Effect.void
+                : Effect.either(client.hasManifest(node.key)).pipe(
+                    Effect.tap((answer) => {
+                      if (answer._tag === "Left") failed ??= answer.left
+                      else if (answer.right)
+                        answers.set(node.key, { _tag: "hit", source: client.location.url })
+                    }),
+                  ),
+            { concurrency, discard: true },
+          )
+          if (failed !== undefined)
+            for (const node of open)
+              if (answers.get(node.key)?._tag === "miss")
+                answers.set(node.key, { _tag: "error", error: failed })
+        }
+        return answers as ReadonlyMap<string, SubstituteLookup>
+      })
+
+    const fetch = (node: NodeSpec, source: string, output: string, report: (report: NodeReport) => void) =>
+      Effect.gen(function* () {
+        const client = yield* Effect.flatMap(clients, (c) => c.client(source))
+        yield* fetchEntry({
+          client,
+          key: node.key,
+          kind: node.kind.kind,
+          listingOnly: listingOnly(node),
+          trusted: yield* trusted,
+          output,
+          scratch: dirname(output),
+          report,
+        })
+      })
+
+    const offer = (node: NodeSpec, path: string) =>
+      config.cache.push
+        ? Effect.gen(function* () {
+            const [client] = (yield* clients).clients
+            if (client === undefined) return
+            yield* pushEntry({
+              client,
+              config,
+              key: node.key,
+              kind: node.kind.kind,
+              keyInputs: node.keyInputs,
+              listingOnly: listingOnly(node),
+              path,
+            })
+          }).pipe(Effect.scoped)
+        : Effect.void
+
+    return {
+      sources: config.cache.substituters,
+      query,
+      fetch,
+      offer,
+    } satisfies SubstituterService
+  }),
+)

@@ -1,0 +1,327 @@
+import { createHash } from "node:crypto"
+import {
+  closeSync,
+  createReadStream,
+  createWriteStream,
+  fchmodSync,
+  openSync,
+  readFileSync,
+  writeSync,
+} from "node:fs"
+import { chmod, lstat, mkdir, open, readdir, readlink, symlink } from "node:fs/promises"
+import { join, posix } from "node:path"
+import { Effect } from "effect"
+import { Header, Parser, Pax, type ReadEntry } from "tar"
+import { CacheEntryError, InternalError } from "../errors.js"
+
+/*
+ * A store path as a deterministic tar, like a Nix NAR: entries in sorted order (a directory before its
+ * content), modes kept (permission bits only), owners, names and times zero, no pax time or owner records,
+ * only directories, regular files and symbolic links (anything else refuses the pack). The same tree
+ * always gives the same bytes, so the same output built on two machines has the same layer digest.
+ *
+ * Unpacking is fail-closed: only those three kinds, no absolute paths, no `..`, no entry twice, no
+ * symbolic link whose target leaves the tree, a file's data exactly its header's size, and nothing after
+ * the end; the caller then checks the unpacked tree's digest against the signed one.
+ */
+
+interface Entry {
+  readonly path: string
+  readonly type: "Directory" | "File" | "SymbolicLink"
+  readonly mode: number
+  readonly size: number
+  readonly linkpath?: string | undefined
+}
+
+const block = 512
+/** Files up to this size are read and written in one call. */
+const smallFile = 1024 * 1024
+const zeroTime = new Date(0)
+
+/** The tree under `root`, sorted, directories before their content. Refuses devices, fifos and sockets. */
+const listTree = async (root: string): Promise<Array<Entry>> => {
+  const entries: Array<Entry> = []
+  const visit = async (relative: string): Promise<void> => {
+    const names = (await readdir(relative === "" ? root : join(root, relative))).sort()
+    for (const name of names) {
+      const path = relative === "" ? name : `${relative}/${name}`
+      const stat = await lstat(join(root, path))
+      const mode = stat.mode & 0o7777
+      if (stat.isDirectory()) {
+        entries.push({ path, type: "Directory", mode, size: 0 })
+        await visit(path)
+      } else if (stat.isFile()) entries.push({ path, type: "File", mode, size: stat.size })
+      else if (stat.isSymbolicLink())
+        entries.push({
+          path,
+          type: "SymbolicLink",
+          mode: 0o777,
+          size: 0,
+          linkpath: await readlink(join(root, path)),
+        })
+      else throw new Error(`${path}: not a directory, regular file or symbolic link`)
+    }
+  }
+  await visit("")
+  return entries
+}
+
+const headerOf = (entry: Entry): Buffer => {
+  const path = entry.type === "Directory" ? `${entry.path}/` : entry.path
+  const header = new Header({
+    path,
+    mode: entry.mode,
+    uid: 0,
+    gid: 0,
+    size: entry.size,
+    mtime: zeroTime,
+    type: entry.type,
+    linkpath: entry.linkpath ?? "",
+    uname: "",
+    gname: "",
+  })
+  const needsPax = header.encode()
+  const encoded = header.block
+  if (!encoded) throw new Error(`${entry.path}: cannot encode a tar header`)
+  if (!needsPax) return encoded
+  // Long names: a pax record with the path (and link target) only — no times, no owners.
+  const pax = new Pax({ path, linkpath: entry.linkpath, size: entry.size }).encode()
+  return Buffer.concat([pax, encoded])
+}
+
+export interface PackedTree {
+  readonly digest: string
+  readonly size: number
+}
+
+/** Writes the deterministic tar of `root` to `file`; returns its `sha256:` digest and size. */
+export const packTree = (root: string, file: string): Effect.Effect<PackedTree, InternalError> =>
+  Effect.tryPromise({
+    try: async () => {
+      const entries = await listTree(root)
+      const hash = createHash("sha256")
+      const out = createWriteStream(file, { mode: 0o600 })
+      let size = 0
+      // Output is gathered into large writes; small files are read in one call (a tree of many small files
+      // is the common case: an Image Builder has ~15,000).
+      let pending: Array<Buffer> = []
+      let pendingBytes = 0
+      const flush = async () => {
+        if (pendingBytes === 0) return
+        const chunk = Buffer.concat(pending, pendingBytes)
+        pending = []
+        pendingBytes = 0
+        if (!out.write(chunk)) await new Promise<void>((resolve) => out.once("drain", () => resolve()))
+      }
+      const write = async (chunk: Buffer) => {
+        hash.update(chunk)
+        size += chunk.length
+        pending.push(chunk)
+        pendingBytes += chunk.length
+        if (pendingBytes >= 4 * 1024 * 1024) await flush()
+      }
+      const closed = new Promise<void>((resolve, reject) => {
+        out.once("error", reject)
+        out.once("close", () => resolve())
+      })
+      try {
+        for (const entry of entries) {
+          await write(headerOf(entry))
+          if (entry.type !== "File") continue
+          let written = 0
+          if (entry.size <= smallFile) {
+            const data = readFileSync(join(root, entry.path))
+            written = data.length
+            await write(data)
+          } else {
+            for await (const chunk of createReadStream(join(root, entry.path), {
+              highWaterMark: 1024 * 1024,
+            })) {
+              const data = chunk as Buffer
+              written += data.length
+              await write(data)
+            }
+          }
+          if (written !== entry.size) throw new Error(`${entry.path} changed while it was packed`)
+          const pad = (block - (entry.size % block)) % block
+          if (pad > 0) await write(Buffer.alloc(pad))
+        }
+        await write(Buffer.alloc(block * 2))
+        await flush()
+      } finally {
+        out.end()
+        await closed
+      }
+      return { digest: `sha256:${hash.digest("hex")}`, size }
+    },
+    catch: (cause) => new InternalError({ cause }),
+  })
+
+/** Whether a link at `path` pointing at `target` stays inside the tree (relative, never above the root). */
+export const linkStaysInside = (path: string, target: string): boolean => {
+  if (target === "" || posix.isAbsolute(target)) return false
+  const resolved = posix.normalize(posix.join(posix.dirname(path), target))
+  return resolved !== ".." && !resolved.startsWith("../") && !posix.isAbsolute(resolved)
+}
+
+const safePath = (raw: string): string | undefined => {
+  const trimmed = raw.replace(/\/+$/, "")
+  if (trimmed === "" || posix.isAbsolute(trimmed) || trimmed.includes("\0")) return undefined
+  const parts = trimmed.split("/")
+  if (parts.some((part) => part === "" || part === "." || part === "..")) return undefined
+  return trimmed
+}
+
+/**
+ * Unpacks a tar made by `packTree` into the empty directory `dest`. Any entry that is not a directory,
+ * regular file or symbolic link, names a path outside `dest`, repeats a path, or links out of the tree
+ * fails with `CacheEntryError` (`cache_entry_unsafe`); a truncated or malformed archive with
+ * `cache_entry_truncated` / `cache_entry_malformed`. The caller removes `dest` on failure.
+ */
+export const unpackTree = (
+  file: string,
+  dest: string,
+  subject: string,
+): Effect.Effect<{ readonly entries: number }, CacheEntryError | InternalError> =>
+  Effect.tryPromise({
+    try: () =>
+      new Promise<{ entries: number }>((resolve, reject) => {
+        const seen = new Set<string>()
+        const directories: Array<{ path: string; mode: number }> = []
+        let failure: CacheEntryError | undefined
+        let pending = Promise.resolve()
+        let count = 0
+        const refuse = (kind: "unsafe" | "truncated" | "malformed", detail: string) => {
+          failure ??= new CacheEntryError({ kind, subject, detail })
+        }
+        const parser = new Parser({
+          strict: true,
+          onwarn: (_code, message) => refuse("malformed", String(message)),
+          onReadEntry: (entry: ReadEntry) => {
+            const path = safePath(entry.path)
+            const type = entry.type
+            if (failure !== undefined) return entry.resume()
+            if (path === undefined) {
+              refuse("unsafe", `entry \`${entry.path}\` names a path outside the store path`)
+              return entry.resume()
+            }
+            if (seen.has(path)) {
+              refuse("unsafe", `entry \`${path}\` appears twice`)
+              return entry.resume()
+            }
+            seen.add(path)
+            const parent = posix.dirname(path)
+            if (parent !== "." && !seen.has(parent)) {
+              refuse("malformed", `entry \`${path}\` comes before its directory`)
+              return entry.resume()
+            }
+            const mode = (entry.mode ?? 0) & 0o7777
+            const target = join(dest, path)
+            count += 1
+            if (type === "Directory") {
+              directories.push({ path: target, mode })
+              pending = pending.then(() => mkdir(target, { mode: 0o700 }))
+              return entry.resume()
+            }
+            if (type === "SymbolicLink") {
+              const link = entry.linkpath ?? ""
+              if (!linkStaysInside(path, link)) {
+                refuse("unsafe", `symbolic link \`${path}\` → \`${link}\` points outside the store path`)
+                return entry.resume()
+              }
+              pending = pending.then(() => symlink(link, target))
+              return entry.resume()
+            }
+            if (type !== "File" && type !== "OldFile") {
+              refuse("unsafe", `entry \`${path}\` is a ${type}: only directories, files and symbolic links`)
+              return entry.resume()
+            }
+            // Write the file's data in order. A small file is gathered and written in one go (synchronously:
+            // four thread-pool round trips per file would dominate a tree of many small files); a large one
+            // is streamed, each write awaited before the next chunk.
+            const size = entry.size ?? 0
+            if (size <= smallFile) {
+              const chunks: Array<Buffer> = []
+              let received = 0
+              entry.on("data", (chunk: Buffer) => {
+                received += chunk.length
+                chunks.push(chunk)
+              })
+              const done = new Promise<void>((resolve, reject) => {
+                entry.on("end", () => resolve())
+                entry.on("error", reject)
+              })
+              pending = pending.then(async () => {
+                await done
+                if (received !== size) refuse("truncated", `\`${path}\` has ${received} of ${size} bytes`)
+                const fd = openSync(target, "wx", 0o600)
+                try {
+                  const data = Buffer.concat(chunks, received)
+                  for (let offset = 0; offset < data.length; )
+                    offset += writeSync(fd, data, offset, data.length - offset)
+                  fchmodSync(fd, mode)
+                } finally {
+                  closeSync(fd)
+                }
+              })
+              return
+            }
+            entry.pause()
+            pending = pending.then(async () => {
+              const handle = await open(target, "wx", 0o600)
+              let written = 0
+              try {
+                await new Promise<void>((done, fail) => {
+                  // Writes are chained: `end` can come while the last one is still in flight.
+                  let writing = Promise.resolve()
+                  entry.on("data", (chunk: Buffer) => {
+                    written += chunk.length
+                    entry.pause()
+                    writing = writing.then(async () => {
+                      for (let offset = 0; offset < chunk.length; ) {
+                        offset += (await handle.write(chunk, offset, chunk.length - offset)).bytesWritten
+                      }
+                      entry.resume()
+                    })
+                    writing.catch(fail)
+                  })
+                  entry.on("end", () => {
+                    writing.then(done, fail)
+                  })
+                  entry.on("error", fail)
+                  entry.resume()
+                })
+              } finally {
+                await handle.close()
+              }
+              if (written !== size) refuse("truncated", `\`${path}\` has ${written} of ${size} bytes`)
+              await chmod(target, mode)
+            })
+          },
+        })
+        parser.on("error", (error: Error) => refuse("malformed", error.message))
+        const input = createReadStream(file)
+        input.on("error", reject)
+        parser.on("end", () => {
+          pending
+            .then(async () => {
+              if (failure === undefined && !sawEnd) refuse("truncated", "the archive ends early")
+              if (failure !== undefined) throw failure
+              // Deepest first: a read-only directory cannot take its own children's modes afterwards.
+              for (const dir of directories.reverse()) await chmod(dir.path, dir.mode)
+              resolve({ entries: count })
+            })
+            .catch(reject)
+        })
+        // A tar made by packTree ends with two zero blocks; one cut short of them is truncated.
+        let sawEnd = false
+        let tail = Buffer.alloc(0)
+        input.on("data", (chunk) => {
+          const data = chunk as Buffer
+          tail = Buffer.concat([tail, data]).subarray(-block * 2)
+          sawEnd = tail.length === block * 2 && tail.every((byte) => byte === 0)
+        })
+        input.pipe(parser)
+      }),
+    catch: (cause) => (cause instanceof CacheEntryError ? cause : new InternalError({ cause })),
+  })

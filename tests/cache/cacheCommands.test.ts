@@ -1,0 +1,127 @@
+import { existsSync, readFileSync, statSync } from "node:fs"
+import { join } from "node:path"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { buildMirror, serveMirror } from "../fixtures/mirror/index.js"
+import { type ErrorDocument, json, makeProject, owrt } from "../helpers/cli.js"
+import { startRegistry, type TestRegistry } from "../helpers/registry.js"
+
+interface Planned {
+  readonly profiles: ReadonlyArray<{
+    readonly status: string
+    readonly nodes: ReadonlyArray<{ kind: string; key: string | null; status: string }>
+  }>
+  readonly summary: { readonly remote: number; readonly cached: number }
+}
+
+const profile =
+  'release: "23.05.5"\ntarget: ath79/generic\ndevice: tplink_archer-c7-v5\npackages: [luci]\noverlay: files/ap\n'
+
+// Each case runs the real CLI several times (builds included): minutes on a loaded machine.
+describe("owrt cache keygen|push|pull|ls|verify against a registry with htpasswd auth", () => {
+  let registry: TestRegistry
+  let mirror: { url: string; close: () => Promise<void> }
+  let keyring: string
+  let project: ReturnType<typeof makeProject>
+  const password = "registry-s3cret"
+  const counter = () => join(project.dir, "make-image-runs")
+  const makeRuns = () =>
+    existsSync(counter()) ? readFileSync(counter(), "utf8").trim().split("\n").filter(Boolean).length : 0
+  const run = (store: string, args: Array<string>, extra: Record<string, string> = {}) =>
+    owrt(args, {
+      cwd: project.dir,
+      env: {
+        OWRT_UPSTREAM: mirror.url,
+        OWRT_KEYRING: keyring,
+        OWRT_FAKE_IB_COUNTER: counter(),
+        OWRT_STORE: join(project.dir, store),
+        REGISTRY_PASSWORD: password,
+        ...extra,
+      },
+    })
+  const ok = async (store: string, args: Array<string>, extra: Record<string, string> = {}) => {
+    const result = await run(store, args, extra)
+    expect(result.code, result.stdout + result.stderr).toBe(0)
+    return result
+  }
+
+  beforeAll(async () => {
+    registry = await startRegistry({ auth: { user: "ci", password } })
+    const built = await buildMirror()
+    keyring = built.keyring
+    mirror = await serveMirror(built.root)
+    project = makeProject({ "profiles/ap.yaml": profile, "profiles/files/ap/etc/motd": "pulled\n" })
+  })
+  afterAll(async () => {
+    await registry.stop()
+    await mirror.close()
+    project.cleanup()
+  })
+
+  it("keygen, push, ls, plan remote → pull → plan cached, verify; no make on B", async () => {
+    const made = json<{ secretKeyFile: string; publicKey: string }>(
+      await ok("store-a", ["cache", "keygen", "ci-2", "--dir", "keys", "--json"]),
+    )
+    expect(statSync(made.secretKeyFile).mode & 0o777).toBe(0o600)
+    expect(made.publicKey).toMatch(/^ci-2:/)
+    // Keys are never overwritten.
+    expect((await run("store-a", ["cache", "keygen", "ci-2", "--dir", "keys"])).code).toBe(2)
+    project.write(
+      "graph.config.ts",
+      `import { defineConfig } from "owrt/config"
+export default defineConfig({
+  cache: {
+    substituters: ["oci://${registry.host}/owrt/cmd"],
+    signingKey: "file:keys/ci-2.sec",
+    trustedKeys: ["${made.publicKey}"],
+    credentials: { "${registry.host}": { username: "ci", password: "env:REGISTRY_PASSWORD" } },
+  },
+})
+`,
+    )
+    const config = (await ok("store-a", ["config"])).stdout
+    expect(config).toContain(`oci://${registry.host}/owrt/cmd`)
+    expect(config).toContain("env:REGISTRY_PASSWORD")
+    expect(config).not.toContain(password)
+
+    // A builds (nothing in the cache yet, push is off), then pushes by command.
+    await ok("store-a", ["realize", "ap", "--json"])
+    expect(makeRuns()).toBe(1)
+    const pushed = json<{ totals: { pushed: number; present: number } }>(
+      await ok("store-a", ["cache", "push", "ap", "--json"]),
+    )
+    expect(pushed.totals).toMatchObject({ pushed: 4, present: 0 })
+    const again = json<{ totals: { pushed: number; present: number } }>(
+      await ok("store-a", ["cache", "push", "ap", "--json"]),
+    )
+    expect(again.totals).toMatchObject({ pushed: 0, present: 4 })
+    const listed = json<{
+      registries: ReadonlyArray<{ entries: ReadonlyArray<{ signedBy: string; local: boolean }> }>
+    }>(await ok("store-a", ["cache", "ls", "--json"]))
+    expect(listed.registries[0]?.entries).toHaveLength(4)
+    expect(listed.registries[0]?.entries.every((e) => e.signedBy === "ci-2" && e.local)).toBe(true)
+
+    const before = json<Planned>(await ok("store-b", ["plan", "ap", "--json"]))
+    const known = before.profiles[0]?.nodes.filter((n) => n.key !== null) ?? []
+    expect(known.length).toBeGreaterThan(0)
+    expect(known.every((n) => n.status === "remote")).toBe(true)
+
+    const pulled = json<{ pulled: ReadonlyArray<{ profile: string; cached: boolean }> }>(
+      await ok("store-b", ["cache", "pull", "ap", "--json"]),
+    )
+    expect(pulled.pulled).toEqual([expect.objectContaining({ profile: "ap", cached: false })])
+    expect(makeRuns()).toBe(1)
+    const after = json<Planned>(await ok("store-b", ["plan", "ap", "--json"]))
+    expect(after.profiles[0]?.nodes.every((n) => n.status === "cached")).toBe(true)
+
+    const verified = json<{ checked: number; problems: ReadonlyArray<unknown> }>(
+      await ok("store-b", ["cache", "verify", "--json"]),
+    )
+    expect(verified).toEqual({ checked: 4, problems: [] })
+  }, 300_000)
+
+  it("a wrong registry password is cache_registry_auth", async () => {
+    const result = await run("store-b", ["cache", "ls", "--json"], { REGISTRY_PASSWORD: "not-the-password" })
+    expect(result.code).toBe(5)
+    expect(json<ErrorDocument>(result).error.code).toBe("cache_registry_auth")
+  }, 300_000)
+})

@@ -1,0 +1,174 @@
+import { createHash, randomBytes } from "node:crypto"
+import {
+  chmodSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  symlinkSync,
+  truncateSync,
+  utimesSync,
+  writeFileSync,
+} from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { Effect, Either } from "effect"
+import { Header } from "tar"
+import { afterEach, describe, expect, it } from "vitest"
+import { linkStaysInside, packTree, unpackTree } from "../../src/cache/storeTar.js"
+import { treeDigest } from "../../src/store/treeDigest.js"
+
+const scratch: Array<string> = []
+const tempDir = () => {
+  const dir = mkdtempSync(join(tmpdir(), "owrt-tar-"))
+  scratch.push(dir)
+  return dir
+}
+afterEach(() => {
+  for (const dir of scratch.splice(0)) {
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
+
+/** A small store-path-like tree: nested dirs, an executable, a long name, a relative link. */
+const makeTree = (root: string, order: "ab" | "ba" = "ab") => {
+  const files: Array<[string, string, number]> = [
+    ["bin/tool", "#!/bin/sh\necho hi\n", 0o755],
+    ["etc/config/network", "config interface 'lan'\n", 0o644],
+    [`${"deep/".repeat(30)}file-with-a-long-name.txt`, "x".repeat(3000), 0o644],
+    ["images/openwrt-sysupgrade.bin", "IMG".repeat(10_000), 0o444],
+  ]
+  if (order === "ba") files.reverse()
+  for (const [path, content, mode] of files) {
+    mkdirSync(join(root, path, ".."), { recursive: true })
+    writeFileSync(join(root, path), content)
+    chmodSync(join(root, path), mode)
+    utimesSync(join(root, path), order === "ab" ? 1000 : 2_000_000, order === "ab" ? 1000 : 2_000_000)
+  }
+  symlinkSync("../bin/tool", join(root, "etc/tool-link"))
+}
+
+const packAsync = async (root: string) => {
+  const file = join(tempDir(), "tree.tar")
+  const packed = await Effect.runPromise(packTree(root, file))
+  return { file, packed }
+}
+
+const unpack = (file: string) => {
+  const dest = join(tempDir(), "out")
+  mkdirSync(dest)
+  return Effect.runPromise(Effect.either(unpackTree(file, dest, "oci://r/owrt:k"))).then((result) => ({
+    dest,
+    result,
+  }))
+}
+
+const code = (result: Either.Either<unknown, { code: string }>) =>
+  Either.isLeft(result) ? result.left.code : "ok"
+
+/** A tar with one hand-made entry (then the end blocks), for archives packTree never makes. */
+const oneEntryTar = (fields: { path: string; type: string; linkpath?: string; size?: number }) => {
+  const header = new Header({
+    path: fields.path,
+    type: fields.type as "File",
+    mode: 0o644,
+    size: fields.size ?? 0,
+    mtime: new Date(0),
+    linkpath: fields.linkpath ?? "",
+  })
+  header.encode()
+  const file = join(tempDir(), "bad.tar")
+  const data = fields.size ? Buffer.alloc(Math.ceil(fields.size / 512) * 512, 1) : Buffer.alloc(0)
+  writeFileSync(file, Buffer.concat([header.block as Buffer, data, Buffer.alloc(1024)]))
+  return file
+}
+
+describe("deterministic tar of a store path", () => {
+  it("the same tree gives the same bytes, whatever the creation order, times or owner", async () => {
+    const a = tempDir()
+    const b = tempDir()
+    makeTree(a, "ab")
+    makeTree(b, "ba")
+    const one = await packAsync(a)
+    const two = await packAsync(b)
+    expect(one.packed.digest).toBe(two.packed.digest)
+    expect(readFileSync(one.file)).toEqual(readFileSync(two.file))
+    expect(one.packed.digest).toBe(
+      `sha256:${createHash("sha256").update(readFileSync(one.file)).digest("hex")}`,
+    )
+    // No owner names, no times in any header.
+    expect(readFileSync(one.file).includes(Buffer.from("mtime="))).toBe(false)
+  })
+
+  it("unpacks to the same tree (content, modes, links) and the same tree digest", async () => {
+    const a = tempDir()
+    makeTree(a)
+    const { file } = await packAsync(a)
+    const { dest, result } = await unpack(file)
+    expect(code(result)).toBe("ok")
+    const before = await Effect.runPromise(treeDigest(a))
+    const after = await Effect.runPromise(treeDigest(dest))
+    expect(after.digest).toBe(before.digest)
+    expect(lstatSync(join(dest, "bin/tool")).mode & 0o777).toBe(0o755)
+    expect(lstatSync(join(dest, "images/openwrt-sysupgrade.bin")).mode & 0o777).toBe(0o444)
+    expect(readlinkSync(join(dest, "etc/tool-link"))).toBe("../bin/tool")
+  })
+
+  it("refuses a tree holding a fifo or device when packing", async () => {
+    const a = tempDir()
+    makeTree(a)
+    const { execFileSync } = await import("node:child_process")
+    execFileSync("mkfifo", [join(a, "pipe")])
+    const result = await Effect.runPromise(Effect.either(packTree(a, join(tempDir(), "t.tar"))))
+    expect(Either.isLeft(result)).toBe(true)
+  })
+
+  it("refuses paths escaping the tree, links out of it, devices and hard links", async () => {
+    const cases = [
+      oneEntryTar({ path: "../evil", type: "File", size: 3 }),
+      oneEntryTar({ path: "/etc/passwd", type: "File", size: 3 }),
+      oneEntryTar({ path: "link", type: "SymbolicLink", linkpath: "/etc/shadow" }),
+      oneEntryTar({ path: "link", type: "SymbolicLink", linkpath: "../../outside" }),
+      oneEntryTar({ path: "hard", type: "Link", linkpath: "etc/passwd" }),
+      oneEntryTar({ path: "dev", type: "CharacterDevice" }),
+      oneEntryTar({ path: "fifo", type: "FIFO" }),
+    ]
+    for (const file of cases) {
+      const { result } = await unpack(file)
+      expect(code(result), file).toBe("cache_entry_unsafe")
+    }
+  })
+
+  it("refuses a truncated archive", async () => {
+    const a = tempDir()
+    makeTree(a)
+    const { file, packed } = await packAsync(a)
+    truncateSync(file, Math.floor(packed.size / 2))
+    const { result } = await unpack(file)
+    expect(["cache_entry_truncated", "cache_entry_malformed"]).toContain(code(result))
+  })
+
+  it("unpacks files of many chunks intact while other unpacks run at once", async () => {
+    const a = tempDir()
+    for (let d = 0; d < 10; d++) {
+      mkdirSync(join(a, `d${d}`))
+      for (let f = 0; f < 20; f++)
+        writeFileSync(join(a, `d${d}`, `f${f}`), randomBytes(((d * 20 + f) * 7919) % 300_000))
+    }
+    const { file } = await packAsync(a)
+    const want = (await Effect.runPromise(treeDigest(a))).digest
+    const results = await Promise.all([1, 2, 3, 4, 5, 6].map(() => unpack(file)))
+    for (const { dest, result } of results) {
+      expect(code(result)).toBe("ok")
+      expect((await Effect.runPromise(treeDigest(dest))).digest).toBe(want)
+    }
+  })
+
+  it("links stay inside", () => {
+    expect(linkStaysInside("a/b", "../c")).toBe(true)
+    expect(linkStaysInside("a/b", "../../c")).toBe(false)
+    expect(linkStaysInside("a", "/abs")).toBe(false)
+  })
+})
