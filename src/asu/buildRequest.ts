@@ -1,4 +1,5 @@
 import { Either, ParseResult, Schema } from "effect"
+import { rootfsFilesystems as filesystems } from "../profile/profileSchema.js"
 
 /*
  * The body of `POST /api/v1/build` (asu-api.md §2): upstream's pydantic model, with its defaults, its
@@ -20,17 +21,6 @@ const patternText = {
   repositoryName: "^[\\w.-]+$",
   repositoryUrl: "^https?://\\S+$",
 } as const
-
-export const filesystems = [
-  "squashfs",
-  "ext4",
-  "ubifs",
-  "erofs",
-  "jffs2",
-  "jffs2-nand",
-  "targz",
-  "cpiogz",
-] as const
 
 /** The server's limits a request is checked against (asu-api.md §9). */
 export interface RequestLimits {

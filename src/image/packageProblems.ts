@@ -27,29 +27,16 @@ import type { PackageProblem } from "../errors.js"
  *   ERROR: dnsmasq-2.91-r4: trying to overwrite usr/sbin/dnsmasq owned by dnsmasq-full-2.91-r4.
  */
 
-/** A problem as read, before the fixes (which need the selection) are worked out. */
+/** A `PackageProblem` without its `fix`. */
+type Unfixed<P> = P extends { readonly fix: unknown } ? Omit<P, "fix"> : P
+
+/**
+ * A problem as read, before the fixes (which need the selection) and an unknown package's suggestion
+ * (which needs the package index) are worked out.
+ */
 export type ParsedProblem =
   | { readonly kind: "unknown"; readonly package: string }
-  | {
-      readonly kind: "dependency"
-      readonly package: string
-      readonly missing: ReadonlyArray<string>
-      readonly requestedAs?: string | undefined
-    }
-  | {
-      readonly kind: "conflict"
-      readonly package: string
-      readonly with: string
-      readonly requestedAs?: string | undefined
-    }
-  | {
-      readonly kind: "file_clash"
-      readonly package: string
-      readonly owner: string
-      readonly files: ReadonlyArray<string>
-      readonly requestedAs?: string | undefined
-    }
-  | { readonly kind: "cannot_install"; readonly package: string }
+  | Unfixed<Exclude<PackageProblem, { readonly kind: "unknown" }>>
 
 /** `name-version` as apk prints a package: the name ends before the first `-` followed by a digit. */
 export const apkPackageName = (nameVersion: string): string =>
