@@ -1,6 +1,7 @@
 import type { SqlClient } from "@effect/sql"
 import { Context, Effect, Layer } from "effect"
 import { type BuilderStore, builderStoreLayer } from "../builder/builderStore.js"
+import { noSignedIndexCache } from "../builder/signedIndexCache.js"
 import { AppConfig, appConfigLayer, type ConfigFlags } from "../config/appConfig.js"
 import { type DatabaseFailure, databaseLayer } from "../db/database.js"
 import { type Records, recordsLayer } from "../db/records.js"
@@ -20,6 +21,16 @@ const substituterLayer = Layer.unwrapEffect(
     if (config.cache.substituters.length === 0) return noSubstituter
     const { ociSubstituterLayer } = yield* Effect.promise(() => import("../cache/ociSubstituter.js"))
     return ociSubstituterLayer
+  }),
+)
+
+/** The shared cache's copy of OpenWrt's signed indexes, for resolving builders without the download server. */
+const signedIndexLayer = Layer.unwrapEffect(
+  Effect.gen(function* () {
+    const config = yield* AppConfig
+    if (config.cache.substituters.length === 0) return noSignedIndexCache
+    const { signedIndexOciLayer } = yield* Effect.promise(() => import("../cache/signedIndexOci.js"))
+    return signedIndexOciLayer
   }),
 )
 
@@ -59,7 +70,8 @@ export const coreLayer = <E>(
       const database = Context.merge(settings, yield* build(databaseLayer, settings))
       const records = Context.merge(database, yield* build(recordsLayer, database))
       const profiles = Context.merge(records, yield* build(profileRepositoryLayer, records))
-      const builders = Context.merge(profiles, yield* build(builderStoreLayer, profiles))
+      const indexes = Context.merge(profiles, yield* build(signedIndexLayer, settings))
+      const builders = Context.merge(profiles, yield* build(builderStoreLayer, indexes))
       const graph = Context.merge(
         builders,
         yield* build(Layer.mergeAll(nodeKindsLayer(), substituterLayer, localRunner), settings),

@@ -1,6 +1,6 @@
 import { existsSync } from "node:fs"
 import { basename, dirname, join } from "node:path"
-import { Context, Effect, Layer } from "effect"
+import { Context, Effect, Layer, Option } from "effect"
 import { AppConfig } from "../config/appConfig.js"
 import { BuilderRecords, type BuilderRow } from "../db/builderRecords.js"
 import type { DatabaseFailure } from "../db/database.js"
@@ -17,7 +17,8 @@ import {
 import { removeTree } from "../store/readOnly.js"
 import { acquireStoreLock, liveUsers } from "../store/storeLock.js"
 import { treeDigest } from "../store/treeDigest.js"
-import { type BuilderArchive, isSnapshot, resolveBuilderArchive } from "./upstream.js"
+import { noSignedIndexCacheService, SignedIndexCache } from "./signedIndexCache.js"
+import { archiveFromSignedSums, type BuilderArchive, isSnapshot, resolveBuilderArchive } from "./upstream.js"
 
 /** A verified, extracted Image Builder in the store. */
 export interface Builder {
@@ -115,6 +116,10 @@ export const builderStoreLayer = Layer.effect(
   Effect.gen(function* () {
     const config = yield* AppConfig
     const database = yield* databaseContext
+    const indexCache = Option.getOrElse(
+      yield* Effect.serviceOption(SignedIndexCache),
+      () => noSignedIndexCacheService,
+    )
     const provide = <A, E>(effect: Effect.Effect<A, E, Database>) => effect.pipe(Effect.provide(database))
 
     // A store from before builders were ordinary store nodes has `builders` rows without `store_paths` rows:
@@ -143,14 +148,42 @@ export const builderStoreLayer = Layer.effect(
               detail: `the Image Builder of ${options.release} ${options.target}`,
             })
           }
-          const archive = yield* resolveBuilderArchive({
+          const skipSignature = options.skipSignature === true
+          // A release's signed index from the shared cache, checked against the keyring like the download
+          // server's copy: a runner with a warm cache never asks the download server. A copy that fails the
+          // check is ignored (the download server decides).
+          const fromCache =
+            skipSignature || isSnapshot(options.release)
+              ? undefined
+              : yield* indexCache.get(options.release, options.target).pipe(
+                  Effect.flatMap((signed) =>
+                    signed === undefined
+                      ? Effect.succeed(undefined)
+                      : archiveFromSignedSums({
+                          upstream: config.upstream,
+                          release: options.release,
+                          target: options.target,
+                          keyring: config.keyring,
+                          sums: signed.sums,
+                          sig: signed.sig,
+                          skipSignature: false,
+                        }).pipe(Effect.option, Effect.map(Option.getOrUndefined)),
+                  ),
+                )
+          if (fromCache) {
+            yield* BuilderRecords.saveResolution(fromCache)
+            return fromCache
+          }
+          const { archive, signed } = yield* resolveBuilderArchive({
             upstream: config.upstream,
             release: options.release,
             target: options.target,
             keyring: config.keyring,
-            skipSignature: options.skipSignature === true,
+            skipSignature,
           })
           yield* BuilderRecords.saveResolution(archive)
+          if (signed !== undefined && !isSnapshot(options.release))
+            yield* indexCache.put(options.release, options.target, signed)
           return archive
         }),
       )

@@ -100,50 +100,36 @@ export const parseSha256Sums = (text: string): ReadonlyMap<string, string> => {
 
 const imageBuilderPattern = /^openwrt-imagebuilder-[^/]*\.Linux-x86_64\.tar\.(?:zst|xz)$/
 
+/** The signed index of a target: sha256sums and its usign signature, as the download server serves them. */
+export interface SignedSums {
+  readonly sums: Uint8Array
+  readonly sig: Uint8Array
+}
+
+/** A resolution, with the signed index it came from (absent when the signature check was skipped). */
+export interface ResolvedArchive {
+  readonly archive: BuilderArchive
+  readonly signed: SignedSums | undefined
+}
+
 /**
- * Resolves release + target to the Image Builder archive and its SHA-256, checking the usign signature of
- * sha256sums against the keyring (fail closed). `skipSignature` is the explicit, unsafe opt-out.
+ * The Image Builder archive a signed sha256sums names, after checking its usign signature against the
+ * keyring (fail closed). Where the two files came from does not matter — the download server or a shared
+ * cache — only that a key of the keyring signed them. `sig` undefined is the explicit, unsafe opt-out.
  */
-export const resolveBuilderArchive = (options: {
+export const archiveFromSignedSums = (options: {
   readonly upstream: string
   readonly release: string
   readonly target: string
   readonly keyring: string
+  readonly sums: Uint8Array
+  readonly sig: Uint8Array | undefined
   readonly skipSignature: boolean
-  readonly policy?: FetchPolicy
-}): Effect.Effect<BuilderArchive, DownloadError | NotPublishedError | SignatureError> =>
+}): Effect.Effect<BuilderArchive, NotPublishedError | SignatureError> =>
   Effect.gen(function* () {
-    const { upstream, release, target, keyring } = options
-    const policy = options.policy ?? defaultFetchPolicy
+    const { upstream, release, target, keyring, sums, sig } = options
     const base = targetUrl(upstream, release, target)
     const sumsUrl = `${base}/sha256sums`
-    const targetsUrl = `${upstream}/releases/${release}/.targets.json`
-    // The three small files are independent: ask for them at once (one round trip, not three).
-    const [targets, sums, sig] = yield* Effect.all(
-      [
-        isSnapshot(release) ? Effect.succeed(undefined) : fetchBytes(targetsUrl, policy),
-        fetchBytes(sumsUrl, policy),
-        options.skipSignature ? Effect.succeed(undefined) : fetchBytes(`${sumsUrl}.sig`, policy),
-      ],
-      { concurrency: "unbounded" },
-    )
-    if (!isSnapshot(release)) {
-      if (targets === undefined) {
-        const versionsUrl = `${upstream}/.versions.json`
-        const versions = yield* fetchBytes(versionsUrl, policy)
-        const listed =
-          versions !== undefined &&
-          (yield* decodeJson(VersionsJson, versionsUrl, versions)).versions_list.includes(release)
-        if (!listed) return yield* new NotPublishedError({ what: "release", release, url: targetsUrl })
-      } else {
-        const map = yield* decodeJson(TargetsJson, targetsUrl, targets)
-        if (!(target in map))
-          return yield* new NotPublishedError({ what: "target", release, target, url: targetsUrl })
-      }
-    }
-    if (sums === undefined)
-      return yield* new NotPublishedError({ what: "target", release, target, url: sumsUrl })
-
     let signedBy = "unverified"
     if (!options.skipSignature) {
       const sigUrl = `${sumsUrl}.sig`
@@ -189,4 +175,52 @@ export const resolveBuilderArchive = (options: {
     if (!found) return yield* new NotPublishedError({ what: "builder", release, target, url: sumsUrl })
     const [name, sha256] = found
     return { upstream, release, target, name, url: `${base}/${name}`, sha256, signedBy }
+  })
+
+/**
+ * Resolves release + target to the Image Builder archive and its SHA-256 through the download server,
+ * checking the usign signature of sha256sums against the keyring (fail closed). `skipSignature` is the
+ * explicit, unsafe opt-out.
+ */
+export const resolveBuilderArchive = (options: {
+  readonly upstream: string
+  readonly release: string
+  readonly target: string
+  readonly keyring: string
+  readonly skipSignature: boolean
+  readonly policy?: FetchPolicy
+}): Effect.Effect<ResolvedArchive, DownloadError | NotPublishedError | SignatureError> =>
+  Effect.gen(function* () {
+    const { upstream, release, target } = options
+    const policy = options.policy ?? defaultFetchPolicy
+    const base = targetUrl(upstream, release, target)
+    const sumsUrl = `${base}/sha256sums`
+    const targetsUrl = `${upstream}/releases/${release}/.targets.json`
+    // The three small files are independent: ask for them at once (one round trip, not three).
+    const [targets, sums, sig] = yield* Effect.all(
+      [
+        isSnapshot(release) ? Effect.succeed(undefined) : fetchBytes(targetsUrl, policy),
+        fetchBytes(sumsUrl, policy),
+        options.skipSignature ? Effect.succeed(undefined) : fetchBytes(`${sumsUrl}.sig`, policy),
+      ],
+      { concurrency: "unbounded" },
+    )
+    if (!isSnapshot(release)) {
+      if (targets === undefined) {
+        const versionsUrl = `${upstream}/.versions.json`
+        const versions = yield* fetchBytes(versionsUrl, policy)
+        const listed =
+          versions !== undefined &&
+          (yield* decodeJson(VersionsJson, versionsUrl, versions)).versions_list.includes(release)
+        if (!listed) return yield* new NotPublishedError({ what: "release", release, url: targetsUrl })
+      } else {
+        const map = yield* decodeJson(TargetsJson, targetsUrl, targets)
+        if (!(target in map))
+          return yield* new NotPublishedError({ what: "target", release, target, url: targetsUrl })
+      }
+    }
+    if (sums === undefined)
+      return yield* new NotPublishedError({ what: "target", release, target, url: sumsUrl })
+    const archive = yield* archiveFromSignedSums({ ...options, sums, sig })
+    return { archive, signed: sig === undefined || options.skipSignature ? undefined : { sums, sig } }
   })

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto"
 import { existsSync, readdirSync, readFileSync, truncateSync, writeFileSync } from "node:fs"
 import { createServer, request } from "node:http"
 import { join } from "node:path"
@@ -104,8 +105,10 @@ export default defineConfig({
     const [builtA] = a.results
     expect(builtA?.substituted).toBe(false)
     const tags = (await (await fetch(`${registry.url}/v2/owrt/cache/tags/list`)).json()) as { tags: string[] }
-    // fetch-builder, stage-overlay, make-image, collect-artifacts: each pushed under its key.
-    expect(tags.tags).toHaveLength(4)
+    // fetch-builder, stage-overlay, make-image, collect-artifacts: each pushed under its key; and the
+    // target's signed index, so that another machine resolves the builder without the download server.
+    expect(tags.tags).toHaveLength(5)
+    expect(tags.tags).toContain("openwrt-sums-23.05.5-ath79_generic")
     expect(tags.tags).toContain(builtA?.key)
 
     const planB = json<Planned>(await run("store-b", ["plan", "ap", "--json"]))
@@ -135,6 +138,55 @@ export default defineConfig({
     expect(again.results[0]).toMatchObject({ cacheHit: true, substituted: false })
     const planAgain = json<Planned>(await run("store-b", ["plan", "ap", "--json"]))
     expect(planAgain.profiles[0]?.nodes.every((n) => n.status === "cached")).toBe(true)
+  }, 300_000)
+
+  it("a runner with a warm cache realizes with the upstream download server down", async () => {
+    // Port 9 (discard) refuses connections here: every upstream request would fail at once.
+    const down = { OWRT_UPSTREAM: "http://127.0.0.1:9" }
+    const plan = await run("store-upstream-down", ["plan", "ap", "--json"], down)
+    expect(plan.code, plan.stdout + plan.stderr).toBe(0)
+    const planned = json<Planned>(plan)
+    // The builder is found in the cache; what depends on its content has no key until it is here.
+    expect(planned.profiles[0]?.nodes[0], plan.stdout).toMatchObject({
+      kind: "fetch-builder",
+      status: "remote",
+    })
+    const before = makeRuns()
+    const got = await realize("store-upstream-down", down, ["--require-substitutes"])
+    expect(makeRuns()).toBe(before)
+    expect(got.results[0]).toMatchObject({ substituted: true })
+    expect(got.warnings).toEqual([])
+
+    // The cache's copy is only as good as OpenWrt's signature on it: a forged index (another archive digest,
+    // the old signature) is ignored, and with the download server down there is nothing to build from.
+    const tag = "openwrt-sums-23.05.5-ath79_generic"
+    const index = await entryOf(tag)
+    const sumsLayer = index.manifest.layers[0]
+    const sums = Buffer.from(
+      await (await fetch(`${registry.url}/v2/owrt/cache/blobs/${sumsLayer?.digest}`)).arrayBuffer(),
+    )
+    const forged = Buffer.from(
+      sums.toString("utf8").replace(/^[0-9a-f]{64}(?= \*openwrt-imagebuilder)/m, "0".repeat(64)),
+    )
+    expect(forged.equals(sums)).toBe(false)
+    const digest = `sha256:${createHash("sha256").update(forged).digest("hex")}`
+    const start = await fetch(`${registry.url}/v2/owrt/cache/blobs/uploads/`, { method: "POST" })
+    const upload = new URL(start.headers.get("location") ?? "", registry.url)
+    upload.searchParams.set("digest", digest)
+    expect((await fetch(upload, { method: "PUT", body: forged })).status).toBe(201)
+    const altered = JSON.parse(index.bytes.toString("utf8"))
+    altered.layers[0] = { ...altered.layers[0], digest, size: forged.length }
+    expect((await putManifest(tag, new TextEncoder().encode(JSON.stringify(altered)))).status).toBe(201)
+    try {
+      const refused = await run("store-forged-index", ["realize", "ap", "--json"], down)
+      expect(refused.code).not.toBe(0)
+      expect(json<ErrorDocument>(refused).error.code).toBe("download_failed")
+      // With the download server up, its signed copy decides.
+      const fine = await realize("store-forged-index")
+      expect(fine.results[0]?.key).toBe(got.results[0]?.key)
+    } finally {
+      expect((await putManifest(tag, index.bytes)).status).toBe(201)
+    }
   }, 300_000)
 
   /** The registry's manifest of `tag`, and the file holding its tree blob on the registry's disk. */
