@@ -53,44 +53,52 @@ const requireSelection = (params: typeof SelectionParams.Type) =>
     ? Effect.fail(new UsageError({ detail: "name profiles (id or id@rev), or pass --all" }))
     : Effect.void
 
+const KeygenParams = Schema.Struct({
+  name: Schema.String.annotations({ description: "Key name, e.g. ci-1 (letters, digits, . _ -)" }),
+  directory: Schema.optional(Schema.String.annotations({ description: "Where to write (default: here)" })),
+})
+
+/**
+ * Writes a new key pair. It needs neither the store nor the database, so the CLI runs it without opening
+ * them (a `keygen` in an empty directory leaves only the two key files).
+ */
+export const writeKeyPair = (params: typeof KeygenParams.Type) =>
+  Effect.gen(function* () {
+    if (!isKeyName(params.name))
+      return yield* new UsageError({
+        detail: `\`${params.name}\` is not a key name: letters, digits, . _ - only`,
+      })
+    const dir = resolve(params.directory ?? ".")
+    const secretKeyFile = join(dir, `${params.name}.sec`)
+    const publicKeyFile = join(dir, `${params.name}.pub`)
+    for (const file of [secretKeyFile, publicKeyFile])
+      if (existsSync(file))
+        return yield* new UsageError({
+          detail: `${file} exists; keys are never overwritten (remove it first)`,
+        })
+    const pair = generateKeyPair(params.name)
+    yield* Effect.sync(() => {
+      mkdirSync(dir, { recursive: true })
+      writeFileSync(secretKeyFile, `${pair.secret}\n`, { mode: 0o600, flag: "wx" })
+      writeFileSync(publicKeyFile, `${pair.public}\n`, { mode: 0o644, flag: "wx" })
+    })
+    return { name: params.name, secretKeyFile, publicKeyFile, publicKey: pair.public }
+  })
+
 export const cacheKeygen = defineOperation({
   name: "cacheKeygen",
   description:
     "Make an Ed25519 signing key pair for the shared cache: NAME.sec (secret, mode 0600) and NAME.pub, in Nix's name:base64 form",
   readOnly: false,
   idempotent: false,
-  params: Schema.Struct({
-    name: Schema.String.annotations({ description: "Key name, e.g. ci-1 (letters, digits, . _ -)" }),
-    directory: Schema.optional(Schema.String.annotations({ description: "Where to write (default: here)" })),
-  }),
+  params: KeygenParams,
   result: Schema.Struct({
     name: Schema.String,
     secretKeyFile: Schema.String,
     publicKeyFile: Schema.String,
     publicKey: Schema.String,
   }),
-  run: (params) =>
-    Effect.gen(function* () {
-      if (!isKeyName(params.name))
-        return yield* new UsageError({
-          detail: `\`${params.name}\` is not a key name: letters, digits, . _ - only`,
-        })
-      const dir = resolve(params.directory ?? ".")
-      const secretKeyFile = join(dir, `${params.name}.sec`)
-      const publicKeyFile = join(dir, `${params.name}.pub`)
-      for (const file of [secretKeyFile, publicKeyFile])
-        if (existsSync(file))
-          return yield* new UsageError({
-            detail: `${file} exists; keys are never overwritten (remove it first)`,
-          })
-      const pair = generateKeyPair(params.name)
-      yield* Effect.sync(() => {
-        mkdirSync(dir, { recursive: true })
-        writeFileSync(secretKeyFile, `${pair.secret}\n`, { mode: 0o600, flag: "wx" })
-        writeFileSync(publicKeyFile, `${pair.public}\n`, { mode: 0o644, flag: "wx" })
-      })
-      return { name: params.name, secretKeyFile, publicKeyFile, publicKey: pair.public }
-    }),
+  run: writeKeyPair,
 })
 
 const PushedSchema = Schema.Struct({

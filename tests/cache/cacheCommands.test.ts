@@ -65,6 +65,8 @@ describe("owrt cache keygen|push|pull|ls|verify against a registry with htpasswd
     expect(made.publicKey).toMatch(/^ci-2:/)
     // Keys are never overwritten.
     expect((await run("store-a", ["cache", "keygen", "ci-2", "--dir", "keys"])).code).toBe(2)
+    // Making keys opens neither the store nor the database.
+    expect(existsSync(join(project.dir, "store-a"))).toBe(false)
     project.write(
       "graph.config.ts",
       `import { defineConfig } from "owrt/config"

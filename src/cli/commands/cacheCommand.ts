@@ -25,23 +25,21 @@ const keygen = Command.make(
       Options.withDescription("Where to write NAME.sec and NAME.pub (default: here)"),
     ),
     json: jsonOption,
-    ...configOptions,
   },
+  // Needs neither the store nor the database: it does not open them (nor create ./store).
   (options) =>
-    runWithApp(options, () =>
-      Effect.gen(function* () {
-        const { cacheKeygen } = yield* cacheModule
-        const made = yield* cacheKeygen.run(
-          { name: options.name, directory: Option.getOrUndefined(options.directory) },
-          cliCaller,
-        )
-        yield* emit(options.json, made, (k) => [
-          `secret key: ${k.secretKeyFile} (keep it private; cache.signingKey: "file:${k.secretKeyFile}")`,
-          `public key: ${k.publicKeyFile}`,
-          `add to cache.trustedKeys where nodes are substituted: "${k.publicKey}"`,
-        ])
-      }),
-    ),
+    Effect.gen(function* () {
+      const { writeKeyPair } = yield* cacheModule
+      const made = yield* writeKeyPair({
+        name: options.name,
+        directory: Option.getOrUndefined(options.directory),
+      })
+      yield* emit(options.json, made, (k) => [
+        `secret key: ${k.secretKeyFile} (keep it private; cache.signingKey: "file:${k.secretKeyFile}")`,
+        `public key: ${k.publicKeyFile}`,
+        `add to cache.trustedKeys where nodes are substituted: "${k.publicKey}"`,
+      ])
+    }),
 ).pipe(Command.withDescription("Make a signing key pair for the shared cache (Ed25519, name:base64)"))
 
 const push = Command.make(
