@@ -18,7 +18,7 @@ import { CanonicalSchema } from "../text/canonicalJson.js"
 import { defineOperation } from "./operation.js"
 import { runBatch } from "./realizeBatch.js"
 import { ProfileSpecSchema } from "./revision.js"
-import { Integer } from "./schemaTypes.js"
+import { Integer, NoParams } from "./schemaTypes.js"
 
 /*
  * The `owrt cache` operations (docs/cache.md): keygen, push and pull of realized profiles (or the whole
@@ -240,7 +240,7 @@ export const cacheList = defineOperation({
   description:
     "List the nodes the shared caches hold: key, kind, size, signer, and whether this store has them",
   readOnly: true,
-  params: Schema.Struct({}),
+  params: NoParams,
   result: Schema.Struct({
     registries: Schema.Array(Schema.Struct({ registry: Schema.String, entries: Schema.Array(EntrySchema) })),
   }),
@@ -287,7 +287,7 @@ export const cacheVerify = defineOperation({
   description:
     "Re-check everything the shared caches hold: signature by a trusted key, blob digests and sizes, metadata, and the unpacked tree's digest",
   readOnly: true,
-  params: Schema.Struct({}),
+  params: NoParams,
   result: Schema.Struct({
     checked: Integer,
     problems: Schema.Array(

@@ -6,11 +6,12 @@
  * leave them out (the web server unless flashing was enabled at its start).
  * Two are the CLI's only and left out of `operations`: `ensureBuilder` (its signature opt-out stays with a
  * person; realize fetches builders anyway) and `identifyCard` (it reads any block device, with no
- * allow-list to confine it).
+ * allow-list to confine it). `cacheKeygen` writes secret key files where it is told: a person's tool too.
  */
 import { audit } from "./audit.js"
 import { builderDevices } from "./builderDevices.js"
 import { builderPackages } from "./builderPackages.js"
+import { cacheKeygen, cacheList, cachePull, cachePush, cacheVerify } from "./cache.js"
 import { collectGarbage } from "./collectGarbage.js"
 import { diff } from "./diff.js"
 import { ensureBuilder } from "./ensureBuilder.js"
@@ -40,6 +41,11 @@ export {
   audit,
   builderDevices,
   builderPackages,
+  cacheKeygen,
+  cacheList,
+  cachePull,
+  cachePush,
+  cacheVerify,
   collectGarbage,
   diff,
   ensureBuilder,
@@ -84,6 +90,10 @@ export const operations: ReadonlyArray<AnyOperation> = [
   storePath,
   storeVerify,
   collectGarbage,
+  cacheList,
+  cachePush,
+  cachePull,
+  cacheVerify,
   flashDevices,
   listFlashes,
   flash,

@@ -1,8 +1,11 @@
 import { existsSync, readFileSync, statSync } from "node:fs"
 import { join } from "node:path"
+import { Client } from "@modelcontextprotocol/sdk/client/index.js"
+import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js"
+import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { buildMirror, serveMirror } from "../fixtures/mirror/index.js"
-import { type ErrorDocument, json, makeProject, owrt } from "../helpers/cli.js"
+import { cleanEnv, type ErrorDocument, json, makeProject, owrt, owrtBin } from "../helpers/cli.js"
 import { startRegistry, type TestRegistry } from "../helpers/registry.js"
 
 interface Planned {
@@ -101,6 +104,27 @@ export default defineConfig({
     }>(await ok("store-a", ["cache", "ls", "--json"]))
     expect(listed.registries[0]?.entries).toHaveLength(4)
     expect(listed.registries[0]?.entries.every((e) => e.signedBy === "ci-2" && e.local)).toBe(true)
+    // The same operation as an MCP tool, through the official client: the same answer as the CLI's.
+    const transport = new StdioClientTransport({
+      command: process.execPath,
+      args: [owrtBin, "mcp"],
+      cwd: project.dir,
+      env: cleanEnv({
+        OWRT_UPSTREAM: mirror.url,
+        OWRT_KEYRING: keyring,
+        OWRT_STORE: join(project.dir, "store-a"),
+        REGISTRY_PASSWORD: password,
+      }),
+    })
+    const client = new Client({ name: "owrt-test", version: "1.0.0" })
+    await client.connect(transport)
+    try {
+      const viaMcp = (await client.callTool({ name: "cache_list", arguments: {} })) as CallToolResult
+      expect(viaMcp.isError ?? false, JSON.stringify(viaMcp.content)).toBe(false)
+      expect(viaMcp.structuredContent).toEqual(listed)
+    } finally {
+      await client.close()
+    }
 
     const before = json<Planned>(await ok("store-b", ["plan", "ap", "--json"]))
     const known = before.profiles[0]?.nodes.filter((n) => n.key !== null) ?? []
