@@ -1,5 +1,4 @@
-import { rmSync } from "node:fs"
-import { dirname, join } from "node:path"
+import { join } from "node:path"
 import { Effect, Layer, Schema, type Scope } from "effect"
 import { AppConfig, type ResolvedConfig } from "../config/appConfig.js"
 import { CacheEntryError, InternalError, type OwrtError } from "../errors.js"
@@ -11,7 +10,8 @@ import {
   type SubstituterService,
 } from "../graph/substituter.js"
 import { readSecret } from "../profile/secrets.js"
-import { treeDigest } from "../store/treeDigest.js"
+import type { OutputCheck } from "../store/nodeStore.js"
+import { type TreeDigest, treeDigest } from "../store/treeDigest.js"
 import { makeWorkDirectory } from "../store/workDirectory.js"
 import { canonicalJson } from "../text/canonicalJson.js"
 import { sha256Hex } from "../text/digest.js"
@@ -115,10 +115,11 @@ export const fetchEntry = (options: {
   readonly listingOnly: boolean
   readonly trusted: ReadonlyArray<PublicKey>
   readonly output: string
-  /** Where the tree blob is written before unpacking (removed afterwards). */
-  readonly scratch: string
   readonly report?: ((report: NodeReport) => void) | undefined
-}): Effect.Effect<NodeManifestType, OwrtError> =>
+}): Effect.Effect<
+  { readonly manifest: NodeManifestType; readonly check: OutputCheck<OwrtError> },
+  OwrtError
+> =>
   Effect.gen(function* () {
     const { client, key } = options
     const subject = `${client.location.url}:${key}`
@@ -155,22 +156,31 @@ export const fetchEntry = (options: {
       metadata.right.treeDigest !== treeDigestSigned
     )
       return yield* refuse("malformed", "the metadata layer does not agree with the signed manifest")
-    const tarFile = join(options.scratch, `${key}.tar`)
-    yield* Effect.ensuring(
-      Effect.gen(function* () {
-        yield* client.downloadBlob(tree, tarFile, (bytes) => options.report?.({ bytes, total: tree.size }))
-        yield* unpackTree(tarFile, options.output, subject)
-      }),
-      Effect.sync(() => rmSync(tarFile, { force: true })),
+    // Unpacked as it downloads (into the private output, which the caller removes on failure): the
+    // tree counts only once the whole blob had the signed digest.
+    yield* client.streamBlob(
+      tree,
+      (input) => unpackTree(input, options.output, subject),
+      (bytes) => options.report?.({ bytes, total: tree.size }),
     )
-    const unpacked = yield* treeDigest(options.output, { listingOnly: options.listingOnly })
-    if (unpacked.digest !== treeDigestSigned)
-      return yield* refuse(
-        "tree_mismatch",
-        `the unpacked tree has digest ${unpacked.digest}, signed ${treeDigestSigned}`,
-      )
-    return manifest
+    // The unpacked tree must have the signed digest: checked on the digest the store takes before it
+    // publishes (or by `checkTree` for an output that is not published).
+    const check = (unpacked: TreeDigest) =>
+      unpacked.digest === treeDigestSigned
+        ? Effect.void
+        : refuse(
+            "tree_mismatch",
+            `the unpacked tree has digest ${unpacked.digest}, signed ${treeDigestSigned}`,
+          )
+    return { manifest, check }
   })
+
+/** `fetchEntry`'s tree check made here, on a digest of its own: for outputs that are not published. */
+export const checkTree = (
+  output: string,
+  listingOnly: boolean,
+  check: OutputCheck<OwrtError>,
+): Effect.Effect<void, OwrtError> => Effect.flatMap(treeDigest(output, { listingOnly }), check)
 
 /** Packs, signs and uploads a stored node; nothing happens when the registry has it already. */
 export const pushEntry = (options: {
@@ -268,16 +278,16 @@ export const ociSubstituterLayer = Layer.effect(
     const fetch = (node: NodeSpec, source: string, output: string, report: (report: NodeReport) => void) =>
       Effect.gen(function* () {
         const client = yield* Effect.flatMap(clients, (c) => c.client(source))
-        yield* fetchEntry({
+        const fetched = yield* fetchEntry({
           client,
           key: node.key,
           kind: node.kind.kind,
           listingOnly: listingOnly(node),
           trusted: yield* trusted,
           output,
-          scratch: dirname(output),
           report,
         })
+        return fetched.check
       })
 
     const offer = (node: NodeSpec, path: string) =>

@@ -2,8 +2,8 @@ import { createHash } from "node:crypto"
 import { createReadStream, createWriteStream } from "node:fs"
 import { request as httpRequest, type IncomingMessage } from "node:http"
 import { request as httpsRequest } from "node:https"
-import type { Readable } from "node:stream"
-import { Effect, Schema } from "effect"
+import { PassThrough, type Readable, type Writable } from "node:stream"
+import { Effect, Either, Schema } from "effect"
 import { CacheEntryError, CacheRegistryError } from "../errors.js"
 import type { Descriptor } from "./manifest.js"
 import { emptyConfig, emptyConfigDigest, manifestMediaType } from "./manifest.js"
@@ -43,6 +43,16 @@ export interface RegistryClient {
     file: string,
     onBytes?: (bytes: number) => void,
   ) => Effect.Effect<void, CacheRegistryError | CacheEntryError>
+  /**
+   * A blob streamed into `consume` as it arrives, its digest and size checked on the way: what `consume`
+   * made of it counts only when the bytes were the descriptor's (a wrong digest or size fails, whatever
+   * `consume` answered), so `consume` must write nowhere that outlives a failure (a private directory).
+   */
+  readonly streamBlob: <A, E>(
+    descriptor: Descriptor,
+    consume: (input: Readable) => Effect.Effect<A, E>,
+    onBytes?: (bytes: number) => void,
+  ) => Effect.Effect<A, E | CacheRegistryError | CacheEntryError>
   /** Uploads a blob unless the registry has it already; `source` is bytes or a file holding them. */
   readonly uploadBlob: (
     digest: string,
@@ -275,7 +285,12 @@ export const makeRegistryClient = (options: {
     })
 
   /** Streams a blob through SHA-256, into `sink` (or memory), refusing a wrong digest or size. */
-  const fetchBlob = (descriptor: Descriptor, file: string | undefined, onBytes?: (bytes: number) => void) =>
+  /** GETs a blob into memory (`sink` undefined), a file, or a writable stream, checking digest and size. */
+  const fetchBlob = (
+    descriptor: Descriptor,
+    sink: string | Writable | undefined,
+    onBytes?: (bytes: number) => void,
+  ) =>
     Effect.gen(function* () {
       const path = `${repo}/blobs/${descriptor.digest}`
       const subject = `${location.url}@${descriptor.digest}`
@@ -295,7 +310,8 @@ export const makeRegistryClient = (options: {
             const hash = createHash("sha256")
             const chunks: Array<Buffer> = []
             let size = 0
-            const out = file === undefined ? undefined : createWriteStream(file, { mode: 0o600 })
+            const out =
+              sink === undefined || typeof sink !== "string" ? sink : createWriteStream(sink, { mode: 0o600 })
             const response = sent.response
             response.on("data", (chunk: Buffer) => {
               size += chunk.length
@@ -366,6 +382,31 @@ export const makeRegistryClient = (options: {
   const downloadBlob = (descriptor: Descriptor, file: string, onBytes?: (bytes: number) => void) =>
     Effect.asVoid(fetchBlob(descriptor, file, onBytes))
 
+  const streamBlob = <A, E>(
+    descriptor: Descriptor,
+    consume: (input: Readable) => Effect.Effect<A, E>,
+    onBytes?: (bytes: number) => void,
+  ) =>
+    Effect.gen(function* () {
+      const pipe = new PassThrough({ highWaterMark: 1024 * 1024 })
+      // Both run to their end: the consumer drains what it refuses, and a download that fails ends the
+      // stream with its error (so the consumer stops). The download's verdict on the bytes comes first.
+      const [fetched, consumed] = yield* Effect.all(
+        [
+          fetchBlob(descriptor, pipe, onBytes).pipe(
+            Effect.tapError((error) => Effect.sync(() => pipe.destroy(error))),
+            Effect.either,
+          ),
+          // Whatever the consumer left unread is drained, so the download is never held up by it.
+          consume(pipe).pipe(Effect.ensuring(Effect.sync(() => pipe.resume())), Effect.either),
+        ],
+        { concurrency: 2 },
+      )
+      if (Either.isLeft(fetched)) return yield* Effect.fail(fetched.left)
+      if (Either.isLeft(consumed)) return yield* Effect.fail(consumed.left)
+      return consumed.right
+    })
+
   const uploadBlob = (digest: string, size: number, source: Uint8Array | { readonly file: string }) =>
     Effect.gen(function* () {
       if (yield* hasBlob(digest)) return
@@ -425,6 +466,7 @@ export const makeRegistryClient = (options: {
     hasBlob,
     getBlob,
     downloadBlob,
+    streamBlob,
     uploadBlob,
     ensureEmptyConfig: uploadBlob(emptyConfigDigest, emptyConfig.length, emptyConfig),
     listTags,

@@ -10,6 +10,7 @@ import {
 } from "node:fs"
 import { chmod, lstat, mkdir, open, readdir, readlink, symlink } from "node:fs/promises"
 import { join, posix } from "node:path"
+import type { Readable } from "node:stream"
 import { Effect } from "effect"
 import { Header, Parser, Pax, type ReadEntry } from "tar"
 import { CacheEntryError, InternalError } from "../errors.js"
@@ -173,13 +174,13 @@ const safePath = (raw: string): string | undefined => {
 }
 
 /**
- * Unpacks a tar made by `packTree` into the empty directory `dest`. Any entry that is not a directory,
+ * Unpacks a tar made by `packTree` (a file, or a stream as it downloads) into the empty directory `dest`. Any entry that is not a directory,
  * regular file or symbolic link, names a path outside `dest`, repeats a path, or links out of the tree
  * fails with `CacheEntryError` (`cache_entry_unsafe`); a truncated or malformed archive with
  * `cache_entry_truncated` / `cache_entry_malformed`. The caller removes `dest` on failure.
  */
 export const unpackTree = (
-  file: string,
+  source: string | Readable,
   dest: string,
   subject: string,
 ): Effect.Effect<{ readonly entries: number }, CacheEntryError | InternalError> =>
@@ -300,7 +301,7 @@ export const unpackTree = (
           },
         })
         parser.on("error", (error: Error) => refuse("malformed", error.message))
-        const input = createReadStream(file)
+        const input = typeof source === "string" ? createReadStream(source) : source
         input.on("error", reject)
         parser.on("end", () => {
           pending
@@ -315,10 +316,12 @@ export const unpackTree = (
         })
         // A tar made by packTree ends with two zero blocks; one cut short of them is truncated.
         let sawEnd = false
-        let tail = Buffer.alloc(0)
-        input.on("data", (chunk) => {
-          const data = chunk as Buffer
-          tail = Buffer.concat([tail, data]).subarray(-block * 2)
+        let tail: Buffer = Buffer.alloc(0)
+        input.on("data", (data: Buffer) => {
+          tail =
+            data.length >= block * 2
+              ? data.subarray(-block * 2)
+              : Buffer.concat([tail, data]).subarray(-block * 2)
           sawEnd = tail.length === block * 2 && tail.every((byte) => byte === 0)
         })
         input.pipe(parser)

@@ -15,7 +15,14 @@ import {
 } from "../errors.js"
 import { type NodeState, Progress } from "../progress/progress.js"
 import type { NodeKindDefinition } from "../store/nodeKind.js"
-import { lookupNode, realizeNode, type StoredNode, storedNode, storePathName } from "../store/nodeStore.js"
+import {
+  lookupNode,
+  type OutputCheck,
+  realizeNode,
+  type StoredNode,
+  storedNode,
+  storePathName,
+} from "../store/nodeStore.js"
 import { useStorePaths } from "../store/storeLock.js"
 import { type Graph, isPending, type NodeBuildContext, type NodeReport, type NodeSpec } from "./graph.js"
 import { NodeKinds } from "./nodeKinds.js"
@@ -151,7 +158,10 @@ export const executorLayer = Layer.effect(
           inputs: ReadonlyMap<string, StoredNode>,
           rebuild: boolean,
           state: NodeState,
-          fill: (context: NodeBuildContext) => Effect.Effect<void, OwrtError, Database>,
+          fill: (
+            context: NodeBuildContext,
+            // biome-ignore lint/suspicious/noConfusingVoidType: a build returns nothing; a substitute may return its check
+          ) => Effect.Effect<void | OutputCheck<OwrtError>, OwrtError, Database>,
         ) =>
           withSql(
             realizeNode({

@@ -1,5 +1,6 @@
 import { Context, Effect, Layer, type Scope } from "effect"
 import type { OwrtError, WarningCode } from "../errors.js"
+import type { OutputCheck } from "../store/nodeStore.js"
 import type { NodeReport, NodeSpec } from "./graph.js"
 
 /*
@@ -21,13 +22,18 @@ export interface SubstituterService {
   readonly sources: ReadonlyArray<string>
   /** Asks every cache about all these nodes at once (concurrently). Never fails: a failure is an answer. */
   readonly query: (nodes: ReadonlyArray<NodeSpec>) => Effect.Effect<ReadonlyMap<string, SubstituteLookup>>
-  /** Writes the node's output from `source` into `output`, verified, or fails (then it is built here). */
+  /**
+   * Writes the node's output from `source` into `output`, verified, or fails (then it is built here). It
+   * may hand back a check of the output's tree digest, which the store makes on the digest it takes
+   * before publishing (one walk of the tree).
+   */
   readonly fetch: (
     node: NodeSpec,
     source: string,
     output: string,
     report: (report: NodeReport) => void,
-  ) => Effect.Effect<void, OwrtError, Scope.Scope>
+    // biome-ignore lint/suspicious/noConfusingVoidType: a build returns nothing; a substitute may return its check
+  ) => Effect.Effect<void | OutputCheck<OwrtError>, OwrtError, Scope.Scope>
   /** Offered each node built here, with its stored path; whether it keeps (pushes) it is its own setting. */
   readonly offer: (node: NodeSpec, path: string) => Effect.Effect<void, OwrtError>
 }

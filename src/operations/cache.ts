@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, writeFileSync } from "node:fs"
 import { join, resolve } from "node:path"
 import { Effect, Schema } from "effect"
-import { cacheClients, fetchEntry, pushEntry } from "../cache/ociSubstituter.js"
+import { cacheClients, checkTree, fetchEntry, pushEntry } from "../cache/ociSubstituter.js"
 import type { RegistryClient } from "../cache/registryClient.js"
 import { generateKeyPair, isKeyName } from "../cache/signing.js"
 import { AppConfig, type ResolvedConfig } from "../config/appConfig.js"
@@ -326,15 +326,16 @@ export const cacheVerify = defineOperation({
                         ? (m.value.annotations["org.owrt.node.kind"] ?? "unknown")
                         : "unknown"
                     })()
-              yield* fetchEntry({
+              const listingOnly = digestOf(kind) !== "content"
+              const fetched = yield* fetchEntry({
                 client,
                 key: tag,
                 kind,
-                listingOnly: digestOf(kind) !== "content",
+                listingOnly,
                 trusted: keys,
                 output,
-                scratch,
               })
+              yield* checkTree(output, listingOnly, fetched.check)
             }).pipe(
               Effect.scoped,
               Effect.catchAll((error: OwrtError) =>

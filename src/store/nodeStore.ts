@@ -8,7 +8,7 @@ import { InternalError, type LockTimeoutError } from "../errors.js"
 import type { Canonical } from "../text/canonicalJson.js"
 import { ensureReadOnly, makeReadOnly, makeWritable, publishedRootMode } from "./readOnly.js"
 import { acquireStoreLock } from "./storeLock.js"
-import { treeDigest } from "./treeDigest.js"
+import { type TreeDigest, treeDigest } from "./treeDigest.js"
 import { makeWorkDirectory } from "./workDirectory.js"
 
 /** A node's output in the store. */
@@ -38,6 +38,13 @@ export const lookupNode = (
 export type NodeStoreError = DatabaseFailure | InternalError | LockTimeoutError
 
 /**
+ * What a build may hand back: a check of its output's digest, made on the digest the store takes anyway,
+ * before anything is published (a substitute's tree must have its signed digest). One walk of the tree,
+ * not two.
+ */
+export type OutputCheck<E> = (digest: TreeDigest) => Effect.Effect<void, E>
+
+/**
  * Builds a node's output once, even across processes: under the key's store lock, `build` writes into a
  * private directory; its tree is digested, made read-only (readOnly.ts), renamed into the store and made
  * valid by a database row — in that order, so a crash leaves either nothing or garbage that `store gc`
@@ -64,7 +71,8 @@ export const realizeNode = <E, R>(options: {
   readonly contentDigest?: boolean | undefined
   /** What the key hashes, kept with the row so a later plan can say what changed. */
   readonly keyInputs?: Canonical | undefined
-  readonly build: (output: string, work: string) => Effect.Effect<void, E, R>
+  // biome-ignore lint/suspicious/noConfusingVoidType: a build returns nothing; a substitute may return its check
+  readonly build: (output: string, work: string) => Effect.Effect<void | OutputCheck<E>, E, R>
 }): Effect.Effect<StoredNode, E | NodeStoreError, Exclude<R, Scope.Scope> | Database> =>
   Effect.gen(function* () {
     const { store, kind, key, name } = options
@@ -84,11 +92,18 @@ export const realizeNode = <E, R>(options: {
         const work = yield* makeWorkDirectory(store, `${kind}-${key}`)
         const output = join(work, "out")
         yield* Effect.try({ try: () => mkdirSync(output), catch: (cause) => new InternalError({ cause }) })
-        yield* options.build(output, work)
+        const check = yield* options.build(output, work)
         const digest = yield* treeDigest(output, {
           key: options.digestKey,
           listingOnly: options.contentDigest === false,
         })
+        // A check compares plain digests: one taken under the store's sealing key is this store's own.
+        if (check)
+          yield* check(
+            options.digestKey === undefined
+              ? digest
+              : yield* treeDigest(output, { listingOnly: options.contentDigest === false }),
+          )
         const ownerOnly = options.private === true
         yield* makeReadOnly(output, { ownerOnly, includeRoot: false })
         yield* Effect.try({

@@ -2,8 +2,10 @@ import { createHash } from "node:crypto"
 import { existsSync, readdirSync, readFileSync, truncateSync, writeFileSync } from "node:fs"
 import { createServer, request } from "node:http"
 import { join } from "node:path"
+import { Effect } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { generateKeyPair } from "../../src/cache/signing.js"
+import { fingerprintOf } from "../../src/cache/manifest.js"
+import { generateKeyPair, parseSecretKey, signEntry } from "../../src/cache/signing.js"
 import { buildMirror, serveMirror } from "../fixtures/mirror/index.js"
 import { type ErrorDocument, json, makeProject, owrt } from "../helpers/cli.js"
 import { startRegistry, type TestRegistry } from "../helpers/registry.js"
@@ -169,11 +171,7 @@ export default defineConfig({
       sums.toString("utf8").replace(/^[0-9a-f]{64}(?= \*openwrt-imagebuilder)/m, "0".repeat(64)),
     )
     expect(forged.equals(sums)).toBe(false)
-    const digest = `sha256:${createHash("sha256").update(forged).digest("hex")}`
-    const start = await fetch(`${registry.url}/v2/owrt/cache/blobs/uploads/`, { method: "POST" })
-    const upload = new URL(start.headers.get("location") ?? "", registry.url)
-    upload.searchParams.set("digest", digest)
-    expect((await fetch(upload, { method: "PUT", body: forged })).status).toBe(201)
+    const digest = await uploadBlob(forged)
     const altered = JSON.parse(index.bytes.toString("utf8"))
     altered.layers[0] = { ...altered.layers[0], digest, size: forged.length }
     expect((await putManifest(tag, new TextEncoder().encode(JSON.stringify(altered)))).status).toBe(201)
@@ -202,6 +200,15 @@ export default defineConfig({
     const hex = manifest.layers[0]?.digest.slice("sha256:".length) ?? ""
     const blob = join(registry.dataDir, "docker/registry/v2/blobs/sha256", hex.slice(0, 2), hex, "data")
     return { bytes, manifest, blob }
+  }
+  /** Uploads `bytes` as a blob (POST, then a monolithic PUT); its digest. */
+  const uploadBlob = async (bytes: Buffer): Promise<string> => {
+    const digest = `sha256:${createHash("sha256").update(bytes).digest("hex")}`
+    const start = await fetch(`${registry.url}/v2/owrt/cache/blobs/uploads/`, { method: "POST" })
+    const upload = new URL(start.headers.get("location") ?? "", registry.url)
+    upload.searchParams.set("digest", digest)
+    expect((await fetch(upload, { method: "PUT", body: bytes })).status).toBe(201)
+    return digest
   }
   const putManifest = (tag: string, bytes: Uint8Array) =>
     fetch(`${registry.url}/v2/owrt/cache/manifests/${tag}`, {
@@ -268,6 +275,33 @@ export default defineConfig({
     expect((await putManifest(key, new TextEncoder().encode(JSON.stringify(altered)))).status).toBe(201)
     try {
       await refusal("cache_signature_invalid", 6)
+    } finally {
+      expect((await putManifest(key, entry.bytes)).status).toBe(201)
+    }
+  }, 300_000)
+
+  it("refuses an entry, signed by a trusted key, whose tree is not the one it signed", async () => {
+    // A trusted signer's mistake (or a stolen key with a lazy forger): the metadata and the signature
+    // agree on a tree digest the tar does not unpack to. Checked before anything is published.
+    const key = await resultKey()
+    const entry = await entryOf(key)
+    const altered = JSON.parse(entry.bytes.toString("utf8"))
+    const metaLayer = altered.layers[1]
+    const meta = JSON.parse(
+      Buffer.from(
+        await (await fetch(`${registry.url}/v2/owrt/cache/blobs/${metaLayer.digest}`)).arrayBuffer(),
+      ).toString("utf8"),
+    )
+    const wrong = "f".repeat(64)
+    meta.treeDigest = wrong
+    const metaBytes = Buffer.from(JSON.stringify(meta))
+    altered.layers[1] = { ...metaLayer, digest: await uploadBlob(metaBytes), size: metaBytes.length }
+    altered.annotations["org.owrt.node.tree-digest"] = wrong
+    const secret = Effect.runSync(parseSecretKey(signer.secret, "test"))
+    altered.annotations["org.owrt.node.signature"] = signEntry(secret, fingerprintOf(altered))
+    expect((await putManifest(key, new TextEncoder().encode(JSON.stringify(altered)))).status).toBe(201)
+    try {
+      await refusal("cache_entry_tree_mismatch", 6)
     } finally {
       expect((await putManifest(key, entry.bytes)).status).toBe(201)
     }
