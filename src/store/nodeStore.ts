@@ -6,7 +6,7 @@ import type { Database } from "../db/records.js"
 import { StorePathRecords, type ValidStorePath } from "../db/storePathRecords.js"
 import { InternalError, type LockTimeoutError } from "../errors.js"
 import type { Canonical } from "../text/canonicalJson.js"
-import { ensureReadOnly, makeReadOnly, makeWritable, publishedRootMode } from "./readOnly.js"
+import { ensureReadOnly, makeListedReadOnly, makeWritable, publishedRootMode } from "./readOnly.js"
 import { acquireStoreLock } from "./storeLock.js"
 import { type TreeDigest, treeDigest } from "./treeDigest.js"
 import { makeWorkDirectory } from "./workDirectory.js"
@@ -105,7 +105,7 @@ export const realizeNode = <E, R>(options: {
               : yield* treeDigest(output, { listingOnly: options.contentDigest === false }),
           )
         const ownerOnly = options.private === true
-        yield* makeReadOnly(output, { ownerOnly, includeRoot: false })
+        yield* makeListedReadOnly(output, digest.entries, ownerOnly)
         yield* Effect.try({
           try: () => {
             // Whatever stands at the path has no valid row (or is being replaced): move it aside first.

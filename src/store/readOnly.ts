@@ -3,7 +3,7 @@ import { chmod, lstat, readdir } from "node:fs/promises"
 import { join } from "node:path"
 import { Effect } from "effect"
 import { InternalError } from "../errors.js"
-import { publishedMode } from "./treeDigest.js"
+import { publishedMode, type TreeFile } from "./treeDigest.js"
 
 /*
  * Published store paths are read-only, as in Nix: files 0444 (0555 when executable), directories 0555 —
@@ -59,6 +59,35 @@ export const makeReadOnly = (
       }
       await visit(root)
       if (options.includeRoot) await chmod(root, publishedRootMode(options.ownerOnly))
+    },
+    catch: (cause) => new InternalError({ cause }),
+  })
+
+/**
+ * `makeReadOnly` for a tree whose listing was just taken (`treeDigest`, relative paths, exact modes) and that
+ * nothing else writes to (a private work directory under its lock): no walk, no `lstat` — each entry that
+ * is not yet read-only is changed, many at once (order does not matter: changing a mode needs ownership,
+ * not a writable directory).
+ */
+export const makeListedReadOnly = (
+  root: string,
+  entries: ReadonlyArray<TreeFile>,
+  ownerOnly: boolean,
+): Effect.Effect<void, InternalError> =>
+  Effect.tryPromise({
+    try: async (signal) => {
+      const changes = entries.filter(
+        (e) => e.kind !== "symlink" && publishedMode(e.kind, e.mode, ownerOnly) !== e.mode,
+      )
+      const batch = 64
+      for (let i = 0; i < changes.length; i += batch) {
+        signal.throwIfAborted()
+        await Promise.all(
+          changes
+            .slice(i, i + batch)
+            .map((e) => chmod(join(root, e.path), publishedMode(e.kind, e.mode, ownerOnly))),
+        )
+      }
     },
     catch: (cause) => new InternalError({ cause }),
   })
