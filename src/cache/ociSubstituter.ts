@@ -192,6 +192,8 @@ export const pushEntry = (options: {
   readonly listingOnly: boolean
   readonly path: string
   readonly force?: boolean | undefined
+  /** Follows the tree's upload: bytes sent of its total. */
+  readonly onBytes?: ((bytes: number, total: number) => void) | undefined
 }): Effect.Effect<"pushed" | "present", OwrtError, Scope.Scope> =>
   Effect.gen(function* () {
     const { client, key } = options
@@ -226,7 +228,9 @@ export const pushEntry = (options: {
     const signature = signEntry(secret, fingerprintOf(makeManifest(unsigned)))
     const manifest = new TextEncoder().encode(JSON.stringify(makeManifest({ ...unsigned, signature })))
     yield* client.ensureEmptyConfig
-    yield* client.uploadBlob(packed.digest, packed.size, { file: tarFile })
+    yield* client.uploadBlob(packed.digest, packed.size, { file: tarFile }, (bytes) =>
+      options.onBytes?.(bytes, packed.size),
+    )
     yield* client.uploadBlob(metadataDigest, metadata.length, metadata)
     yield* client.putManifest(key, manifest)
     return "pushed" as const

@@ -53,11 +53,15 @@ export interface RegistryClient {
     consume: (input: Readable) => Effect.Effect<A, E>,
     onBytes?: (bytes: number) => void,
   ) => Effect.Effect<A, E | CacheRegistryError | CacheEntryError>
-  /** Uploads a blob unless the registry has it already; `source` is bytes or a file holding them. */
+  /**
+   * Uploads a blob unless the registry has it already; `source` is bytes or a file holding them (whose
+   * upload `onBytes` follows).
+   */
   readonly uploadBlob: (
     digest: string,
     size: number,
     source: Uint8Array | { readonly file: string },
+    onBytes?: (bytes: number) => void,
   ) => Effect.Effect<void, CacheRegistryError>
   /** The empty config blob `{}` every node manifest names. */
   readonly ensureEmptyConfig: Effect.Effect<void, CacheRegistryError>
@@ -407,7 +411,12 @@ export const makeRegistryClient = (options: {
       return consumed.right
     })
 
-  const uploadBlob = (digest: string, size: number, source: Uint8Array | { readonly file: string }) =>
+  const uploadBlob = (
+    digest: string,
+    size: number,
+    source: Uint8Array | { readonly file: string },
+    onBytes?: (bytes: number) => void,
+  ) =>
     Effect.gen(function* () {
       if (yield* hasBlob(digest)) return
       const start = yield* send(
@@ -426,7 +435,17 @@ export const makeRegistryClient = (options: {
         "PUT",
         `${target.pathname}${target.search}`,
         { "content-type": "application/octet-stream", "content-length": String(size) },
-        () => (source instanceof Uint8Array ? source : createReadStream(source.file)),
+        () => {
+          if (source instanceof Uint8Array) return source
+          const stream = createReadStream(source.file, { highWaterMark: 1024 * 1024 })
+          let sent = 0
+          if (onBytes)
+            stream.on("data", (chunk) => {
+              sent += chunk.length
+              onBytes(sent)
+            })
+          return stream
+        },
       )
       put.response.resume()
       if (put.status !== 201) return yield* unexpected(put, `PUT ${target.pathname}`)

@@ -11,6 +11,7 @@ import { isOwrtError, type OwrtError, UsageError } from "../errors.js"
 import { builtinNodeKinds } from "../graph/kinds/builtin.js"
 import { readManifest } from "../graph/kinds/collectArtifactsNode.js"
 import { Realizer } from "../graph/realizer.js"
+import { Progress } from "../progress/progress.js"
 import { isPrivateStorePath, storePathName } from "../store/nodeStore.js"
 import { useStorePaths } from "../store/storeLock.js"
 import { makeWorkDirectory } from "../store/workDirectory.js"
@@ -145,6 +146,7 @@ export const cachePush = defineOperation({
       const [client] = clients.clients as ReadonlyArray<RegistryClient>
       if (client === undefined) return yield* new UsageError({ detail: "no shared cache is configured" })
       yield* Effect.provide(useStorePaths(rows.map((r) => `node:${r.key}`)), database)
+      const progress = yield* Progress
       const nodes = yield* Effect.forEach(
         rows,
         (row) =>
@@ -160,7 +162,10 @@ export const cachePush = defineOperation({
               keyInputs: keyInputs?._tag === "Some" ? keyInputs.value : null,
               listingOnly: digestOf(row.kind) !== "content",
               path,
+              onBytes: (bytes, total) =>
+                progress.report({ kind: "bytes", task: `push ${row.kind} ${row.key}`, bytes, total }),
             }).pipe(Effect.scoped)
+            progress.report({ kind: "done", task: `push ${row.kind} ${row.key}`, message: status })
             return { key: row.key, kind: row.kind, status }
           }),
         { concurrency: 2 },

@@ -88,23 +88,10 @@ export default defineConfig({
     expect(config).toContain("env:REGISTRY_PASSWORD")
     expect(config).not.toContain(password)
 
-    // A builds (nothing in the cache yet, push is off), then pushes by command.
+    // A builds (nothing in the cache yet, push is off), then pushes by command: here as an MCP tool
+    // through the official client, which hears the upload's progress; then again with the CLI.
     await ok("store-a", ["realize", "ap", "--json"])
     expect(makeRuns()).toBe(1)
-    const pushed = json<{ totals: { pushed: number; present: number } }>(
-      await ok("store-a", ["cache", "push", "ap", "--json"]),
-    )
-    expect(pushed.totals).toMatchObject({ pushed: 4, present: 0 })
-    const again = json<{ totals: { pushed: number; present: number } }>(
-      await ok("store-a", ["cache", "push", "ap", "--json"]),
-    )
-    expect(again.totals).toMatchObject({ pushed: 0, present: 4 })
-    const listed = json<{
-      registries: ReadonlyArray<{ entries: ReadonlyArray<{ signedBy: string; local: boolean }> }>
-    }>(await ok("store-a", ["cache", "ls", "--json"]))
-    expect(listed.registries[0]?.entries).toHaveLength(4)
-    expect(listed.registries[0]?.entries.every((e) => e.signedBy === "ci-2" && e.local)).toBe(true)
-    // The same operation as an MCP tool, through the official client: the same answer as the CLI's.
     const transport = new StdioClientTransport({
       command: process.execPath,
       args: [owrtBin, "mcp"],
@@ -119,6 +106,31 @@ export default defineConfig({
     const client = new Client({ name: "owrt-test", version: "1.0.0" })
     await client.connect(transport)
     try {
+      const heard: Array<string> = []
+      const pushed = (await client.callTool(
+        { name: "cache_push", arguments: { profiles: ["ap"] } },
+        undefined,
+        {
+          onprogress: (update) => heard.push(update.message ?? ""),
+        },
+      )) as CallToolResult
+      expect(pushed.isError ?? false, JSON.stringify(pushed.content)).toBe(false)
+      expect(pushed.structuredContent).toMatchObject({ totals: { pushed: 4, present: 0 } })
+      expect(
+        heard.some((m) => /^push [a-z-]+ [0-9a-f]+: [0-9.]+ [KMG]?i?B of /.test(m)),
+        heard.join("\n"),
+      ).toBe(true)
+      expect(heard.filter((m) => m.endsWith(": pushed"))).toHaveLength(4)
+      const again = json<{ totals: { pushed: number; present: number } }>(
+        await ok("store-a", ["cache", "push", "ap", "--json"]),
+      )
+      expect(again.totals).toMatchObject({ pushed: 0, present: 4 })
+      const listed = json<{
+        registries: ReadonlyArray<{ entries: ReadonlyArray<{ signedBy: string; local: boolean }> }>
+      }>(await ok("store-a", ["cache", "ls", "--json"]))
+      expect(listed.registries[0]?.entries).toHaveLength(4)
+      expect(listed.registries[0]?.entries.every((e) => e.signedBy === "ci-2" && e.local)).toBe(true)
+      // The listing as an MCP tool: the CLI's answer.
       const viaMcp = (await client.callTool({ name: "cache_list", arguments: {} })) as CallToolResult
       expect(viaMcp.isError ?? false, JSON.stringify(viaMcp.content)).toBe(false)
       expect(viaMcp.structuredContent).toEqual(listed)
