@@ -4,11 +4,12 @@ import {
   createReadStream,
   createWriteStream,
   fchmodSync,
+  ftruncateSync,
   openSync,
   readFileSync,
   writeSync,
 } from "node:fs"
-import { chmod, lstat, mkdir, open, readdir, readlink, symlink } from "node:fs/promises"
+import { chmod, lstat, mkdir, readdir, readlink, symlink } from "node:fs/promises"
 import { join, posix } from "node:path"
 import type { Readable } from "node:stream"
 import { Effect } from "effect"
@@ -173,6 +174,48 @@ const safePath = (raw: string): string | undefined => {
   return trimmed
 }
 
+/** The block size holes are made of: a block of zeros this size, aligned in the file, is not written. */
+const holeBlock = 4096
+const zeros = Buffer.alloc(holeBlock)
+
+/**
+ * Writes a file's bytes in order at the current length, leaving aligned blocks of zeros unwritten (holes);
+ * `finish` sets the file's size, so trailing zeros are there too.
+ */
+class SparseWriter {
+  length = 0
+  constructor(private readonly fd: number) {}
+
+  write(chunk: Buffer): void {
+    let offset = 0
+    while (offset < chunk.length) {
+      // Up to the next block boundary of the file.
+      const end = Math.min(chunk.length, offset + holeBlock - ((this.length + offset) % holeBlock))
+      const piece = chunk.subarray(offset, end)
+      if (!(piece.length === holeBlock && piece.equals(zeros))) {
+        // Gather a run of data blocks into one write.
+        let runEnd = end
+        while (runEnd < chunk.length) {
+          const next = Math.min(chunk.length, runEnd + holeBlock)
+          const following = chunk.subarray(runEnd, next)
+          if (following.length === holeBlock && following.equals(zeros)) break
+          runEnd = next
+        }
+        for (let done = offset; done < runEnd; )
+          done += writeSync(this.fd, chunk, done, runEnd - done, this.length + done)
+        offset = runEnd
+        continue
+      }
+      offset = end
+    }
+    this.length += chunk.length
+  }
+
+  finish(): void {
+    ftruncateSync(this.fd, this.length)
+  }
+}
+
 /**
  * Unpacks a tar made by `packTree` (a file, or a stream as it downloads) into the empty directory `dest`. Any entry that is not a directory,
  * regular file or symbolic link, names a path outside `dest`, repeats a path, or links out of the tree
@@ -267,36 +310,33 @@ export const unpackTree = (
               })
               return
             }
+            // A large file is written as it streams, synchronously (a thread-pool round trip per chunk
+            // would leave the download waiting), its blocks of zeros left as holes: an image's empty space
+            // costs nothing to write, and reads back as the same zeros.
             entry.pause()
             pending = pending.then(async () => {
-              const handle = await open(target, "wx", 0o600)
-              let written = 0
+              const fd = openSync(target, "wx", 0o600)
+              const sparse = new SparseWriter(fd)
               try {
                 await new Promise<void>((done, fail) => {
-                  // Writes are chained: `end` can come while the last one is still in flight.
-                  let writing = Promise.resolve()
                   entry.on("data", (chunk: Buffer) => {
-                    written += chunk.length
-                    entry.pause()
-                    writing = writing.then(async () => {
-                      for (let offset = 0; offset < chunk.length; ) {
-                        offset += (await handle.write(chunk, offset, chunk.length - offset)).bytesWritten
-                      }
-                      entry.resume()
-                    })
-                    writing.catch(fail)
+                    try {
+                      sparse.write(chunk)
+                    } catch (error) {
+                      fail(error)
+                    }
                   })
-                  entry.on("end", () => {
-                    writing.then(done, fail)
-                  })
+                  entry.on("end", () => done())
                   entry.on("error", fail)
                   entry.resume()
                 })
+                sparse.finish()
+                fchmodSync(fd, mode)
               } finally {
-                await handle.close()
+                closeSync(fd)
               }
-              if (written !== size) refuse("truncated", `\`${path}\` has ${written} of ${size} bytes`)
-              await chmod(target, mode)
+              if (sparse.length !== size)
+                refuse("truncated", `\`${path}\` has ${sparse.length} of ${size} bytes`)
             })
           },
         })

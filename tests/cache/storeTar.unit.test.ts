@@ -166,6 +166,32 @@ describe("deterministic tar of a store path", () => {
     }
   })
 
+  it("unpacks an image with empty space into the same bytes, its blocks of zeros left as holes", async () => {
+    const a = tempDir()
+    const size = 8 * 1024 * 1024 + 1234
+    const image = Buffer.alloc(size)
+    // Data at the start, at unaligned places, straddling block and chunk boundaries, and zeros at the end.
+    randomBytes(5000).copy(image, 0)
+    randomBytes(100).copy(image, 4096 * 100 + 17)
+    randomBytes(70_000).copy(image, 1024 * 1024 - 3000)
+    image.fill(0xff, 3 * 1024 * 1024, 3 * 1024 * 1024 + 4096)
+    writeFileSync(join(a, "sdcard.img"), image)
+    // and a file that is zeros only, and one of data only
+    writeFileSync(join(a, "zeros.img"), Buffer.alloc(2 * 1024 * 1024 + 5))
+    writeFileSync(join(a, "data.img"), randomBytes(2 * 1024 * 1024 + 7))
+    const { file } = await packAsync(a)
+    const { dest, result } = await unpack(file)
+    expect(code(result)).toBe("ok")
+    for (const name of ["sdcard.img", "zeros.img", "data.img"])
+      expect(readFileSync(join(dest, name)).equals(readFileSync(join(a, name))), name).toBe(true)
+    expect((await Effect.runPromise(treeDigest(dest))).digest).toBe(
+      (await Effect.runPromise(treeDigest(a))).digest,
+    )
+    // Most of the image is holes: far fewer blocks allocated than its size.
+    expect(lstatSync(join(dest, "sdcard.img")).blocks * 512).toBeLessThan(size / 8)
+    expect(lstatSync(join(dest, "zeros.img")).size).toBe(2 * 1024 * 1024 + 5)
+  })
+
   it("links stay inside", () => {
     expect(linkStaysInside("a/b", "../c")).toBe(true)
     expect(linkStaysInside("a/b", "../../c")).toBe(false)
