@@ -958,6 +958,24 @@ export type OwrtError =
   | CacheRegistryError
   | CacheEntryError
   | SubstituteMissingError
+  | OtaVersionTakenError
+
+/**
+ * A version of a device's firmware is published once: publishing other bytes under a version the registry
+ * already holds is refused (devices that fetched it must not see it change).
+ */
+export class OtaVersionTakenError extends Data.TaggedError("OtaVersionTakenError")<{
+  readonly repository: string
+  readonly version: string
+  readonly published: string
+  readonly offered: string
+}> {
+  readonly code = "ota_version_taken"
+  readonly exitCode = ExitCode.integrity
+  override get message(): string {
+    return `${this.repository}:${this.version} is published already with other bytes (${this.published}, not ${this.offered}); publish a new version`
+  }
+}
 
 /** The stable, machine-readable face of an error, as `--json` prints it. */
 export interface ErrorReport {

@@ -17,6 +17,7 @@ import { configCommand } from "./commands/configCommand.js"
 import { diffCommand } from "./commands/diffCommand.js"
 import { flashCommand } from "./commands/flashCommand.js"
 import { mcpCommand } from "./commands/mcpCommand.js"
+import { otaCommand, publishCommand } from "./commands/otaCommand.js"
 import { planCommand } from "./commands/planCommand.js"
 import { profilesCommand } from "./commands/profilesCommand.js"
 import { realizeCommand } from "./commands/realizeCommand.js"
@@ -37,6 +38,8 @@ const root = Command.make("owrt").pipe(
     buildsCommand,
     storeCommand,
     cacheCommand,
+    publishCommand,
+    otaCommand,
     flashCommand,
     configCommand,
     mcpCommand,
@@ -112,8 +115,26 @@ const finish = (json: boolean, exit: Exit.Exit<unknown, unknown>): number => {
   return ExitCode.internal
 }
 
+/**
+ * `owrt publish … --version X.Y.Z`: the release's version, which @effect/cli would take for its own
+ * `--version` (print owrt's version and stop). It is handed on as `--release-version`.
+ */
+const publishVersion = (argv: ReadonlyArray<string>): ReadonlyArray<string> =>
+  argv[2] !== "publish"
+    ? argv
+    : argv.map((arg, i) =>
+        i <= 2 || argv.slice(0, i).includes("--")
+          ? arg
+          : arg === "--version"
+            ? "--release-version"
+            : arg.startsWith("--version=")
+              ? `--release-version=${arg.slice("--version=".length)}`
+              : arg,
+      )
+
 /** Runs the CLI on `argv` (as in `process.argv`) and sets the process exit code. */
-export const main = (argv: ReadonlyArray<string>): void => {
+export const main = (original: ReadonlyArray<string>): void => {
+  const argv = publishVersion(original)
   const end = argv.indexOf("--")
   const json = (end === -1 ? argv : argv.slice(0, end)).includes("--json")
   const helpOf = helpRequested(rootShape, argv.slice(2))

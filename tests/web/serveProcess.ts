@@ -12,13 +12,18 @@ export interface ServeProcess {
   readonly stop: (signal?: NodeJS.Signals) => Promise<number | null>
 }
 
-/** Starts `owrt serve --port 0 …` and waits for its `listening:` line. */
+/** Starts `owrt serve --port 0 …` (or another serving command) and waits for its `listening:` line. */
 export const startServe = (
   args: ReadonlyArray<string>,
-  options: { cwd: string; env?: Record<string, string | undefined> },
+  options: {
+    cwd: string
+    env?: Record<string, string | undefined>
+    command?: ReadonlyArray<string>
+  },
 ): Promise<ServeProcess> =>
   new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [owrtBin, "serve", "--port", "0", ...args], {
+    const command = options.command ?? ["serve"]
+    const child = spawn(process.execPath, [owrtBin, ...command, "--port", "0", ...args], {
       cwd: options.cwd,
       env: cleanEnv(options.env),
       stdio: ["ignore", "pipe", "pipe"],

@@ -1,0 +1,125 @@
+import * as Args from "@effect/cli/Args"
+import * as Command from "@effect/cli/Command"
+import * as Options from "@effect/cli/Options"
+import { Effect, Option } from "effect"
+import { cliCaller } from "../cliCaller.js"
+import { configOptions, jsonOption } from "../commonOptions.js"
+import { emit } from "../output.js"
+import { runWithApp } from "../runWithApp.js"
+
+// Loaded when an OTA command runs: the registry client and the server stay out of every other command.
+const otaModule = Effect.promise(() => import("../../operations/ota.js"))
+
+const registry = Options.text("registry").pipe(
+  Options.optional,
+  Options.withDescription("The OTA registry, oci://host[:port] (env OWRT_OTA_REGISTRY)"),
+)
+const prefix = Options.text("prefix").pipe(
+  Options.optional,
+  Options.withDescription(
+    "Repository prefix before the device id, e.g. fw/ (env OWRT_OTA_PREFIX; default none)",
+  ),
+)
+const registryOf = (value: Option.Option<string>) =>
+  Option.getOrUndefined(value) ?? process.env.OWRT_OTA_REGISTRY ?? ""
+const prefixOf = (value: Option.Option<string>) =>
+  Option.getOrUndefined(value) ?? process.env.OWRT_OTA_PREFIX ?? ""
+
+export const publishCommand = Command.make(
+  "publish",
+  {
+    profile: Args.text({ name: "profile" }).pipe(Args.withDescription("A realized profile: id or id@rev")),
+    // Given as --version: main.ts hands it on under this name (@effect/cli keeps --version for itself).
+    version: Options.text("release-version").pipe(
+      Options.withDescription("Semantic version of the release, e.g. 1.4.0 (also --version)"),
+    ),
+    channel: Options.text("channel").pipe(
+      Options.withDefault("stable"),
+      Options.withDescription(
+        "Channel (default stable; a pre-release 1.5.0-beta.1 goes to its channel, beta)",
+      ),
+    ),
+    image: Options.text("image").pipe(
+      Options.optional,
+      Options.withDescription("Image type to publish (default: sysupgrade, or the only image)"),
+    ),
+    device: Options.text("device").pipe(
+      Options.optional,
+      Options.withDescription("Device id (default: the profile id)"),
+    ),
+    registry,
+    prefix,
+    json: jsonOption,
+    ...configOptions,
+  },
+  (options) =>
+    runWithApp(options, () =>
+      Effect.gen(function* () {
+        const { otaPublish } = yield* otaModule
+        const published = yield* otaPublish.run(
+          {
+            profile: options.profile,
+            version: options.version,
+            channel: options.channel,
+            image: Option.getOrUndefined(options.image),
+            device: Option.getOrUndefined(options.device),
+            registry: registryOf(options.registry),
+            prefix: prefixOf(options.prefix),
+          },
+          cliCaller,
+        )
+        yield* emit(options.json, published, (p) => [
+          `${p.device} ${p.version} (${p.channel}) ${p.status}: ${p.image} ${p.sha256.slice(0, 16)} → ${p.repository}:${p.version}`,
+        ])
+      }),
+    ),
+).pipe(
+  Command.withDescription("Publish a realized profile's image as an OTA release (OtaFlux's registry layout)"),
+)
+
+const serve = Command.make(
+  "serve",
+  {
+    host: Options.text("host").pipe(
+      Options.withDefault("127.0.0.1"),
+      Options.withDescription("Address to listen on"),
+    ),
+    port: Options.integer("port").pipe(
+      Options.withDefault(8080),
+      Options.withDescription("Port (default 8080; 0 picks a free one, the `listening:` line says which)"),
+    ),
+    registry,
+    prefix,
+    cacheMb: Options.integer("cache-mb").pipe(
+      Options.withDefault(256),
+      Options.withDescription("Firmware kept in memory, in MiB (default 256)"),
+    ),
+    tagTtl: Options.integer("tag-ttl").pipe(
+      Options.withDefault(5),
+      Options.withDescription("Seconds a device's tag list is reused (default 5)"),
+    ),
+    ...configOptions,
+  },
+  (options) =>
+    runWithApp(options, () =>
+      Effect.flatMap(
+        Effect.promise(() => import("../../web/ota/otaServer.js")),
+        ({ serveOta }) =>
+          serveOta({
+            host: options.host,
+            port: options.port,
+            registry: registryOf(options.registry),
+            prefix: prefixOf(options.prefix),
+            cacheBytes: Math.max(0, options.cacheMb) * 1024 * 1024,
+            tagTtlSeconds: Math.max(0, options.tagTtl),
+          }),
+      ),
+    ),
+).pipe(
+  Command.withDescription("Serve OTA releases to devices (OtaFlux's /version, /firmware protocol and more)"),
+)
+
+export const otaCommand = Command.make("ota").pipe(
+  Command.withDescription("Over-the-air updates: serve releases to devices"),
+  Command.withSubcommands([serve]),
+)

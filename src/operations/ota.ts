@@ -1,0 +1,126 @@
+import { existsSync } from "node:fs"
+import { join } from "node:path"
+import { Effect, Schema } from "effect"
+import { AppConfig } from "../config/appConfig.js"
+import { NotFoundError, UsageError } from "../errors.js"
+import { readManifest } from "../graph/kinds/collectArtifactsNode.js"
+import { Realizer } from "../graph/realizer.js"
+import { validDeviceId } from "../ota/firmwareSource.js"
+import { firmwareRegistry } from "../ota/otaRegistry.js"
+import { annotations, publishRelease } from "../ota/publishRelease.js"
+import { parseSemVer } from "../ota/semver.js"
+import { defineOperation } from "./operation.js"
+import { ProfileSpecSchema } from "./revision.js"
+
+/*
+ * OTA releases (docs/ota.md): `otaPublish` pushes a realized profile's image to the OTA registry as
+ * OtaFlux lays it out. Serving them is `owrt ota serve` (src/web/ota).
+ */
+
+/** The image a device installs by default: OpenWrt's sysupgrade image, else the only one, else `sdcard`. */
+const defaultImageTypes = ["sysupgrade", "sdcard", "combined"]
+
+export const otaPublish = defineOperation({
+  name: "otaPublish",
+  description:
+    "Publish a realized profile's image as an OTA release: repository <prefix><device>, tag = version, first layer = the image",
+  readOnly: false,
+  idempotent: true,
+  params: Schema.Struct({
+    profile: ProfileSpecSchema,
+    version: Schema.String.annotations({ description: "Semantic version, e.g. 1.4.0 or 1.5.0-beta.1" }),
+    channel: Schema.optional(Schema.String.annotations({ description: "Channel (default stable)" })),
+    image: Schema.optional(Schema.String.annotations({ description: "Image type (default: sysupgrade)" })),
+    device: Schema.optional(
+      Schema.String.annotations({ description: "Device id (default: the profile id)" }),
+    ),
+    registry: Schema.String.annotations({ description: "oci://host[:port]" }),
+    prefix: Schema.optional(Schema.String.annotations({ description: "Repository prefix" })),
+  }),
+  result: Schema.Struct({
+    profile: Schema.String,
+    rev: Schema.Number,
+    device: Schema.String,
+    version: Schema.String,
+    channel: Schema.String,
+    image: Schema.String,
+    sha256: Schema.String,
+    size: Schema.Number,
+    repository: Schema.String,
+    manifestDigest: Schema.String,
+    status: Schema.Literal("published", "present"),
+  }),
+  run: (params) =>
+    Effect.gen(function* () {
+      const config = yield* AppConfig
+      const version = parseSemVer(params.version)
+      if (version === undefined)
+        return yield* new UsageError({
+          detail: `\`${params.version}\` is not a semantic version (1.4.0, 1.5.0-beta.1)`,
+        })
+      const channel = params.channel ?? "stable"
+      if (!/^[a-z0-9][a-z0-9-]*$/.test(channel))
+        return yield* new UsageError({
+          detail: `\`${channel}\` is not a channel name (lower-case letters, digits, -)`,
+        })
+      if (version.prerelease.length > 0 && channel !== version.prerelease[0])
+        return yield* new UsageError({
+          detail: `${params.version} is a pre-release of channel \`${version.prerelease[0]}\`: publish it with --channel ${version.prerelease[0]}`,
+        })
+      const stored = yield* (yield* Realizer).storedResult(params.profile)
+      const device = params.device ?? stored.profile
+      if (!validDeviceId(device))
+        return yield* new UsageError({
+          detail: `\`${device}\` is not a device id (lower-case letters, digits, . _ -)`,
+        })
+      const manifest = yield* readManifest(stored.path)
+      const image =
+        params.image === undefined
+          ? (defaultImageTypes
+              .map((t) => manifest.images.find((i) => i.type === t))
+              .find((i) => i !== undefined) ??
+            (manifest.images.length === 1 ? manifest.images[0] : undefined))
+          : manifest.images.find((i) => i.type === params.image)
+      if (image === undefined)
+        return yield* new NotFoundError({
+          what: `image ${params.image ?? "sysupgrade"} of ${stored.profile}@${stored.rev}`,
+          detail: `its images: ${manifest.images.map((i) => i.type).join(", ")} (choose one with --image)`,
+        })
+      const file = join(stored.path, "images", image.name)
+      if (!existsSync(file))
+        return yield* new NotFoundError({
+          what: file,
+          detail: "the store path lacks it: run `owrt store verify`",
+        })
+      const registry = yield* firmwareRegistry(config, params.registry, params.prefix ?? "")
+      const published = yield* publishRelease({
+        registry,
+        device,
+        version: params.version,
+        channel,
+        file,
+        sha256: image.sha256,
+        size: image.size,
+        title: image.name,
+        annotations: {
+          [annotations.profile]: stored.profile,
+          [annotations.revision]: manifest.revision,
+          [annotations.key]: stored.key,
+          [annotations.imageType]: image.type,
+        },
+      })
+      return {
+        profile: stored.profile,
+        rev: stored.rev,
+        device,
+        version: params.version,
+        channel,
+        image: image.name,
+        sha256: image.sha256,
+        size: image.size,
+        repository: published.repository,
+        manifestDigest: published.manifestDigest,
+        status: published.status,
+      }
+    }),
+})

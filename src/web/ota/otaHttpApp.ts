@@ -1,0 +1,132 @@
+import { HttpRouter, HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import { Effect } from "effect"
+import { isOwrtError } from "../../errors.js"
+import { type FirmwareSource, validDeviceId } from "../../ota/firmwareSource.js"
+import { compareSemVer, parseSemVer } from "../../ota/semver.js"
+import { decideRange, etagMatches } from "../byteRange.js"
+
+/*
+ * OtaFlux's device protocol (ota.md §1), answered exactly: `/version` and `/firmware` by `device`, their
+ * 400 and 404 texts, `/health`, the Harbor webhook. Beyond it (§8): `Content-Length`, an ETag (the SHA-256),
+ * `If-None-Match` → 304, one `Range` → 206/416, `Content-Disposition`, `&current=` → 204 when the device
+ * runs the latest already, `&channel=` (pre-releases only on their channel), and honest errors: a registry
+ * that fails is 502, not "no firmware".
+ */
+
+const text = (body: string, status: number) =>
+  HttpServerResponse.text(body, { status, contentType: "text/plain; charset=utf-8" })
+
+const missingDevice = text("Missing required query parameter: 'device'", 400)
+const noFirmware = (device: string) => text(`No firmware for device '${device}'`, 404)
+
+interface Query {
+  readonly device: string
+  readonly channel: string
+  readonly current: string | undefined
+}
+
+const query = Effect.map(HttpServerRequest.HttpServerRequest, (request): Query | undefined => {
+  const params = new URL(request.url, "http://localhost").searchParams
+  const device = params.get("device") ?? ""
+  if (device === "") return undefined
+  return { device, channel: params.get("channel") || "stable", current: params.get("current") ?? undefined }
+})
+
+/** Whether a device reporting `current` runs `latest` or newer. */
+const upToDate = (current: string | undefined, latest: string) => {
+  if (current === undefined) return false
+  const a = parseSemVer(current)
+  const b = parseSemVer(latest)
+  return a !== undefined && b !== undefined && compareSemVer(a, b) >= 0
+}
+
+const registryFailure = (error: unknown) =>
+  text(`registry error: ${isOwrtError(error) ? error.message : String(error)}`, 502)
+
+export const makeOtaHttpApp = (source: FirmwareSource) => {
+  /** The latest release and its firmware for a request, or the response that says why there is none. */
+  const resolve = (q: Query) =>
+    Effect.gen(function* () {
+      if (!validDeviceId(q.device)) return { _tag: "answer", response: noFirmware(q.device) } as const
+      const release = yield* source.latest(q.device, q.channel)
+      if (release === undefined) return { _tag: "answer", response: noFirmware(q.device) } as const
+      if (upToDate(q.current, release.version))
+        return { _tag: "answer", response: HttpServerResponse.empty({ status: 204 }) } as const
+      const { firmware } = yield* source.firmware(release)
+      return { _tag: "found", release, firmware } as const
+    }).pipe(
+      Effect.catchAll((error) =>
+        Effect.succeed({ _tag: "answer", response: registryFailure(error) } as const),
+      ),
+    )
+
+  const version = Effect.gen(function* () {
+    const q = yield* query
+    if (q === undefined) return missingDevice
+    const found = yield* resolve(q)
+    if (found._tag === "answer") return found.response
+    return text(`${found.release.version}\n${found.firmware.crc32}\n${found.firmware.bytes.length}`, 200)
+  })
+
+  const firmware = Effect.gen(function* () {
+    const request = yield* HttpServerRequest.HttpServerRequest
+    const q = yield* query
+    if (q === undefined) return missingDevice
+    const found = yield* resolve(q)
+    if (found._tag === "answer") return found.response
+    const { release, firmware: fw } = found
+    const etag = `"${fw.sha256}"`
+    const name = `${q.device}-${release.version}.bin`
+    const headers = {
+      etag,
+      "accept-ranges": "bytes",
+      "content-disposition": `attachment; filename="${name}"`,
+      "x-firmware-version": release.version,
+    }
+    if (etagMatches(request.headers["if-none-match"], etag))
+      return HttpServerResponse.empty({ status: 304, headers })
+    const ifRange = request.headers["if-range"]
+    const range =
+      ifRange !== undefined && ifRange !== etag
+        ? ({ kind: "full" } as const)
+        : decideRange(request.headers.range, fw.bytes.length)
+    if (range.kind === "unsatisfiable")
+      return HttpServerResponse.empty({
+        status: 416,
+        headers: { ...headers, "content-range": `bytes */${fw.bytes.length}` },
+      })
+    if (range.kind === "partial")
+      return HttpServerResponse.uint8Array(fw.bytes.subarray(range.start, range.end + 1), {
+        status: 206,
+        contentType: "application/octet-stream",
+        headers: { ...headers, "content-range": `bytes ${range.start}-${range.end}/${fw.bytes.length}` },
+      })
+    return HttpServerResponse.uint8Array(fw.bytes, {
+      status: 200,
+      contentType: "application/octet-stream",
+      headers,
+    })
+  })
+
+  const harbor = Effect.gen(function* () {
+    const request = yield* HttpServerRequest.HttpServerRequest
+    const body = yield* request.text.pipe(Effect.orElseSucceed(() => ""))
+    let event: unknown
+    try {
+      event = JSON.parse(body)
+    } catch {
+      return text("invalid JSON", 400)
+    }
+    const e = event as { type?: unknown; event_data?: { repository?: { name?: unknown } } }
+    if (e.type === "PUSH_ARTIFACT" && typeof e.event_data?.repository?.name === "string")
+      source.forget(e.event_data.repository.name)
+    return HttpServerResponse.empty({ status: 200 })
+  })
+
+  return HttpRouter.empty.pipe(
+    HttpRouter.get("/health", Effect.succeed(HttpServerResponse.empty({ status: 200 }))),
+    HttpRouter.get("/version", version),
+    HttpRouter.get("/firmware", firmware),
+    HttpRouter.post("/webhooks/harbor", harbor),
+  )
+}

@@ -1,0 +1,262 @@
+import { createHash } from "node:crypto"
+import { readFileSync } from "node:fs"
+import { createServer, request } from "node:http"
+import { join } from "node:path"
+import { crc32 } from "node:zlib"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { buildMirror, serveMirror } from "../fixtures/mirror/index.js"
+import { type ErrorDocument, json, makeProject, owrt } from "../helpers/cli.js"
+import { startRegistry, type TestRegistry } from "../helpers/registry.js"
+import { ap, rawRequest, type ServeProcess, startServe } from "../web/serveProcess.js"
+
+interface Published {
+  readonly device: string
+  readonly version: string
+  readonly image: string
+  readonly sha256: string
+  readonly size: number
+  readonly status: string
+  readonly manifestDigest: string
+}
+
+/** Pushes `bytes` as a release of `repository` under `tag`, the way ORAS does (first layer = the firmware). */
+const pushRaw = async (registry: TestRegistry, repository: string, tag: string, bytes: Buffer) => {
+  const digest = `sha256:${createHash("sha256").update(bytes).digest("hex")}`
+  const upload = async (body: Buffer, d: string) => {
+    const start = await fetch(`${registry.url}/v2/${repository}/blobs/uploads/`, { method: "POST" })
+    const url = new URL(start.headers.get("location") ?? "", registry.url)
+    url.searchParams.set("digest", d)
+    expect((await fetch(url, { method: "PUT", body })).status).toBe(201)
+  }
+  const config = Buffer.from("{}")
+  const configDigest = `sha256:${createHash("sha256").update(config).digest("hex")}`
+  await upload(config, configDigest)
+  await upload(bytes, digest)
+  const manifest = {
+    schemaVersion: 2,
+    mediaType: "application/vnd.oci.image.manifest.v1+json",
+    config: { mediaType: "application/vnd.oci.empty.v1+json", digest: configDigest, size: 2 },
+    layers: [{ mediaType: "application/vnd.espressif.esp32.firmware.v1+binary", digest, size: bytes.length }],
+  }
+  const put = await fetch(`${registry.url}/v2/${repository}/manifests/${tag}`, {
+    method: "PUT",
+    headers: { "content-type": "application/vnd.oci.image.manifest.v1+json" },
+    body: JSON.stringify(manifest),
+  })
+  expect(put.status).toBe(201)
+}
+
+describe("OTA: owrt publish and owrt ota serve (OtaFlux's device protocol) against a real registry", () => {
+  let registry: TestRegistry
+  let mirror: { url: string; close: () => Promise<void> }
+  let keyring: string
+  let project: ReturnType<typeof makeProject>
+  let server: ServeProcess
+  let proxy: ReturnType<typeof createServer>
+  const blobGets = new Map<string, number>()
+  let published: Published
+  let image: Buffer
+  const env = () => ({ OWRT_UPSTREAM: mirror.url, OWRT_KEYRING: keyring, OWRT_OTA_PREFIX: "fw/" })
+  const run = (args: Array<string>) => owrt(args, { cwd: project.dir, env: env() })
+
+  beforeAll(async () => {
+    registry = await startRegistry()
+    const built = await buildMirror()
+    keyring = built.keyring
+    mirror = await serveMirror(built.root)
+    project = makeProject({ "profiles/hive-ap.yaml": ap("tplink_archer-c7-v5") })
+    // The server reaches the registry through a proxy that counts blob downloads.
+    const target = new URL(registry.url)
+    proxy = createServer((req, res) => {
+      const blob = /\/blobs\/(sha256:[0-9a-f]{64})$/.exec(req.url ?? "")?.[1]
+      if (req.method === "GET" && blob) blobGets.set(blob, (blobGets.get(blob) ?? 0) + 1)
+      const forward = request(
+        { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers },
+        (answer) => {
+          res.writeHead(answer.statusCode ?? 502, answer.headers)
+          answer.pipe(res)
+        },
+      )
+      req.pipe(forward)
+    })
+    await new Promise<void>((resolve) => proxy.listen(0, "127.0.0.1", resolve))
+    const port = (proxy.address() as { port: number }).port
+    const realized = await run(["realize", "hive-ap", "--json"])
+    expect(realized.code, realized.stderr).toBe(0)
+    const result = await run([
+      "publish",
+      "hive-ap",
+      "--version",
+      "1.0.0",
+      "--registry",
+      `oci://${registry.host}`,
+      "--json",
+    ])
+    expect(result.code, result.stdout + result.stderr).toBe(0)
+    published = json<Published>(result)
+    const store = json<{ results: Array<{ storePath: string }> }>(realized).results[0]?.storePath ?? ""
+    image = readFileSync(join(store, "images", published.image))
+    server = await startServe(["--registry", `oci://127.0.0.1:${port}`, "--tag-ttl", "0"], {
+      cwd: project.dir,
+      env: env(),
+      command: ["ota", "serve"],
+    })
+  }, 300_000)
+  afterAll(async () => {
+    await server?.stop()
+    proxy?.closeAllConnections()
+    proxy?.close()
+    await registry?.stop()
+    await mirror?.close()
+    project?.cleanup()
+  })
+
+  it("publishes the sysupgrade image once per version: the same bytes again are present, other bytes refused", async () => {
+    expect(published).toMatchObject({ device: "hive-ap", version: "1.0.0", status: "published" })
+    expect(published.image).toMatch(/sysupgrade/)
+    expect(published.sha256).toBe(createHash("sha256").update(image).digest("hex"))
+    const manifest = (await (
+      await fetch(`${registry.url}/v2/fw/hive-ap/manifests/1.0.0`, {
+        headers: { accept: "application/vnd.oci.image.manifest.v1+json" },
+      })
+    ).json()) as { layers: Array<{ digest: string }>; annotations: Record<string, string> }
+    expect(manifest.layers[0]?.digest).toBe(`sha256:${published.sha256}`)
+    expect(manifest.annotations).toMatchObject({
+      "org.owrt.profile": "hive-ap",
+      "org.owrt.sha256": published.sha256,
+      "org.opencontainers.image.version": "1.0.0",
+    })
+    const again = await run([
+      "publish",
+      "hive-ap",
+      "--version",
+      "1.0.0",
+      "--registry",
+      `oci://${registry.host}`,
+      "--json",
+    ])
+    expect(json<Published>(again).status).toBe("present")
+    // Another image of the same profile under the same version is refused.
+    const other = await run([
+      "publish",
+      "hive-ap",
+      "--version",
+      "1.0.0",
+      "--image",
+      "factory",
+      "--registry",
+      `oci://${registry.host}`,
+      "--json",
+    ])
+    expect(other.code).toBe(6)
+    expect(json<ErrorDocument>(other).error.code).toBe("ota_version_taken")
+  })
+
+  it("answers /version and /firmware as OtaFlux, and /health", async () => {
+    const health = await rawRequest(server.url, "/health")
+    expect(health.status).toBe(200)
+    const version = await rawRequest(server.url, "/version?device=hive-ap")
+    expect(version.status).toBe(200)
+    expect(version.headers["content-type"]).toMatch(/^text\/plain/)
+    expect(version.body.toString()).toBe(`1.0.0\n${crc32(image) >>> 0}\n${image.length}`)
+    const firmware = await rawRequest(server.url, "/firmware?device=hive-ap")
+    expect(firmware.status).toBe(200)
+    expect(firmware.headers["content-type"]).toBe("application/octet-stream")
+    expect(firmware.body.equals(image)).toBe(true)
+    expect(firmware.headers["content-length"]).toBe(String(image.length))
+    expect(firmware.headers["content-disposition"]).toBe('attachment; filename="hive-ap-1.0.0.bin"')
+  })
+
+  it("says which parameter is missing (400) and that there is no firmware (404), in OtaFlux's words", async () => {
+    for (const path of ["/version", "/version?device=", "/firmware"]) {
+      const r = await rawRequest(server.url, path)
+      expect(r.status, path).toBe(400)
+      expect(r.body.toString()).toBe("Missing required query parameter: 'device'")
+    }
+    const none = await rawRequest(server.url, "/version?device=no-such-device")
+    expect(none.status).toBe(404)
+    expect(none.body.toString()).toBe("No firmware for device 'no-such-device'")
+    expect((await rawRequest(server.url, "/firmware?device=no-such-device")).status).toBe(404)
+  })
+
+  it("serves the highest semantic version: non-semver tags ignored, v-prefixed accepted, pre-releases on their channel", async () => {
+    const repo = "fw/esp-sensor"
+    await pushRaw(registry, repo, "1.2.0", Buffer.from("firmware 1.2.0"))
+    await pushRaw(registry, repo, "1.10.0-beta.1", Buffer.from("firmware 1.10.0-beta.1"))
+    await pushRaw(registry, repo, "v1.9.0", Buffer.from("firmware 1.9.0"))
+    await pushRaw(registry, repo, "latest", Buffer.from("not a version"))
+    await pushRaw(registry, repo, "1.3", Buffer.from("not semver either"))
+    const stable = await rawRequest(server.url, "/version?device=esp-sensor")
+    expect(stable.body.toString().split("\n")[0]).toBe("1.9.0")
+    expect((await rawRequest(server.url, "/firmware?device=esp-sensor")).body.toString()).toBe(
+      "firmware 1.9.0",
+    )
+    const beta = await rawRequest(server.url, "/version?device=esp-sensor&channel=beta")
+    expect(beta.body.toString().split("\n")[0]).toBe("1.10.0-beta.1")
+  })
+
+  it("Range, ETag and If-None-Match: 206, 416, 304; current= answers 204 when up to date", async () => {
+    const full = await rawRequest(server.url, "/firmware?device=hive-ap")
+    const etag = String(full.headers.etag)
+    expect(etag).toBe(`"${published.sha256}"`)
+    const part = await rawRequest(server.url, "/firmware?device=hive-ap", {
+      headers: { range: "bytes=100-199" },
+    })
+    expect(part.status).toBe(206)
+    expect(part.headers["content-range"]).toBe(`bytes 100-199/${image.length}`)
+    expect(part.body.equals(image.subarray(100, 200))).toBe(true)
+    const resume = await rawRequest(server.url, "/firmware?device=hive-ap", {
+      headers: { range: "bytes=1000-" },
+    })
+    expect(resume.body.equals(image.subarray(1000))).toBe(true)
+    const beyond = await rawRequest(server.url, "/firmware?device=hive-ap", {
+      headers: { range: `bytes=${image.length}-` },
+    })
+    expect(beyond.status).toBe(416)
+    expect(beyond.headers["content-range"]).toBe(`bytes */${image.length}`)
+    const same = await rawRequest(server.url, "/firmware?device=hive-ap", {
+      headers: { "if-none-match": etag },
+    })
+    expect(same.status).toBe(304)
+    expect(same.body.length).toBe(0)
+    expect((await rawRequest(server.url, "/version?device=hive-ap&current=1.0.0")).status).toBe(204)
+    expect((await rawRequest(server.url, "/firmware?device=hive-ap&current=v1.0.0")).status).toBe(204)
+    expect((await rawRequest(server.url, "/version?device=hive-ap&current=0.9.0")).status).toBe(200)
+  })
+
+  it("50 devices asking at once for a release not yet in memory: one registry download", async () => {
+    const bytes = Buffer.alloc(2 * 1024 * 1024, 0x42)
+    bytes.write("herd firmware")
+    await pushRaw(registry, "fw/herd", "2.0.0", bytes)
+    const digest = `sha256:${createHash("sha256").update(bytes).digest("hex")}`
+    const answers = await Promise.all(
+      Array.from({ length: 50 }, () => rawRequest(server.url, "/firmware?device=herd")),
+    )
+    expect(answers.every((a) => a.status === 200 && a.body.equals(bytes))).toBe(true)
+    expect(blobGets.get(digest)).toBe(1)
+    // Later ones come from memory too.
+    await rawRequest(server.url, "/version?device=herd")
+    expect(blobGets.get(digest)).toBe(1)
+  })
+
+  it("a Harbor push event is accepted, other events ignored, bad JSON refused", async () => {
+    const push = {
+      type: "PUSH_ARTIFACT",
+      occur_at: 1,
+      operator: "ci",
+      event_data: {
+        resources: [{ digest: "sha256:0", tag: "1.0.0", resource_url: "x" }],
+        repository: { name: "hive-ap", namespace: "fw", repo_full_name: "fw/hive-ap", repo_type: "private" },
+      },
+    }
+    const post = (body: string) =>
+      rawRequest(server.url, "/webhooks/harbor", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body,
+      })
+    expect((await post(JSON.stringify(push))).status).toBe(200)
+    expect((await post(JSON.stringify({ ...push, type: "DELETE_ARTIFACT" }))).status).toBe(200)
+    expect((await post("{not json")).status).toBe(400)
+  })
+})
