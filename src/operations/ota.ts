@@ -2,13 +2,13 @@ import { existsSync } from "node:fs"
 import { join } from "node:path"
 import { Effect, Schema } from "effect"
 import { AppConfig } from "../config/appConfig.js"
-import { NotFoundError, UsageError } from "../errors.js"
+import { NotFoundError, type OwrtError, UsageError } from "../errors.js"
 import { readManifest } from "../graph/kinds/collectArtifactsNode.js"
 import { Realizer } from "../graph/realizer.js"
-import { validDeviceId } from "../ota/firmwareSource.js"
+import { type FirmwareSource, makeFirmwareSource, validDeviceId } from "../ota/firmwareSource.js"
 import { firmwareRegistry } from "../ota/otaRegistry.js"
 import { annotations, publishRelease } from "../ota/publishRelease.js"
-import { parseSemVer } from "../ota/semver.js"
+import { compareSemVer, parseSemVer } from "../ota/semver.js"
 import { defineOperation } from "./operation.js"
 import { ProfileSpecSchema } from "./revision.js"
 
@@ -124,3 +124,30 @@ export const otaPublish = defineOperation({
       }
     }),
 })
+
+/** What the OTA server answers from: the registry's releases, with their in-memory cache. */
+export const openFirmwareSource = (options: {
+  readonly registry: string
+  readonly prefix: string
+  readonly cacheBytes: number
+  readonly tagTtlSeconds: number
+}): Effect.Effect<FirmwareSource, OwrtError, AppConfig> =>
+  Effect.gen(function* () {
+    const config = yield* AppConfig
+    const registry = yield* firmwareRegistry(config, options.registry, options.prefix)
+    return makeFirmwareSource({
+      registry,
+      cacheBytes: options.cacheBytes,
+      tagTtlMs: options.tagTtlSeconds * 1000,
+    })
+  })
+
+/** Whether a device reporting `current` runs `latest` or newer (both semantic versions). */
+export const isUpToDate = (current: string | undefined, latest: string): boolean => {
+  if (current === undefined) return false
+  const a = parseSemVer(current)
+  const b = parseSemVer(latest)
+  return a !== undefined && b !== undefined && compareSemVer(a, b) >= 0
+}
+
+export { type FirmwareSource, validDeviceId }

@@ -1,8 +1,7 @@
 import { HttpRouter, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { Effect } from "effect"
 import { isOwrtError } from "../../errors.js"
-import { type FirmwareSource, validDeviceId } from "../../ota/firmwareSource.js"
-import { compareSemVer, parseSemVer } from "../../ota/semver.js"
+import { type FirmwareSource, isUpToDate, validDeviceId } from "../../operations/ota.js"
 import { decideRange, etagMatches } from "../byteRange.js"
 
 /*
@@ -32,14 +31,6 @@ const query = Effect.map(HttpServerRequest.HttpServerRequest, (request): Query |
   return { device, channel: params.get("channel") || "stable", current: params.get("current") ?? undefined }
 })
 
-/** Whether a device reporting `current` runs `latest` or newer. */
-const upToDate = (current: string | undefined, latest: string) => {
-  if (current === undefined) return false
-  const a = parseSemVer(current)
-  const b = parseSemVer(latest)
-  return a !== undefined && b !== undefined && compareSemVer(a, b) >= 0
-}
-
 const registryFailure = (error: unknown) =>
   text(`registry error: ${isOwrtError(error) ? error.message : String(error)}`, 502)
 
@@ -50,7 +41,7 @@ export const makeOtaHttpApp = (source: FirmwareSource) => {
       if (!validDeviceId(q.device)) return { _tag: "answer", response: noFirmware(q.device) } as const
       const release = yield* source.latest(q.device, q.channel)
       if (release === undefined) return { _tag: "answer", response: noFirmware(q.device) } as const
-      if (upToDate(q.current, release.version))
+      if (isUpToDate(q.current, release.version))
         return { _tag: "answer", response: HttpServerResponse.empty({ status: 204 }) } as const
       const { firmware } = yield* source.firmware(release)
       return { _tag: "found", release, firmware } as const

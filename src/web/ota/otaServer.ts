@@ -1,10 +1,8 @@
 import { createServer } from "node:http"
 import { makeHandler } from "@effect/platform-node/NodeHttpServer"
 import { Console, Effect } from "effect"
-import { AppConfig } from "../../config/appConfig.js"
 import { UsageError } from "../../errors.js"
-import { makeFirmwareSource } from "../../ota/firmwareSource.js"
-import { firmwareRegistry } from "../../ota/otaRegistry.js"
+import { openFirmwareSource } from "../../operations/ota.js"
 import { makeOtaHttpApp } from "./otaHttpApp.js"
 
 export interface OtaServeOptions {
@@ -23,13 +21,7 @@ export const serveOta = (options: OtaServeOptions) =>
   Effect.gen(function* () {
     if (!Number.isInteger(options.port) || options.port < 0 || options.port > 65535)
       return yield* new UsageError({ detail: `--port ${options.port} is not a port (0 to 65535)` })
-    const config = yield* AppConfig
-    const registry = yield* firmwareRegistry(config, options.registry, options.prefix)
-    const source = makeFirmwareSource({
-      registry,
-      cacheBytes: options.cacheBytes,
-      tagTtlMs: options.tagTtlSeconds * 1000,
-    })
+    const source = yield* openFirmwareSource(options)
     const handler = yield* makeHandler(makeOtaHttpApp(source))
     const server = yield* Effect.acquireRelease(
       Effect.async<ReturnType<typeof createServer>, UsageError>((resume) => {
