@@ -233,4 +233,34 @@ export const migrations: ReadonlyArray<{
     name: "builds substituted from a shared cache",
     statements: ["ALTER TABLE builds ADD COLUMN substituted_from TEXT"],
   },
+  {
+    name: "OTA releases and devices",
+    statements: [
+      `CREATE TABLE ota_releases (
+        repository       TEXT NOT NULL,
+        version          TEXT NOT NULL,
+        device           TEXT NOT NULL,
+        channel          TEXT NOT NULL,
+        manifest_digest  TEXT NOT NULL,
+        sha256           TEXT NOT NULL,
+        size             INTEGER NOT NULL,
+        image            TEXT NOT NULL,
+        profile          TEXT NOT NULL,
+        revision         TEXT NOT NULL,
+        artifacts_key    TEXT NOT NULL,
+        published_at     TEXT NOT NULL,
+        PRIMARY KEY (repository, version)
+      )`,
+      `CREATE TABLE ota_devices (
+        device      TEXT PRIMARY KEY,
+        version     TEXT NOT NULL,
+        channel     TEXT NOT NULL,
+        up_to_date  INTEGER NOT NULL,
+        latest      TEXT,
+        address     TEXT,
+        first_seen  TEXT NOT NULL,
+        last_seen   TEXT NOT NULL
+      )`,
+    ],
+  },
 ]

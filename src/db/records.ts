@@ -5,6 +5,7 @@ import { AsuJobRecords } from "./asuJobRecords.js"
 import { BuilderRecords } from "./builderRecords.js"
 import { BuildRecords } from "./buildRecords.js"
 import { FlashRecords } from "./flashRecords.js"
+import { OtaRecords } from "./otaRecords.js"
 import { PackageCheckRecords } from "./packageCheckRecords.js"
 import { RevisionRecords, revisionRecordsLayer } from "./revisionRecords.js"
 import { StorePathRecords } from "./storePathRecords.js"
@@ -16,6 +17,7 @@ export type Records =
   | BuilderRecords
   | BuildRecords
   | FlashRecords
+  | OtaRecords
   | PackageCheckRecords
   | RevisionRecords
   | StorePathRecords
@@ -27,6 +29,7 @@ export const recordsLayer: Layer.Layer<Records, never, SqlClient.SqlClient> = La
   BuilderRecords.Default,
   BuildRecords.Default,
   FlashRecords.Default,
+  OtaRecords.Default,
   PackageCheckRecords.Default,
   revisionRecordsLayer,
   StorePathRecords.Default,
@@ -49,6 +52,7 @@ export const databaseContext: Effect.Effect<Context.Context<Database>, never, Da
     BuilderRecords,
     BuildRecords,
     FlashRecords,
+    OtaRecords,
     PackageCheckRecords,
     RevisionRecords,
     StorePathRecords,

@@ -2,6 +2,8 @@ import { existsSync } from "node:fs"
 import { join } from "node:path"
 import { Effect, Schema } from "effect"
 import { AppConfig } from "../config/appConfig.js"
+import { OtaRecords } from "../db/otaRecords.js"
+import { databaseContext } from "../db/records.js"
 import { NotFoundError, type OwrtError, UsageError } from "../errors.js"
 import { readManifest } from "../graph/kinds/collectArtifactsNode.js"
 import { Realizer } from "../graph/realizer.js"
@@ -11,6 +13,7 @@ import { annotations, publishRelease } from "../ota/publishRelease.js"
 import { compareSemVer, parseSemVer } from "../ota/semver.js"
 import { defineOperation } from "./operation.js"
 import { ProfileSpecSchema } from "./revision.js"
+import { NoParams } from "./schemaTypes.js"
 
 /*
  * OTA releases (docs/ota.md): `otaPublish` pushes a realized profile's image to the OTA registry as
@@ -109,6 +112,23 @@ export const otaPublish = defineOperation({
           [annotations.imageType]: image.type,
         },
       })
+      yield* Effect.provide(
+        OtaRecords.recordRelease({
+          repository: published.repository,
+          version: params.version,
+          device,
+          channel,
+          manifest_digest: published.manifestDigest,
+          sha256: image.sha256,
+          size: image.size,
+          image: image.name,
+          profile: stored.profile,
+          revision: manifest.revision,
+          artifacts_key: stored.key,
+          published_at: new Date().toISOString(),
+        }),
+        yield* databaseContext,
+      )
       return {
         profile: stored.profile,
         rev: stored.rev,
@@ -150,4 +170,55 @@ export const isUpToDate = (current: string | undefined, latest: string): boolean
   return a !== undefined && b !== undefined && compareSemVer(a, b) >= 0
 }
 
-export { type FirmwareSource, validDeviceId }
+export { type FirmwareSource, parseSemVer, validDeviceId }
+
+/** A device's report (`current=` on a poll): recorded for `owrt ota devices`. */
+export const recordDeviceReport = (report: {
+  readonly device: string
+  readonly version: string
+  readonly channel: string
+  readonly latest: string | null
+  readonly address: string | null
+}) =>
+  Effect.flatMap(databaseContext, (database) =>
+    OtaRecords.recordDevice({
+      ...report,
+      upToDate: report.latest !== null && isUpToDate(report.version, report.latest),
+    }).pipe(Effect.provide(database)),
+  )
+
+const DeviceSchema = Schema.Struct({
+  device: Schema.String,
+  version: Schema.String.annotations({ description: "What the device last reported with current=" }),
+  channel: Schema.String,
+  latest: Schema.NullOr(Schema.String).annotations({ description: "The latest release it was offered then" }),
+  upToDate: Schema.Boolean,
+  address: Schema.NullOr(Schema.String),
+  firstSeen: Schema.String,
+  lastSeen: Schema.String,
+})
+
+export const otaDevices = defineOperation({
+  name: "otaDevices",
+  description:
+    "The devices owrt ota serve heard from: the version each runs (current=), on which channel, when last seen",
+  readOnly: true,
+  params: NoParams,
+  result: Schema.Struct({ devices: Schema.Array(DeviceSchema) }),
+  run: () =>
+    Effect.gen(function* () {
+      const rows = yield* Effect.provide(OtaRecords.devices(), yield* databaseContext)
+      return {
+        devices: rows.map((r) => ({
+          device: r.device,
+          version: r.version,
+          channel: r.channel,
+          latest: r.latest,
+          upToDate: r.up_to_date === 1,
+          address: r.address,
+          firstSeen: r.first_seen,
+          lastSeen: r.last_seen,
+        })),
+      }
+    }),
+})

@@ -224,6 +224,39 @@ describe("OTA: owrt publish and owrt ota serve (OtaFlux's device protocol) again
     expect((await rawRequest(server.url, "/version?device=hive-ap&current=0.9.0")).status).toBe(200)
   })
 
+  it("records what each device reports it runs: owrt ota devices lists it, up to date or not", async () => {
+    expect((await rawRequest(server.url, "/version?device=hive-ap&current=0.9.0")).status).toBe(200)
+    expect((await rawRequest(server.url, "/version?device=esp-sensor&current=v1.9.0")).status).toBe(204)
+    const listed = json<{
+      devices: ReadonlyArray<{
+        device: string
+        version: string
+        latest: string | null
+        upToDate: boolean
+        address: string | null
+      }>
+    }>(await run(["ota", "devices", "--json"]))
+    expect(listed.devices.find((d) => d.device === "hive-ap")).toMatchObject({
+      version: "0.9.0",
+      latest: "1.0.0",
+      upToDate: false,
+      address: expect.stringContaining("127.0.0.1"),
+    })
+    expect(listed.devices.find((d) => d.device === "esp-sensor")).toMatchObject({
+      version: "1.9.0",
+      upToDate: true,
+    })
+    // A later report replaces the earlier one.
+    expect((await rawRequest(server.url, "/firmware?device=hive-ap&current=1.0.0")).status).toBe(204)
+    const again = json<{ devices: ReadonlyArray<{ device: string; version: string; upToDate: boolean }> }>(
+      await run(["ota", "devices", "--json"]),
+    )
+    expect(again.devices.find((d) => d.device === "hive-ap")).toMatchObject({
+      version: "1.0.0",
+      upToDate: true,
+    })
+  })
+
   it("50 devices asking at once for a release not yet in memory: one registry download", async () => {
     const bytes = Buffer.alloc(2 * 1024 * 1024, 0x42)
     bytes.write("herd firmware")

@@ -4,7 +4,7 @@ import * as Options from "@effect/cli/Options"
 import { Effect, Option } from "effect"
 import { cliCaller } from "../cliCaller.js"
 import { configOptions, jsonOption } from "../commonOptions.js"
-import { emit } from "../output.js"
+import { emit, table } from "../output.js"
 import { runWithApp } from "../runWithApp.js"
 
 // Loaded when an OTA command runs: the registry client and the server stay out of every other command.
@@ -119,7 +119,36 @@ const serve = Command.make(
   Command.withDescription("Serve OTA releases to devices (OtaFlux's /version, /firmware protocol and more)"),
 )
 
+const devices = Command.make("devices", { json: jsonOption, ...configOptions }, (options) =>
+  runWithApp(options, () =>
+    Effect.gen(function* () {
+      const { otaDevices } = yield* otaModule
+      const listed = yield* otaDevices.run({}, cliCaller)
+      yield* emit(options.json, listed, (r) =>
+        r.devices.length === 0
+          ? ["no device has reported its version yet (devices poll with &current=<version>)"]
+          : table([
+              ["DEVICE", "RUNS", "CHANNEL", "LATEST", "UP TO DATE", "LAST SEEN", "ADDRESS"],
+              ...r.devices.map((d) => [
+                d.device,
+                d.version,
+                d.channel,
+                d.latest ?? "-",
+                d.upToDate ? "yes" : "no",
+                d.lastSeen,
+                d.address ?? "-",
+              ]),
+            ]),
+      )
+    }),
+  ),
+).pipe(
+  Command.withDescription(
+    "Devices that reported their version to owrt ota serve, and whether they are up to date",
+  ),
+)
+
 export const otaCommand = Command.make("ota").pipe(
-  Command.withDescription("Over-the-air updates: serve releases to devices"),
-  Command.withSubcommands([serve]),
+  Command.withDescription("Over-the-air updates: serve releases to devices, list who runs what"),
+  Command.withSubcommands([serve, devices]),
 )

@@ -1,7 +1,13 @@
 import { HttpRouter, HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import { Effect } from "effect"
+import { Console, Effect, Option } from "effect"
 import { isOwrtError } from "../../errors.js"
-import { type FirmwareSource, isUpToDate, validDeviceId } from "../../operations/ota.js"
+import {
+  type FirmwareSource,
+  isUpToDate,
+  parseSemVer,
+  recordDeviceReport,
+  validDeviceId,
+} from "../../operations/ota.js"
 import { decideRange, etagMatches } from "../byteRange.js"
 
 /*
@@ -22,13 +28,19 @@ interface Query {
   readonly device: string
   readonly channel: string
   readonly current: string | undefined
+  readonly address: string | null
 }
 
 const query = Effect.map(HttpServerRequest.HttpServerRequest, (request): Query | undefined => {
   const params = new URL(request.url, "http://localhost").searchParams
   const device = params.get("device") ?? ""
   if (device === "") return undefined
-  return { device, channel: params.get("channel") || "stable", current: params.get("current") ?? undefined }
+  return {
+    device,
+    channel: params.get("channel") || "stable",
+    current: params.get("current") ?? undefined,
+    address: Option.getOrNull(request.remoteAddress),
+  }
 })
 
 const registryFailure = (error: unknown) =>
@@ -40,6 +52,15 @@ export const makeOtaHttpApp = (source: FirmwareSource) => {
     Effect.gen(function* () {
       if (!validDeviceId(q.device)) return { _tag: "answer", response: noFirmware(q.device) } as const
       const release = yield* source.latest(q.device, q.channel)
+      // A device that says what it runs is recorded (`owrt ota devices`); a failed write never fails the poll.
+      if (q.current !== undefined && parseSemVer(q.current) !== undefined)
+        yield* recordDeviceReport({
+          device: q.device,
+          version: q.current.replace(/^v/, ""),
+          channel: q.channel,
+          latest: release?.version ?? null,
+          address: q.address,
+        }).pipe(Effect.catchAll((error) => Console.error(`ota: ${error.message}`)))
       if (release === undefined) return { _tag: "answer", response: noFirmware(q.device) } as const
       if (isUpToDate(q.current, release.version))
         return { _tag: "answer", response: HttpServerResponse.empty({ status: 204 }) } as const
