@@ -1,0 +1,159 @@
+// bench/ota: `owrt ota serve` under 50 clients — devices polling /version and downloading a cached 8 MiB
+// release from /firmware — against a bare node:http server answering the same bytes from memory, in the
+// same run. Target: downloads ≥ 0.8× the bare server's throughput, and no errors.
+// Usage: npm run bench -- ota [seconds] [connections]
+import { type ChildProcess, spawn } from "node:child_process"
+import { createHash, randomBytes } from "node:crypto"
+import { createRequire } from "node:module"
+import { crc32 } from "node:zlib"
+import { startRegistry } from "../tests/helpers/registry.js"
+import { makeBenchProject, owrtBin } from "./lib/project.js"
+
+interface LoadResult {
+  readonly requests: { readonly average: number }
+  readonly latency: { readonly p99: number }
+  readonly throughput: { readonly average: number }
+  readonly errors: number
+  readonly timeouts: number
+  readonly non2xx: number
+}
+type Autocannon = (options: { url: string; connections: number; duration: number }) => Promise<LoadResult>
+const autocannon = createRequire(import.meta.url)("autocannon") as Autocannon
+
+const seconds = Number(process.argv[2] ?? 10)
+const connections = Number(process.argv[3] ?? 50)
+
+const startListening = (args: ReadonlyArray<string>, cwd: string, env: Record<string, string>) =>
+  new Promise<{ url: string; child: ChildProcess }>((resolve, reject) => {
+    const child = spawn(process.execPath, args, {
+      cwd,
+      env: { ...process.env, ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    })
+    let errors = ""
+    child.stderr?.on("data", (chunk: Buffer) => (errors += chunk.toString("utf8")))
+    let out = ""
+    child.stdout?.on("data", (chunk: Buffer) => {
+      out += chunk.toString("utf8")
+      const url = /^listening: (\S+)$/m.exec(out)?.[1]
+      if (url) resolve({ url, child })
+    })
+    child.once("exit", (code) => reject(new Error(`${args.join(" ")} exited ${code}:\n${errors}`)))
+  })
+
+const stop = (child: ChildProcess) =>
+  new Promise<void>((done) => {
+    child.once("exit", () => done())
+    child.kill("SIGTERM")
+  })
+
+// The baseline: the same two answers from memory, with node:http and nothing else.
+const bareServer = `
+const http = require("node:http")
+let body = Buffer.alloc(0)
+process.stdin.on("data", (c) => (body = Buffer.concat([body, c])))
+process.stdin.on("end", () => {
+  const version = Buffer.from(process.argv[1])
+  http.createServer((req, res) => {
+    if (req.url.startsWith("/version")) { res.writeHead(200, { "content-type": "text/plain; charset=utf-8", "content-length": version.length }); res.end(version); return }
+    res.writeHead(200, { "content-type": "application/octet-stream", "content-length": body.length }); res.end(body)
+  }).listen(0, "127.0.0.1", function () { console.log("listening: http://127.0.0.1:" + this.address().port) })
+})
+`
+
+const registry = await startRegistry()
+const children: Array<ChildProcess> = []
+const project = makeBenchProject("ota", {})
+try {
+  // One release of 8 MiB, pushed as ORAS does: the first layer is the firmware.
+  const firmware = randomBytes(8 * 1024 * 1024)
+  const digest = (b: Buffer) => `sha256:${createHash("sha256").update(b).digest("hex")}`
+  const upload = async (body: Buffer) => {
+    const start = await fetch(`${registry.url}/v2/fw/bench-dev/blobs/uploads/`, { method: "POST" })
+    const url = new URL(start.headers.get("location") ?? "", registry.url)
+    url.searchParams.set("digest", digest(body))
+    if ((await fetch(url, { method: "PUT", body })).status !== 201) throw new Error("blob upload failed")
+  }
+  const config = Buffer.from("{}")
+  await upload(config)
+  await upload(firmware)
+  const put = await fetch(`${registry.url}/v2/fw/bench-dev/manifests/1.0.0`, {
+    method: "PUT",
+    headers: { "content-type": "application/vnd.oci.image.manifest.v1+json" },
+    body: JSON.stringify({
+      schemaVersion: 2,
+      mediaType: "application/vnd.oci.image.manifest.v1+json",
+      config: { mediaType: "application/vnd.oci.empty.v1+json", digest: digest(config), size: 2 },
+      layers: [{ mediaType: "application/octet-stream", digest: digest(firmware), size: firmware.length }],
+    }),
+  })
+  if (put.status !== 201) throw new Error("manifest push failed")
+
+  const owrt = await startListening(
+    [owrtBin, "ota", "serve", "--port", "0", "--registry", `oci://${registry.host}`, "--prefix", "fw/"],
+    project.dir,
+    {},
+  )
+  children.push(owrt.child)
+  // Warm: the release in memory (the benchmark is of serving a cached release, as the issue asks).
+  const warm = Buffer.from(await (await fetch(`${owrt.url}/firmware?device=bench-dev`)).arrayBuffer())
+  if (!warm.equals(firmware)) throw new Error("owrt served other bytes")
+  const versionBody = `1.0.0\n${crc32(firmware) >>> 0}\n${firmware.length}`
+  if ((await (await fetch(`${owrt.url}/version?device=bench-dev`)).text()) !== versionBody)
+    throw new Error("owrt answered another /version")
+
+  const bare = await new Promise<{ url: string; child: ChildProcess }>((resolve, reject) => {
+    const child = spawn(process.execPath, ["-e", bareServer, versionBody], {
+      stdio: ["pipe", "pipe", "inherit"],
+    })
+    let out = ""
+    child.stdout.on("data", (chunk: Buffer) => {
+      out += chunk.toString("utf8")
+      const url = /^listening: (\S+)$/m.exec(out)?.[1]
+      if (url) resolve({ url, child })
+    })
+    child.once("exit", (code) => reject(new Error(`bare server exited ${code}`)))
+    child.stdin.end(firmware)
+  })
+  children.push(bare.child)
+
+  const scenarios = [
+    { name: "/version: bare node:http (baseline)", url: `${bare.url}/version?device=bench-dev`, owrt: false },
+    { name: "/version: owrt ota serve", url: `${owrt.url}/version?device=bench-dev`, owrt: true },
+    {
+      name: "/firmware 8 MiB: bare node:http (baseline)",
+      url: `${bare.url}/firmware?device=bench-dev`,
+      owrt: false,
+    },
+    { name: "/firmware 8 MiB: owrt ota serve", url: `${owrt.url}/firmware?device=bench-dev`, owrt: true },
+  ]
+  console.log(`\nota: ${connections} connections, ${seconds}s each, a cached 8 MiB release`)
+  console.log(
+    `${"scenario".padEnd(44)} ${"req/s".padStart(9)} ${"p99".padStart(8)} ${"MB/s".padStart(8)} ${"ratio".padStart(7)} ${"errors".padStart(7)}`,
+  )
+  let failed = 0
+  let baseline = 0
+  let downloadRatio = 0
+  for (const scenario of scenarios) {
+    const load = await autocannon({ url: scenario.url, connections, duration: seconds })
+    const errors = load.errors + load.timeouts + load.non2xx
+    if (scenario.owrt) failed += errors
+    const ratio = scenario.owrt ? load.throughput.average / baseline : 1
+    if (!scenario.owrt) baseline = load.throughput.average
+    if (scenario.owrt && scenario.name.startsWith("/firmware")) downloadRatio = ratio
+    console.log(
+      `${scenario.name.padEnd(44)} ${load.requests.average.toFixed(0).padStart(9)} ${`${load.latency.p99}ms`.padStart(8)} ${(load.throughput.average / 1e6).toFixed(1).padStart(8)} ${`${ratio.toFixed(2)}×`.padStart(7)} ${String(errors).padStart(7)}`,
+    )
+  }
+  console.log(
+    `downloads: ${downloadRatio.toFixed(2)}× the bare server, target ≥ 0.8×  ${downloadRatio >= 0.8 ? "met" : "MISSED"}`,
+  )
+  if (failed > 0) {
+    console.error(`owrt ota serve answered ${failed} request(s) with an error`)
+    process.exitCode = 1
+  }
+} finally {
+  await Promise.all(children.map(stop))
+  await registry.stop()
+  project.cleanup()
+}
