@@ -17,6 +17,8 @@ declare -A tools=(
   [bmaptool]=bmap-tools
   # The shared-cache tests start a real OCI registry (Debian's distribution/registry) with htpasswd auth.
   [docker-registry]=docker-registry [htpasswd]=apache2-utils
+  # The OTA tests publish release notices through a real MQTT broker.
+  [mosquitto]=mosquitto
 )
 missing=()
 for tool in "${!tools[@]}"; do

@@ -959,6 +959,7 @@ export type OwrtError =
   | CacheEntryError
   | SubstituteMissingError
   | OtaVersionTakenError
+  | OtaNotifyError
 
 /**
  * A version of a device's firmware is published once: publishing other bytes under a version the registry
@@ -974,6 +975,18 @@ export class OtaVersionTakenError extends Data.TaggedError("OtaVersionTakenError
   readonly exitCode = ExitCode.integrity
   override get message(): string {
     return `${this.repository}:${this.version} is published already with other bytes (${this.published}, not ${this.offered}); publish a new version`
+  }
+}
+
+/** The MQTT broker did not take a release notice (down, refused the credentials, no acknowledgement). */
+export class OtaNotifyError extends Data.TaggedError("OtaNotifyError")<{
+  readonly broker: string
+  readonly detail: string
+}> {
+  readonly code = "ota_notify_failed"
+  readonly exitCode = ExitCode.unavailable
+  override get message(): string {
+    return `the release notice could not be sent to ${this.broker}: ${this.detail}`
   }
 }
 

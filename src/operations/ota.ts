@@ -8,6 +8,7 @@ import { NotFoundError, type OwrtError, UsageError } from "../errors.js"
 import { readManifest } from "../graph/kinds/collectArtifactsNode.js"
 import { Realizer } from "../graph/realizer.js"
 import { type FirmwareSource, makeFirmwareSource, validDeviceId } from "../ota/firmwareSource.js"
+import { type MqttSettings, noticeTopic, notifyRelease } from "../ota/notify.js"
 import { firmwareRegistry } from "../ota/otaRegistry.js"
 import { annotations, publishRelease } from "../ota/publishRelease.js"
 import { compareSemVer, parseSemVer } from "../ota/semver.js"
@@ -39,6 +40,17 @@ export const otaPublish = defineOperation({
     ),
     registry: Schema.String.annotations({ description: "oci://host[:port]" }),
     prefix: Schema.optional(Schema.String.annotations({ description: "Repository prefix" })),
+    mqtt: Schema.optional(
+      Schema.Struct({
+        url: Schema.String.annotations({ description: "mqtt[s]://host:port" }),
+        topic: Schema.String,
+        username: Schema.optional(Schema.String),
+        password: Schema.optional(Schema.String),
+        ca: Schema.optional(Schema.String),
+        cert: Schema.optional(Schema.String),
+        key: Schema.optional(Schema.String),
+      }).annotations({ description: "Where the release notice goes (none: no notice)" }),
+    ),
   }),
   result: Schema.Struct({
     profile: Schema.String,
@@ -52,6 +64,14 @@ export const otaPublish = defineOperation({
     repository: Schema.String,
     manifestDigest: Schema.String,
     status: Schema.Literal("published", "present"),
+    notice: Schema.Struct({
+      status: Schema.Literal("sent", "off", "failed"),
+      topic: Schema.NullOr(Schema.String),
+      error: Schema.NullOr(Schema.String),
+    }).annotations({
+      description:
+        "The MQTT notice (retained, QoS 1): sent, off (no broker configured) or failed (the release is published all the same)",
+    }),
   }),
   run: (params) =>
     Effect.gen(function* () {
@@ -129,7 +149,28 @@ export const otaPublish = defineOperation({
         }),
         yield* databaseContext,
       )
+      const mqtt = params.mqtt
+      const notice =
+        mqtt === undefined
+          ? { status: "off" as const, topic: null, error: null }
+          : yield* notifyRelease(mqtt, {
+              device,
+              version: params.version,
+              size: image.size,
+              sha256: image.sha256,
+              channel,
+            }).pipe(
+              Effect.as({ status: "sent" as const, topic: noticeTopic(mqtt, device), error: null }),
+              Effect.catchAll((error) =>
+                Effect.succeed({
+                  status: "failed" as const,
+                  topic: noticeTopic(mqtt, device),
+                  error: error.message,
+                }),
+              ),
+            )
       return {
+        notice,
         profile: stored.profile,
         rev: stored.rev,
         device,
@@ -170,7 +211,7 @@ export const isUpToDate = (current: string | undefined, latest: string): boolean
   return a !== undefined && b !== undefined && compareSemVer(a, b) >= 0
 }
 
-export { type FirmwareSource, parseSemVer, validDeviceId }
+export { type FirmwareSource, type MqttSettings, parseSemVer, validDeviceId }
 
 /** A device's report (`current=` on a poll): recorded for `owrt ota devices`. */
 export const recordDeviceReport = (report: {
@@ -222,3 +263,26 @@ export const otaDevices = defineOperation({
       }
     }),
 })
+
+/**
+ * After a registry push (the Harbor webhook): the device's latest release on the stable channel, announced
+ * over MQTT as `owrt publish` announces it. Nothing to announce is not an error.
+ */
+export const announceLatest = (
+  source: FirmwareSource,
+  mqtt: MqttSettings,
+  device: string,
+): Effect.Effect<"sent" | "none", OwrtError> =>
+  Effect.gen(function* () {
+    source.forget(device)
+    const release = yield* source.latest(device, "stable")
+    if (release === undefined) return "none" as const
+    yield* notifyRelease(mqtt, {
+      device,
+      version: release.version,
+      size: release.layer.size,
+      sha256: release.layer.digest.replace(/^sha256:/, ""),
+      channel: release.annotations["org.owrt.channel"] ?? "stable",
+    })
+    return "sent" as const
+  })

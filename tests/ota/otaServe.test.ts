@@ -6,6 +6,7 @@ import { crc32 } from "node:zlib"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { buildMirror, serveMirror } from "../fixtures/mirror/index.js"
 import { type ErrorDocument, json, makeProject, owrt } from "../helpers/cli.js"
+import { startBroker, type TestBroker } from "../helpers/mosquitto.js"
 import { startRegistry, type TestRegistry } from "../helpers/registry.js"
 import { ap, rawRequest, type ServeProcess, startServe } from "../web/serveProcess.js"
 
@@ -48,6 +49,7 @@ const pushRaw = async (registry: TestRegistry, repository: string, tag: string, 
 
 describe("OTA: owrt publish and owrt ota serve (OtaFlux's device protocol) against a real registry", () => {
   let registry: TestRegistry
+  let broker: TestBroker
   let mirror: { url: string; close: () => Promise<void> }
   let keyring: string
   let project: ReturnType<typeof makeProject>
@@ -61,6 +63,7 @@ describe("OTA: owrt publish and owrt ota serve (OtaFlux's device protocol) again
 
   beforeAll(async () => {
     registry = await startRegistry()
+    broker = await startBroker()
     const built = await buildMirror()
     keyring = built.keyring
     mirror = await serveMirror(built.root)
@@ -96,17 +99,21 @@ describe("OTA: owrt publish and owrt ota serve (OtaFlux's device protocol) again
     published = json<Published>(result)
     const store = json<{ results: Array<{ storePath: string }> }>(realized).results[0]?.storePath ?? ""
     image = readFileSync(join(store, "images", published.image))
-    server = await startServe(["--registry", `oci://127.0.0.1:${port}`, "--tag-ttl", "0"], {
-      cwd: project.dir,
-      env: env(),
-      command: ["ota", "serve"],
-    })
+    server = await startServe(
+      ["--registry", `oci://127.0.0.1:${port}`, "--tag-ttl", "0", "--mqtt-url", broker.url],
+      {
+        cwd: project.dir,
+        env: env(),
+        command: ["ota", "serve"],
+      },
+    )
   }, 300_000)
   afterAll(async () => {
     await server?.stop()
     proxy?.closeAllConnections()
     proxy?.close()
     await registry?.stop()
+    await broker?.stop()
     await mirror?.close()
     project?.cleanup()
   })
@@ -272,7 +279,54 @@ describe("OTA: owrt publish and owrt ota serve (OtaFlux's device protocol) again
     expect(blobGets.get(digest)).toBe(1)
   })
 
-  it("a Harbor push event is accepted, other events ignored, bad JSON refused", async () => {
+  it("publish announces the release over MQTT, retained: a device subscribing later still gets it", async () => {
+    const result = await run([
+      "publish",
+      "hive-ap",
+      "--version",
+      "2.0.0",
+      "--device",
+      "hive-notify",
+      "--registry",
+      `oci://${registry.host}`,
+      "--mqtt-url",
+      broker.url,
+      "--json",
+    ])
+    expect(result.code, result.stderr).toBe(0)
+    const out = json<Published & { notice: { status: string; topic: string } }>(result)
+    expect(out.notice).toMatchObject({ status: "sent", topic: "firmware/hive-notify" })
+    // Subscribed only now: the broker kept the notice.
+    const message = await broker.firstMessage("firmware/hive-notify")
+    expect(message.retain).toBe(true)
+    expect(JSON.parse(message.payload)).toEqual({
+      version: "2.0.0",
+      size: image.length,
+      sha256: published.sha256,
+      channel: "stable",
+    })
+    // A broker that is down: the release is published all the same, the notice reported as failed.
+    const down = await run([
+      "publish",
+      "hive-ap",
+      "--version",
+      "2.0.1",
+      "--device",
+      "hive-notify",
+      "--registry",
+      `oci://${registry.host}`,
+      "--mqtt-url",
+      "mqtt://127.0.0.1:9",
+      "--json",
+    ])
+    expect(down.code, down.stderr).toBe(0)
+    expect(json<{ status: string; notice: { status: string } }>(down)).toMatchObject({
+      status: "published",
+      notice: { status: "failed" },
+    })
+  })
+
+  it("a Harbor push event is announced over MQTT; other events ignored, bad JSON refused", async () => {
     const push = {
       type: "PUSH_ARTIFACT",
       occur_at: 1,
@@ -289,6 +343,12 @@ describe("OTA: owrt publish and owrt ota serve (OtaFlux's device protocol) again
         body,
       })
     expect((await post(JSON.stringify(push))).status).toBe(200)
+    const notice = await broker.firstMessage("firmware/hive-ap")
+    expect(JSON.parse(notice.payload)).toMatchObject({
+      version: "1.0.0",
+      size: image.length,
+      sha256: published.sha256,
+    })
     expect((await post(JSON.stringify({ ...push, type: "DELETE_ARTIFACT" }))).status).toBe(200)
     expect((await post("{not json")).status).toBe(400)
   })

@@ -1,7 +1,7 @@
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
-import { Effect, Option } from "effect"
+import { Console, Effect, Option } from "effect"
 import { cliCaller } from "../cliCaller.js"
 import { configOptions, jsonOption } from "../commonOptions.js"
 import { emit, table } from "../output.js"
@@ -20,6 +20,51 @@ const prefix = Options.text("prefix").pipe(
     "Repository prefix before the device id, e.g. fw/ (env OWRT_OTA_PREFIX; default none)",
   ),
 )
+const mqttUrl = Options.text("mqtt-url").pipe(
+  Options.optional,
+  Options.withDescription(
+    "MQTT broker for release notices, mqtt[s]://host:port (env OWRT_MQTT_URL; OWRT_MQTT_USERNAME, OWRT_MQTT_PASSWORD)",
+  ),
+)
+const mqttTopic = Options.text("mqtt-topic").pipe(
+  Options.withDefault("firmware"),
+  Options.withDescription("Topic prefix: notices go to <topic>/<device id> (default firmware)"),
+)
+const mqttCa = Options.text("mqtt-ca").pipe(
+  Options.optional,
+  Options.withDescription("PEM file of the broker's CA"),
+)
+const mqttCert = Options.text("mqtt-cert").pipe(
+  Options.optional,
+  Options.withDescription("PEM client certificate (mTLS, with --mqtt-key)"),
+)
+const mqttKey = Options.text("mqtt-key").pipe(
+  Options.optional,
+  Options.withDescription("PEM client key (mTLS)"),
+)
+const mqttOptions = { mqttUrl, mqttTopic, mqttCa, mqttCert, mqttKey }
+
+/** The broker settings from the flags and the environment (credentials only from the environment). */
+const mqttOf = (o: {
+  readonly mqttUrl: Option.Option<string>
+  readonly mqttTopic: string
+  readonly mqttCa: Option.Option<string>
+  readonly mqttCert: Option.Option<string>
+  readonly mqttKey: Option.Option<string>
+}) => {
+  const url = Option.getOrUndefined(o.mqttUrl) ?? process.env.OWRT_MQTT_URL
+  if (url === undefined || url === "") return undefined
+  return {
+    url,
+    topic: o.mqttTopic,
+    username: process.env.OWRT_MQTT_USERNAME || undefined,
+    password: process.env.OWRT_MQTT_PASSWORD || undefined,
+    ca: Option.getOrUndefined(o.mqttCa),
+    cert: Option.getOrUndefined(o.mqttCert),
+    key: Option.getOrUndefined(o.mqttKey),
+  }
+}
+
 const registryOf = (value: Option.Option<string>) =>
   Option.getOrUndefined(value) ?? process.env.OWRT_OTA_REGISTRY ?? ""
 const prefixOf = (value: Option.Option<string>) =>
@@ -49,6 +94,7 @@ export const publishCommand = Command.make(
     ),
     registry,
     prefix,
+    ...mqttOptions,
     json: jsonOption,
     ...configOptions,
   },
@@ -56,6 +102,7 @@ export const publishCommand = Command.make(
     runWithApp(options, () =>
       Effect.gen(function* () {
         const { otaPublish } = yield* otaModule
+        const mqtt = mqttOf(options)
         const published = yield* otaPublish.run(
           {
             profile: options.profile,
@@ -65,9 +112,12 @@ export const publishCommand = Command.make(
             device: Option.getOrUndefined(options.device),
             registry: registryOf(options.registry),
             prefix: prefixOf(options.prefix),
+            ...(mqtt === undefined ? {} : { mqtt }),
           },
           cliCaller,
         )
+        if (published.notice.status === "failed")
+          yield* Console.error(`owrt: warning: ${published.notice.error} (the release is published)`)
         yield* emit(options.json, published, (p) => [
           `${p.device} ${p.version} (${p.channel}) ${p.status}: ${p.image} ${p.sha256.slice(0, 16)} → ${p.repository}:${p.version}`,
         ])
@@ -98,6 +148,7 @@ const serve = Command.make(
       Options.withDefault(5),
       Options.withDescription("Seconds a device's tag list is reused (default 5)"),
     ),
+    ...mqttOptions,
     ...configOptions,
   },
   (options) =>
@@ -112,6 +163,7 @@ const serve = Command.make(
             prefix: prefixOf(options.prefix),
             cacheBytes: Math.max(0, options.cacheMb) * 1024 * 1024,
             tagTtlSeconds: Math.max(0, options.tagTtl),
+            mqtt: mqttOf(options),
           }),
       ),
     ),

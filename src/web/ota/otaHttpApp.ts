@@ -1,6 +1,6 @@
 import { HttpRouter, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { Console, Effect, Option } from "effect"
-import { isOwrtError } from "../../errors.js"
+import { isOwrtError, type OwrtError } from "../../errors.js"
 import {
   type FirmwareSource,
   isUpToDate,
@@ -46,7 +46,12 @@ const query = Effect.map(HttpServerRequest.HttpServerRequest, (request): Query |
 const registryFailure = (error: unknown) =>
   text(`registry error: ${isOwrtError(error) ? error.message : String(error)}`, 502)
 
-export const makeOtaHttpApp = (source: FirmwareSource) => {
+export interface OtaHttpOptions {
+  /** Called for a Harbor push of `device` (after its tag list is forgotten); failures are logged, not answered. */
+  readonly onPush?: ((device: string) => Effect.Effect<void, OwrtError>) | undefined
+}
+
+export const makeOtaHttpApp = (source: FirmwareSource, options: OtaHttpOptions = {}) => {
   /** The latest release and its firmware for a request, or the response that says why there is none. */
   const resolve = (q: Query) =>
     Effect.gen(function* () {
@@ -130,8 +135,15 @@ export const makeOtaHttpApp = (source: FirmwareSource) => {
       return text("invalid JSON", 400)
     }
     const e = event as { type?: unknown; event_data?: { repository?: { name?: unknown } } }
-    if (e.type === "PUSH_ARTIFACT" && typeof e.event_data?.repository?.name === "string")
-      source.forget(e.event_data.repository.name)
+    const device = e.event_data?.repository?.name
+    if (e.type === "PUSH_ARTIFACT" && typeof device === "string") {
+      source.forget(device)
+      // As OtaFlux: a failed fetch or notice is logged and still answered 200 (the registry must not retry).
+      if (options.onPush !== undefined)
+        yield* options
+          .onPush(device)
+          .pipe(Effect.catchAll((error) => Console.error(`ota: webhook for ${device}: ${error.message}`)))
+    }
     return HttpServerResponse.empty({ status: 200 })
   })
 

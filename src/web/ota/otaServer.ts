@@ -2,7 +2,7 @@ import { createServer } from "node:http"
 import { makeHandler } from "@effect/platform-node/NodeHttpServer"
 import { Console, Effect } from "effect"
 import { UsageError } from "../../errors.js"
-import { openFirmwareSource } from "../../operations/ota.js"
+import { announceLatest, type MqttSettings, openFirmwareSource } from "../../operations/ota.js"
 import { makeOtaHttpApp } from "./otaHttpApp.js"
 
 export interface OtaServeOptions {
@@ -14,6 +14,8 @@ export interface OtaServeOptions {
   readonly cacheBytes: number
   /** Seconds a device's tag list is reused. */
   readonly tagTtlSeconds: number
+  /** The MQTT broker registry pushes are announced to (the Harbor webhook); none: no notices. */
+  readonly mqtt?: MqttSettings | undefined
 }
 
 /** `owrt ota serve`: the device protocol on its own port, until interrupted. */
@@ -22,7 +24,13 @@ export const serveOta = (options: OtaServeOptions) =>
     if (!Number.isInteger(options.port) || options.port < 0 || options.port > 65535)
       return yield* new UsageError({ detail: `--port ${options.port} is not a port (0 to 65535)` })
     const source = yield* openFirmwareSource(options)
-    const handler = yield* makeHandler(makeOtaHttpApp(source))
+    const mqtt = options.mqtt
+    const handler = yield* makeHandler(
+      makeOtaHttpApp(source, {
+        onPush:
+          mqtt === undefined ? undefined : (device) => Effect.asVoid(announceLatest(source, mqtt, device)),
+      }),
+    )
     const server = yield* Effect.acquireRelease(
       Effect.async<ReturnType<typeof createServer>, UsageError>((resume) => {
         const s = createServer({ keepAliveTimeout: 5_000 }, handler)
