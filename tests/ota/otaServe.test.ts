@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto"
 import { readFileSync } from "node:fs"
 import { createServer, request } from "node:http"
+import { createServer as createNetServer } from "node:net"
 import { join } from "node:path"
 import { crc32 } from "node:zlib"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
@@ -54,6 +55,7 @@ describe("OTA: owrt publish and owrt ota serve (OtaFlux's device protocol) again
   let keyring: string
   let project: ReturnType<typeof makeProject>
   let server: ServeProcess
+  let metricsPort = 0
   let proxy: ReturnType<typeof createServer>
   const blobGets = new Map<string, number>()
   let published: Published
@@ -99,8 +101,23 @@ describe("OTA: owrt publish and owrt ota serve (OtaFlux's device protocol) again
     published = json<Published>(result)
     const store = json<{ results: Array<{ storePath: string }> }>(realized).results[0]?.storePath ?? ""
     image = readFileSync(join(store, "images", published.image))
+    metricsPort = await new Promise<number>((resolve) => {
+      const probe = createNetServer().listen(0, "127.0.0.1", () => {
+        const free = (probe.address() as { port: number }).port
+        probe.close(() => resolve(free))
+      })
+    })
     server = await startServe(
-      ["--registry", `oci://127.0.0.1:${port}`, "--tag-ttl", "0", "--mqtt-url", broker.url],
+      [
+        "--registry",
+        `oci://127.0.0.1:${port}`,
+        "--tag-ttl",
+        "0",
+        "--mqtt-url",
+        broker.url,
+        "--metrics-port",
+        String(metricsPort),
+      ],
       {
         cwd: project.dir,
         env: env(),
@@ -324,6 +341,25 @@ describe("OTA: owrt publish and owrt ota serve (OtaFlux's device protocol) again
       status: "published",
       notice: { status: "failed" },
     })
+  })
+
+  it("serves Prometheus metrics with OtaFlux's names and owrt's additions", async () => {
+    const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text()
+    const value = (line: RegExp) =>
+      Number(new RegExp(`^${line.source} (\\S+)$`, "m").exec(text)?.[1] ?? Number.NaN)
+    expect(value(/firmware_cache_entries/)).toBeGreaterThanOrEqual(1)
+    // The herd's 50 requests and the /version after them: each a hit or a miss (a miss fetched or waited).
+    const herdMisses = value(/firmware_cache_miss_total\{device_id="herd"\}/)
+    expect(herdMisses).toBeGreaterThanOrEqual(1)
+    expect(herdMisses + value(/firmware_cache_hit_total\{device_id="herd"\}/)).toBe(51)
+    expect(value(/firmware_cache_hit_total\{device_id="hive-ap"\}/)).toBeGreaterThanOrEqual(1)
+    expect(value(/http_requests_total\{method="GET",path="\/version",status="400"\}/)).toBe(2)
+    expect(value(/http_requests_total\{method="GET",path="\/firmware",status="206"\}/)).toBe(2)
+    expect(text).toMatch(/^http_requests_duration_seconds_bucket\{/m)
+    expect(value(/ota_not_modified_total/)).toBe(1)
+    expect(value(/ota_partial_content_total/)).toBe(2)
+    expect(value(/ota_devices_up_to_date_total/)).toBeGreaterThanOrEqual(3)
+    expect(value(/ota_firmware_bytes_served_total/)).toBeGreaterThan(50 * 2 * 1024 * 1024)
   })
 
   it("a Harbor push event is announced over MQTT; other events ignored, bad JSON refused", async () => {

@@ -148,6 +148,12 @@ const serve = Command.make(
       Options.withDefault(5),
       Options.withDescription("Seconds a device's tag list is reused (default 5)"),
     ),
+    metricsPort: Options.integer("metrics-port").pipe(
+      Options.optional,
+      Options.withDescription(
+        "Serve Prometheus metrics on this port at /metrics (default: none; 0 picks one)",
+      ),
+    ),
     ...mqttOptions,
     ...configOptions,
   },
@@ -164,6 +170,7 @@ const serve = Command.make(
             cacheBytes: Math.max(0, options.cacheMb) * 1024 * 1024,
             tagTtlSeconds: Math.max(0, options.tagTtl),
             mqtt: mqttOf(options),
+            metricsPort: Option.getOrUndefined(options.metricsPort),
           }),
       ),
     ),

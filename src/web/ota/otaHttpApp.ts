@@ -1,4 +1,4 @@
-import { HttpRouter, HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import { HttpMiddleware, HttpRouter, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { Console, Effect, Option } from "effect"
 import { isOwrtError, type OwrtError } from "../../errors.js"
 import {
@@ -46,7 +46,16 @@ const query = Effect.map(HttpServerRequest.HttpServerRequest, (request): Query |
 const registryFailure = (error: unknown) =>
   text(`registry error: ${isOwrtError(error) ? error.message : String(error)}`, 502)
 
+/** What the server reports to its metrics (all optional). */
+export interface OtaObserver {
+  readonly cache?: (device: string, hit: boolean) => void
+  /** Firmware bytes sent in a 200 or 206 body. */
+  readonly bytes?: (count: number) => void
+  readonly request?: (method: string, path: string, status: number, seconds: number) => void
+}
+
 export interface OtaHttpOptions {
+  readonly observe?: OtaObserver | undefined
   /** Called for a Harbor push of `device` (after its tag list is forgotten); failures are logged, not answered. */
   readonly onPush?: ((device: string) => Effect.Effect<void, OwrtError>) | undefined
 }
@@ -69,7 +78,8 @@ export const makeOtaHttpApp = (source: FirmwareSource, options: OtaHttpOptions =
       if (release === undefined) return { _tag: "answer", response: noFirmware(q.device) } as const
       if (isUpToDate(q.current, release.version))
         return { _tag: "answer", response: HttpServerResponse.empty({ status: 204 }) } as const
-      const { firmware } = yield* source.firmware(release)
+      const { firmware, cached } = yield* source.firmware(release)
+      options.observe?.cache?.(q.device, cached)
       return { _tag: "found", release, firmware } as const
     }).pipe(
       Effect.catchAll((error) =>
@@ -112,6 +122,10 @@ export const makeOtaHttpApp = (source: FirmwareSource, options: OtaHttpOptions =
         status: 416,
         headers: { ...headers, "content-range": `bytes */${fw.bytes.length}` },
       })
+    {
+      const body = range.kind === "partial" ? range.end + 1 - range.start : fw.bytes.length
+      options.observe?.bytes?.(body)
+    }
     if (range.kind === "partial")
       return HttpServerResponse.uint8Array(fw.bytes.subarray(range.start, range.end + 1), {
         status: 206,
@@ -147,10 +161,29 @@ export const makeOtaHttpApp = (source: FirmwareSource, options: OtaHttpOptions =
     return HttpServerResponse.empty({ status: 200 })
   })
 
-  return HttpRouter.empty.pipe(
-    HttpRouter.get("/health", Effect.succeed(HttpServerResponse.empty({ status: 200 }))),
-    HttpRouter.get("/version", version),
-    HttpRouter.get("/firmware", firmware),
-    HttpRouter.post("/webhooks/harbor", harbor),
+  const knownPaths = new Set(["/health", "/version", "/firmware", "/webhooks/harbor"])
+  const measured = HttpMiddleware.make((app) =>
+    Effect.gen(function* () {
+      const request = yield* HttpServerRequest.HttpServerRequest
+      const started = performance.now()
+      const response = yield* app
+      const path = new URL(request.url, "http://localhost").pathname
+      options.observe?.request?.(
+        request.method,
+        knownPaths.has(path) ? path : "other",
+        response.status,
+        (performance.now() - started) / 1000,
+      )
+      return response
+    }),
+  )
+
+  return measured(
+    HttpRouter.empty.pipe(
+      HttpRouter.get("/health", Effect.succeed(HttpServerResponse.empty({ status: 200 }))),
+      HttpRouter.get("/version", version),
+      HttpRouter.get("/firmware", firmware),
+      HttpRouter.post("/webhooks/harbor", harbor),
+    ),
   )
 }

@@ -4,6 +4,7 @@ import { Console, Effect } from "effect"
 import { UsageError } from "../../errors.js"
 import { announceLatest, type MqttSettings, openFirmwareSource } from "../../operations/ota.js"
 import { makeOtaHttpApp } from "./otaHttpApp.js"
+import { makeOtaMetrics } from "./otaMetrics.js"
 
 export interface OtaServeOptions {
   readonly host: string
@@ -16,6 +17,30 @@ export interface OtaServeOptions {
   readonly tagTtlSeconds: number
   /** The MQTT broker registry pushes are announced to (the Harbor webhook); none: no notices. */
   readonly mqtt?: MqttSettings | undefined
+  /** Port of the Prometheus endpoint (`/metrics`) on the same host; undefined: none. */
+  readonly metricsPort?: number | undefined
+}
+
+const listen = (port: number, host: string, handler: Parameters<typeof createServer>[1]) =>
+  Effect.acquireRelease(
+    Effect.async<ReturnType<typeof createServer>, UsageError>((resume) => {
+      const s = createServer({ keepAliveTimeout: 5_000 }, handler)
+      s.once("error", (error) =>
+        resume(Effect.fail(new UsageError({ detail: `cannot listen on ${host}:${port}: ${error.message}` }))),
+      )
+      s.listen(port, host, () => resume(Effect.succeed(s)))
+    }),
+    (s) =>
+      Effect.async<void>((resume) => {
+        s.closeAllConnections()
+        s.close(() => resume(Effect.void))
+      }),
+  )
+
+const urlOf = (server: ReturnType<typeof createServer>, host: string) => {
+  const address = server.address()
+  const port = typeof address === "object" && address !== null ? address.port : 0
+  return `http://${host.includes(":") ? `[${host}]` : host}:${port}`
 }
 
 /** `owrt ota serve`: the device protocol on its own port, until interrupted. */
@@ -25,30 +50,36 @@ export const serveOta = (options: OtaServeOptions) =>
       return yield* new UsageError({ detail: `--port ${options.port} is not a port (0 to 65535)` })
     const source = yield* openFirmwareSource(options)
     const mqtt = options.mqtt
+    const metrics = options.metricsPort === undefined ? undefined : makeOtaMetrics(source.entries)
     const handler = yield* makeHandler(
       makeOtaHttpApp(source, {
+        observe: metrics?.observer,
         onPush:
-          mqtt === undefined ? undefined : (device) => Effect.asVoid(announceLatest(source, mqtt, device)),
+          mqtt === undefined
+            ? undefined
+            : (device) =>
+                announceLatest(source, mqtt, device).pipe(
+                  Effect.tap((result) => Effect.sync(() => metrics?.notice(result))),
+                  Effect.tapError(() => Effect.sync(() => metrics?.notice("failed"))),
+                  Effect.asVoid,
+                ),
       }),
     )
-    const server = yield* Effect.acquireRelease(
-      Effect.async<ReturnType<typeof createServer>, UsageError>((resume) => {
-        const s = createServer({ keepAliveTimeout: 5_000 }, handler)
-        s.once("error", (error) =>
-          resume(Effect.fail(new UsageError({ detail: `cannot listen: ${error.message}` }))),
+    const server = yield* listen(options.port, options.host, handler)
+    yield* Console.log(`listening: ${urlOf(server, options.host)}`)
+    if (metrics !== undefined && options.metricsPort !== undefined) {
+      const registry = metrics.registry
+      const metricsServer = yield* listen(options.metricsPort, options.host, (req, res) => {
+        if (req.url !== "/metrics") {
+          res.writeHead(404, { "content-type": "text/plain" }).end("not found")
+          return
+        }
+        registry.metrics().then(
+          (body) => res.writeHead(200, { "content-type": registry.contentType }).end(body),
+          (error: Error) => res.writeHead(500, { "content-type": "text/plain" }).end(error.message),
         )
-        s.listen(options.port, options.host, () => resume(Effect.succeed(s)))
-      }),
-      (s) =>
-        Effect.async<void>((resume) => {
-          s.closeAllConnections()
-          s.close(() => resume(Effect.void))
-        }),
-    )
-    const address = server.address()
-    const port = typeof address === "object" && address !== null ? address.port : options.port
-    yield* Console.log(
-      `listening: http://${options.host.includes(":") ? `[${options.host}]` : options.host}:${port}`,
-    )
+      })
+      yield* Console.log(`metrics: ${urlOf(metricsServer, options.host)}/metrics`)
+    }
     return yield* Effect.never
   }).pipe(Effect.scoped)
