@@ -92,8 +92,20 @@ export const makeFirmwareSource = (options: FirmwareSourceOptions) => {
       return listed
     })
 
+  // A release's manifest, read at most once per tag-list period (a re-push under the same tag is seen then).
+  const releases = new Map<string, { readonly at: number; readonly release: Release | undefined }>()
+
   /** The latest release of `device` on `channel`, or undefined when there is none. */
   const latest = (device: string, channel: string) =>
+    Effect.gen(function* () {
+      const kept = releases.get(`${device}\0${channel}`)
+      if (kept !== undefined && Date.now() - kept.at < options.tagTtlMs) return kept.release
+      const release = yield* readLatest(device, channel)
+      releases.set(`${device}\0${channel}`, { at: Date.now(), release })
+      return release
+    })
+
+  const readLatest = (device: string, channel: string) =>
     Effect.gen(function* () {
       const version: SemVer | undefined = latestVersion(yield* tags(device), channel)
       if (version === undefined) return undefined
@@ -170,6 +182,7 @@ export const makeFirmwareSource = (options: FirmwareSourceOptions) => {
     /** Forgets a device's tag list (a registry webhook says it changed). */
     forget: (device: string) => {
       tagLists.delete(device)
+      for (const key of releases.keys()) if (key.startsWith(`${device}\0`)) releases.delete(key)
     },
     /** Firmware blobs held in memory. */
     entries: () => blobs.size,
