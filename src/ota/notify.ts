@@ -1,12 +1,14 @@
 import { readFileSync } from "node:fs"
 import { Effect } from "effect"
+// Loaded with this module only (operations/ota.ts is imported on demand); external to the bundle.
+import { connectAsync } from "mqtt"
 import { OtaNotifyError } from "../errors.js"
 
 /*
  * Release notices over MQTT (ota.md §4): `{"version","size","sha256","channel"}` to `<topic>/<device id>`,
  * QoS 1 and retained, so a device that subscribes later still gets the last one. The broker URL is
  * `mqtt[s]://host:port`; username and password, a CA and a client certificate and key as ota.md §6 lists.
- * The `mqtt` package is loaded only when a notice is sent.
+ * The `mqtt` package loads with this module, which only the OTA commands load.
  */
 
 export interface MqttSettings {
@@ -38,7 +40,6 @@ export const notifyRelease = (
 ): Effect.Effect<void, OtaNotifyError> =>
   Effect.tryPromise({
     try: async () => {
-      const { connectAsync } = await import("mqtt")
       const client = await connectAsync(settings.url, {
         username: settings.username,
         password: settings.password,
