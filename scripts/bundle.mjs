@@ -35,7 +35,15 @@ await build({
   // ajv): only `owrt mcp` needs it, and every other command would pay for its size at startup.
   // better-sqlite3's JavaScript is bundled (a dozen modules fewer to load), its native addon is not (see
   // scripts/sqliteAddon.cjs).
-  external: ["esbuild", "@modelcontextprotocol/sdk", "better-sqlite3/package.json"],
+  // The build farm's pg and graphile-worker likewise: only `owrt worker`/`workers`/`jobs` and a realize with a
+  // postgres executor load them.
+  external: [
+    "esbuild",
+    "@modelcontextprotocol/sdk",
+    "better-sqlite3/package.json",
+    "pg",
+    "graphile-worker",
+  ],
   // effect's Schema imports fast-check for Arbitrary.make only, which owrt never calls (see the stub).
   alias: { "fast-check": join(root, "scripts", "no-fast-check.mjs") },
   // `import { Effect } from "effect"` as `import * as Effect from "effect/Effect"`: tree-shaken (see there).
