@@ -1,5 +1,5 @@
 import { Effect, Schema, type Scope } from "effect"
-import type pg from "pg"
+import pg from "pg"
 import { FarmUnavailableError } from "../errors.js"
 
 /*
@@ -9,7 +9,8 @@ import { FarmUnavailableError } from "../errors.js"
  *   node make one job; a change of state is announced on the `owrt_farm` channel (LISTEN/NOTIFY).
  * - `owrt_farm.workers`: live workers and their heartbeats; a worker silent for longer than the lock
  *   timeout is dead, and its running jobs are unlocked for another worker.
- * `pg` and graphile-worker are loaded only by the commands that use the farm.
+ * This module (and with it `pg`, which the bundle leaves external) is loaded only by the commands that use
+ * the farm.
  */
 
 export const farmChannel = "owrt_farm"
@@ -98,11 +99,10 @@ const failure = (url: string) => (cause: unknown) =>
 /** A pool on the farm's database, its tables made (once, under an advisory lock), closed with the scope. */
 export const connectFarm = (url: string): Effect.Effect<FarmDatabase, FarmUnavailableError, Scope.Scope> =>
   Effect.gen(function* () {
-    const { default: pgModule } = yield* Effect.promise(() => import("pg"))
     const fail = failure(url)
     const pool = yield* Effect.acquireRelease(
       Effect.sync(() => {
-        const made = new pgModule.Pool({ connectionString: url, max: 4 })
+        const made = new pg.Pool({ connectionString: url, max: 4 })
         // An idle client that loses its connection must not crash the process: the next query reports it.
         made.on("error", () => undefined)
         return made
@@ -136,7 +136,7 @@ export const connectFarm = (url: string): Effect.Effect<FarmDatabase, FarmUnavai
         const client: pg.Client = yield* Effect.acquireRelease(
           Effect.tryPromise({
             try: async () => {
-              const made = new pgModule.Client({ connectionString: url })
+              const made = new pg.Client({ connectionString: url })
               made.on("error", () => undefined)
               await made.connect()
               return made

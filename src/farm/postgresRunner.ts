@@ -1,4 +1,5 @@
 import { Deferred, Effect, Exit, Layer, Schema, Scope } from "effect"
+import { Logger, runMigrations } from "graphile-worker"
 import { AppConfig } from "../config/appConfig.js"
 import { FarmBuildError, FarmUnavailableError, InternalError, type OwrtError } from "../errors.js"
 import type { NodeBuildContext, NodeSpec } from "../graph/graph.js"
@@ -46,7 +47,6 @@ export const postgresRunnerLayer = Layer.scoped(
     const farm: Effect.Effect<FarmDatabase, FarmUnavailableError> = yield* Effect.cached(
       Effect.gen(function* () {
         const database = yield* connectFarm(executor.url)
-        const { runMigrations, Logger } = yield* Effect.promise(() => import("graphile-worker"))
         yield* Effect.tryPromise({
           try: () =>
             runMigrations({ connectionString: executor.url, logger: new Logger(() => () => undefined) }),

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from "node:fs"
 import { hostname } from "node:os"
 import { Cause, Effect, Exit, Option, Runtime, Schema } from "effect"
+import * as graphile from "graphile-worker"
 import { BuilderStore } from "../builder/builderStore.js"
 import { AppConfig } from "../config/appConfig.js"
 import { BuildRecords } from "../db/buildRecords.js"
@@ -208,7 +209,6 @@ export const runWorker = (options: WorkerOptions) =>
           })
       })
 
-    const graphile = yield* Effect.promise(() => import("graphile-worker"))
     const runner = yield* Effect.acquireRelease(
       Effect.tryPromise({
         try: () =>
