@@ -37,13 +37,7 @@ await build({
   // scripts/sqliteAddon.cjs).
   // The build farm's pg and graphile-worker likewise: only `owrt worker`/`workers`/`jobs` and a realize with a
   // postgres executor load them.
-  external: [
-    "esbuild",
-    "@modelcontextprotocol/sdk",
-    "better-sqlite3/package.json",
-    "pg",
-    "graphile-worker",
-  ],
+  external: ["esbuild", "@modelcontextprotocol/sdk", "better-sqlite3/package.json", "pg", "graphile-worker"],
   // effect's Schema imports fast-check for Arbitrary.make only, which owrt never calls (see the stub).
   alias: { "fast-check": join(root, "scripts", "no-fast-check.mjs") },
   // `import { Effect } from "effect"` as `import * as Effect from "effect/Effect"`: tree-shaken (see there).
