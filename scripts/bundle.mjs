@@ -36,8 +36,17 @@ await build({
   // better-sqlite3's JavaScript is bundled (a dozen modules fewer to load), its native addon is not (see
   // scripts/sqliteAddon.cjs).
   // The OTA server's MQTT client and metrics library likewise (only `owrt publish` and `owrt ota` load them;
-  // bundled, they made every command's bundle half a megabyte larger).
-  external: ["esbuild", "@modelcontextprotocol/sdk", "better-sqlite3/package.json", "mqtt", "prom-client"],
+  // bundled, they made every command's bundle half a megabyte larger), and the build farm's pg and
+  // graphile-worker (only `owrt worker`/`workers`/`jobs` and a realize with a postgres executor load them).
+  external: [
+    "esbuild",
+    "@modelcontextprotocol/sdk",
+    "better-sqlite3/package.json",
+    "mqtt",
+    "prom-client",
+    "pg",
+    "graphile-worker",
+  ],
   // effect's Schema imports fast-check for Arbitrary.make only, which owrt never calls (see the stub).
   alias: { "fast-check": join(root, "scripts", "no-fast-check.mjs") },
   // `import { Effect } from "effect"` as `import * as Effect from "effect/Effect"`: tree-shaken (see there).

@@ -24,6 +24,9 @@ missing=()
 for tool in "${!tools[@]}"; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("${tools[$tool]}")
 done
+# The build-farm tests start a real PostgreSQL (initdb + postgres in a temp dir); Debian keeps its binaries
+# off PATH, in /usr/lib/postgresql/<version>/bin.
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
 # The web UI's browser tests take screenshots for people to read: they need a font.
 [ -d /usr/share/fonts/truetype/dejavu ] || missing+=(fonts-dejavu-core)
 if ((${#missing[@]} > 0)); then

@@ -913,6 +913,52 @@ export class SubstituteMissingError extends Data.TaggedError("SubstituteMissingE
   }
 }
 
+/** The build farm's database cannot be reached or answered with an error (`executor`, `owrt worker`). */
+export class FarmUnavailableError extends Data.TaggedError("FarmUnavailableError")<{
+  readonly url: string
+  readonly detail: string
+}> {
+  readonly code = "farm_unavailable"
+  readonly exitCode = ExitCode.unavailable
+  override get message(): string {
+    return `build farm database ${this.url}: ${this.detail}`
+  }
+}
+
+/** A worker was given a node its own configuration does not compile to (the machines' projects differ). */
+export class FarmNodeUnknownError extends Data.TaggedError("FarmNodeUnknownError")<{
+  readonly graph: string
+  readonly key: string
+}> {
+  readonly code = "farm_node_unknown"
+  readonly exitCode = ExitCode.invalid
+  override get message(): string {
+    return `${this.graph}: this worker's project does not compile to node ${this.key} (are the coordinator's and the worker's configuration and profiles the same?)`
+  }
+}
+
+/**
+ * A node a farm worker failed to build: the worker's own error (same code and exit code as a local build
+ * would have), with the worker's name and the end of its log.
+ */
+export class FarmBuildError extends Data.TaggedError("FarmBuildError")<{
+  readonly node: string
+  readonly worker: string
+  readonly report: ErrorReport
+  readonly log: string
+}> {
+  get code(): string {
+    return this.report.code
+  }
+  get exitCode(): number {
+    return this.report.exitCode
+  }
+  override get message(): string {
+    const log = this.log.trim() === "" ? "" : `\nworker log (end):\n${this.log.trimEnd()}`
+    return `${this.report.message} (on worker ${this.worker})${log}`
+  }
+}
+
 /** Every error a command can end with. Frontends map these to exit codes and JSON, nothing else. */
 export type OwrtError =
   | ProfileInvalidError
@@ -960,6 +1006,9 @@ export type OwrtError =
   | SubstituteMissingError
   | OtaVersionTakenError
   | OtaNotifyError
+  | FarmUnavailableError
+  | FarmNodeUnknownError
+  | FarmBuildError
 
 /**
  * A version of a device's firmware is published once: publishing other bytes under a version the registry

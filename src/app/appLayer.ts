@@ -10,7 +10,7 @@ import { type Executor, executorLayer } from "../graph/executor.js"
 import { nodeKindsLayer } from "../graph/nodeKinds.js"
 import { type Realizer, realizerLayer } from "../graph/realizer.js"
 import { localRunner } from "../graph/runner.js"
-import { noSubstituter } from "../graph/substituter.js"
+import { noSubstituter, Substituter } from "../graph/substituter.js"
 import { type ProfileRepository, profileRepositoryLayer } from "../profile/profileRepository.js"
 import type { Progress } from "../progress/progress.js"
 
@@ -34,6 +34,16 @@ const signedIndexLayer = Layer.unwrapEffect(
   }),
 )
 
+/** Where nodes are built: here, or (`executor: postgres://…`) by a build farm's workers, loaded only then. */
+const runnerLayer = Layer.unwrapEffect(
+  Effect.gen(function* () {
+    const config = yield* AppConfig
+    if (config.executor.kind === "local") return localRunner
+    const { postgresRunnerLayer } = yield* Effect.promise(() => import("../farm/postgresRunner.js"))
+    return postgresRunnerLayer
+  }),
+)
+
 export type AppServices =
   | AppConfig
   | SqlClient.SqlClient
@@ -42,6 +52,7 @@ export type AppServices =
   | BuilderStore
   | Executor
   | Realizer
+  | Substituter
   | Progress
 
 /**
@@ -74,9 +85,15 @@ export const coreLayer = <E>(
       const builders = Context.merge(profiles, yield* build(builderStoreLayer, indexes))
       const graph = Context.merge(
         builders,
-        yield* build(Layer.mergeAll(nodeKindsLayer(), substituterLayer, localRunner), settings),
+        yield* build(
+          Layer.provideMerge(runnerLayer, Layer.mergeAll(nodeKindsLayer(), substituterLayer)),
+          settings,
+        ),
       )
-      const executor = Context.merge(builders, yield* build(executorLayer, graph))
+      const executor = Context.merge(
+        Context.merge(builders, Context.pick(Substituter)(graph)),
+        yield* build(executorLayer, graph),
+      )
       return Context.merge(executor, yield* build(realizerLayer, executor))
     }),
   )

@@ -32,6 +32,12 @@ export const configOptions = {
     Options.optional,
     Options.withDescription("Builds to run at once (OWRT_JOBS)"),
   ),
+  executor: Options.text("executor").pipe(
+    Options.optional,
+    Options.withDescription(
+      "Where nodes are built: local, or postgres://… for a build farm's workers (OWRT_EXECUTOR)",
+    ),
+  ),
 }
 
 export interface ConfigOptionValues {
@@ -40,6 +46,7 @@ export interface ConfigOptionValues {
   readonly keyring: Option.Option<string>
   readonly offline: boolean
   readonly jobs: Option.Option<number>
+  readonly executor: Option.Option<string>
 }
 
 export const toConfigFlags = (values: ConfigOptionValues): ConfigFlags => ({
@@ -48,6 +55,7 @@ export const toConfigFlags = (values: ConfigOptionValues): ConfigFlags => ({
   keyring: Option.getOrUndefined(values.keyring),
   offline: values.offline ? true : undefined,
   jobs: Option.getOrUndefined(values.jobs),
+  executor: Option.getOrUndefined(values.executor),
 })
 
 export const dryRunOption = Options.boolean("dry-run").pipe(

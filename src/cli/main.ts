@@ -15,6 +15,7 @@ import { buildsCommand } from "./commands/buildsCommand.js"
 import { cacheCommand } from "./commands/cacheCommand.js"
 import { configCommand } from "./commands/configCommand.js"
 import { diffCommand } from "./commands/diffCommand.js"
+import { jobsCommand, workerCommand, workersCommand } from "./commands/farmCommands.js"
 import { flashCommand } from "./commands/flashCommand.js"
 import { mcpCommand } from "./commands/mcpCommand.js"
 import { otaCommand, publishCommand } from "./commands/otaCommand.js"
@@ -44,6 +45,9 @@ const root = Command.make("owrt").pipe(
     configCommand,
     mcpCommand,
     serveCommand,
+    workerCommand,
+    workersCommand,
+    jobsCommand,
   ]),
 )
 

@@ -34,6 +34,8 @@ export interface ResolvedConfig {
   readonly makeEnv: ReadonlyArray<string>
   readonly flash: { readonly allowDevices: ReadonlyArray<string> }
   readonly cache: CacheConfig
+  /** Where nodes are built: here, or by the workers of a build farm queued in PostgreSQL (docs/farm.md). */
+  readonly executor: ExecutorConfig
   /** Where each overridable setting came from, for `owrt config`. */
   readonly sources: {
     readonly store: ConfigSource
@@ -60,6 +62,20 @@ export interface CacheConfig {
   readonly sources: { readonly substituters: ConfigSource; readonly push: ConfigSource }
 }
 
+/** `local`: this machine builds; `postgres`: nodes are queued for `owrt worker`s through the database at `url`. */
+export type ExecutorConfig =
+  | { readonly kind: "local" }
+  | {
+      readonly kind: "postgres"
+      readonly url: string
+      /** The queue jobs go to (`owrt worker --queue`). */
+      readonly queue: string
+      /** Seconds after a worker's last heartbeat before its jobs are given to another worker. */
+      readonly lockTimeout: number
+    }
+
+export const localExecutor: ExecutorConfig = { kind: "local" }
+
 export const noCache: CacheConfig = {
   substituters: [],
   push: false,
@@ -79,6 +95,8 @@ export interface ConfigFlags {
   readonly keyring?: string | undefined
   readonly offline?: boolean | undefined
   readonly jobs?: number | undefined
+  /** `--executor postgres://…` or `local`. */
+  readonly executor?: string | undefined
 }
 
 export const defaultUpstream = "https://downloads.openwrt.org"
@@ -233,6 +251,15 @@ export const resolveConfig = (options: {
       file.makeEnv,
       [],
     )
+    const executorRaw = pick(flags.executor, envOf("OWRT_EXECUTOR"), file.executor, "local")
+    const executor = yield* parseExecutor(
+      executorRaw.source === "flag"
+        ? "--executor"
+        : executorRaw.source === "env"
+          ? "OWRT_EXECUTOR"
+          : "executor",
+      executorRaw.value,
+    )
     const envSubstituters = envOf("OWRT_SUBSTITUTERS")
     const substitutersRaw = pick(
       undefined,
@@ -315,6 +342,7 @@ export const resolveConfig = (options: {
         timeout: file.cache?.timeout ?? 30,
         sources: { substituters: substitutersRaw.source, push: push.source },
       },
+      executor,
       sources: {
         store: store.source,
         upstream: upstream.source,
@@ -326,6 +354,41 @@ export const resolveConfig = (options: {
       },
     }
   })
+
+/** `local`, `postgres://…`, or the configuration file's `{ kind, url, queue, lockTimeout }`. */
+const parseExecutor = (
+  where: string,
+  value:
+    | string
+    | {
+        readonly kind: "local" | "postgres"
+        readonly url?: string | undefined
+        readonly queue?: string | undefined
+        readonly lockTimeout?: number | undefined
+      },
+): Effect.Effect<ExecutorConfig, ConfigInvalidError> => {
+  const spec =
+    typeof value === "string"
+      ? value === "local"
+        ? { kind: "local" as const }
+        : { kind: "postgres" as const, url: value }
+      : value
+  if (spec.kind === "local") return Effect.succeed(localExecutor)
+  const url = spec.url ?? ""
+  if (!/^postgres(ql)?:\/\/\S+$/.test(url))
+    return Effect.fail(
+      new ConfigInvalidError({ source: where, detail: `not \`local\` nor a postgres:// URL: \`${url}\`` }),
+    )
+  const queue = spec.queue ?? "default"
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(queue))
+    return Effect.fail(
+      new ConfigInvalidError({
+        source: where,
+        detail: `queue names are letters, digits, _ and -: \`${queue}\``,
+      }),
+    )
+  return Effect.succeed({ kind: "postgres", url, queue, lockTimeout: spec.lockTimeout ?? 60 })
+}
 
 export const appConfigLayer = (flags: ConfigFlags): Layer.Layer<AppConfig, ConfigInvalidError> =>
   Layer.effect(AppConfig, resolveConfig({ cwd: process.cwd(), env: process.env, flags }))

@@ -49,6 +49,18 @@ export const ConfigFileSchema = Schema.Struct({
   secretsKey: Schema.optional(Schema.String),
   makeEnv: Schema.optional(Schema.Array(EnvName)),
   flash: Schema.optional(Schema.Struct({ allowDevices: Schema.optional(Schema.Array(Schema.String)) })),
+  executor: Schema.optional(
+    Schema.Union(
+      Schema.Literal("local"),
+      Schema.String,
+      Schema.Struct({
+        kind: Schema.Literal("local", "postgres"),
+        url: Schema.optional(Schema.String),
+        queue: Schema.optional(Schema.String),
+        lockTimeout: Schema.optional(Seconds),
+      }),
+    ),
+  ),
   cache: Schema.optional(
     Schema.Struct({
       substituters: Schema.optional(Schema.Array(Schema.String)),

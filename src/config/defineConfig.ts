@@ -49,6 +49,21 @@ export interface OwrtConfig {
     /** Devices MCP and web clients may flash (by path or /dev/disk/by-id name). */
     readonly allowDevices?: ReadonlyArray<string>
   }
+  /**
+   * Where nodes are built (docs/farm.md): `"local"` (default), or a build farm: `"postgres://…"` or
+   * `{ kind: "postgres", url, queue, lockTimeout }` — nodes become jobs that `owrt worker`s claim.
+   * `OWRT_EXECUTOR` and `--executor` override it.
+   */
+  readonly executor?:
+    | string
+    | {
+        readonly kind: "local" | "postgres"
+        readonly url?: string
+        /** The queue jobs go to (`owrt worker --queue`). Default `default`. */
+        readonly queue?: string
+        /** Seconds without a worker's heartbeat before its jobs go to another worker. Default 60. */
+        readonly lockTimeout?: number
+      }
   /** The shared cache (docs/cache.md): OCI registries that hold signed node outputs. */
   readonly cache?: {
     /**

@@ -180,6 +180,7 @@ export const executorLayer = Layer.effect(
                   emit(spec, state)
                   return fill({
                     key: spec.key,
+                    graph: graph.label,
                     output,
                     work,
                     inputs,

@@ -23,6 +23,8 @@ export interface NodeReport {
 export interface NodeBuildContext {
   /** The node's own key (an image's build marker names it). */
   readonly key: string
+  /** The label of the graph it is realized for (`ap@3`): a build farm's worker compiles that graph again. */
+  readonly graph?: string | undefined
   /** An empty directory to build the output into; published by rename when the build succeeds. */
   readonly output: string
   /** A private scratch directory next to it, removed afterwards. */

@@ -133,6 +133,7 @@ describe("configuration precedence: flags > OWRT_* > graph.config.ts > defaults"
     ["OWRT_OFFLINE", "maybe"],
     ["OWRT_UPSTREAM", "ftp://mirror"],
     ["OWRT_MAKE_ENV", "HTTP_PROXY,not-a-name"],
+    ["OWRT_EXECUTOR", "mysql://db/farm"],
   ])("rejects %s=%s with exit 3", async (name, value) => {
     const result = await owrt(["config", "--json"], { cwd: project.dir, env: { [name]: value } })
     expect(result.code).toBe(3)

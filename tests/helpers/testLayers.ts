@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Effect, Layer } from "effect"
-import { AppConfig, noCache, type ResolvedConfig } from "../../src/config/appConfig.js"
+import { AppConfig, localExecutor, noCache, type ResolvedConfig } from "../../src/config/appConfig.js"
 import { databaseLayer } from "../../src/db/database.js"
 import { recordsLayer } from "../../src/db/records.js"
 
@@ -23,6 +23,7 @@ export const testConfig = (store: string, overrides: Partial<ResolvedConfig> = {
   makeEnv: [],
   flash: { allowDevices: [] },
   cache: noCache,
+  executor: localExecutor,
   sources: {
     store: "default",
     upstream: "default",

@@ -1,0 +1,115 @@
+import * as Command from "@effect/cli/Command"
+import * as Options from "@effect/cli/Options"
+import { Effect, Option } from "effect"
+import { cliCaller } from "../cliCaller.js"
+import { configOptions, jsonOption } from "../commonOptions.js"
+import { emit, table } from "../output.js"
+import { runWithApp } from "../runWithApp.js"
+
+// Loaded when a command runs: pg and graphile-worker stay out of every other command's start-up.
+const farmModule = Effect.promise(() => import("../../operations/farm.js"))
+
+const databaseOption = Options.text("database").pipe(
+  Options.optional,
+  Options.withDescription("The build farm's PostgreSQL URL (default: the configured executor's)"),
+)
+
+export const workerCommand = Command.make(
+  "worker",
+  {
+    database: databaseOption,
+    concurrency: Options.integer("concurrency").pipe(
+      Options.withDefault(1),
+      Options.withDescription("Node jobs to build at once"),
+    ),
+    queue: Options.text("queue").pipe(
+      Options.optional,
+      Options.withDescription("Take only this queue's jobs (default: the configured one, else `default`)"),
+    ),
+    lockTimeout: Options.integer("lock-timeout").pipe(
+      Options.optional,
+      Options.withDescription("Seconds without a worker's heartbeat before its jobs go to another worker"),
+    ),
+    name: Options.text("name").pipe(
+      Options.optional,
+      Options.withDescription("This worker's name (default: host-pid)"),
+    ),
+    ...configOptions,
+  },
+  (options) =>
+    // A worker builds here whatever the project's `executor` says (it is the farm).
+    runWithApp({ ...options, executor: Option.some("local") }, () =>
+      Effect.gen(function* () {
+        const { runFarmWorker } = yield* farmModule
+        yield* runFarmWorker({
+          database: Option.getOrUndefined(options.database),
+          concurrency: options.concurrency,
+          queue: Option.getOrUndefined(options.queue),
+          lockTimeout: Option.getOrUndefined(options.lockTimeout),
+          name: Option.getOrUndefined(options.name),
+        })
+      }),
+    ),
+).pipe(
+  Command.withDescription(
+    "Build the nodes a build farm's coordinators queue in PostgreSQL (runs until SIGTERM; see docs/farm.md)",
+  ),
+)
+
+export const workersCommand = Command.make(
+  "workers",
+  { database: databaseOption, json: jsonOption, ...configOptions },
+  (options) =>
+    runWithApp(options, () =>
+      Effect.gen(function* () {
+        const { listWorkers } = yield* farmModule
+        const result = yield* listWorkers.run(
+          { database: Option.getOrUndefined(options.database) },
+          cliCaller,
+        )
+        yield* emit(options.json, result, (value) =>
+          value.workers.length === 0
+            ? ["no live workers"]
+            : table([
+                ["WORKER", "HOST", "QUEUE", "SLOTS", "HEARTBEAT", "BUILDING"],
+                ...value.workers.map((w) => [
+                  w.id,
+                  w.host,
+                  w.queue,
+                  String(w.concurrency),
+                  w.heartbeatAt.slice(0, 19).replace("T", " "),
+                  w.current.join(" ") || "-",
+                ]),
+              ]),
+        )
+      }),
+    ),
+).pipe(Command.withDescription("List the build farm's live workers"))
+
+export const jobsCommand = Command.make(
+  "jobs",
+  { database: databaseOption, json: jsonOption, ...configOptions },
+  (options) =>
+    runWithApp(options, () =>
+      Effect.gen(function* () {
+        const { listJobs } = yield* farmModule
+        const result = yield* listJobs.run({ database: Option.getOrUndefined(options.database) }, cliCaller)
+        yield* emit(options.json, result, (value) => [
+          `queued ${value.totals.queued}, running ${value.totals.running}, done ${value.totals.done}, failed ${value.totals.failed}`,
+          ...(value.jobs.length === 0
+            ? []
+            : table([
+                ["KEY", "KIND", "GRAPH", "STATUS", "WORKER", "ERROR"],
+                ...value.jobs.map((j) => [
+                  j.key,
+                  j.kind,
+                  j.graph,
+                  j.status,
+                  j.worker ?? "-",
+                  j.errorCode ?? "-",
+                ]),
+              ])),
+        ])
+      }),
+    ),
+).pipe(Command.withDescription("List the build farm's node jobs (newest first) and the queue's totals"))

@@ -1,0 +1,197 @@
+import { existsSync, readFileSync } from "node:fs"
+import { join } from "node:path"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { generateKeyPair } from "../../src/cache/signing.js"
+import { buildMirror, serveMirror } from "../fixtures/mirror/index.js"
+import { type ErrorDocument, json, makeProject, owrt } from "../helpers/cli.js"
+import { farmQuery, startWorker, type TestWorker } from "../helpers/farm.js"
+import { startPostgres, type TestPostgres } from "../helpers/postgres.js"
+import { startRegistry, type TestRegistry } from "../helpers/registry.js"
+
+interface BatchReport {
+  readonly results: ReadonlyArray<{
+    readonly profile: string
+    readonly key: string
+    readonly artifacts: ReadonlyArray<{ name: string; sha256: string }>
+  }>
+  readonly failures: ReadonlyArray<{ profile: string; error: { code: string; message: string } }>
+}
+
+const profiles = ["p1", "p2", "p3", "p4", "p5", "p6"]
+const profileYaml = (name: string, packages = "[luci]") =>
+  `release: "23.05.5"\ntarget: ath79/generic\ndevice: tplink_archer-c7-v5\npackages: ${packages}\noverlay: files/${name}\n`
+
+// Real PostgreSQL, a real registry, two workers (separate stores: two machines) and coordinators with
+// stores of their own. Minutes on a loaded machine.
+describe("build farm: workers on PostgreSQL, outputs through the shared cache", () => {
+  let database: TestPostgres
+  let registry: TestRegistry
+  let mirror: { url: string; close: () => Promise<void> }
+  let keyring: string
+  let project: ReturnType<typeof makeProject>
+  const workers: Array<TestWorker> = []
+  const signer = generateKeyPair("farm-1")
+  const counter = () => join(project.dir, "make-image-runs")
+  const makeRuns = () =>
+    existsSync(counter()) ? readFileSync(counter(), "utf8").trim().split("\n").filter(Boolean) : []
+  const env = (store: string, extra: Record<string, string> = {}) => ({
+    OWRT_UPSTREAM: mirror.url,
+    OWRT_KEYRING: keyring,
+    OWRT_FAKE_IB_COUNTER: counter(),
+    OWRT_STORE: join(project.dir, store),
+    ...extra,
+  })
+  const worker = async (name: string, extra: Record<string, string> = {}) => {
+    const started = await startWorker({
+      name,
+      cwd: project.dir,
+      database: database.url,
+      env: env(`store-${name}`, { OWRT_CACHE_PUSH: "1", ...extra }),
+      args: ["--lock-timeout", "2"],
+    })
+    workers.push(started)
+    return started
+  }
+  const coordinator = (store: string, args: ReadonlyArray<string>) =>
+    owrt(["realize", ...args, "--json", "--jobs", "8", "--executor", database.url], {
+      cwd: project.dir,
+      env: env(store),
+    })
+
+  beforeAll(async () => {
+    ;[database, registry] = await Promise.all([startPostgres(), startRegistry()])
+    const built = await buildMirror()
+    keyring = built.keyring
+    mirror = await serveMirror(built.root)
+    const files: Record<string, string> = {}
+    for (const name of profiles) {
+      files[`profiles/${name}.yaml`] = profileYaml(name)
+      files[`profiles/files/${name}/etc/motd`] = `hello from ${name}\n`
+    }
+    files["profiles/broken.yaml"] = profileYaml("p1", "[no-such-package]")
+    files["profiles/slow.yaml"] = profileYaml("slow")
+    files["profiles/files/slow/etc/motd"] = "slow\n"
+    project = makeProject(files, {
+      config: `import { defineConfig } from "owrt/config"
+export default defineConfig({
+  cache: {
+    substituters: ["oci://${registry.host}/owrt/farm"],
+    signingKey: "file:keys/farm-1.sec",
+    trustedKeys: ["${signer.public}"],
+  },
+})
+`,
+    })
+    project.write("keys/farm-1.sec", `${signer.secret}\n`)
+  }, 120_000)
+  afterAll(async () => {
+    await Promise.all(workers.map((w) => w.stop("SIGKILL")))
+    await Promise.all([database?.stop(), registry?.stop(), mirror?.close()])
+    project?.cleanup()
+  })
+
+  it("realize of 6 profiles: every node built once across two workers, both built some, same bytes as a local build", async () => {
+    await Promise.all([worker("wa"), worker("wb")])
+    const farmed = await coordinator("store-c", profiles)
+    expect(farmed.code, farmed.stdout + farmed.stderr + workers.map((w) => w.log()).join("\n")).toBe(0)
+    const report = json<BatchReport>(farmed)
+    expect(report.results).toHaveLength(6)
+
+    // make image ran once per profile, on the workers (the coordinator builds nothing).
+    const runs = makeRuns()
+    expect(runs).toHaveLength(6)
+    const rows = await farmQuery(database.url, "select key, kind, status, worker from owrt_farm.nodes")
+    // fetch-builder once, and stage-overlay, make-image, collect-artifacts per profile.
+    expect(rows).toHaveLength(1 + 3 * 6)
+    expect(rows.every((r) => r.status === "done")).toBe(true)
+    expect(new Set(rows.map((r) => r.worker))).toEqual(new Set(["wa", "wb"]))
+    expect(runs.every((line) => line.includes("/store-wa/") || line.includes("/store-wb/"))).toBe(true)
+
+    const jobs = json<{ totals: { done: number } }>(
+      await owrt(["jobs", "--json", "--database", database.url], { cwd: project.dir, env: env("store-c") }),
+    )
+    expect(jobs.totals.done).toBe(19)
+    const live = json<{ workers: ReadonlyArray<{ id: string }> }>(
+      await owrt(["workers", "--json", "--database", database.url], {
+        cwd: project.dir,
+        env: env("store-c"),
+      }),
+    )
+    expect(live.workers.map((w) => w.id).sort()).toEqual(["wa", "wb"])
+
+    // The same profiles built here alone: byte-identical images.
+    const local = await owrt(["realize", ...profiles, "--json", "--executor", "local"], {
+      cwd: project.dir,
+      env: env("store-local", { OWRT_SUBSTITUTERS: "" }),
+    })
+    expect(local.code, local.stderr).toBe(0)
+    const localReport = json<BatchReport>(local)
+    const shas = (r: BatchReport) =>
+      Object.fromEntries(r.results.map((x) => [x.profile, x.artifacts.map((a) => a.sha256)]))
+    expect(shas(report)).toEqual(shas(localReport))
+    expect(Object.fromEntries(report.results.map((x) => [x.profile, x.key]))).toEqual(
+      Object.fromEntries(localReport.results.map((x) => [x.profile, x.key])),
+    )
+  }, 600_000)
+
+  it("a failing build on a worker comes back as the same typed error, with the worker's log", async () => {
+    const failed = await coordinator("store-c", ["broken"])
+    expect(failed.code).toBe(7)
+    const { error } = json<ErrorDocument>(failed)
+    expect(error.code, failed.stdout).toBe("package_selection_invalid")
+    expect(error.message).toMatch(/no-such-package/)
+    expect(error.message).toMatch(/on worker w[ab]/)
+  }, 300_000)
+
+  it("two coordinators realizing the same profile at once make one job per node", async () => {
+    project.write("profiles/files/p1/etc/banner", "twice\n")
+    const before = makeRuns().length
+    const [one, two] = await Promise.all([coordinator("store-d", ["p1"]), coordinator("store-e", ["p1"])])
+    expect(one.code, one.stderr).toBe(0)
+    expect(two.code, two.stderr).toBe(0)
+    expect(makeRuns().length - before).toBe(1)
+    expect(json<BatchReport>(one).results[0]?.key).toBe(json<BatchReport>(two).results[0]?.key)
+  }, 300_000)
+
+  it("a worker killed in the middle of make image: the other takes the job over after the lock timeout", async () => {
+    // wa builds slowly; wb is stopped until wa has the job.
+    const [wa, wb] = workers
+    await wb?.stop("SIGTERM")
+    await wa?.stop("SIGTERM")
+    const slow = await worker("wslow", { OWRT_FAKE_IB_DELAY: "30" })
+    const realizing = coordinator("store-f", ["slow"])
+    const deadline = Date.now() + 120_000
+    for (;;) {
+      const rows = await farmQuery(
+        database.url,
+        "select 1 from owrt_farm.nodes where kind = 'make-image' and worker = 'wslow' and status = 'running'",
+      )
+      if (rows.length > 0) break
+      if (Date.now() > deadline) throw new Error(`wslow never ran make-image:\n${slow.log()}`)
+      await new Promise((resolve) => setTimeout(resolve, 200))
+    }
+    // make image is sleeping: the worker dies without a word.
+    await slow.stop("SIGKILL")
+    await worker("wc")
+    const done = await realizing
+    expect(done.code, done.stdout + done.stderr).toBe(0)
+    const rows = await farmQuery(
+      database.url,
+      "select worker from owrt_farm.nodes where kind = 'make-image' and graph like 'slow%'",
+    )
+    expect(rows.map((r) => r.worker)).toEqual(["wc"])
+    const failures = json<BatchReport>(done).failures
+    expect(failures).toEqual([])
+  }, 300_000)
+
+  it("a coordinator with the farm down fails with farm_unavailable", async () => {
+    const down = await owrt(
+      ["realize", "p2", "--json", "--rebuild", "--executor", "postgres://postgres@127.0.0.1:9/x"],
+      {
+        cwd: project.dir,
+        env: env("store-g"),
+      },
+    )
+    expect(json<ErrorDocument>(down).error.code).toBe("farm_unavailable")
+  }, 120_000)
+})
