@@ -53,7 +53,7 @@ try {
     rounds,
   )
   report(`plan over ${count} profiles (${rounds} rounds, median)`, timings, {
-    [`owrt plan --all --json (${count} cached)`]: 5,
+    [`owrt plan --all --json (${count} cached)`]: 4,
   })
 } finally {
   await mirror.close()
