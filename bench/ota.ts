@@ -4,53 +4,13 @@
 // Usage: npm run bench -- ota [seconds] [connections]
 import { type ChildProcess, spawn } from "node:child_process"
 import { createHash, randomBytes } from "node:crypto"
-import { createRequire } from "node:module"
 import { crc32 } from "node:zlib"
 import { startRegistry } from "../tests/helpers/registry.js"
+import { autocannon, startListening, stop } from "./lib/load.js"
 import { makeBenchProject, owrtBin } from "./lib/project.js"
-
-interface LoadResult {
-  readonly requests: { readonly average: number }
-  readonly latency: { readonly p99: number }
-  readonly throughput: { readonly average: number }
-  readonly errors: number
-  readonly timeouts: number
-  readonly non2xx: number
-}
-type Autocannon = (options: {
-  url: string
-  connections: number
-  duration: number
-  timeout?: number
-}) => Promise<LoadResult>
-const autocannon = createRequire(import.meta.url)("autocannon") as Autocannon
 
 const seconds = Number(process.argv[2] ?? 10)
 const connections = Number(process.argv[3] ?? 50)
-
-const startListening = (args: ReadonlyArray<string>, cwd: string, env: Record<string, string>) =>
-  new Promise<{ url: string; child: ChildProcess }>((resolve, reject) => {
-    const child = spawn(process.execPath, args, {
-      cwd,
-      env: { ...process.env, ...env },
-      stdio: ["ignore", "pipe", "pipe"],
-    })
-    let errors = ""
-    child.stderr?.on("data", (chunk: Buffer) => (errors += chunk.toString("utf8")))
-    let out = ""
-    child.stdout?.on("data", (chunk: Buffer) => {
-      out += chunk.toString("utf8")
-      const url = /^listening: (\S+)$/m.exec(out)?.[1]
-      if (url) resolve({ url, child })
-    })
-    child.once("exit", (code) => reject(new Error(`${args.join(" ")} exited ${code}:\n${errors}`)))
-  })
-
-const stop = (child: ChildProcess) =>
-  new Promise<void>((done) => {
-    child.once("exit", () => done())
-    child.kill("SIGTERM")
-  })
 
 // The baseline: the same two answers from memory, with node:http and nothing else.
 const bareServer = `

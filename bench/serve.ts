@@ -1,51 +1,14 @@
 // bench/serve: `owrt serve` under load while a build runs — many clients polling a job's status and
 // downloading an image — against a bare node:http server answering the same bytes, in the same run.
 // Usage: npm run bench -- serve [seconds] [connections]
-import { type ChildProcess, spawn } from "node:child_process"
+import type { ChildProcess } from "node:child_process"
 import { writeFileSync } from "node:fs"
-import { createRequire } from "node:module"
 import { join } from "node:path"
+import { autocannon, startListening, stop } from "./lib/load.js"
 import { makeBenchProject, owrtBin, owrtOk, startMirror } from "./lib/project.js"
-
-interface LoadResult {
-  readonly requests: { readonly average: number }
-  readonly latency: { readonly p99: number }
-  readonly throughput: { readonly average: number }
-  readonly errors: number
-  readonly timeouts: number
-  readonly non2xx: number
-}
-type Autocannon = (options: { url: string; connections: number; duration: number }) => Promise<LoadResult>
-const autocannon = createRequire(import.meta.url)("autocannon") as Autocannon
 
 const seconds = Number(process.argv[2] ?? 10)
 const connections = Number(process.argv[3] ?? 50)
-
-/** Starts a process that prints `listening: <url>` and resolves with the URL. */
-const startListening = (args: ReadonlyArray<string>, cwd: string, env: Record<string, string>) =>
-  new Promise<{ url: string; child: ChildProcess }>((resolve, reject) => {
-    const child = spawn(process.execPath, args, {
-      cwd,
-      env: { ...process.env, ...env },
-      stdio: ["ignore", "pipe", "pipe"],
-    })
-    // Its stderr matters only when it fails to start (a stop by SIGTERM reports `interrupted` there).
-    let errors = ""
-    child.stderr?.on("data", (chunk: Buffer) => (errors += chunk.toString("utf8")))
-    let out = ""
-    child.stdout?.on("data", (chunk: Buffer) => {
-      out += chunk.toString("utf8")
-      const url = /^listening: (\S+)$/m.exec(out)?.[1]
-      if (url) resolve({ url, child })
-    })
-    child.once("exit", (code) => reject(new Error(`${args.join(" ")} exited ${code}:\n${errors}`)))
-  })
-
-const stop = (child: ChildProcess) =>
-  new Promise<void>((done) => {
-    child.once("exit", () => done())
-    child.kill("SIGTERM")
-  })
 
 // The baseline: the same JSON and the same file, from node:http and nothing else.
 const bareServer = `

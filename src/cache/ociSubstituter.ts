@@ -22,7 +22,7 @@ import {
   type NodeManifest as NodeManifestType,
   NodeMetadata,
 } from "./manifest.js"
-import { makeRegistryClient, type RegistryClient } from "./registryClient.js"
+import { type Credentials, makeRegistryClient, type RegistryClient } from "./registryClient.js"
 import { parseRegistryUrl } from "./registryLocation.js"
 import { type PublicKey, parsePublicKey, parseSecretKey, signEntry, verifyEntry } from "./signing.js"
 import { packTree, unpackTree } from "./storeTar.js"
@@ -42,6 +42,24 @@ const concurrency = 16
 const decodeManifest = Schema.decodeUnknownEither(Schema.parseJson(NodeManifest))
 const decodeMetadata = Schema.decodeUnknownEither(Schema.parseJson(NodeMetadata))
 
+/** The credentials `cache.credentials` holds for a registry host (the password read from its reference). */
+export const registryCredentials = (
+  config: ResolvedConfig,
+  host: string,
+): Effect.Effect<Credentials | undefined, OwrtError> =>
+  Effect.gen(function* () {
+    const credential = config.cache.credentials[host]
+    if (credential === undefined) return undefined
+    const password = yield* readSecret({
+      profile: "graph.config.ts",
+      name: `cache.credentials.${host}`,
+      reference: credential.password,
+      baseDir: config.projectRoot,
+      env: process.env,
+    })
+    return password === undefined ? undefined : { username: credential.username, password }
+  })
+
 export interface CacheClients {
   readonly clients: ReadonlyArray<RegistryClient>
   readonly client: (source: string) => Effect.Effect<RegistryClient, InternalError>
@@ -54,24 +72,10 @@ export const cacheClients = (config: ResolvedConfig): Effect.Effect<CacheClients
     const clients: Array<RegistryClient> = []
     for (const url of config.cache.substituters) {
       const location = yield* parseRegistryUrl(url, "cache.substituters")
-      const credential = config.cache.credentials[location.host]
-      const password =
-        credential === undefined
-          ? undefined
-          : yield* readSecret({
-              profile: "graph.config.ts",
-              name: `cache.credentials.${location.host}`,
-              reference: credential.password,
-              baseDir: config.projectRoot,
-              env: process.env,
-            })
       clients.push(
         makeRegistryClient({
           location,
-          credentials:
-            credential === undefined || password === undefined
-              ? undefined
-              : { username: credential.username, password },
+          credentials: yield* registryCredentials(config, location.host),
           timeoutSeconds: config.cache.timeout,
         }),
       )

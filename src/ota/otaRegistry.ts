@@ -1,7 +1,7 @@
 import { Effect } from "effect"
+import { registryCredentials } from "../cache/ociSubstituter.js"
 import type { ResolvedConfig } from "../config/appConfig.js"
 import { ConfigInvalidError, type OwrtError } from "../errors.js"
-import { readSecret } from "../profile/secrets.js"
 import type { FirmwareRegistry } from "./firmwareSource.js"
 
 const loopback = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])(:\d+)?$/
@@ -30,25 +30,11 @@ export const firmwareRegistry = (
       })
     const [, scheme, host = ""] = match
     const http = scheme === "oci+http" || (scheme === "oci" && loopback.test(host))
-    const credential = config.cache.credentials[host]
-    const password =
-      credential === undefined
-        ? undefined
-        : yield* readSecret({
-            profile: "graph.config.ts",
-            name: `cache.credentials.${host}`,
-            reference: credential.password,
-            baseDir: config.projectRoot,
-            env: process.env,
-          })
     return {
       base: `${http ? "http" : "https"}://${host}`,
       host,
       prefix,
-      credentials:
-        credential === undefined || password === undefined
-          ? undefined
-          : { username: credential.username, password },
+      credentials: yield* registryCredentials(config, host),
       timeoutSeconds: config.cache.timeout,
     }
   })

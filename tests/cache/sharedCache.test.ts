@@ -8,7 +8,7 @@ import { fingerprintOf } from "../../src/cache/manifest.js"
 import { generateKeyPair, parseSecretKey, signEntry } from "../../src/cache/signing.js"
 import { buildMirror, serveMirror } from "../fixtures/mirror/index.js"
 import { type ErrorDocument, json, makeProject, owrt } from "../helpers/cli.js"
-import { startRegistry, type TestRegistry } from "../helpers/registry.js"
+import { startBlobCountingProxy, startRegistry, type TestRegistry } from "../helpers/registry.js"
 
 interface Realized {
   readonly results: ReadonlyArray<{
@@ -308,25 +308,11 @@ export default defineConfig({
   }, 300_000)
 
   it("two processes substituting the same nodes at once download each blob once (the store lock)", async () => {
-    const gets = new Map<string, number>()
-    const target = new URL(registry.url)
-    const proxy = createServer((req, res) => {
-      const blob = /\/blobs\/(sha256:[0-9a-f]{64})$/.exec(req.url ?? "")?.[1]
-      if (req.method === "GET" && blob) gets.set(blob, (gets.get(blob) ?? 0) + 1)
-      const forward = request(
-        { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers },
-        (answer) => {
-          res.writeHead(answer.statusCode ?? 502, answer.headers)
-          answer.pipe(res)
-        },
-      )
-      req.pipe(forward)
-    })
-    await new Promise<void>((resolve) => proxy.listen(0, "127.0.0.1", resolve))
-    const port = (proxy.address() as { port: number }).port
+    const proxy = await startBlobCountingProxy(registry.url)
+    const gets = proxy.gets
     try {
       const before = makeRuns()
-      const env = { OWRT_SUBSTITUTERS: `oci://127.0.0.1:${port}/owrt/cache` }
+      const env = { OWRT_SUBSTITUTERS: `oci://${proxy.host}/owrt/cache` }
       const [one, two] = await Promise.all([realize("store-twice", env), realize("store-twice", env)])
       const why = JSON.stringify({ one: one.warnings, two: two.warnings, gets: [...gets] })
       expect(makeRuns(), why).toBe(before)
@@ -345,7 +331,6 @@ export default defineConfig({
         why,
       ).toBe(true)
     } finally {
-      proxy.closeAllConnections()
       proxy.close()
     }
   }, 300_000)

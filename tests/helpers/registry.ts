@@ -1,5 +1,6 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process"
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { createServer as createHttpServer, request as httpRequest } from "node:http"
 import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -131,4 +132,39 @@ export const startRegistry = async (options: RegistryOptions = {}): Promise<Test
     }
   }
   throw lastError
+}
+
+/** A proxy in front of a registry that counts blob downloads (GET /v2/…/blobs/<digest>) per digest. */
+export interface BlobCountingProxy {
+  /** `127.0.0.1:port`: what an `oci://` URL names. */
+  readonly host: string
+  readonly gets: Map<string, number>
+  readonly close: () => void
+}
+
+export const startBlobCountingProxy = async (registryUrl: string): Promise<BlobCountingProxy> => {
+  const target = new URL(registryUrl)
+  const gets = new Map<string, number>()
+  const proxy = createHttpServer((req, res) => {
+    const blob = /\/blobs\/(sha256:[0-9a-f]{64})$/.exec(req.url ?? "")?.[1]
+    if (req.method === "GET" && blob) gets.set(blob, (gets.get(blob) ?? 0) + 1)
+    const forward = httpRequest(
+      { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers },
+      (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers)
+        answer.pipe(res)
+      },
+    )
+    req.pipe(forward)
+  })
+  await new Promise<void>((resolve) => proxy.listen(0, "127.0.0.1", resolve))
+  const port = (proxy.address() as { port: number }).port
+  return {
+    host: `127.0.0.1:${port}`,
+    gets,
+    close: () => {
+      proxy.closeAllConnections()
+      proxy.close()
+    },
+  }
 }

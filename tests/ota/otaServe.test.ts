@@ -1,6 +1,5 @@
 import { createHash } from "node:crypto"
 import { readFileSync } from "node:fs"
-import { createServer, request } from "node:http"
 import { createServer as createNetServer } from "node:net"
 import { join } from "node:path"
 import { crc32 } from "node:zlib"
@@ -8,7 +7,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { buildMirror, serveMirror } from "../fixtures/mirror/index.js"
 import { type ErrorDocument, json, makeProject, owrt } from "../helpers/cli.js"
 import { startBroker, type TestBroker } from "../helpers/mosquitto.js"
-import { startRegistry, type TestRegistry } from "../helpers/registry.js"
+import {
+  type BlobCountingProxy,
+  startBlobCountingProxy,
+  startRegistry,
+  type TestRegistry,
+} from "../helpers/registry.js"
 import { ap, rawRequest, type ServeProcess, startServe } from "../web/serveProcess.js"
 
 interface Published {
@@ -56,8 +60,7 @@ describe("OTA: owrt publish and owrt ota serve (OtaFlux's device protocol) again
   let project: ReturnType<typeof makeProject>
   let server: ServeProcess
   let metricsPort = 0
-  let proxy: ReturnType<typeof createServer>
-  const blobGets = new Map<string, number>()
+  let proxy: BlobCountingProxy
   let published: Published
   let image: Buffer
   const env = () => ({ OWRT_UPSTREAM: mirror.url, OWRT_KEYRING: keyring, OWRT_OTA_PREFIX: "fw/" })
@@ -71,21 +74,7 @@ describe("OTA: owrt publish and owrt ota serve (OtaFlux's device protocol) again
     mirror = await serveMirror(built.root)
     project = makeProject({ "profiles/hive-ap.yaml": ap("tplink_archer-c7-v5") })
     // The server reaches the registry through a proxy that counts blob downloads.
-    const target = new URL(registry.url)
-    proxy = createServer((req, res) => {
-      const blob = /\/blobs\/(sha256:[0-9a-f]{64})$/.exec(req.url ?? "")?.[1]
-      if (req.method === "GET" && blob) blobGets.set(blob, (blobGets.get(blob) ?? 0) + 1)
-      const forward = request(
-        { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers },
-        (answer) => {
-          res.writeHead(answer.statusCode ?? 502, answer.headers)
-          answer.pipe(res)
-        },
-      )
-      req.pipe(forward)
-    })
-    await new Promise<void>((resolve) => proxy.listen(0, "127.0.0.1", resolve))
-    const port = (proxy.address() as { port: number }).port
+    proxy = await startBlobCountingProxy(registry.url)
     const realized = await run(["realize", "hive-ap", "--json"])
     expect(realized.code, realized.stderr).toBe(0)
     const result = await run([
@@ -110,7 +99,7 @@ describe("OTA: owrt publish and owrt ota serve (OtaFlux's device protocol) again
     server = await startServe(
       [
         "--registry",
-        `oci://127.0.0.1:${port}`,
+        `oci://${proxy.host}`,
         "--tag-ttl",
         "0",
         "--mqtt-url",
@@ -127,7 +116,6 @@ describe("OTA: owrt publish and owrt ota serve (OtaFlux's device protocol) again
   }, 300_000)
   afterAll(async () => {
     await server?.stop()
-    proxy?.closeAllConnections()
     proxy?.close()
     await registry?.stop()
     await broker?.stop()
@@ -290,10 +278,10 @@ describe("OTA: owrt publish and owrt ota serve (OtaFlux's device protocol) again
       Array.from({ length: 50 }, () => rawRequest(server.url, "/firmware?device=herd")),
     )
     expect(answers.every((a) => a.status === 200 && a.body.equals(bytes))).toBe(true)
-    expect(blobGets.get(digest)).toBe(1)
+    expect(proxy.gets.get(digest)).toBe(1)
     // Later ones come from memory too.
     await rawRequest(server.url, "/version?device=herd")
-    expect(blobGets.get(digest)).toBe(1)
+    expect(proxy.gets.get(digest)).toBe(1)
   })
 
   it("publish announces the release over MQTT, retained: a device subscribing later still gets it", async () => {
