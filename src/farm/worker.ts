@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from "node:fs"
 import { hostname } from "node:os"
-import { Cause, Effect, Exit, Option, Runtime, Schema } from "effect"
+import { Cause, Effect, Exit, FiberSet, Option, Schema } from "effect"
 import * as graphile from "graphile-worker"
 import { BuilderStore } from "../builder/builderStore.js"
 import { AppConfig } from "../config/appConfig.js"
@@ -55,7 +55,9 @@ export const runWorker = (options: WorkerOptions) =>
     const outer = yield* Progress
     const name = options.name ?? `${hostname()}-${process.pid}`
     const database = yield* connectFarm(options.url)
-    const runtime = yield* Effect.runtime<Database>()
+    // graphile-worker calls its task with a Promise: each job runs as a fiber of this set, in this scope —
+    // interrupted if the worker's scope closes first.
+    const runJob = yield* FiberSet.makeRuntimePromise<Database>()
     const db = yield* databaseContext
 
     /** Builds one node of one graph here; the job's log lines, collected. */
@@ -226,7 +228,7 @@ export const runWorker = (options: WorkerOptions) =>
                     : ""
                 current.add(key)
                 try {
-                  await Runtime.runPromise(runtime)(handle(payload, helpers.job.locked_by ?? ""))
+                  await runJob(handle(payload, helpers.job.locked_by ?? ""))
                 } finally {
                   current.delete(key)
                 }
