@@ -43,6 +43,9 @@ export type RunningCalls = Set<Promise<unknown>>
 /** Starts a tool call's effect as a fiber of the server's scope (`FiberSet.makeRuntime`). */
 export type RunCall = <A, E>(effect: Effect.Effect<A, E, AppServices>) => Fiber.RuntimeFiber<A, E>
 
+/** How long a tool call's result waits after its last progress notification (see the handler). */
+const notificationGapMs = 20
+
 /** An MCP server whose tools are the library's operations, each run as a fiber started by `run`. */
 export const makeMcpServer = (
   tools: ReadonlyArray<AnyOperation>,
@@ -65,12 +68,14 @@ export const makeMcpServer = (
       )
     }
     const token = request.params._meta?.progressToken
+    // The last notification sent, so that the result goes out after it has been written.
+    let lastSent: Promise<unknown> = Promise.resolve()
     // This call's progress, in this call's context: concurrent calls each hear only their own.
     const progress =
       token === undefined
         ? silent
         : toolCallProgress(({ progress: count, message }) => {
-            extra
+            lastSent = extra
               .sendNotification({
                 method: "notifications/progress",
                 params: { progressToken: token, progress: count, message },
@@ -88,6 +93,12 @@ export const makeMcpServer = (
     const call = new Promise<Exit.Exit<unknown, unknown>>((resolve) => fiber.addObserver(resolve))
     running.add(call)
     const exit = await call.finally(() => running.delete(call))
+    if (token !== undefined) {
+      // The SDK's client handles a response at once but each notification a microtask later, so a
+      // final notification read in the same chunk as the response is dropped: let it go out alone.
+      await lastSent
+      await new Promise((resolve) => setTimeout(resolve, notificationGapMs))
+    }
     return Exit.isSuccess(exit) ? successResult(exit.value) : errorResult(reportCause(exit.cause))
   })
   return server
