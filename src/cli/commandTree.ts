@@ -84,27 +84,95 @@ interface DescriptorNode {
 
 const helpConfig = CliConfig.make({ showBuiltIns: false })
 
+/** Subcommands by name, each read from its descriptor the first time it is asked for. */
+class LazyShapes implements ReadonlyMap<string, CommandShape> {
+  private readonly made = new Map<string, CommandShape>()
+  constructor(private readonly nodes: ReadonlyMap<string, () => CommandShape>) {}
+  get size() {
+    return this.nodes.size
+  }
+  has(name: string) {
+    return this.nodes.has(name)
+  }
+  get(name: string) {
+    const made = this.made.get(name)
+    if (made !== undefined) return made
+    const make = this.nodes.get(name)
+    if (make === undefined) return undefined
+    const shape = make()
+    this.made.set(name, shape)
+    return shape
+  }
+  *entries(): MapIterator<[string, CommandShape]> {
+    for (const name of this.nodes.keys()) yield [name, this.get(name) as CommandShape]
+  }
+  keys(): MapIterator<string> {
+    return this.nodes.keys()
+  }
+  *values(): MapIterator<CommandShape> {
+    for (const [, shape] of this.entries()) yield shape
+  }
+  forEach(callback: (value: CommandShape, key: string, map: ReadonlyMap<string, CommandShape>) => void) {
+    for (const [name, shape] of this.entries()) callback(shape, name, this)
+  }
+  [Symbol.iterator]() {
+    return this.entries()
+  }
+}
+
+/*
+ * Shapes are read lazily: a command line names one path through the tree, and reading every command's
+ * usage up front was a measurable part of each start.
+ */
 const shapeOf = (node: DescriptorNode, prefix: string): CommandShape => {
   if (node._tag === "Map" && node.command) return shapeOf(node.command, prefix)
-  const descriptor = node as unknown as Descriptor.Command<unknown>
   if (node._tag === "Subcommands" && node.parent && node.children) {
     const parent = shapeOf(node.parent, prefix)
-    const subcommands = new Map<string, CommandShape>()
+    const children = new Map<string, () => CommandShape>()
     for (const child of node.children) {
       const name = [...Descriptor.getNames(child as unknown as Descriptor.Command<unknown>)][0]
-      if (name !== undefined) subcommands.set(name, shapeOf(child, `${parent.path} ${name}`))
+      if (name !== undefined) children.set(name, () => shapeOf(child, `${parent.path} ${name}`))
     }
-    return { ...parent, subcommands }
+    const subcommands = new LazyShapes(children)
+    return {
+      path: parent.path,
+      get options() {
+        return parent.options
+      },
+      get maxArguments() {
+        return parent.maxArguments
+      },
+      get usage() {
+        return parent.usage
+      },
+      subcommands,
+      help: parent.help,
+    }
   }
+  const descriptor = node as unknown as Descriptor.Command<unknown>
   const name = [...Descriptor.getNames(descriptor)][0] ?? ""
-  const usage = withoutName(Descriptor.getUsage(descriptor))
-  const { options, maxArguments } = readUsage(usage)
+  let usage: Usage.Usage | undefined
+  let read: ReturnType<typeof readUsage> | undefined
+  const usageOf = () => {
+    usage ??= withoutName(Descriptor.getUsage(descriptor))
+    return usage
+  }
+  const readOf = () => {
+    read ??= readUsage(usageOf())
+    return read
+  }
   return {
     path: prefix === "" ? name : prefix,
-    options,
-    maxArguments,
+    get options() {
+      return readOf().options
+    },
+    get maxArguments() {
+      return readOf().maxArguments
+    },
+    get usage() {
+      return usageOf()
+    },
     subcommands: new Map(),
-    usage,
     help: () => Descriptor.getHelp(descriptor, helpConfig),
   }
 }

@@ -1,4 +1,4 @@
-import { mkdirSync, statSync } from "node:fs"
+import { mkdirSync, readdirSync, statSync } from "node:fs"
 import { join } from "node:path"
 import { Context, Effect, Fiber, Layer, Option, Scope } from "effect"
 import { AppConfig } from "../config/appConfig.js"
@@ -389,14 +389,24 @@ export const executorLayer = Layer.effect(
       Effect.gen(function* () {
         const rows = new Map((yield* withSql(StorePathRecords.listValid())).map((r) => [r.key, r] as const))
         const statuses = new Map<string, NodeStatus>()
+        // A row whose directory is gone is not stored (gc or a hand removed it). Many nodes are checked
+        // against one listing of the store; a few, each with a stat.
+        const nodeCount = graphs.reduce((sum, graph) => sum + graph.nodes.length, 0)
+        const isStored =
+          nodeCount > listStoreAbove
+            ? storeDirectories(config.store)
+            : (name: string) => existsDirectory(join(config.store, name))
         for (const graph of graphs) {
           for (const node of graph.nodes) {
             if (isPending(node) || statuses.has(node.key)) continue
             const row = rows.get(node.key)
-            const path = row ? join(config.store, storePathName(node.key, row.name)) : null
-            // A row whose directory is gone is not stored (gc or a hand removed it).
-            const present = path !== null && (yield* Effect.sync(() => existsDirectory(path)))
-            statuses.set(node.key, { key: node.key, stored: present, path: present ? path : null })
+            const name = row ? storePathName(node.key, row.name) : null
+            const present = name !== null && isStored(name)
+            statuses.set(node.key, {
+              key: node.key,
+              stored: present,
+              path: present ? join(config.store, name) : null,
+            })
           }
         }
         if (lookupOptions.remote === true && substituter.sources.length > 0) {
@@ -482,6 +492,24 @@ export const executorLayer = Layer.effect(
     return { realize, lookup, audit } satisfies ExecutorService
   }),
 )
+
+/** From how many nodes a lookup reads the store's directory once instead of a stat per node. */
+const listStoreAbove = 32
+
+/** Whether a name is a directory of the store, from one listing (nothing is stored when it cannot be read). */
+const storeDirectories = (store: string): ((name: string) => boolean) => {
+  let names: ReadonlySet<string>
+  try {
+    names = new Set(
+      readdirSync(store, { withFileTypes: true })
+        .filter((entry) => entry.isDirectory())
+        .map((entry) => entry.name),
+    )
+  } catch {
+    names = new Set()
+  }
+  return (name) => names.has(name)
+}
 
 const existsDirectory = (path: string): boolean => {
   try {

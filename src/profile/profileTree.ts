@@ -99,9 +99,11 @@ const readBounded = (path: string, maxBytes: number): TextRead | undefined => {
         buffer.copy(larger, 0, 0, length)
         buffer = larger
       }
-      const read = readSync(fd, buffer, length, buffer.length - length, null)
-      if (read === 0) break
+      const wanted = buffer.length - length
+      const read = readSync(fd, buffer, length, wanted, null)
       length += read
+      // A regular file reads short only at its end: no second read to hear that it is over.
+      if (read < wanted) break
     }
     if (length > maxBytes) return { _tag: "tooLarge", size: length }
     return { _tag: "text", text: buffer.subarray(0, length).toString("utf8") }
