@@ -162,20 +162,24 @@ export const fetchEntry = (options: {
       return yield* refuse("malformed", "the metadata layer does not agree with the signed manifest")
     // Unpacked as it downloads (into the private output, which the caller removes on failure): the
     // tree counts only once the whole blob had the signed digest.
-    yield* client.streamBlob(
+    const unpacked = yield* client.streamBlob(
       tree,
       (input) => unpackTree(input, options.output, subject),
       (bytes) => options.report?.({ bytes, total: tree.size }),
     )
     // The unpacked tree must have the signed digest: checked on the digest the store takes before it
     // publishes (or by `checkTree` for an output that is not published).
-    const check = (unpacked: TreeDigest) =>
-      unpacked.digest === treeDigestSigned
-        ? Effect.void
-        : refuse(
-            "tree_mismatch",
-            `the unpacked tree has digest ${unpacked.digest}, signed ${treeDigestSigned}`,
-          )
+    // Its files were hashed as they were written: the digest need not read them back.
+    const check: OutputCheck<OwrtError> = {
+      check: (digest: TreeDigest) =>
+        digest.digest === treeDigestSigned
+          ? Effect.void
+          : refuse(
+              "tree_mismatch",
+              `the unpacked tree has digest ${digest.digest}, signed ${treeDigestSigned}`,
+            ),
+      contents: unpacked.contents,
+    }
     return { manifest, check }
   })
 
@@ -184,7 +188,8 @@ export const checkTree = (
   output: string,
   listingOnly: boolean,
   check: OutputCheck<OwrtError>,
-): Effect.Effect<void, OwrtError> => Effect.flatMap(treeDigest(output, { listingOnly }), check)
+): Effect.Effect<void, OwrtError> =>
+  Effect.flatMap(treeDigest(output, { listingOnly, known: check.contents }), check.check)
 
 /** Packs, signs and uploads a stored node; nothing happens when the registry has it already. */
 export const pushEntry = (options: {

@@ -15,6 +15,7 @@ import type { Readable } from "node:stream"
 import { Effect } from "effect"
 import { Header, Parser, Pax, type ReadEntry } from "tar"
 import { CacheEntryError, InternalError } from "../errors.js"
+import type { FileContent } from "../store/treeDigest.js"
 
 /*
  * A store path as a deterministic tar, like a Nix NAR: entries in sorted order (a directory before its
@@ -216,6 +217,12 @@ class SparseWriter {
   }
 }
 
+/** What an unpack wrote: its entry count, and each file's content digest, hashed from the bytes written. */
+export interface UnpackedTree {
+  readonly entries: number
+  readonly contents: ReadonlyMap<string, FileContent>
+}
+
 /**
  * Unpacks a tar made by `packTree` (a file, or a stream as it downloads) into the empty directory `dest`. Any entry that is not a directory,
  * regular file or symbolic link, names a path outside `dest`, repeats a path, or links out of the tree
@@ -226,11 +233,12 @@ export const unpackTree = (
   source: string | Readable,
   dest: string,
   subject: string,
-): Effect.Effect<{ readonly entries: number }, CacheEntryError | InternalError> =>
+): Effect.Effect<UnpackedTree, CacheEntryError | InternalError> =>
   Effect.tryPromise({
     try: () =>
-      new Promise<{ entries: number }>((resolve, reject) => {
+      new Promise<UnpackedTree>((resolve, reject) => {
         const seen = new Set<string>()
+        const contents = new Map<string, FileContent>()
         const directories: Array<{ path: string; mode: number }> = []
         let failure: CacheEntryError | undefined
         let pending = Promise.resolve()
@@ -287,9 +295,11 @@ export const unpackTree = (
             if (size <= smallFile) {
               const chunks: Array<Buffer> = []
               let received = 0
+              const hash = createHash("sha256")
               entry.on("data", (chunk: Buffer) => {
                 received += chunk.length
                 chunks.push(chunk)
+                hash.update(chunk)
               })
               const done = new Promise<void>((resolve, reject) => {
                 entry.on("end", () => resolve())
@@ -307,6 +317,7 @@ export const unpackTree = (
                 } finally {
                   closeSync(fd)
                 }
+                contents.set(path, { size: received, sha256: hash.digest("hex") })
               })
               return
             }
@@ -317,11 +328,13 @@ export const unpackTree = (
             pending = pending.then(async () => {
               const fd = openSync(target, "wx", 0o600)
               const sparse = new SparseWriter(fd)
+              const hash = createHash("sha256")
               try {
                 await new Promise<void>((done, fail) => {
                   entry.on("data", (chunk: Buffer) => {
                     try {
                       sparse.write(chunk)
+                      hash.update(chunk)
                     } catch (error) {
                       fail(error)
                     }
@@ -337,6 +350,7 @@ export const unpackTree = (
               }
               if (sparse.length !== size)
                 refuse("truncated", `\`${path}\` has ${sparse.length} of ${size} bytes`)
+              else contents.set(path, { size, sha256: hash.digest("hex") })
             })
           },
         })
@@ -350,7 +364,7 @@ export const unpackTree = (
               if (failure !== undefined) throw failure
               // Deepest first: a read-only directory cannot take its own children's modes afterwards.
               for (const dir of directories.reverse()) await chmod(dir.path, dir.mode)
-              resolve({ entries: count })
+              resolve({ entries: count, contents })
             })
             .catch(reject)
         })

@@ -221,7 +221,15 @@ export const executorLayer = Layer.effect(
         /** What the caches say of each node this graph may need, asked once for all (concurrently). */
         let lookups: ReadonlyMap<string, SubstituteLookup> = new Map()
 
-        const realizeSpec = (spec: NodeSpec, inputs: ReadonlyMap<string, StoredNode>) =>
+        /*
+         * `inputs` are awaited only to build: a node found here or substituted needs nothing of its
+         * dependencies, so the nodes a cache has are downloaded at once, side by side (each in a download
+         * slot), instead of one after the other along the graph.
+         */
+        const realizeSpec = (
+          spec: NodeSpec,
+          awaitInputs: Effect.Effect<ReadonlyMap<string, StoredNode>, OwrtError>,
+        ) =>
           Effect.gen(function* () {
             emit(spec, "checking")
             const rebuild = options.rebuild === true && spec.kind.rebuildable
@@ -239,8 +247,10 @@ export const executorLayer = Layer.effect(
                 : (lookups.get(spec.key) ?? { _tag: "miss" })
               if (lookup._tag === "hit") {
                 const substituted = yield* Effect.either(
-                  publish(spec, inputs, false, "substituting", (context) =>
-                    Effect.scoped(substituter.fetch(spec, lookup.source, context.output, context.report)),
+                  slots.download.withPermits(1)(
+                    publish(spec, new Map(), false, "substituting", (context) =>
+                      Effect.scoped(substituter.fetch(spec, lookup.source, context.output, context.report)),
+                    ),
                   ),
                 )
                 // Another process may have published it while this one waited for the lock: a plain hit.
@@ -265,6 +275,7 @@ export const executorLayer = Layer.effect(
                 )
               } else if (lookup._tag === "error") warnAbout(lookup.error)
             }
+            const inputs = yield* awaitInputs
             const stored = yield* inSlot(spec.kind)(
               publish(spec, inputs, rebuild, "building", (context) =>
                 runner.run(spec, context).pipe(Effect.scoped),
@@ -345,8 +356,9 @@ export const executorLayer = Layer.effect(
               ? Effect.dieMessage(`${graph.label}: ${spec.kind.kind} depends on ${dep}, which comes later`)
               : Effect.map(output, (stored) => [dep, stored] as const)
           })
-          const run = Effect.flatMap(Effect.all(deps, { concurrency: "unbounded" }), (inputs) =>
-            realizeSpec(spec, new Map(inputs)),
+          const run = realizeSpec(
+            spec,
+            Effect.map(Effect.all(deps, { concurrency: "unbounded" }), (inputs) => new Map(inputs)),
           )
           outputs.set(spec.key, yield* Effect.cached(run))
         }

@@ -8,7 +8,7 @@ import { InternalError, type LockTimeoutError } from "../errors.js"
 import type { Canonical } from "../text/canonicalJson.js"
 import { ensureReadOnly, makeListedReadOnly, makeWritable, publishedRootMode } from "./readOnly.js"
 import { acquireStoreLock } from "./storeLock.js"
-import { type TreeDigest, treeDigest } from "./treeDigest.js"
+import { type FileContent, type TreeDigest, treeDigest } from "./treeDigest.js"
 import { makeWorkDirectory } from "./workDirectory.js"
 
 /** A node's output in the store. */
@@ -42,7 +42,16 @@ export type NodeStoreError = DatabaseFailure | InternalError | LockTimeoutError
  * before anything is published (a substitute's tree must have its signed digest). One walk of the tree,
  * not two.
  */
-export type OutputCheck<E> = (digest: TreeDigest) => Effect.Effect<void, E>
+export interface OutputCheck<E> {
+  /** Fails unless the output's plain digest is the expected one. */
+  readonly check: (digest: TreeDigest) => Effect.Effect<void, E>
+  /**
+   * The content digest of each file, by path, taken from the very bytes the build wrote as it wrote them
+   * (a substitute hashes its files as they arrive): the store's digest uses them instead of reading
+   * those files back. A file whose size differs is read as any other.
+   */
+  readonly contents?: ReadonlyMap<string, FileContent> | undefined
+}
 
 /**
  * Builds a node's output once, even across processes: under the key's store lock, `build` writes into a
@@ -92,17 +101,21 @@ export const realizeNode = <E, R>(options: {
         const work = yield* makeWorkDirectory(store, `${kind}-${key}`)
         const output = join(work, "out")
         yield* Effect.try({ try: () => mkdirSync(output), catch: (cause) => new InternalError({ cause }) })
-        const check = yield* options.build(output, work)
+        const built = yield* options.build(output, work)
         const digest = yield* treeDigest(output, {
           key: options.digestKey,
           listingOnly: options.contentDigest === false,
+          known: built?.contents,
         })
         // A check compares plain digests: one taken under the store's sealing key is this store's own.
-        if (check)
-          yield* check(
+        if (built)
+          yield* built.check(
             options.digestKey === undefined
               ? digest
-              : yield* treeDigest(output, { listingOnly: options.contentDigest === false }),
+              : yield* treeDigest(output, {
+                  listingOnly: options.contentDigest === false,
+                  known: built.contents,
+                }),
           )
         const ownerOnly = options.private === true
         yield* makeListedReadOnly(output, digest.entries, ownerOnly)

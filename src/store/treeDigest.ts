@@ -24,6 +24,12 @@ export const parseListing = (json: string): ReadonlyArray<TreeFile> => {
   return decoded._tag === "Right" ? decoded.right : []
 }
 
+/** A file's size and the SHA-256 of its content, known without reading it back. */
+export interface FileContent {
+  readonly size: number
+  readonly sha256: string
+}
+
 export interface TreeDigest {
   /** SHA-256 over the sorted listing (path, kind, permission bits, size, content digest or link target). */
   readonly digest: string
@@ -69,7 +75,12 @@ const fileDigest = (path: string, hash: Hash | Hmac, signal: AbortSignal): Promi
  */
 export const treeDigest = (
   root: string,
-  options: { readonly key?: Uint8Array | undefined; readonly listingOnly?: boolean | undefined } = {},
+  options: {
+    readonly key?: Uint8Array | undefined
+    readonly listingOnly?: boolean | undefined
+    /** Content digests already known (plain SHA-256: not used with `key`), for files of the same size. */
+    readonly known?: ReadonlyMap<string, FileContent> | undefined
+  } = {},
 ): Effect.Effect<TreeDigest, InternalError> =>
   Effect.tryPromise({
     try: async (signal) => {
@@ -92,13 +103,21 @@ export const treeDigest = (
             entries.push({ path, kind: "dir", mode, size: 0 })
             await visit(path)
           } else if (stat.isFile()) {
-            const hash = options.key ? createHmac("sha256", options.key) : createHash("sha256")
+            const known = options.key ? undefined : options.known?.get(path)
+            const content = async () =>
+              known !== undefined && known.size === stat.size
+                ? known.sha256
+                : fileDigest(
+                    full,
+                    options.key ? createHmac("sha256", options.key) : createHash("sha256"),
+                    signal,
+                  )
             entries.push({
               path,
               kind: "file",
               mode,
               size: stat.size,
-              ...(options.listingOnly ? {} : { sha256: await fileDigest(full, hash, signal) }),
+              ...(options.listingOnly ? {} : { sha256: await content() }),
             })
           }
         }

@@ -116,6 +116,54 @@ describe("deterministic tar of a store path", () => {
     expect(readlinkSync(join(dest, "etc/tool-link"))).toBe("../bin/tool")
   })
 
+  it("hashes each file as it writes it: the digest taken with those hashes is the one read back", async () => {
+    const a = tempDir()
+    makeTree(a)
+    // A large file (streamed, with holes) beside the small ones.
+    writeFileSync(join(a, "images/big.img"), Buffer.concat([randomBytes(70_000), Buffer.alloc(3 << 20)]))
+    const { file } = await packAsync(a)
+    const { dest, result } = await unpack(file)
+    if (Either.isLeft(result)) throw result.left
+    const contents = result.right.contents
+    expect([...contents.keys()].sort()).toEqual([
+      "bin/tool",
+      `${"deep/".repeat(30)}file-with-a-long-name.txt`,
+      "etc/config/network",
+      "images/big.img",
+      "images/openwrt-sysupgrade.bin",
+    ])
+    for (const [path, content] of contents) {
+      expect(content.sha256, path).toBe(
+        createHash("sha256")
+          .update(readFileSync(join(dest, path)))
+          .digest("hex"),
+      )
+    }
+    const readBack = await Effect.runPromise(treeDigest(dest))
+    const known = await Effect.runPromise(treeDigest(dest, { known: contents }))
+    expect(known.digest).toBe(readBack.digest)
+  })
+
+  it("uses a known content digest only for a file of that size, and never under a key", async () => {
+    const a = tempDir()
+    makeTree(a)
+    const path = "etc/config/network"
+    const real = createHash("sha256")
+      .update(readFileSync(join(a, path)))
+      .digest("hex")
+    const size = lstatSync(join(a, path)).size
+    const entry = async (options: Parameters<typeof treeDigest>[1]) =>
+      (await Effect.runPromise(treeDigest(a, options))).entries.find((e) => e.path === path)?.sha256
+    expect(await entry({ known: new Map([[path, { size, sha256: "f".repeat(64) }]]) })).toBe("f".repeat(64))
+    expect(await entry({ known: new Map([[path, { size: size + 1, sha256: "f".repeat(64) }]]) })).toBe(real)
+    const keyed = await entry({
+      key: new Uint8Array(32),
+      known: new Map([[path, { size, sha256: "f".repeat(64) }]]),
+    })
+    expect(keyed).not.toBe("f".repeat(64))
+    expect(keyed).toBe(await entry({ key: new Uint8Array(32) }))
+  })
+
   it("refuses a tree holding a fifo or device when packing", async () => {
     const a = tempDir()
     makeTree(a)
