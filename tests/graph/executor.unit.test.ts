@@ -244,6 +244,42 @@ describe("executor with a fake node kind", () => {
     }),
   )
 
+  it.scopedLive("downloads the nodes a cache has side by side, not one after the other along the graph", () =>
+    Effect.gen(function* () {
+      const counters: Counters = { builds: [] }
+      const a = yield* concat("a", [], counters)
+      const b = yield* concat("b", [a], counters)
+      // `a`'s download finishes only once `b`'s has begun: one after the other, this graph never ends.
+      const bStarted = yield* Deferred.make<void>()
+      const substituter = Layer.succeed(Substituter, {
+        sources: ["memory"],
+        query: (nodes) =>
+          Effect.succeed(
+            new Map(nodes.map((node) => [node.key, { _tag: "hit", source: "memory" } as const])),
+          ),
+        fetch: (node, _source, out) =>
+          node.key === a.key
+            ? Effect.zipRight(
+                Deferred.await(bStarted),
+                Effect.sync(() => writeFileSync(join(out, "out"), "A")),
+              )
+            : Effect.zipRight(
+                Deferred.succeed(bStarted, undefined),
+                Effect.sync(() => writeFileSync(join(out, "out"), "B")),
+              ),
+        offer: () => Effect.void,
+      })
+      yield* Effect.gen(function* () {
+        const realized = yield* (yield* Executor)
+          .realize(graphOf("side-by-side", [a, b]))
+          .pipe(Effect.provide(collect().layer), Effect.timeout("20 seconds"))
+        expect(counters.builds).toEqual([])
+        expect(output(realized.get(a.key)?.path ?? "")).toBe("A")
+        expect(output(realized.get(b.key)?.path ?? "")).toBe("B")
+      }).pipe(Effect.provide(executor({ substituter })))
+    }),
+  )
+
   it.scopedLive("a substitute that fails verification is built here instead", () =>
     Effect.gen(function* () {
       const counters: Counters = { builds: [] }
