@@ -2,6 +2,7 @@ import { Effect, Schema } from "effect"
 import type { AsuReply } from "../asu/jobResponse.js"
 import { latestVersions, overview } from "../asu/overview.js"
 import { branchOf } from "../asu/packageChanges.js"
+import { archPackageIndex, profileDocument, targetPackageIndex } from "../asu/packageIndexes.js"
 import { buildStatus, submitBuild } from "../asu/submitBuild.js"
 import { supportedBranches, upstreamProfiles } from "../asu/upstreamCatalog.js"
 import { AsuJobRecords } from "../db/asuJobRecords.js"
@@ -134,4 +135,39 @@ export const asuImage = defineOperation({
       const key = result?.owrt?.key
       return { key: typeof key === "string" ? key : null }
     }),
+})
+
+const JsonObject = Schema.Record({ key: Schema.String, value: Schema.Unknown })
+
+export const asuTargetIndex = defineOperation({
+  name: "asuTargetIndex",
+  description:
+    "A target's package index as ASU serves it: {architecture, packages: {name: version}}, kmods included",
+  readOnly: true,
+  params: Schema.Struct({ path: Schema.String, target: Schema.String, subtarget: Schema.String }),
+  result: JsonObject,
+  run: (params) => targetPackageIndex(params.path, params.target, params.subtarget),
+})
+
+export const asuArchIndex = defineOperation({
+  name: "asuArchIndex",
+  description: "An architecture's packages over every feed of a release: {name: version}",
+  readOnly: true,
+  params: Schema.Struct({ path: Schema.String, arch: Schema.String }),
+  result: JsonObject,
+  run: (params) => archPackageIndex(params.path, params.arch),
+})
+
+export const asuProfileDocument = defineOperation({
+  name: "asuProfileDocument",
+  description: "One device profile of a target's profiles.json, with the target's metadata, id and build_at",
+  readOnly: true,
+  params: Schema.Struct({
+    path: Schema.String,
+    target: Schema.String,
+    subtarget: Schema.String,
+    profile: Schema.String,
+  }),
+  result: JsonObject,
+  run: (params) => profileDocument(params.path, params.target, params.subtarget, params.profile),
 })

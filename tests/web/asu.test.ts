@@ -176,6 +176,75 @@ describe("the ASU API of owrt serve", () => {
     })
   })
 
+  it("serves the package indexes and profile documents owut reads, from the download server", async () => {
+    const upstream = project.env.OWRT_UPSTREAM
+    const text = async (path: string) => (await fetch(`${upstream}/${path}`)).text()
+    // name → version of a Packages file; a name that carries its ABI version is listed without it.
+    const versions = (packages: string) =>
+      Object.fromEntries(
+        packages
+          .trim()
+          .split("\n\n")
+          .map((chunk) => {
+            const name = /^Package: (.+)$/m.exec(chunk)?.[1] ?? ""
+            const abi = /^ABIVersion: (.+)$/m.exec(chunk)?.[1]
+            return [
+              abi && name.endsWith(abi) ? name.slice(0, -abi.length) : name,
+              /^Version: (.+)$/m.exec(chunk)?.[1],
+            ]
+          }),
+      )
+    // 24.10: kernel modules live in the kmods/<kernel>/ feed, merged into the target's index.
+    const target = "releases/24.10.2/targets/ath79/generic"
+    const profiles = JSON.parse(await text(`${target}/profiles.json`)) as {
+      linux_kernel: { version: string; release: string; vermagic: string }
+      source_date_epoch: number
+    }
+    const kernel = profiles.linux_kernel
+    const kmods = versions(
+      await text(`${target}/kmods/${kernel.version}-${kernel.release}-${kernel.vermagic}/Packages`),
+    )
+    const index = await call(server, "GET", `/json/v1/${target}/index.json`)
+    expect(index.status).toBe(200)
+    expect(index.body.architecture).toBe("mips_24kc")
+    expect(index.body.packages).toMatchObject({
+      ...versions(await text(`${target}/packages/Packages`)),
+      ...kmods,
+    })
+    expect(Object.keys(kmods).length).toBeGreaterThan(5)
+    expect(index.body.packages).toMatchObject({ libgcc: expect.any(String) })
+    expect(index.body.packages).not.toHaveProperty("libgcc1")
+    // Snapshots: the apk feed's index.json, as it is.
+    const snapshot = await call(server, "GET", "/json/v1/snapshots/targets/x86/64/index.json")
+    expect(snapshot.body).toMatchObject({ architecture: "x86_64", packages: { libc: expect.any(String) } })
+    // An architecture's packages over every feed feeds.conf names (base and luci here).
+    const arch = await call(server, "GET", "/json/v1/releases/24.10.2/packages/mips_24kc-index.json")
+    expect(arch.body).toMatchObject({
+      ...versions(await text("releases/24.10.2/packages/mips_24kc/base/Packages")),
+      ...versions(await text("releases/24.10.2/packages/mips_24kc/luci/Packages")),
+    })
+    expect(Object.keys(arch.body)).toContain("luci")
+    // One device's document: the target's metadata with that profile, its id and build time.
+    const device = await call(server, "GET", `/json/v1/${target}/8dev_carambola2.json`)
+    expect(device.body).toMatchObject({
+      id: "8dev_carambola2",
+      arch_packages: "mips_24kc",
+      target: "ath79/generic",
+      supported_devices: ["8dev,carambola2", "carambola2"],
+      build_at: `${new Date(profiles.source_date_epoch * 1000).toISOString().slice(0, 19)}.000000Z`,
+    })
+    expect(device.body.profiles).toBeUndefined()
+    // Unknown profiles, targets and paths that are not a version's: `{}`, nothing fetched for them.
+    for (const path of [
+      `/json/v1/${target}/no_such_device.json`,
+      "/json/v1/releases/24.10.2/targets/nope/nope/index.json",
+      "/json/v1/releases/..%2f..%2fetc/targets/a/b/index.json",
+      "/json/v1/releases/24.10.2/packages/..-index.json",
+    ]) {
+      expect(await call(server, "GET", path), path).toMatchObject({ status: 200, body: {} })
+    }
+  })
+
   it("answers CORS preflights, also before status polls", async () => {
     const preflight = await rawRequest(server.url, "/api/v1/build/abc", {
       method: "OPTIONS",

@@ -6,13 +6,16 @@ import { type AsuSettings, AsuSettingsRef } from "../../asu/asuSettings.js"
 import type { AsuReply } from "../../asu/jobResponse.js"
 import { isOwrtError, type OwrtError } from "../../errors.js"
 import {
+  asuArchIndex,
   asuBuild,
   asuBuildStatus,
   asuImage,
   asuLatest,
   asuOverview,
+  asuProfileDocument,
   asuRevision,
   asuStats,
+  asuTargetIndex,
 } from "../../operations/asu.js"
 import type { OperationContext } from "../../operations/operation.js"
 import { decideRange, etagMatches } from "../byteRange.js"
@@ -130,14 +133,13 @@ const storeFile = (tokenRequired: boolean) =>
   Effect.gen(function* () {
     const request = yield* HttpServerRequest.HttpServerRequest
     const params = yield* HttpRouter.params
-    const notFound = json({ detail: "Not Found" }, 404)
     const { key } = yield* asuImage.run({ binDir: params.binDir ?? "" }, context)
-    if (key === null) return notFound
+    if (key === null) return notFound()
     const file = yield* artifactFile(key, params.file ?? "", { tokenRequired }).pipe(
       Effect.map(Option.some),
       Effect.catchAll(() => Effect.succeed(Option.none())),
     )
-    if (Option.isNone(file)) return notFound
+    if (Option.isNone(file)) return notFound()
     const served = file.value
     const etag = `"${served.sha256}"`
     const headers = {
@@ -178,6 +180,34 @@ const storeFile = (tokenRequired: boolean) =>
     })
   })
 
+/** `releases/<version>` or `snapshots`, from a route's parameters. */
+const versionPathOf = (params: Readonly<Record<string, string | undefined>>) =>
+  params.version === undefined ? "snapshots" : `releases/${params.version}`
+
+const notFound = () => json({ detail: "Not Found" }, 404)
+
+/** `/json/v1/<path>/targets/<t>/<st>/index.json`, or `<profile>.json` beside it. */
+const targetJson = Effect.gen(function* () {
+  const params = yield* HttpRouter.params
+  const path = versionPathOf(params)
+  const target = params.target ?? ""
+  const subtarget = params.subtarget ?? ""
+  const file = params.file ?? ""
+  if (file === "index.json") return json(yield* asuTargetIndex.run({ path, target, subtarget }, context))
+  if (!file.endsWith(".json")) return notFound()
+  const profile = file.slice(0, -".json".length)
+  return json(yield* asuProfileDocument.run({ path, target, subtarget, profile }, context))
+})
+
+/** `/json/v1/<path>/packages/<arch>-index.json`. */
+const archJson = Effect.gen(function* () {
+  const params = yield* HttpRouter.params
+  const file = params.file ?? ""
+  if (!file.endsWith("-index.json")) return notFound()
+  const arch = file.slice(0, -"-index.json".length)
+  return json(yield* asuArchIndex.run({ path: versionPathOf(params), arch }, context))
+})
+
 const redirect = (location: string) => Effect.succeed(HttpServerResponse.redirect(location, { status: 301 }))
 
 export const makeAsuHttpApp = (options: AsuHttpOptions) => {
@@ -207,6 +237,10 @@ export const makeAsuHttpApp = (options: AsuHttpOptions) => {
       "/json/v1/branches.json",
       Effect.map(asuOverview.run({}, context), (o) => json(Object.values((o.branches ?? {}) as object))),
     ),
+    HttpRouter.get("/json/v1/releases/:version/targets/:target/:subtarget/:file", targetJson),
+    HttpRouter.get("/json/v1/snapshots/targets/:target/:subtarget/:file", targetJson),
+    HttpRouter.get("/json/v1/releases/:version/packages/:file", archJson),
+    HttpRouter.get("/json/v1/snapshots/packages/:file", archJson),
     HttpRouter.get("/store/:binDir/:file", storeFile(options.tokenRequired)),
     HttpRouter.head("/store/:binDir/:file", storeFile(options.tokenRequired)),
   )
