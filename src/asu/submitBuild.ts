@@ -5,6 +5,7 @@ import { AsuSettingsRef } from "./asuSettings.js"
 import {
   type BuildRequest,
   decodeBuildRequest,
+  requestedPackages,
   sanitizeProfile,
   type ValidationIssue,
 } from "./buildRequest.js"
@@ -36,6 +37,14 @@ const resultTtl = (
       ? settings.buildTtl
       : settings.buildTtlUnversioned
 
+/** What the request statistics keep of a request: no client, no defaults, no repositories. */
+const counted = (request: BuildRequest) => ({
+  version: request.version,
+  target: request.target,
+  profile: request.profile,
+  packages: requestedPackages(request),
+})
+
 export const submitBuild = (body: unknown, options: { readonly retry?: boolean } = {}) =>
   Effect.gen(function* () {
     const settings = yield* AsuSettingsRef
@@ -47,7 +56,10 @@ export const submitBuild = (body: unknown, options: { readonly retry?: boolean }
     // owrt's addition: a failed (or finished) result can be dropped at once with `?retry=1`.
     if (options.retry) yield* records.forget(hash)
     const existing = yield* records.find(hash)
-    if (existing) return yield* jobReply(existing)
+    if (existing) {
+      yield* records.recordRequest(counted(request), existing.status === "finished")
+      return yield* jobReply(existing)
+    }
     const device = yield* validateRequest(request)
     const queued = yield* records.queued()
     if (queued > settings.maxPendingJobs) return yield* new AsuQueueFullError({ queued })
@@ -60,6 +72,7 @@ export const submitBuild = (body: unknown, options: { readonly retry?: boolean }
       resultTtlSeconds: resultTtl(request, settings),
       failureTtlSeconds: settings.buildFailureTtl,
     })
+    yield* records.recordRequest(counted(request), false)
     const row = yield* records.find(hash)
     if (!row) return yield* new AsuRequestRejectedError({ detail: "the job expired as it was enqueued" })
     return yield* jobReply(row)

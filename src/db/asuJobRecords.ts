@@ -30,6 +30,25 @@ export const AsuJobRow = Schema.Struct({
 })
 export type AsuJobRow = typeof AsuJobRow.Type
 
+/**
+ * A row of `asu_events`: one per valid build request (`requests`, and `cache-hits` when a finished build
+ * answered it) and one per failed build (`failures`, with its detail). Nothing about the client is kept.
+ */
+export const AsuEventRow = Schema.Struct({
+  at: Schema.String,
+  event: Schema.Literal("requests", "cache-hits", "failures"),
+  version: Schema.String,
+  target: Schema.String,
+  profile: Schema.String,
+  /** The requested packages, as JSON. */
+  packages: Schema.String,
+  detail: Schema.NullOr(Schema.String),
+})
+export type AsuEventRow = typeof AsuEventRow.Type
+
+/** How long request statistics are kept (the longest chart spans 26 weeks). */
+const eventRetentionDays = 190
+
 export interface NewAsuJob {
   readonly requestHash: string
   readonly request: string
@@ -72,6 +91,12 @@ export class AsuJobRecords extends Effect.Service<AsuJobRecords>()("owrt/AsuJobR
             WHERE id = (SELECT id FROM asu_jobs WHERE status = 'queued' ORDER BY id LIMIT 1)
               AND status = 'queued'
             RETURNING *`,
+    })
+    const eventsSince = SqlSchema.findAll({
+      Request: Schema.String,
+      Result: AsuEventRow,
+      execute: (since) =>
+        sql`SELECT at, event, version, target, profile, packages, detail FROM asu_events WHERE at >= ${since} ORDER BY id`,
     })
     const count = SqlSchema.findAll({
       Request: Schema.Number,
@@ -131,11 +156,40 @@ export class AsuJobRecords extends Effect.Service<AsuJobRecords>()("owrt/AsuJobR
           Effect.asVoid,
           sqlFailure("finish ASU job"),
         ),
+      /** Marks a job failed, and counts the failure in the request statistics (one transaction). */
       fail: (hash: string, failure: { detail: string; stdout: string; stderr: string }) =>
-        sql`UPDATE asu_jobs SET status = 'failed', imagebuilder_status = 'failed', finished_at = ${now()},
-              expires_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '+' || failure_ttl_seconds || ' seconds'),
-              detail = ${failure.detail}, stdout = ${failure.stdout}, stderr = ${failure.stderr}
-            WHERE request_hash = ${hash}`.pipe(Effect.asVoid, sqlFailure("fail ASU job")),
+        Effect.gen(function* () {
+          yield* sql`UPDATE asu_jobs SET status = 'failed', imagebuilder_status = 'failed', finished_at = ${now()},
+                expires_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '+' || failure_ttl_seconds || ' seconds'),
+                detail = ${failure.detail}, stdout = ${failure.stdout}, stderr = ${failure.stderr}
+              WHERE request_hash = ${hash}`
+          yield* sql`INSERT INTO asu_events (at, event, version, target, profile, packages, detail)
+              SELECT ${now()}, 'failures', COALESCE(json_extract(request, '$.version'), ''),
+                     COALESCE(json_extract(request, '$.target'), ''), COALESCE(json_extract(request, '$.profile'), ''),
+                     COALESCE(json_extract(request, '$.packages'), '[]'), ${failure.detail}
+              FROM asu_jobs WHERE request_hash = ${hash}`
+        }).pipe(sql.withTransaction, sqlFailure("fail ASU job")),
+      /** Counts a valid build request (and, when a finished build answered it, a cache hit). */
+      recordRequest: (
+        request: { version: string; target: string; profile: string; packages: ReadonlyArray<string> },
+        cacheHit: boolean,
+      ) =>
+        Effect.forEach(
+          cacheHit ? (["requests", "cache-hits"] as const) : (["requests"] as const),
+          (event) =>
+            sql`INSERT INTO asu_events ${sql.insert({
+              at: now(),
+              event,
+              version: request.version,
+              target: request.target,
+              profile: request.profile,
+              packages: JSON.stringify(request.packages),
+              detail: null,
+            })}`,
+          { discard: true },
+        ).pipe(sql.withTransaction, sqlFailure("count ASU request")),
+      /** The request statistics since an ISO time, oldest first. */
+      eventsSince: (since: string) => eventsSince(since).pipe(sqlFailure("read ASU statistics")),
       /**
        * After a crash: a job that was running goes back to the queue once; one that was already retried
        * fails. Returns how many were requeued.
@@ -160,6 +214,9 @@ export class AsuJobRecords extends Effect.Service<AsuJobRecords>()("owrt/AsuJobR
       /** Deletes expired jobs (their store paths stay: a new request for them is a cache hit). */
       purgeExpired: () =>
         sql`DELETE FROM asu_jobs WHERE expires_at IS NOT NULL AND expires_at <= ${now()}`.pipe(
+          Effect.zipRight(
+            sql`DELETE FROM asu_events WHERE at < ${new Date(Date.now() - eventRetentionDays * 86_400_000).toISOString()}`,
+          ),
           Effect.asVoid,
           sqlFailure("purge ASU jobs"),
         ),

@@ -263,4 +263,20 @@ export const migrations: ReadonlyArray<{
       )`,
     ],
   },
+  {
+    name: "ASU request statistics",
+    statements: [
+      `CREATE TABLE asu_events (
+        id        INTEGER PRIMARY KEY,
+        at        TEXT NOT NULL,
+        event     TEXT NOT NULL,
+        version   TEXT NOT NULL,
+        target    TEXT NOT NULL,
+        profile   TEXT NOT NULL,
+        packages  TEXT NOT NULL,
+        detail    TEXT
+      )`,
+      "CREATE INDEX asu_events_at ON asu_events (at)",
+    ],
+  },
 ]

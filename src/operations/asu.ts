@@ -3,6 +3,14 @@ import type { AsuReply } from "../asu/jobResponse.js"
 import { latestVersions, overview } from "../asu/overview.js"
 import { branchOf } from "../asu/packageChanges.js"
 import { archPackageIndex, profileDocument, targetPackageIndex } from "../asu/packageIndexes.js"
+import {
+  buildErrors,
+  buildsByVersion,
+  buildsPerDay,
+  byVersionWeeks,
+  summary,
+  topPackages,
+} from "../asu/statistics.js"
 import { buildStatus, submitBuild } from "../asu/submitBuild.js"
 import { supportedBranches, upstreamProfiles } from "../asu/upstreamCatalog.js"
 import { AsuJobRecords } from "../db/asuJobRecords.js"
@@ -170,4 +178,96 @@ export const asuProfileDocument = defineOperation({
   }),
   result: JsonObject,
   run: (params) => profileDocument(params.path, params.target, params.subtarget, params.profile),
+})
+
+/** The request events the statistics are computed from: the longest chart spans 26 weeks. */
+const statisticsEvents = Effect.flatMap(
+  Effect.sync(() => new Date()),
+  (now) =>
+    Effect.map(
+      AsuJobRecords.eventsSince(
+        new Date(now.getTime() - (byVersionWeeks + 1) * 7 * 86_400_000).toISOString(),
+      ),
+      (events) => ({ now, events }),
+    ),
+)
+
+const ChartSchema = Schema.Struct({
+  labels: Schema.Array(Schema.String),
+  datasets: Schema.Array(
+    Schema.Struct({
+      label: Schema.String,
+      data: Schema.Array(Schema.Number),
+      color: Schema.optional(Schema.String),
+    }),
+  ),
+})
+
+export const asuBuildsPerDay = defineOperation({
+  name: "asuBuildsPerDay",
+  description:
+    "ASU requests, cache hits and failures per day over the last 30 days (a chart's labels and datasets)",
+  readOnly: true,
+  params: Schema.Struct({}),
+  result: ChartSchema,
+  run: () => Effect.map(statisticsEvents, ({ now, events }) => buildsPerDay(events, now)),
+})
+
+export const asuBuildsByVersion = defineOperation({
+  name: "asuBuildsByVersion",
+  description: "ASU requests per week over 26 weeks, per branch, or per version of one branch",
+  readOnly: true,
+  params: Schema.Struct({ branch: Schema.optional(Schema.String) }),
+  result: ChartSchema,
+  run: (params) =>
+    Effect.map(statisticsEvents, ({ now, events }) => buildsByVersion(events, now, params.branch)),
+})
+
+export const asuTopPackages = defineOperation({
+  name: "asuTopPackages",
+  description: "The packages ASU requests asked for most over the last 30 days, of one branch or all",
+  readOnly: true,
+  params: Schema.Struct({
+    branch: Schema.optional(Schema.String),
+    n: Schema.optional(Integer.pipe(Schema.between(1, 1000))),
+  }),
+  result: Schema.Struct({
+    packages: Schema.Array(Schema.Struct({ name: Schema.String, count: Integer })),
+    branch: Schema.NullOr(Schema.String),
+    days: Integer,
+  }),
+  run: (params) =>
+    Effect.map(statisticsEvents, ({ now, events }) =>
+      topPackages(events, now, { branch: params.branch, n: params.n ?? 20 }),
+    ),
+})
+
+export const asuStatsSummary = defineOperation({
+  name: "asuStatsSummary",
+  description: "ASU totals over the last 30 days (requests, cache hits, failures) and the queue's length",
+  readOnly: true,
+  params: Schema.Struct({}),
+  result: Schema.Struct({
+    days: Integer,
+    requests: Integer,
+    cache_hits: Integer,
+    failures: Integer,
+    queue_length: Integer,
+  }),
+  run: () =>
+    Effect.gen(function* () {
+      const { now, events } = yield* statisticsEvents
+      return summary(events, now, yield* AsuJobRecords.queued())
+    }),
+})
+
+export const asuBuildErrors = defineOperation({
+  name: "asuBuildErrors",
+  description:
+    "The latest ASU build failures as plain text, one line each, without anything about the client",
+  readOnly: true,
+  params: Schema.Struct({ n: Schema.optional(Integer.pipe(Schema.between(1, 10_000))) }),
+  result: Schema.Struct({ text: Schema.String }),
+  run: (params) =>
+    Effect.map(statisticsEvents, ({ events }) => ({ text: buildErrors(events, params.n ?? 100) })),
 })

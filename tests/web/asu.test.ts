@@ -400,6 +400,44 @@ describe("the ASU API of owrt serve", () => {
     expect(retried.status).toBe(202)
     expect((await poll(server, String(retried.body.request_hash))).status).toBe(500)
   }, 300_000)
+
+  it("counts what it was asked and what failed, in upstream's statistics routes", async () => {
+    // The tests above: valid requests (one answered twice from its finished build), and two failures.
+    const today = `${new Date().toISOString().slice(0, 10)}Z`
+    const perDay = (await call(server, "GET", "/api/v1/builds-per-day")).body as {
+      labels: Array<string>
+      datasets: Array<{ label: string; data: Array<number> }>
+    }
+    expect(perDay.labels).toHaveLength(30)
+    expect(perDay.labels.at(-1)).toBe(today)
+    const todays = Object.fromEntries(perDay.datasets.map((d) => [d.label, d.data.at(-1)]))
+    expect(todays.Requests).toBeGreaterThanOrEqual(5)
+    expect(todays["Cache-Hits"]).toBeGreaterThanOrEqual(1)
+    expect(todays.Failures).toBe(2)
+    const byVersion = (await call(server, "GET", "/api/v1/builds-by-version")).body as {
+      labels: Array<string>
+      datasets: Array<{ label: string; data: Array<number> }>
+    }
+    expect(byVersion.labels).toHaveLength(26)
+    expect(byVersion.datasets.map((d) => d.label)).toEqual(["23.05"])
+    const ofBranch = (await call(server, "GET", "/api/v1/builds-by-version?branch=23.05")).body
+    expect((ofBranch.datasets as Array<{ label: string }>).map((d) => d.label)).toEqual(["23.05.5"])
+    const top = await call(server, "GET", "/api/v1/top-packages?branch=23.05&n=2")
+    expect(top.body).toMatchObject({ branch: "23.05", days: 30 })
+    expect((top.body.packages as Array<{ name: string }>).map((p) => p.name)).toContain("luci")
+    expect(top.body.packages).toHaveLength(2)
+    expect((await call(server, "GET", "/api/v1/top-packages?n=0")).status).toBe(422)
+    const summary = await call(server, "GET", "/api/v1/stats/summary")
+    expect(summary.body).toMatchObject({ days: 30, failures: 2, queue_length: 0 })
+    // The failures, newest last, as plain text without anything about the client.
+    const errors = await rawRequest(server.url, "/api/v1/build-errors?n_entries=1")
+    const text = errors.body.toString("utf8")
+    expect(String(errors.headers["content-type"])).toContain("text/plain")
+    expect(text).toMatch(/^Total errors logged: 2 \(showing 1 most recent\)\nTime period: /)
+    expect(text.trim().split("\n").at(-1)).toMatch(
+      /^\S+Z 23\.05\.5 ath79\/generic tplink_archer-c7-v5: Error: Received incorrect version r24106-10cc5fcd00 \(requested some-bad-version-code\)$/,
+    )
+  })
 })
 
 describe("the ASU queue across restarts", () => {

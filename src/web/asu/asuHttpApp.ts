@@ -8,14 +8,19 @@ import { isOwrtError, type OwrtError } from "../../errors.js"
 import {
   asuArchIndex,
   asuBuild,
+  asuBuildErrors,
   asuBuildStatus,
+  asuBuildsByVersion,
+  asuBuildsPerDay,
   asuImage,
   asuLatest,
   asuOverview,
   asuProfileDocument,
   asuRevision,
   asuStats,
+  asuStatsSummary,
   asuTargetIndex,
+  asuTopPackages,
 } from "../../operations/asu.js"
 import type { OperationContext } from "../../operations/operation.js"
 import { decideRange, etagMatches } from "../byteRange.js"
@@ -208,42 +213,113 @@ const archJson = Effect.gen(function* () {
   return json(yield* asuArchIndex.run({ path: versionPathOf(params), arch }, context))
 })
 
+/** A query parameter; `undefined` when absent or empty. */
+const queryParam = (name: string) =>
+  Effect.map(HttpServerRequest.HttpServerRequest, (request) => {
+    const value = new URL(request.url, "http://localhost").searchParams.get(name)
+    return value === null || value === "" ? undefined : value
+  })
+
+/** A whole-number query parameter within bounds, or FastAPI's 422 for one that is not. */
+const countParam = (names: ReadonlyArray<string>, max: number) =>
+  Effect.gen(function* () {
+    for (const name of names) {
+      const value = yield* queryParam(name)
+      if (value === undefined) continue
+      if (!/^[0-9]{1,9}$/.test(value) || Number(value) < 1 || Number(value) > max) {
+        return {
+          _tag: "invalid" as const,
+          response: json(
+            {
+              detail: [
+                {
+                  type: "int_parsing",
+                  loc: ["query", name],
+                  msg: `Input should be a whole number from 1 to ${max}`,
+                  input: value,
+                },
+              ],
+            },
+            422,
+          ),
+        }
+      }
+      return { _tag: "valid" as const, value: Number(value) }
+    }
+    return { _tag: "valid" as const, value: undefined }
+  })
+
+const topPackagesRoute = Effect.gen(function* () {
+  const n = yield* countParam(["n"], 1000)
+  if (n._tag === "invalid") return n.response
+  const branch = yield* queryParam("branch")
+  return json(
+    yield* asuTopPackages.run({ ...(branch ? { branch } : {}), ...(n.value ? { n: n.value } : {}) }, context),
+  )
+})
+
+const buildErrorsRoute = Effect.gen(function* () {
+  const n = yield* countParam(["n", "n_entries"], 10_000)
+  if (n._tag === "invalid") return n.response
+  const { text } = yield* asuBuildErrors.run(n.value ? { n: n.value } : {}, context)
+  return HttpServerResponse.text(text)
+})
+
 const redirect = (location: string) => Effect.succeed(HttpServerResponse.redirect(location, { status: 301 }))
 
 export const makeAsuHttpApp = (options: AsuHttpOptions) => {
-  const router = HttpRouter.empty.pipe(
-    HttpRouter.post("/api/v1/build", buildPost),
-    HttpRouter.get("/api/v1/build/:hash", buildGet),
-    HttpRouter.head("/api/v1/build/:hash", buildGet),
-    HttpRouter.post("/api/v1/build/:hash", methodNotAllowed),
-    HttpRouter.put("/api/v1/build/:hash", methodNotAllowed),
-    HttpRouter.del("/api/v1/build/:hash", methodNotAllowed),
-    HttpRouter.get(
-      "/api/v1/stats",
-      Effect.map(asuStats.run({}, context), (stats) => json(stats)),
-    ),
-    HttpRouter.get("/api/v1/revision/:version/:target/:subtarget", revision),
-    HttpRouter.get("/api/v1/latest", redirect("/json/v1/latest.json")),
-    HttpRouter.get("/api/v1/overview", redirect("/json/v1/overview.json")),
-    HttpRouter.get(
-      "/json/v1/overview.json",
-      Effect.map(asuOverview.run({}, context), (o) => json(o)),
-    ),
-    HttpRouter.get(
-      "/json/v1/latest.json",
-      Effect.map(asuLatest.run({}, context), (l) => json(l)),
-    ),
-    HttpRouter.get(
-      "/json/v1/branches.json",
-      Effect.map(asuOverview.run({}, context), (o) => json(Object.values((o.branches ?? {}) as object))),
-    ),
-    HttpRouter.get("/json/v1/releases/:version/targets/:target/:subtarget/:file", targetJson),
-    HttpRouter.get("/json/v1/snapshots/targets/:target/:subtarget/:file", targetJson),
-    HttpRouter.get("/json/v1/releases/:version/packages/:file", archJson),
-    HttpRouter.get("/json/v1/snapshots/packages/:file", archJson),
-    HttpRouter.get("/store/:binDir/:file", storeFile(options.tokenRequired)),
-    HttpRouter.head("/store/:binDir/:file", storeFile(options.tokenRequired)),
-  )
+  const router = HttpRouter.empty
+    .pipe(
+      HttpRouter.post("/api/v1/build", buildPost),
+      HttpRouter.get("/api/v1/build/:hash", buildGet),
+      HttpRouter.head("/api/v1/build/:hash", buildGet),
+      HttpRouter.post("/api/v1/build/:hash", methodNotAllowed),
+      HttpRouter.put("/api/v1/build/:hash", methodNotAllowed),
+      HttpRouter.del("/api/v1/build/:hash", methodNotAllowed),
+      HttpRouter.get(
+        "/api/v1/stats",
+        Effect.map(asuStats.run({}, context), (stats) => json(stats)),
+      ),
+      HttpRouter.get(
+        "/api/v1/stats/summary",
+        Effect.map(asuStatsSummary.run({}, context), (s) => json(s)),
+      ),
+      HttpRouter.get(
+        "/api/v1/builds-per-day",
+        Effect.map(asuBuildsPerDay.run({}, context), (chart) => json(chart)),
+      ),
+      HttpRouter.get(
+        "/api/v1/builds-by-version",
+        Effect.flatMap(queryParam("branch"), (branch) =>
+          Effect.map(asuBuildsByVersion.run(branch ? { branch } : {}, context), (chart) => json(chart)),
+        ),
+      ),
+      HttpRouter.get("/api/v1/top-packages", topPackagesRoute),
+      HttpRouter.get("/api/v1/build-errors", buildErrorsRoute),
+    )
+    .pipe(
+      HttpRouter.get("/api/v1/revision/:version/:target/:subtarget", revision),
+      HttpRouter.get("/api/v1/latest", redirect("/json/v1/latest.json")),
+      HttpRouter.get("/api/v1/overview", redirect("/json/v1/overview.json")),
+      HttpRouter.get(
+        "/json/v1/overview.json",
+        Effect.map(asuOverview.run({}, context), (o) => json(o)),
+      ),
+      HttpRouter.get(
+        "/json/v1/latest.json",
+        Effect.map(asuLatest.run({}, context), (l) => json(l)),
+      ),
+      HttpRouter.get(
+        "/json/v1/branches.json",
+        Effect.map(asuOverview.run({}, context), (o) => json(Object.values((o.branches ?? {}) as object))),
+      ),
+      HttpRouter.get("/json/v1/releases/:version/targets/:target/:subtarget/:file", targetJson),
+      HttpRouter.get("/json/v1/snapshots/targets/:target/:subtarget/:file", targetJson),
+      HttpRouter.get("/json/v1/releases/:version/packages/:file", archJson),
+      HttpRouter.get("/json/v1/snapshots/packages/:file", archJson),
+      HttpRouter.get("/store/:binDir/:file", storeFile(options.tokenRequired)),
+      HttpRouter.head("/store/:binDir/:file", storeFile(options.tokenRequired)),
+    )
   const app = router.pipe(
     Effect.catchIf(isOwrtError, (error) => Effect.succeed(errorResponse(error))),
     Effect.catchTags({
