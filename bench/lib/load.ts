@@ -16,6 +16,9 @@ export type Autocannon = (options: {
   connections: number
   duration: number
   timeout?: number
+  method?: string
+  headers?: Record<string, string>
+  body?: string
 }) => Promise<LoadResult>
 
 export const autocannon = createRequire(import.meta.url)("autocannon") as Autocannon

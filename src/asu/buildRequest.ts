@@ -178,6 +178,21 @@ const valueAt = (root: unknown, path: ReadonlyArray<PropertyKey>): unknown => {
  * Decodes an untrusted body as upstream does: the request, or the issues of a 422 in pydantic's shape.
  * An absent body is one issue at `["body"]`.
  */
+/**
+ * The request decoder of each pair of limits, made once: building the schema and its decoder took most of
+ * the time of a duplicate POST (clients re-POST a finished request to get its answer).
+ */
+const decoders = new Map<string, (body: unknown) => Either.Either<BuildRequest, ParseResult.ParseError>>()
+const decoderFor = (limits: RequestLimits) => {
+  const id = `${limits.maxCustomRootfsSizeMb}/${limits.maxDefaultsLength}`
+  let decoder = decoders.get(id)
+  if (decoder === undefined) {
+    decoder = Schema.decodeUnknownEither(buildRequestSchema(limits), { errors: "all" })
+    decoders.set(id, decoder)
+  }
+  return decoder
+}
+
 export const decodeBuildRequest = (
   body: unknown,
   limits: RequestLimits = defaultRequestLimits,
@@ -195,7 +210,7 @@ export const decodeBuildRequest = (
       },
     ])
   }
-  const decoded = Schema.decodeUnknownEither(buildRequestSchema(limits), { errors: "all" })(body)
+  const decoded = decoderFor(limits)(body)
   if (Either.isRight(decoded)) return Either.right(decoded.right)
   const seen = new Set<string>()
   const issues: Array<ValidationIssue> = []

@@ -52,7 +52,13 @@ const context: OperationContext = { requestedBy: "api" }
 const replyResponse = (reply: AsuReply, head: boolean) =>
   head
     ? HttpServerResponse.empty({ status: reply.status, headers: reply.headers })
-    : HttpServerResponse.unsafeJson(reply.body, { status: reply.status, headers: reply.headers })
+    : reply.encoded !== undefined
+      ? HttpServerResponse.uint8Array(reply.encoded, {
+          status: reply.status,
+          headers: reply.headers,
+          contentType: "application/json",
+        })
+      : HttpServerResponse.unsafeJson(reply.body, { status: reply.status, headers: reply.headers })
 
 const json = (body: unknown, status = 200) => HttpServerResponse.unsafeJson(body, { status })
 
