@@ -22,6 +22,7 @@ import { Progress } from "../progress/progress.js"
 import { storePathName } from "../store/nodeStore.js"
 import { sha256FileStreamed } from "../text/digest.js"
 import { roundUp } from "./alignedMemory.js"
+import { blockMapBeside, readBlockMap } from "./blockMap.js"
 import { openCard } from "./cardDevice.js"
 import { type DeviceFacts, readDeviceFacts, readSystemFacts } from "./deviceFacts.js"
 import { isAllowListed } from "./eligibleDevices.js"
@@ -51,6 +52,8 @@ export interface FlashRequest {
   readonly verify?: VerifyMode | undefined
   /** Only read the card back and compare it with the image (checking a card written earlier). */
   readonly verifyOnly?: boolean | undefined
+  /** Use the image's block map when one lies beside it (the default); false writes every block. */
+  readonly bmap?: boolean | undefined
   readonly allowLoop: boolean
   /** MCP and web clients may only flash devices the configuration lists. */
   readonly requireAllowList?: boolean | undefined
@@ -76,6 +79,8 @@ export interface FlashImage {
     | undefined
   /** Why this image (artifact selection). */
   readonly choice?: string | undefined
+  /** The block map used: only the blocks it names are written and read back. */
+  readonly bmap?: { readonly path: string; readonly mappedBytes: number } | undefined
 }
 
 export interface FlashDevice {
@@ -243,6 +248,18 @@ export const flashImage = (
         })
       }
     }
+    // The image's block map, when it has one (and it is wanted): checked before anything is written.
+    const blockMapPath = request.bmap === false ? undefined : blockMapBeside(image.path)
+    const blockMap =
+      blockMapPath === undefined
+        ? undefined
+        : yield* Effect.try({
+            try: () => readBlockMap(blockMapPath, image.bytes),
+            catch: (error) =>
+              error instanceof FlashImageError
+                ? error
+                : new FlashImageError({ source: blockMapPath, detail: String(error) }),
+          })
     progress.report({ kind: "done", task: "flash" })
     const wipe = request.wipe ?? source.policy?.wipe ?? false
     const verify: VerifyMode = request.verify ?? (source.policy?.verify === "none" ? "none" : "full")
@@ -275,6 +292,7 @@ export const flashImage = (
       revision: source.revision,
       artifact: source.artifact,
       choice: source.choice,
+      bmap: blockMap && { path: blockMap.path, mappedBytes: blockMap.mappedBytes },
     }
 
     const record = (mode: FlashMode) =>
@@ -309,10 +327,17 @@ export const flashImage = (
       return yield* refused(facts.requested, verdict.code, verdict.message)
     }
 
+    const mapped = blockMap
+      ? `, only the ${blockMap.mappedBytes} bytes of data its block map ${blockMap.path} names (checked as they stream by)`
+      : ""
     const steps = request.verifyOnly
-      ? [`read ${describeDevice(device)} back with O_DIRECT and compare it with ${image.path}`]
+      ? [
+          `read ${describeDevice(device)} back with O_DIRECT and compare it with ${image.path}${
+            blockMap ? ` — the ${blockMap.mappedBytes} bytes its block map names` : ""
+          }`,
+        ]
       : [
-          `write ${image.path} (${image.bytes} bytes${image.compression === "none" ? "" : `, decompressed from ${image.compression} as it is written`})${
+          `write ${image.path} (${image.bytes} bytes${image.compression === "none" ? "" : `, decompressed from ${image.compression} as it is written`}${mapped})${
             source.choice ? ` — ${source.choice}` : ""
           }`,
           `to ${describeDevice(device)}`,
@@ -325,7 +350,7 @@ export const flashImage = (
             : []),
           "with O_DIRECT from aligned memory, then fsync",
           verify === "full"
-            ? "then read it all back with O_DIRECT and compare"
+            ? `then read ${blockMap ? "what was written" : "it all"} back with O_DIRECT and compare`
             : "without reading it back (--verify none)",
         ]
     if (device.suspect) {
@@ -375,12 +400,12 @@ export const flashImage = (
         const card = yield* openCard(facts, request.verifyOnly ? "read" : "read-write")
         if (request.verifyOnly) {
           const reader = yield* Effect.acquireRelease(reopen, (r) => Effect.promise(() => r.close()))
-          const expected = yield* imageChunkDigests(reader, card.blockSize)
+          const expected = yield* imageChunkDigests(reader, card.blockSize, blockMap)
           imageSha256 = expected.sha256
           const started = Date.now()
           yield* verifyCard(
             card,
-            { chunkDigests: expected.digests, imageBytes: expected.imageBytes },
+            { segments: expected.segments, imageBytes: expected.imageBytes },
             reopen,
           ).pipe(
             // The card holds other data: suspect only if the records say this image was written to it last.
@@ -413,7 +438,7 @@ export const flashImage = (
         }
         const reader = yield* Effect.acquireRelease(reopen, (r) => Effect.promise(() => r.close()))
         const writeStarted = Date.now()
-        const written = yield* writeCard(card, reader, { imageBytes: image.bytes, wipe })
+        const written = yield* writeCard(card, reader, { imageBytes: image.bytes, wipe, blockMap })
         imageSha256 = written.sha256
         // The stored image was checked before writing; what was read while writing must be it too.
         const read = image.compression === "none" ? written.sha256 : reader.fileSha256?.()

@@ -4,9 +4,10 @@ import { FlashImageError, FlashIoError, FlashMismatchError } from "../errors.js"
 import { Progress } from "../progress/progress.js"
 import { loadXxHash } from "../text/xxhash.js"
 import { alignedBuffers, roundUp } from "./alignedMemory.js"
+import { type BlockMap, blockMapWalker } from "./blockMap.js"
 import { type OpenCard, readFully } from "./cardDevice.js"
 import type { ImageReader } from "./imageSource.js"
-import { transferChunkBytes } from "./writeCard.js"
+import { chunkParts, type DigestedSegment, transferChunkBytes } from "./writeCard.js"
 
 /*
  * Reading the card back with O_DIRECT, so what is compared is what the device returns and not what the
@@ -18,14 +19,19 @@ import { transferChunkBytes } from "./writeCard.js"
 const readsInFlight = 4
 
 /**
- * Digests of each padded chunk of an image, as `writeCard` takes them (for checking a card later), and the
- * SHA-256 of the image, as a write records it.
+ * The parts of an image a write puts on a card, with their digests, as `writeCard` takes them (for checking
+ * a card later), and the SHA-256 of the image, as a write records it.
  */
 export const imageChunkDigests = (
   reader: ImageReader,
   blockSize: number,
+  blockMap?: BlockMap,
 ): Effect.Effect<
-  { readonly digests: ReadonlyArray<bigint>; readonly imageBytes: number; readonly sha256: string },
+  {
+    readonly segments: ReadonlyArray<DigestedSegment>
+    readonly imageBytes: number
+    readonly sha256: string
+  },
   FlashImageError
 > =>
   Effect.gen(function* () {
@@ -33,29 +39,46 @@ export const imageChunkDigests = (
     return yield* Effect.tryPromise({
       try: async () => {
         const [buffer] = alignedBuffers(1, transferChunkBytes).buffers as [Buffer]
-        const digests: Array<bigint> = []
+        const segments: Array<DigestedSegment> = []
+        const walker = blockMap ? blockMapWalker(blockMap, reader.path) : undefined
         const sha256 = createHash("sha256")
         let imageBytes = 0
-        for (let filled = await reader.fill(buffer); filled > 0; filled = await reader.fill(buffer)) {
+        let offset = 0
+        for (
+          let chunk = 0, filled = await reader.fill(buffer);
+          filled > 0;
+          chunk++, filled = await reader.fill(buffer)
+        ) {
           const padded = roundUp(filled, blockSize)
           buffer.fill(0, filled, padded)
-          digests.push(h64Raw(buffer.subarray(0, padded)))
+          for (const part of chunkParts(walker?.runs(buffer, offset, filled), padded, blockSize)) {
+            segments.push({
+              chunk,
+              start: part.start,
+              offset: offset + part.start,
+              length: part.length,
+              digest: h64Raw(buffer.subarray(part.start, part.start + part.length)),
+            })
+          }
           sha256.update(buffer.subarray(0, filled))
           imageBytes += filled
+          offset += padded
         }
-        return { digests, imageBytes, sha256: sha256.digest("hex") }
+        return { segments, imageBytes, sha256: sha256.digest("hex") }
       },
       catch: (cause) =>
-        new FlashImageError({
-          source: reader.path,
-          detail: `reading the image failed: ${cause instanceof Error ? cause.message : String(cause)}`,
-        }),
+        cause instanceof FlashImageError
+          ? cause
+          : new FlashImageError({
+              source: reader.path,
+              detail: `reading the image failed: ${cause instanceof Error ? cause.message : String(cause)}`,
+            }),
     })
   })
 
 export const verifyCard = (
   card: OpenCard,
-  expected: { readonly chunkDigests: ReadonlyArray<bigint>; readonly imageBytes: number },
+  expected: { readonly segments: ReadonlyArray<DigestedSegment>; readonly imageBytes: number },
   reopenImage: Effect.Effect<ImageReader, FlashImageError>,
 ): Effect.Effect<
   { readonly verifiedBytes: number },
@@ -66,14 +89,14 @@ export const verifyCard = (
     const progress = yield* Progress
     const { h64Raw } = yield* loadXxHash
     const task = `verify ${card.path}`
-    const total = roundUp(expected.imageBytes, card.blockSize)
-    const chunkLength = (index: number) => Math.min(transferChunkBytes, total - index * transferChunkBytes)
+    const segments = expected.segments
+    const toVerify = segments.reduce((n, s) => n + s.length, 0)
 
     const badChunks = yield* Effect.tryPromise({
       try: async (signal) => {
         const { buffers } = alignedBuffers(readsInFlight, transferChunkBytes)
         const bad: Array<number> = []
-        const count = expected.chunkDigests.length
+        const count = segments.length
         let verified = 0
         // Every read settles into a value, so a failing card surfaces as an error here, never as an
         // unhandled rejection of a read still in flight.
@@ -82,7 +105,8 @@ export const verifyCard = (
           | { readonly ok: false; readonly cause: unknown }
         const readChunk = (index: number, slot: number): Promise<Settled> => {
           const buffer = buffers[slot] as Buffer
-          return readFully(card.handle, buffer, chunkLength(index), index * transferChunkBytes).then(
+          const segment = segments[index] as DigestedSegment
+          return readFully(card.handle, buffer, segment.length, segment.offset).then(
             (): Settled => ({ ok: true, buffer }),
             (cause: unknown): Settled => ({ ok: false, cause }),
           )
@@ -97,7 +121,7 @@ export const verifyCard = (
             throw new FlashIoError({
               device: card.path,
               operation: "reading back",
-              offset: index * transferChunkBytes,
+              offset: segments[index]?.offset ?? 0,
               cause: settled.cause,
             })
           }
@@ -106,16 +130,12 @@ export const verifyCard = (
             throw new Error("interrupted")
           }
           const buffer = settled.buffer
-          if (h64Raw(buffer.subarray(0, chunkLength(index))) !== expected.chunkDigests[index]) bad.push(index)
+          const segment = segments[index] as DigestedSegment
+          if (h64Raw(buffer.subarray(0, segment.length)) !== segment.digest) bad.push(index)
           const next = index + readsInFlight
           if (next < count) inFlight.push(readChunk(next, next % readsInFlight))
-          verified += chunkLength(index)
-          progress.report({
-            kind: "bytes",
-            task,
-            bytes: Math.min(verified, expected.imageBytes),
-            total: expected.imageBytes,
-          })
+          verified += segment.length
+          progress.report({ kind: "bytes", task, bytes: verified, total: toVerify })
         }
         return bad
       },
@@ -127,7 +147,7 @@ export const verifyCard = (
 
     if (badChunks.length === 0) {
       progress.report({ kind: "done", task, message: `${card.path} holds the image` })
-      return { verifiedBytes: expected.imageBytes }
+      return { verifiedBytes: toVerify }
     }
 
     // Name the damage exactly: compare the bad chunks byte by byte with the image.
@@ -135,20 +155,22 @@ export const verifyCard = (
     const located = yield* Effect.tryPromise({
       try: async () => {
         const [source, device] = alignedBuffers(2, transferChunkBytes).buffers as [Buffer, Buffer]
-        const bad = new Set(badChunks)
+        const bad = badChunks.map((index) => segments[index] as DigestedSegment)
         let firstBadOffset = -1
         let badBytes = 0
         try {
-          for (let index = 0; index < expected.chunkDigests.length; index++) {
+          const lastChunk = bad[bad.length - 1]?.chunk ?? -1
+          for (let chunk = 0; chunk <= lastChunk; chunk++) {
             const filled = await reader.fill(source)
-            if (!bad.has(index)) continue
-            const length = chunkLength(index)
-            source.fill(0, filled, length)
-            await readFully(card.handle, device, length, index * transferChunkBytes)
-            for (let i = 0; i < length; i++) {
-              if (source[i] !== device[i]) {
-                if (firstBadOffset < 0) firstBadOffset = index * transferChunkBytes + i
-                badBytes++
+            source.fill(0, filled)
+            for (const segment of bad) {
+              if (segment.chunk !== chunk) continue
+              await readFully(card.handle, device, segment.length, segment.offset)
+              for (let i = 0; i < segment.length; i++) {
+                if (source[segment.start + i] !== device[i]) {
+                  if (firstBadOffset < 0) firstBadOffset = segment.offset + i
+                  badBytes++
+                }
               }
             }
           }
@@ -163,6 +185,6 @@ export const verifyCard = (
       device: card.path,
       firstBadOffset: Math.max(0, located.firstBadOffset),
       badBytes: located.badBytes,
-      detail: `${badChunks.length} of ${expected.chunkDigests.length} chunks of ${transferChunkBytes / 1024 / 1024} MiB differ`,
+      detail: `${badChunks.length} of ${segments.length} parts (of up to ${transferChunkBytes / 1024 / 1024} MiB) differ`,
     })
   })

@@ -4,6 +4,7 @@ import { FlashImageError, FlashIoError } from "../errors.js"
 import { Progress } from "../progress/progress.js"
 import { loadXxHash } from "../text/xxhash.js"
 import { alignedBuffers, roundUp } from "./alignedMemory.js"
+import { type BlockMap, blockMapWalker, type Segment } from "./blockMap.js"
 import { type OpenCard, writeFully } from "./cardDevice.js"
 import type { ImageReader } from "./imageSource.js"
 
@@ -22,15 +23,44 @@ export interface WrittenImage {
   readonly sha256: string
   /** Bytes of the image (what was read from the source). */
   readonly imageBytes: number
-  /** Bytes written to the card: the image padded to the card's block size. */
+  /** Bytes written to the card: the image padded to the card's block size (with a block map, its data only). */
   readonly writtenBytes: number
-  /** xxHash64 of each padded chunk as written, for the read-back. */
-  readonly chunkDigests: ReadonlyArray<bigint>
+  /** What was written, each part with its xxHash64 as written, for the read-back. */
+  readonly segments: ReadonlyArray<DigestedSegment>
+}
+
+/** A part of the card as written: where, and the xxHash64 of its bytes. */
+export interface DigestedSegment extends Segment {
+  readonly digest: bigint
 }
 
 export interface WriteOptions {
   readonly imageBytes: number
   readonly wipe: boolean
+  /** Write only the blocks this map names (checking the image against it as it streams). */
+  readonly blockMap?: BlockMap | undefined
+}
+
+/**
+ * The parts of one chunk to put on the card: all of it, or with a block map the mapped runs (widened to
+ * the card's blocks, merged where they then touch).
+ */
+export const chunkParts = (
+  runs: ReadonlyArray<{ start: number; end: number }> | undefined,
+  padded: number,
+  blockSize: number,
+): ReadonlyArray<{ start: number; length: number }> => {
+  if (runs === undefined) return [{ start: 0, length: padded }]
+  const parts: Array<{ start: number; length: number }> = []
+  for (const run of runs) {
+    const start = Math.floor(run.start / blockSize) * blockSize
+    const end = Math.min(roundUp(run.end, blockSize), padded)
+    const last = parts[parts.length - 1]
+    if (last !== undefined && start <= last.start + last.length)
+      last.length = Math.max(last.length, end - last.start)
+    else parts.push({ start, length: end - start })
+  }
+  return parts
 }
 
 /** Regions zeroed by `--wipe`: the start, just past the image (a stale overlay), and the end (backup GPT). */
@@ -87,19 +117,37 @@ export const writeCard = (
       try: async (signal) => {
         const [first, second] = alignedBuffers(2, transferChunkBytes).buffers as [Buffer, Buffer]
         const sha256 = createHash("sha256")
-        const chunkDigests: Array<bigint> = []
+        const segments: Array<DigestedSegment> = []
+        const walker = options.blockMap ? blockMapWalker(options.blockMap, reader.path) : undefined
         let current = first
         let spare = second
         let filled = await fillFrom(current)
         let imageBytes = 0
-        while (filled > 0) {
+        let writtenBytes = 0
+        for (let chunk = 0; filled > 0; chunk++) {
           if (signal.aborted) throw new Error("interrupted")
           const padded = roundUp(filled, card.blockSize)
           current.fill(0, filled, padded)
-          const write = writeFully(card.handle, current, padded, offset)
+          // With a block map, the chunk is checked against it before any of it goes to the card.
+          const parts = chunkParts(walker?.runs(current, offset, filled), padded, card.blockSize)
+          const buffer = current
+          const base = offset
+          const write = (async () => {
+            for (const part of parts)
+              await writeFully(card.handle, buffer.subarray(part.start), part.length, base + part.start)
+          })()
           // Hash and read ahead while the device is busy with this chunk.
           sha256.update(current.subarray(0, filled))
-          chunkDigests.push(h64Raw(current.subarray(0, padded)))
+          for (const part of parts) {
+            segments.push({
+              chunk,
+              start: part.start,
+              offset: offset + part.start,
+              length: part.length,
+              digest: h64Raw(current.subarray(part.start, part.start + part.length)),
+            })
+            writtenBytes += part.length
+          }
           const nextFill = fillFrom(spare)
           // If the write fails first, the read-ahead's own failure must not go unheard (Node would exit).
           nextFill.catch(() => undefined)
@@ -111,8 +159,12 @@ export const writeCard = (
           ;[current, spare] = [spare, current]
         }
         await card.handle.sync()
-        progress.report({ kind: "done", task, message: `wrote ${imageBytes} bytes to ${card.path}` })
-        return { sha256: sha256.digest("hex"), imageBytes, writtenBytes: offset, chunkDigests }
+        progress.report({
+          kind: "done",
+          task,
+          message: `wrote ${walker ? `the ${writtenBytes} bytes of data of ` : ""}${imageBytes} bytes to ${card.path}`,
+        })
+        return { sha256: sha256.digest("hex"), imageBytes, writtenBytes, segments }
       },
       catch: ioFailure("writing"),
     })

@@ -22,6 +22,11 @@ export const FlashReportSchema = Schema.Struct({
       Schema.Struct({ key: Schema.String, name: Schema.String, type: Schema.String, sha256: Schema.String }),
     ),
     choice: optionalString,
+    bmap: Schema.optional(
+      Schema.Struct({ path: Schema.String, mappedBytes: Integer }).annotations({
+        description: "The block map used: only the blocks it names were written and read back",
+      }),
+    ),
   }),
   device: Schema.Struct({
     path: Schema.String,
@@ -71,6 +76,9 @@ export const flash = defineOperation({
     allowLoop: Schema.optional(Schema.Boolean).annotations({
       description: "Accept a loop device (lab and test use)",
     }),
+    bmap: Schema.optional(Schema.Boolean).annotations({
+      description: "Write only the blocks of the image's block map when one lies beside it (default: true)",
+    }),
   }),
   result: FlashReportSchema,
   run: (params, context) =>
@@ -82,6 +90,7 @@ export const flash = defineOperation({
         wipe: params.wipe,
         verify: params.verify,
         allowLoop: params.allowLoop === true,
+        bmap: params.bmap,
         // Clients of the library's operations (MCP, web) never flash a device the configuration does not list.
         requireAllowList: true,
         requestedBy: context.requestedBy,

@@ -3,7 +3,9 @@ import { createHash } from "node:crypto"
 import { closeSync, mkdirSync, openSync, readFileSync, symlinkSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { gzipSync } from "node:zlib"
+import { Effect } from "effect"
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest"
+import { createBmap } from "../../src/raspios/bmap.js"
 import { buildMirror, serveMirror } from "../fixtures/mirror/index.js"
 import { cleanEnv, type ErrorDocument, json, makeProject, owrt, owrtBin } from "../helpers/cli.js"
 import { attachLoop, type LoopDevice, loopDevicesUnavailable, readDirect } from "../helpers/loopDevice.js"
@@ -182,6 +184,81 @@ describe.skipIf(loopDevicesUnavailable !== undefined)("owrt flash on real loop d
     await refusedImage("crc.img.gz", Buffer.concat([badCrc, metadata]), "CRC-32")
     // Nothing was written by the refusals: the card still holds the first image.
     expect(readDirect(target.device, 0, data.length).equals(data)).toBe(true)
+  })
+
+  it("with a block map beside the image, writes and reads back only the mapped blocks; --no-bmap writes all", async () => {
+    // A card that held something else: 0xAA everywhere.
+    writeFileSync(join(project.dir, "bmap.card"), Buffer.alloc(32 * MiB, 0xaa))
+    const target = card("bmap", 32 * MiB)
+    // 24 MiB of image, 2.5 MiB (and a little) of data; the rest zeros.
+    const data = Buffer.alloc(24 * MiB)
+    pseudoRandom(MiB, 31).copy(data, 0)
+    pseudoRandom(1.5 * MiB, 32).copy(data, 9 * MiB)
+    pseudoRandom(100, 33).copy(data, 20 * MiB + 3 * 4096 + 7)
+    const raw = join(project.dir, "sparse.img")
+    writeFileSync(raw, data)
+    const bmapText = await Effect.runPromise(createBmap(raw))
+    writeFileSync(join(project.dir, "sparse.bmap"), bmapText)
+    const xz = join(project.dir, "sparse.img.xz")
+    writeFileSync(xz, execFileSync("xz", ["-c", "-q", "-T1"], { input: data, maxBuffer: 64 * MiB }))
+
+    const result = await run(["flash", xz, target.device, "--allow-loop", "--force", "--json"])
+    expect(result.code, result.stderr).toBe(0)
+    const report = json<FlashReport & { image: { bmap?: { path: string; mappedBytes: number } } }>(result)
+    const mapped = MiB + 1.5 * MiB + 4096
+    expect(report.image.bmap).toEqual({ path: join(project.dir, "sparse.bmap"), mappedBytes: mapped })
+    expect(report.writtenSha256).toBe(sha256(data))
+    expect(report.steps.join("\n")).toContain(`only the ${mapped} bytes of data its block map`)
+    const onCard = readDirect(target.device, 0, data.length)
+    for (const [start, length] of [
+      [0, MiB],
+      [9 * MiB, 1.5 * MiB],
+      [20 * MiB + 3 * 4096, 4096],
+    ] as const) {
+      expect(onCard.subarray(start, start + length).equals(data.subarray(start, start + length))).toBe(true)
+    }
+    // What the map leaves out was not written: the card's old bytes are still there.
+    expect(onCard.subarray(5 * MiB, 6 * MiB).every((b) => b === 0xaa)).toBe(true)
+    // Checking the card later reads back only the mapped blocks too.
+    const checked = await run(["flash", xz, target.device, "--allow-loop", "--verify-only", "--json"])
+    expect(checked.code, checked.stderr).toBe(0)
+
+    const full = await run(["flash", xz, target.device, "--allow-loop", "--force", "--no-bmap", "--json"])
+    expect(full.code, full.stderr).toBe(0)
+    expect(json<{ image: { bmap?: unknown } }>(full).image.bmap).toBeUndefined()
+    expect(readDirect(target.device, 0, data.length).equals(data)).toBe(true)
+  })
+
+  it("refuses a block map that is damaged, or is of another image, without leaving data off the card", async () => {
+    const target = card("badmap", 32 * MiB)
+    const data = Buffer.alloc(8 * MiB)
+    pseudoRandom(2 * MiB, 41).copy(data, 0)
+    const path = join(project.dir, "mapped.img")
+    writeFileSync(path, data)
+    const good = await Effect.runPromise(createBmap(path))
+    const code = async () => {
+      const result = await run(["flash", path, target.device, "--allow-loop", "--force", "--json"])
+      return { exit: result.code, error: json<ErrorDocument>(result).error }
+    }
+    // Edited by hand: its own checksum no longer matches.
+    writeFileSync(join(project.dir, "mapped.bmap"), good.replace(/> 0-511 </, "> 0-100 <"))
+    const damaged = await code()
+    expect(damaged.exit).toBe(3)
+    expect(damaged.error.code).toBe("flash_image_invalid")
+    expect(damaged.error.message).toContain("its checksum does not match")
+    expect(damaged.error.message).toContain("--no-bmap")
+    // A valid map of another image of the same size: data where it names none, and other bytes where it does.
+    const other = Buffer.alloc(8 * MiB)
+    pseudoRandom(MiB, 42).copy(other, 0)
+    const otherPath = join(project.dir, "other.img")
+    writeFileSync(otherPath, other)
+    writeFileSync(join(project.dir, "mapped.bmap"), await Effect.runPromise(createBmap(otherPath)))
+    const mismatch = await code()
+    expect(mismatch.exit).toBe(3)
+    expect(mismatch.error.message).toMatch(/do not have the map's SHA-256|in blocks the map leaves out/)
+    expect(mismatch.error.message).toContain("is not of this image")
+    const records = (await flashList()).flashes
+    expect(records[0]?.error?.code).toBe("flash_image_invalid")
   })
 
   it("without --force only explains: nothing is written, and the dry run is recorded", async () => {

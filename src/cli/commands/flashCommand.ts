@@ -153,6 +153,11 @@ export const flashCommand = Command.make(
     verifyOnly: Options.boolean("verify-only").pipe(
       Options.withDescription("Write nothing: compare a card written earlier with the image"),
     ),
+    noBmap: Options.boolean("no-bmap").pipe(
+      Options.withDescription(
+        "Write (and verify) every block, even when a block map (.bmap) lies beside the image",
+      ),
+    ),
     allowLoop: allowLoopOption,
     json: jsonOption,
     ...configOptions,
@@ -202,6 +207,7 @@ export const flashCommand = Command.make(
           wipe: options.wipe ? true : undefined,
           verify: Option.getOrUndefined(options.verify) as "full" | "none" | undefined,
           verifyOnly: options.verifyOnly,
+          bmap: !options.noBmap,
           allowLoop: options.allowLoop,
           requestedBy: "cli",
           // The person at the command line may name any image file they can read.
