@@ -19,6 +19,8 @@ declare -A tools=(
   [docker-registry]=docker-registry [htpasswd]=apache2-utils
   # The OTA tests publish release notices through a real MQTT broker.
   [mosquitto]=mosquitto
+  # The Raspberry Pi firewall rules owrt writes are checked with nft itself.
+  [nft]=nftables
 )
 missing=()
 for tool in "${!tools[@]}"; do

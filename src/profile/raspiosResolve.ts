@@ -1,7 +1,12 @@
 import { Effect } from "effect"
 import type { ProfileInvalidError } from "../errors.js"
 import type { ProfileDocument } from "./profileSchema.js"
-import { type RaspiosUser, type ResolvedRaspios, raspiosOnlyFields } from "./raspiosSchema.js"
+import {
+  canonicalPortRule,
+  type RaspiosUser,
+  type ResolvedRaspios,
+  raspiosOnlyFields,
+} from "./raspiosSchema.js"
 import { at, fail, type Layer } from "./resolveProfile.js"
 
 /*
@@ -94,6 +99,8 @@ export const resolveRaspios = (
     let wireguard: ResolvedRaspios["wireguard"] = null
     let wireguardAt: Layer | undefined
     const python = new Set<string>()
+    let firewall: boolean | undefined
+    const firewallAllow = new Set<string>()
     let compression: ReadonlyArray<string> = ["xz"]
     for (const layer of layers) {
       const doc = layer.loaded.document
@@ -123,6 +130,13 @@ export const resolveRaspios = (
       if (doc.wireguard !== undefined) {
         wireguard = { ...doc.wireguard }
         wireguardAt = layer
+      }
+      if (doc.firewall !== undefined) {
+        firewall = doc.firewall.enabled ?? true
+        for (const rule of doc.firewall.allow ?? []) {
+          const canonical = canonicalPortRule(rule)
+          if (canonical !== undefined) firewallAllow.add(canonical)
+        }
       }
       const onBoot = (doc.files ?? []).findIndex(
         (f) => f.path === "/boot/firmware" || f.path.startsWith("/boot/firmware/"),
@@ -242,6 +256,7 @@ export const resolveRaspios = (
       yield* declared(wireguard.config_secret, wireguardAt, ["wireguard", "config_secret"])
 
     const keys = resolvedUsers.some((u) => u.ssh_authorized_keys.length > 0)
+    if (ssh.enabled === true) firewallAllow.add(`${ssh.port}/tcp`)
     return {
       base,
       ...result,
@@ -253,10 +268,24 @@ export const resolveRaspios = (
       },
       wifi,
       wireguard,
+      ...(firewall === true ? { firewall: { allow: sortRules([...firewallAllow]) } } : {}),
       python_packages: [...python].sort(),
       compression,
     } satisfies ResolvedRaspios
   })
+
+/** Port rules by protocol, then port. */
+const sortRules = (rules: ReadonlyArray<string>) => {
+  const parts = (rule: string) => {
+    const [ports = "", protocol = ""] = rule.split("/")
+    return { protocol, first: Number(ports.split("-")[0]) }
+  }
+  return [...rules].sort((a, b) => {
+    const x = parts(a)
+    const y = parts(b)
+    return x.protocol < y.protocol ? -1 : x.protocol > y.protocol ? 1 : x.first - y.first || (a < b ? -1 : 1)
+  })
+}
 
 /** The secrets a raspios profile reads (besides those its files and first-boot scripts use). */
 export const raspiosSecrets = (raspios: ResolvedRaspios): ReadonlyArray<string> => [

@@ -160,6 +160,41 @@ export const RaspiosWireguard = Schema.Struct({
   }),
 })
 
+/** `1883`, `1883/tcp`, `51820/udp` or a range `60000-61000/udp`: tcp when no protocol is named. */
+export const portRulePattern = /^([0-9]{1,5})(?:-([0-9]{1,5}))?(?:\/(tcp|udp))?$/
+
+/** A port rule in its canonical form (`1883/tcp`, `60000-61000/udp`), or undefined when it is not one. */
+export const canonicalPortRule = (rule: string | number): string | undefined => {
+  const match = portRulePattern.exec(String(rule))
+  if (!match) return undefined
+  const from = Number(match[1])
+  const to = match[2] === undefined ? from : Number(match[2])
+  if (from < 1 || to > 65535 || to < from) return undefined
+  return `${from === to ? from : `${from}-${to}`}/${match[3] ?? "tcp"}`
+}
+
+const PortRule = Schema.Union(Schema.Number, Schema.String)
+  .pipe(
+    Schema.filter((rule) => canonicalPortRule(rule) !== undefined, {
+      message: (issue) =>
+        `\`${String(issue.actual)}\` is not a port rule: a port 1 to 65535 or a range, and /tcp or /udp (tcp when left out), e.g. 1883/tcp`,
+    }),
+  )
+  .annotations({
+    description: "A port or range open to incoming connections, e.g. 1883, 1883/tcp, 51820/udp",
+  })
+
+export const RaspiosFirewall = Schema.Struct({
+  enabled: Schema.optional(Schema.Boolean).annotations({
+    description:
+      "Filter incoming traffic (default true once a firewall section is given; false turns it off)",
+  }),
+  allow: Schema.optional(Schema.Array(PortRule)).annotations({
+    description:
+      "Ports open to incoming connections (the SSH port is added when SSH is enabled); merged across extends",
+  }),
+})
+
 const simpleText = (pattern: RegExp, what: string, example: string) =>
   Schema.String.pipe(
     Schema.pattern(pattern, {
@@ -200,6 +235,10 @@ export const raspiosFields = {
   wireguard: Schema.optional(RaspiosWireguard).annotations({
     description:
       "raspios: a WireGuard interface wg0 (its configuration by secret reference), enabled at boot",
+  }),
+  firewall: Schema.optional(RaspiosFirewall).annotations({
+    description:
+      "raspios: an nftables firewall: incoming traffic dropped except loopback, replies, ICMP and the ports allowed",
   }),
   python_packages: Schema.optional(Schema.Array(PythonPackage)).annotations({
     description: "raspios: Python packages pip installs at first boot",
@@ -248,6 +287,14 @@ export const ResolvedRaspios = Schema.Struct({
     }),
   ),
   wireguard: Schema.NullOr(Schema.Struct({ config_secret: Schema.String })),
+  /** Absent without a firewall section (so that the keys of profiles without one stay as they were). */
+  firewall: Schema.optional(
+    Schema.Struct({
+      allow: Schema.Array(Schema.String).annotations({
+        description: "Canonical port rules, sorted (the SSH port included when SSH is enabled)",
+      }),
+    }),
+  ),
   python_packages: Schema.Array(Schema.String),
   compression: Schema.Array(Schema.String),
 })

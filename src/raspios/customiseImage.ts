@@ -238,6 +238,16 @@ const planEdits = (
       firstBootLines.push("systemctl enable --now wg-quick@wg0")
     }
 
+    if (r.firewall !== undefined) {
+      file("/etc/nftables.conf", nftablesConf(params.profile, r.firewall.allow), 0o755)
+      const sysinit = "/etc/systemd/system/sysinit.target.wants"
+      edits.push({ kind: "dir", path: sysinit, mode: 0o755, uid: 0, gid: 0 })
+      link(`${sysinit}/nftables.service`, "/lib/systemd/system/nftables.service")
+      // Installed at first boot when the base image lacks it; the rules then apply at once.
+      aptPackages.add("nftables")
+      firstBootLines.push("systemctl enable --now nftables")
+    }
+
     for (const f of params.files) {
       const content =
         f.secret !== undefined ? (secrets.get(f.secret) ?? "") : substitute(f.content ?? "", secrets)
@@ -531,3 +541,43 @@ export const customiseImageInto = (options: {
       catch: (cause) => new InternalError({ cause }),
     })
   })
+
+/**
+ * The nftables rules of a profile's firewall: incoming traffic is dropped except on loopback, replies to
+ * what the device sent, ICMP (IPv6 needs it to work at all), DHCP replies and the ports allowed; forwarding is
+ * dropped; outgoing traffic is not filtered.
+ */
+export const nftablesConf = (profile: string, allow: ReadonlyArray<string>): string => {
+  const ports = (protocol: string) =>
+    allow.filter((rule) => rule.endsWith(`/${protocol}`)).map((rule) => rule.slice(0, -`/${protocol}`.length))
+  const accept = (protocol: string) => {
+    const list = ports(protocol)
+    return list.length === 0 ? [] : [`    ${protocol} dport { ${list.join(", ")} } accept`]
+  }
+  return [
+    "#!/usr/sbin/nft -f",
+    `# owrt: the firewall of profile ${profile}. Incoming traffic is dropped except what is accepted below.`,
+    "flush ruleset",
+    "",
+    "table inet filter {",
+    "  chain input {",
+    "    type filter hook input priority filter; policy drop;",
+    '    iif "lo" accept',
+    "    ct state established,related accept",
+    "    ct state invalid drop",
+    "    meta l4proto { icmp, ipv6-icmp } accept",
+    "    udp sport 67 udp dport 68 accept",
+    "    udp sport 547 udp dport 546 accept",
+    ...accept("tcp"),
+    ...accept("udp"),
+    "  }",
+    "  chain forward {",
+    "    type filter hook forward priority filter; policy drop;",
+    "  }",
+    "  chain output {",
+    "    type filter hook output priority filter; policy accept;",
+    "  }",
+    "}",
+    "",
+  ].join("\n")
+}

@@ -1,6 +1,6 @@
 import { execFileSync, spawn } from "node:child_process"
 import { createHash } from "node:crypto"
-import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs"
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { dirname, join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { buildMirror } from "../fixtures/mirror/index.js"
@@ -198,6 +198,46 @@ describe("Raspberry Pi OS profiles", () => {
     for (const secret of [wgConf.split("\n")[1] ?? "", wifiPassphrase]) {
       expect(result.stdout + result.stderr).not.toContain(secret)
       expect(db.includes(Buffer.from(secret))).toBe(false)
+    }
+  })
+
+  it("writes an nftables firewall that opens the ports asked for (and SSH's), merged across extends", async () => {
+    project.write(
+      "profiles/gateway-pi.yaml",
+      'extends: base-pi\nhostname: gateway-pi\nfirewall:\n  allow: [1883, "60000-60010/udp", 1883/tcp]\n',
+    )
+    const shown = await owrt(["profiles", "show", "gateway-pi", "--json"], {
+      cwd: project.dir,
+      env: secretEnv,
+    })
+    expect(shown.code, shown.stderr).toBe(0)
+    const resolved = json<{ profile: { raspios: { firewall?: { allow: Array<string> } } } }>(shown)
+    expect(resolved.profile.raspios.firewall).toEqual({ allow: ["22/tcp", "1883/tcp", "60000-60010/udp"] })
+    // Profiles without a firewall section have none (their keys are as before).
+    const plain = json<{ profile: { raspios: { firewall?: unknown } } }>(
+      await owrt(["profiles", "show", "sensor-hive-17", "--json"], { cwd: project.dir, env: secretEnv }),
+    )
+    expect(plain.profile.raspios.firewall).toBeUndefined()
+
+    const { artifact } = await realize(project.dir, "gateway-pi")
+    const image = readImage(artifact.path)
+    try {
+      const rules = image.cat("/etc/nftables.conf") ?? ""
+      expect(rules).toContain("policy drop;")
+      expect(rules).toContain("    tcp dport { 22, 1883 } accept\n")
+      expect(rules).toContain("    udp dport { 60000-60010 } accept\n")
+      expect(image.stat("/etc/systemd/system/sysinit.target.wants/nftables.service")?.link).toBe(
+        "/lib/systemd/system/nftables.service",
+      )
+      const firstBoot = image.cat("/usr/local/lib/owrt/firstboot.sh") ?? ""
+      expect(firstBoot).toContain("'nftables'")
+      expect(firstBoot).toContain("systemctl enable --now nftables")
+      // nft itself accepts the rules.
+      const file = join(project.dir, "nftables.conf")
+      writeFileSync(file, rules)
+      execFileSync("nft", ["-c", "-f", file])
+    } finally {
+      image.close()
     }
   })
 
@@ -487,6 +527,20 @@ describe("Raspberry Pi OS profiles", () => {
       expect(error.code).toBe("profile_invalid_value")
       expect(error.message).toMatch(
         /^profiles\/boot-file\.yaml:4:\d+: files\[0\]\.path: \/boot\/firmware is the FAT/,
+      )
+    })
+
+    it("a port rule that is not one", async () => {
+      project.write(
+        "profiles/bad-port.yaml",
+        "extends: base-pi\nhostname: bad-port\nfirewall:\n  allow: [22, 70000/tcp]\n",
+      )
+      const { error } = json<ErrorDocument>(
+        await owrt(["profiles", "validate", "bad-port", "--json"], { cwd: project.dir }),
+      )
+      expect(error.code).toBe("profile_invalid_value")
+      expect(error.message).toMatch(
+        /^profiles\/bad-port\.yaml:4:\d+: firewall\.allow\[1\]: `70000\/tcp` is not a port rule/,
       )
     })
 

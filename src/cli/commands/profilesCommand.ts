@@ -119,6 +119,7 @@ const raspiosLines = (
     `  ssh:      ${r.ssh.enabled ? `on, port ${r.ssh.port}, password login ${r.ssh.password_authentication ? "on" : "off"}` : "off"}`,
     `  wifi:     ${r.wifi === null ? "-" : `${r.wifi.ssid} (${r.wifi.country}, passphrase secret ${r.wifi.psk_secret})`}`,
     `  wireguard: ${r.wireguard === null ? "-" : `wg0 (secret ${r.wireguard.config_secret})`}`,
+    `  firewall: ${r.firewall === undefined ? "-" : `incoming dropped except ${r.firewall.allow.join(", ") || "replies"}`}`,
     `  packages: ${p.packages.join(" ") || "-"}${r.python_packages.length > 0 ? `; pip: ${r.python_packages.join(" ")}` : ""}`,
     `  files:    ${p.files.map((f) => `${f.path}${f.secret ? ` (secret ${f.secret})` : ""}`).join(", ") || "-"}`,
     `  first boot: ${p.first_boot.map((s) => s.name).join(", ") || "-"}`,
