@@ -145,7 +145,8 @@ const planEdits = (
     }
 
     // The first user: authorized keys in uid 1000's home as the image has it (the rename moves the home).
-    const user = r.users[0]
+    // On a cloud-init image cloud-init creates the user from user-data, keys and sudo included.
+    const user = isCloudInit(params.initFormat) ? undefined : r.users[0]
     if (user !== undefined) {
       if (user.ssh_authorized_keys.length > 0) {
         const ssh = posix.join(image.user.home, ".ssh")
@@ -387,17 +388,18 @@ export const customiseImageInto = (options: {
       .split("\n")
       .map((line) => line.split(":"))
       .find((fields) => fields[2] === "1000")
-    if (entry === undefined) {
+    if (entry === undefined && !isCloudInit(params.initFormat)) {
       return yield* new BaseImageInvalidError({
         image: options.basePath,
         detail: "its /etc/passwd has no user with uid 1000 (Raspberry Pi OS's first user)",
       })
     }
+    // A cloud-init image may have no uid 1000 yet: cloud-init makes the first user.
     const user = {
-      name: entry[0] ?? "",
+      name: entry?.[0] ?? "",
       uid: 1000,
-      gid: Number(entry[3] ?? 1000),
-      home: entry[5] ?? "/home/pi",
+      gid: Number(entry?.[3] ?? 1000),
+      home: entry?.[5] ?? "/home/pi",
     }
     const readable = ["/etc/hosts", "/etc/locale.gen", "/etc/default/keyboard", "/etc/group", "/etc/gshadow"]
     const probes = [
@@ -424,14 +426,10 @@ export const customiseImageInto = (options: {
 
     // The boot partition: the first user (userconf-pi, systemd images), the Wi-Fi country on the command line.
     const bootFiles: Array<{ name: string; content: string }> = []
+    const cmdlineWords: Array<string> = []
+    const cloudInit = isCloudInit(params.initFormat)
     const account = r.users[0]
-    if (account !== undefined) {
-      if (params.initFormat?.startsWith("cloudinit")) {
-        return yield* new BaseImageInvalidError({
-          image: options.basePath,
-          detail: `its init_format is ${params.initFormat}; owrt configures users of systemd (userconf-pi) images only so far`,
-        })
-      }
+    if (account !== undefined && !cloudInit) {
       if (!found.existing.has("/usr/lib/userconf-pi/userconf")) {
         return yield* new BaseImageInvalidError({
           image: options.basePath,
@@ -441,10 +439,7 @@ export const customiseImageInto = (options: {
       const hash =
         account.password_hash ??
         (account.password_secret === null ? "!" : (options.secrets.get(account.password_secret) ?? ""))
-      if (
-        account.password_secret !== null &&
-        !/^\$(?:5|6|y|gy|2[aby]|7)\$[./A-Za-z0-9$=,+-]{8,}$/.test(hash)
-      ) {
+      if (account.password_secret !== null && !cryptHash.test(hash)) {
         return yield* new SecretInvalidError({
           profile: params.profile,
           secret: account.password_secret,
@@ -455,7 +450,36 @@ export const customiseImageInto = (options: {
       }
       bootFiles.push({ name: "userconf.txt", content: `${account.name}:${hash}\n` })
     }
-    if (r.wifi !== null) {
+    if (cloudInit) {
+      // cloud-init's NoCloud seed on the boot partition; its instance id is a hash of the seed, not a time.
+      const hash =
+        account === undefined
+          ? undefined
+          : (account.password_hash ??
+            (account.password_secret === null ? undefined : options.secrets.get(account.password_secret)))
+      if (
+        account !== undefined &&
+        account.password_secret !== null &&
+        (hash === undefined || !cryptHash.test(hash))
+      ) {
+        return yield* new SecretInvalidError({
+          profile: params.profile,
+          secret: account.password_secret,
+          reference: `users[${account.name}].password_secret`,
+          reason:
+            "its value is not a crypt(3) hash (make one with `openssl passwd -6`); clear-text passwords are refused",
+        })
+      }
+      const userData = cloudInitUserData(params, hash)
+      const instance = `owrt-${createHash("sha256").update(userData).digest("hex").slice(0, 16)}`
+      bootFiles.push(
+        { name: "user-data", content: userData },
+        { name: "meta-data", content: `instance-id: ${instance}\n` },
+      )
+      cmdlineWords.push(`ds=nocloud;i=${instance}`)
+    }
+    if (r.wifi !== null) cmdlineWords.push(`cfg80211.ieee80211_regdom=${r.wifi.country}`)
+    if (cmdlineWords.length > 0) {
       const cmdline = yield* fatRead(fat, "cmdline.txt")
       if (cmdline === undefined) {
         return yield* new BaseImageInvalidError({
@@ -463,15 +487,14 @@ export const customiseImageInto = (options: {
           detail: "its boot partition has no cmdline.txt",
         })
       }
-      // One line: the country replaced or appended, nothing else touched.
+      // One line: owrt's words replaced or appended, nothing else touched.
+      const ours = (word: string) =>
+        word.startsWith("cfg80211.ieee80211_regdom=") || word.startsWith("ds=nocloud")
       const words = cmdline
         .trim()
         .split(/\s+/)
-        .filter((w) => !w.startsWith("cfg80211.ieee80211_regdom="))
-      bootFiles.push({
-        name: "cmdline.txt",
-        content: `${[...words, `cfg80211.ieee80211_regdom=${r.wifi.country}`].join(" ")}\n`,
-      })
+        .filter((w) => !ours(w))
+      bootFiles.push({ name: "cmdline.txt", content: `${[...words, ...cmdlineWords].join(" ")}\n` })
     }
     yield* fatWrite(fat, bootFiles, staging)
 
@@ -580,4 +603,42 @@ export const nftablesConf = (profile: string, allow: ReadonlyArray<string>): str
     "}",
     "",
   ].join("\n")
+}
+
+/** rpi-imager's `cloudinit` and `cloudinit-rpi` formats: the first user comes from cloud-init's user-data. */
+export const isCloudInit = (initFormat: string | null): boolean =>
+  initFormat?.startsWith("cloudinit") === true
+
+const cryptHash = /^\$(?:5|6|y|gy|2[aby]|7)\$[./A-Za-z0-9$=,+-]{8,}$/
+
+/** A YAML scalar, written as a JSON string (YAML reads JSON strings as they are). */
+const yamlString = (value: string) => JSON.stringify(value)
+
+/**
+ * cloud-init's user-data for a profile (raspberry-pi.md §3): what the image also has offline (host name,
+ * time zone, keyboard), and the first user — which cloud-init creates — with its password hash, keys and
+ * sudo; sshd is enabled by a runcmd (cloud-init does not enable it on Raspberry Pi OS).
+ */
+export const cloudInitUserData = (params: CustomiseParams, passwordHash: string | undefined): string => {
+  const r = params.raspios
+  const user = r.users[0]
+  const lines = [
+    "#cloud-config",
+    `# owrt: profile ${params.profile}, revision ${params.revision.slice(0, 12)}`,
+  ]
+  if (r.hostname !== null) lines.push(`hostname: ${yamlString(r.hostname)}`, "manage_etc_hosts: true")
+  if (r.timezone !== null) lines.push(`timezone: ${yamlString(r.timezone)}`)
+  if (r.keyboard !== null) lines.push("keyboard:", "  model: pc105", `  layout: ${yamlString(r.keyboard)}`)
+  if (user !== undefined) {
+    lines.push("user:", `  name: ${yamlString(user.name)}`)
+    if (passwordHash !== undefined)
+      lines.push("  lock_passwd: false", `  passwd: ${yamlString(passwordHash)}`)
+    else lines.push("  lock_passwd: true")
+    if (user.ssh_authorized_keys.length > 0)
+      lines.push("  ssh_authorized_keys:", ...user.ssh_authorized_keys.map((k) => `    - ${yamlString(k)}`))
+    if (user.sudo) lines.push(`  sudo: ${yamlString("ALL=(ALL) NOPASSWD:ALL")}`)
+  }
+  lines.push(`ssh_pwauth: ${r.ssh.password_authentication}`)
+  if (r.ssh.enabled) lines.push("runcmd:", "  - [systemctl, enable, --now, ssh]")
+  return `${lines.join("\n")}\n`
 }

@@ -241,6 +241,61 @@ describe("Raspberry Pi OS profiles", () => {
     }
   })
 
+  it("seeds cloud-init on an image whose release uses it: the first user in user-data, no userconf.txt", async () => {
+    project.write(
+      "profiles/cloudy-pi.yaml",
+      [
+        "kind: raspios",
+        "base:",
+        "  os: Raspberry Pi OS Lite (64-bit, cloud-init)",
+        '  release_date: "2025-05-13"',
+        "hostname: cloudy-pi",
+        "timezone: Europe/Berlin",
+        "ssh:",
+        "  enabled: true",
+        "users:",
+        "  - name: hive",
+        `    password_hash: "${passwordHash}"`,
+        "    ssh_authorized_keys:",
+        `      - ${authorizedKey}`,
+        "wifi:",
+        "  country: DE",
+        "  ssid: hive-net",
+        "  psk_secret: wifi_psk",
+        "secrets:",
+        "  wifi_psk: env:OWRT_TEST_WIFI_PSK",
+        "",
+      ].join("\n"),
+    )
+    const { artifact } = await realize(project.dir, "cloudy-pi")
+    const image = readImage(artifact.path)
+    try {
+      expect(image.boot("userconf.txt")).toBeUndefined()
+      const userData = image.boot("user-data") ?? ""
+      expect(userData.split("\n").slice(0, 1)).toEqual(["#cloud-config"])
+      expect(userData).toContain('hostname: "cloudy-pi"\nmanage_etc_hosts: true\n')
+      expect(userData).toContain(
+        `user:\n  name: "hive"\n  lock_passwd: false\n  passwd: "${passwordHash}"\n  ssh_authorized_keys:\n    - "${authorizedKey}"\n  sudo: "ALL=(ALL) NOPASSWD:ALL"\n`,
+      )
+      expect(userData).toContain("ssh_pwauth: false\nruncmd:\n  - [systemctl, enable, --now, ssh]\n")
+      const instance = /^instance-id: (owrt-[0-9a-f]{16})\n$/.exec(image.boot("meta-data") ?? "")?.[1]
+      expect(instance).toBeDefined()
+      // The NoCloud seed named on the command line, beside the Wi-Fi country; nothing else of it touched.
+      expect(image.boot("cmdline.txt")).toMatch(
+        new RegExp(` rootwait quiet init=\\S+ ds=nocloud;i=${instance} cfg80211\\.ieee80211_regdom=DE\n$`),
+      )
+      // The Wi-Fi passphrase stays off the FAT partition (it is world-readable): only on ext4, 0600.
+      expect(userData).not.toContain(wifiPassphrase)
+      expect(image.stat("/etc/NetworkManager/system-connections/owrt-wifi.nmconnection")).toMatchObject({
+        mode: "100600",
+      })
+      expect(image.cat("/etc/hostname")).toBe("cloudy-pi\n")
+      expect(image.fsck()).toBe(0)
+    } finally {
+      image.close()
+    }
+  })
+
   it("never modifies the stored base image, and stores it once for both of its publications", async () => {
     await realize(project.dir, "sensor-hive-17")
     const { artifact } = await realize(project.dir, "quiet-pi")
