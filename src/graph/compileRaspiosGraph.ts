@@ -52,6 +52,7 @@ export const compileRaspiosGraph = (
       revision: revision.hash,
       raspios,
       files: p.files,
+      ...(p.overlay.length > 0 ? { overlay: p.overlay } : {}),
       firstBoot: p.first_boot,
       packages: p.packages,
       initFormat: base.initFormat,
@@ -61,6 +62,7 @@ export const compileRaspiosGraph = (
       params,
       secrets: secrets.values,
       fingerprints: secrets.fingerprints,
+      readOverlay: revision.readOverlay,
     })
     const manifest = (key: string): Omit<ArtifactsManifest, "images" | "packages" | "sbom"> => ({
       owrt: 1,

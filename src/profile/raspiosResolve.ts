@@ -16,14 +16,7 @@ import { at, fail, type Layer } from "./resolveProfile.js"
  */
 
 /** OpenWrt fields a raspios profile cannot use (the image is not made by the Image Builder). */
-const openwrtOnlyFields = [
-  "release",
-  "target",
-  "device",
-  "rootfs_size",
-  "disabled_services",
-  "overlay",
-] as const
+const openwrtOnlyFields = ["release", "target", "device", "rootfs_size", "disabled_services"] as const
 
 type Doc = ProfileDocument
 type Mutable<T> = { -readonly [K in keyof T]: T[K] }

@@ -36,6 +36,8 @@ export interface CustomiseParams {
   readonly revision: string
   readonly raspios: ResolvedRaspios
   readonly files: ResolvedProfile["files"]
+  /** The profile's overlay directory, by content; absent when it has none (earlier keys stay as they were). */
+  readonly overlay?: ResolvedProfile["overlay"] | undefined
   readonly firstBoot: ResolvedProfile["first_boot"]
   readonly packages: ReadonlyArray<string>
   /** The base image's init_format (rpi-imager): how the image applies a user at first boot. */
@@ -50,7 +52,7 @@ export const raspiosMarker = (params: CustomiseParams, key: string): string =>
 interface Edit {
   readonly kind: "file" | "dir" | "symlink" | "remove"
   readonly path: string
-  readonly content?: string
+  readonly content?: string | Uint8Array
   readonly mode?: number
   readonly uid?: number
   readonly gid?: number
@@ -99,6 +101,7 @@ const planEdits = (
     }
     readonly read: (path: string) => string | undefined
   },
+  overlay: ReadonlyMap<string, Uint8Array>,
 ): Effect.Effect<ReadonlyArray<Edit>, SecretInvalidError> =>
   Effect.gen(function* () {
     const r = params.raspios
@@ -249,6 +252,21 @@ const planEdits = (
       firstBootLines.push("systemctl enable --now nftables")
     }
 
+    // The overlay directory first, then `files:` (a file named by both is the `files:` one), as for OpenWrt.
+    for (const entry of params.overlay ?? []) {
+      const path = `/${entry.path}`
+      if (entry.kind === "symlink") link(path, entry.linkTarget ?? "")
+      else
+        edits.push({
+          kind: "file",
+          path,
+          content: overlay.get(entry.path) ?? new Uint8Array(),
+          mode: entry.mode & 0o7777,
+          uid: 0,
+          gid: 0,
+        })
+    }
+
     for (const f of params.files) {
       const content =
         f.secret !== undefined ? (secrets.get(f.secret) ?? "") : substitute(f.content ?? "", secrets)
@@ -361,6 +379,8 @@ export const customiseImageInto = (options: {
   readonly key: string
   readonly basePath: string
   readonly secrets: ReadonlyMap<string, string>
+  /** The bytes of the profile's overlay files, by path (read and checked against their digests). */
+  readonly overlay?: ReadonlyMap<string, Uint8Array> | undefined
   readonly output: string
   readonly work: string
 }): Effect.Effect<void, InternalError | BaseImageInvalidError | SecretInvalidError> =>
@@ -406,10 +426,17 @@ export const customiseImageInto = (options: {
       "/usr/lib/userconf-pi/userconf",
       ...(r.timezone === null ? [] : [`/usr/share/zoneinfo/${r.timezone}`]),
     ]
-    const edits = yield* planEdits(params, options.key, options.secrets, {
-      user,
-      read: () => undefined,
-    })
+    const overlay = options.overlay ?? new Map<string, Uint8Array>()
+    const edits = yield* planEdits(
+      params,
+      options.key,
+      options.secrets,
+      {
+        user,
+        read: () => undefined,
+      },
+      overlay,
+    )
     const paths = [...new Set([...edits.flatMap((e) => [...ancestors(e.path), e.path]), ...probes])].sort()
     const found = yield* inspectRoot(ext4, readable, paths, staging)
     if (r.timezone !== null && !found.existing.has(`/usr/share/zoneinfo/${r.timezone}`)) {
@@ -419,10 +446,16 @@ export const customiseImageInto = (options: {
       })
     }
     // Edits again, now from the image's own files (hosts, locale.gen, keyboard, group).
-    const planned = yield* planEdits(params, options.key, options.secrets, {
-      user,
-      read: (path) => found.files.get(path),
-    })
+    const planned = yield* planEdits(
+      params,
+      options.key,
+      options.secrets,
+      {
+        user,
+        read: (path) => found.files.get(path),
+      },
+      overlay,
+    )
 
     // The boot partition: the first user (userconf-pi, systemd images), the Wi-Fi country on the command line.
     const bootFiles: Array<{ name: string; content: string }> = []
@@ -502,7 +535,7 @@ export const customiseImageInto = (options: {
     const commands: Array<string> = []
     const exists = new Set(found.existing)
     let n = 0
-    const stage = (content: string) =>
+    const stage = (content: string | Uint8Array) =>
       Effect.try({
         try: () => {
           const source = join(staging, `f${n++}`)

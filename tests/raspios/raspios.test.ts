@@ -1,6 +1,6 @@
 import { execFileSync, spawn } from "node:child_process"
 import { createHash } from "node:crypto"
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { chmodSync, existsSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs"
 import { dirname, join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { buildMirror } from "../fixtures/mirror/index.js"
@@ -294,6 +294,35 @@ describe("Raspberry Pi OS profiles", () => {
     } finally {
       image.close()
     }
+  })
+
+  it("copies an overlay directory into the root file system, modes and links kept, files: winning", async () => {
+    project.write("profiles/pi-overlay/etc/motd", "welcome to the hive\n")
+    project.write("profiles/pi-overlay/etc/issue.net", "from the overlay\n")
+    project.write("profiles/pi-overlay/usr/local/bin/hive-report", "#!/bin/sh\necho report\n")
+    chmodSync(join(project.dir, "profiles/pi-overlay/usr/local/bin/hive-report"), 0o755)
+    symlinkSync("hive-report", join(project.dir, "profiles/pi-overlay/usr/local/bin/report"))
+    project.write(
+      "profiles/overlay-pi.yaml",
+      'extends: base-pi\nhostname: overlay-pi\noverlay: pi-overlay\nfiles:\n  - path: /etc/issue.net\n    content: "from files\\n"\n',
+    )
+    const { artifact } = await realize(project.dir, "overlay-pi")
+    const image = readImage(artifact.path)
+    try {
+      expect(image.cat("/etc/motd")).toBe("welcome to the hive\n")
+      expect(image.stat("/etc/motd")).toMatchObject({ mode: "100644", uid: 0, gid: 0 })
+      expect(image.cat("/usr/local/bin/hive-report")).toBe("#!/bin/sh\necho report\n")
+      expect(image.stat("/usr/local/bin/hive-report")).toMatchObject({ mode: "100755", uid: 0 })
+      expect(image.stat("/usr/local/bin/report")?.link).toBe("hive-report")
+      expect(image.cat("/etc/issue.net")).toBe("from files\n")
+      expect(image.fsck()).toBe(0)
+    } finally {
+      image.close()
+    }
+    // An edit of an overlay file makes a new image.
+    project.write("profiles/pi-overlay/etc/motd", "welcome back\n")
+    const again = await realize(project.dir, "overlay-pi")
+    expect(again.artifact.sha256).not.toBe(artifact.sha256)
   })
 
   it("never modifies the stored base image, and stores it once for both of its publications", async () => {

@@ -1,4 +1,5 @@
-import type { Effect } from "effect"
+import { Effect } from "effect"
+import { type GitError, InternalError } from "../../errors.js"
 import {
   type CustomiseParams,
   customiseImageInto,
@@ -6,6 +7,7 @@ import {
 } from "../../raspios/customiseImage.js"
 import type { NodeKindDefinition } from "../../store/nodeKind.js"
 import type { Canonical } from "../../text/canonicalJson.js"
+import { sha256Hex } from "../../text/digest.js"
 import { makeSpec, type NodeSpec } from "../graph.js"
 
 /*
@@ -28,6 +30,8 @@ export const customiseImageNode = (inputs: {
   readonly params: CustomiseParams
   readonly secrets: ReadonlyMap<string, string>
   readonly fingerprints: Readonly<Record<string, string>>
+  /** Reads an overlay file of the profile's revision. */
+  readonly readOverlay: (path: string) => Effect.Effect<Uint8Array | undefined, GitError | InternalError>
 }): Effect.Effect<NodeSpec> =>
   makeSpec({
     kind: customiseImageKind,
@@ -40,12 +44,27 @@ export const customiseImageNode = (inputs: {
     },
     private: inputs.secrets.size > 0,
     build: ({ key, output, work, inputs: stored }) =>
-      customiseImageInto({
-        params: inputs.params,
-        key,
-        basePath: stored.get(inputs.baseKey)?.path ?? "",
-        secrets: inputs.secrets,
-        output,
-        work,
+      Effect.gen(function* () {
+        // The overlay's bytes, each checked against the digest its key was made with.
+        const overlay = new Map<string, Uint8Array>()
+        for (const entry of inputs.params.overlay ?? []) {
+          if (entry.kind !== "file") continue
+          const bytes = yield* inputs.readOverlay(entry.path)
+          if (bytes === undefined || sha256Hex(bytes) !== entry.sha256) {
+            return yield* new InternalError({
+              cause: `overlay file ${entry.path} of ${inputs.params.profile} changed while building; run again`,
+            })
+          }
+          overlay.set(entry.path, bytes)
+        }
+        yield* customiseImageInto({
+          params: inputs.params,
+          key,
+          basePath: stored.get(inputs.baseKey)?.path ?? "",
+          secrets: inputs.secrets,
+          overlay,
+          output,
+          work,
+        })
       }),
   })
