@@ -38,8 +38,15 @@ export const diffedNodes = [
   ["collect-artifacts", "collectArtifacts"],
 ] as const
 
+/** The nodes of a Raspberry Pi OS image, with the manifest field holding each one's key. */
+export const diffedRaspiosNodes = [
+  ["fetch-base-image", "fetchBuilder"],
+  ["customise-image", "makeImage"],
+  ["collect-artifacts", "collectArtifacts"],
+] as const
+
 export interface NodeKeyChange {
-  readonly node: (typeof diffedNodes)[number][0]
+  readonly node: (typeof diffedNodes)[number][0] | (typeof diffedRaspiosNodes)[number][0]
   readonly from: string
   readonly to: string
   readonly changed: boolean
@@ -65,26 +72,32 @@ export interface RealizationDiff {
 
 type Inputs = ArtifactsManifest["inputs"]
 
-/** The build inputs a manifest records, each as text (arrays space-separated, as on a make command line). */
-const inputValues = (inputs: Inputs): ReadonlyArray<readonly [string, string | null]> => [
-  ["release", inputs.release],
+/**
+ * The build inputs a manifest records, each as text (arrays space-separated, as on a make command line).
+ * A Raspberry Pi OS image's manifest keeps its base image's release date as `release` and its host name as
+ * `device`: named so.
+ */
+const inputValues = (inputs: Inputs, raspios: boolean): ReadonlyArray<readonly [string, string | null]> => [
+  [raspios ? "baseRelease" : "release", inputs.release],
   ["target", inputs.target],
-  ["device", inputs.device],
+  [raspios ? "hostname" : "device", inputs.device],
   ["packages", inputs.packages.join(" ")],
   ["disabledServices", inputs.disabledServices.join(" ")],
   ["rootfsSize", inputs.rootfsSize === null ? null : String(inputs.rootfsSize)],
 ]
 
 /** The build inputs (release, target, device, requested packages, …) that differ. */
-export const inputChanges = (from: Inputs, to: Inputs): ReadonlyArray<InputChange> => {
-  const after = new Map(inputValues(to))
-  return inputValues(from)
+export const inputChanges = (from: Inputs, to: Inputs, raspios = false): ReadonlyArray<InputChange> => {
+  const after = new Map(inputValues(to, raspios))
+  return inputValues(from, raspios)
     .filter(([field, value]) => after.get(field) !== value)
     .map(([field, value]) => ({ field, from: value, to: after.get(field) ?? null }))
 }
 
+const isRaspios = (manifest: ArtifactsManifest) => manifest.raspios !== undefined
+
 export const keyChanges = (from: ArtifactsManifest, to: ArtifactsManifest): ReadonlyArray<NodeKeyChange> =>
-  diffedNodes.map(([node, field]) => ({
+  (isRaspios(from) || isRaspios(to) ? diffedRaspiosNodes : diffedNodes).map(([node, field]) => ({
     node,
     from: from.keys[field],
     to: to.keys[field],
@@ -94,7 +107,11 @@ export const keyChanges = (from: ArtifactsManifest, to: ArtifactsManifest): Read
 export const diffRealizations = (from: Realization, to: Realization): RealizationDiff => ({
   identical: from.key === to.key,
   keys: keyChanges(from.manifest, to.manifest),
-  inputs: inputChanges(from.manifest.inputs, to.manifest.inputs),
+  inputs: inputChanges(
+    from.manifest.inputs,
+    to.manifest.inputs,
+    isRaspios(from.manifest) || isRaspios(to.manifest),
+  ),
   packages: packageChanges(from.manifest.packages, to.manifest.packages),
   files: from.overlay === null || to.overlay === null ? null : overlayChanges(from.overlay, to.overlay),
   images: imageChanges(from.manifest.images, to.manifest.images),

@@ -51,7 +51,14 @@ export const DiffSchema = Schema.Struct({
   }),
   keys: Schema.Array(
     Schema.Struct({
-      node: Schema.Literal("fetch-builder", "stage-overlay", "make-image", "collect-artifacts"),
+      node: Schema.Literal(
+        "fetch-builder",
+        "stage-overlay",
+        "make-image",
+        "collect-artifacts",
+        "fetch-base-image",
+        "customise-image",
+      ),
       from: Schema.String,
       to: Schema.String,
       changed: Schema.Boolean,
@@ -60,7 +67,8 @@ export const DiffSchema = Schema.Struct({
   inputs: Schema.Array(
     Schema.Struct({
       field: Schema.String.annotations({
-        description: "release, target, device, packages (as requested), disabledServices or rootfsSize",
+        description:
+          "release, target, device, packages (as requested), disabledServices or rootfsSize; for Raspberry Pi OS images baseRelease (the base image's release date) and hostname instead of release and device",
       }),
       from: Schema.NullOr(Schema.String),
       to: Schema.NullOr(Schema.String),

@@ -323,6 +323,20 @@ describe("Raspberry Pi OS profiles", () => {
     project.write("profiles/pi-overlay/etc/motd", "welcome back\n")
     const again = await realize(project.dir, "overlay-pi")
     expect(again.artifact.sha256).not.toBe(artifact.sha256)
+    // `owrt diff` names a Raspberry Pi OS image's own nodes.
+    const diff = await owrt(["diff", "overlay-pi@1", "overlay-pi@2", "--json"], {
+      cwd: project.dir,
+      env: secretEnv,
+    })
+    expect(diff.code, diff.stderr).toBe(0)
+    const keys = json<{ keys: Array<{ node: string; changed: boolean }> }>(diff).keys
+    expect(keys.map((k) => [k.node, k.changed])).toEqual([
+      ["fetch-base-image", false],
+      ["customise-image", true],
+      ["collect-artifacts", true],
+    ])
+    const human = await owrt(["diff", "overlay-pi@1", "overlay-pi@2"], { cwd: project.dir, env: secretEnv })
+    expect(human.stdout).toContain("files: not compared (a Raspberry Pi OS image is customised in place")
   })
 
   it("never modifies the stored base image, and stores it once for both of its publications", async () => {

@@ -57,7 +57,12 @@ export const diffLines = (d: DiffJson): ReadonlyArray<string> => {
   )
 
   const f = d.files
-  if (f === null) lines.push("files: unknown (the store has no listing of a staged overlay)")
+  if (f === null)
+    lines.push(
+      d.keys.some((k) => k.node === "customise-image")
+        ? "files: not compared (a Raspberry Pi OS image is customised in place: there is no staged overlay to list)"
+        : "files: unknown (the store has no listing of a staged overlay)",
+    )
   else {
     lines.push(
       `files: ${f.added.length} added, ${f.removed.length} removed, ${f.changed.length} changed, ${f.unchanged} unchanged`,
