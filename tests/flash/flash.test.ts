@@ -229,6 +229,43 @@ describe.skipIf(loopDevicesUnavailable !== undefined)("owrt flash on real loop d
     expect(readDirect(target.device, 0, data.length).equals(data)).toBe(true)
   })
 
+  it("with a block map, still catches a ghost card that forgets mapped blocks behind the page cache", async () => {
+    const target = card("ghostmap", 32 * MiB)
+    const data = Buffer.alloc(16 * MiB)
+    pseudoRandom(4 * MiB, 51).copy(data, 2 * MiB)
+    const path = join(project.dir, "ghostmap.img")
+    writeFileSync(path, data)
+    writeFileSync(join(project.dir, "ghostmap.bmap"), await Effect.runPromise(createBmap(path)))
+    const written = await run(["flash", path, target.device, "--allow-loop", "--force", "--verify", "none"])
+    expect(written.code, written.stderr).toBe(0)
+    // A second process keeps the page cache of the device alive; a buffered read fills it...
+    const fd = openSync(target.device, "r")
+    const holder = spawn("sleep", ["600"], { stdio: [fd, "ignore", "ignore"] })
+    closeSync(fd)
+    helpers.push(holder)
+    execFileSync("dd", [`if=${target.device}`, "bs=1M", "count=16", "of=/dev/null", "status=none"])
+    // ...then the card forgets 1 MiB of the mapped data, from 3 MiB on.
+    execFileSync("dd", [
+      "if=/dev/zero",
+      `of=${target.backingFile}`,
+      "bs=1M",
+      "seek=3",
+      "count=1",
+      "oflag=direct",
+      "conv=notrunc",
+      "status=none",
+    ])
+    const result = await run(["flash", path, target.device, "--allow-loop", "--verify-only", "--json"])
+    expect(result.code, result.stdout + result.stderr).toBe(9)
+    expect(json<ErrorDocument>(result).error.code).toBe("flash_verify_mismatch")
+    const [record] = (await flashList()).flashes
+    expect(record).toMatchObject({
+      status: "mismatch",
+      firstBadOffset: 3 * MiB + data.subarray(3 * MiB).findIndex((b) => b !== 0),
+      badBytes: data.subarray(3 * MiB, 4 * MiB).filter((b) => b !== 0).length,
+    })
+  })
+
   it("refuses a block map that is damaged, or is of another image, without leaving data off the card", async () => {
     const target = card("badmap", 32 * MiB)
     const data = Buffer.alloc(8 * MiB)
