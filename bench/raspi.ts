@@ -1,8 +1,10 @@
 // bench/raspi: customising a Raspberry Pi OS image — `owrt realize --rebuild` of a raspios profile (a private
 // copy of the stored base edited through mtools and debugfs, then .img.xz and .bmap) against the same edits
 // by hand as root with loop mounts (`cp`, `losetup -P`, `mount`, write the files, `umount`, `losetup -d`),
-// with and without the same xz compression, on the stand-in base image of the test mirror. Root and loop
-// devices are needed for the baseline; without them the benchmark says so and stops.
+// with and without the same xz compression, on the stand-in base image of the test mirror. Then the
+// realized image flashed to a loop device: with its block map (only the mapped blocks written and read back)
+// against `--no-bmap` (every block). Root and loop devices are needed; without them the benchmark says so
+// and stops.
 import { execFileSync } from "node:child_process"
 import { mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
@@ -123,6 +125,49 @@ try {
   console.log(
     `  owrt realize --rebuild (rootless, .xz, .bmap)  ${seconds(o)}  ${(o / a).toFixed(2)}× (${(o / b).toFixed(2)}× of by hand + xz)`,
   )
+
+  // Flashing the realized .img.xz (mostly empty: a stand-in of a fresh Raspberry Pi OS image) both ways.
+  const artifacts = JSON.parse(owrtOk(["realize", "pi", "--json"], project.dir, env)) as {
+    results: Array<{ artifacts: Array<{ name: string; path: string }> }>
+  }
+  const xz = artifacts.results[0]?.artifacts.find((a) => a.name.endsWith(".img.xz"))?.path ?? ""
+  const card = join(project.dir, "card.img")
+  execFileSync("truncate", ["-s", "256M", card])
+  const device = execFileSync("losetup", ["-f", "--show", card], { encoding: "utf8" }).trim()
+  try {
+    const full: Array<number> = []
+    const mapped: Array<number> = []
+    let plan = { mappedBytes: 0, bytes: 0 }
+    for (let round = 0; round < rounds; round++) {
+      const steps = [
+        () =>
+          full.push(
+            time(() =>
+              owrtOk(["flash", xz, device, "--allow-loop", "--force", "--no-bmap"], project.dir, env),
+            ),
+          ),
+        () =>
+          mapped.push(
+            time(() => {
+              const report = JSON.parse(
+                owrtOk(["flash", xz, device, "--allow-loop", "--force", "--json"], project.dir, env),
+              ) as { image: { bytes: number; bmap?: { mappedBytes: number } } }
+              plan = { mappedBytes: report.image.bmap?.mappedBytes ?? 0, bytes: report.image.bytes }
+            }),
+          ),
+      ]
+      for (const step of round % 2 === 0 ? steps : [...steps].reverse()) step()
+    }
+    const f = median(full)
+    const m = median(mapped)
+    console.log(
+      `\nraspi: flash the realized image (${(plan.bytes / 2 ** 20).toFixed(0)} MiB, ${(plan.mappedBytes / 2 ** 20).toFixed(1)} MiB mapped) to a loop device, write + verify (${rounds} rounds, median)`,
+    )
+    console.log(`  owrt flash --no-bmap (every block, baseline)  ${seconds(f)}  1.00×`)
+    console.log(`  owrt flash with the block map                 ${seconds(m)}  ${(m / f).toFixed(2)}×`)
+  } finally {
+    execFileSync("losetup", ["-d", device])
+  }
   project.cleanup()
 } finally {
   await mirror.close()
