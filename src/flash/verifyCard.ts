@@ -7,7 +7,7 @@ import { alignedBuffers, roundUp } from "./alignedMemory.js"
 import { type BlockMap, blockMapWalker } from "./blockMap.js"
 import { type OpenCard, readFully } from "./cardDevice.js"
 import type { ImageReader } from "./imageSource.js"
-import { chunkParts, type DigestedSegment, transferChunkBytes } from "./writeCard.js"
+import { chunkParts, type DigestedSegment, digestedParts, transferChunkBytes } from "./writeCard.js"
 
 /*
  * Reading the card back with O_DIRECT, so what is compared is what the device returns and not what the
@@ -51,15 +51,8 @@ export const imageChunkDigests = (
         ) {
           const padded = roundUp(filled, blockSize)
           buffer.fill(0, filled, padded)
-          for (const part of chunkParts(walker?.runs(buffer, offset, filled), padded, blockSize)) {
-            segments.push({
-              chunk,
-              start: part.start,
-              offset: offset + part.start,
-              length: part.length,
-              digest: h64Raw(buffer.subarray(part.start, part.start + part.length)),
-            })
-          }
+          const parts = chunkParts(walker?.runs(buffer, offset, filled), padded, blockSize)
+          segments.push(...digestedParts(buffer, chunk, offset, parts, h64Raw))
           sha256.update(buffer.subarray(0, filled))
           imageBytes += filled
           offset += padded

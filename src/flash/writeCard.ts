@@ -41,6 +41,22 @@ export interface WriteOptions {
   readonly blockMap?: BlockMap | undefined
 }
 
+/** The parts of the chunk at `offset` as segments of the card, each with the xxHash64 of its bytes. */
+export const digestedParts = (
+  chunkBuffer: Buffer,
+  chunk: number,
+  offset: number,
+  parts: ReadonlyArray<{ start: number; length: number }>,
+  h64Raw: (data: Uint8Array) => bigint,
+): ReadonlyArray<DigestedSegment> =>
+  parts.map((part) => ({
+    chunk,
+    start: part.start,
+    offset: offset + part.start,
+    length: part.length,
+    digest: h64Raw(chunkBuffer.subarray(part.start, part.start + part.length)),
+  }))
+
 /**
  * The parts of one chunk to put on the card: all of it, or with a block map the mapped runs (widened to
  * the card's blocks, merged where they then touch).
@@ -138,15 +154,9 @@ export const writeCard = (
           })()
           // Hash and read ahead while the device is busy with this chunk.
           sha256.update(current.subarray(0, filled))
-          for (const part of parts) {
-            segments.push({
-              chunk,
-              start: part.start,
-              offset: offset + part.start,
-              length: part.length,
-              digest: h64Raw(current.subarray(part.start, part.start + part.length)),
-            })
-            writtenBytes += part.length
+          for (const segment of digestedParts(current, chunk, offset, parts, h64Raw)) {
+            segments.push(segment)
+            writtenBytes += segment.length
           }
           const nextFill = fillFrom(spare)
           // If the write fails first, the read-ahead's own failure must not go unheard (Node would exit).

@@ -469,40 +469,14 @@ export const customiseImageInto = (options: {
           detail: "it has no userconf-pi (/usr/lib/userconf-pi/userconf), which applies the first user",
         })
       }
-      const hash =
-        account.password_hash ??
-        (account.password_secret === null ? "!" : (options.secrets.get(account.password_secret) ?? ""))
-      if (account.password_secret !== null && !cryptHash.test(hash)) {
-        return yield* new SecretInvalidError({
-          profile: params.profile,
-          secret: account.password_secret,
-          reference: `users[${account.name}].password_secret`,
-          reason:
-            "its value is not a crypt(3) hash (make one with `openssl passwd -6`); clear-text passwords are refused",
-        })
-      }
+      // Without a password the account stays locked (`!`).
+      const hash = (yield* passwordHashOf(account, options.secrets, params.profile)) ?? "!"
       bootFiles.push({ name: "userconf.txt", content: `${account.name}:${hash}\n` })
     }
     if (cloudInit) {
       // cloud-init's NoCloud seed on the boot partition; its instance id is a hash of the seed, not a time.
       const hash =
-        account === undefined
-          ? undefined
-          : (account.password_hash ??
-            (account.password_secret === null ? undefined : options.secrets.get(account.password_secret)))
-      if (
-        account !== undefined &&
-        account.password_secret !== null &&
-        (hash === undefined || !cryptHash.test(hash))
-      ) {
-        return yield* new SecretInvalidError({
-          profile: params.profile,
-          secret: account.password_secret,
-          reference: `users[${account.name}].password_secret`,
-          reason:
-            "its value is not a crypt(3) hash (make one with `openssl passwd -6`); clear-text passwords are refused",
-        })
-      }
+        account === undefined ? undefined : yield* passwordHashOf(account, options.secrets, params.profile)
       const userData = cloudInitUserData(params, hash)
       const instance = `owrt-${createHash("sha256").update(userData).digest("hex").slice(0, 16)}`
       bootFiles.push(
@@ -643,6 +617,31 @@ export const isCloudInit = (initFormat: string | null): boolean =>
   initFormat?.startsWith("cloudinit") === true
 
 const cryptHash = /^\$(?:5|6|y|gy|2[aby]|7)\$[./A-Za-z0-9$=,+-]{8,}$/
+
+/**
+ * The first user's password as a crypt(3) hash — given in the profile, or the value of its secret, which must
+ * be one (clear-text passwords are refused) — or undefined when the user has none.
+ */
+const passwordHashOf = (
+  account: ResolvedRaspios["users"][number],
+  secrets: ReadonlyMap<string, string>,
+  profile: string,
+): Effect.Effect<string | undefined, SecretInvalidError> => {
+  if (account.password_hash !== null) return Effect.succeed(account.password_hash)
+  if (account.password_secret === null) return Effect.succeed(undefined)
+  const value = secrets.get(account.password_secret) ?? ""
+  return cryptHash.test(value)
+    ? Effect.succeed(value)
+    : Effect.fail(
+        new SecretInvalidError({
+          profile,
+          secret: account.password_secret,
+          reference: `users[${account.name}].password_secret`,
+          reason:
+            "its value is not a crypt(3) hash (make one with `openssl passwd -6`); clear-text passwords are refused",
+        }),
+      )
+}
 
 /** A YAML scalar, written as a JSON string (YAML reads JSON strings as they are). */
 const yamlString = (value: string) => JSON.stringify(value)

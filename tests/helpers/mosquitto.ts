@@ -1,9 +1,9 @@
 import { type ChildProcess, spawn } from "node:child_process"
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
-import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { connectAsync, type MqttClient } from "mqtt"
+import { freePort } from "./freePort.js"
 
 /** A real Mosquitto broker (Debian `mosquitto`) on 127.0.0.1, with its own config and port. */
 export interface TestBroker {
@@ -14,16 +14,6 @@ export interface TestBroker {
 }
 
 const binary = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"].find((path) => existsSync(path)) ?? "mosquitto"
-
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const server = createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const port = (server.address() as { port: number }).port
-      server.close(() => resolve(port))
-    })
-  })
 
 export const startBroker = async (): Promise<TestBroker> => {
   const dir = mkdtempSync(join(tmpdir(), "owrt-mqtt-"))

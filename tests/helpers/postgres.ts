@@ -1,8 +1,8 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process"
 import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs"
-import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { freePort } from "./freePort.js"
 
 /**
  * A real PostgreSQL for tests (Debian `postgresql`, installed by scripts/setup.sh): `initdb` and
@@ -34,17 +34,6 @@ export const postgresBinDir = (): string => {
   if (!found) throw new Error("PostgreSQL is not installed (run scripts/setup.sh): no initdb found")
   return found
 }
-
-const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      const port = typeof address === "object" && address ? address.port : 0
-      server.close(() => resolve(port))
-    })
-  })
 
 const asRoot = process.getuid?.() === 0
 /** The command line, run as `nobody` when this process is root. */

@@ -1,11 +1,11 @@
 import { createHash } from "node:crypto"
 import { readFileSync } from "node:fs"
-import { createServer as createNetServer } from "node:net"
 import { join } from "node:path"
 import { crc32 } from "node:zlib"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { buildMirror, serveMirror } from "../fixtures/mirror/index.js"
 import { type ErrorDocument, json, makeProject, owrt } from "../helpers/cli.js"
+import { freePort } from "../helpers/freePort.js"
 import { startBroker, type TestBroker } from "../helpers/mosquitto.js"
 import {
   type BlobCountingProxy,
@@ -90,12 +90,7 @@ describe("OTA: owrt publish and owrt ota serve (OtaFlux's device protocol) again
     published = json<Published>(result)
     const store = json<{ results: Array<{ storePath: string }> }>(realized).results[0]?.storePath ?? ""
     image = readFileSync(join(store, "images", published.image))
-    metricsPort = await new Promise<number>((resolve) => {
-      const probe = createNetServer().listen(0, "127.0.0.1", () => {
-        const free = (probe.address() as { port: number }).port
-        probe.close(() => resolve(free))
-      })
-    })
+    metricsPort = await freePort()
     server = await startServe(
       [
         "--registry",
