@@ -164,7 +164,7 @@ export const fetchEntry = (options: {
     // tree counts only once the whole blob had the signed digest.
     const unpacked = yield* client.streamBlob(
       tree,
-      (input) => unpackTree(input, options.output, subject),
+      (input) => unpackTree(input, options.output, subject, { hashFiles: !options.listingOnly }),
       (bytes) => options.report?.({ bytes, total: tree.size }),
     )
     // The unpacked tree must have the signed digest: checked on the digest the store takes before it

@@ -233,12 +233,15 @@ export const unpackTree = (
   source: string | Readable,
   dest: string,
   subject: string,
+  options: { readonly hashFiles?: boolean } = {},
 ): Effect.Effect<UnpackedTree, CacheEntryError | InternalError> =>
   Effect.tryPromise({
     try: () =>
       new Promise<UnpackedTree>((resolve, reject) => {
         const seen = new Set<string>()
         const contents = new Map<string, FileContent>()
+        // Content digests are taken only when the store's digest will want them (not for listing-only trees).
+        const hashFiles = options.hashFiles ?? true
         const directories: Array<{ path: string; mode: number }> = []
         let failure: CacheEntryError | undefined
         let pending = Promise.resolve()
@@ -295,11 +298,11 @@ export const unpackTree = (
             if (size <= smallFile) {
               const chunks: Array<Buffer> = []
               let received = 0
-              const hash = createHash("sha256")
+              const hash = hashFiles ? createHash("sha256") : undefined
               entry.on("data", (chunk: Buffer) => {
                 received += chunk.length
                 chunks.push(chunk)
-                hash.update(chunk)
+                hash?.update(chunk)
               })
               const done = new Promise<void>((resolve, reject) => {
                 entry.on("end", () => resolve())
@@ -317,7 +320,7 @@ export const unpackTree = (
                 } finally {
                   closeSync(fd)
                 }
-                contents.set(path, { size: received, sha256: hash.digest("hex") })
+                if (hash) contents.set(path, { size: received, sha256: hash.digest("hex") })
               })
               return
             }
@@ -328,13 +331,13 @@ export const unpackTree = (
             pending = pending.then(async () => {
               const fd = openSync(target, "wx", 0o600)
               const sparse = new SparseWriter(fd)
-              const hash = createHash("sha256")
+              const hash = hashFiles ? createHash("sha256") : undefined
               try {
                 await new Promise<void>((done, fail) => {
                   entry.on("data", (chunk: Buffer) => {
                     try {
                       sparse.write(chunk)
-                      hash.update(chunk)
+                      hash?.update(chunk)
                     } catch (error) {
                       fail(error)
                     }
@@ -350,7 +353,7 @@ export const unpackTree = (
               }
               if (sparse.length !== size)
                 refuse("truncated", `\`${path}\` has ${sparse.length} of ${size} bytes`)
-              else contents.set(path, { size, sha256: hash.digest("hex") })
+              else if (hash) contents.set(path, { size, sha256: hash.digest("hex") })
             })
           },
         })
