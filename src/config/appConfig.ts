@@ -45,6 +45,7 @@ export interface ResolvedConfig {
     readonly offline: ConfigSource
     readonly jobs: ConfigSource
     readonly makeEnv: ConfigSource
+    readonly executor: ConfigSource
   }
 }
 
@@ -351,6 +352,7 @@ export const resolveConfig = (options: {
         offline: offline.source,
         jobs: jobs.source,
         makeEnv: makeEnv.source,
+        executor: executorRaw.source,
       },
     }
   })

@@ -10,9 +10,28 @@ export interface ConfigReport extends ResolvedConfig {
   readonly secretsKeyProblem: string | null
 }
 
-/** Reads the configured secrets key (if any) only to say whether it is there; its value goes nowhere. */
+/** A database URL as it may be shown: its password replaced by `***`. */
+export const withoutPassword = (url: string): string => {
+  try {
+    const parsed = new URL(url)
+    if (parsed.password === "") return url
+    parsed.password = "***"
+    return parsed.toString()
+  } catch {
+    return url.replace(/\/\/([^:/@]*):[^@]*@/, "//$1:***@")
+  }
+}
+
+/**
+ * Reads the configured secrets key (if any) only to say whether it is there; its value goes nowhere. The
+ * executor's database URL is shown without its password.
+ */
 export const configReport: Effect.Effect<ConfigReport, never, AppConfig> = Effect.gen(function* () {
-  const config = yield* AppConfig
+  const resolved = yield* AppConfig
+  const config: ResolvedConfig =
+    resolved.executor.kind === "postgres"
+      ? { ...resolved, executor: { ...resolved.executor, url: withoutPassword(resolved.executor.url) } }
+      : resolved
   if (config.secretsKey === null) return { ...config, secretsKeySet: false, secretsKeyProblem: null }
   const read = yield* Effect.either(
     readSecret({

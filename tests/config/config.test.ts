@@ -9,6 +9,7 @@ interface ConfigDocument {
   readonly offline: boolean
   readonly jobs: number
   readonly sources: Record<string, string>
+  readonly executor?: unknown
 }
 
 describe("configuration precedence: flags > OWRT_* > graph.config.ts > defaults", () => {
@@ -56,7 +57,24 @@ describe("configuration precedence: flags > OWRT_* > graph.config.ts > defaults"
       offline: "file",
       jobs: "file",
       makeEnv: "default",
+      executor: "default",
     })
+  })
+
+  it("shows the executor and where it came from, never its database password", async () => {
+    const c = await config(["--executor", "postgres://owrt:s3cret-pw@127.0.0.1:5432/farm"])
+    expect(c).toMatchObject({
+      executor: { kind: "postgres", url: "postgres://owrt:***@127.0.0.1:5432/farm", queue: "default" },
+    })
+    expect(c.sources).toMatchObject({ executor: "flag" })
+    const human = await owrt(["config", "--executor", "postgres://owrt:s3cret-pw@127.0.0.1:5432/farm"], {
+      cwd: project.dir,
+    })
+    expect(human.stdout).toMatch(
+      /^executor\s+postgres postgres:\/\/owrt:\*\*\*@127\.0\.0\.1:5432\/farm \(queue default, lock timeout \d+s\)\s+flag$/m,
+    )
+    expect(human.stdout + human.stderr).not.toContain("s3cret-pw")
+    expect((await config([])).executor).toEqual({ kind: "local" })
   })
 
   it("lets OWRT_* variables override the file", async () => {
@@ -78,7 +96,7 @@ describe("configuration precedence: flags > OWRT_* > graph.config.ts > defaults"
       jobs: 5,
       makeEnv: ["HTTP_PROXY", "OWRT_FAKE_IB_*"],
     })
-    expect(Object.values(c.sources)).toEqual(["env", "env", "env", "env", "env", "env", "env"])
+    expect(Object.values(c.sources)).toEqual(["env", "env", "env", "env", "env", "env", "env", "default"])
   })
 
   it("lets flags override the variables", async () => {
@@ -109,7 +127,16 @@ describe("configuration precedence: flags > OWRT_* > graph.config.ts > defaults"
       jobs: 7,
     })
     // makeEnv and osList have no flag.
-    expect(Object.values(c.sources)).toEqual(["flag", "flag", "default", "flag", "flag", "flag", "default"])
+    expect(Object.values(c.sources)).toEqual([
+      "flag",
+      "flag",
+      "default",
+      "flag",
+      "flag",
+      "flag",
+      "default",
+      "default",
+    ])
   })
 
   it("uses defaults without a config file", async () => {

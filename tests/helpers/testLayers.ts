@@ -32,6 +32,7 @@ export const testConfig = (store: string, overrides: Partial<ResolvedConfig> = {
     offline: "default",
     jobs: "default",
     makeEnv: "default",
+    executor: "default",
   },
   ...overrides,
 })

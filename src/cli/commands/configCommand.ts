@@ -33,6 +33,13 @@ export const configCommand = Command.make("config", { json: jsonOption, ...confi
         ],
         ["makeEnv", c.makeEnv.length > 0 ? c.makeEnv.join(", ") : "none", c.sources.makeEnv],
         [
+          "executor",
+          c.executor.kind === "local"
+            ? "local: nodes are built here"
+            : `postgres ${c.executor.url} (queue ${c.executor.queue}, lock timeout ${c.executor.lockTimeout}s)`,
+          c.sources.executor,
+        ],
+        [
           "flash.allowDevices",
           c.flash.allowDevices.length > 0
             ? c.flash.allowDevices.join(", ")
