@@ -71,6 +71,8 @@ describe("build farm: workers on PostgreSQL, outputs through the shared cache", 
     files["profiles/broken.yaml"] = profileYaml("p1", "[no-such-package]")
     files["profiles/slow.yaml"] = profileYaml("slow")
     files["profiles/files/slow/etc/motd"] = "slow\n"
+    files["profiles/steady.yaml"] = profileYaml("steady")
+    files["profiles/files/steady/etc/motd"] = "steady\n"
     project = makeProject(files, {
       config: `import { defineConfig } from "owrt/config"
 export default defineConfig({
@@ -182,6 +184,39 @@ export default defineConfig({
     expect(rows.map((r) => r.worker)).toEqual(["wc"])
     const failures = json<BatchReport>(done).failures
     expect(failures).toEqual([])
+  }, 300_000)
+
+  it("a worker stopped with SIGTERM in the middle of make image finishes that job, then exits", async () => {
+    for (const w of workers) await w.stop("SIGTERM")
+    const steady = await worker("wsteady", { OWRT_FAKE_IB_DELAY: "4" })
+    const realizing = coordinator("store-g", ["steady"])
+    const deadline = Date.now() + 120_000
+    for (;;) {
+      const rows = await farmQuery(
+        database.url,
+        "select 1 from owrt_farm.nodes where kind = 'make-image' and worker = 'wsteady' and status = 'running'",
+      )
+      if (rows.length > 0) break
+      if (Date.now() > deadline) throw new Error(`wsteady never ran make-image:\n${steady.log()}`)
+      await new Promise((resolve) => setTimeout(resolve, 200))
+    }
+    // Stopped mid-build: no new jobs, but the running one is finished and reported, then the worker exits.
+    // (One signal: a second one means "now", as Ctrl+C twice does.) make image sleeps 4 s: the worker
+    // waits for it instead of leaving at once.
+    const stopped = Date.now()
+    const exit = await steady.stop("SIGTERM")
+    expect(Date.now() - stopped).toBeGreaterThan(1000)
+    const rows = await farmQuery(
+      database.url,
+      "select worker, status from owrt_farm.nodes where kind = 'make-image' and graph like 'steady%'",
+    )
+    expect(rows).toEqual([{ worker: "wsteady", status: "done" }])
+    expect(exit, steady.log()).not.toBeNull()
+    // Its collect-artifacts node was never started by it: another worker takes the rest.
+    await worker("wafter")
+    const done = await realizing
+    expect(done.code, done.stdout + done.stderr).toBe(0)
+    expect(json<BatchReport>(done).failures).toEqual([])
   }, 300_000)
 
   it("a coordinator with the farm down fails with farm_unavailable", async () => {
