@@ -52,6 +52,20 @@ describe("build farm: workers on PostgreSQL, outputs through the shared cache", 
     workers.push(started)
     return started
   }
+  /** Waits until `w` runs a make-image node (its make is then busy for OWRT_FAKE_IB_DELAY seconds). */
+  const makingImage = async (w: TestWorker) => {
+    const deadline = Date.now() + 120_000
+    for (;;) {
+      const rows = await farmQuery(
+        database.url,
+        "select 1 from owrt_farm.nodes where kind = 'make-image' and worker = $1 and status = 'running'",
+        [w.name],
+      )
+      if (rows.length > 0) return
+      if (Date.now() > deadline) throw new Error(`${w.name} never ran make-image:\n${w.log()}`)
+      await new Promise((resolve) => setTimeout(resolve, 200))
+    }
+  }
   const coordinator = (store: string, args: ReadonlyArray<string>) =>
     owrt(["realize", ...args, "--json", "--jobs", "8", "--executor", database.url], {
       cwd: project.dir,
@@ -162,16 +176,7 @@ export default defineConfig({
     await wa?.stop("SIGTERM")
     const slow = await worker("wslow", { OWRT_FAKE_IB_DELAY: "30" })
     const realizing = coordinator("store-f", ["slow"])
-    const deadline = Date.now() + 120_000
-    for (;;) {
-      const rows = await farmQuery(
-        database.url,
-        "select 1 from owrt_farm.nodes where kind = 'make-image' and worker = 'wslow' and status = 'running'",
-      )
-      if (rows.length > 0) break
-      if (Date.now() > deadline) throw new Error(`wslow never ran make-image:\n${slow.log()}`)
-      await new Promise((resolve) => setTimeout(resolve, 200))
-    }
+    await makingImage(slow)
     // make image is sleeping: the worker dies without a word.
     await slow.stop("SIGKILL")
     await worker("wc")
@@ -190,16 +195,7 @@ export default defineConfig({
     for (const w of workers) await w.stop("SIGTERM")
     const steady = await worker("wsteady", { OWRT_FAKE_IB_DELAY: "4" })
     const realizing = coordinator("store-g", ["steady"])
-    const deadline = Date.now() + 120_000
-    for (;;) {
-      const rows = await farmQuery(
-        database.url,
-        "select 1 from owrt_farm.nodes where kind = 'make-image' and worker = 'wsteady' and status = 'running'",
-      )
-      if (rows.length > 0) break
-      if (Date.now() > deadline) throw new Error(`wsteady never ran make-image:\n${steady.log()}`)
-      await new Promise((resolve) => setTimeout(resolve, 200))
-    }
+    await makingImage(steady)
     // Stopped mid-build: no new jobs, but the running one is finished and reported, then the worker exits.
     // (One signal: a second one means "now", as Ctrl+C twice does.) make image sleeps 4 s: the worker
     // waits for it instead of leaving at once.
