@@ -1006,6 +1006,7 @@ export type OwrtError =
   | SubstituteMissingError
   | OtaVersionTakenError
   | OtaNotifyError
+  | OtaSignatureError
   | FarmUnavailableError
   | FarmNodeUnknownError
   | FarmBuildError
@@ -1036,6 +1037,28 @@ export class OtaNotifyError extends Data.TaggedError("OtaNotifyError")<{
   readonly exitCode = ExitCode.unavailable
   override get message(): string {
     return `the release notice could not be sent to ${this.broker}: ${this.detail}`
+  }
+}
+
+/**
+ * A release's cosign signature (ota.md §3): missing (no `sha256-<digest>.sig` tag, or no signed layer),
+ * invalid (the signature does not verify with the key, or its payload binds another manifest), or a key that
+ * is not an ECDSA P-256 key in PEM.
+ */
+export class OtaSignatureError extends Data.TaggedError("OtaSignatureError")<{
+  readonly kind: "missing" | "invalid" | "key_invalid"
+  /** `repository:version` of a release, or the key's file or reference. */
+  readonly subject: string
+  readonly detail: string
+}> {
+  get code(): "ota_signature_missing" | "ota_signature_invalid" | "ota_key_invalid" {
+    return this.kind === "key_invalid" ? "ota_key_invalid" : `ota_signature_${this.kind}`
+  }
+  readonly exitCode = ExitCode.integrity
+  override get message(): string {
+    if (this.kind === "key_invalid") return `${this.subject} is not a usable cosign key: ${this.detail}`
+    if (this.kind === "missing") return `${this.subject} is not signed: ${this.detail}`
+    return `${this.subject} has no valid signature: ${this.detail}`
   }
 }
 

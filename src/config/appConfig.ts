@@ -36,6 +36,7 @@ export interface ResolvedConfig {
   readonly cache: CacheConfig
   /** Where nodes are built: here, or by the workers of a build farm queued in PostgreSQL (docs/farm.md). */
   readonly executor: ExecutorConfig
+  readonly ota: OtaConfig
   /** Where each overridable setting came from, for `owrt config`. */
   readonly sources: {
     readonly store: ConfigSource
@@ -62,6 +63,29 @@ export interface CacheConfig {
   /** Where `substituters` and `push` came from (`env` or `file`), for `owrt config`. */
   readonly sources: { readonly substituters: ConfigSource; readonly push: ConfigSource }
 }
+
+/** OTA releases (docs/ota.md); secrets by reference only. */
+export interface OtaConfig {
+  /** `oci://host[:port]`, or null: releases are recorded in the local store only. */
+  readonly registry: string | null
+  readonly prefix: string
+  /** Reference (`file:`/`env:`) to the PEM ECDSA P-256 key releases are signed with; null: unsigned. */
+  readonly signingKey: string | null
+  /** Absolute path of the PEM public key releases must be signed with to be served; null: no check. */
+  readonly publicKey: string | null
+  readonly mqtt: {
+    readonly url: string
+    readonly topic: string
+    readonly username: string | null
+    /** A reference, `env:NAME` or `file:PATH`. */
+    readonly password: string | null
+    readonly ca: string | null
+    readonly cert: string | null
+    readonly key: string | null
+  } | null
+}
+
+export const noOta: OtaConfig = { registry: null, prefix: "", signingKey: null, publicKey: null, mqtt: null }
 
 /** `local`: this machine builds; `postgres`: nodes are queued for `owrt worker`s through the database at `url`. */
 export type ExecutorConfig =
@@ -299,6 +323,41 @@ export const resolveConfig = (options: {
         detail: "pushing needs a registry in cache.substituters",
       })
     }
+    const otaSigningKey = envOf("OWRT_OTA_SIGNING_KEY") ?? file.ota?.signingKey ?? null
+    if (otaSigningKey !== null && !/^(env:|file:)/.test(otaSigningKey)) {
+      return yield* new ConfigInvalidError({
+        source: "OWRT_OTA_SIGNING_KEY",
+        detail: "expected a reference, env:NAME or file:PATH (never the key itself)",
+      })
+    }
+    const otaMqtt = file.ota?.mqtt
+    const ota: OtaConfig = {
+      registry: envOf("OWRT_OTA_REGISTRY") ?? file.ota?.registry ?? null,
+      prefix: envOf("OWRT_OTA_PREFIX") ?? file.ota?.prefix ?? "",
+      signingKey:
+        otaSigningKey?.startsWith("file:") === true
+          ? `file:${resolve(envOf("OWRT_OTA_SIGNING_KEY") !== undefined ? cwd : projectRoot, otaSigningKey.slice(5))}`
+          : otaSigningKey,
+      publicKey:
+        fromCwd(envOf("OWRT_OTA_PUBLIC_KEY") ?? envOf("COSIGN_PUB_KEY_PATH")) ??
+        fromRoot(file.ota?.publicKey) ??
+        null,
+      mqtt:
+        otaMqtt === undefined
+          ? null
+          : {
+              url: otaMqtt.url,
+              topic: otaMqtt.topic ?? "firmware",
+              username: otaMqtt.username ?? null,
+              password:
+                otaMqtt.password?.startsWith("file:") === true
+                  ? `file:${resolve(projectRoot, otaMqtt.password.slice(5))}`
+                  : (otaMqtt.password ?? null),
+              ca: fromRoot(otaMqtt.ca) ?? null,
+              cert: fromRoot(otaMqtt.cert) ?? null,
+              key: fromRoot(otaMqtt.key) ?? null,
+            },
+    }
     if (flags.jobs !== undefined && !(Number.isInteger(flags.jobs) && flags.jobs > 0)) {
       return yield* new ConfigInvalidError({
         source: "--jobs",
@@ -344,6 +403,7 @@ export const resolveConfig = (options: {
         sources: { substituters: substitutersRaw.source, push: push.source },
       },
       executor,
+      ota,
       sources: {
         store: store.source,
         upstream: upstream.source,

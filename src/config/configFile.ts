@@ -76,6 +76,25 @@ export const ConfigFileSchema = Schema.Struct({
       timeout: Schema.optional(Seconds),
     }),
   ),
+  ota: Schema.optional(
+    Schema.Struct({
+      registry: Schema.optional(Schema.String),
+      prefix: Schema.optional(Schema.String),
+      signingKey: Schema.optional(SecretReference),
+      publicKey: Schema.optional(Schema.String),
+      mqtt: Schema.optional(
+        Schema.Struct({
+          url: Schema.String,
+          topic: Schema.optional(Schema.String),
+          username: Schema.optional(Schema.String),
+          password: Schema.optional(SecretReference),
+          ca: Schema.optional(Schema.String),
+          cert: Schema.optional(Schema.String),
+          key: Schema.optional(Schema.String),
+        }),
+      ),
+    }),
+  ),
 })
 
 const topLevelKeys = Object.keys(ConfigFileSchema.fields)

@@ -82,6 +82,31 @@ export interface OwrtConfig {
     /** Seconds a registry may stay silent before a call fails. Default 30. */
     readonly timeout?: number
   }
+  /** OTA releases (docs/ota.md): where `owrt publish` pushes and `owrt ota serve` reads, signing, notices. */
+  readonly ota?: {
+    /** `oci://host[:port]`; `OWRT_OTA_REGISTRY` or `--registry` override it. None: releases stay local. */
+    readonly registry?: string
+    /** Repository prefix before the device id (`fw/`). `OWRT_OTA_PREFIX`, `--prefix`. Default none. */
+    readonly prefix?: string
+    /** ECDSA P-256 private key (PEM) signing releases cosign-style, by reference: `file:PATH` or `env:NAME`. */
+    readonly signingKey?: string
+    /** The public key (PEM, cosign.pub) releases must be signed with to be served. `COSIGN_PUB_KEY_PATH`. */
+    readonly publicKey?: string
+    /** The MQTT broker release notices go to. */
+    readonly mqtt?: {
+      /** `mqtt[s]://host:port`; `OWRT_MQTT_URL` or `--mqtt-url` override it. */
+      readonly url: string
+      /** Topic prefix: notices go to `<topic>/<device id>`. Default `firmware`. */
+      readonly topic?: string
+      readonly username?: string
+      /** By reference: `env:NAME` or `file:PATH`. */
+      readonly password?: string
+      /** PEM files: the broker's CA; the client certificate and key (mTLS). */
+      readonly ca?: string
+      readonly cert?: string
+      readonly key?: string
+    }
+  }
 }
 
 export const defineConfig = (config: OwrtConfig): OwrtConfig => config

@@ -49,6 +49,11 @@ export class OtaRecords extends Effect.Service<OtaRecords>()("owrt/OtaRecords", 
       Result: OtaReleaseRow,
       execute: () => sql`SELECT * FROM ota_releases ORDER BY device, published_at`,
     })
+    const releasesOf = SqlSchema.findAll({
+      Request: Schema.String,
+      Result: OtaReleaseRow,
+      execute: (repository) => sql`SELECT * FROM ota_releases WHERE repository = ${repository}`,
+    })
     return {
       recordRelease: (row: OtaReleaseRow) =>
         sql`INSERT OR IGNORE INTO ota_releases ${sql.insert(row)}`.pipe(
@@ -80,6 +85,8 @@ export class OtaRecords extends Effect.Service<OtaRecords>()("owrt/OtaRecords", 
       },
       devices: () => devices(undefined).pipe(sqlFailure("list OTA devices")),
       releases: () => releases(undefined).pipe(sqlFailure("list OTA releases")),
+      /** The releases recorded for one repository (`local/<device>` for releases kept in the local store). */
+      releasesOf: (repository: string) => releasesOf(repository).pipe(sqlFailure("list OTA releases")),
     }
   }),
 }) {}

@@ -1,17 +1,39 @@
-import { existsSync } from "node:fs"
-import { join } from "node:path"
-import { Effect, Schema } from "effect"
-import { AppConfig } from "../config/appConfig.js"
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs"
+import { join, resolve } from "node:path"
+import { type Context, Effect, Schema } from "effect"
+import { makeRegistryClient } from "../cache/registryClient.js"
+import { AppConfig, type ResolvedConfig } from "../config/appConfig.js"
 import { OtaRecords } from "../db/otaRecords.js"
+import type { Database } from "../db/records.js"
 import { databaseContext } from "../db/records.js"
-import { NotFoundError, type OwrtError, UsageError } from "../errors.js"
+import {
+  InternalError,
+  NotFoundError,
+  OtaSignatureError,
+  OtaVersionTakenError,
+  type OwrtError,
+  UsageError,
+} from "../errors.js"
 import { readManifest } from "../graph/kinds/collectArtifactsNode.js"
 import { Realizer } from "../graph/realizer.js"
-import { type FirmwareSource, makeFirmwareSource, validDeviceId } from "../ota/firmwareSource.js"
+import { generateCosignKeyPair, parsePrivateKey, parsePublicKey, signRelease } from "../ota/cosign.js"
+import {
+  deviceLocation,
+  type FirmwareSource,
+  isRefused,
+  makeFirmwareSource,
+  type Release,
+  type ReleaseBackend,
+  registryReleases,
+  validDeviceId,
+} from "../ota/firmwareSource.js"
 import { type MqttSettings, noticeTopic, notifyRelease } from "../ota/notify.js"
 import { firmwareRegistry } from "../ota/otaRegistry.js"
-import { annotations, publishRelease } from "../ota/publishRelease.js"
+import { annotations, firmwareLayerMediaType, publishRelease } from "../ota/publishRelease.js"
 import { compareSemVer, parseSemVer } from "../ota/semver.js"
+import { readSecret } from "../profile/secrets.js"
+import { lookupNode, storePathName } from "../store/nodeStore.js"
+import { sha256Hex } from "../text/digest.js"
 import { defineOperation } from "./operation.js"
 import { ProfileSpecSchema } from "./revision.js"
 import { NoParams } from "./schemaTypes.js"
@@ -23,6 +45,118 @@ import { NoParams } from "./schemaTypes.js"
 
 /** The image a device installs by default: OpenWrt's sysupgrade image, else the only one, else `sdcard`. */
 const defaultImageTypes = ["sysupgrade", "sdcard", "combined"]
+
+const KeygenParams = Schema.Struct({
+  name: Schema.String.annotations({ description: "Key name, e.g. releases (letters, digits, . _ -)" }),
+  directory: Schema.optional(Schema.String.annotations({ description: "Where to write (default: here)" })),
+})
+
+/** Writes a new release signing key pair; needs neither the store nor the database. */
+export const writeOtaKeyPair = (params: typeof KeygenParams.Type) =>
+  Effect.gen(function* () {
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(params.name))
+      return yield* new UsageError({
+        detail: `\`${params.name}\` is not a key name: letters, digits, . _ - only`,
+      })
+    const dir = resolve(params.directory ?? ".")
+    const privateKeyFile = join(dir, `${params.name}.key`)
+    const publicKeyFile = join(dir, `${params.name}.pub`)
+    for (const file of [privateKeyFile, publicKeyFile])
+      if (existsSync(file))
+        return yield* new UsageError({
+          detail: `${file} exists; keys are never overwritten (remove it first)`,
+        })
+    const pair = generateCosignKeyPair()
+    yield* Effect.sync(() => {
+      mkdirSync(dir, { recursive: true })
+      writeFileSync(privateKeyFile, pair.privateKey, { mode: 0o600, flag: "wx" })
+      writeFileSync(publicKeyFile, pair.publicKey, { mode: 0o644, flag: "wx" })
+    })
+    return { name: params.name, privateKeyFile, publicKeyFile, publicKey: pair.publicKey }
+  })
+
+export const otaKeygen = defineOperation({
+  name: "otaKeygen",
+  description:
+    "Make an ECDSA P-256 key pair for signing OTA releases cosign-style: NAME.key (PKCS#8 PEM, mode 0600) and NAME.pub",
+  readOnly: false,
+  idempotent: false,
+  params: KeygenParams,
+  result: Schema.Struct({
+    name: Schema.String,
+    privateKeyFile: Schema.String,
+    publicKeyFile: Schema.String,
+    publicKey: Schema.String,
+  }),
+  run: writeOtaKeyPair,
+})
+
+/** The repository name under which releases kept in the local store are recorded. */
+export const localRepository = (device: string) => `local/${device}`
+
+/**
+ * A release without a registry: recorded for `owrt ota serve` to serve from this store. A version is kept once
+ * per device, as in a registry.
+ */
+const keepLocalRelease = (device: string, version: string, sha256: string) =>
+  Effect.gen(function* () {
+    const repository = localRepository(device)
+    const existing = (yield* OtaRecords.releasesOf(repository)).find((r) => r.version === version)
+    if (existing !== undefined && existing.sha256 !== sha256)
+      return yield* new OtaVersionTakenError({
+        repository,
+        version,
+        published: `sha256:${existing.sha256}`,
+        offered: `sha256:${sha256}`,
+      })
+    return {
+      status: existing === undefined ? ("published" as const) : ("present" as const),
+      repository,
+      manifestDigest: null,
+      signature: { status: "off" as const, tag: null },
+    }
+  })
+
+/** The signing key named by `reference` (`file:` or `env:`), a PEM ECDSA P-256 private key. */
+const readOtaSigningKey = (config: ResolvedConfig, reference: string) =>
+  Effect.gen(function* () {
+    const text = yield* readSecret({
+      profile: "graph.config.ts",
+      name: "ota.signingKey",
+      field: "ota.signingKey",
+      reference,
+      baseDir: config.projectRoot,
+      env: process.env,
+    })
+    return yield* parsePrivateKey(text, reference)
+  })
+
+/** `ota.mqtt` of the configuration, its password read from its reference; undefined when none. */
+const configuredMqtt = (config: ResolvedConfig): Effect.Effect<MqttSettings | undefined, OwrtError> =>
+  Effect.gen(function* () {
+    const mqtt = config.ota.mqtt
+    if (mqtt === null) return undefined
+    const password =
+      mqtt.password === null
+        ? undefined
+        : yield* readSecret({
+            profile: "graph.config.ts",
+            name: "ota.mqtt.password",
+            field: "ota.mqtt.password",
+            reference: mqtt.password,
+            baseDir: config.projectRoot,
+            env: process.env,
+          })
+    return {
+      url: mqtt.url,
+      topic: mqtt.topic,
+      username: mqtt.username ?? undefined,
+      password,
+      ca: mqtt.ca ?? undefined,
+      cert: mqtt.cert ?? undefined,
+      key: mqtt.key ?? undefined,
+    }
+  })
 
 export const otaPublish = defineOperation({
   name: "otaPublish",
@@ -38,8 +172,20 @@ export const otaPublish = defineOperation({
     device: Schema.optional(
       Schema.String.annotations({ description: "Device id (default: the profile id)" }),
     ),
-    registry: Schema.String.annotations({ description: "oci://host[:port]" }),
-    prefix: Schema.optional(Schema.String.annotations({ description: "Repository prefix" })),
+    registry: Schema.optional(
+      Schema.String.annotations({
+        description:
+          "oci://host[:port] (default: ota.registry; none: the release is kept in the local store)",
+      }),
+    ),
+    prefix: Schema.optional(
+      Schema.String.annotations({ description: "Repository prefix (default: ota.prefix)" }),
+    ),
+    signingKey: Schema.optional(
+      Schema.String.annotations({
+        description: "PEM ECDSA P-256 key by reference, file:PATH or env:NAME (default: ota.signingKey)",
+      }),
+    ),
     mqtt: Schema.optional(
       Schema.Struct({
         url: Schema.String.annotations({ description: "mqtt[s]://host:port" }),
@@ -62,8 +208,18 @@ export const otaPublish = defineOperation({
     sha256: Schema.String,
     size: Schema.Number,
     repository: Schema.String,
-    manifestDigest: Schema.String,
+    manifestDigest: Schema.NullOr(Schema.String).annotations({
+      description:
+        "The release manifest's digest in the registry; null for a release kept in the local store",
+    }),
     status: Schema.Literal("published", "present"),
+    signature: Schema.Struct({
+      status: Schema.Literal("signed", "present", "off"),
+      tag: Schema.NullOr(Schema.String),
+    }).annotations({
+      description:
+        "The cosign signature (tag sha256-<digest>.sig): signed now, present already, or off (no signing key, or a local release)",
+    }),
     notice: Schema.Struct({
       status: Schema.Literal("sent", "off", "failed"),
       topic: Schema.NullOr(Schema.String),
@@ -115,30 +271,58 @@ export const otaPublish = defineOperation({
           what: file,
           detail: "the store path lacks it: run `owrt store verify`",
         })
-      const registry = yield* firmwareRegistry(config, params.registry, params.prefix ?? "")
-      const published = yield* publishRelease({
-        registry,
-        device,
-        version: params.version,
-        channel,
-        file,
-        sha256: image.sha256,
-        size: image.size,
-        title: image.name,
-        annotations: {
-          [annotations.profile]: stored.profile,
-          [annotations.revision]: manifest.revision,
-          [annotations.key]: stored.key,
-          [annotations.imageType]: image.type,
-        },
-      })
+      const registryUrl = params.registry ?? config.ota.registry
+      const releaseAnnotations = {
+        [annotations.profile]: stored.profile,
+        [annotations.revision]: manifest.revision,
+        [annotations.key]: stored.key,
+        [annotations.imageType]: image.type,
+      }
+      const database = yield* databaseContext
+      const published =
+        registryUrl === null
+          ? yield* keepLocalRelease(device, params.version, image.sha256).pipe(Effect.provide(database))
+          : yield* Effect.gen(function* () {
+              const registry = yield* firmwareRegistry(
+                config,
+                registryUrl,
+                params.prefix ?? config.ota.prefix,
+              )
+              const reference = params.signingKey ?? config.ota.signingKey
+              // The key is read before anything is pushed: a bad key publishes nothing.
+              const key = reference === null ? undefined : yield* readOtaSigningKey(config, reference)
+              const pushed = yield* publishRelease({
+                registry,
+                device,
+                version: params.version,
+                channel,
+                file,
+                sha256: image.sha256,
+                size: image.size,
+                title: image.name,
+                annotations: releaseAnnotations,
+              })
+              const signature =
+                key === undefined
+                  ? { status: "off" as const, tag: null }
+                  : yield* signRelease(
+                      makeRegistryClient({
+                        location: deviceLocation(registry, device),
+                        credentials: registry.credentials,
+                        timeoutSeconds: registry.timeoutSeconds,
+                      }),
+                      key,
+                      pushed.manifestDigest,
+                    )
+              return { ...pushed, signature }
+            })
       yield* Effect.provide(
         OtaRecords.recordRelease({
           repository: published.repository,
           version: params.version,
           device,
           channel,
-          manifest_digest: published.manifestDigest,
+          manifest_digest: published.manifestDigest ?? "",
           sha256: image.sha256,
           size: image.size,
           image: image.name,
@@ -147,9 +331,9 @@ export const otaPublish = defineOperation({
           artifacts_key: stored.key,
           published_at: new Date().toISOString(),
         }),
-        yield* databaseContext,
+        database,
       )
-      const mqtt = params.mqtt
+      const mqtt = params.mqtt ?? (yield* configuredMqtt(config))
       const notice =
         mqtt === undefined
           ? { status: "off" as const, topic: null, error: null }
@@ -182,26 +366,123 @@ export const otaPublish = defineOperation({
         repository: published.repository,
         manifestDigest: published.manifestDigest,
         status: published.status,
+        signature: published.signature,
       }
     }),
 })
 
-/** What the OTA server answers from: the registry's releases, with their in-memory cache. */
+/**
+ * Releases `owrt publish` kept in the local store (no registry): the rows recorded for `local/<device>`, their
+ * image read from the artifact set's store path and checked against the recorded SH-256 and size.
+ */
+const localReleases = (store: string, database: Context.Context<Database>): ReleaseBackend => {
+  const rows = (device: string) => Effect.provide(OtaRecords.releasesOf(localRepository(device)), database)
+  return {
+    versions: (device) => Effect.map(rows(device), (found) => found.map((r) => r.version)),
+    release: (device, tag) =>
+      Effect.map(rows(device), (found): Release | undefined => {
+        const row = found.find((r) => r.version === tag)
+        if (row === undefined) return undefined
+        return {
+          device,
+          version: row.version,
+          tag: row.version,
+          manifestDigest: "",
+          layer: { mediaType: firmwareLayerMediaType, digest: `sha256:${row.sha256}`, size: row.size },
+          annotations: {
+            [annotations.channel]: row.channel,
+            [annotations.profile]: row.profile,
+            [annotations.revision]: row.revision,
+            [annotations.key]: row.artifacts_key,
+            [annotations.title]: row.image,
+          },
+        }
+      }),
+    bytes: (release) =>
+      Effect.gen(function* () {
+        const key = release.annotations[annotations.key] ?? ""
+        const image = release.annotations[annotations.title] ?? ""
+        const found = yield* Effect.provide(lookupNode(store, key), database)
+        const what = `the image of ${release.device} ${release.version} (${image})`
+        if (found === undefined)
+          return yield* new NotFoundError({
+            what,
+            detail: `its artifact set ${key} is no longer in the store (realize the profile again)`,
+          })
+        const file = join(store, storePathName(key, found.name), "images", image)
+        const bytes = yield* Effect.try({
+          try: () => readFileSync(file),
+          catch: (cause) => new InternalError({ cause }),
+        })
+        if (bytes.length !== release.layer.size || `sha256:${sha256Hex(bytes)}` !== release.layer.digest)
+          return yield* new NotFoundError({
+            what,
+            detail: `${file} is not the published image any more (run \`owrt store verify\`)`,
+          })
+        return bytes
+      }),
+  }
+}
+
+/** The public key served registry releases must be signed with (a PEM file). */
+const readPublicKey = (file: string) =>
+  Effect.flatMap(
+    Effect.try({
+      try: () => readFileSync(file, "utf8"),
+      catch: (cause) =>
+        new OtaSignatureError({
+          kind: "key_invalid",
+          subject: file,
+          detail: `cannot be read (${(cause as Error).message})`,
+        }),
+    }),
+    (pem) => parsePublicKey(pem, file),
+  )
+
+/**
+ * What the OTA server answers from: the registry's releases (checked against the public key when one is
+ * configured), or, without a registry, the releases kept in the local store; with the in-memory cache.
+ */
 export const openFirmwareSource = (options: {
-  readonly registry: string
-  readonly prefix: string
+  readonly registry?: string | undefined
+  readonly prefix?: string | undefined
+  /** PEM file of the public key registry releases must be signed with. */
+  readonly publicKey?: string | undefined
   readonly cacheBytes: number
   readonly tagTtlSeconds: number
-}): Effect.Effect<FirmwareSource, OwrtError, AppConfig> =>
+  readonly onSignatureFailure?: ((release: Release, error: OwrtError) => void) | undefined
+}) =>
   Effect.gen(function* () {
     const config = yield* AppConfig
-    const registry = yield* firmwareRegistry(config, options.registry, options.prefix)
-    return makeFirmwareSource({
-      registry,
+    const url = options.registry ?? config.ota.registry
+    const publicKeyFile = options.publicKey ?? config.ota.publicKey
+    const backend =
+      url === null
+        ? localReleases(config.store, yield* databaseContext)
+        : registryReleases(
+            yield* firmwareRegistry(config, url, options.prefix ?? config.ota.prefix),
+            publicKeyFile === null ? undefined : yield* readPublicKey(publicKeyFile),
+          )
+    const source = makeFirmwareSource({
+      backend,
       cacheBytes: options.cacheBytes,
       tagTtlMs: options.tagTtlSeconds * 1000,
+      onSignatureFailure: options.onSignatureFailure,
     })
+    return {
+      source,
+      from: url === null ? `the local store ${config.store}` : url,
+      verified: url !== null && publicKeyFile !== null,
+    }
   })
+
+/** The MQTT broker of the configuration (`ota.mqtt`), its password read; undefined when none. */
+export const otaNotices = Effect.flatMap(AppConfig, configuredMqtt)
+
+/** How many releases this database records as published. */
+export const publishedReleases = Effect.flatMap(databaseContext, (database) =>
+  Effect.map(Effect.provide(OtaRecords.releases(), database), (rows) => rows.length),
+)
 
 /** Whether a device reporting `current` runs `latest` or newer (both semantic versions). */
 export const isUpToDate = (current: string | undefined, latest: string): boolean => {
@@ -211,7 +492,7 @@ export const isUpToDate = (current: string | undefined, latest: string): boolean
   return a !== undefined && b !== undefined && compareSemVer(a, b) >= 0
 }
 
-export { type FirmwareSource, type MqttSettings, parseSemVer, validDeviceId }
+export { type FirmwareSource, isRefused, type MqttSettings, parseSemVer, validDeviceId }
 
 /** A device's report (`current=` on a poll): recorded for `owrt ota devices`. */
 export const recordDeviceReport = (report: {
@@ -277,6 +558,8 @@ export const announceLatest = (
     source.forget(device)
     const release = yield* source.latest(device, "stable")
     if (release === undefined) return "none" as const
+    // A release that may not be served is not announced either.
+    if (isRefused(release)) return yield* Effect.fail(release.error)
     yield* notifyRelease(mqtt, {
       device,
       version: release.version,

@@ -252,6 +252,72 @@ describe("owrt config shows every setting", () => {
     }
   })
 
+  it("the ota section: paths relative to the file, secrets by reference only, OWRT_OTA_* and COSIGN_PUB_KEY_PATH override it", async () => {
+    const ota = makeProject(
+      {},
+      {
+        config: [
+          'import { defineConfig } from "owrt/config"',
+          "export default defineConfig({",
+          "  ota: {",
+          '    registry: "oci://registry.example.net",',
+          '    prefix: "fw/",',
+          '    signingKey: "file:keys/release.key",',
+          '    publicKey: "keys/release.pub",',
+          '    mqtt: { url: "mqtts://broker.example.net:8883", username: "fleet", password: "env:MQTT_PW", ca: "ca.pem" },',
+          "  },",
+          "})",
+          "",
+        ].join("\n"),
+      },
+    )
+    try {
+      const result = await owrt(["config", "--json"], {
+        cwd: ota.dir,
+        env: { MQTT_PW: "never-shown-password" },
+      })
+      expect(result.code, result.stderr).toBe(0)
+      expect(json(result)).toMatchObject({
+        ota: {
+          registry: "oci://registry.example.net",
+          prefix: "fw/",
+          signingKey: `file:${ota.dir}/keys/release.key`,
+          publicKey: `${ota.dir}/keys/release.pub`,
+          mqtt: {
+            url: "mqtts://broker.example.net:8883",
+            topic: "firmware",
+            username: "fleet",
+            password: "env:MQTT_PW",
+            ca: `${ota.dir}/ca.pem`,
+          },
+        },
+      })
+      const human = await owrt(["config"], {
+        cwd: ota.dir,
+        env: {
+          MQTT_PW: "never-shown-password",
+          OWRT_OTA_REGISTRY: "oci://other.example.net",
+          COSIGN_PUB_KEY_PATH: "/etc/cosign.pub",
+        },
+      })
+      expect(human.stdout).toMatch(/ota\.registry\s+oci:\/\/other\.example\.net/)
+      expect(human.stdout).toMatch(/ota\.publicKey\s+\/etc\/cosign\.pub/)
+      expect(human.stdout).toMatch(
+        /ota\.mqtt\s+mqtts:\/\/broker\.example\.net:8883 topic firmware \(password env:MQTT_PW\)/,
+      )
+      expect(result.stdout + human.stdout).not.toContain("never-shown-password")
+      // A key given as a value, not a reference, is refused.
+      const inline = await owrt(["config", "--json"], {
+        cwd: ota.dir,
+        env: { OWRT_OTA_SIGNING_KEY: "-----BEGIN PRIVATE KEY-----" },
+      })
+      expect(inline.code).toBe(3)
+      expect(json<ErrorDocument>(inline).error.message).toContain("OWRT_OTA_SIGNING_KEY")
+    } finally {
+      ota.cleanup()
+    }
+  })
+
   it("refuses a makeEnv entry that is no variable name", async () => {
     const bad = makeProject({}, { config: "export default { makeEnv: ['PATH=/x'] }\n" })
     try {

@@ -1,4 +1,5 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process"
+import { createHash } from "node:crypto"
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { createServer as createHttpServer, request as httpRequest } from "node:http"
 import { tmpdir } from "node:os"
@@ -156,4 +157,48 @@ export const startBlobCountingProxy = async (registryUrl: string): Promise<BlobC
       proxy.close()
     },
   }
+}
+
+/**
+ * Pushes `bytes` as a release of `repository` under `tag`, the way ORAS does (first layer = the firmware);
+ * returns the manifest's digest.
+ */
+export const pushFirmware = async (
+  registry: TestRegistry,
+  repository: string,
+  tag: string,
+  bytes: Buffer,
+): Promise<string> => {
+  const sha = (b: Buffer) => `sha256:${createHash("sha256").update(b).digest("hex")}`
+  const upload = async (body: Buffer) => {
+    const start = await fetch(`${registry.url}/v2/${repository}/blobs/uploads/`, { method: "POST" })
+    const url = new URL(start.headers.get("location") ?? "", registry.url)
+    url.searchParams.set("digest", sha(body))
+    const put = await fetch(url, { method: "PUT", body })
+    if (put.status !== 201) throw new Error(`blob upload: ${put.status}`)
+  }
+  const config = Buffer.from("{}")
+  await upload(config)
+  await upload(bytes)
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: "application/vnd.oci.image.manifest.v1+json",
+      config: { mediaType: "application/vnd.oci.empty.v1+json", digest: sha(config), size: 2 },
+      layers: [
+        {
+          mediaType: "application/vnd.espressif.esp32.firmware.v1+binary",
+          digest: sha(bytes),
+          size: bytes.length,
+        },
+      ],
+    }),
+  )
+  const put = await fetch(`${registry.url}/v2/${repository}/manifests/${tag}`, {
+    method: "PUT",
+    headers: { "content-type": "application/vnd.oci.image.manifest.v1+json" },
+    body: manifest,
+  })
+  if (put.status !== 201) throw new Error(`manifest put: ${put.status}`)
+  return sha(manifest)
 }

@@ -9,6 +9,7 @@ import { freePort } from "../helpers/freePort.js"
 import { startBroker, type TestBroker } from "../helpers/mosquitto.js"
 import {
   type BlobCountingProxy,
+  pushFirmware,
   startBlobCountingProxy,
   startRegistry,
   type TestRegistry,
@@ -23,33 +24,6 @@ interface Published {
   readonly size: number
   readonly status: string
   readonly manifestDigest: string
-}
-
-/** Pushes `bytes` as a release of `repository` under `tag`, the way ORAS does (first layer = the firmware). */
-const pushRaw = async (registry: TestRegistry, repository: string, tag: string, bytes: Buffer) => {
-  const digest = `sha256:${createHash("sha256").update(bytes).digest("hex")}`
-  const upload = async (body: Buffer, d: string) => {
-    const start = await fetch(`${registry.url}/v2/${repository}/blobs/uploads/`, { method: "POST" })
-    const url = new URL(start.headers.get("location") ?? "", registry.url)
-    url.searchParams.set("digest", d)
-    expect((await fetch(url, { method: "PUT", body })).status).toBe(201)
-  }
-  const config = Buffer.from("{}")
-  const configDigest = `sha256:${createHash("sha256").update(config).digest("hex")}`
-  await upload(config, configDigest)
-  await upload(bytes, digest)
-  const manifest = {
-    schemaVersion: 2,
-    mediaType: "application/vnd.oci.image.manifest.v1+json",
-    config: { mediaType: "application/vnd.oci.empty.v1+json", digest: configDigest, size: 2 },
-    layers: [{ mediaType: "application/vnd.espressif.esp32.firmware.v1+binary", digest, size: bytes.length }],
-  }
-  const put = await fetch(`${registry.url}/v2/${repository}/manifests/${tag}`, {
-    method: "PUT",
-    headers: { "content-type": "application/vnd.oci.image.manifest.v1+json" },
-    body: JSON.stringify(manifest),
-  })
-  expect(put.status).toBe(201)
 }
 
 describe("OTA: owrt publish and owrt ota serve (OtaFlux's device protocol) against a real registry", () => {
@@ -188,11 +162,11 @@ describe("OTA: owrt publish and owrt ota serve (OtaFlux's device protocol) again
 
   it("serves the highest semantic version: non-semver tags ignored, v-prefixed accepted, pre-releases on their channel", async () => {
     const repo = "fw/esp-sensor"
-    await pushRaw(registry, repo, "1.2.0", Buffer.from("firmware 1.2.0"))
-    await pushRaw(registry, repo, "1.10.0-beta.1", Buffer.from("firmware 1.10.0-beta.1"))
-    await pushRaw(registry, repo, "v1.9.0", Buffer.from("firmware 1.9.0"))
-    await pushRaw(registry, repo, "latest", Buffer.from("not a version"))
-    await pushRaw(registry, repo, "1.3", Buffer.from("not semver either"))
+    await pushFirmware(registry, repo, "1.2.0", Buffer.from("firmware 1.2.0"))
+    await pushFirmware(registry, repo, "1.10.0-beta.1", Buffer.from("firmware 1.10.0-beta.1"))
+    await pushFirmware(registry, repo, "v1.9.0", Buffer.from("firmware 1.9.0"))
+    await pushFirmware(registry, repo, "latest", Buffer.from("not a version"))
+    await pushFirmware(registry, repo, "1.3", Buffer.from("not semver either"))
     const stable = await rawRequest(server.url, "/version?device=esp-sensor")
     expect(stable.body.toString().split("\n")[0]).toBe("1.9.0")
     expect((await rawRequest(server.url, "/firmware?device=esp-sensor")).body.toString()).toBe(
@@ -267,7 +241,7 @@ describe("OTA: owrt publish and owrt ota serve (OtaFlux's device protocol) again
   it("50 devices asking at once for a release not yet in memory: one registry download", async () => {
     const bytes = Buffer.alloc(2 * 1024 * 1024, 0x42)
     bytes.write("herd firmware")
-    await pushRaw(registry, "fw/herd", "2.0.0", bytes)
+    await pushFirmware(registry, "fw/herd", "2.0.0", bytes)
     const digest = `sha256:${createHash("sha256").update(bytes).digest("hex")}`
     const answers = await Promise.all(
       Array.from({ length: 50 }, () => rawRequest(server.url, "/firmware?device=herd")),

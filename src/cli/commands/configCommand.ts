@@ -69,6 +69,17 @@ export const configCommand = Command.make("config", { json: jsonOption, ...confi
             .join(", ") || "none",
           Object.keys(c.cache.credentials).length > 0 ? "file" : "default",
         ],
+        ["ota.registry", c.ota.registry ?? "none: releases are recorded in the local store only", ""],
+        ["ota.prefix", c.ota.prefix || "none", ""],
+        ["ota.signingKey", c.ota.signingKey ?? "none: releases are not signed", ""],
+        ["ota.publicKey", c.ota.publicKey ?? "none: served releases are not checked", ""],
+        [
+          "ota.mqtt",
+          c.ota.mqtt === null
+            ? "none: no release notices"
+            : `${c.ota.mqtt.url} topic ${c.ota.mqtt.topic}${c.ota.mqtt.password === null ? "" : ` (password ${c.ota.mqtt.password})`}`,
+          "",
+        ],
       ]),
       "",
       c.configFile

@@ -12,12 +12,14 @@ const otaModule = Effect.promise(() => import("../../operations/ota.js"))
 
 const registry = Options.text("registry").pipe(
   Options.optional,
-  Options.withDescription("The OTA registry, oci://host[:port] (env OWRT_OTA_REGISTRY)"),
+  Options.withDescription(
+    "The OTA registry, oci://host[:port] (env OWRT_OTA_REGISTRY, ota.registry; none: the local store)",
+  ),
 )
 const prefix = Options.text("prefix").pipe(
   Options.optional,
   Options.withDescription(
-    "Repository prefix before the device id, e.g. fw/ (env OWRT_OTA_PREFIX; default none)",
+    "Repository prefix before the device id, e.g. fw/ (env OWRT_OTA_PREFIX, ota.prefix; default none)",
   ),
 )
 const mqttUrl = Options.text("mqtt-url").pipe(
@@ -65,11 +67,6 @@ const mqttOf = (o: {
   }
 }
 
-const registryOf = (value: Option.Option<string>) =>
-  Option.getOrUndefined(value) ?? process.env.OWRT_OTA_REGISTRY ?? ""
-const prefixOf = (value: Option.Option<string>) =>
-  Option.getOrUndefined(value) ?? process.env.OWRT_OTA_PREFIX ?? ""
-
 export const publishCommand = Command.make(
   "publish",
   {
@@ -94,6 +91,12 @@ export const publishCommand = Command.make(
     ),
     registry,
     prefix,
+    signingKey: Options.text("signing-key").pipe(
+      Options.optional,
+      Options.withDescription(
+        "Sign the release cosign-style with this PEM ECDSA P-256 key: file:PATH or env:NAME (env OWRT_OTA_SIGNING_KEY, ota.signingKey)",
+      ),
+    ),
     ...mqttOptions,
     json: jsonOption,
     ...configOptions,
@@ -110,8 +113,9 @@ export const publishCommand = Command.make(
             channel: options.channel,
             image: Option.getOrUndefined(options.image),
             device: Option.getOrUndefined(options.device),
-            registry: registryOf(options.registry),
-            prefix: prefixOf(options.prefix),
+            registry: Option.getOrUndefined(options.registry),
+            prefix: Option.getOrUndefined(options.prefix),
+            signingKey: Option.getOrUndefined(options.signingKey),
             ...(mqtt === undefined ? {} : { mqtt }),
           },
           cliCaller,
@@ -120,6 +124,7 @@ export const publishCommand = Command.make(
           yield* Console.error(`owrt: warning: ${published.notice.error} (the release is published)`)
         yield* emit(options.json, published, (p) => [
           `${p.device} ${p.version} (${p.channel}) ${p.status}: ${p.image} ${p.sha256.slice(0, 16)} → ${p.repository}:${p.version}`,
+          ...(p.signature.status === "off" ? [] : [`signature ${p.signature.status}: ${p.signature.tag}`]),
         ])
       }),
     ),
@@ -140,6 +145,12 @@ const serve = Command.make(
     ),
     registry,
     prefix,
+    cosignKey: Options.text("cosign-key").pipe(
+      Options.optional,
+      Options.withDescription(
+        "Serve only registry releases signed with this PEM public key, cosign.pub (env COSIGN_PUB_KEY_PATH, ota.publicKey)",
+      ),
+    ),
     cacheMb: Options.integer("cache-mb").pipe(
       Options.withDefault(256),
       Options.withDescription("Firmware kept in memory, in MiB (default 256)"),
@@ -165,8 +176,9 @@ const serve = Command.make(
           serveOta({
             host: options.host,
             port: options.port,
-            registry: registryOf(options.registry),
-            prefix: prefixOf(options.prefix),
+            registry: Option.getOrUndefined(options.registry),
+            prefix: Option.getOrUndefined(options.prefix),
+            publicKey: Option.getOrUndefined(options.cosignKey),
             cacheBytes: Math.max(0, options.cacheMb) * 1024 * 1024,
             tagTtlSeconds: Math.max(0, options.tagTtl),
             mqtt: mqttOf(options),
@@ -207,7 +219,36 @@ const devices = Command.make("devices", { json: jsonOption, ...configOptions }, 
   ),
 )
 
+const keygen = Command.make(
+  "keygen",
+  {
+    name: Args.text({ name: "name" }).pipe(Args.withDescription("Key name, e.g. releases")),
+    directory: Options.text("dir").pipe(
+      Options.optional,
+      Options.withDescription("Where to write NAME.key and NAME.pub (default: here)"),
+    ),
+    json: jsonOption,
+  },
+  // Needs neither the store nor the database: it does not open them.
+  (options) =>
+    Effect.gen(function* () {
+      const { writeOtaKeyPair } = yield* otaModule
+      const made = yield* writeOtaKeyPair({
+        name: options.name,
+        directory: Option.getOrUndefined(options.directory),
+      })
+      yield* emit(options.json, made, (k) => [
+        `private key: ${k.privateKeyFile} (keep it private; ota.signingKey: "file:${k.privateKeyFile}")`,
+        `public key: ${k.publicKeyFile} (ota.publicKey, or OtaFlux's COSIGN_PUB_KEY_PATH)`,
+      ])
+    }),
+).pipe(
+  Command.withDescription(
+    "Make a release signing key pair: ECDSA P-256 PEM, NAME.key (0600) and NAME.pub (cosign.pub's form)",
+  ),
+)
+
 export const otaCommand = Command.make("ota").pipe(
-  Command.withDescription("Over-the-air updates: serve releases to devices, list who runs what"),
-  Command.withSubcommands([serve, devices]),
+  Command.withDescription("Over-the-air updates: serve releases to devices, list who runs what, make keys"),
+  Command.withSubcommands([serve, devices, keygen]),
 )

@@ -3,6 +3,7 @@ import { Console, Effect, Option } from "effect"
 import { isOwrtError, type OwrtError } from "../../errors.js"
 import {
   type FirmwareSource,
+  isRefused,
   isUpToDate,
   parseSemVer,
   recordDeviceReport,
@@ -43,8 +44,11 @@ const query = Effect.map(HttpServerRequest.HttpServerRequest, (request): Query |
   }
 })
 
+/** The source failed (a registry down or refusing, a local image gone): 502 and why, never "no firmware". */
 const registryFailure = (error: unknown) =>
-  text(`registry error: ${isOwrtError(error) ? error.message : String(error)}`, 502)
+  isOwrtError(error)
+    ? text(`${error.code.startsWith("cache_registry") ? "registry error" : "error"}: ${error.message}`, 502)
+    : text(`error: ${String(error)}`, 502)
 
 /** What the server reports to its metrics (all optional). */
 export interface OtaObserver {
@@ -65,7 +69,8 @@ export const makeOtaHttpApp = (source: FirmwareSource, options: OtaHttpOptions =
   const resolve = (q: Query) =>
     Effect.gen(function* () {
       if (!validDeviceId(q.device)) return { _tag: "answer", response: noFirmware(q.device) } as const
-      const release = yield* source.latest(q.device, q.channel)
+      const latest = yield* source.latest(q.device, q.channel)
+      const release = isRefused(latest) ? undefined : latest
       // A device that says what it runs is recorded (`owrt ota devices`); a failed write never fails the poll.
       if (q.current !== undefined && parseSemVer(q.current) !== undefined)
         yield* recordDeviceReport({
@@ -75,6 +80,15 @@ export const makeOtaHttpApp = (source: FirmwareSource, options: OtaHttpOptions =
           latest: release?.version ?? null,
           address: q.address,
         }).pipe(Effect.catchAll((error) => Console.error(`ota: ${error.message}`)))
+      // Not "no firmware": there is a release, and it may not be served (its signature check failed).
+      if (isRefused(latest))
+        return {
+          _tag: "answer",
+          response: text(
+            `release ${latest.release.version} of device '${q.device}' is not served: ${latest.error.message}`,
+            502,
+          ),
+        } as const
       if (release === undefined) return { _tag: "answer", response: noFirmware(q.device) } as const
       if (isUpToDate(q.current, release.version))
         return { _tag: "answer", response: HttpServerResponse.empty({ status: 204 }) } as const

@@ -65,6 +65,21 @@ export const makeOtaMetrics = (entries: () => number) => {
     labelNames: ["result"],
     registers: [registry],
   })
+  const signatureFailures = new Counter({
+    name: "ota_signature_failures_total",
+    help: "Releases refused because their cosign signature is missing or invalid, by device and error code",
+    labelNames: ["device_id", "code"],
+    registers: [registry],
+  })
+  let releases = 0
+  new Gauge({
+    name: "ota_releases_published",
+    help: "Releases owrt publish recorded in this server's database",
+    registers: [registry],
+    collect() {
+      this.set(releases)
+    },
+  })
   const observer: OtaObserver = {
     cache: (device, hit) => (hit ? hits : misses).inc({ device_id: device }),
     bytes: (count) => bytes.inc(count),
@@ -77,5 +92,13 @@ export const makeOtaMetrics = (entries: () => number) => {
       if (status === 204) upToDate.inc()
     },
   }
-  return { registry, observer, notice: (result: "sent" | "none" | "failed") => notices.inc({ result }) }
+  return {
+    registry,
+    observer,
+    notice: (result: "sent" | "none" | "failed") => notices.inc({ result }),
+    signatureFailure: (device: string, code: string) => signatureFailures.inc({ device_id: device, code }),
+    published: (count: number) => {
+      releases = count
+    },
+  }
 }

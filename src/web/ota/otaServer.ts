@@ -1,16 +1,26 @@
 import { createServer } from "node:http"
+import { HttpRouter, HttpServerResponse } from "@effect/platform"
 import { makeHandler } from "@effect/platform-node/NodeHttpServer"
 import { Console, Effect } from "effect"
 import { UsageError } from "../../errors.js"
-import { announceLatest, type MqttSettings, openFirmwareSource } from "../../operations/ota.js"
+import {
+  announceLatest,
+  type MqttSettings,
+  openFirmwareSource,
+  otaNotices,
+  publishedReleases,
+} from "../../operations/ota.js"
 import { makeOtaHttpApp } from "./otaHttpApp.js"
 import { makeOtaMetrics } from "./otaMetrics.js"
 
 export interface OtaServeOptions {
   readonly host: string
   readonly port: number
-  readonly registry: string
-  readonly prefix: string
+  /** `oci://host[:port]`; undefined: the configuration's `ota.registry`, else the local store's releases. */
+  readonly registry?: string | undefined
+  readonly prefix?: string | undefined
+  /** PEM public key registry releases must be signed with (undefined: `ota.publicKey`, else none). */
+  readonly publicKey?: string | undefined
   /** Bytes of firmware kept in memory. */
   readonly cacheBytes: number
   /** Seconds a device's tag list is reused. */
@@ -48,9 +58,19 @@ export const serveOta = (options: OtaServeOptions) =>
   Effect.gen(function* () {
     if (!Number.isInteger(options.port) || options.port < 0 || options.port > 65535)
       return yield* new UsageError({ detail: `--port ${options.port} is not a port (0 to 65535)` })
-    const source = yield* openFirmwareSource(options)
-    const mqtt = options.mqtt
-    const metrics = options.metricsPort === undefined ? undefined : makeOtaMetrics(source.entries)
+    let entries = () => 0
+    const metrics = options.metricsPort === undefined ? undefined : makeOtaMetrics(() => entries())
+    const opened = yield* openFirmwareSource({
+      ...options,
+      // Each failed check once (a refused release is re-checked when its tag list is read again).
+      onSignatureFailure: (release, error) => {
+        metrics?.signatureFailure(release.device, error.code)
+        console.error(`ota: ${release.device} ${release.version} refused: ${error.message}`)
+      },
+    })
+    const source = opened.source
+    entries = source.entries
+    const mqtt = options.mqtt ?? (yield* otaNotices)
     const handler = yield* makeHandler(
       makeOtaHttpApp(source, {
         observe: metrics?.observer,
@@ -67,18 +87,20 @@ export const serveOta = (options: OtaServeOptions) =>
     )
     const server = yield* listen(options.port, options.host, handler)
     yield* Console.log(`listening: ${urlOf(server, options.host)}`)
+    yield* Console.log(`releases from ${opened.from}${opened.verified ? " (cosign signatures checked)" : ""}`)
     if (metrics !== undefined && options.metricsPort !== undefined) {
       const registry = metrics.registry
-      const metricsServer = yield* listen(options.metricsPort, options.host, (req, res) => {
-        if (req.url !== "/metrics") {
-          res.writeHead(404, { "content-type": "text/plain" }).end("not found")
-          return
-        }
-        registry.metrics().then(
-          (body) => res.writeHead(200, { "content-type": registry.contentType }).end(body),
-          (error: Error) => res.writeHead(500, { "content-type": "text/plain" }).end(error.message),
+      // Each scrape reads the count of published releases from the database, then renders the registry.
+      const scrape = Effect.gen(function* () {
+        yield* publishedReleases.pipe(
+          Effect.flatMap((n) => Effect.sync(() => metrics.published(n))),
+          Effect.catchAll((error) => Console.error(`ota: ${error.message}`)),
         )
+        const body = yield* Effect.promise(() => registry.metrics())
+        return HttpServerResponse.text(body, { contentType: registry.contentType })
       })
+      const metricsHandler = yield* makeHandler(HttpRouter.empty.pipe(HttpRouter.get("/metrics", scrape)))
+      const metricsServer = yield* listen(options.metricsPort, options.host, metricsHandler)
       yield* Console.log(`metrics: ${urlOf(metricsServer, options.host)}/metrics`)
     }
     return yield* Effect.never
