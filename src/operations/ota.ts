@@ -271,6 +271,8 @@ export const otaPublish = defineOperation({
           what: file,
           detail: "the store path lacks it: run `owrt store verify`",
         })
+      // The broker's settings (and its password) are read before anything is published.
+      const mqtt = params.mqtt ?? (yield* configuredMqtt(config))
       const registryUrl = params.registry ?? config.ota.registry
       const releaseAnnotations = {
         [annotations.profile]: stored.profile,
@@ -333,7 +335,6 @@ export const otaPublish = defineOperation({
         }),
         database,
       )
-      const mqtt = params.mqtt ?? (yield* configuredMqtt(config))
       const notice =
         mqtt === undefined
           ? { status: "off" as const, topic: null, error: null }

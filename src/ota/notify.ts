@@ -37,8 +37,12 @@ export const noticeTopic = (settings: MqttSettings, device: string) =>
 export const notifyRelease = (
   settings: MqttSettings,
   notice: ReleaseNotice,
-): Effect.Effect<void, OtaNotifyError> =>
-  Effect.tryPromise({
+): Effect.Effect<void, OtaNotifyError> => {
+  const failed = (detail: string) => new OtaNotifyError({ broker: settings.url, detail })
+  // MQTT 3.1.1 sends a password only with a user name; MQTT.js would neither connect nor fail.
+  if (settings.password !== undefined && settings.username === undefined)
+    return Effect.fail(failed("a password is configured without a user name (MQTT needs both)"))
+  return Effect.tryPromise({
     try: async () => {
       const client = await connectAsync(settings.url, {
         username: settings.username,
@@ -64,9 +68,13 @@ export const notifyRelease = (
         await client.endAsync()
       }
     },
-    catch: (cause) =>
-      new OtaNotifyError({
-        broker: settings.url,
-        detail: cause instanceof Error ? cause.message : String(cause),
-      }),
-  })
+    catch: (cause) => failed(cause instanceof Error ? cause.message : String(cause)),
+  }).pipe(
+    // A client that neither connects nor fails must not leave the publish waiting on nothing (the process would
+    // end with nothing to wait for): the notice fails after the connect timeout and a grace period.
+    Effect.timeoutFail({
+      duration: "20 seconds",
+      onTimeout: () => failed("no answer from the broker in 20 s"),
+    }),
+  )
+}

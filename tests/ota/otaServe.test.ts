@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto"
-import { readFileSync } from "node:fs"
+import { readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { crc32 } from "node:zlib"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
@@ -344,5 +344,54 @@ describe("OTA: owrt publish and owrt ota serve (OtaFlux's device protocol) again
     })
     expect((await post(JSON.stringify({ ...push, type: "DELETE_ARTIFACT" }))).status).toBe(200)
     expect((await post("{not json")).status).toBe(400)
+  })
+
+  it("publish takes the broker from ota.mqtt in graph.config.ts, its password by reference", async () => {
+    writeFileSync(
+      join(project.dir, "graph.config.ts"),
+      `import { defineConfig } from "owrt/config"
+export default defineConfig({ ota: { mqtt: { url: "${broker.url}", topic: "fleet", username: "owrt", password: "env:TEST_MQTT_PASSWORD" } } })
+`,
+    )
+    const result = await owrt(
+      [
+        "publish",
+        "hive-ap",
+        "--version",
+        "1.0.0",
+        "--device",
+        "cfg-dev",
+        "--registry",
+        `oci://${registry.host}`,
+        "--json",
+      ],
+      { cwd: project.dir, env: { ...env(), TEST_MQTT_PASSWORD: "broker-accepts-any-password" } },
+    )
+    expect(result.code, result.stderr).toBe(0)
+    expect(json<{ notice: { status: string; topic: string } }>(result).notice).toMatchObject({
+      status: "sent",
+      topic: "fleet/cfg-dev",
+    })
+    const notice = await broker.firstMessage("fleet/cfg-dev")
+    expect(notice.retain).toBe(true)
+    expect(JSON.parse(notice.payload)).toMatchObject({ version: "1.0.0", channel: "stable" })
+    // A password reference that cannot be read fails the publish before anything is pushed.
+    const missing = await run([
+      "publish",
+      "hive-ap",
+      "--version",
+      "1.0.1",
+      "--device",
+      "cfg-dev",
+      "--registry",
+      `oci://${registry.host}`,
+      "--json",
+    ])
+    expect(missing.code, `${missing.code} ${missing.stdout} ${missing.stderr}`).toBe(3)
+    expect(json<ErrorDocument>(missing).error.message).toContain("TEST_MQTT_PASSWORD")
+    const tags = (await (await fetch(`${registry.url}/v2/fw/cfg-dev/tags/list`)).json()) as {
+      tags: Array<string>
+    }
+    expect(tags.tags).toEqual(["1.0.0"])
   })
 })

@@ -268,6 +268,30 @@ export default defineConfig({
       expect(value("ota_releases_published")).toBe(3)
     })
 
+    it("the Harbor webhook works without a notifier: 200, nothing announced, nothing fails", async () => {
+      const push = {
+        type: "PUSH_ARTIFACT",
+        occur_at: 1,
+        operator: "ci",
+        event_data: {
+          resources: [{ digest: "sha256:0", tag: "1.0.0", resource_url: "x" }],
+          repository: {
+            name: "hive-ap",
+            namespace: "fw",
+            repo_full_name: "fw/hive-ap",
+            repo_type: "private",
+          },
+        },
+      }
+      const answer = await rawRequest(server.url, "/webhooks/harbor", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(push),
+      })
+      expect(answer.status).toBe(200)
+      expect((await rawRequest(server.url, "/health")).status).toBe(200)
+    })
+
     it("a signing key that is not ECDSA P-256 publishes nothing: ota_key_invalid", async () => {
       const ed = generateKeyPairSync("ed25519")
       writeFileSync(
