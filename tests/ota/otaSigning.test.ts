@@ -98,6 +98,14 @@ describe("OTA signatures and local releases", () => {
     expect((await rawRequest(server.url, "/version?device=other")).status).toBe(404)
   })
 
+  it("a registry that is down is a 502 that says so, not 'no firmware'", async () => {
+    const port = await freePort()
+    const server = await serve(["--registry", `oci://127.0.0.1:${port}`])
+    const answer = await rawRequest(server.url, "/version?device=hive-ap")
+    expect(answer.status).toBe(502)
+    expect(answer.body.toString()).toMatch(/^registry error: /)
+  })
+
   describe("with ota.registry, ota.signingKey and ota.publicKey in graph.config.ts", () => {
     let published: Published
     let server: ServeProcess
