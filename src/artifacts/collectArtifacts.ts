@@ -11,6 +11,7 @@ import {
 import { join } from "node:path"
 import { Effect, Schema } from "effect"
 import { ArtifactVerificationError, describeCause, InternalError } from "../errors.js"
+import { parsePackageManifest } from "../image/packageManifest.js"
 import { RemovalWithoutEffectSchema, removalsFile } from "../image/removals.js"
 import { sha256File } from "../text/digest.js"
 
@@ -116,16 +117,7 @@ const isImageFile = (name: string) =>
   name !== "profiles.json" &&
   name !== "sha256sums"
 
-/** `name - version` lines (opkg) or `name version` lines (apk). */
-export const parsePackageManifest = (text: string): ReadonlyArray<{ name: string; version: string }> =>
-  text
-    .split("\n")
-    .map((line) => line.trim())
-    .filter((line) => line.length > 0)
-    .map((line) => {
-      const match = /^(\S+) - (\S+)$/.exec(line) ?? /^(\S+) (\S+)$/.exec(line)
-      return { name: match?.[1] ?? line, version: match?.[2] ?? "" }
-    })
+export { parsePackageManifest } from "../image/packageManifest.js"
 
 export const runCollectArtifacts = (options: {
   readonly imagePath: string

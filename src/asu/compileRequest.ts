@@ -1,4 +1,5 @@
 import type { BuilderInfo } from "../image/builderInfo.js"
+import { manifestHashPlaceholder } from "../profile/profileSchema.js"
 import { sha256Hex } from "../text/digest.js"
 import { type BuildRequest, requestedPackages } from "./buildRequest.js"
 import { applyPackageChanges } from "./packageChanges.js"
@@ -7,7 +8,7 @@ import { applyPackageChanges } from "./packageChanges.js"
  * An ASU request becomes an owrt profile (asu-api.md §7): release, target and the canonical device;
  * packages after the package changes table, and with `diff_packages` every default not requested removed
  * with `-name`; `defaults` as the first-boot script /etc/uci-defaults/99-asu-defaults; `rootfs_size_mb`
- * as rootfs_size; `filesystem`. The profile is realized like any other, so its keys are a profile's keys:
+ * as rootfs_size; `filesystem`; `image_name: "{manifest_hash}"`, so the images are named as upstream names them. The profile is realized like any other, so its keys are a profile's keys:
  * the same document as a working-tree profile of the same id is the same build.
  */
 
@@ -56,6 +57,8 @@ export const compileRequest = (
     ...(request.defaults ? { first_boot: [{ name: defaultsScriptName, script: request.defaults }] } : {}),
     ...(request.rootfs_size_mb === null ? {} : { rootfs_size: request.rootfs_size_mb }),
     ...(request.filesystem === null ? {} : { filesystem: request.filesystem }),
+    // Upstream names ASU images with the package hash (EXTRA_IMAGE_NAME).
+    image_name: manifestHashPlaceholder,
   }
   const text = `${JSON.stringify(document, null, 2)}\n`
   return { id: `asu-${sha256Hex(text).slice(0, 16)}`, text, buildPackages }

@@ -6,6 +6,7 @@ import { StorePathRecords } from "../db/storePathRecords.js"
 import { InternalError, isOwrtError, type OwrtError } from "../errors.js"
 import { Realizer } from "../graph/realizer.js"
 import { canonicalDevice } from "../image/builderInfo.js"
+import { packagesHash } from "../image/packageManifest.js"
 import { ProfileRepository } from "../profile/profileRepository.js"
 import { storePathName } from "../store/nodeStore.js"
 import { type BuildRequest, buildRequestSchema } from "./buildRequest.js"
@@ -158,6 +159,11 @@ export const runBuild = (
     const body: Record<string, unknown> = {}
     for (const field of topLevelFields) if (top[field] !== undefined) body[field] = top[field]
     for (const field of profileFields) if (profile[field] !== undefined) body[field] = profile[field]
+    const log = yield* read("build.log").pipe(Effect.orElseSucceed(() => ""))
+    // The name make image was given (make-image logs its command line), else the hash of the image's manifest.
+    const extraImageName =
+      /^\$ make image .*\bEXTRA_IMAGE_NAME=(\S+)/m.exec(log)?.[1] ??
+      packagesHash(result.manifest.packages.map((p) => p.name))
     const epoch =
       typeof top.source_date_epoch === "number" ? top.source_date_epoch : Number(top.source_date_epoch)
     const files = `/etc/uci-defaults/${defaultsScriptName}`
@@ -171,6 +177,7 @@ export const runBuild = (
         "image",
         `PROFILE=${device}`,
         `PACKAGES=${compiled.buildPackages.join(" ")}`,
+        `EXTRA_IMAGE_NAME=${extraImageName}`,
         `FILES=${request.defaults ? files : ""}`,
         `BIN_DIR=/store/${binDir}`,
         ...(request.rootfs_size_mb === null ? [] : [`ROOTFS_PARTSIZE=${request.rootfs_size_mb}`]),
@@ -188,7 +195,6 @@ export const runBuild = (
         buildId: result.buildId,
       },
     })
-    const log = yield* read("build.log").pipe(Effect.orElseSucceed(() => ""))
     return { body, stdout: tail(log) } satisfies FinishedBuild
   }).pipe(
     Effect.catchAll((error) =>

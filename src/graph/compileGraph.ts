@@ -190,6 +190,7 @@ export const compileGraph = (
       disabledServices: p.disabled_services,
       rootfsSize: p.rootfs_size,
       ...(p.filesystem === undefined ? {} : { filesystem: p.filesystem }),
+      ...(p.image_name === undefined ? {} : { imageName: p.image_name }),
       profile: p.id,
       revision: revision.hash,
     }

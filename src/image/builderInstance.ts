@@ -163,7 +163,10 @@ export const makeBuilderInstance = (
 
 export interface MakeResult {
   readonly exit: number | null
+  /** stdout and stderr as they came, interleaved. */
   readonly output: string
+  /** stdout alone (what `make manifest` prints is the manifest; its progress goes to stderr). */
+  readonly stdout: string
   readonly timedOut: boolean
 }
 
@@ -231,6 +234,7 @@ export const runMake = (
     })
     if (child.pid !== undefined) trackChildGroup(child.pid)
     const chunks: Array<string> = []
+    const outChunks: Array<string> = []
     let timedOut = false
     let finished = false
     const killGroup = () => {
@@ -247,7 +251,10 @@ export const runMake = (
       chunks.push(text)
       options.onOutput?.(text)
     }
-    child.stdout?.on("data", collect)
+    child.stdout?.on("data", (chunk: Buffer) => {
+      collect(chunk)
+      outChunks.push(chunk.toString("utf8"))
+    })
     child.stderr?.on("data", collect)
     const timer = setTimeout(() => {
       timedOut = true
@@ -266,7 +273,11 @@ export const runMake = (
       clearTimeout(timer)
       const output = chunks.join("")
       const full = code !== 0 && !timedOut ? outOfSpace(instance, args, output) : undefined
-      resume(full ? Effect.fail(full) : Effect.succeed({ exit: code, output, timedOut }))
+      resume(
+        full
+          ? Effect.fail(full)
+          : Effect.succeed({ exit: code, output, stdout: outChunks.join(""), timedOut }),
+      )
     })
     return Effect.sync(() => {
       clearTimeout(timer)

@@ -10,6 +10,7 @@ import {
   PackageSelectionError,
 } from "../errors.js"
 import { copyStagedTree } from "../overlay/filesTree.js"
+import { manifestHashPlaceholder } from "../profile/profileSchema.js"
 import { redactSecrets } from "../profile/secrets.js"
 import { nodeKey } from "../store/nodeKey.js"
 import type { TreeFile } from "../store/treeDigest.js"
@@ -17,6 +18,7 @@ import type { BuilderInfo } from "./builderInfo.js"
 import { makeBuilderInstance, runMake } from "./builderInstance.js"
 import { suggestDevices } from "./deviceSuggestion.js"
 import { readPackageIndexSync, suggestPackage } from "./packageIndex.js"
+import { manifestHash } from "./packageManifest.js"
 import { parsePackageProblems, withFixes } from "./packageProblems.js"
 import { readInstalledPackages, removalsFile, removalsWithoutEffect } from "./removals.js"
 
@@ -41,6 +43,8 @@ export interface MakeImageParams {
   readonly rootfsSize: number | null
   /** ROOTFS_FILESYSTEM; absent when the profile does not set it (keys of existing profiles stay as they were). */
   readonly filesystem?: string | undefined
+  /** EXTRA_IMAGE_NAME, `{manifest_hash}` replaced at build time; absent when the profile does not set it. */
+  readonly imageName?: string | undefined
   /** The build marker names these, so they are part of what the image contains. */
   readonly profile: string
   readonly revision: string
@@ -185,13 +189,17 @@ export const runMakeImage = (inputs: MakeImageInputs, output: string, work: stri
 
     // The package check depends only on the builder, the device and the package list: a selection that
     // passed once is not checked again (a rebuild, or another profile asking for the same packages).
-    if (!(inputs.manifestChecked ?? false)) {
+    // `{manifest_hash}` needs this selection's manifest, so `make manifest` runs even when it passed before.
+    const needsManifest = params.imageName?.includes(manifestHashPlaceholder) ?? false
+    let manifestOutput = ""
+    if (!(inputs.manifestChecked ?? false) || needsManifest) {
       record(`$ make manifest ${common.join(" ")} STRIP_ABI=1\n`)
       const manifest = yield* runMake(instance, ["manifest", ...common, "STRIP_ABI=1"], {
         timeoutSeconds: inputs.timeoutSeconds,
         onOutput: record,
       })
       yield* check("make manifest", manifest)
+      manifestOutput = manifest.stdout
       yield* inputs.onManifestPassed?.(manifest.output) ?? Effect.void
     } else record(`(make manifest skipped: this package selection passed before)\n`)
 
@@ -205,6 +213,11 @@ export const runMakeImage = (inputs: MakeImageInputs, output: string, work: stri
         : []),
       ...(params.rootfsSize !== null ? [`ROOTFS_PARTSIZE=${params.rootfsSize}`] : []),
       ...(params.filesystem !== undefined ? [`ROOTFS_FILESYSTEM=${params.filesystem}`] : []),
+      ...(params.imageName !== undefined
+        ? [
+            `EXTRA_IMAGE_NAME=${params.imageName.replaceAll(manifestHashPlaceholder, manifestHash(manifestOutput))}`,
+          ]
+        : []),
     ]
     record(`$ make ${imageArgs.map((a) => (a.includes(" ") ? `'${a}'` : a)).join(" ")}\n`)
     const image = yield* runMake(instance, imageArgs, {

@@ -211,6 +211,19 @@ const RootfsFilesystem = Schema.Literal(...rootfsFilesystems).annotations({
     `\`${String(issue.actual)}\` is not a root file system type: use one of ${rootfsFilesystems.join(", ")}`,
 })
 
+/** The placeholder in `image_name` for upstream ASU's package hash (first 12 hex of the manifest names' SHA-256). */
+export const manifestHashPlaceholder = "{manifest_hash}"
+
+/** `EXTRA_IMAGE_NAME`: letters, digits, . _ - and the `{manifest_hash}` placeholder, at most 64 characters. */
+const imageNameMessage = (actual: unknown) =>
+  `\`${String(actual)}\` is not an image name: letters, digits, . _ - and {manifest_hash}, at most 64 characters`
+const ImageName = Schema.String.pipe(
+  Schema.pattern(/^(?:[A-Za-z0-9._-]|\{manifest_hash\})+$/, {
+    message: (issue) => imageNameMessage(issue.actual),
+  }),
+  Schema.maxLength(64, { message: (issue) => imageNameMessage(issue.actual) }),
+)
+
 /** A profile file as written, before `extends:` is applied. */
 const described = <S extends Schema.Schema.Any>(schema: S, description: string) =>
   Schema.optional(schema).annotations({ description })
@@ -250,6 +263,10 @@ export const ProfileDocument = Schema.Struct({
   filesystem: described(
     RootfsFilesystem,
     "Only this root file system type (ROOTFS_FILESYSTEM), e.g. ext4; all the target builds if absent",
+  ),
+  image_name: described(
+    ImageName,
+    "Added to the image file names (EXTRA_IMAGE_NAME); {manifest_hash} stands for the first 12 hex digits of the SHA-256 of the sorted package names of the image's manifest, as ASU names its images",
   ),
   tags: described(Schema.Array(Tag), "Tags for selecting profiles (owrt realize --tag T)"),
   secrets: described(

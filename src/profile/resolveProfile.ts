@@ -66,6 +66,9 @@ export const ResolvedProfile = Schema.Struct({
   filesystem: Schema.optional(Schema.String).annotations({
     description: "ROOTFS_FILESYSTEM; absent when not set (so existing revisions keep their hash)",
   }),
+  image_name: Schema.optional(Schema.String).annotations({
+    description: "EXTRA_IMAGE_NAME; absent when not set (so existing revisions keep their hash)",
+  }),
   tags: Schema.Array(Schema.String),
   secrets: Schema.Record({ key: Schema.String, value: Schema.String }).annotations({
     description: "Secret name → reference (env:NAME or file:PATH); never a value",
@@ -310,6 +313,7 @@ export const makeProfileResolver = (
       let device: string | undefined
       let rootfsSize: number | undefined
       let filesystem: string | undefined
+      let imageName: string | undefined
       const packageSequence: Array<string> = []
       const overlayDirs: Array<{ dir: string; layer: Layer }> = []
       const files = new Map<
@@ -336,6 +340,7 @@ export const makeProfileResolver = (
         if (doc.device !== undefined) device = doc.device
         if (doc.rootfs_size !== undefined) rootfsSize = doc.rootfs_size
         if (doc.filesystem !== undefined) filesystem = doc.filesystem
+        if (doc.image_name !== undefined) imageName = doc.image_name
         packageSequence.push(...(doc.packages ?? []))
         if (doc.overlay !== undefined) {
           const joined = posix.normalize(posix.join(layer.dir, doc.overlay))
@@ -535,6 +540,7 @@ export const makeProfileResolver = (
         disabled_services: [...disabled].sort(),
         rootfs_size: rootfsSize ?? null,
         ...(filesystem === undefined ? {} : { filesystem }),
+        ...(imageName === undefined ? {} : { image_name: imageName }),
         tags: [...tags].sort(),
         secrets: Object.fromEntries([...secrets.entries()].sort(([a], [b]) => (a < b ? -1 : 1))),
         flash: { image: flash.image ?? "auto", verify: flash.verify ?? "full", wipe: flash.wipe ?? false },

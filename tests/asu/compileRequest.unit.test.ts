@@ -1,9 +1,11 @@
+import { createHash } from "node:crypto"
 import { Either } from "effect"
 import { describe, expect, it } from "vitest"
 import { isRepositoryAllowed } from "../../src/asu/asuSettings.js"
 import { decodeBuildRequest } from "../../src/asu/buildRequest.js"
 import { compileRequest, diffPackages } from "../../src/asu/compileRequest.js"
 import { resolveDeviceProfile } from "../../src/asu/resolveDeviceProfile.js"
+import { manifestHash, packagesHash } from "../../src/image/packageManifest.js"
 
 const request = (body: Record<string, unknown>) => {
   const decoded = decodeBuildRequest({ version: "23.05.5", target: "ath79/generic", profile: "p", ...body })
@@ -48,6 +50,7 @@ describe("an ASU request compiled to a profile", () => {
       first_boot: [{ name: "99-asu-defaults", script: "uci set x=y" }],
       rootfs_size: 64,
       filesystem: "ext4",
+      image_name: "{manifest_hash}",
     })
     expect(compiled.id).toMatch(/^asu-[0-9a-f]{16}$/)
     // The same build is the same profile; another is another.
@@ -92,5 +95,18 @@ describe("the repository allow-list", () => {
     expect(isRepositoryAllowed("http://feeds.example.org/openwrt/packages", allow)).toBe(false)
     expect(isRepositoryAllowed("https://evil.example/openwrt", allow)).toBe(false)
     expect(isRepositoryAllowed("https://feeds.example.org/openwrt", [])).toBe(false)
+  })
+})
+
+describe("upstream's EXTRA_IMAGE_NAME", () => {
+  it("is 12 hex digits of the SHA-256 of the manifest's names, deduplicated, sorted, joined with spaces", () => {
+    // opkg prints `name - version`, apk `name version`: the same names give the same hash.
+    const opkg = "luci - 25.1\nbase-files - 1565-r28427\nbusybox - 1.36.1-r2\nluci - 25.1\n"
+    const apk = "busybox 1.36.1-r2\nluci 25.1\nbase-files 1565-r28427\n"
+    const expected = createHash("sha256").update("base-files busybox luci").digest("hex").slice(0, 12)
+    expect(manifestHash(opkg)).toBe(expected)
+    expect(manifestHash(apk)).toBe(expected)
+    expect(packagesHash(["luci", "busybox", "base-files"])).toBe(expected)
+    expect(manifestHash("luci - 25.1\n")).not.toBe(expected)
   })
 })

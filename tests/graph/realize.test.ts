@@ -7,6 +7,7 @@ import { treeDigest } from "../../src/store/treeDigest.js"
 import { buildMirror, serveMirror } from "../fixtures/mirror/index.js"
 import { expectArtifactsOnDisk, extractSquashfs } from "../helpers/artifacts.js"
 import { cleanEnv, type ErrorDocument, json, makeProject, owrt, owrtBin } from "../helpers/cli.js"
+import { manifestHashOfImageNode } from "../helpers/manifestHash.js"
 
 interface Realized {
   readonly results: ReadonlyArray<{
@@ -155,6 +156,25 @@ describe("owrt realize against the stand-in mirror", () => {
     const human = await run(["realize", "router"])
     expect(human.stdout).toMatch(/^ {2}combined +ext4 /m)
     expect(human.stdout).toMatch(/^ {2}combined +squashfs /m)
+  })
+
+  it("names images with image_name (EXTRA_IMAGE_NAME), {manifest_hash} as ASU computes it; a bad name is refused where written", async () => {
+    project.write("profiles/named.yaml", ap("8dev_carambola2", "image_name: hive-{manifest_hash}\n"))
+    const named = await realize("named")
+    const hash = manifestHashOfImageNode(store, (name) => name.endsWith("-named-image"))
+    for (const artifact of named.artifacts)
+      expect(artifact.name).toMatch(
+        new RegExp(`^openwrt-23\\.05\\.5-hive-${hash}-ath79-generic-8dev_carambola2-`),
+      )
+    // A profile without image_name keeps its key: the field is absent from its revision.
+    const plain = await realize("carambola")
+    expect(plain.artifacts.every((a) => !a.name.includes("hive-"))).toBe(true)
+    expect(plain.key).not.toBe(named.key)
+
+    project.write("profiles/badname.yaml", ap("8dev_carambola2", "image_name: 'has space'\n"))
+    const bad = await run(["profiles", "validate", "badname", "--json"])
+    expect(bad.code).toBe(3)
+    expect(bad.stdout).toContain("is not an image name")
   })
 
   it("leaves no visible partial path when killed during a build, and the rerun succeeds", async () => {

@@ -1,6 +1,8 @@
 import { createHash } from "node:crypto"
+import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { json, owrt } from "../helpers/cli.js"
+import { manifestHashOfImageNode } from "../helpers/manifestHash.js"
 import { rawRequest, type ServeProcess, servedProject, startServe } from "./serveProcess.js"
 
 /*
@@ -322,8 +324,18 @@ describe("the ASU API of owrt serve", () => {
     ])
     const manifest = body.manifest as Record<string, string>
     expect(manifest.luci).toEqual(expect.any(String))
+    // EXTRA_IMAGE_NAME as upstream computes it: 12 hex of the SHA-256 of the manifest's sorted names.
+    const makeImageKey = (body.owrt as { makeImageKey: string }).makeImageKey
+    const packagesHash = manifestHashOfImageNode(join(project.dir, "store"), (name) =>
+      name.startsWith(`${makeImageKey}-`),
+    )
+    expect(buildCmd).toContain(`EXTRA_IMAGE_NAME=${packagesHash}`)
     const images = body.images as Array<{ name: string; type: string; sha256: string }>
     expect(images.map((i) => i.type).sort()).toEqual(["factory", "sysupgrade"])
+    for (const image of images)
+      expect(image.name).toMatch(
+        new RegExp(`^openwrt-23\\.05\\.5-${packagesHash}-ath79-generic-tplink_archer-c7-v5-`),
+      )
 
     // The image from /store/<bin_dir>/ is the one the body describes.
     const sysupgrade = images.find((i) => i.type === "sysupgrade")
@@ -365,6 +377,7 @@ describe("the ASU API of owrt serve", () => {
         device: "tplink_archer-c7-v5",
         packages: ["luci"],
         rootfs_size: 64,
+        image_name: "{manifest_hash}",
       },
       null,
       2,
