@@ -21,7 +21,11 @@ export interface ServeOptions {
   readonly allowLoop: boolean
   readonly maxJobs: number
   /** The ASU build service's settings (`--asu-*`); the rest keep upstream's defaults. */
-  readonly asu: Partial<AsuSettings> & { readonly corsOrigins: ReadonlyArray<string> }
+  readonly asu: Partial<AsuSettings> & {
+    readonly corsOrigins: ReadonlyArray<string>
+    /** A download tree served under /downloads/ (a same-origin Firmware Selector). */
+    readonly downloads?: string | undefined
+  }
   readonly config: ConfigFlags
 }
 
@@ -60,18 +64,25 @@ export const serve = (options: ServeOptions) =>
       yield* Effect.addFinalizer(() => FiberSet.awaitEmpty(tasks))
       // The ASU build service: its routes on @effect/platform, its queue's workers in this scope. Loaded
       // here, so that no other command pays for them at startup.
-      const { corsOrigins, ...asuOptions } = options.asu
+      const { corsOrigins, downloads: downloadsDir, ...asuOptions } = options.asu
       const asuSettings: AsuSettings = { ...defaultAsuSettings, ...asuOptions }
-      const [{ makeAsuHttpApp, asuPrefixes }, { makeHandler }, { runBuildQueue }] = yield* Effect.promise(
-        () =>
+      const [{ makeAsuHttpApp, asuPrefixes }, { makeHandler }, { runBuildQueue }, { openDownloadTree }] =
+        yield* Effect.promise(() =>
           Promise.all([
             import("./asu/asuHttpApp.js"),
             import("@effect/platform-node/NodeHttpServer"),
             import("../asu/buildQueue.js"),
+            import("./asu/downloadTree.js"),
           ]),
-      )
+        )
+      const downloads = downloadsDir === undefined ? undefined : yield* openDownloadTree(downloadsDir)
       const asuHandler = yield* makeHandler(
-        makeAsuHttpApp({ settings: asuSettings, corsOrigins, tokenRequired: options.token !== undefined }),
+        makeAsuHttpApp({
+          settings: asuSettings,
+          corsOrigins,
+          tokenRequired: options.token !== undefined,
+          downloads,
+        }),
       )
       yield* Effect.forkScoped(runBuildQueue.pipe(Effect.provideService(AsuSettingsRef, asuSettings)))
       const { url } = yield* serveHttp({

@@ -71,6 +71,12 @@ export const serveCommand = Command.make(
         "ASU: seconds a failed result is kept and answered (default: 3600; 0 retries at once)",
       ),
     ),
+    downloads: Options.text("downloads").pipe(
+      Options.optional,
+      Options.withDescription(
+        "Serve this directory under /downloads/ (a download tree, and the Firmware Selector's pages): one origin, no CORS",
+      ),
+    ),
     asuContact: Options.text("asu-contact").pipe(
       Options.withDefault(""),
       Options.withDescription("ASU: contact shown in overview.json"),
@@ -99,6 +105,7 @@ export const serveCommand = Command.make(
             jobTimeout: Math.max(1, options.asuJobTimeout),
             buildFailureTtl: Math.max(0, options.asuFailureTtl),
             contact: options.asuContact,
+            downloads: Option.getOrUndefined(options.downloads),
           },
           config: toConfigFlags(options),
         }),

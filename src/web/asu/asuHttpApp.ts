@@ -25,6 +25,7 @@ import {
 import type { OperationContext } from "../../operations/operation.js"
 import { decideRange, etagMatches } from "../byteRange.js"
 import { artifactFile } from "../storeFiles.js"
+import { downloadsPrefix, downloadTreeFile } from "./downloadTree.js"
 
 /*
  * The ASU build API (asu-api.md §1) on @effect/platform's router, in upstream's wire format: its status
@@ -34,7 +35,7 @@ import { artifactFile } from "../storeFiles.js"
  */
 
 /** The path prefixes this app answers. */
-export const asuPrefixes = ["/api/v1/", "/json/v1/", "/store/"] as const
+export const asuPrefixes = ["/api/v1/", "/json/v1/", "/store/", downloadsPrefix] as const
 
 export interface AsuHttpOptions {
   readonly settings: AsuSettings
@@ -42,6 +43,8 @@ export interface AsuHttpOptions {
   readonly corsOrigins: ReadonlyArray<string>
   /** Whether the server requires a token (store paths holding secrets are served only then). */
   readonly tokenRequired: boolean
+  /** The download tree served under /downloads/ (`--downloads`, a checked real path); none: 404 there. */
+  readonly downloads?: string | undefined
 }
 
 /** Largest request body: a build request with the longest `defaults` fits many times over. */
@@ -325,6 +328,9 @@ export const makeAsuHttpApp = (options: AsuHttpOptions) => {
       HttpRouter.get("/json/v1/snapshots/packages/:file", archJson),
       HttpRouter.get("/store/:binDir/:file", storeFile(options.tokenRequired)),
       HttpRouter.head("/store/:binDir/:file", storeFile(options.tokenRequired)),
+      HttpRouter.get("/downloads/", downloadTreeFile(options.downloads)),
+      HttpRouter.get("/downloads/*", downloadTreeFile(options.downloads)),
+      HttpRouter.head("/downloads/*", downloadTreeFile(options.downloads)),
     )
   const app = router.pipe(
     Effect.catchIf(isOwrtError, (error) => Effect.succeed(errorResponse(error))),
