@@ -38,6 +38,8 @@ export interface WorkerOptions {
   readonly name?: string | undefined
   /** Called once the worker is registered and polling (tests and benchmarks wait for it). */
   readonly ready?: (() => void) | undefined
+  /** Told of every job this worker finishes (metrics). */
+  readonly onJob?: ((kind: string, result: "done" | "failed", seconds: number) => void) | undefined
 }
 
 const decodeJob = Schema.decodeUnknown(FarmJob)
@@ -160,7 +162,13 @@ export const runWorker = (options: WorkerOptions) =>
         if (claimed.length === 0) return
         yield* heartbeat([job.key])
         const lines: Array<string> = []
+        const began = performance.now()
         const outcome = yield* Effect.exit(buildNode(job, lines))
+        options.onJob?.(
+          job.kind,
+          Exit.isSuccess(outcome) ? "done" : "failed",
+          (performance.now() - began) / 1000,
+        )
         const error: OwrtError | undefined = Exit.isSuccess(outcome)
           ? undefined
           : Option.getOrElse(

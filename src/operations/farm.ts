@@ -140,6 +140,7 @@ export const runFarmWorker = (options: {
   readonly queue: string | undefined
   readonly lockTimeout: number | undefined
   readonly name: string | undefined
+  readonly onJob?: ((kind: string, result: "done" | "failed", seconds: number) => void) | undefined
 }) =>
   Effect.gen(function* () {
     const config = yield* AppConfig
@@ -153,6 +154,7 @@ export const runFarmWorker = (options: {
         queue: options.queue ?? configured?.queue ?? "default",
         lockTimeout: options.lockTimeout ?? configured?.lockTimeout ?? 60,
         name: options.name,
+        onJob: options.onJob,
       }),
     )
   })

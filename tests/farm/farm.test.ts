@@ -41,13 +41,17 @@ describe("build farm: workers on PostgreSQL, outputs through the shared cache", 
     OWRT_STORE: join(project.dir, store),
     ...extra,
   })
-  const worker = async (name: string, extra: Record<string, string> = {}) => {
+  const worker = async (
+    name: string,
+    extra: Record<string, string> = {},
+    args: ReadonlyArray<string> = [],
+  ) => {
     const started = await startWorker({
       name,
       cwd: project.dir,
       database: database.url,
       env: env(`store-${name}`, { OWRT_CACHE_PUSH: "1", ...extra }),
-      args: ["--lock-timeout", "2"],
+      args: ["--lock-timeout", "2", ...args],
     })
     workers.push(started)
     return started
@@ -107,7 +111,7 @@ export default defineConfig({
   })
 
   it("realize of 6 profiles: every node built once across two workers, both built some, same bytes as a local build", async () => {
-    await Promise.all([worker("wa"), worker("wb")])
+    const [wa] = await Promise.all([worker("wa", {}, ["--metrics-port", "0"]), worker("wb")])
     const farmed = await coordinator("store-c", profiles)
     expect(farmed.code, farmed.stdout + farmed.stderr + workers.map((w) => w.log()).join("\n")).toBe(0)
     const report = json<BatchReport>(farmed)
@@ -134,6 +138,19 @@ export default defineConfig({
       }),
     )
     expect(live.workers.map((w) => w.id).sort()).toEqual(["wa", "wb"])
+
+    // wa's Prometheus endpoint: the queue as the database holds it, and the jobs wa finished.
+    const metricsUrl = /^metrics: (\S+)$/m.exec(wa.log())?.[1] ?? ""
+    const text = await (await fetch(metricsUrl)).text()
+    const value = (line: string) =>
+      Number(new RegExp(`^${line.replace(/[{}]/g, "\\$&")} (\\S+)$`, "m").exec(text)?.[1] ?? Number.NaN)
+    expect(value('owrt_farm_jobs{status="done"}')).toBe(19)
+    expect(value('owrt_farm_jobs{status="failed"}')).toBe(0)
+    expect(value("owrt_farm_workers")).toBe(2)
+    const waDone = rows.filter((r) => r.worker === "wa")
+    const finished = [...text.matchAll(/^owrt_worker_jobs_total\{kind="[^"]+",result="done"\} (\d+)$/gm)]
+    expect(finished.reduce((sum, m) => sum + Number(m[1]), 0)).toBe(waDone.length)
+    expect(text).toMatch(/^owrt_worker_job_duration_seconds_bucket\{/m)
 
     // The same profiles built here alone: byte-identical images.
     const local = await owrt(["realize", ...profiles, "--json", "--executor", "local"], {

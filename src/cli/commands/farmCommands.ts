@@ -1,6 +1,6 @@
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
-import { Effect, Option } from "effect"
+import { Console, Effect, Option } from "effect"
 import { cliCaller } from "../cliCaller.js"
 import { configOptions, jsonOption } from "../commonOptions.js"
 import { emit, table } from "../output.js"
@@ -34,21 +34,59 @@ export const workerCommand = Command.make(
       Options.optional,
       Options.withDescription("This worker's name (default: host-pid)"),
     ),
+    metricsPort: Options.integer("metrics-port").pipe(
+      Options.optional,
+      Options.withDescription(
+        "Serve Prometheus metrics at /metrics on this port (0 picks one; default: none)",
+      ),
+    ),
+    metricsHost: Options.text("metrics-host").pipe(
+      Options.withDefault("127.0.0.1"),
+      Options.withDescription("Address the metrics port listens on (default 127.0.0.1)"),
+    ),
     ...configOptions,
   },
   (options) =>
     // A worker builds here whatever the project's `executor` says (it is the farm).
     runWithApp({ ...options, executor: Option.some("local") }, () =>
       Effect.gen(function* () {
-        const { runFarmWorker } = yield* farmModule
+        const { runFarmWorker, listJobs, listWorkers } = yield* farmModule
+        const database = Option.getOrUndefined(options.database)
+        const metricsPort = Option.getOrUndefined(options.metricsPort)
+        let onJob: ((kind: string, result: "done" | "failed", seconds: number) => void) | undefined
+        if (metricsPort !== undefined) {
+          const [{ makeFarmMetrics }, { serveMetrics }] = yield* Effect.promise(() =>
+            Promise.all([import("../../web/farm/farmMetrics.js"), import("../../web/metricsServer.js")]),
+          )
+          const metrics = makeFarmMetrics()
+          onJob = metrics.job
+          // Each scrape reads the queue's totals and the live workers from the farm's database.
+          const refresh = Effect.all([
+            listJobs.run({ database }, cliCaller),
+            listWorkers.run({ database }, cliCaller),
+          ]).pipe(
+            Effect.flatMap(([jobs, workers]) =>
+              Effect.sync(() => metrics.counts({ totals: jobs.totals, workers: workers.workers.length })),
+            ),
+            Effect.catchAll((error) => Console.error(`owrt: metrics: ${error.message}`)),
+          )
+          const url = yield* serveMetrics({
+            host: options.metricsHost,
+            port: metricsPort,
+            registry: metrics.registry,
+            refresh,
+          })
+          yield* Console.log(`metrics: ${url}`)
+        }
         yield* runFarmWorker({
-          database: Option.getOrUndefined(options.database),
+          database,
           concurrency: options.concurrency,
           queue: Option.getOrUndefined(options.queue),
           lockTimeout: Option.getOrUndefined(options.lockTimeout),
           name: Option.getOrUndefined(options.name),
+          onJob,
         })
-      }),
+      }).pipe(Effect.scoped),
     ),
 ).pipe(
   Command.withDescription(

@@ -1,5 +1,3 @@
-import { createServer } from "node:http"
-import { HttpRouter, HttpServerResponse } from "@effect/platform"
 import { makeHandler } from "@effect/platform-node/NodeHttpServer"
 import { Console, Effect } from "effect"
 import { UsageError } from "../../errors.js"
@@ -10,6 +8,7 @@ import {
   otaNotices,
   publishedReleases,
 } from "../../operations/ota.js"
+import { listen, serveMetrics, urlOf } from "../metricsServer.js"
 import { makeOtaHttpApp } from "./otaHttpApp.js"
 import { makeOtaMetrics } from "./otaMetrics.js"
 
@@ -29,28 +28,6 @@ export interface OtaServeOptions {
   readonly mqtt?: MqttSettings | undefined
   /** Port of the Prometheus endpoint (`/metrics`) on the same host; undefined: none. */
   readonly metricsPort?: number | undefined
-}
-
-const listen = (port: number, host: string, handler: Parameters<typeof createServer>[1]) =>
-  Effect.acquireRelease(
-    Effect.async<ReturnType<typeof createServer>, UsageError>((resume) => {
-      const s = createServer({ keepAliveTimeout: 5_000 }, handler)
-      s.once("error", (error) =>
-        resume(Effect.fail(new UsageError({ detail: `cannot listen on ${host}:${port}: ${error.message}` }))),
-      )
-      s.listen(port, host, () => resume(Effect.succeed(s)))
-    }),
-    (s) =>
-      Effect.async<void>((resume) => {
-        s.closeAllConnections()
-        s.close(() => resume(Effect.void))
-      }),
-  )
-
-const urlOf = (server: ReturnType<typeof createServer>, host: string) => {
-  const address = server.address()
-  const port = typeof address === "object" && address !== null ? address.port : 0
-  return `http://${host.includes(":") ? `[${host}]` : host}:${port}`
 }
 
 /** `owrt ota serve`: the device protocol on its own port, until interrupted. */
@@ -89,19 +66,17 @@ export const serveOta = (options: OtaServeOptions) =>
     yield* Console.log(`listening: ${urlOf(server, options.host)}`)
     yield* Console.log(`releases from ${opened.from}${opened.verified ? " (cosign signatures checked)" : ""}`)
     if (metrics !== undefined && options.metricsPort !== undefined) {
-      const registry = metrics.registry
       // Each scrape reads the count of published releases from the database, then renders the registry.
-      const scrape = Effect.gen(function* () {
-        yield* publishedReleases.pipe(
+      const url = yield* serveMetrics({
+        host: options.host,
+        port: options.metricsPort,
+        registry: metrics.registry,
+        refresh: publishedReleases.pipe(
           Effect.flatMap((n) => Effect.sync(() => metrics.published(n))),
           Effect.catchAll((error) => Console.error(`ota: ${error.message}`)),
-        )
-        const body = yield* Effect.promise(() => registry.metrics())
-        return HttpServerResponse.text(body, { contentType: registry.contentType })
+        ),
       })
-      const metricsHandler = yield* makeHandler(HttpRouter.empty.pipe(HttpRouter.get("/metrics", scrape)))
-      const metricsServer = yield* listen(options.metricsPort, options.host, metricsHandler)
-      yield* Console.log(`metrics: ${urlOf(metricsServer, options.host)}/metrics`)
+      yield* Console.log(`metrics: ${url}`)
     }
     return yield* Effect.never
   }).pipe(Effect.scoped)
