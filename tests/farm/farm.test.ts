@@ -7,6 +7,7 @@ import { type ErrorDocument, json, makeProject, owrt } from "../helpers/cli.js"
 import { farmQuery, startWorker, type TestWorker } from "../helpers/farm.js"
 import { startPostgres, type TestPostgres } from "../helpers/postgres.js"
 import { startRegistry, type TestRegistry } from "../helpers/registry.js"
+import { startServe } from "../web/serveProcess.js"
 
 interface BatchReport {
   readonly results: ReadonlyArray<{
@@ -89,6 +90,8 @@ describe("build farm: workers on PostgreSQL, outputs through the shared cache", 
     files["profiles/broken.yaml"] = profileYaml("p1", "[no-such-package]")
     files["profiles/slow.yaml"] = profileYaml("slow")
     files["profiles/files/slow/etc/motd"] = "slow\n"
+    files["profiles/served.yaml"] = profileYaml("served")
+    files["profiles/files/served/etc/motd"] = "served\n"
     files["profiles/steady.yaml"] = profileYaml("steady")
     files["profiles/files/steady/etc/motd"] = "steady\n"
     project = makeProject(files, {
@@ -230,6 +233,46 @@ export default defineConfig({
     const done = await realizing
     expect(done.code, done.stdout + done.stderr).toBe(0)
     expect(json<BatchReport>(done).failures).toEqual([])
+  }, 300_000)
+
+  it("owrt serve with the farm as its executor: a realize job from the web API is built by the workers", async () => {
+    if (workers.every((w) => w.child.exitCode !== null)) await worker("wserve")
+    const server = await startServe([], {
+      cwd: project.dir,
+      env: env("store-s", { OWRT_EXECUTOR: database.url }),
+    })
+    try {
+      const accepted = await fetch(`${server.url}/api/realize`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ profile: "served" }),
+      })
+      expect(accepted.status).toBe(202)
+      const { job } = (await accepted.json()) as { job: { id: string } }
+      let state = "queued"
+      let error: unknown
+      const deadline = Date.now() + 240_000
+      while ((state === "queued" || state === "running") && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 250))
+        const polled = (await (await fetch(`${server.url}/api/jobs/${job.id}`)).json()) as {
+          state: string
+          error: unknown
+        }
+        state = polled.state
+        error = polled.error
+      }
+      expect(state, JSON.stringify(error) + workers.map((w) => w.log()).join("\n")).toBe("succeeded")
+      // Its nodes were jobs of the farm, built by workers; the server's own store only received them.
+      const rows = await farmQuery(
+        database.url,
+        "select kind, status, worker from owrt_farm.nodes where graph like 'served@%' order by kind",
+      )
+      expect(rows.map((r) => r.kind)).toEqual(["collect-artifacts", "make-image", "stage-overlay"])
+      expect(rows.every((r) => r.status === "done" && typeof r.worker === "string")).toBe(true)
+      expect(makeRuns().some((line) => line.includes("/store-s/"))).toBe(false)
+    } finally {
+      await server.stop()
+    }
   }, 300_000)
 
   it("a coordinator with the farm down fails with farm_unavailable", async () => {
