@@ -1,9 +1,9 @@
-import { existsSync, mkdirSync, writeFileSync } from "node:fs"
-import { join, resolve } from "node:path"
+import { mkdirSync } from "node:fs"
+import { join } from "node:path"
 import { Effect, Schema } from "effect"
 import { cacheClients, checkTree, fetchEntry, pushEntry } from "../cache/ociSubstituter.js"
 import type { RegistryClient } from "../cache/registryClient.js"
-import { generateKeyPair, isKeyName } from "../cache/signing.js"
+import { generateKeyPair } from "../cache/signing.js"
 import { AppConfig, type ResolvedConfig } from "../config/appConfig.js"
 import { databaseContext } from "../db/records.js"
 import { StorePathRecords, type StorePathRow } from "../db/storePathRecords.js"
@@ -16,6 +16,7 @@ import { isPrivateStorePath, storePathName } from "../store/nodeStore.js"
 import { useStorePaths } from "../store/storeLock.js"
 import { makeWorkDirectory } from "../store/workDirectory.js"
 import { CanonicalSchema } from "../text/canonicalJson.js"
+import { writeKeyFiles } from "./keyFiles.js"
 import { defineOperation } from "./operation.js"
 import { runBatch } from "./realizeBatch.js"
 import { ProfileSpecSchema } from "./revision.js"
@@ -64,27 +65,18 @@ const KeygenParams = Schema.Struct({
  * them (a `keygen` in an empty directory leaves only the two key files).
  */
 export const writeKeyPair = (params: typeof KeygenParams.Type) =>
-  Effect.gen(function* () {
-    if (!isKeyName(params.name))
-      return yield* new UsageError({
-        detail: `\`${params.name}\` is not a key name: letters, digits, . _ - only`,
-      })
-    const dir = resolve(params.directory ?? ".")
-    const secretKeyFile = join(dir, `${params.name}.sec`)
-    const publicKeyFile = join(dir, `${params.name}.pub`)
-    for (const file of [secretKeyFile, publicKeyFile])
-      if (existsSync(file))
-        return yield* new UsageError({
-          detail: `${file} exists; keys are never overwritten (remove it first)`,
-        })
-    const pair = generateKeyPair(params.name)
-    yield* Effect.sync(() => {
-      mkdirSync(dir, { recursive: true })
-      writeFileSync(secretKeyFile, `${pair.secret}\n`, { mode: 0o600, flag: "wx" })
-      writeFileSync(publicKeyFile, `${pair.public}\n`, { mode: 0o644, flag: "wx" })
-    })
-    return { name: params.name, secretKeyFile, publicKeyFile, publicKey: pair.public }
-  })
+  Effect.map(
+    writeKeyFiles(params, ".sec", () => {
+      const pair = generateKeyPair(params.name)
+      return { secret: `${pair.secret}\n`, public: `${pair.public}\n` }
+    }),
+    (made) => ({
+      name: params.name,
+      secretKeyFile: made.secretFile,
+      publicKeyFile: made.publicFile,
+      publicKey: made.public.trim(),
+    }),
+  )
 
 export const cacheKeygen = defineOperation({
   name: "cacheKeygen",

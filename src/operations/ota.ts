@@ -1,5 +1,5 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs"
-import { join, resolve } from "node:path"
+import { existsSync, readFileSync } from "node:fs"
+import { join } from "node:path"
 import { type Context, Effect, Schema } from "effect"
 import { makeRegistryClient } from "../cache/registryClient.js"
 import { AppConfig, type ResolvedConfig } from "../config/appConfig.js"
@@ -34,6 +34,7 @@ import { compareSemVer, parseSemVer } from "../ota/semver.js"
 import { readSecret } from "../profile/secrets.js"
 import { lookupNode, storePathName } from "../store/nodeStore.js"
 import { sha256Hex } from "../text/digest.js"
+import { writeKeyFiles } from "./keyFiles.js"
 import { defineOperation } from "./operation.js"
 import { ProfileSpecSchema } from "./revision.js"
 import { NoParams } from "./schemaTypes.js"
@@ -53,27 +54,18 @@ const KeygenParams = Schema.Struct({
 
 /** Writes a new release signing key pair; needs neither the store nor the database. */
 export const writeOtaKeyPair = (params: typeof KeygenParams.Type) =>
-  Effect.gen(function* () {
-    if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(params.name))
-      return yield* new UsageError({
-        detail: `\`${params.name}\` is not a key name: letters, digits, . _ - only`,
-      })
-    const dir = resolve(params.directory ?? ".")
-    const privateKeyFile = join(dir, `${params.name}.key`)
-    const publicKeyFile = join(dir, `${params.name}.pub`)
-    for (const file of [privateKeyFile, publicKeyFile])
-      if (existsSync(file))
-        return yield* new UsageError({
-          detail: `${file} exists; keys are never overwritten (remove it first)`,
-        })
-    const pair = generateCosignKeyPair()
-    yield* Effect.sync(() => {
-      mkdirSync(dir, { recursive: true })
-      writeFileSync(privateKeyFile, pair.privateKey, { mode: 0o600, flag: "wx" })
-      writeFileSync(publicKeyFile, pair.publicKey, { mode: 0o644, flag: "wx" })
-    })
-    return { name: params.name, privateKeyFile, publicKeyFile, publicKey: pair.publicKey }
-  })
+  Effect.map(
+    writeKeyFiles(params, ".key", () => {
+      const pair = generateCosignKeyPair()
+      return { secret: pair.privateKey, public: pair.publicKey }
+    }),
+    (made) => ({
+      name: params.name,
+      privateKeyFile: made.secretFile,
+      publicKeyFile: made.publicFile,
+      publicKey: made.public,
+    }),
+  )
 
 export const otaKeygen = defineOperation({
   name: "otaKeygen",

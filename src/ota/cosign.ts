@@ -69,42 +69,36 @@ const keyInvalid = (subject: string, detail: string) =>
 const isP256 = (key: KeyObject) =>
   key.asymmetricKeyType === "ec" && key.asymmetricKeyDetails?.namedCurve === "prime256v1"
 
-/** A PEM private key (PKCS#8 or SEC 1), ECDSA P-256; `subject` names where it came from in errors. */
+/** A PEM key made by `create`, accepted only when it is ECDSA P-256; `subject` names where it came from. */
+const parseKey =
+  (create: (pem: string) => KeyObject, what: string) =>
+  (pem: string, subject: string): Effect.Effect<KeyObject, OtaSignatureError> =>
+    Effect.suspend(() => {
+      try {
+        const key = create(pem)
+        return isP256(key)
+          ? Effect.succeed(key)
+          : Effect.fail(
+              keyInvalid(subject, `a ${key.asymmetricKeyType ?? "?"} key; cosign keys are ECDSA P-256`),
+            )
+      } catch (error) {
+        return Effect.fail(keyInvalid(subject, `not a PEM ${what} (${(error as Error).message})`))
+      }
+    })
+
+/** A PEM private key (PKCS#8 or SEC 1), ECDSA P-256. cosign's password-encrypted format is named as such. */
 export const parsePrivateKey = (pem: string, subject: string): Effect.Effect<KeyObject, OtaSignatureError> =>
-  Effect.suspend(() => {
-    if (pem.includes("ENCRYPTED SIGSTORE PRIVATE KEY") || pem.includes("ENCRYPTED COSIGN PRIVATE KEY"))
-      return Effect.fail(
+  pem.includes("ENCRYPTED SIGSTORE PRIVATE KEY") || pem.includes("ENCRYPTED COSIGN PRIVATE KEY")
+    ? Effect.fail(
         keyInvalid(
           subject,
           "cosign's password-encrypted key format is not read; make a key with `owrt ota keygen NAME` (cosign import-key-pair takes it)",
         ),
       )
-    try {
-      const key = createPrivateKey(pem)
-      return isP256(key)
-        ? Effect.succeed(key)
-        : Effect.fail(
-            keyInvalid(subject, `a ${key.asymmetricKeyType ?? "?"} key; cosign keys are ECDSA P-256`),
-          )
-    } catch (error) {
-      return Effect.fail(keyInvalid(subject, `not a PEM private key (${(error as Error).message})`))
-    }
-  })
+    : parseKey(createPrivateKey, "private key")(pem, subject)
 
 /** A PEM public key (`cosign.pub`), ECDSA P-256. */
-export const parsePublicKey = (pem: string, subject: string): Effect.Effect<KeyObject, OtaSignatureError> =>
-  Effect.suspend(() => {
-    try {
-      const key = createPublicKey(pem)
-      return isP256(key)
-        ? Effect.succeed(key)
-        : Effect.fail(
-            keyInvalid(subject, `a ${key.asymmetricKeyType ?? "?"} key; cosign keys are ECDSA P-256`),
-          )
-    } catch (error) {
-      return Effect.fail(keyInvalid(subject, `not a PEM public key (${(error as Error).message})`))
-    }
-  })
+export const parsePublicKey = parseKey(createPublicKey, "public key")
 
 /** A fresh ECDSA P-256 key pair as PEM: PKCS#8 private key, SPKI public key (cosign.pub's form). */
 export const generateCosignKeyPair = (): { readonly privateKey: string; readonly publicKey: string } => {

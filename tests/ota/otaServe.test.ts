@@ -15,16 +15,7 @@ import {
   type TestRegistry,
 } from "../helpers/registry.js"
 import { ap, rawRequest, type ServeProcess, startServe } from "../web/serveProcess.js"
-
-interface Published {
-  readonly device: string
-  readonly version: string
-  readonly image: string
-  readonly sha256: string
-  readonly size: number
-  readonly status: string
-  readonly manifestDigest: string
-}
+import type { Published } from "./published.js"
 
 describe("OTA: owrt publish and owrt ota serve (OtaFlux's device protocol) against a real registry", () => {
   let registry: TestRegistry

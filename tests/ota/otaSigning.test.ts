@@ -9,24 +9,13 @@ import { type ErrorDocument, json, makeProject, owrt } from "../helpers/cli.js"
 import { freePort } from "../helpers/freePort.js"
 import { pushFirmware, startRegistry, type TestRegistry } from "../helpers/registry.js"
 import { ap, rawRequest, type ServeProcess, startServe } from "../web/serveProcess.js"
+import type { Published } from "./published.js"
 
 /*
  * Releases signed cosign-style (ota.md §3) and served only when signed; releases kept in the local store for
  * a single machine. One project: the local-store half runs first (no `ota.registry`), then graph.config.ts
  * gains the `ota` section.
  */
-
-interface Published {
-  readonly device: string
-  readonly version: string
-  readonly image: string
-  readonly sha256: string
-  readonly size: number
-  readonly status: string
-  readonly repository: string
-  readonly manifestDigest: string | null
-  readonly signature: { readonly status: string; readonly tag: string | null }
-}
 
 interface SignatureManifest {
   readonly config: { readonly mediaType: string; readonly digest: string }

@@ -1,4 +1,3 @@
-import { createReadStream } from "node:fs"
 import { HttpMiddleware, HttpRouter, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { Effect, Option } from "effect"
 import type { AppServices } from "../../app/appLayer.js"
@@ -23,7 +22,7 @@ import {
   asuTopPackages,
 } from "../../operations/asu.js"
 import type { OperationContext } from "../../operations/operation.js"
-import { decideRange, etagMatches } from "../byteRange.js"
+import { fileResponse } from "../fileResponse.js"
 import { artifactFile } from "../storeFiles.js"
 import { downloadsPrefix, downloadTreeFile } from "./downloadTree.js"
 
@@ -155,42 +154,14 @@ const storeFile = (tokenRequired: boolean) =>
     )
     if (Option.isNone(file)) return notFound()
     const served = file.value
-    const etag = `"${served.sha256}"`
-    const headers = {
-      etag,
-      "accept-ranges": "bytes",
-      "cache-control": "public, max-age=3600",
-      "x-content-type-options": "nosniff",
-      "content-disposition": `attachment; filename="${served.name.replace(/["\\\r\n]/g, "_")}"`,
-    }
-    if (etagMatches(request.headers["if-none-match"], etag)) {
-      return HttpServerResponse.empty({ status: 304, headers })
-    }
-    const ifRange = request.headers["if-range"]
-    const range =
-      ifRange !== undefined && ifRange !== etag
-        ? { kind: "full" as const }
-        : decideRange(request.headers.range, served.size)
-    if (range.kind === "unsatisfiable") {
-      return HttpServerResponse.empty({
-        status: 416,
-        headers: { ...headers, "content-range": `bytes */${served.size}` },
-      })
-    }
-    const [start, end] = range.kind === "partial" ? [range.start, range.end] : [0, served.size - 1]
-    const responseHeaders = {
-      ...headers,
-      "content-type": "application/octet-stream",
-      "content-length": String(Math.max(0, end - start + 1)),
-      ...(range.kind === "partial" ? { "content-range": `bytes ${start}-${end}/${served.size}` } : {}),
-    }
-    const status = range.kind === "partial" ? 206 : 200
-    if (request.method === "HEAD" || served.size === 0) {
-      return HttpServerResponse.raw("", { status, headers: responseHeaders })
-    }
-    return HttpServerResponse.raw(createReadStream(served.path, { start, end }), {
-      status,
-      headers: responseHeaders,
+    return fileResponse(request, served, {
+      etag: `"${served.sha256}"`,
+      contentType: "application/octet-stream",
+      headers: {
+        "cache-control": "public, max-age=3600",
+        "x-content-type-options": "nosniff",
+        "content-disposition": `attachment; filename="${served.name.replace(/["\\\r\n]/g, "_")}"`,
+      },
     })
   })
 

@@ -1,9 +1,9 @@
-import { createReadStream, realpathSync, statSync } from "node:fs"
+import { realpathSync, statSync } from "node:fs"
 import { extname, join, sep } from "node:path"
 import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { Effect } from "effect"
 import { UsageError } from "../../errors.js"
-import { decideRange, etagMatches } from "../byteRange.js"
+import { fileResponse } from "../fileResponse.js"
 
 /*
  * `owrt serve --downloads DIR`: a download tree (and, if it holds one, the Firmware Selector's own pages) under
@@ -83,37 +83,9 @@ export const downloadTreeFile = (root: string | undefined) =>
     if (!path.startsWith(downloadsPrefix)) return notFound()
     const file = resolveFile(root, path)
     if (file === undefined) return notFound()
-    const etag = `W/"${file.size.toString(16)}-${Math.floor(file.mtimeMs).toString(16)}"`
-    const headers = {
-      etag,
-      "accept-ranges": "bytes",
-      "cache-control": "public, max-age=60",
-      "x-content-type-options": "nosniff",
-    }
-    if (etagMatches(request.headers["if-none-match"], etag))
-      return HttpServerResponse.empty({ status: 304, headers })
-    const ifRange = request.headers["if-range"]
-    const range =
-      ifRange !== undefined && ifRange !== etag
-        ? { kind: "full" as const }
-        : decideRange(request.headers.range, file.size)
-    if (range.kind === "unsatisfiable")
-      return HttpServerResponse.empty({
-        status: 416,
-        headers: { ...headers, "content-range": `bytes */${file.size}` },
-      })
-    const [start, end] = range.kind === "partial" ? [range.start, range.end] : [0, file.size - 1]
-    const responseHeaders = {
-      ...headers,
-      "content-type": contentTypes[extname(file.path).toLowerCase()] ?? "application/octet-stream",
-      "content-length": String(Math.max(0, end - start + 1)),
-      ...(range.kind === "partial" ? { "content-range": `bytes ${start}-${end}/${file.size}` } : {}),
-    }
-    const status = range.kind === "partial" ? 206 : 200
-    if (request.method === "HEAD" || file.size === 0)
-      return HttpServerResponse.raw("", { status, headers: responseHeaders })
-    return HttpServerResponse.raw(createReadStream(file.path, { start, end }), {
-      status,
-      headers: responseHeaders,
+    return fileResponse(request, file, {
+      etag: `W/"${file.size.toString(16)}-${Math.floor(file.mtimeMs).toString(16)}"`,
+      contentType: contentTypes[extname(file.path).toLowerCase()] ?? "application/octet-stream",
+      headers: { "cache-control": "public, max-age=60", "x-content-type-options": "nosniff" },
     })
   })
