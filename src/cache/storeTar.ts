@@ -360,6 +360,42 @@ export const unpackTree = (
         parser.on("error", (error: Error) => refuse("malformed", error.message))
         const input = typeof source === "string" ? createReadStream(source) : source
         input.on("error", reject)
+        // The empty tree is the end-of-archive marker alone: two zero blocks, which tar's parser does not
+        // take for an archive. Its first block decides: zeros → it must be exactly that, and nothing is made.
+        // Written by hand (not piped) so the first block can be looked at: backpressure kept as pipe would.
+        const feed = (chunk: Buffer) => {
+          if (!parser.write(chunk)) {
+            input.pause()
+            parser.once("drain", () => input.resume())
+          }
+        }
+        let head: Buffer = Buffer.alloc(0)
+        let emptyTree: boolean | undefined
+        let total = 0
+        let allZero = true
+        input.on("data", (data: Buffer) => {
+          total += data.length
+          if (emptyTree === undefined) {
+            head = Buffer.concat([head, data])
+            if (head.length < block) return
+            emptyTree = head.subarray(0, block).every((byte) => byte === 0)
+            if (!emptyTree) feed(head)
+            else allZero = head.every((byte) => byte === 0)
+            head = Buffer.alloc(0)
+            return
+          }
+          if (emptyTree) allZero &&= data.every((byte) => byte === 0)
+          else feed(data)
+        })
+        input.on("end", () => {
+          if (emptyTree === true) {
+            if (!allZero || total !== block * 2)
+              refuse("malformed", "an archive that starts with a zero block is the empty tree alone")
+            return failure !== undefined ? reject(failure) : resolve({ entries: 0, contents })
+          }
+          if (emptyTree === undefined && head.length > 0) feed(head)
+          parser.end()
+        })
         parser.on("end", () => {
           pending
             .then(async () => {
@@ -381,7 +417,6 @@ export const unpackTree = (
               : Buffer.concat([tail, data]).subarray(-block * 2)
           sawEnd = tail.length === block * 2 && tail.every((byte) => byte === 0)
         })
-        input.pipe(parser)
       }),
     catch: (cause) => (cause instanceof CacheEntryError ? cause : new InternalError({ cause })),
   })

@@ -2,7 +2,7 @@ import { Deferred, Effect, Exit, Layer, Schema, Scope } from "effect"
 import { Logger, runMigrations } from "graphile-worker"
 import { AppConfig } from "../config/appConfig.js"
 import { FarmBuildError, FarmUnavailableError, InternalError, type OwrtError } from "../errors.js"
-import type { NodeBuildContext, NodeSpec } from "../graph/graph.js"
+import type { GraphRevision, NodeBuildContext, NodeSpec } from "../graph/graph.js"
 import { Runner, type RunnerService } from "../graph/runner.js"
 import { Substituter } from "../graph/substituter.js"
 import {
@@ -24,7 +24,15 @@ import {
  */
 
 /** The job a coordinator hands to a worker: which graph (profile) to compile, and which node of it to build. */
-export const FarmJob = Schema.Struct({ graph: Schema.String, key: Schema.String, kind: Schema.String })
+export const FarmJob = Schema.Struct({
+  graph: Schema.String,
+  key: Schema.String,
+  kind: Schema.String,
+  /** The revision the coordinator compiled: a worker whose own profiles do not have it resolves this. */
+  revision: Schema.optional(
+    Schema.NullOr(Schema.Struct({ hash: Schema.String, canonical: Schema.String, source: Schema.String })),
+  ),
+})
 export type FarmJob = typeof FarmJob.Type
 
 /** How often a waiting coordinator looks at its nodes without a notification (a lost one, a dropped connection). */
@@ -69,7 +77,13 @@ export const postgresRunnerLayer = Layer.scoped(
       )
 
     /** Inserts the node's row and its job unless another coordinator did (or it failed before: again). */
-    const enqueue = (database: FarmDatabase, node: NodeSpec, graph: string, again: boolean) =>
+    const enqueue = (
+      database: FarmDatabase,
+      node: NodeSpec,
+      graph: string,
+      again: boolean,
+      revision: GraphRevision | undefined,
+    ) =>
       database.query(
         `with claimed as (
            insert into owrt_farm.nodes (key, kind, graph, queue, status) values ($1, $2, $3, $4, 'queued')
@@ -78,10 +92,19 @@ export const postgresRunnerLayer = Layer.scoped(
            where owrt_farm.nodes.status = 'failed' or ($5 and owrt_farm.nodes.status = 'done')
            returning key
          )
-         select graphile_worker.add_job($6, json_build_object('graph', $3::text, 'key', $1::text, 'kind', $2::text),
+         select graphile_worker.add_job($6, json_build_object('graph', $3::text, 'key', $1::text, 'kind', $2::text,
+           'revision', $7::json),
            job_key => key, max_attempts => 25), pg_notify('${farmChannel}', key)
          from claimed`,
-        [node.key, node.kind.kind, graph, executor.queue, again, taskFor(executor.queue)],
+        [
+          node.key,
+          node.kind.kind,
+          graph,
+          executor.queue,
+          again,
+          taskFor(executor.queue),
+          revision === undefined ? null : JSON.stringify(revision),
+        ],
       )
 
     const fetchOutput = (node: NodeSpec, context: NodeBuildContext) =>
@@ -120,11 +143,11 @@ export const postgresRunnerLayer = Layer.scoped(
             if (set.size === 0) waiters.delete(node.key)
           }),
         )
-        yield* enqueue(database, node, graph, false)
+        yield* enqueue(database, node, graph, false, context.revision)
         for (;;) {
           const row = yield* readRow(database, node.key)
           if (row === undefined) {
-            yield* enqueue(database, node, graph, false)
+            yield* enqueue(database, node, graph, false, context.revision)
           } else if (row.status === "done") {
             context.report({
               line: `built by worker ${row.worker ?? "?"} in ${seconds(row.started_at, row.finished_at)}; fetching it`,
@@ -136,7 +159,7 @@ export const postgresRunnerLayer = Layer.scoped(
               })
             // Built, but gone from the cache since (a registry cleaned up): built again.
             refetched = true
-            yield* enqueue(database, node, graph, true)
+            yield* enqueue(database, node, graph, true, context.revision)
           } else if (row.status === "failed") {
             return yield* new FarmBuildError({
               node: `${node.kind.kind} ${node.key}`,

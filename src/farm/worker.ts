@@ -71,8 +71,15 @@ export const runWorker = (options: WorkerOptions) =>
             if (event.kind === "node" && event.line !== undefined) lines.push(event.line)
           },
         }
-        const view = yield* profiles.inspect(profileOf(job.graph))
-        const entry = yield* profiles.record(view)
+        // The profile as this machine's working tree has it; when it has not this revision (an ASU request,
+        // a revision edited since), the revision the coordinator compiled, carried by the job.
+        const given = job.revision ?? undefined
+        const local = yield* Effect.either(profiles.inspect(profileOf(job.graph)))
+        const entry =
+          given !== undefined && (local._tag === "Left" || local.right.revision.hash !== given.hash)
+            ? yield* profiles.fromCanonical(given)
+            : yield* profiles.record(yield* local)
+        const view = entry
         const started = Date.now()
         const buildId = yield* BuildRecords.start({
           profile: view.revision.profile.id,

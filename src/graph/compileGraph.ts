@@ -13,7 +13,7 @@ import { readSecret, secretFingerprint } from "../profile/secrets.js"
 import type { Progress } from "../progress/progress.js"
 import { storeSealingKey } from "../store/sealingKey.js"
 import { compileRaspiosGraph } from "./compileRaspiosGraph.js"
-import type { Graph, NodeSpec, PendingNode } from "./graph.js"
+import { type Graph, graphRevision, type NodeSpec, type PendingNode } from "./graph.js"
 import { collectArtifactsKind, collectArtifactsNode } from "./kinds/collectArtifactsNode.js"
 import { fetchBuilderNode } from "./kinds/fetchBuilderNode.js"
 import { makeImageKind, makeImageNode } from "./kinds/makeImageNode.js"
@@ -238,7 +238,7 @@ export const compileGraph = (
     return {
       entry,
       archive,
-      graph: { label, nodes, root: artifacts.key },
+      graph: { label, nodes, root: artifacts.key, revision: graphRevision(entry) },
       keys: { builder: builder.key, overlay: overlay.node.key, image: image.key, artifacts: artifacts.key },
     }
   })

@@ -12,7 +12,7 @@ import { collectRaspiosArtifacts } from "../raspios/collectImage.js"
 import type { CustomiseParams } from "../raspios/customiseImage.js"
 import type { CompiledProfile, CompileFacts } from "./compileGraph.js"
 import { readProfileSecrets } from "./compileGraph.js"
-import { makeSpec } from "./graph.js"
+import { graphRevision, makeSpec } from "./graph.js"
 import { collectArtifactsKind, readManifest } from "./kinds/collectArtifactsNode.js"
 import { customiseImageNode } from "./kinds/customiseImageNode.js"
 import { fetchBaseImageNode } from "./kinds/fetchBaseImageNode.js"
@@ -108,7 +108,12 @@ export const compileRaspiosGraph = (
     return {
       entry,
       archive: null,
-      graph: { label: revisionLabel(entry), nodes: [baseNode, image, artifacts], root: artifacts.key },
+      graph: {
+        label: revisionLabel(entry),
+        nodes: [baseNode, image, artifacts],
+        root: artifacts.key,
+        revision: graphRevision(entry),
+      },
       keys: { builder: baseNode.key, overlay: null, image: image.key, artifacts: artifacts.key },
     }
   })

@@ -181,6 +181,7 @@ export const executorLayer = Layer.effect(
                   return fill({
                     key: spec.key,
                     graph: graph.label,
+                    revision: graph.revision,
                     output,
                     work,
                     inputs,

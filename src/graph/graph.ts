@@ -25,6 +25,8 @@ export interface NodeBuildContext {
   readonly key: string
   /** The label of the graph it is realized for (`ap@3`): a build farm's worker compiles that graph again. */
   readonly graph?: string | undefined
+  /** The profile revision the graph was compiled from: a worker without it (an ASU request) resolves it. */
+  readonly revision?: GraphRevision | undefined
   /** An empty directory to build the output into; published by rename when the build succeeds. */
   readonly output: string
   /** A private scratch directory next to it, removed afterwards. */
@@ -67,9 +69,27 @@ export interface PendingNode {
   readonly reason: string
 }
 
+/** A profile revision as data: its hash, its resolved profile's canonical JSON, and where it came from. */
+export interface GraphRevision {
+  readonly hash: string
+  readonly canonical: string
+  readonly source: string
+}
+
+/** The revision a graph is compiled from, as data a build farm's job carries. */
+export const graphRevision = (view: {
+  readonly revision: { readonly hash: string; readonly canonical: string; readonly source: string }
+}): GraphRevision => ({
+  hash: view.revision.hash,
+  canonical: view.revision.canonical,
+  source: view.revision.source,
+})
+
 export interface Graph {
   /** Who the graph is for (progress and errors name it): `home-ap@3`. */
   readonly label: string
+  /** The revision it was compiled from (absent for graphs made by hand, a builder alone). */
+  readonly revision?: GraphRevision | undefined
   /** In dependency order: every node comes after the nodes it depends on. */
   readonly nodes: ReadonlyArray<NodeSpec | PendingNode>
   /** The node whose output is the graph's result; null when it is pending. */

@@ -16,6 +16,7 @@ import {
 } from "../errors.js"
 import { blobPath, hasBlob, putBlob } from "../store/blobStore.js"
 import { closestMatch, elideName } from "../text/closestMatch.js"
+import { sha256Hex } from "../text/digest.js"
 import { ProfileDocument, profileLimits } from "./profileSchema.js"
 import {
   gitProfileTree,
@@ -140,6 +141,16 @@ export class ProfileRepository extends Context.Tag("owrt/ProfileRepository")<
       text: string,
       source: string,
     ) => Effect.Effect<ProfileEntry, ProfileLookupError>
+    /**
+     * Records a revision given as data — its hash, its resolved profile's canonical JSON and its source — as
+     * another machine resolved it (a build farm's job). The JSON must decode and hash to `hash`; overlay
+     * files come from this store's blobs.
+     */
+    readonly fromCanonical: (revision: {
+      readonly hash: string
+      readonly canonical: string
+      readonly source: string
+    }) => Effect.Effect<ProfileEntry, ProfileLookupError>
   }
 >() {}
 
@@ -406,10 +417,43 @@ export const profileRepositoryLayer = Layer.effect(
         return yield* record({ revision, record: undefined })
       })
 
+    const fromCanonical = (given: {
+      readonly hash: string
+      readonly canonical: string
+      readonly source: string
+    }) =>
+      Effect.gen(function* () {
+        const refused = (detail: string) =>
+          new RevisionNotFoundError({ profile: "(farm job)", rev: given.hash.slice(0, 12), detail })
+        if (sha256Hex(given.canonical) !== given.hash)
+          return yield* refused("the revision's JSON does not hash to its hash")
+        const decoded = Schema.decodeUnknownEither(Schema.parseJson(ResolvedProfile))(given.canonical)
+        if (decoded._tag === "Left") return yield* refused("the revision's JSON is not a resolved profile")
+        const profile = decoded.right
+        const digests = new Map(profile.overlay.map((e) => [e.path, e.sha256]))
+        const revision: ProfileRevision = {
+          profile,
+          canonical: given.canonical,
+          hash: given.hash,
+          source: given.source,
+          readOverlay: (path) => {
+            const digest = digests.get(path)
+            return digest === undefined || !hasBlob(config.store, digest)
+              ? Effect.succeed(undefined)
+              : Effect.try({
+                  try: () => readFileSync(blobPath(config.store, digest)),
+                  catch: (cause) => new InternalError({ cause }),
+                })
+          },
+        }
+        return yield* record({ revision, record: undefined })
+      })
+
     return {
       ids: () => worktree.ids(),
       worktree,
       resolveText,
+      fromCanonical,
       resolveFile,
       changedSince,
       resolve: (spec) =>

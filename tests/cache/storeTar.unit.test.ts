@@ -102,6 +102,25 @@ describe("deterministic tar of a store path", () => {
     expect(readFileSync(one.file).includes(Buffer.from("mtime="))).toBe(false)
   })
 
+  it("an empty store path (an overlay with no files) packs to the end blocks alone and unpacks to nothing", async () => {
+    const empty = tempDir()
+    const { file, packed } = await packAsync(empty)
+    expect(packed.size).toBe(1024)
+    const { dest, result } = await unpack(file)
+    expect(code(result)).toBe("ok")
+    expect(Either.isRight(result) && result.right.entries).toBe(0)
+    expect((await Effect.runPromise(treeDigest(dest))).digest).toBe(
+      (await Effect.runPromise(treeDigest(empty))).digest,
+    )
+    // Zeros that are not exactly the end blocks are not the empty tree.
+    const longer = join(tempDir(), "zeros.tar")
+    writeFileSync(longer, Buffer.alloc(1536))
+    expect(code((await unpack(longer)).result)).toBe("cache_entry_malformed")
+    const junk = join(tempDir(), "junk.tar")
+    writeFileSync(junk, Buffer.concat([Buffer.alloc(512), Buffer.alloc(512, 7)]))
+    expect(code((await unpack(junk)).result)).toBe("cache_entry_malformed")
+  })
+
   it("unpacks to the same tree (content, modes, links) and the same tree digest", async () => {
     const a = tempDir()
     makeTree(a)

@@ -235,7 +235,7 @@ export default defineConfig({
     expect(json<BatchReport>(done).failures).toEqual([])
   }, 300_000)
 
-  it("owrt serve with the farm as its executor: a realize job from the web API is built by the workers", async () => {
+  it("owrt serve with the farm as its executor: web realize jobs and ASU builds are built by the workers", async () => {
     if (workers.every((w) => w.child.exitCode !== null)) await worker("wserve")
     const server = await startServe([], {
       cwd: project.dir,
@@ -265,10 +265,39 @@ export default defineConfig({
       // Its nodes were jobs of the farm, built by workers; the server's own store only received them.
       const rows = await farmQuery(
         database.url,
-        "select kind, status, worker from owrt_farm.nodes where graph like 'served@%' order by kind",
+        "select kind, status, worker from owrt_farm.nodes where graph like 'served@%' and kind <> 'fetch-builder' order by kind",
       )
       expect(rows.map((r) => r.kind)).toEqual(["collect-artifacts", "make-image", "stage-overlay"])
       expect(rows.every((r) => r.status === "done" && typeof r.worker === "string")).toBe(true)
+      expect(makeRuns().some((line) => line.includes("/store-s/"))).toBe(false)
+
+      // The ASU queue realizes through the same executor: an ASU build request is built by the workers too.
+      const submitted = await fetch(`${server.url}/api/v1/build`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({
+          version: "23.05.5",
+          target: "ath79/generic",
+          profile: "tplink_archer-c7-v5",
+          packages: ["luci", "tcpdump"],
+        }),
+      })
+      expect([200, 202]).toContain(submitted.status)
+      const { request_hash: hash } = (await submitted.json()) as { request_hash: string }
+      let answer = { status: 202, body: {} as Record<string, unknown> }
+      for (let i = 0; i < 2400 && answer.status === 202; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 100))
+        const polled = await fetch(`${server.url}/api/v1/build/${hash}`)
+        answer = { status: polled.status, body: (await polled.json()) as Record<string, unknown> }
+      }
+      expect(answer.status, JSON.stringify(answer.body)).toBe(200)
+      const asuRows = await farmQuery(
+        database.url,
+        "select kind, status, worker from owrt_farm.nodes where graph like 'asu-%' and kind = 'make-image'",
+      )
+      expect(asuRows).toHaveLength(1)
+      expect(asuRows[0]?.status).toBe("done")
+      expect(typeof asuRows[0]?.worker).toBe("string")
       expect(makeRuns().some((line) => line.includes("/store-s/"))).toBe(false)
     } finally {
       await server.stop()
