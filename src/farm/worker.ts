@@ -6,12 +6,20 @@ import { BuilderStore } from "../builder/builderStore.js"
 import { AppConfig } from "../config/appConfig.js"
 import { BuildRecords } from "../db/buildRecords.js"
 import { type Database, databaseContext } from "../db/records.js"
-import { FarmNodeUnknownError, InternalError, isOwrtError, type OwrtError, toErrorReport } from "../errors.js"
+import {
+  CacheRegistryError,
+  FarmNodeUnknownError,
+  InternalError,
+  isOwrtError,
+  type OwrtError,
+  toErrorReport,
+  WarningCode,
+} from "../errors.js"
 import { compileGraph } from "../graph/compileGraph.js"
 import { Executor } from "../graph/executor.js"
 import { isPending, type NodeSpec } from "../graph/graph.js"
 import { failureLogPath } from "../graph/kinds/makeImageNode.js"
-import { Substituter } from "../graph/substituter.js"
+import { makeSubstituteRun, SubstituteRun, Substituter } from "../graph/substituter.js"
 import { builderInfo } from "../image/builderInfoStore.js"
 import { ProfileRepository } from "../profile/profileRepository.js"
 import { Progress } from "../progress/progress.js"
@@ -123,14 +131,28 @@ export const runWorker = (options: WorkerOptions) =>
             for (const dep of specs.find((spec) => spec.key === key)?.deps ?? []) visit(dep)
           }
           visit(target.key)
-          const realized = yield* executor.realize({
-            label,
-            nodes: specs.filter((spec) => wanted.has(spec.key)),
-            root: target.key,
-          })
+          // The job's output must reach the shared cache (the coordinator takes it from there): a push that
+          // failed fails the job, with the registry's words, instead of a "done" nobody can fetch.
+          const run = makeSubstituteRun(false)
+          const realized = yield* executor
+            .realize({
+              label,
+              nodes: specs.filter((spec) => wanted.has(spec.key)),
+              root: target.key,
+            })
+            .pipe(Effect.provideService(SubstituteRun, run.service))
           const stored = realized.get(target.key)
           // Stored here before (an earlier job): offered again, in case the cache lost it.
           if (stored?.cacheHit === true && !target.private) yield* substituter.offer(target, stored.path)
+          const pushFailed = run.warnings.find(
+            (w) => w.code === WarningCode.cachePushFailed && w.message.includes(target.key),
+          )
+          if (pushFailed !== undefined && !target.private)
+            return yield* new CacheRegistryError({
+              kind: "unavailable",
+              registry: substituter.sources[0] ?? "the shared cache",
+              detail: pushFailed.message,
+            })
         })
         yield* Effect.scoped(body).pipe(
           Effect.provideService(Progress, progress),
