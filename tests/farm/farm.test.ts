@@ -90,6 +90,8 @@ describe("build farm: workers on PostgreSQL, outputs through the shared cache", 
     files["profiles/broken.yaml"] = profileYaml("p1", "[no-such-package]")
     files["profiles/slow.yaml"] = profileYaml("slow")
     files["profiles/files/slow/etc/motd"] = "slow\n"
+    files["profiles/lonely.yaml"] = profileYaml("lonely")
+    files["profiles/files/lonely/etc/motd"] = "lonely\n"
     files["profiles/served.yaml"] = profileYaml("served")
     files["profiles/files/served/etc/motd"] = "served\n"
     files["profiles/steady.yaml"] = profileYaml("steady")
@@ -302,6 +304,23 @@ export default defineConfig({
     } finally {
       await server.stop()
     }
+  }, 300_000)
+
+  it("a worker that cannot push its output fails the job with the registry's error, not a done nobody can fetch", async () => {
+    // Only this worker is left, and its shared cache is a registry that is not there.
+    await Promise.all(workers.map((w) => w.stop()))
+    await worker("wbad", { OWRT_SUBSTITUTERS: "oci://127.0.0.1:9/owrt/none" })
+    const failed = await coordinator("store-c", ["lonely"])
+    expect(failed.code, failed.stdout + failed.stderr).toBe(5)
+    const { error } = json<ErrorDocument>(failed)
+    expect(error.code).toBe("cache_registry_unavailable")
+    expect(error.message).toMatch(/pushing stage-overlay [0-9a-f]{16} failed/)
+    expect(error.message).toMatch(/on worker wbad/)
+    const rows = await farmQuery(
+      database.url,
+      "select status from owrt_farm.nodes where graph like 'lonely@%' and kind = 'stage-overlay'",
+    )
+    expect(rows).toEqual([{ status: "failed" }])
   }, 300_000)
 
   it("a coordinator with the farm down fails with farm_unavailable", async () => {
