@@ -35,18 +35,17 @@ export const serveOta = (options: OtaServeOptions) =>
   Effect.gen(function* () {
     if (!Number.isInteger(options.port) || options.port < 0 || options.port > 65535)
       return yield* new UsageError({ detail: `--port ${options.port} is not a port (0 to 65535)` })
-    let entries = () => 0
-    const metrics = options.metricsPort === undefined ? undefined : makeOtaMetrics(() => entries())
     const opened = yield* openFirmwareSource({
       ...options,
-      // Each failed check once (a refused release is re-checked when its tag list is read again).
+      // Each failed check once (a refused release is re-checked when its tag list is read again). Called
+      // while requests are answered, when `metrics` below exists.
       onSignatureFailure: (release, error) => {
         metrics?.signatureFailure(release.device, error.code)
         console.error(`ota: ${release.device} ${release.version} refused: ${error.message}`)
       },
     })
     const source = opened.source
-    entries = source.entries
+    const metrics = options.metricsPort === undefined ? undefined : makeOtaMetrics(source.entries)
     const mqtt = options.mqtt ?? (yield* otaNotices)
     const handler = yield* makeHandler(
       makeOtaHttpApp(source, {
