@@ -261,10 +261,23 @@ export const profileRepositoryLayer = Layer.effect(
         return { revision, record: stored } satisfies ProfileEntry
       })
 
+    /** A recorded revision's overlay files, read from the store's blobs (undefined: a path it does not have). */
+    const overlayFromBlobs = (profile: ResolvedProfile): ProfileRevision["readOverlay"] => {
+      const digests = new Map(profile.overlay.map((e) => [e.path, e.sha256]))
+      return (path) => {
+        const digest = digests.get(path)
+        return digest === undefined
+          ? Effect.succeed(undefined)
+          : Effect.try({
+              try: () => readFileSync(blobPath(config.store, digest)),
+              catch: (cause) => new InternalError({ cause }),
+            })
+      }
+    }
+
     const fromRecord = (stored: RevisionRecord & { canonical: string }): ProfileEntry => {
       // Written by this program from a validated profile; one that does not decode is a corrupted database.
       const profile = decodeStoredProfile(stored.canonical)
-      const digests = new Map(profile.overlay.map((e) => [e.path, e.sha256]))
       return {
         record: stored,
         revision: {
@@ -272,15 +285,7 @@ export const profileRepositoryLayer = Layer.effect(
           canonical: stored.canonical,
           hash: stored.hash,
           source: stored.source,
-          readOverlay: (path) => {
-            const digest = digests.get(path)
-            return digest === undefined
-              ? Effect.succeed(undefined)
-              : Effect.try({
-                  try: () => readFileSync(blobPath(config.store, digest)),
-                  catch: (cause) => new InternalError({ cause }),
-                })
-          },
+          readOverlay: overlayFromBlobs(profile),
         },
       }
     }
@@ -430,21 +435,12 @@ export const profileRepositoryLayer = Layer.effect(
         const decoded = Schema.decodeUnknownEither(Schema.parseJson(ResolvedProfile))(given.canonical)
         if (decoded._tag === "Left") return yield* refused("the revision's JSON is not a resolved profile")
         const profile = decoded.right
-        const digests = new Map(profile.overlay.map((e) => [e.path, e.sha256]))
         const revision: ProfileRevision = {
           profile,
           canonical: given.canonical,
           hash: given.hash,
           source: given.source,
-          readOverlay: (path) => {
-            const digest = digests.get(path)
-            return digest === undefined || !hasBlob(config.store, digest)
-              ? Effect.succeed(undefined)
-              : Effect.try({
-                  try: () => readFileSync(blobPath(config.store, digest)),
-                  catch: (cause) => new InternalError({ cause }),
-                })
-          },
+          readOverlay: overlayFromBlobs(profile),
         }
         return yield* record({ revision, record: undefined })
       })

@@ -15,7 +15,7 @@ import {
   type TestRegistry,
 } from "../helpers/registry.js"
 import { ap, rawRequest, type ServeProcess, startServe } from "../web/serveProcess.js"
-import type { Published } from "./published.js"
+import { harborPush, type Published } from "./published.js"
 
 describe("OTA: owrt publish and owrt ota serve (OtaFlux's device protocol) against a real registry", () => {
   let registry: TestRegistry
@@ -311,15 +311,7 @@ describe("OTA: owrt publish and owrt ota serve (OtaFlux's device protocol) again
   })
 
   it("a Harbor push event is announced over MQTT; other events ignored, bad JSON refused", async () => {
-    const push = {
-      type: "PUSH_ARTIFACT",
-      occur_at: 1,
-      operator: "ci",
-      event_data: {
-        resources: [{ digest: "sha256:0", tag: "1.0.0", resource_url: "x" }],
-        repository: { name: "hive-ap", namespace: "fw", repo_full_name: "fw/hive-ap", repo_type: "private" },
-      },
-    }
+    const push = harborPush("hive-ap", "1.0.0")
     const post = (body: string) =>
       rawRequest(server.url, "/webhooks/harbor", {
         method: "POST",

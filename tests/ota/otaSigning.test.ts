@@ -9,7 +9,7 @@ import { type ErrorDocument, json, makeProject, owrt } from "../helpers/cli.js"
 import { freePort } from "../helpers/freePort.js"
 import { pushFirmware, startRegistry, type TestRegistry } from "../helpers/registry.js"
 import { ap, rawRequest, type ServeProcess, startServe } from "../web/serveProcess.js"
-import type { Published } from "./published.js"
+import { harborPush, type Published } from "./published.js"
 
 /*
  * Releases signed cosign-style (ota.md §3) and served only when signed; releases kept in the local store for
@@ -266,20 +266,7 @@ export default defineConfig({
     })
 
     it("the Harbor webhook works without a notifier: 200, nothing announced, nothing fails", async () => {
-      const push = {
-        type: "PUSH_ARTIFACT",
-        occur_at: 1,
-        operator: "ci",
-        event_data: {
-          resources: [{ digest: "sha256:0", tag: "1.0.0", resource_url: "x" }],
-          repository: {
-            name: "hive-ap",
-            namespace: "fw",
-            repo_full_name: "fw/hive-ap",
-            repo_type: "private",
-          },
-        },
-      }
+      const push = harborPush("hive-ap", "1.0.0")
       const answer = await rawRequest(server.url, "/webhooks/harbor", {
         method: "POST",
         headers: { "content-type": "application/json" },
