@@ -3,9 +3,9 @@
 // same run. Target: downloads ≥ 0.8× the bare server's throughput, and no errors.
 // Usage: npm run bench -- ota [seconds] [connections]
 import { type ChildProcess, spawn } from "node:child_process"
-import { createHash, randomBytes } from "node:crypto"
+import { randomBytes } from "node:crypto"
 import { crc32 } from "node:zlib"
-import { startRegistry } from "../tests/helpers/registry.js"
+import { pushFirmware, startRegistry } from "../tests/helpers/registry.js"
 import { autocannon, downloadLoad, startListening, stop } from "./lib/load.js"
 import { makeBenchProject, owrtBin } from "./lib/project.js"
 
@@ -32,27 +32,7 @@ const project = makeBenchProject("ota", {})
 try {
   // One release of 8 MiB, pushed as ORAS does: the first layer is the firmware.
   const firmware = randomBytes(8 * 1024 * 1024)
-  const digest = (b: Buffer) => `sha256:${createHash("sha256").update(b).digest("hex")}`
-  const upload = async (body: Buffer) => {
-    const start = await fetch(`${registry.url}/v2/fw/bench-dev/blobs/uploads/`, { method: "POST" })
-    const url = new URL(start.headers.get("location") ?? "", registry.url)
-    url.searchParams.set("digest", digest(body))
-    if ((await fetch(url, { method: "PUT", body })).status !== 201) throw new Error("blob upload failed")
-  }
-  const config = Buffer.from("{}")
-  await upload(config)
-  await upload(firmware)
-  const put = await fetch(`${registry.url}/v2/fw/bench-dev/manifests/1.0.0`, {
-    method: "PUT",
-    headers: { "content-type": "application/vnd.oci.image.manifest.v1+json" },
-    body: JSON.stringify({
-      schemaVersion: 2,
-      mediaType: "application/vnd.oci.image.manifest.v1+json",
-      config: { mediaType: "application/vnd.oci.empty.v1+json", digest: digest(config), size: 2 },
-      layers: [{ mediaType: "application/octet-stream", digest: digest(firmware), size: firmware.length }],
-    }),
-  })
-  if (put.status !== 201) throw new Error("manifest push failed")
+  await pushFirmware(registry, "fw/bench-dev", "1.0.0", firmware)
 
   const owrt = await startListening(
     [owrtBin, "ota", "serve", "--port", "0", "--registry", `oci://${registry.host}`, "--prefix", "fw/"],

@@ -250,11 +250,9 @@ export const runMake = (
       const text = chunk.toString("utf8")
       chunks.push(text)
       options.onOutput?.(text)
+      return text
     }
-    child.stdout?.on("data", (chunk: Buffer) => {
-      collect(chunk)
-      outChunks.push(chunk.toString("utf8"))
-    })
+    child.stdout?.on("data", (chunk: Buffer) => outChunks.push(collect(chunk)))
     child.stderr?.on("data", collect)
     const timer = setTimeout(() => {
       timedOut = true

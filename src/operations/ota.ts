@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from "node:fs"
+import { readFile } from "node:fs/promises"
 import { join } from "node:path"
 import { type Context, Effect, Schema } from "effect"
 import { makeRegistryClient } from "../cache/registryClient.js"
@@ -403,8 +404,9 @@ const localReleases = (store: string, database: Context.Context<Database>): Rele
             detail: `its artifact set ${key} is no longer in the store (realize the profile again)`,
           })
         const file = join(store, storePathName(key, found.name), "images", image)
-        const bytes = yield* Effect.try({
-          try: () => readFileSync(file),
+        // Read off the event loop: a poll for another device is answered meanwhile.
+        const bytes = yield* Effect.tryPromise({
+          try: () => readFile(file),
           catch: (cause) => new InternalError({ cause }),
         })
         if (bytes.length !== release.layer.size || `sha256:${sha256Hex(bytes)}` !== release.layer.digest)
