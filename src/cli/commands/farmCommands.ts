@@ -68,7 +68,9 @@ export const workerCommand = Command.make(
             Effect.flatMap(([jobs, workers]) =>
               Effect.sync(() => metrics.counts({ totals: jobs.totals, workers: workers.workers.length })),
             ),
-            Effect.catchAll((error) => Console.error(`owrt: metrics: ${error.message}`)),
+            Effect.catchAll((error) =>
+              Effect.sync(() => process.stderr.write(`owrt: metrics: ${error.message}\n`)),
+            ),
           )
           const url = yield* serveMetrics({
             host: options.metricsHost,

@@ -1,7 +1,7 @@
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
-import { Console, Effect, Option } from "effect"
+import { Effect, Option } from "effect"
 import { cliCaller } from "../cliCaller.js"
 import { configOptions, jsonOption } from "../commonOptions.js"
 import { emit, table } from "../output.js"
@@ -120,8 +120,16 @@ export const publishCommand = Command.make(
           },
           cliCaller,
         )
+        if (
+          published.signature.status === "off" &&
+          published.manifestDigest === null &&
+          Option.isSome(options.signingKey)
+        )
+          process.stderr.write(
+            "owrt: warning: the release is kept in the local store (no registry): it is not signed\n",
+          )
         if (published.notice.status === "failed")
-          yield* Console.error(`owrt: warning: ${published.notice.error} (the release is published)`)
+          process.stderr.write(`owrt: warning: ${published.notice.error} (the release is published)\n`)
         yield* emit(options.json, published, (p) => [
           `${p.device} ${p.version} (${p.channel}) ${p.status}: ${p.image} ${p.sha256.slice(0, 16)} → ${p.repository}:${p.version}`,
           ...(p.signature.status === "off" ? [] : [`signature ${p.signature.status}: ${p.signature.tag}`]),

@@ -1,5 +1,5 @@
 import { HttpMiddleware, HttpRouter, HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import { Console, Effect, Option } from "effect"
+import { Effect, Option } from "effect"
 import { isOwrtError, type OwrtError } from "../../errors.js"
 import {
   type FirmwareSource,
@@ -79,7 +79,9 @@ export const makeOtaHttpApp = (source: FirmwareSource, options: OtaHttpOptions =
           channel: q.channel,
           latest: release?.version ?? null,
           address: q.address,
-        }).pipe(Effect.catchAll((error) => Console.error(`ota: ${error.message}`)))
+        }).pipe(
+          Effect.catchAll((error) => Effect.sync(() => process.stderr.write(`ota: ${error.message}\n`))),
+        )
       // Not "no firmware": there is a release, and it may not be served (its signature check failed).
       if (isRefused(latest))
         return {
@@ -170,7 +172,11 @@ export const makeOtaHttpApp = (source: FirmwareSource, options: OtaHttpOptions =
       if (options.onPush !== undefined)
         yield* options
           .onPush(device)
-          .pipe(Effect.catchAll((error) => Console.error(`ota: webhook for ${device}: ${error.message}`)))
+          .pipe(
+            Effect.catchAll((error) =>
+              Effect.sync(() => process.stderr.write(`ota: webhook for ${device}: ${error.message}\n`)),
+            ),
+          )
     }
     return HttpServerResponse.empty({ status: 200 })
   })

@@ -72,7 +72,7 @@ export const serveOta = (options: OtaServeOptions) =>
         registry: metrics.registry,
         refresh: publishedReleases.pipe(
           Effect.flatMap((n) => Effect.sync(() => metrics.published(n))),
-          Effect.catchAll((error) => Console.error(`ota: ${error.message}`)),
+          Effect.catchAll((error) => Effect.sync(() => process.stderr.write(`ota: ${error.message}\n`))),
         ),
       })
       yield* Console.log(`metrics: ${url}`)
