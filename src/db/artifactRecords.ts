@@ -1,6 +1,7 @@
 import { SqlClient, SqlSchema } from "@effect/sql"
 import { Effect, Schema } from "effect"
 import { sqlFailure } from "./database.js"
+import { lazyQuery } from "./lazyQuery.js"
 
 /** An image of a collected artifact set, as its row reads. */
 export const ArtifactRow = Schema.Struct({
@@ -33,31 +34,38 @@ export class ArtifactRecords extends Effect.Service<ArtifactRecords>()("owrt/Art
   accessors: true,
   effect: Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
-    const byName = SqlSchema.findAll({
-      Request: Schema.Struct({ key: Schema.String, name: Schema.String }),
-      Result: ArtifactRow,
-      execute: ({ key, name }) =>
-        sql`SELECT * FROM artifacts WHERE artifacts_key = ${key} AND name = ${name}`,
-    })
-    const byDigestPrefix = SqlSchema.findAll({
-      Request: Schema.String,
-      Result: ArtifactRow,
-      execute: (prefix) =>
-        sql`SELECT * FROM artifacts WHERE sha256 >= ${prefix} AND sha256 < ${`${prefix}g`} LIMIT 10`,
-    })
-    const count = SqlSchema.single({
-      Request: Schema.String,
-      Result: Schema.Struct({ n: Schema.Number }),
-      execute: (key) => sql`SELECT COUNT(*) AS n FROM artifacts WHERE artifacts_key = ${key}`,
-    })
-    const stored = SqlSchema.findAll({
-      Request: Schema.Struct({
-        profile: Schema.NullOr(Schema.String),
-        key: Schema.NullOr(Schema.String),
-        limit: Schema.Number,
+    const byName = lazyQuery(() =>
+      SqlSchema.findAll({
+        Request: Schema.Struct({ key: Schema.String, name: Schema.String }),
+        Result: ArtifactRow,
+        execute: ({ key, name }) =>
+          sql`SELECT * FROM artifacts WHERE artifacts_key = ${key} AND name = ${name}`,
       }),
-      Result: StoredArtifactRow,
-      execute: ({ profile, key, limit }) => sql`
+    )
+    const byDigestPrefix = lazyQuery(() =>
+      SqlSchema.findAll({
+        Request: Schema.String,
+        Result: ArtifactRow,
+        execute: (prefix) =>
+          sql`SELECT * FROM artifacts WHERE sha256 >= ${prefix} AND sha256 < ${`${prefix}g`} LIMIT 10`,
+      }),
+    )
+    const count = lazyQuery(() =>
+      SqlSchema.single({
+        Request: Schema.String,
+        Result: Schema.Struct({ n: Schema.Number }),
+        execute: (key) => sql`SELECT COUNT(*) AS n FROM artifacts WHERE artifacts_key = ${key}`,
+      }),
+    )
+    const stored = lazyQuery(() =>
+      SqlSchema.findAll({
+        Request: Schema.Struct({
+          profile: Schema.NullOr(Schema.String),
+          key: Schema.NullOr(Schema.String),
+          limit: Schema.Number,
+        }),
+        Result: StoredArtifactRow,
+        execute: ({ profile, key, limit }) => sql`
         SELECT a.artifacts_key, a.name, a.type, a.filesystem, a.sha256, a.size,
                s.name AS path_name, s.created_at, b.id AS build_id, b.profile, b.revision_seq
         FROM artifacts a
@@ -68,7 +76,8 @@ export class ArtifactRecords extends Effect.Service<ArtifactRecords>()("owrt/Art
           AND (${key} IS NULL OR a.artifacts_key = ${key})
         ORDER BY s.created_at DESC, a.artifacts_key, a.name
         LIMIT ${limit}`,
-    })
+      }),
+    )
     return {
       /**
        * Images of valid artifact sets, newest first, with the latest successful build that produced each

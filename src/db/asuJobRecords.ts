@@ -1,6 +1,7 @@
 import { SqlClient, SqlSchema } from "@effect/sql"
 import { Effect, Option, Schema } from "effect"
 import { sqlFailure } from "./database.js"
+import { lazyQuery } from "./lazyQuery.js"
 
 /** Where a job is: waiting, being built, built, or failed (asu-api.md §5). */
 export const AsuJobStatus = Schema.Literal("queued", "started", "finished", "failed")
@@ -70,40 +71,50 @@ export class AsuJobRecords extends Effect.Service<AsuJobRecords>()("owrt/AsuJobR
   accessors: true,
   effect: Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
-    const byHash = SqlSchema.findOne({
-      Request: Schema.String,
-      Result: AsuJobRow,
-      execute: (hash) =>
-        sql`SELECT * FROM asu_jobs WHERE request_hash = ${hash} AND (expires_at IS NULL OR expires_at > ${now()})`,
-    })
-    const byBinDir = SqlSchema.findOne({
-      Request: Schema.String,
-      Result: AsuJobRow,
-      execute: (binDir) =>
-        sql`SELECT * FROM asu_jobs WHERE bin_dir = ${binDir} AND status = 'finished' ORDER BY id DESC LIMIT 1`,
-    })
-    const claim = SqlSchema.findOne({
-      Request: Schema.Void,
-      Result: AsuJobRow,
-      execute: () =>
-        sql`UPDATE asu_jobs SET status = 'started', imagebuilder_status = 'init', attempts = attempts + 1,
+    const byHash = lazyQuery(() =>
+      SqlSchema.findOne({
+        Request: Schema.String,
+        Result: AsuJobRow,
+        execute: (hash) =>
+          sql`SELECT * FROM asu_jobs WHERE request_hash = ${hash} AND (expires_at IS NULL OR expires_at > ${now()})`,
+      }),
+    )
+    const byBinDir = lazyQuery(() =>
+      SqlSchema.findOne({
+        Request: Schema.String,
+        Result: AsuJobRow,
+        execute: (binDir) =>
+          sql`SELECT * FROM asu_jobs WHERE bin_dir = ${binDir} AND status = 'finished' ORDER BY id DESC LIMIT 1`,
+      }),
+    )
+    const claim = lazyQuery(() =>
+      SqlSchema.findOne({
+        Request: Schema.Void,
+        Result: AsuJobRow,
+        execute: () =>
+          sql`UPDATE asu_jobs SET status = 'started', imagebuilder_status = 'init', attempts = attempts + 1,
               started_at = ${now()}
             WHERE id = (SELECT id FROM asu_jobs WHERE status = 'queued' ORDER BY id LIMIT 1)
               AND status = 'queued'
             RETURNING *`,
-    })
-    const eventsSince = SqlSchema.findAll({
-      Request: Schema.String,
-      Result: AsuEventRow,
-      execute: (since) =>
-        sql`SELECT at, event, version, target, profile, packages, detail FROM asu_events WHERE at >= ${since} ORDER BY id`,
-    })
-    const count = SqlSchema.findAll({
-      Request: Schema.Number,
-      Result: Schema.Struct({ n: Schema.Number }),
-      execute: (beforeId) =>
-        sql`SELECT COUNT(*) AS n FROM asu_jobs WHERE status = 'queued' AND id < ${beforeId}`,
-    })
+      }),
+    )
+    const eventsSince = lazyQuery(() =>
+      SqlSchema.findAll({
+        Request: Schema.String,
+        Result: AsuEventRow,
+        execute: (since) =>
+          sql`SELECT at, event, version, target, profile, packages, detail FROM asu_events WHERE at >= ${since} ORDER BY id`,
+      }),
+    )
+    const count = lazyQuery(() =>
+      SqlSchema.findAll({
+        Request: Schema.Number,
+        Result: Schema.Struct({ n: Schema.Number }),
+        execute: (beforeId) =>
+          sql`SELECT COUNT(*) AS n FROM asu_jobs WHERE status = 'queued' AND id < ${beforeId}`,
+      }),
+    )
     return {
       find: (hash: string) =>
         byHash(hash).pipe(Effect.map(Option.getOrUndefined), sqlFailure("read ASU job")),

@@ -2,6 +2,7 @@ import { SqlClient, SqlSchema } from "@effect/sql"
 import { Effect, Option, Schema } from "effect"
 import { currentProcess, holderAlive } from "../process/processIdentity.js"
 import { sqlFailure } from "./database.js"
+import { lazyQuery } from "./lazyQuery.js"
 
 export const Requester = Schema.Literal("cli", "web", "mcp", "api")
 export type Requester = typeof Requester.Type
@@ -63,70 +64,84 @@ export class BuildRecords extends Effect.Service<BuildRecords>()("owrt/BuildReco
   accessors: true,
   effect: Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
-    const insert = SqlSchema.single({
-      Request: Schema.Struct({
-        profile: Schema.String,
-        revision_seq: Schema.Number,
-        revision_hash: Schema.String,
-        requested_by: Requester,
+    const insert = lazyQuery(() =>
+      SqlSchema.single({
+        Request: Schema.Struct({
+          profile: Schema.String,
+          revision_seq: Schema.Number,
+          revision_hash: Schema.String,
+          requested_by: Requester,
+        }),
+        Result: Schema.Struct({ id: Schema.Number }),
+        execute: (build) =>
+          sql`INSERT INTO builds ${sql.insert({
+            ...build,
+            status: "running",
+            started_at: new Date().toISOString(),
+            pid: currentProcess.pid,
+            pid_start: currentProcess.start,
+          })} RETURNING id`,
       }),
-      Result: Schema.Struct({ id: Schema.Number }),
-      execute: (build) =>
-        sql`INSERT INTO builds ${sql.insert({
-          ...build,
-          status: "running",
-          started_at: new Date().toISOString(),
-          pid: currentProcess.pid,
-          pid_start: currentProcess.start,
-        })} RETURNING id`,
-    })
-    const byId = SqlSchema.findOne({
-      Request: Schema.Number,
-      Result: BuildRow,
-      execute: (id) => sql`SELECT * FROM builds WHERE id = ${id}`,
-    })
-    const recent = SqlSchema.findAll({
-      Request: Schema.Struct({ profile: Schema.UndefinedOr(Schema.String), limit: Schema.Number }),
-      Result: BuildRow,
-      execute: ({ profile, limit }) =>
-        profile === undefined
-          ? sql`SELECT * FROM builds ORDER BY id DESC LIMIT ${limit}`
-          : sql`SELECT * FROM builds WHERE profile = ${profile} ORDER BY id DESC LIMIT ${limit}`,
-    })
-    const latestGood = SqlSchema.findOne({
-      Request: Schema.Struct({ profile: Schema.String, revisionHash: Schema.UndefinedOr(Schema.String) }),
-      Result: BuildRow,
-      execute: ({ profile, revisionHash }) =>
-        revisionHash === undefined
-          ? sql`SELECT * FROM builds WHERE profile = ${profile} AND status = 'succeeded' ORDER BY id DESC LIMIT 1`
-          : sql`SELECT * FROM builds WHERE profile = ${profile} AND revision_hash = ${revisionHash}
+    )
+    const byId = lazyQuery(() =>
+      SqlSchema.findOne({
+        Request: Schema.Number,
+        Result: BuildRow,
+        execute: (id) => sql`SELECT * FROM builds WHERE id = ${id}`,
+      }),
+    )
+    const recent = lazyQuery(() =>
+      SqlSchema.findAll({
+        Request: Schema.Struct({ profile: Schema.UndefinedOr(Schema.String), limit: Schema.Number }),
+        Result: BuildRow,
+        execute: ({ profile, limit }) =>
+          profile === undefined
+            ? sql`SELECT * FROM builds ORDER BY id DESC LIMIT ${limit}`
+            : sql`SELECT * FROM builds WHERE profile = ${profile} ORDER BY id DESC LIMIT ${limit}`,
+      }),
+    )
+    const latestGood = lazyQuery(() =>
+      SqlSchema.findOne({
+        Request: Schema.Struct({ profile: Schema.String, revisionHash: Schema.UndefinedOr(Schema.String) }),
+        Result: BuildRow,
+        execute: ({ profile, revisionHash }) =>
+          revisionHash === undefined
+            ? sql`SELECT * FROM builds WHERE profile = ${profile} AND status = 'succeeded' ORDER BY id DESC LIMIT 1`
+            : sql`SELECT * FROM builds WHERE profile = ${profile} AND revision_hash = ${revisionHash}
                 AND status = 'succeeded' ORDER BY id DESC LIMIT 1`,
-    })
-    const ofImage = SqlSchema.findAll({
-      Request: Schema.String,
-      Result: BuildRow,
-      execute: (imageKey) =>
-        sql`SELECT * FROM builds WHERE image_key = ${imageKey} AND status = 'succeeded' AND cache_hit = 0
-            ORDER BY id DESC LIMIT 20`,
-    })
-    const reusesOfImage = SqlSchema.single({
-      Request: Schema.String,
-      Result: Schema.Struct({ count: Schema.Number }),
-      execute: (imageKey) =>
-        sql`SELECT COUNT(*) AS count FROM builds
-            WHERE image_key = ${imageKey} AND status = 'succeeded' AND cache_hit = 1`,
-    })
-    const keysOf = SqlSchema.findAll({
-      Request: Schema.Struct({
-        profile: Schema.String,
-        column: Schema.Literal("builder_key", "overlay_key", "image_key", "artifacts_key"),
       }),
-      Result: Schema.Struct({ key: Schema.String }),
-      execute: ({ profile, column }) =>
-        sql`SELECT ${sql(column)} AS key FROM builds
+    )
+    const ofImage = lazyQuery(() =>
+      SqlSchema.findAll({
+        Request: Schema.String,
+        Result: BuildRow,
+        execute: (imageKey) =>
+          sql`SELECT * FROM builds WHERE image_key = ${imageKey} AND status = 'succeeded' AND cache_hit = 0
+            ORDER BY id DESC LIMIT 20`,
+      }),
+    )
+    const reusesOfImage = lazyQuery(() =>
+      SqlSchema.single({
+        Request: Schema.String,
+        Result: Schema.Struct({ count: Schema.Number }),
+        execute: (imageKey) =>
+          sql`SELECT COUNT(*) AS count FROM builds
+            WHERE image_key = ${imageKey} AND status = 'succeeded' AND cache_hit = 1`,
+      }),
+    )
+    const keysOf = lazyQuery(() =>
+      SqlSchema.findAll({
+        Request: Schema.Struct({
+          profile: Schema.String,
+          column: Schema.Literal("builder_key", "overlay_key", "image_key", "artifacts_key"),
+        }),
+        Result: Schema.Struct({ key: Schema.String }),
+        execute: ({ profile, column }) =>
+          sql`SELECT ${sql(column)} AS key FROM builds
             WHERE profile = ${profile} AND ${sql(column)} IS NOT NULL
             GROUP BY ${sql(column)} ORDER BY MAX(id) DESC LIMIT 50`,
-    })
+      }),
+    )
     return {
       /** Records a build as running, owned by this process; returns its id. */
       start: (build: NewBuild) =>

@@ -1,6 +1,7 @@
 import { SqlClient, SqlSchema } from "@effect/sql"
 import { Effect, Option, Schema } from "effect"
 import { sqlFailure } from "./database.js"
+import { lazyQuery } from "./lazyQuery.js"
 
 /** An Image Builder in the store, as its row reads. `path` is relative to the store. */
 export const BuilderRow = Schema.Struct({
@@ -82,53 +83,67 @@ export class BuilderRecords extends Effect.Service<BuilderRecords>()("owrt/Build
   accessors: true,
   effect: Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
-    const byKey = SqlSchema.findOne({
-      Request: Schema.String,
-      Result: BuilderRow,
-      execute: (key) => sql`SELECT * FROM builders WHERE key = ${key}`,
-    })
-    const all = SqlSchema.findAll({
-      Request: Schema.Void,
-      Result: BuilderRow,
-      execute: () => sql`SELECT * FROM builders ORDER BY release, target, created_at`,
-    })
-    const withoutStorePath = SqlSchema.findAll({
-      Request: Schema.Void,
-      Result: BuilderRow,
-      execute: () =>
-        sql`SELECT b.* FROM builders b LEFT JOIN store_paths s ON s.key = b.key WHERE s.key IS NULL`,
-    })
-    const references = SqlSchema.findOne({
-      Request: Schema.String,
-      Result: Schema.Struct({ n: Schema.Number }),
-      execute: (key) => sql`SELECT COUNT(*) AS n FROM builds WHERE builder_key = ${key}`,
-    })
-    const resolution = SqlSchema.findOne({
-      Request: Schema.Struct({
-        upstream: Schema.String,
-        release: Schema.String,
-        target: Schema.String,
-        anyUpstream: Schema.Boolean,
+    const byKey = lazyQuery(() =>
+      SqlSchema.findOne({
+        Request: Schema.String,
+        Result: BuilderRow,
+        execute: (key) => sql`SELECT * FROM builders WHERE key = ${key}`,
       }),
-      Result: ResolutionRow,
-      execute: ({ upstream, release, target, anyUpstream }) =>
-        sql`SELECT * FROM upstream_resolutions
+    )
+    const all = lazyQuery(() =>
+      SqlSchema.findAll({
+        Request: Schema.Void,
+        Result: BuilderRow,
+        execute: () => sql`SELECT * FROM builders ORDER BY release, target, created_at`,
+      }),
+    )
+    const withoutStorePath = lazyQuery(() =>
+      SqlSchema.findAll({
+        Request: Schema.Void,
+        Result: BuilderRow,
+        execute: () =>
+          sql`SELECT b.* FROM builders b LEFT JOIN store_paths s ON s.key = b.key WHERE s.key IS NULL`,
+      }),
+    )
+    const references = lazyQuery(() =>
+      SqlSchema.findOne({
+        Request: Schema.String,
+        Result: Schema.Struct({ n: Schema.Number }),
+        execute: (key) => sql`SELECT COUNT(*) AS n FROM builds WHERE builder_key = ${key}`,
+      }),
+    )
+    const resolution = lazyQuery(() =>
+      SqlSchema.findOne({
+        Request: Schema.Struct({
+          upstream: Schema.String,
+          release: Schema.String,
+          target: Schema.String,
+          anyUpstream: Schema.Boolean,
+        }),
+        Result: ResolutionRow,
+        execute: ({ upstream, release, target, anyUpstream }) =>
+          sql`SELECT * FROM upstream_resolutions
             WHERE release = ${release} AND target = ${target}
               AND (upstream = ${upstream} OR ${anyUpstream ? 1 : 0})
             ORDER BY (upstream = ${upstream}) DESC, resolved_at DESC LIMIT 1`,
-    })
-    const resolutions = SqlSchema.findAll({
-      Request: Schema.Struct({ upstream: Schema.String, release: Schema.String, target: Schema.String }),
-      Result: ResolutionRow,
-      execute: ({ upstream, release, target }) =>
-        sql`SELECT * FROM upstream_resolutions WHERE release = ${release} AND target = ${target}
+      }),
+    )
+    const resolutions = lazyQuery(() =>
+      SqlSchema.findAll({
+        Request: Schema.Struct({ upstream: Schema.String, release: Schema.String, target: Schema.String }),
+        Result: ResolutionRow,
+        execute: ({ upstream, release, target }) =>
+          sql`SELECT * FROM upstream_resolutions WHERE release = ${release} AND target = ${target}
             ORDER BY (upstream = ${upstream}) DESC, resolved_at DESC`,
-    })
-    const info = SqlSchema.findOne({
-      Request: Schema.String,
-      Result: Schema.Struct({ info: Schema.String }),
-      execute: (key) => sql`SELECT info FROM builder_info WHERE builder_key = ${key}`,
-    })
+      }),
+    )
+    const info = lazyQuery(() =>
+      SqlSchema.findOne({
+        Request: Schema.String,
+        Result: Schema.Struct({ info: Schema.String }),
+        execute: (key) => sql`SELECT info FROM builder_info WHERE builder_key = ${key}`,
+      }),
+    )
     return {
       /** A builder's `make info` as kept (JSON; the image domain decodes it with its Schema). */
       info: (key: string) =>

@@ -4,6 +4,7 @@ import { Effect, Option, Schema } from "effect"
 import { currentProcess, holderAlive } from "../process/processIdentity.js"
 import type { Requester } from "./buildRecords.js"
 import { sqlFailure } from "./database.js"
+import { lazyQuery } from "./lazyQuery.js"
 
 /*
  * Every flash, dry runs and refusals included: what was written where, by whom, and how it ended. A card
@@ -122,51 +123,59 @@ export class FlashRecords extends Effect.Service<FlashRecords>()("owrt/FlashReco
   accessors: true,
   effect: Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
-    const inserted = SqlSchema.findAll({
-      Request: FlashRow.pipe(
-        Schema.omit(
-          "id",
-          "image_sha256",
-          "error_code",
-          "error_message",
-          "first_bad_offset",
-          "bad_bytes",
-          "write_ms",
-          "verify_ms",
-          "finished_at",
+    const inserted = lazyQuery(() =>
+      SqlSchema.findAll({
+        Request: FlashRow.pipe(
+          Schema.omit(
+            "id",
+            "image_sha256",
+            "error_code",
+            "error_message",
+            "first_bad_offset",
+            "bad_bytes",
+            "write_ms",
+            "verify_ms",
+            "finished_at",
+          ),
         ),
-      ),
-      Result: Schema.Struct({ id: Schema.Number }),
-      execute: (row) => sql`INSERT INTO flashes ${sql.insert(row)} RETURNING id`,
-    })
-    const suspects = SqlSchema.findAll({
-      Request: Schema.UndefinedOr(Schema.String),
-      Result: SuspectCardRow,
-      execute: (serial) =>
-        serial === undefined
-          ? sql`SELECT * FROM suspect_cards ORDER BY id DESC`
-          : sql`SELECT * FROM suspect_cards WHERE serial = ${serial} ORDER BY id`,
-    })
-    const recent = SqlSchema.findAll({
-      Request: Schema.Number,
-      Result: FlashRow,
-      execute: (limit) => sql`SELECT * FROM flashes ORDER BY id DESC LIMIT ${limit}`,
-    })
-    const lastWrite = SqlSchema.findOne({
-      Request: Schema.Struct({
-        before: Schema.Number,
-        path: Schema.String,
-        serial: Schema.UndefinedOr(Schema.String),
-        sizeBytes: Schema.Number,
+        Result: Schema.Struct({ id: Schema.Number }),
+        execute: (row) => sql`INSERT INTO flashes ${sql.insert(row)} RETURNING id`,
       }),
-      Result: FlashRow,
-      // A card is known by its serial where the system reports one, else by its device node.
-      execute: ({ before, path, serial, sizeBytes }) =>
-        sql`SELECT * FROM flashes WHERE id < ${before} AND mode = 'write'
+    )
+    const suspects = lazyQuery(() =>
+      SqlSchema.findAll({
+        Request: Schema.UndefinedOr(Schema.String),
+        Result: SuspectCardRow,
+        execute: (serial) =>
+          serial === undefined
+            ? sql`SELECT * FROM suspect_cards ORDER BY id DESC`
+            : sql`SELECT * FROM suspect_cards WHERE serial = ${serial} ORDER BY id`,
+      }),
+    )
+    const recent = lazyQuery(() =>
+      SqlSchema.findAll({
+        Request: Schema.Number,
+        Result: FlashRow,
+        execute: (limit) => sql`SELECT * FROM flashes ORDER BY id DESC LIMIT ${limit}`,
+      }),
+    )
+    const lastWrite = lazyQuery(() =>
+      SqlSchema.findOne({
+        Request: Schema.Struct({
+          before: Schema.Number,
+          path: Schema.String,
+          serial: Schema.UndefinedOr(Schema.String),
+          sizeBytes: Schema.Number,
+        }),
+        Result: FlashRow,
+        // A card is known by its serial where the system reports one, else by its device node.
+        execute: ({ before, path, serial, sizeBytes }) =>
+          sql`SELECT * FROM flashes WHERE id < ${before} AND mode = 'write'
             AND status NOT IN ('planned', 'refused') AND device_bytes = ${sizeBytes}
             AND ${serial === undefined ? sql`device_serial IS NULL AND device_path = ${path}` : sql`device_serial = ${serial}`}
             ORDER BY id DESC LIMIT 1`,
-    })
+      }),
+    )
     return {
       /** The last write (one that reached the card) to this card before flash `before`, if any is recorded. */
       lastWriteTo: (card: {

@@ -1,6 +1,7 @@
 import { SqlClient, SqlSchema } from "@effect/sql"
 import { Effect, Schema } from "effect"
 import { sqlFailure } from "./database.js"
+import { lazyQuery } from "./lazyQuery.js"
 
 /*
  * OTA: the releases this owrt published (`owrt publish`), and the devices `owrt ota serve` heard from —
@@ -39,21 +40,27 @@ export class OtaRecords extends Effect.Service<OtaRecords>()("owrt/OtaRecords", 
   accessors: true,
   effect: Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
-    const devices = SqlSchema.findAll({
-      Request: Schema.Void,
-      Result: OtaDeviceRow,
-      execute: () => sql`SELECT * FROM ota_devices ORDER BY device`,
-    })
-    const releases = SqlSchema.findAll({
-      Request: Schema.Void,
-      Result: OtaReleaseRow,
-      execute: () => sql`SELECT * FROM ota_releases ORDER BY device, published_at`,
-    })
-    const releasesOf = SqlSchema.findAll({
-      Request: Schema.String,
-      Result: OtaReleaseRow,
-      execute: (repository) => sql`SELECT * FROM ota_releases WHERE repository = ${repository}`,
-    })
+    const devices = lazyQuery(() =>
+      SqlSchema.findAll({
+        Request: Schema.Void,
+        Result: OtaDeviceRow,
+        execute: () => sql`SELECT * FROM ota_devices ORDER BY device`,
+      }),
+    )
+    const releases = lazyQuery(() =>
+      SqlSchema.findAll({
+        Request: Schema.Void,
+        Result: OtaReleaseRow,
+        execute: () => sql`SELECT * FROM ota_releases ORDER BY device, published_at`,
+      }),
+    )
+    const releasesOf = lazyQuery(() =>
+      SqlSchema.findAll({
+        Request: Schema.String,
+        Result: OtaReleaseRow,
+        execute: (repository) => sql`SELECT * FROM ota_releases WHERE repository = ${repository}`,
+      }),
+    )
     return {
       recordRelease: (row: OtaReleaseRow) =>
         sql`INSERT OR IGNORE INTO ota_releases ${sql.insert(row)}`.pipe(

@@ -1,6 +1,7 @@
 import { SqlClient, SqlSchema } from "@effect/sql"
 import { Effect, Option, Schema } from "effect"
 import { sqlFailure } from "./database.js"
+import { lazyQuery } from "./lazyQuery.js"
 
 /**
  * The `package_checks` table: package selections whose manifest was already checked against the
@@ -10,11 +11,13 @@ export class PackageCheckRecords extends Effect.Service<PackageCheckRecords>()("
   accessors: true,
   effect: Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
-    const byKey = SqlSchema.findOne({
-      Request: Schema.String,
-      Result: Schema.Struct({ key: Schema.String }),
-      execute: (key) => sql`SELECT key FROM package_checks WHERE key = ${key}`,
-    })
+    const byKey = lazyQuery(() =>
+      SqlSchema.findOne({
+        Request: Schema.String,
+        Result: Schema.Struct({ key: Schema.String }),
+        execute: (key) => sql`SELECT key FROM package_checks WHERE key = ${key}`,
+      }),
+    )
     return {
       checked: (key: string) => byKey(key).pipe(Effect.map(Option.isSome), sqlFailure("read package checks")),
       record: (key: string, manifest: string) =>

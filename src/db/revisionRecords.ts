@@ -1,6 +1,7 @@
 import { SqlClient, SqlSchema } from "@effect/sql"
 import { Context, Effect, Layer, Option, Schema } from "effect"
 import { type DatabaseFailure, sqlFailure } from "./database.js"
+import { lazyQuery } from "./lazyQuery.js"
 
 /** A profile revision as the database knows it. */
 export interface RevisionRecord {
@@ -61,39 +62,49 @@ export const revisionRecordsLayer = Layer.effect(
   RevisionRecords,
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
-    const find = SqlSchema.findOne({
-      Request: Schema.Struct({ profile: Schema.String, hash: Schema.String }),
-      Result: Row,
-      execute: ({ profile, hash }) =>
-        sql`SELECT profile, seq, hash, source, first_seen FROM profile_revisions
+    const find = lazyQuery(() =>
+      SqlSchema.findOne({
+        Request: Schema.Struct({ profile: Schema.String, hash: Schema.String }),
+        Result: Row,
+        execute: ({ profile, hash }) =>
+          sql`SELECT profile, seq, hash, source, first_seen FROM profile_revisions
             WHERE profile = ${profile} AND hash = ${hash}`,
-    })
-    const all = SqlSchema.findAll({
-      Request: Schema.Void,
-      Result: Row,
-      execute: () => sql`SELECT profile, seq, hash, source, first_seen FROM profile_revisions`,
-    })
-    const ofProfile = SqlSchema.findAll({
-      Request: Schema.String,
-      Result: Row,
-      execute: (profile) =>
-        sql`SELECT profile, seq, hash, source, first_seen FROM profile_revisions
+      }),
+    )
+    const all = lazyQuery(() =>
+      SqlSchema.findAll({
+        Request: Schema.Void,
+        Result: Row,
+        execute: () => sql`SELECT profile, seq, hash, source, first_seen FROM profile_revisions`,
+      }),
+    )
+    const ofProfile = lazyQuery(() =>
+      SqlSchema.findAll({
+        Request: Schema.String,
+        Result: Row,
+        execute: (profile) =>
+          sql`SELECT profile, seq, hash, source, first_seen FROM profile_revisions
             WHERE profile = ${profile} ORDER BY seq`,
-    })
-    const bySeq = SqlSchema.findOne({
-      Request: Schema.Struct({ profile: Schema.String, seq: Schema.Number }),
-      Result: RowWithCanonical,
-      execute: ({ profile, seq }) =>
-        sql`SELECT * FROM profile_revisions WHERE profile = ${profile} AND seq = ${seq}`,
-    })
-    const byHashPrefix = SqlSchema.findAll({
-      Request: Schema.Struct({ profile: Schema.String, prefix: Schema.String }),
-      Result: RowWithCanonical,
-      execute: ({ profile, prefix }) =>
-        sql`SELECT * FROM profile_revisions
+      }),
+    )
+    const bySeq = lazyQuery(() =>
+      SqlSchema.findOne({
+        Request: Schema.Struct({ profile: Schema.String, seq: Schema.Number }),
+        Result: RowWithCanonical,
+        execute: ({ profile, seq }) =>
+          sql`SELECT * FROM profile_revisions WHERE profile = ${profile} AND seq = ${seq}`,
+      }),
+    )
+    const byHashPrefix = lazyQuery(() =>
+      SqlSchema.findAll({
+        Request: Schema.Struct({ profile: Schema.String, prefix: Schema.String }),
+        Result: RowWithCanonical,
+        execute: ({ profile, prefix }) =>
+          sql`SELECT * FROM profile_revisions
             WHERE profile = ${profile} AND substr(hash, 1, ${prefix.length}) = ${prefix}
             ORDER BY seq`,
-    })
+      }),
+    )
     return {
       record: (revision) =>
         Effect.gen(function* () {

@@ -2,6 +2,7 @@ import { SqlClient, SqlSchema } from "@effect/sql"
 import { Effect, Option, Schema } from "effect"
 import { type Canonical, canonicalJson } from "../text/canonicalJson.js"
 import { sqlFailure } from "./database.js"
+import { lazyQuery } from "./lazyQuery.js"
 
 /** A node output in the store, as its row reads. Only a valid row makes a path reusable. */
 export const StorePathRow = Schema.Struct({
@@ -42,27 +43,35 @@ export class StorePathRecords extends Effect.Service<StorePathRecords>()("owrt/S
   accessors: true,
   effect: Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
-    const byKey = SqlSchema.findOne({
-      Request: Schema.String,
-      Result: StorePathRow,
-      execute: (key) => sql`SELECT * FROM store_paths WHERE key = ${key}`,
-    })
-    const all = SqlSchema.findAll({
-      Request: Schema.Void,
-      Result: StorePathRow,
-      execute: () => sql`SELECT * FROM store_paths ORDER BY created_at, key`,
-    })
+    const byKey = lazyQuery(() =>
+      SqlSchema.findOne({
+        Request: Schema.String,
+        Result: StorePathRow,
+        execute: (key) => sql`SELECT * FROM store_paths WHERE key = ${key}`,
+      }),
+    )
+    const all = lazyQuery(() =>
+      SqlSchema.findAll({
+        Request: Schema.Void,
+        Result: StorePathRow,
+        execute: () => sql`SELECT * FROM store_paths ORDER BY created_at, key`,
+      }),
+    )
     // Lookups read only key and name: a builder's listing alone is megabytes of JSON.
-    const validByKey = SqlSchema.findOne({
-      Request: Schema.String,
-      Result: ValidStorePath,
-      execute: (key) => sql`SELECT key, kind, name FROM store_paths WHERE key = ${key} AND valid = 1`,
-    })
-    const allValid = SqlSchema.findAll({
-      Request: Schema.Void,
-      Result: ValidStorePath,
-      execute: () => sql`SELECT key, kind, name FROM store_paths WHERE valid = 1`,
-    })
+    const validByKey = lazyQuery(() =>
+      SqlSchema.findOne({
+        Request: Schema.String,
+        Result: ValidStorePath,
+        execute: (key) => sql`SELECT key, kind, name FROM store_paths WHERE key = ${key} AND valid = 1`,
+      }),
+    )
+    const allValid = lazyQuery(() =>
+      SqlSchema.findAll({
+        Request: Schema.Void,
+        Result: ValidStorePath,
+        execute: () => sql`SELECT key, kind, name FROM store_paths WHERE valid = 1`,
+      }),
+    )
     return {
       findValid: (key: string) =>
         validByKey(key).pipe(Effect.map(Option.getOrUndefined), sqlFailure("read store path")),

@@ -4,6 +4,7 @@ import { SqlClient, SqlSchema } from "@effect/sql"
 import { Context, Effect, Either, Layer, Schema } from "effect"
 import { AppConfig } from "../config/appConfig.js"
 import type { DatabaseFailure } from "../db/database.js"
+import { lazyQuery } from "../db/lazyQuery.js"
 import { type RevisionRecord, RevisionRecords } from "../db/revisionRecords.js"
 import {
   type GitError,
@@ -169,11 +170,13 @@ export const profileRepositoryLayer = Layer.effect(
     // digest of a file's text, so it stays right however often files change under a long-running process.
     // A row is decoded when its digest is first asked for: the table keeps every version of every file.
     let cachedDocuments: Map<string, ProfileDocument | string> | undefined
-    const documentRows = SqlSchema.findAll({
-      Request: Schema.Void,
-      Result: Schema.Struct({ digest: Schema.String, document: Schema.String }),
-      execute: () => sql`SELECT digest, document FROM profile_documents`,
-    })
+    const documentRows = lazyQuery(() =>
+      SqlSchema.findAll({
+        Request: Schema.Void,
+        Result: Schema.Struct({ digest: Schema.String, document: Schema.String }),
+        execute: () => sql`SELECT digest, document FROM profile_documents`,
+      }),
+    )
     const documentCache: DocumentCache = {
       get: (digest) =>
         Effect.gen(function* () {
