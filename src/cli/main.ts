@@ -4,7 +4,7 @@ import * as ValidationError from "@effect/cli/ValidationError"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as NodePath from "@effect/platform-node/NodePath"
 import * as NodeTerminal from "@effect/platform-node/NodeTerminal"
-import { Cause, Effect, Exit, Fiber, Layer, Option } from "effect"
+import { Cause, type Console, Context, Effect, Exit, Fiber, Layer, Option } from "effect"
 import { describeCause, type ErrorReport, ExitCode, isOwrtError, toErrorReport } from "../errors.js"
 import { killChildGroups } from "../process/childGroups.js"
 import { owrtVersion } from "../version.js"
@@ -26,6 +26,9 @@ import { serveCommand } from "./commands/serveCommand.js"
 import { storeCommand } from "./commands/storeCommand.js"
 import { commandShape } from "./commandTree.js"
 import { helpRequested, renderHelp, stdoutHelpStyle } from "./help.js"
+
+/** The console a command prints with: stdout and stderr, or with `--json` everything on stderr. */
+class CommandConsole extends Context.Tag("owrt/cli/CommandConsole")<CommandConsole, Console.Console>() {}
 
 const root = Command.make("owrt").pipe(
   Command.withDescription("Declarative, content-addressed builds of OpenWrt firmware"),
@@ -49,6 +52,11 @@ const root = Command.make("owrt").pipe(
     workersCommand,
     jobsCommand,
   ]),
+  // The commands print with the console of the mode (see withCliConsole), not the one that hides
+  // @effect/cli's own parse errors.
+  Command.transformHandler((handler) =>
+    Effect.flatMap(CommandConsole, (console) => Effect.withConsole(handler, console)),
+  ),
 )
 
 const cli = Command.run(root, { name: "owrt", version: owrtVersion })
@@ -65,17 +73,19 @@ const stripAnsi = (text: string) => text.replace(ansiEscape, "")
 
 /**
  * @effect/cli explains its own parse errors on the console's `error`; `finish` reports them instead, in
- * owrt's format (and as the JSON document with `--json`). In `--json` mode stdout carries exactly one JSON
- * document, so anything else printed goes to stderr.
+ * owrt's format (and as the JSON document with `--json`), so outside a command's handler `error` prints
+ * nothing. In `--json` mode stdout carries exactly one JSON document, so anything else printed goes to stderr.
  */
 const withCliConsole = <A, E, R>(json: boolean, program: Effect.Effect<A, E, R>) =>
-  Effect.flatMap(Effect.console, (console) =>
-    Effect.withConsole(program, {
-      ...console,
+  Effect.flatMap(Effect.console, (console) => {
+    const commandConsole: Console.Console = json
+      ? { ...console, log: console.error, info: console.error, debug: console.error }
+      : console
+    return Effect.withConsole(Effect.provideService(program, CommandConsole, commandConsole), {
+      ...commandConsole,
       error: () => Effect.void,
-      ...(json ? { log: console.error, info: console.error, debug: console.error } : {}),
-    }),
-  )
+    })
+  })
 
 const report = (json: boolean, error: ErrorReport, humanPrinted = false) => {
   if (json) process.stdout.write(`${JSON.stringify({ error })}\n`)

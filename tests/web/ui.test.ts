@@ -2,7 +2,7 @@ import { createHash } from "node:crypto"
 import { existsSync, mkdirSync, readFileSync } from "node:fs"
 import { join } from "node:path"
 import { type Browser, chromium, type Page } from "playwright-core"
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest"
 import { repoRoot } from "../helpers/cli.js"
 import { ap, type ServeProcess, servedProject, startServe } from "./serveProcess.js"
 
@@ -96,6 +96,10 @@ describe.skipIf(!existsSync(chromiumPath))("owrt serve: the web UI in a real bro
     // With flashing on, but no card image stored and no device allowed: the page says both.
     const flashing = await startServe(["--allow-flash"], { cwd: project.dir, env: project.env })
     try {
+      // The operator is told, on stderr, that web clients may flash.
+      await vi.waitFor(() =>
+        expect(flashing.stderr()).toContain("flashing is enabled for web clients (flash.allowDevices only)"),
+      )
       await page.goto(`${flashing.url}/#/flash`)
       await page.getByRole("heading", { level: 1, name: "Flash a card" }).waitFor()
       const text = await mainText()
