@@ -565,13 +565,19 @@ export class PackageSelectionError extends Data.TaggedError("PackageSelectionErr
   readonly detail: string
   /** The build record whose log holds make's full output. */
   readonly buildId?: number | undefined
+  /** Package feeds the package manager left out (a signature that did not verify, a download that failed). */
+  readonly feedsLeftOut?: ReadonlyArray<string> | undefined
 }> {
   readonly code = "package_selection_invalid"
   readonly exitCode = ExitCode.buildFailed
   override get message(): string {
     const reasons = this.problems.map(describePackageProblem).join("; ")
+    const feeds =
+      this.feedsLeftOut === undefined || this.feedsLeftOut.length === 0
+        ? ""
+        : `; package feeds left out: ${this.feedsLeftOut.join("; ")}`
     const log = this.buildId === undefined ? "" : ` (full log: owrt builds log ${this.buildId})`
-    return `profile ${this.profile}: impossible package selection: ${reasons || this.detail}${log}`
+    return `profile ${this.profile}: impossible package selection: ${reasons || this.detail}${feeds}${log}`
   }
 }
 

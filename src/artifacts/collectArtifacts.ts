@@ -46,6 +46,14 @@ export const ArtifactsManifestSchema = Schema.Struct({
     packages: Schema.Array(Schema.String),
     disabledServices: Schema.Array(Schema.String),
     rootfsSize: Schema.NullOr(Schema.Number),
+    /** The package feeds (and keys) added to the builder's; absent when the profile has none. */
+    repositories: Schema.optional(
+      Schema.Struct({
+        mode: Schema.Literal("append", "replace"),
+        feeds: Schema.Array(Schema.Struct({ name: Schema.String, url: Schema.String })),
+        keys: Schema.Array(Schema.String),
+      }),
+    ),
   }),
   builder: Schema.Struct({
     key: Schema.String,

@@ -8,7 +8,9 @@ import { applyPackageChanges } from "./packageChanges.js"
  * An ASU request becomes an owrt profile (asu-api.md §7): release, target and the canonical device;
  * packages after the package changes table, and with `diff_packages` every default not requested removed
  * with `-name`; `defaults` as the first-boot script /etc/uci-defaults/99-asu-defaults; `rootfs_size_mb`
- * as rootfs_size; `filesystem`; `image_name: "{manifest_hash}"`, so the images are named as upstream names them. The profile is realized like any other, so its keys are a profile's keys:
+ * as rootfs_size; `filesystem`; `image_name: "{manifest_hash}"`, so the images are named as upstream names them;
+ * `repositories` (allowed ones only), `repositories_mode` and `repository_keys` as the profile's feeds. The
+ * profile is realized like any other, so its keys are a profile's keys:
  * the same document as a working-tree profile of the same id is the same build.
  */
 
@@ -59,6 +61,14 @@ export const compileRequest = (
     ...(request.filesystem === null ? {} : { filesystem: request.filesystem }),
     // Upstream names ASU images with the package hash (EXTRA_IMAGE_NAME).
     image_name: manifestHashPlaceholder,
+    // The request's feeds (already checked against the allow-list), in the order sent, and their keys.
+    ...(Object.keys(request.repositories).length === 0 && request.repository_keys.length === 0
+      ? {}
+      : {
+          repositories: Object.entries(request.repositories).map(([name, url]) => ({ name, url })),
+          repositories_mode: request.repositories_mode,
+          repository_keys: request.repository_keys,
+        }),
   }
   const text = `${JSON.stringify(document, null, 2)}\n`
   return { id: `asu-${sha256Hex(text).slice(0, 16)}`, text, buildPackages }

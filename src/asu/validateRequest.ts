@@ -1,11 +1,14 @@
-import { Effect } from "effect"
+import { Effect, Schema } from "effect"
 import type { AppConfig } from "../config/appConfig.js"
 import { AsuRequestRejectedError, type DownloadError } from "../errors.js"
+import { RepositoryKey } from "../profile/profileSchema.js"
 import { AsuSettingsRef, isRepositoryAllowed } from "./asuSettings.js"
 import type { BuildRequest } from "./buildRequest.js"
 import { branchOf } from "./packageChanges.js"
 import { resolveDeviceProfile } from "./resolveDeviceProfile.js"
 import { supportedBranches, supportedVersions, upstreamProfiles, upstreamTargets } from "./upstreamCatalog.js"
+
+const isRepositoryKey = (key: string): boolean => Schema.is(RepositoryKey)(key)
 
 const reject = (detail: string) => Effect.fail(new AsuRequestRejectedError({ detail }))
 
@@ -26,9 +29,12 @@ export const validateRequest = (
         return yield* reject(`Repository not allowed: ${url}`)
       }
     }
-    // Not built yet: refused plainly, rather than built without the repositories the client asked for.
-    if (Object.keys(request.repositories).length > 0 || request.repository_keys.length > 0) {
-      return yield* reject("Custom repositories are not supported by this server yet")
+    for (const key of request.repository_keys) {
+      if (!isRepositoryKey(key)) {
+        return yield* reject(
+          `Invalid repository key: ${key.slice(0, 24)}${key.length > 24 ? "…" : ""} (a usign public key or a PEM public key)`,
+        )
+      }
     }
     if (request.distro !== "openwrt") return yield* reject(`Unsupported distro: ${request.distro}`)
     if (!supportedBranches().includes(branchOf(request.version))) {

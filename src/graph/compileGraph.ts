@@ -191,6 +191,7 @@ export const compileGraph = (
       rootfsSize: p.rootfs_size,
       ...(p.filesystem === undefined ? {} : { filesystem: p.filesystem }),
       ...(p.image_name === undefined ? {} : { imageName: p.image_name }),
+      ...(p.repositories === undefined ? {} : { repositories: p.repositories }),
       profile: p.id,
       revision: revision.hash,
     }
@@ -214,6 +215,7 @@ export const compileGraph = (
         packages: params.packages,
         disabledServices: params.disabledServices,
         rootfsSize: params.rootfsSize,
+        ...(params.repositories === undefined ? {} : { repositories: params.repositories }),
       },
       builder: {
         key: builder.key,

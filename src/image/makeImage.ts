@@ -16,6 +16,7 @@ import { nodeKey } from "../store/nodeKey.js"
 import type { TreeFile } from "../store/treeDigest.js"
 import type { BuilderInfo } from "./builderInfo.js"
 import { makeBuilderInstance, runMake } from "./builderInstance.js"
+import { type CustomRepositories, writeCustomRepositories } from "./customRepositories.js"
 import { suggestDevices } from "./deviceSuggestion.js"
 import { readPackageIndexSync, suggestPackage } from "./packageIndex.js"
 import { manifestHash } from "./packageManifest.js"
@@ -45,6 +46,8 @@ export interface MakeImageParams {
   readonly filesystem?: string | undefined
   /** EXTRA_IMAGE_NAME, `{manifest_hash}` replaced at build time; absent when the profile does not set it. */
   readonly imageName?: string | undefined
+  /** Package feeds added to the builder's, and their keys; absent when the profile has none. */
+  readonly repositories?: CustomRepositories | undefined
   /** The build marker names these, so they are part of what the image contains. */
   readonly profile: string
   readonly revision: string
@@ -57,6 +60,8 @@ export const packageSelectionKey = (params: MakeImageParams) =>
     builderKey: params.builderKey,
     device: params.device,
     packages: params.packages,
+    // Other feeds offer other packages: a selection checked with them says nothing about one without.
+    ...(params.repositories === undefined ? {} : { repositories: params.repositories }),
   })
 
 /** Where the build marker goes in the image: traceable from a running device or a flashed card. */
@@ -85,6 +90,18 @@ const ProfilesJson = Schema.Struct({
     }),
   }),
 })
+
+/** What opkg says when it leaves a feed out: the feed's packages are then unknown. */
+export const feedsLeftOut = (output: string): ReadonlyArray<string> => [
+  ...new Set(
+    lines(output).flatMap((line) => {
+      if (/Signature check failed/.test(line))
+        return ["a feed's signature did not verify with the builder's keys (is its key in repository_keys?)"]
+      const download = /Failed to download (\S+)/.exec(line)?.[1]?.replace(/,$/, "")
+      return download === undefined ? [] : [`could not download ${download}`]
+    }),
+  ),
+]
 
 const tail = (text: string, count = 25) => lines(text.trimEnd()).slice(-count).join("\n")
 
@@ -126,6 +143,13 @@ export const runMakeImage = (inputs: MakeImageInputs, output: string, work: stri
       catch: (cause) => new InternalError({ cause }),
     })
     const instance = yield* makeBuilderInstance(inputs.builderPath, work, inputs.makeEnv)
+    const repositories = params.repositories
+    if (repositories !== undefined) {
+      yield* Effect.try({
+        try: () => writeCustomRepositories(inputs.builderPath, instance.written, repositories),
+        catch: (cause) => new InternalError({ cause }),
+      })
+    }
     const binDir = join(output, "bin")
     let log = ""
     const record = (text: string) => {
@@ -176,6 +200,7 @@ export const runMakeImage = (inputs: MakeImageInputs, output: string, work: stri
             ),
             detail: redactSecrets(tail(result.output, 5), inputs.secrets),
             buildId: inputs.buildId,
+            feedsLeftOut: feedsLeftOut(result.output),
           })
         }
         return yield* new BuildFailedError({

@@ -224,6 +224,43 @@ const ImageName = Schema.String.pipe(
   Schema.maxLength(64, { message: (issue) => imageNameMessage(issue.actual) }),
 )
 
+/** A package feed added to the Image Builder's (repositories.conf `src/gz <name> <url>`, apk: the URL). */
+const repositoryMessage = (actual: unknown) =>
+  `\`${String(actual)}\` is not a feed: name (letters, digits, . _ -) and url (http:// or https://, no spaces)`
+export const Repository = Schema.Struct({
+  name: Schema.String.pipe(
+    Schema.pattern(/^[\w.-]+$/u, { message: (issue) => repositoryMessage(issue.actual) }),
+    Schema.maxLength(64, { message: (issue) => repositoryMessage(issue.actual) }),
+  ),
+  url: Schema.String.pipe(
+    Schema.pattern(/^https?:\/\/\S+$/u, { message: (issue) => repositoryMessage(issue.actual) }),
+    Schema.maxLength(2048, { message: (issue) => repositoryMessage(issue.actual) }),
+  ),
+})
+
+/** How a profile's feeds meet the builder's own: after them, or instead of its remote ones. */
+export const RepositoriesMode = Schema.Literal("append", "replace").annotations({
+  message: (issue) => `\`${String(issue.actual)}\` is not a repositories mode: append or replace`,
+})
+
+/**
+ * A feed's signing key: a usign public key (the base64 line of a `.pub` file: "Ed", key id, key) for opkg
+ * feeds, or a PEM public key for apk feeds.
+ */
+const isUsignKey = (text: string) => {
+  if (!/^[A-Za-z0-9+/]{56}$/.test(text)) return false
+  const bytes = Buffer.from(text, "base64")
+  return bytes.length === 42 && bytes[0] === 0x45 && bytes[1] === 0x64
+}
+const isPemKey = (text: string) =>
+  /^-----BEGIN PUBLIC KEY-----\r?\n[A-Za-z0-9+/=\r\n]+-----END PUBLIC KEY-----\s*$/.test(text)
+export const RepositoryKey = Schema.String.pipe(
+  Schema.filter((text) => isUsignKey(text.trim()) || isPemKey(text.trim()), {
+    message: () =>
+      "a repository key is a usign public key (the base64 line of its .pub file) or a PEM public key (apk)",
+  }),
+)
+
 /** A profile file as written, before `extends:` is applied. */
 const described = <S extends Schema.Schema.Any>(schema: S, description: string) =>
   Schema.optional(schema).annotations({ description })
@@ -267,6 +304,18 @@ export const ProfileDocument = Schema.Struct({
   image_name: described(
     ImageName,
     "Added to the image file names (EXTRA_IMAGE_NAME); {manifest_hash} stands for the first 12 hex digits of the SHA-256 of the sorted package names of the image's manifest, as ASU names its images",
+  ),
+  repositories: described(
+    Schema.Array(Repository),
+    "Package feeds added to the builder's (opkg: src/gz name url; apk: the url); merged by name with the parents'",
+  ),
+  repositories_mode: described(
+    RepositoriesMode,
+    "append (default): the feeds come after the builder's own; replace: instead of its remote feeds (its local packages/ stays)",
+  ),
+  repository_keys: described(
+    Schema.Array(RepositoryKey),
+    "Keys the feeds are signed with: usign public keys (base64) or PEM keys (apk), put in the builder's keys/",
   ),
   tags: described(Schema.Array(Tag), "Tags for selecting profiles (owrt realize --tag T)"),
   secrets: described(

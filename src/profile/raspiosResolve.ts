@@ -16,7 +16,16 @@ import { at, fail, type Layer } from "./resolveProfile.js"
  */
 
 /** OpenWrt fields a raspios profile cannot use (the image is not made by the Image Builder). */
-const openwrtOnlyFields = ["release", "target", "device", "rootfs_size", "disabled_services"] as const
+const openwrtOnlyFields = [
+  "release",
+  "target",
+  "device",
+  "rootfs_size",
+  "disabled_services",
+  "repositories",
+  "repositories_mode",
+  "repository_keys",
+] as const
 
 type Doc = ProfileDocument
 type Mutable<T> = { -readonly [K in keyof T]: T[K] }

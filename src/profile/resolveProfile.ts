@@ -69,6 +69,16 @@ export const ResolvedProfile = Schema.Struct({
   image_name: Schema.optional(Schema.String).annotations({
     description: "EXTRA_IMAGE_NAME; absent when not set (so existing revisions keep their hash)",
   }),
+  repositories: Schema.optional(
+    Schema.Struct({
+      mode: Schema.Literal("append", "replace"),
+      feeds: Schema.Array(Schema.Struct({ name: Schema.String, url: Schema.String })),
+      keys: Schema.Array(Schema.String),
+    }),
+  ).annotations({
+    description:
+      "Package feeds added to the builder's, and their keys; absent when none (existing revisions keep their hash)",
+  }),
   tags: Schema.Array(Schema.String),
   secrets: Schema.Record({ key: Schema.String, value: Schema.String }).annotations({
     description: "Secret name → reference (env:NAME or file:PATH); never a value",
@@ -314,6 +324,9 @@ export const makeProfileResolver = (
       let rootfsSize: number | undefined
       let filesystem: string | undefined
       let imageName: string | undefined
+      let repositoriesMode: "append" | "replace" | undefined
+      const feeds = new Map<string, string>()
+      const repositoryKeys = new Set<string>()
       const packageSequence: Array<string> = []
       const overlayDirs: Array<{ dir: string; layer: Layer }> = []
       const files = new Map<
@@ -341,6 +354,9 @@ export const makeProfileResolver = (
         if (doc.rootfs_size !== undefined) rootfsSize = doc.rootfs_size
         if (doc.filesystem !== undefined) filesystem = doc.filesystem
         if (doc.image_name !== undefined) imageName = doc.image_name
+        for (const feed of doc.repositories ?? []) feeds.set(feed.name, feed.url)
+        for (const key of doc.repository_keys ?? []) repositoryKeys.add(key.trim())
+        if (doc.repositories_mode !== undefined) repositoriesMode = doc.repositories_mode
         packageSequence.push(...(doc.packages ?? []))
         if (doc.overlay !== undefined) {
           const joined = posix.normalize(posix.join(layer.dir, doc.overlay))
@@ -541,6 +557,15 @@ export const makeProfileResolver = (
         rootfs_size: rootfsSize ?? null,
         ...(filesystem === undefined ? {} : { filesystem }),
         ...(imageName === undefined ? {} : { image_name: imageName }),
+        ...(feeds.size === 0 && repositoryKeys.size === 0
+          ? {}
+          : {
+              repositories: {
+                mode: repositoriesMode ?? "append",
+                feeds: [...feeds].map(([name, url]) => ({ name, url })),
+                keys: [...repositoryKeys],
+              },
+            }),
         tags: [...tags].sort(),
         secrets: Object.fromEntries([...secrets.entries()].sort(([a], [b]) => (a < b ? -1 : 1))),
         flash: { image: flash.image ?? "auto", verify: flash.verify ?? "full", wipe: flash.wipe ?? false },

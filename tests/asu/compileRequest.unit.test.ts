@@ -36,6 +36,27 @@ describe("an ASU request compiled to a profile", () => {
     expect(compiled.buildPackages).toEqual(["-base-files", "-kmod-ath10k", "-opkg", "luci", "dnsmasq"])
   })
 
+  it("writes the request's feeds in the order sent, its mode and keys; a request without feeds has none", () => {
+    const compiled = compileRequest(
+      request({
+        repositories: { zeta: "https://feeds.example.org/z", alpha: "https://feeds.example.org/a" },
+        repository_keys: ["RWQa7ThFAn3EARBTcgZIX1VADLJpfu/7kPBlHiI3iHruzMs+HMAnY3K6"],
+      }),
+      "p",
+      info,
+    )
+    expect(JSON.parse(compiled.text)).toMatchObject({
+      repositories: [
+        { name: "zeta", url: "https://feeds.example.org/z" },
+        { name: "alpha", url: "https://feeds.example.org/a" },
+      ],
+      // upstream's default
+      repositories_mode: "replace",
+      repository_keys: ["RWQa7ThFAn3EARBTcgZIX1VADLJpfu/7kPBlHiI3iHruzMs+HMAnY3K6"],
+    })
+    expect(Object.keys(JSON.parse(compileRequest(request({}), "p", info).text))).not.toContain("repositories")
+  })
+
   it("writes defaults, rootfs size and filesystem into the profile document", () => {
     const compiled = compileRequest(
       request({ packages: ["luci"], defaults: "uci set x=y", rootfs_size_mb: 64, filesystem: "ext4" }),

@@ -177,6 +177,41 @@ describe("owrt realize against the stand-in mirror", () => {
     expect(bad.stdout).toContain("is not an image name")
   })
 
+  it("adds a profile's package feeds and their keys to the build; a feed whose signature fails is named", async () => {
+    // The stand-in mirror's third-party feed, signed with a key the release keyring does not hold.
+    const key = readFileSync(join(keyring, "..", "secret", "untrusted.pub"), "utf8").split("\n")[1] ?? ""
+    const feed = (keys: string) =>
+      `release: "23.05.5"\ntarget: ath79/generic\ndevice: 8dev_carambola2\npackages: [owrt-hello]\n` +
+      `repositories: [{name: extra, url: "${mirror.url}/extra-feed"}]\n${keys}`
+    project.write("profiles/feed.yaml", feed(`repository_keys: ["${key}"]\n`))
+    const built = await realize("feed")
+    const manifest = JSON.parse(readFileSync(join(built.storePath, "owrt-manifest.json"), "utf8"))
+    expect(manifest.packages.map((p: { name: string }) => p.name)).toContain("owrt-hello")
+    expect(manifest.inputs.repositories).toEqual({
+      mode: "append",
+      feeds: [{ name: "extra", url: `${mirror.url}/extra-feed` }],
+      keys: [key],
+    })
+    const image = manifest.images.find((i: { type: string }) => i.type === "sysupgrade").name
+    const rootfs = extractSquashfs(join(built.storePath, "images", image), project.dir)
+    expect(readFileSync(join(rootfs, "usr/bin/owrt-hello"), "utf8")).toContain("hello from the extra feed")
+
+    // Without the key, opkg leaves the feed out: its package is unknown, and the error says why.
+    project.write("profiles/feed.yaml", feed(""))
+    const unsigned = await run(["realize", "feed", "--json"])
+    expect(unsigned.code).toBe(7)
+    const error = json<ErrorDocument>(unsigned).error
+    expect(error.code).toBe("package_selection_invalid")
+    expect(error.message).toContain("owrt-hello")
+    expect(error.message).toContain("is its key in repository_keys?")
+
+    // A key that is neither a usign nor a PEM public key is refused where it is written.
+    project.write("profiles/feed.yaml", feed(`repository_keys: ["not a key"]\n`))
+    const bad = await run(["profiles", "validate", "feed", "--json"])
+    expect(bad.code).toBe(3)
+    expect(bad.stdout).toContain("a repository key is a usign public key")
+  })
+
   it("leaves no visible partial path when killed during a build, and the rerun succeeds", async () => {
     const child = spawn(process.execPath, [owrtBin, "realize", "glinet", "--rebuild", "--json"], {
       cwd: project.dir,

@@ -110,6 +110,35 @@ describe("extends", () => {
     expect(profile.abstract).toBe(false)
   })
 
+  it("merges package feeds by name (the child's URL wins), unions their keys, and takes the last mode", async () => {
+    const key = "RWQa7ThFAn3EARBTcgZIX1VADLJpfu/7kPBlHiI3iHruzMs+HMAnY3K6"
+    const { profile } = await resolveIn(
+      {
+        "profiles/base.yaml":
+          "abstract: true\nrepositories_mode: replace\n" +
+          "repositories: [{name: a, url: https://feeds.example.org/a}, {name: b, url: https://feeds.example.org/b}]\n" +
+          `repository_keys: ["${key}"]\n`,
+        "profiles/child.yaml":
+          `extends: base\n${device}repositories_mode: append\n` +
+          "repositories: [{name: b, url: https://mirror.example.org/b}, {name: c, url: http://feeds.example.org/c}]\n" +
+          `repository_keys: ["${key}"]\n`,
+      },
+      "child",
+    )
+    expect(profile.repositories).toEqual({
+      mode: "append",
+      feeds: [
+        { name: "a", url: "https://feeds.example.org/a" },
+        { name: "b", url: "https://mirror.example.org/b" },
+        { name: "c", url: "http://feeds.example.org/c" },
+      ],
+      keys: [key],
+    })
+    // A profile without feeds has no `repositories` in its revision: its hash is what it always was.
+    const { profile: plain } = await resolveIn({ "profiles/p.yaml": device }, "p")
+    expect(Object.keys(plain)).not.toContain("repositories")
+  })
+
   it("layers overlay directories: a child's file replaces the parent's at the same path", async () => {
     const { profile } = await resolveIn(
       {

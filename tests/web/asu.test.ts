@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto"
+import { readFileSync } from "node:fs"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { json, owrt } from "../helpers/cli.js"
@@ -519,6 +520,49 @@ describe("ASU server limits", () => {
       const done = await poll(server, hash)
       expect(done.status, JSON.stringify(done.body)).toBe(200)
       expect(done.body.build_cmd).toContain("FILES=/etc/uci-defaults/99-asu-defaults")
+    } finally {
+      await server.stop()
+      await project.cleanup()
+    }
+  }, 600_000)
+})
+
+describe("ASU requests with custom repositories", () => {
+  it("builds with an allowed feed and its key, fails with the feed's signature unchecked, and refuses bad keys", async () => {
+    const project = await servedProject({})
+    const feed = `${project.env.OWRT_UPSTREAM}/extra-feed`
+    const server = await startServe(["--asu-repository-allow", `${project.env.OWRT_UPSTREAM}/`], {
+      cwd: project.dir,
+      env: project.env,
+    })
+    try {
+      // The stand-in mirror's third-party feed is signed with a key the release keyring does not hold.
+      const key = readFileSync(join(project.env.OWRT_KEYRING, "..", "secret", "untrusted.pub"), "utf8").split(
+        "\n",
+      )[1]
+      const request = {
+        ...base,
+        packages: ["owrt-hello"],
+        repositories: { extra: feed },
+        repository_keys: [key],
+        repositories_mode: "append",
+      }
+      const submitted = await post(server, request)
+      expect(submitted.status, JSON.stringify(submitted.body)).toBe(202)
+      const done = await poll(server, String(submitted.body.request_hash))
+      expect(done.status, JSON.stringify(done.body)).toBe(200)
+      expect(Object.keys(done.body.manifest as Record<string, string>)).toContain("owrt-hello")
+
+      // The same feed without its key: opkg leaves it out, and the build fails as upstream's does.
+      const unsigned = await post(server, { ...request, repository_keys: [] })
+      expect(unsigned.status).toBe(202)
+      const failed = await poll(server, String(unsigned.body.request_hash))
+      expect(failed.status).toBe(500)
+      expect(String(failed.body.detail)).toContain("Impossible package selection")
+
+      const badKey = await post(server, { ...request, repository_keys: ["not a key"] })
+      expect(badKey.status).toBe(400)
+      expect(String(badKey.body.detail)).toContain("Invalid repository key")
     } finally {
       await server.stop()
       await project.cleanup()

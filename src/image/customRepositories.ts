@@ -1,0 +1,75 @@
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs"
+import { join } from "node:path"
+import { sha256Hex } from "../text/digest.js"
+
+/*
+ * A profile's (or an ASU request's) own package feeds, written into a build's private instance of the Image
+ * Builder before make runs: its repositories file (opkg `repositories.conf`, `src/gz <name> <url>`; apk
+ * `repositories`, one URL per line) and the feeds' keys in its `keys/` (a usign key as `keys/<key id>`, as
+ * opkg and upstream ASU name it; a PEM key as `keys/<16 hex of its SHA-256>.pem` for apk). The stored builder
+ * is never changed.
+ */
+
+// A type, not an interface: it is part of make-image's key inputs, which must be canonical JSON.
+export type CustomRepositories = {
+  /** append: after the builder's own feeds; replace: instead of its remote ones (its local packages/ stays). */
+  readonly mode: "append" | "replace"
+  readonly feeds: ReadonlyArray<{ readonly name: string; readonly url: string }>
+  readonly keys: ReadonlyArray<string>
+}
+
+/** Whether the builder lists its feeds for apk (`repositories`) rather than opkg (`repositories.conf`). */
+const usesApk = (builder: string) =>
+  existsSync(join(builder, "repositories")) && !existsSync(join(builder, "repositories.conf"))
+
+const isLocal = (line: string) => /(^|\s)file:/.test(line)
+
+/** The builder's repositories file with the custom feeds: its name and content. */
+export const repositoriesFile = (
+  builder: string,
+  custom: CustomRepositories,
+): { readonly name: string; readonly content: string } => {
+  const apk = usesApk(builder)
+  const name = apk ? "repositories" : "repositories.conf"
+  const path = join(builder, name)
+  const own = existsSync(path) ? readFileSync(path, "utf8").split("\n") : []
+  const added = custom.feeds.map((feed) => (apk ? feed.url : `src/gz ${feed.name} ${feed.url}`))
+  if (custom.mode === "append") {
+    const kept = own.filter((line) => line.trim() !== "")
+    return { name, content: `${[...kept, ...added].join("\n")}\n` }
+  }
+  // replace: the custom feeds, then the builder's local feed (its target packages) and its options.
+  const local = own.filter((line) => isLocal(line.trim()) && !line.trim().startsWith("#"))
+  const fallback = apk ? ["file:packages/packages.adb"] : ["src imagebuilder file:packages"]
+  const options = apk ? [] : ["option check_signature"]
+  return {
+    name,
+    content: `${[...added, ...(local.length > 0 ? local : fallback), ...options].join("\n")}\n`,
+  }
+}
+
+/** A usign public key's id (16 hex digits): bytes 2–9 of its base64 line. */
+export const usignKeyId = (key: string): string =>
+  Buffer.from(key.trim(), "base64").subarray(2, 10).toString("hex")
+
+/** The key files a build's `keys/` gets: name and content. */
+export const repositoryKeyFiles = (
+  keys: ReadonlyArray<string>,
+): ReadonlyArray<{ readonly name: string; readonly content: string }> =>
+  keys.map((raw) => {
+    const key = raw.trim()
+    if (key.startsWith("-----BEGIN"))
+      return { name: `${sha256Hex(key).slice(0, 16)}.pem`, content: `${key}\n` }
+    const id = usignKeyId(key)
+    return { name: id, content: `untrusted comment: ${id}\n${key}\n` }
+  })
+
+/** Writes the repositories file and keys into `tree`, the build's writable view of the builder `builder`. */
+export const writeCustomRepositories = (builder: string, tree: string, custom: CustomRepositories): void => {
+  const file = repositoriesFile(builder, custom)
+  writeFileSync(join(tree, file.name), file.content)
+  const keys = repositoryKeyFiles(custom.keys)
+  if (keys.length === 0) return
+  mkdirSync(join(tree, "keys"), { recursive: true })
+  for (const key of keys) writeFileSync(join(tree, "keys", key.name), key.content, { mode: 0o644 })
+}
