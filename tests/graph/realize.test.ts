@@ -195,6 +195,8 @@ describe("owrt realize against the stand-in mirror", () => {
     const image = manifest.images.find((i: { type: string }) => i.type === "sysupgrade").name
     const rootfs = extractSquashfs(join(built.storePath, "images", image), project.dir)
     expect(readFileSync(join(rootfs, "usr/bin/owrt-hello"), "utf8")).toContain("hello from the extra feed")
+    const shown = await run(["profiles", "show", "feed"])
+    expect(shown.stdout).toContain(`  feeds (append): extra ${mirror.url}/extra-feed\n  feed keys: 1\n`)
 
     // Without the key, opkg leaves the feed out: its package is unknown, and the error says why.
     project.write("profiles/feed.yaml", feed(""))

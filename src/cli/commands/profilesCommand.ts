@@ -153,6 +153,14 @@ const show = Command.make("show", { profile: profileArg, json: jsonOption, ...co
               `  first boot: ${p.first_boot.map((s) => s.name).join(", ") || "-"}`,
               `  disabled services: ${p.disabled_services.join(" ") || "-"}`,
               `  rootfs size: ${p.rootfs_size === null ? "builder default" : `${p.rootfs_size} MB`}`,
+              ...(p.filesystem === undefined ? [] : [`  filesystem: ${p.filesystem}`]),
+              ...(p.image_name === undefined ? [] : [`  image name: ${p.image_name}`]),
+              ...(p.repositories === undefined
+                ? []
+                : [
+                    `  feeds (${p.repositories.mode}): ${p.repositories.feeds.map((f) => `${f.name} ${f.url}`).join(", ") || "-"}`,
+                    `  feed keys: ${p.repositories.keys.length}`,
+                  ]),
             ]
           : raspiosLines(p.raspios, p)),
         `  tags:     ${p.tags.join(", ") || "-"}`,
