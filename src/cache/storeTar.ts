@@ -8,6 +8,7 @@ import {
   openSync,
   readFileSync,
   writeSync,
+  writevSync,
 } from "node:fs"
 import { chmod, lstat, mkdir, readdir, readlink, symlink } from "node:fs/promises"
 import { join, posix } from "node:path"
@@ -313,9 +314,13 @@ export const unpackTree = (
                 if (received !== size) refuse("truncated", `\`${path}\` has ${received} of ${size} bytes`)
                 const fd = openSync(target, "wx", 0o600)
                 try {
-                  const data = Buffer.concat(chunks, received)
-                  for (let offset = 0; offset < data.length; )
-                    offset += writeSync(fd, data, offset, data.length - offset)
+                  // The chunks as they came, in one system call (no copy into one buffer first).
+                  const written = chunks.length === 0 ? 0 : writevSync(fd, chunks)
+                  if (written < received) {
+                    const rest = Buffer.concat(chunks, received).subarray(written)
+                    for (let offset = 0; offset < rest.length; )
+                      offset += writeSync(fd, rest, offset, rest.length - offset)
+                  }
                   fchmodSync(fd, mode)
                 } finally {
                   closeSync(fd)
