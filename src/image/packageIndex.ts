@@ -40,9 +40,14 @@ interface Feed {
   readonly dir: string | undefined
 }
 
-/** The feeds a builder's repositories file lists (comments and options skipped). */
-const feedsOf = (builder: string): ReadonlyArray<Feed> => {
-  const conf = [join(builder, "repositories.conf"), join(builder, "repositories")].find((f) => existsSync(f))
+/**
+ * The feeds a builder's repositories file lists (comments and options skipped): a build's own file (with
+ * the feeds its profile added) when one of the trees it wrote holds one, else the builder's.
+ */
+const feedsOf = (builder: string, written: ReadonlyArray<string>): ReadonlyArray<Feed> => {
+  const conf = [...written, builder]
+    .flatMap((tree) => [join(tree, "repositories.conf"), join(tree, "repositories")])
+    .find((f) => existsSync(f))
   if (conf === undefined) return [{ name: "imagebuilder", dir: join(builder, "packages") }]
   const feeds: Array<Feed> = []
   for (const raw of readFileSync(conf, "utf8").split("\n")) {
@@ -144,7 +149,7 @@ const readDownloadedList = (trees: ReadonlyArray<string>, name: string | undefin
 export const readPackageIndexSync = (builder: string, written: ReadonlyArray<string> = []): PackageIndex => {
   const byName = new Map<string, IndexedPackage>()
   const provided = new Map<string, Array<string>>()
-  const feeds = feedsOf(builder)
+  const feeds = feedsOf(builder, written)
   let read = 0
   for (const feed of feeds) {
     const entries =

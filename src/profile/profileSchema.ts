@@ -236,7 +236,7 @@ export const Repository = Schema.Struct({
     Schema.pattern(/^https?:\/\/\S+$/u, { message: (issue) => repositoryMessage(issue.actual) }),
     Schema.maxLength(2048, { message: (issue) => repositoryMessage(issue.actual) }),
   ),
-})
+}).annotations({ message: () => "a feed is {name: …, url: http(s)://…}" })
 
 /** How a profile's feeds meet the builder's own: after them, or instead of its remote ones. */
 export const RepositoriesMode = Schema.Literal("append", "replace").annotations({

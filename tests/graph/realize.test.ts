@@ -180,8 +180,8 @@ describe("owrt realize against the stand-in mirror", () => {
   it("adds a profile's package feeds and their keys to the build; a feed whose signature fails is named", async () => {
     // The stand-in mirror's third-party feed, signed with a key the release keyring does not hold.
     const key = readFileSync(join(keyring, "..", "secret", "untrusted.pub"), "utf8").split("\n")[1] ?? ""
-    const feed = (keys: string) =>
-      `release: "23.05.5"\ntarget: ath79/generic\ndevice: 8dev_carambola2\npackages: [owrt-hello]\n` +
+    const feed = (keys: string, packages = "owrt-hello") =>
+      `release: "23.05.5"\ntarget: ath79/generic\ndevice: 8dev_carambola2\npackages: [${packages}]\n` +
       `repositories: [{name: extra, url: "${mirror.url}/extra-feed"}]\n${keys}`
     project.write("profiles/feed.yaml", feed(`repository_keys: ["${key}"]\n`))
     const built = await realize("feed")
@@ -206,6 +206,11 @@ describe("owrt realize against the stand-in mirror", () => {
     expect(error.code).toBe("package_selection_invalid")
     expect(error.message).toContain("owrt-hello")
     expect(error.message).toContain("is its key in repository_keys?")
+
+    // A misspelt package of the feed: "did you mean" knows the feed's packages too.
+    project.write("profiles/feed.yaml", feed(`repository_keys: ["${key}"]\n`, "owrt-helo"))
+    const misspelt = await run(["realize", "feed", "--json"])
+    expect(json<ErrorDocument>(misspelt).error.message).toContain("did you mean `owrt-hello`?")
 
     // A key that is neither a usign nor a PEM public key is refused where it is written.
     project.write("profiles/feed.yaml", feed(`repository_keys: ["not a key"]\n`))
