@@ -66,7 +66,10 @@ export const compileRequest = (
       ? {}
       : {
           repositories: Object.entries(request.repositories).map(([name, url]) => ({ name, url })),
-          repositories_mode: request.repositories_mode,
+          // Keys without feeds replace nothing: the builder keeps its own feeds (upstream rewrites the file
+          // only for a request with repositories).
+          repositories_mode:
+            Object.keys(request.repositories).length === 0 ? "append" : request.repositories_mode,
           repository_keys: request.repository_keys,
         }),
   }

@@ -1,7 +1,7 @@
 import { Effect, Schema } from "effect"
 import type { AppConfig } from "../config/appConfig.js"
 import { AsuRequestRejectedError, type DownloadError } from "../errors.js"
-import { RepositoryKey } from "../profile/profileSchema.js"
+import { feedNamePattern, RepositoryKey } from "../profile/profileSchema.js"
 import { AsuSettingsRef, isRepositoryAllowed } from "./asuSettings.js"
 import type { BuildRequest } from "./buildRequest.js"
 import { branchOf } from "./packageChanges.js"
@@ -24,10 +24,12 @@ export const validateRequest = (
     if (request.defaults && !settings.allowDefaults) {
       return yield* reject("Handling `defaults` not enabled on server")
     }
-    for (const url of Object.values(request.repositories)) {
+    for (const [name, url] of Object.entries(request.repositories)) {
       if (!isRepositoryAllowed(url, settings.repositoryAllowList)) {
         return yield* reject(`Repository not allowed: ${url}`)
       }
+      // Upstream's pattern lets `.` and `..` through; the package manager would name a file after them.
+      if (!feedNamePattern.test(name)) return yield* reject(`Invalid repository name: ${name}`)
     }
     for (const key of request.repository_keys) {
       if (!isRepositoryKey(key)) {

@@ -226,10 +226,12 @@ const ImageName = Schema.String.pipe(
 
 /** A package feed added to the Image Builder's (repositories.conf `src/gz <name> <url>`, apk: the URL). */
 const repositoryMessage = (actual: unknown) =>
-  `\`${String(actual)}\` is not a feed: name (letters, digits, . _ -) and url (http:// or https://, no spaces)`
+  `\`${String(actual)}\` is not a feed: name (letters, digits, . _ -, not dots alone) and url (http:// or https://, no spaces)`
+/** A feed name: the package manager names its list file after it, so `.` and `..` are no names. */
+export const feedNamePattern = /^(?!\.+$)[\w.-]+$/u
 export const Repository = Schema.Struct({
   name: Schema.String.pipe(
-    Schema.pattern(/^[\w.-]+$/u, { message: (issue) => repositoryMessage(issue.actual) }),
+    Schema.pattern(feedNamePattern, { message: (issue) => repositoryMessage(issue.actual) }),
     Schema.maxLength(64, { message: (issue) => repositoryMessage(issue.actual) }),
   ),
   url: Schema.String.pipe(

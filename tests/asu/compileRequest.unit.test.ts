@@ -55,6 +55,13 @@ describe("an ASU request compiled to a profile", () => {
       repository_keys: ["RWQa7ThFAn3EARBTcgZIX1VADLJpfu/7kPBlHiI3iHruzMs+HMAnY3K6"],
     })
     expect(Object.keys(JSON.parse(compileRequest(request({}), "p", info).text))).not.toContain("repositories")
+    // Keys alone replace no feeds: the builder keeps its own.
+    const keysOnly = compileRequest(
+      request({ repository_keys: ["RWQa7ThFAn3EARBTcgZIX1VADLJpfu/7kPBlHiI3iHruzMs+HMAnY3K6"] }),
+      "p",
+      info,
+    )
+    expect(JSON.parse(keysOnly.text)).toMatchObject({ repositories: [], repositories_mode: "append" })
   })
 
   it("writes defaults, rootfs size and filesystem into the profile document", () => {

@@ -137,6 +137,12 @@ describe("extends", () => {
     // A profile without feeds has no `repositories` in its revision: its hash is what it always was.
     const { profile: plain } = await resolveIn({ "profiles/p.yaml": device }, "p")
     expect(Object.keys(plain)).not.toContain("repositories")
+    // `..` is no feed name: the package manager names a file after it.
+    const dots = resolveIn(
+      { "profiles/d.yaml": `${device}repositories: [{name: "..", url: https://feeds.example.org/a}]\n` },
+      "d",
+    )
+    await expect(dots).rejects.toThrow(/is not a feed/)
   })
 
   it("layers overlay directories: a child's file replaces the parent's at the same path", async () => {

@@ -560,6 +560,11 @@ describe("ASU requests with custom repositories", () => {
       expect(failed.status).toBe(500)
       expect(String(failed.body.detail)).toContain("Impossible package selection")
 
+      // Upstream's name pattern lets `..` through; the package manager would name its list file after it.
+      const dots = await post(server, { ...request, repositories: { "..": feed } })
+      expect(dots.status).toBe(400)
+      expect(dots.body.detail).toBe("Invalid repository name: ..")
+
       const badKey = await post(server, { ...request, repository_keys: ["not a key"] })
       expect(badKey.status).toBe(400)
       expect(String(badKey.body.detail)).toContain("Invalid repository key")
