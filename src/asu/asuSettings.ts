@@ -52,6 +52,11 @@ export const isRepositoryAllowed = (url: string, allowList: ReadonlyArray<string
   } catch {
     return false
   }
+  // The URL goes into the builder's repositories file as written, and the package manager's downloader
+  // (wget) parses it its own way: only a URL already in normal form, without user info, is compared, so
+  // that `https://allowed\@elsewhere/`, `..` segments or case tricks cannot reach another host or path.
+  if (parsed.href !== url || parsed.username !== "" || parsed.password !== "" || url.includes("\\"))
+    return false
   return allowList.some((entry) => {
     let allowed: URL
     try {

@@ -28,8 +28,11 @@ export const validateRequest = (
       if (!isRepositoryAllowed(url, settings.repositoryAllowList)) {
         return yield* reject(`Repository not allowed: ${url}`)
       }
-      // Upstream's pattern lets `.` and `..` through; the package manager would name a file after them.
-      if (!feedNamePattern.test(name)) return yield* reject(`Invalid repository name: ${name}`)
+      // Upstream's pattern lets `.` and `..` (and non-ASCII letters) through; the package manager names a
+      // file after the feed. owrt's profile limits (64, 2048) are checked here, not when the job runs.
+      if (!feedNamePattern.test(name) || name.length > 64)
+        return yield* reject(`Invalid repository name: ${name}`)
+      if (url.length > 2048) return yield* reject(`Invalid repository URL: longer than 2048 characters`)
     }
     for (const key of request.repository_keys) {
       if (!isRepositoryKey(key)) {

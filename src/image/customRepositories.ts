@@ -12,7 +12,10 @@ import { sha256Hex } from "../text/digest.js"
 
 // A type, not an interface: it is part of make-image's key inputs, which must be canonical JSON.
 export type CustomRepositories = {
-  /** append: after the builder's own feeds; replace: instead of its remote ones (its local packages/ stays). */
+  /**
+   * append: after the builder's own feeds (one of the same name replaced); replace: instead of its remote
+   * ones (its local packages/ stays). Without feeds, the builder's file is left as it is.
+   */
   readonly mode: "append" | "replace"
   readonly feeds: ReadonlyArray<{ readonly name: string; readonly url: string }>
   readonly keys: ReadonlyArray<string>
@@ -34,8 +37,14 @@ export const repositoriesFile = (
   const path = join(builder, name)
   const own = existsSync(path) ? readFileSync(path, "utf8").split("\n") : []
   const added = custom.feeds.map((feed) => (apk ? feed.url : `src/gz ${feed.name} ${feed.url}`))
-  if (custom.mode === "append") {
-    const kept = own.filter((line) => line.trim() !== "")
+  // Keys alone replace nothing: without feeds of its own a build keeps the builder's.
+  if (custom.mode === "append" || custom.feeds.length === 0) {
+    // A feed named as one of the builder's replaces it (opkg keeps one list per name).
+    const names = new Set(custom.feeds.map((feed) => feed.name))
+    const kept = own.filter((line) => {
+      const named = /^\s*src(?:\/gz)?\s+(\S+)\s/.exec(line)?.[1]
+      return line.trim() !== "" && (named === undefined || !names.has(named))
+    })
     return { name, content: `${[...kept, ...added].join("\n")}\n` }
   }
   // replace: the custom feeds, then the builder's local feed (its target packages) and its options.

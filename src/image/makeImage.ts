@@ -92,11 +92,13 @@ const ProfilesJson = Schema.Struct({
 })
 
 /** What opkg says when it leaves a feed out: the feed's packages are then unknown. */
-export const feedsLeftOut = (output: string): ReadonlyArray<string> => [
+export const feedsLeftOut = (output: string, customFeeds = true): ReadonlyArray<string> => [
   ...new Set(
     lines(output).flatMap((line) => {
       if (/Signature check failed/.test(line))
-        return ["a feed's signature did not verify with the builder's keys (is its key in repository_keys?)"]
+        return [
+          `a feed's signature did not verify with the builder's keys${customFeeds ? " (is its key in repository_keys?)" : ""}`,
+        ]
       const download = /Failed to download (\S+)/.exec(line)?.[1]?.replace(/,$/, "")
       return download === undefined ? [] : [`could not download ${download}`]
     }),
@@ -200,7 +202,7 @@ export const runMakeImage = (inputs: MakeImageInputs, output: string, work: stri
             ),
             detail: redactSecrets(tail(result.output, 5), inputs.secrets),
             buildId: inputs.buildId,
-            feedsLeftOut: feedsLeftOut(result.output),
+            feedsLeftOut: feedsLeftOut(result.output, (params.repositories?.feeds.length ?? 0) > 0),
           })
         }
         return yield* new BuildFailedError({

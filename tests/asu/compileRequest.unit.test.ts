@@ -123,6 +123,11 @@ describe("the repository allow-list", () => {
     expect(isRepositoryAllowed("http://feeds.example.org/openwrt/packages", allow)).toBe(false)
     expect(isRepositoryAllowed("https://evil.example/openwrt", allow)).toBe(false)
     expect(isRepositoryAllowed("https://feeds.example.org/openwrt", [])).toBe(false)
+    // Only URLs in normal form without user info: wget would parse these otherwise than URL does.
+    expect(isRepositoryAllowed("https://feeds.example.org\\@evil.example/../openwrt/x", allow)).toBe(false)
+    expect(isRepositoryAllowed("https://feeds.example.org/openwrt/../../other", allow)).toBe(false)
+    expect(isRepositoryAllowed("https://user:pw@feeds.example.org/openwrt/x", allow)).toBe(false)
+    expect(isRepositoryAllowed("https://FEEDS.example.org/openwrt/x", allow)).toBe(false)
   })
 })
 

@@ -78,6 +78,23 @@ describe("custom package feeds in a build's builder instance", () => {
     )
   })
 
+  it("lets a feed replace the builder's feed of the same name, and keys alone change no feed", () => {
+    const dir = builder({ "repositories.conf": opkgConf })
+    const named = repositoriesFile(dir, {
+      mode: "append",
+      feeds: [{ name: "openwrt_base", url: "https://mirror.example.org/base" }],
+      keys: [],
+    }).content
+    expect(named).not.toContain("src/gz openwrt_base https://downloads.openwrt.org")
+    expect(named).toContain("src/gz openwrt_base https://mirror.example.org/base\n")
+    expect(repositoriesFile(dir, { mode: "replace", feeds: [], keys: [usignKey] }).content).toBe(
+      `${opkgConf
+        .split("\n")
+        .filter((line) => line.trim() !== "")
+        .join("\n")}\n`,
+    )
+  })
+
   it("writes apk feeds as URLs into `repositories`", () => {
     const dir = builder({ repositories: apkRepositories })
     expect(repositoriesFile(dir, { mode: "append", feeds, keys: [] }).content).toBe(
@@ -125,5 +142,9 @@ describe("custom package feeds in a build's builder instance", () => {
       "could not download https://feed.example.org/more/Packages.gz",
     ])
     expect(feedsLeftOut("Installing luci\n")).toEqual([])
+    // A build without feeds of its own: no hint about repository_keys.
+    expect(feedsLeftOut("Signature check failed.\n", false)).toEqual([
+      "a feed's signature did not verify with the builder's keys",
+    ])
   })
 })

@@ -528,7 +528,7 @@ describe("ASU server limits", () => {
 })
 
 describe("ASU requests with custom repositories", () => {
-  it("builds with an allowed feed and its key, fails with the feed's signature unchecked, and refuses bad keys", async () => {
+  it("builds with an allowed feed and its key, fails when the feed's signature cannot be verified, and refuses bad keys", async () => {
     const project = await servedProject({})
     const feed = `${project.env.OWRT_UPSTREAM}/extra-feed`
     const server = await startServe(["--asu-repository-allow", `${project.env.OWRT_UPSTREAM}/`], {
