@@ -13,6 +13,7 @@ import { Effect, Schema } from "effect"
 import { ArtifactVerificationError, describeCause, InternalError } from "../errors.js"
 import { parsePackageManifest } from "../image/packageManifest.js"
 import { RemovalWithoutEffectSchema, removalsFile } from "../image/removals.js"
+import { ResolvedRepositories } from "../profile/profileSchema.js"
 import { sha256File } from "../text/digest.js"
 
 /*
@@ -47,13 +48,7 @@ export const ArtifactsManifestSchema = Schema.Struct({
     disabledServices: Schema.Array(Schema.String),
     rootfsSize: Schema.NullOr(Schema.Number),
     /** The package feeds (and keys) added to the builder's; absent when the profile has none. */
-    repositories: Schema.optional(
-      Schema.Struct({
-        mode: Schema.Literal("append", "replace"),
-        feeds: Schema.Array(Schema.Struct({ name: Schema.String, url: Schema.String })),
-        keys: Schema.Array(Schema.String),
-      }),
-    ),
+    repositories: Schema.optional(ResolvedRepositories),
   }),
   builder: Schema.Struct({
     key: Schema.String,

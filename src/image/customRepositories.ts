@@ -1,6 +1,8 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
+import type { ResolvedRepositories } from "../profile/profileSchema.js"
 import { sha256Hex } from "../text/digest.js"
+import { usignPublicKeyId } from "../text/usignKey.js"
 
 /*
  * A profile's (or an ASU request's) own package feeds, written into a build's private instance of the Image
@@ -10,16 +12,11 @@ import { sha256Hex } from "../text/digest.js"
  * is never changed.
  */
 
-// A type, not an interface: it is part of make-image's key inputs, which must be canonical JSON.
-export type CustomRepositories = {
-  /**
-   * append: after the builder's own feeds (one of the same name replaced); replace: instead of its remote
-   * ones (its local packages/ stays). Without feeds, the builder's file is left as it is.
-   */
-  readonly mode: "append" | "replace"
-  readonly feeds: ReadonlyArray<{ readonly name: string; readonly url: string }>
-  readonly keys: ReadonlyArray<string>
-}
+/**
+ * append: after the builder's own feeds (one of the same name replaced); replace: instead of its remote ones
+ * (its local packages/ stays). Without feeds, the builder's file is left as it is.
+ */
+export type CustomRepositories = ResolvedRepositories
 
 /** Whether the builder lists its feeds for apk (`repositories`) rather than opkg (`repositories.conf`). */
 const usesApk = (builder: string) =>
@@ -57,10 +54,6 @@ export const repositoriesFile = (
   }
 }
 
-/** A usign public key's id (16 hex digits): bytes 2–9 of its base64 line. */
-export const usignKeyId = (key: string): string =>
-  Buffer.from(key.trim(), "base64").subarray(2, 10).toString("hex")
-
 /** The key files a build's `keys/` gets: name and content. */
 export const repositoryKeyFiles = (
   keys: ReadonlyArray<string>,
@@ -69,7 +62,8 @@ export const repositoryKeyFiles = (
     const key = raw.trim()
     if (key.startsWith("-----BEGIN"))
       return { name: `${sha256Hex(key).slice(0, 16)}.pem`, content: `${key}\n` }
-    const id = usignKeyId(key)
+    // Profiles and ASU requests accept only usign or PEM keys.
+    const id = usignPublicKeyId(key) ?? sha256Hex(key).slice(0, 16)
     return { name: id, content: `untrusted comment: ${id}\n${key}\n` }
   })
 

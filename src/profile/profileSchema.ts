@@ -1,4 +1,5 @@
 import { Schema } from "effect"
+import { usignPublicKeyId } from "../text/usignKey.js"
 import {
   ProfileKind,
   RaspiosBase,
@@ -249,19 +250,22 @@ export const RepositoriesMode = Schema.Literal("append", "replace").annotations(
  * A feed's signing key: a usign public key (the base64 line of a `.pub` file: "Ed", key id, key) for opkg
  * feeds, or a PEM public key for apk feeds.
  */
-const isUsignKey = (text: string) => {
-  if (!/^[A-Za-z0-9+/]{56}$/.test(text)) return false
-  const bytes = Buffer.from(text, "base64")
-  return bytes.length === 42 && bytes[0] === 0x45 && bytes[1] === 0x64
-}
 const isPemKey = (text: string) =>
   /^-----BEGIN PUBLIC KEY-----\r?\n[A-Za-z0-9+/=\r\n]+-----END PUBLIC KEY-----\s*$/.test(text)
 export const RepositoryKey = Schema.String.pipe(
-  Schema.filter((text) => isUsignKey(text.trim()) || isPemKey(text.trim()), {
+  Schema.filter((text) => usignPublicKeyId(text) !== undefined || isPemKey(text.trim()), {
     message: () =>
       "a repository key is a usign public key (the base64 line of its .pub file) or a PEM public key (apk)",
   }),
 )
+
+/** A profile's feeds as resolved (extends applied): what make-image writes into the builder's instance. */
+export const ResolvedRepositories = Schema.Struct({
+  mode: Schema.Literal("append", "replace"),
+  feeds: Schema.Array(Schema.Struct({ name: Schema.String, url: Schema.String })),
+  keys: Schema.Array(Schema.String),
+})
+export type ResolvedRepositories = typeof ResolvedRepositories.Type
 
 /** A profile file as written, before `extends:` is applied. */
 const described = <S extends Schema.Schema.Any>(schema: S, description: string) =>

@@ -11,7 +11,13 @@ import { canonicalJson } from "../text/canonicalJson.js"
 import { closestMatch } from "../text/closestMatch.js"
 import { sha256Hex } from "../text/digest.js"
 import { cachedDocument, decodeProfileDocument, type LoadedDocument } from "./profileDocument.js"
-import { type FlashPolicy, type ProfileDocument, profileIdPattern, profileLimits } from "./profileSchema.js"
+import {
+  type FlashPolicy,
+  type ProfileDocument,
+  profileIdPattern,
+  profileLimits,
+  ResolvedRepositories,
+} from "./profileSchema.js"
 import type { ProfileTree, TreeEntry } from "./profileTree.js"
 import { resolveRaspios } from "./raspiosResolve.js"
 import { ResolvedRaspios } from "./raspiosSchema.js"
@@ -69,13 +75,7 @@ export const ResolvedProfile = Schema.Struct({
   image_name: Schema.optional(Schema.String).annotations({
     description: "EXTRA_IMAGE_NAME; absent when not set (so existing revisions keep their hash)",
   }),
-  repositories: Schema.optional(
-    Schema.Struct({
-      mode: Schema.Literal("append", "replace"),
-      feeds: Schema.Array(Schema.Struct({ name: Schema.String, url: Schema.String })),
-      keys: Schema.Array(Schema.String),
-    }),
-  ).annotations({
+  repositories: Schema.optional(ResolvedRepositories).annotations({
     description:
       "Package feeds added to the builder's, and their keys; absent when none (existing revisions keep their hash)",
   }),

@@ -5,10 +5,10 @@ import { afterEach, describe, expect, it } from "vitest"
 import {
   repositoriesFile,
   repositoryKeyFiles,
-  usignKeyId,
   writeCustomRepositories,
 } from "../../src/image/customRepositories.js"
 import { feedsLeftOut } from "../../src/image/makeImage.js"
+import { usignPublicKeyId } from "../../src/text/usignKey.js"
 
 const opkgConf = `## Place your custom repositories here, they must match the architecture and version.
 # src/gz %n https://downloads.openwrt.org/releases/24.10.2
@@ -108,7 +108,7 @@ describe("custom package feeds in a build's builder instance", () => {
   })
 
   it("names a usign key by its key id (as opkg and upstream ASU do) and a PEM key by its digest", () => {
-    expect(usignKeyId(usignKey)).toBe("1a2b3c4d5e6f7081")
+    expect(usignPublicKeyId(usignKey)).toBe("1a2b3c4d5e6f7081")
     const [usign, pem] = repositoryKeyFiles([` ${usignKey}\n`, pemKey])
     expect(usign).toEqual({
       name: "1a2b3c4d5e6f7081",
