@@ -61,6 +61,15 @@ const BatchBodySchema = Schema.Struct({
   rebuild: Schema.optional(Schema.Boolean),
 })
 
+const decodeRealize = decodeInput(RealizeBodySchema, "realize request")
+const decodeBatch = decodeInput(BatchBodySchema, "batch request")
+const decodeSince = decodeInput(
+  Schema.Struct({
+    since: Schema.optional(Schema.NumberFromString.pipe(Schema.int(), Schema.nonNegative())),
+  }),
+  "query",
+)
+
 const fileResponses = {
   200: { description: "The file", content: { "application/octet-stream": {} } },
   206: { description: "The requested byte range (`Range: bytes=a-b`)" },
@@ -130,7 +139,7 @@ export const apiRoutes: ReadonlyArray<Route> = [
     }),
     handle: ({ body, context, server }) =>
       Effect.gen(function* () {
-        const params = yield* decodeInput(RealizeBodySchema, "realize request")(body)
+        const params = yield* decodeRealize(body)
         const { job, joined } = yield* server.board.submit(params, context)
         return json({ job: job.toJson(), joined }, job.finished ? 200 : 202, acceptedHeaders(job.id))
       }),
@@ -160,7 +169,7 @@ export const apiRoutes: ReadonlyArray<Route> = [
             detail: `invalid batch request: ${named.length} profiles named, at most ${maxBatchProfiles} per batch`,
           })
         }
-        const params = yield* decodeInput(BatchBodySchema, "batch request")(body)
+        const params = yield* decodeBatch(body)
         const targets = yield* selectProfiles({
           specs: params.profiles ?? [],
           all: params.all,
@@ -215,12 +224,7 @@ export const apiRoutes: ReadonlyArray<Route> = [
     }),
     handle: ({ params, query, server }) =>
       Effect.gen(function* () {
-        const since = yield* decodeInput(
-          Schema.Struct({
-            since: Schema.optional(Schema.NumberFromString.pipe(Schema.int(), Schema.nonNegative())),
-          }),
-          "query",
-        )({ ...(query.has("since") ? { since: query.get("since") } : {}) })
+        const since = yield* decodeSince({ ...(query.has("since") ? { since: query.get("since") } : {}) })
         const job = yield* server.board.find(params.id ?? "")
         return json(job.toJson(since.since ?? 0))
       }),

@@ -46,6 +46,8 @@ const FlashRequestSchema = Schema.Struct({
   verify: Schema.optional(Schema.Literal("full", "none")),
 })
 
+const decodeFlashRequest = decodeInput(FlashRequestSchema, "flash request")
+
 const requireFlash = (server: ServerInfo) =>
   server.allowFlash ? Effect.void : Effect.fail(new FlashDisabledError())
 
@@ -106,7 +108,7 @@ export const flashRoutes: ReadonlyArray<Route> = [
     handle: ({ body, context, server }) =>
       Effect.gen(function* () {
         yield* requireFlash(server)
-        const request = yield* decodeInput(FlashRequestSchema, "flash request")(body)
+        const request = yield* decodeFlashRequest(body)
         if (request.confirm !== undefined && request.confirm !== request.device) {
           return yield* new BadRequestError({
             detail: `confirm must repeat the device path exactly (${request.device}); nothing was written`,

@@ -1,9 +1,9 @@
 import { createServer } from "node:http"
 import { HttpRouter, HttpServerResponse } from "@effect/platform"
-import { makeHandler } from "@effect/platform-node/NodeHttpServer"
 import { Effect, type Scope } from "effect"
 import type { Registry } from "prom-client"
 import { UsageError } from "../errors.js"
+import { nodeHandler } from "./nodeHandler.js"
 
 /*
  * A Prometheus endpoint on its own port (`GET /metrics`, text format 0.0.4), for the long-running commands
@@ -56,7 +56,7 @@ export const serveMetrics = <R>(options: {
       const body = yield* Effect.promise(() => options.registry.metrics())
       return HttpServerResponse.text(body, { contentType: options.registry.contentType })
     })
-    const handler = yield* makeHandler(HttpRouter.empty.pipe(HttpRouter.get("/metrics", scrape)))
+    const handler = yield* nodeHandler(HttpRouter.empty.pipe(HttpRouter.get("/metrics", scrape)))
     const server = yield* listen(options.port, options.host, handler)
     return `${urlOf(server, options.host)}/metrics`
   })

@@ -111,10 +111,10 @@ export const jsonResponse = (description: string, schema: unknown) => ({
  * Describing the mismatch walks the input: should that ever fail (a value nested deeper than the body
  * check lets through), the answer is still a 400 that says less, never a 500.
  */
-export const decodeInput =
-  <A, I>(schema: Schema.Schema<A, I>, what: string) =>
-  (input: unknown): Effect.Effect<A, BadRequestError> =>
-    Schema.decodeUnknown(schema, { errors: "all", onExcessProperty: "error" })(input).pipe(
+export const decodeInput = <A, I>(schema: Schema.Schema<A, I>, what: string) => {
+  const decode = Schema.decodeUnknown(schema, { errors: "all", onExcessProperty: "error" })
+  return (input: unknown): Effect.Effect<A, BadRequestError> =>
+    decode(input).pipe(
       Effect.catchAll((error) =>
         Effect.try(() => ParseResult.TreeFormatter.formatErrorSync(error)).pipe(
           Effect.orElseSucceed(() => "it does not match the expected shape (see /openapi.json)"),
@@ -122,6 +122,7 @@ export const decodeInput =
         ),
       ),
     )
+}
 
 const pathParameters = (path: string) =>
   [...path.matchAll(/\{(\w+)\+?\}/g)].map(([, name]) => ({

@@ -66,27 +66,24 @@ export const serve = (options: ServeOptions) =>
       // here, so that no other command pays for them at startup.
       const { corsOrigins, downloads: downloadsDir, ...asuOptions } = options.asu
       const asuSettings: AsuSettings = { ...defaultAsuSettings, ...asuOptions }
-      const [{ makeAsuHttpApp, asuPrefixes }, { makeHandler }, { runBuildQueue }, { openDownloadTree }] =
+      const [{ makeAsuHttpApp, asuPrefixes }, { runBuildQueue }, { openDownloadTree }] =
         yield* Effect.promise(() =>
           Promise.all([
             import("./asu/asuHttpApp.js"),
-            import("@effect/platform-node/NodeHttpServer"),
             import("../asu/buildQueue.js"),
             import("./asu/downloadTree.js"),
           ]),
         )
       const downloads = downloadsDir === undefined ? undefined : yield* openDownloadTree(downloadsDir)
-      const asuHandler = yield* makeHandler(
-        makeAsuHttpApp({
-          settings: asuSettings,
-          corsOrigins,
-          tokenRequired: options.token !== undefined,
-          downloads,
-        }),
-      )
+      const asuApp = makeAsuHttpApp({
+        settings: asuSettings,
+        corsOrigins,
+        tokenRequired: options.token !== undefined,
+        downloads,
+      })
       yield* Effect.forkScoped(runBuildQueue.pipe(Effect.provideService(AsuSettingsRef, asuSettings)))
       const { url } = yield* serveHttp({
-        delegate: { prefixes: asuPrefixes, handle: asuHandler },
+        delegate: { prefixes: asuPrefixes, app: asuApp },
         host: options.host,
         port: options.port,
         token: options.token,

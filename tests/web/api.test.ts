@@ -424,6 +424,23 @@ describe("owrt serve: the HTTP API over the real CLI", () => {
     const wrongMethod = await api("/api/realize")
     expect(wrongMethod.status).toBe(405)
     expect(wrongMethod.headers.get("allow")).toBe("POST")
+    const deleteJobs = await api("/api/jobs", { method: "DELETE" })
+    expect(deleteJobs.status).toBe(405)
+    expect(deleteJobs.headers.get("allow")).toBe("GET, HEAD")
+    expect((await error(deleteJobs)).code).toBe("method_not_allowed")
+    // A body larger than the limit is refused however it is sent: without a Content-Length too.
+    const chunked = await api("/api/realize", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: new Blob([JSON.stringify({ profile: "ap", padding: "x".repeat(100 * 1024) })]).stream(),
+      duplex: "half",
+    } as RequestInit)
+    expect(chunked.status).toBe(413)
+    for (const path of ["/api/profiles/%zz", "/api/store/%E0%A4%A/x"]) {
+      const malformed = await rawRequest(server.url, path)
+      expect(malformed.status, path).toBe(400)
+      expect(JSON.parse(malformed.body.toString()).error.code, path).toBe("bad_request")
+    }
     expect((await api("/api/builds/99999")).status).toBe(404)
     expect((await api("/api/plan?profiles=ap")).status).toBe(200)
 

@@ -1,4 +1,3 @@
-import { makeHandler } from "@effect/platform-node/NodeHttpServer"
 import { Console, Effect } from "effect"
 import { UsageError } from "../../errors.js"
 import {
@@ -9,6 +8,7 @@ import {
   publishedReleases,
 } from "../../operations/ota.js"
 import { listen, serveMetrics, urlOf } from "../metricsServer.js"
+import { nodeHandler } from "../nodeHandler.js"
 import { makeOtaHttpApp } from "./otaHttpApp.js"
 import { makeOtaMetrics } from "./otaMetrics.js"
 
@@ -47,7 +47,7 @@ export const serveOta = (options: OtaServeOptions) =>
     const source = opened.source
     const metrics = options.metricsPort === undefined ? undefined : makeOtaMetrics(source.entries)
     const mqtt = options.mqtt ?? (yield* otaNotices)
-    const handler = yield* makeHandler(
+    const handler = yield* nodeHandler(
       makeOtaHttpApp(source, {
         observe: metrics?.observer,
         onPush:
