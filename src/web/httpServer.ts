@@ -131,11 +131,17 @@ const internalError = (request: HttpServerRequest.HttpServerRequest, cause: Caus
   })
 
 /**
- * Serves `app` on `host:port` until the scope closes. Each request runs in a fiber of this scope; closing it
- * interrupts them all (event streams included) and waits for them, then closes the sockets.
+ * Serves `app` on `host:port` until the scope closes; then it stops accepting, closes every connection (which
+ * interrupts the requests still answering, event streams included) and waits for their handlers to end.
  */
 export const listenHttp = (options: { readonly host: string; readonly port: number }, app: ServedApp) =>
   Effect.gen(function* () {
+    // Closing the scope closes the sockets, which interrupts every request still answering (event streams
+    // included); then it waits until their handlers have ended, while the services they use are still open
+    // (this finalizer, added before the server's, runs after it).
+    let inFlight = 0
+    const idle = yield* Effect.makeLatch(true)
+    yield* Effect.addFinalizer(() => idle.await)
     const server = createServer({ keepAliveTimeout: 5_000 })
     yield* Effect.acquireRelease(
       Effect.async<void, UsageError>((resume) => {
@@ -156,11 +162,6 @@ export const listenHttp = (options: { readonly host: string; readonly port: numb
           server.closeAllConnections()
         }),
     )
-    // Closing the scope closes the sockets, which interrupts every request still answering (event streams
-    // included); the scope waits until their handlers have ended, while the services they use are still open.
-    let inFlight = 0
-    const idle = yield* Effect.makeLatch(true)
-    yield* Effect.addFinalizer(() => idle.await)
     const counted = Effect.suspend(() => {
       if (inFlight++ === 0) idle.unsafeClose()
       return app

@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto"
 import { chmodSync, readFileSync, renameSync, symlinkSync } from "node:fs"
+import { connect } from "node:net"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { json, owrt } from "../helpers/cli.js"
@@ -533,6 +534,14 @@ describe("owrt serve: binding and tokens", () => {
       body: JSON.stringify({ profile: "ap", rebuild: true }),
     })
     const { job } = (await response.json()) as { job: Job }
+    // Open requests do not hold the stop up: an event stream, and a body that never arrives.
+    const events = await fetch(`${server.url}/api/jobs/${job.id}/events`)
+    expect(events.headers.get("content-type")).toContain("text/event-stream")
+    const stalled = connect(Number(new URL(server.url).port), "127.0.0.1")
+    stalled.on("error", () => {})
+    stalled.write(
+      "POST /api/realize HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{",
+    )
     // Wait until make runs, so there is a build to interrupt.
     for (;;) {
       const current = (await (await fetch(`${server.url}/api/jobs/${job.id}`)).json()) as Job
@@ -541,6 +550,9 @@ describe("owrt serve: binding and tokens", () => {
     }
     const code = await server.stop("SIGTERM")
     expect(code).toBe(130)
+    // The stream was ended by the stop.
+    await events.text().catch(() => "")
+    stalled.destroy()
     const builds = json<{ builds: Array<{ status: string }> }>(
       await owrt(["builds", "list", "--json"], { cwd: project.dir, env: project.env }),
     ).builds
