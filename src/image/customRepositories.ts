@@ -67,12 +67,32 @@ export const repositoryKeyFiles = (
     return { name: id, content: `untrusted comment: ${id}\n${key}\n` }
   })
 
-/** Writes the repositories file and keys into `tree`, the build's writable view of the builder `builder`. */
-export const writeCustomRepositories = (builder: string, tree: string, custom: CustomRepositories): void => {
+/**
+ * Writes the repositories file and keys into `tree`, the build's writable view of the builder `builder`. A key
+ * never replaces one the builder ships under the same name (its own feeds stay verified by its own keys): such
+ * a key is left out and named in the answer, for the build log.
+ */
+export const writeCustomRepositories = (
+  builder: string,
+  tree: string,
+  custom: CustomRepositories,
+): { readonly keysLeftOut: ReadonlyArray<string> } => {
   const file = repositoriesFile(builder, custom)
   writeFileSync(join(tree, file.name), file.content)
   const keys = repositoryKeyFiles(custom.keys)
-  if (keys.length === 0) return
+  if (keys.length === 0) return { keysLeftOut: [] }
   mkdirSync(join(tree, "keys"), { recursive: true })
-  for (const key of keys) writeFileSync(join(tree, "keys", key.name), key.content, { mode: 0o644 })
+  const keysLeftOut: Array<string> = []
+  for (const key of keys) {
+    const shipped = join(builder, "keys", key.name)
+    if (existsSync(shipped)) {
+      const keyLine = (text: string) =>
+        text.split("\n").find((line) => !line.startsWith("untrusted comment:"))
+      if (keyLine(readFileSync(shipped, "utf8"))?.trim() !== keyLine(key.content)?.trim())
+        keysLeftOut.push(key.name)
+      continue
+    }
+    writeFileSync(join(tree, "keys", key.name), key.content, { mode: 0o644 })
+  }
+  return { keysLeftOut }
 }

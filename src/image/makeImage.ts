@@ -146,17 +146,21 @@ export const runMakeImage = (inputs: MakeImageInputs, output: string, work: stri
     })
     const instance = yield* makeBuilderInstance(inputs.builderPath, work, inputs.makeEnv)
     const repositories = params.repositories
-    if (repositories !== undefined) {
-      yield* Effect.try({
-        try: () => writeCustomRepositories(inputs.builderPath, instance.written, repositories),
-        catch: (cause) => new InternalError({ cause }),
-      })
-    }
+    const { keysLeftOut } =
+      repositories === undefined
+        ? { keysLeftOut: [] }
+        : yield* Effect.try({
+            try: () => writeCustomRepositories(inputs.builderPath, instance.written, repositories),
+            catch: (cause) => new InternalError({ cause }),
+          })
     const binDir = join(output, "bin")
     let log = ""
     const record = (text: string) => {
       log += text
       inputs.onOutput?.(text)
+    }
+    for (const name of keysLeftOut) {
+      record(`owrt: repository key ${name} left out: the Image Builder ships another key with that id\n`)
     }
     const writeLog = (failed = false) =>
       Effect.try({

@@ -10,6 +10,7 @@ import {
 import { canonicalJson } from "../text/canonicalJson.js"
 import { closestMatch } from "../text/closestMatch.js"
 import { sha256Hex } from "../text/digest.js"
+import { usignPublicKeyId } from "../text/usignKey.js"
 import { cachedDocument, decodeProfileDocument, type LoadedDocument } from "./profileDocument.js"
 import {
   type FlashPolicy,
@@ -327,6 +328,7 @@ export const makeProfileResolver = (
       let repositoriesMode: "append" | "replace" | undefined
       const feeds = new Map<string, string>()
       const repositoryKeys = new Set<string>()
+      const keysById = new Map<string, string>()
       const packageSequence: Array<string> = []
       const overlayDirs: Array<{ dir: string; layer: Layer }> = []
       const files = new Map<
@@ -355,7 +357,24 @@ export const makeProfileResolver = (
         if (doc.filesystem !== undefined) filesystem = doc.filesystem
         if (doc.image_name !== undefined) imageName = doc.image_name
         for (const feed of doc.repositories ?? []) feeds.set(feed.name, feed.url)
-        for (const key of doc.repository_keys ?? []) repositoryKeys.add(key.trim())
+        for (const [index, raw] of (doc.repository_keys ?? []).entries()) {
+          const key = raw.trim()
+          // opkg keeps one file per key id in keys/: two keys of one id would leave one of them out.
+          const id = usignPublicKeyId(key)
+          const other = id === undefined ? undefined : keysById.get(id)
+          if (id !== undefined && other !== undefined && other !== key) {
+            return yield* fail(
+              "profile_invalid_value",
+              at(
+                source,
+                ["repository_keys", index],
+                `repository_keys holds two different keys with the key id ${id}: opkg keeps one key per id`,
+              ),
+            )
+          }
+          if (id !== undefined) keysById.set(id, key)
+          repositoryKeys.add(key)
+        }
         if (doc.repositories_mode !== undefined) repositoriesMode = doc.repositories_mode
         packageSequence.push(...(doc.packages ?? []))
         if (doc.overlay !== undefined) {

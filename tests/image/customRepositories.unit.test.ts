@@ -1,6 +1,6 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
-import { join } from "node:path"
+import { dirname, join } from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
 import {
   repositoriesFile,
@@ -38,7 +38,10 @@ describe("custom package feeds in a build's builder instance", () => {
   const builder = (files: Record<string, string>) => {
     const dir = mkdtempSync(join(tmpdir(), "owrt-feeds-"))
     dirs.push(dir)
-    for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text)
+    for (const [name, text] of Object.entries(files)) {
+      mkdirSync(dirname(join(dir, name)), { recursive: true })
+      writeFileSync(join(dir, name), text)
+    }
     return dir
   }
   afterEach(() => {
@@ -127,6 +130,25 @@ describe("custom package feeds in a build's builder instance", () => {
       "src/gz extra https://feed.example.org/extra\n",
     )
     expect(readdirSync(join(tree, "keys"))).toEqual(["1a2b3c4d5e6f7081"])
+  })
+
+  it("never replaces a key the builder ships under the same id", () => {
+    const other = Buffer.from(usignKey, "base64")
+    other[41] = (other[41] ?? 0) ^ 1
+    const stored = builder({
+      "repositories.conf": opkgConf,
+      "keys/1a2b3c4d5e6f7081": `untrusted comment: the builder's\n${other.toString("base64")}\n`,
+    })
+    const tree = builder({})
+    expect(writeCustomRepositories(stored, tree, { mode: "append", feeds, keys: [usignKey] })).toEqual({
+      keysLeftOut: ["1a2b3c4d5e6f7081"],
+    })
+    expect(readdirSync(join(tree, "keys"))).toEqual([])
+    // The same key as the builder's: nothing to write, nothing left out.
+    const same = builder({ "keys/1a2b3c4d5e6f7081": `untrusted comment: x\n${usignKey}\n` })
+    expect(writeCustomRepositories(same, builder({}), { mode: "append", feeds, keys: [usignKey] })).toEqual({
+      keysLeftOut: [],
+    })
   })
 
   it("names the feeds opkg left out", () => {

@@ -143,6 +143,16 @@ describe("extends", () => {
       "d",
     )
     await expect(dots).rejects.toThrow(/is not a feed/)
+    // Two different keys with one key id: opkg's keys/ would hold only one of them.
+    const bytes = Buffer.from(key, "base64")
+    bytes[41] = (bytes[41] ?? 0) ^ 1
+    const twin = resolveIn(
+      {
+        "profiles/t.yaml": `${device}repository_keys: ["${key}", "${bytes.toString("base64")}"]\n`,
+      },
+      "t",
+    )
+    await expect(twin).rejects.toThrow(/two different keys with the key id/)
   })
 
   it("layers overlay directories: a child's file replaces the parent's at the same path", async () => {
