@@ -1,4 +1,6 @@
+import { METHODS } from "node:http"
 import { HttpRouter, HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import type { HttpMethod } from "@effect/platform/HttpMethod"
 import { toIncomingMessage } from "@effect/platform-node/NodeHttpServerRequest"
 import { Effect, Stream } from "effect"
 import type { AppServices } from "../app/appLayer.js"
@@ -155,7 +157,16 @@ const replyResponse = (request: HttpServerRequest.HttpServerRequest, reply: Repl
 const routerPath = (path: string) =>
   path.replace(/\{\w+\+\}$/, "*").replace(/\{(\w+)\}/g, ":$1") as HttpRouter.PathInput
 
-const methods = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] as const
+/**
+ * The router's matching, as the hand-written one it replaced matched: exact case, no slashes folded or trimmed,
+ * parameters of any length (image names run past find-my-way's default of 100).
+ */
+const routerConfig = {
+  caseSensitive: true,
+  ignoreTrailingSlash: false,
+  ignoreDuplicateSlashes: false,
+  maxParamLength: Number.MAX_SAFE_INTEGER,
+}
 
 /**
  * The segments a trailing `{path+}` matched, each percent-decoded on its own (the raw URL, not one decoded
@@ -220,7 +231,8 @@ export const makeApiHttpApp = (
     router = HttpRouter.route(route.method)(routerPath(route.path), handler(route))(router)
   }
   for (const [path, declared] of allowed) {
-    for (const method of methods.filter((m) => !declared.has(m))) {
+    // Every method node:http parses (find-my-way takes any name; the platform's type lists the common ones).
+    for (const method of METHODS.filter((m) => !declared.has(m)) as ReadonlyArray<HttpMethod>) {
       router = HttpRouter.route(method)(
         routerPath(path),
         Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
@@ -237,7 +249,24 @@ export const makeApiHttpApp = (
       )(router)
     }
   }
-  return router.pipe(
+  const app = HttpRouter.withRouterConfig(router, routerConfig)
+  return Effect.gen(function* () {
+    const request = yield* HttpServerRequest.HttpServerRequest
+    // find-my-way ends a path at `;` (a matrix parameter); here `;` is part of the segment it is in, as it
+    // always was. A request target in absolute form matches no route.
+    if (!request.url.startsWith("/")) {
+      return errorResponse(new RouteNotFoundError({ method: request.method, path: request.url }))
+    }
+    const cut = request.url.indexOf("?")
+    const path = cut === -1 ? request.url : request.url.slice(0, cut)
+    return yield* path.includes(";")
+      ? Effect.provideService(
+          app,
+          HttpServerRequest.HttpServerRequest,
+          request.modify({ url: path.replaceAll(";", "%3B") + (cut === -1 ? "" : request.url.slice(cut)) }),
+        )
+      : app
+  }).pipe(
     Effect.catchTag("RouteNotFound", (error) =>
       Effect.succeed(
         errorResponse(

@@ -3,6 +3,7 @@ import { createServer } from "node:http"
 import type { AddressInfo } from "node:net"
 import { type HttpApp, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import type { Headers } from "@effect/platform/Headers"
+import { toServerResponse } from "@effect/platform-node/NodeHttpServerRequest"
 import { Cause, Effect } from "effect"
 import type { AppServices } from "../app/appLayer.js"
 import { ExitCode, isOwrtError, UsageError } from "../errors.js"
@@ -137,8 +138,8 @@ const internalError = (request: HttpServerRequest.HttpServerRequest, cause: Caus
 export const listenHttp = (options: { readonly host: string; readonly port: number }, app: ServedApp) =>
   Effect.gen(function* () {
     // Closing the scope closes the sockets, which interrupts every request still answering (event streams
-    // included); then it waits until their handlers have ended, while the services they use are still open
-    // (this finalizer, added before the server's, runs after it).
+    // included); then it waits until their handlers have ended and their responses are closed, while the
+    // services they use are still open (this finalizer, added before the server's, runs after it).
     let inFlight = 0
     const idle = yield* Effect.makeLatch(true)
     yield* Effect.addFinalizer(() => idle.await)
@@ -162,21 +163,22 @@ export const listenHttp = (options: { readonly host: string; readonly port: numb
           server.closeAllConnections()
         }),
     )
-    const counted = Effect.suspend(() => {
-      if (inFlight++ === 0) idle.unsafeClose()
-      return app
-    }).pipe(
-      Effect.catchAllCause((cause) =>
-        Cause.isInterruptedOnly(cause)
-          ? Effect.failCause(cause)
-          : Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => internalError(request, cause)),
-      ),
-      Effect.ensuring(
-        Effect.sync(() => {
-          if (--inFlight === 0) idle.unsafeOpen()
-        }),
-      ),
-    )
+    // A request counts until its handler has ended and its response is closed (sent, or its connection gone):
+    // the body (an event stream, a file) is written after the handler has answered.
+    const done = () => {
+      if (--inFlight === 0) idle.unsafeOpen()
+    }
+    const counted = Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
+      inFlight += 2
+      idle.unsafeClose()
+      toServerResponse(request).once("close", done)
+      return app.pipe(
+        Effect.catchAllCause((cause) =>
+          Cause.isInterruptedOnly(cause) ? Effect.failCause(cause) : internalError(request, cause),
+        ),
+        Effect.ensuring(Effect.sync(done)),
+      )
+    })
     server.on("request", yield* nodeHandler(counted))
     const address = server.address() as AddressInfo
     const host = address.family === "IPv6" ? `[${address.address}]` : address.address

@@ -437,6 +437,20 @@ describe("owrt serve: the HTTP API over the real CLI", () => {
       duplex: "half",
     } as RequestInit)
     expect(chunked.status).toBe(413)
+    const propfind = await rawRequest(server.url, "/api/jobs", { method: "PROPFIND" })
+    expect(propfind.status).toBe(405)
+    expect(propfind.headers.allow).toBe("GET, HEAD")
+    // Paths match exactly: no case folding, no slashes folded or trimmed, `;` is part of its segment, and a
+    // parameter may be long (image names are).
+    for (const path of ["/API/JOBS", "/api//jobs", "/api/jobs/", "/api/jobs;x"]) {
+      const response = await rawRequest(server.url, path)
+      expect(response.status, path).toBe(404)
+      expect(JSON.parse(response.body.toString()).error.code, path).toBe("not_found")
+    }
+    for (const path of ["/api/profiles/ap;v=1", `/api/profiles/${"x".repeat(150)}`]) {
+      const response = await rawRequest(server.url, path)
+      expect(JSON.parse(response.body.toString()).error.code, path).toBe("profile_not_found")
+    }
     for (const path of ["/api/profiles/%zz", "/api/store/%E0%A4%A/x"]) {
       const malformed = await rawRequest(server.url, path)
       expect(malformed.status, path).toBe(400)
