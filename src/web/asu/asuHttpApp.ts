@@ -303,7 +303,9 @@ export const makeAsuHttpApp = (options: AsuHttpOptions) => {
       HttpRouter.get("/downloads/*", downloadTreeFile(options.downloads)),
       HttpRouter.head("/downloads/*", downloadTreeFile(options.downloads)),
     )
-  const app = router.pipe(
+  // Image names run past find-my-way's default parameter length of 100 (a long device name and the
+  // manifest hash in EXTRA_IMAGE_NAME), which would make their /store/ URLs 404.
+  const app = HttpRouter.withRouterConfig(router, { maxParamLength: Number.MAX_SAFE_INTEGER }).pipe(
     Effect.catchIf(isOwrtError, (error) => Effect.succeed(errorResponse(error))),
     Effect.catchTags({
       RouteNotFound: () => Effect.succeed(json({ detail: "Not Found" }, 404)),
