@@ -452,6 +452,21 @@ describe("the ASU API of owrt serve", () => {
       /^\S+Z 23\.05\.5 ath79\/generic tplink_archer-c7-v5: Error: Received incorrect version r24106-10cc5fcd00 \(requested some-bad-version-code\)$/,
     )
   })
+  // After the statistics test, which counts the failures before it.
+  it("fails a request whose image is too big for the device with upstream's detail", async () => {
+    const submitted = await post(server, { ...base, profile: "ubnt_bullet-m-xw", packages: ["node"] })
+    const failed = await poll(server, String(submitted.body.request_hash))
+    expect(failed.status).toBe(500)
+    expect(failed.body).toMatchObject({
+      status: 500,
+      imagebuilder_status: "failed",
+      detail: "Error: Selected packages exceed device storage",
+    })
+    // What failed, in owrt's words (upstream sends make's stderr): the images the Image Builder deleted.
+    expect(String(failed.body.stderr)).toMatch(
+      /image too big for the device, so the Image Builder deleted it: \S+/,
+    )
+  }, 300_000)
 })
 
 describe("the ASU queue across restarts", () => {
