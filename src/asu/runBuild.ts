@@ -1,9 +1,11 @@
-import { readFileSync } from "node:fs"
+import { existsSync, readFileSync } from "node:fs"
 import { join } from "node:path"
 import { Effect, Schema } from "effect"
 import { AppConfig } from "../config/appConfig.js"
+import { BuildRecords } from "../db/buildRecords.js"
 import { StorePathRecords } from "../db/storePathRecords.js"
 import { InternalError, isOwrtError, type OwrtError } from "../errors.js"
+import { failureLogPath } from "../graph/kinds/makeImageNode.js"
 import { Realizer } from "../graph/realizer.js"
 import { canonicalDevice } from "../image/builderInfo.js"
 import { packagesHash } from "../image/packageManifest.js"
@@ -82,6 +84,16 @@ export interface FinishedBuild {
   readonly stdout: string
 }
 
+/** The log of the profile's latest build when it failed in make (kept under the store's logs/). */
+const failedBuildLog = (profile: string) =>
+  Effect.gen(function* () {
+    const config = yield* AppConfig
+    const [row] = yield* BuildRecords.list({ profile, limit: 1 })
+    if (row?.status !== "failed") return undefined
+    const path = failureLogPath(config.store, row.id)
+    return existsSync(path) ? readFileSync(path, "utf8") : undefined
+  }).pipe(Effect.orElseSucceed(() => undefined))
+
 /** The tail of a build log: enough to see what happened, bounded for the database and the response. */
 const tail = (text: string, max = 64 * 1024) => (text.length > max ? text.slice(text.length - max) : text)
 
@@ -119,7 +131,21 @@ export const runBuild = (
     const compiled = compileRequest(request, device, info)
     const entry = yield* profiles.resolveText(compiled.id, compiled.text, "asu")
     yield* stage("building_image")
-    const { results } = yield* realizer.realize({ specs: [entry], requestedBy: "api" })
+    const { results } = yield* realizer.realize({ specs: [entry], requestedBy: "api" }).pipe(
+      Effect.catchAll((error) =>
+        Effect.flatMap(failedBuildLog(compiled.id), (log) =>
+          Effect.fail(
+            new AsuBuildFailure(
+              failureDetail(error),
+              // As upstream, the Image Builder's output; then owrt's own account of what failed.
+              log === undefined
+                ? error.message
+                : `${tail(log)}${log.endsWith("\n") ? "" : "\n"}${error.message}`,
+            ),
+          ),
+        ),
+      ),
+    )
     const [result] = results
     if (!result) return yield* new InternalError({ cause: `ASU build ${binDir} returned no result` })
 
