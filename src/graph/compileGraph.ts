@@ -3,13 +3,13 @@ import type { ArtifactsManifest } from "../artifacts/collectArtifacts.js"
 import type { BuilderStore } from "../builder/builderStore.js"
 import type { BuilderArchive } from "../builder/upstream.js"
 import { AppConfig } from "../config/appConfig.js"
-import { DeviceProfileUnknownError, type OwrtError } from "../errors.js"
+import { DeviceProfileUnknownError, type OwrtError, SecretInvalidError } from "../errors.js"
 import { type BuilderInfo, canonicalDevice } from "../image/builderInfo.js"
 import { suggestDevices } from "../image/deviceSuggestion.js"
 import type { MakeImageParams } from "../image/makeImage.js"
 import { secretsUsed } from "../overlay/stageOverlay.js"
 import { type ProfileView, revisionLabel } from "../profile/profileRepository.js"
-import { readSecret, secretFingerprint } from "../profile/secrets.js"
+import { readSecret, referencedSecrets, secretFingerprint } from "../profile/secrets.js"
 import type { Progress } from "../progress/progress.js"
 import { storeSealingKey } from "../store/sealingKey.js"
 import { compileRaspiosGraph } from "./compileRaspiosGraph.js"
@@ -87,6 +87,9 @@ export const readProfileSecrets = (
     const values = new Map<string, string>()
     const fingerprints: Record<string, string> = {}
     const sealingKey = yield* knownSealingKey ?? storeSealingKey(config.store)
+    const feedSecrets = new Set(
+      "repositories" in p ? (p.repositories?.feeds ?? []).flatMap((feed) => referencedSecrets(feed.url)) : [],
+    )
     if (used.length > 0) {
       const fingerprintKey =
         config.secretsKey === null
@@ -110,12 +113,26 @@ export const readProfileSecrets = (
           baseDir: config.profiles,
           env: process.env,
         })
+        // A feed URL's secret goes into the builder's repositories file: URL characters only, so that no
+        // line, option or other host can be written with it.
+        if (feedSecrets.has(name) && !feedCredential.test(value)) {
+          return yield* new SecretInvalidError({
+            profile: p.id,
+            secret: name,
+            reference: p.secrets[name] ?? "",
+            reason:
+              "a secret in a feed URL may hold only the characters of a URL's user information (user:password, percent-encoded)",
+          })
+        }
         values.set(name, value)
         fingerprints[name] = secretFingerprint(fingerprintKey, name, value)
       }
     }
     return { values, fingerprints, sealingKey }
   })
+
+/** RFC 3986 user information: unreserved, percent-encoded and sub-delimiter characters, and `:`. */
+const feedCredential = /^[A-Za-z0-9._~!$&'()*+,;=:%-]+$/
 
 const pending = (
   kind: PendingNode["kind"],

@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import type { ResolvedRepositories } from "../profile/profileSchema.js"
+import { secretPlaceholder } from "../profile/secrets.js"
 import { sha256Hex } from "../text/digest.js"
 import { usignPublicKeyId } from "../text/usignKey.js"
 
@@ -28,12 +29,16 @@ const isLocal = (line: string) => /(^|\s)file:/.test(line)
 export const repositoriesFile = (
   builder: string,
   custom: CustomRepositories,
+  secrets: ReadonlyMap<string, string> = new Map(),
 ): { readonly name: string; readonly content: string } => {
   const apk = usesApk(builder)
   const name = apk ? "repositories" : "repositories.conf"
   const path = join(builder, name)
   const own = existsSync(path) ? readFileSync(path, "utf8").split("\n") : []
-  const added = custom.feeds.map((feed) => (apk ? feed.url : `src/gz ${feed.name} ${feed.url}`))
+  // A private feed's credentials, from its secret (checked to hold URL characters only).
+  const urlOf = (url: string) =>
+    url.replace(secretPlaceholder, (whole, secret: string) => secrets.get(secret) ?? whole)
+  const added = custom.feeds.map((feed) => (apk ? urlOf(feed.url) : `src/gz ${feed.name} ${urlOf(feed.url)}`))
   // Keys alone replace nothing: without feeds of its own a build keeps the builder's.
   if (custom.mode === "append" || custom.feeds.length === 0) {
     // A feed named as one of the builder's replaces it (opkg keeps one list per name).
@@ -76,8 +81,9 @@ export const writeCustomRepositories = (
   builder: string,
   tree: string,
   custom: CustomRepositories,
+  secrets: ReadonlyMap<string, string> = new Map(),
 ): { readonly keysLeftOut: ReadonlyArray<string> } => {
-  const file = repositoriesFile(builder, custom)
+  const file = repositoriesFile(builder, custom, secrets)
   writeFileSync(join(tree, file.name), file.content)
   const keys = repositoryKeyFiles(custom.keys)
   if (keys.length === 0) return { keysLeftOut: [] }

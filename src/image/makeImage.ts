@@ -150,7 +150,8 @@ export const runMakeImage = (inputs: MakeImageInputs, output: string, work: stri
       repositories === undefined
         ? { keysLeftOut: [] }
         : yield* Effect.try({
-            try: () => writeCustomRepositories(inputs.builderPath, instance.written, repositories),
+            try: () =>
+              writeCustomRepositories(inputs.builderPath, instance.written, repositories, inputs.secrets),
             catch: (cause) => new InternalError({ cause }),
           })
     const binDir = join(output, "bin")
@@ -206,7 +207,10 @@ export const runMakeImage = (inputs: MakeImageInputs, output: string, work: stri
             ),
             detail: redactSecrets(tail(result.output, 5), inputs.secrets),
             buildId: inputs.buildId,
-            feedsLeftOut: feedsLeftOut(result.output, (params.repositories?.feeds.length ?? 0) > 0),
+            feedsLeftOut: feedsLeftOut(
+              redactSecrets(result.output, inputs.secrets),
+              (params.repositories?.feeds.length ?? 0) > 0,
+            ),
           })
         }
         return yield* new BuildFailedError({

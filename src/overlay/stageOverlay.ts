@@ -29,7 +29,7 @@ const trySync = (f: () => void) => Effect.try({ try: f, catch: (cause) => new In
 /** Every file time in a staged tree: fixed, so the images built from it do not depend on when it was staged. */
 const stagedTime = new Date(0)
 
-/** Names of the secrets a profile's staged tree uses. */
+/** Names of the secrets a profile's build uses: in its staged tree and in its feed URLs. */
 export const secretsUsed = (revision: ProfileRevision): ReadonlyArray<string> => {
   const names = new Set<string>()
   for (const file of revision.profile.files) {
@@ -38,6 +38,10 @@ export const secretsUsed = (revision: ProfileRevision): ReadonlyArray<string> =>
   }
   for (const script of revision.profile.first_boot)
     for (const name of referencedSecrets(script.script)) names.add(name)
+  // A private feed's credentials (`https://${secret:NAME}@host/…`): make-image writes them, and the build log
+  // is redacted of them.
+  for (const feed of revision.profile.repositories?.feeds ?? [])
+    for (const name of referencedSecrets(feed.url)) names.add(name)
   return [...names].sort()
 }
 

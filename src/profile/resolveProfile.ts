@@ -327,6 +327,7 @@ export const makeProfileResolver = (
       let imageName: string | undefined
       let repositoriesMode: "append" | "replace" | undefined
       const feeds = new Map<string, string>()
+      const feedSources = new Map<string, { source: YamlSource; index: number }>()
       const repositoryKeys = new Set<string>()
       const keysById = new Map<string, string>()
       const packageSequence: Array<string> = []
@@ -356,7 +357,10 @@ export const makeProfileResolver = (
         if (doc.rootfs_size !== undefined) rootfsSize = doc.rootfs_size
         if (doc.filesystem !== undefined) filesystem = doc.filesystem
         if (doc.image_name !== undefined) imageName = doc.image_name
-        for (const feed of doc.repositories ?? []) feeds.set(feed.name, feed.url)
+        for (const [index, feed] of (doc.repositories ?? []).entries()) {
+          feeds.set(feed.name, feed.url)
+          feedSources.set(feed.name, { source, index })
+        }
         for (const [index, raw] of (doc.repository_keys ?? []).entries()) {
           const key = raw.trim()
           // opkg keeps one file per key id in keys/: two keys of one id would leave one of them out.
@@ -470,6 +474,23 @@ export const makeProfileResolver = (
                 layer.loaded.source,
                 ["first_boot", index, "script"],
                 `first-boot script ${name} uses secret \`${secret}\`, which is not declared`,
+                `declare it under secrets:, e.g. ${secret}: env:${secret.toUpperCase()}`,
+              ),
+            )
+          }
+        }
+      }
+
+      for (const [name, url] of feeds) {
+        for (const secret of referencedSecrets(url)) {
+          const where = feedSources.get(name)
+          if (!secrets.has(secret) && where !== undefined) {
+            return yield* fail(
+              "profile_secret_undefined",
+              at(
+                where.source,
+                ["repositories", where.index, "url"],
+                `feed ${name} uses secret \`${secret}\`, which is not declared`,
                 `declare it under secrets:, e.g. ${secret}: env:${secret.toUpperCase()}`,
               ),
             )

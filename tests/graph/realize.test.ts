@@ -212,6 +212,47 @@ describe("owrt realize against the stand-in mirror", () => {
     const misspelt = await run(["realize", "feed", "--json"])
     expect(json<ErrorDocument>(misspelt).error.message).toContain("did you mean `owrt-hello`?")
 
+    // A private feed: its credentials come from a secret, reach the builder, and are in no log or manifest.
+    const feedAuth = `${"$"}{secret:feed_auth}`
+    const privateFeed = (password: string) =>
+      `release: "23.05.5"\ntarget: ath79/generic\ndevice: 8dev_carambola2\npackages: [owrt-hello]\n` +
+      `secrets: {feed_auth: env:OWRT_TEST_FEED_AUTH}\n` +
+      `repositories: [{name: private, url: "${mirror.url.replace("://", `://${feedAuth}@`)}/private-feed"}]\n` +
+      `repository_keys: ["${key}"]\n${password}`
+    project.write("profiles/private.yaml", privateFeed(""))
+    const withAuth = await run(["realize", "private", "--json"], {
+      OWRT_TEST_FEED_AUTH: "owrt:feed-password",
+    })
+    expect(withAuth.code, withAuth.stdout + withAuth.stderr).toBe(0)
+    const privateBuilt = json<{ results: Array<{ storePath: string; buildId: number }> }>(withAuth).results[0]
+    const privateManifest = readFileSync(join(privateBuilt?.storePath ?? "", "owrt-manifest.json"), "utf8")
+    expect(privateManifest).toContain("owrt-hello")
+    expect(privateManifest).toContain(`${feedAuth}@`)
+    expect(privateManifest).not.toContain("feed-password")
+    const privateLog = await run(["builds", "log", String(privateBuilt?.buildId)])
+    expect(privateLog.stdout).not.toContain("feed-password")
+    // A wrong password: the feed is left out, and the error names its URL without the secret.
+    const wrong = await run(["realize", "private", "--json"], { OWRT_TEST_FEED_AUTH: "owrt:wrong-password" })
+    expect(wrong.code).toBe(7)
+    const wrongError = json<ErrorDocument>(wrong).error
+    expect(wrongError.message).toContain("could not download")
+    expect(wrongError.message).toContain("<secret:feed_auth>@")
+    expect(wrongError.message).not.toContain("wrong-password")
+    // A value that would write more than a URL into the builder's file is refused before any build.
+    const injected = await run(["realize", "private", "--json"], {
+      OWRT_TEST_FEED_AUTH: "owrt:x\noption check_signature 0",
+    })
+    expect(injected.code).toBe(3)
+    expect(json<ErrorDocument>(injected).error.code).toBe("secret_invalid")
+    // An undeclared secret in a feed URL is refused where it is written.
+    project.write(
+      "profiles/private.yaml",
+      privateFeed("").replace("secrets: {feed_auth: env:OWRT_TEST_FEED_AUTH}\n", ""),
+    )
+    const undeclared = await run(["profiles", "validate", "private", "--json"])
+    expect(undeclared.code).toBe(3)
+    expect(undeclared.stdout).toContain("feed private uses secret `feed_auth`, which is not declared")
+
     // A key that is neither a usign nor a PEM public key is refused where it is written.
     project.write("profiles/feed.yaml", feed(`repository_keys: ["not a key"]\n`))
     const bad = await run(["profiles", "validate", "feed", "--json"])
