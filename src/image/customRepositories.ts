@@ -59,6 +59,13 @@ export const repositoriesFile = (
   }
 }
 
+/** A usign key file's key line (the one after its `untrusted comment:`). */
+const keyLine = (text: string) =>
+  text
+    .split("\n")
+    .find((line) => !line.startsWith("untrusted comment:"))
+    ?.trim()
+
 /** The key files a build's `keys/` gets: name and content. */
 export const repositoryKeyFiles = (
   keys: ReadonlyArray<string>,
@@ -92,10 +99,7 @@ export const writeCustomRepositories = (
   for (const key of keys) {
     const shipped = join(builder, "keys", key.name)
     if (existsSync(shipped)) {
-      const keyLine = (text: string) =>
-        text.split("\n").find((line) => !line.startsWith("untrusted comment:"))
-      if (keyLine(readFileSync(shipped, "utf8"))?.trim() !== keyLine(key.content)?.trim())
-        keysLeftOut.push(key.name)
+      if (keyLine(readFileSync(shipped, "utf8")) !== keyLine(key.content)) keysLeftOut.push(key.name)
       continue
     }
     writeFileSync(join(tree, "keys", key.name), key.content, { mode: 0o644 })

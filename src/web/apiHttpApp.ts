@@ -153,6 +153,15 @@ const replyResponse = (request: HttpServerRequest.HttpServerRequest, reply: Repl
   }
 }
 
+/**
+ * A request target's path and query string, raw: the path is not normalised (`..` must reach the checks, not be
+ * folded away before them) and the query has no `?`.
+ */
+export const splitTarget = (url: string): { readonly path: string; readonly query: string } => {
+  const cut = url.indexOf("?")
+  return cut === -1 ? { path: url, query: "" } : { path: url.slice(0, cut), query: url.slice(cut + 1) }
+}
+
 /** `{name}` → `:name`, a trailing `{path+}` → `*` (whose segments the handler decodes itself). */
 const routerPath = (path: string) =>
   path.replace(/\{\w+\+\}$/, "*").replace(/\{(\w+)\}/g, ":$1") as HttpRouter.PathInput
@@ -173,8 +182,7 @@ const routerConfig = {
  * string split at `/`: `%2F` stays inside its segment, where the store's path checks see it).
  */
 const restSegments = (url: string, template: string) => {
-  const cut = url.indexOf("?")
-  const pathname = cut === -1 ? url : url.slice(0, cut)
+  const pathname = splitTarget(url).path
   const fixed = template.split("/").length - 2
   return Effect.try({
     try: () => pathname.split("/").slice(1).slice(fixed).map(decodeURIComponent),
@@ -199,7 +207,7 @@ export const makeApiHttpApp = (
     Effect.gen(function* () {
       const request = yield* HttpServerRequest.HttpServerRequest
       const { params } = yield* HttpRouter.RouteContext
-      const cut = request.url.indexOf("?")
+      const target = splitTarget(request.url)
       // A new copy each time it is read: read once.
       const headers = request.headers
       const input: RouteInput = {
@@ -209,7 +217,7 @@ export const makeApiHttpApp = (
           ),
         ),
         rest: route.path.endsWith("+}") ? yield* restSegments(request.url, route.path) : [],
-        query: new URLSearchParams(cut === -1 ? "" : request.url.slice(cut + 1)),
+        query: new URLSearchParams(target.query),
         body: route.method === "POST" ? yield* readJsonBody(bodyLimit) : undefined,
         headers,
         context: { requestedBy: (headers["x-owrt-client"] === "web" ? "web" : "api") as Requester },
@@ -240,7 +248,7 @@ export const makeApiHttpApp = (
             errorResponse(
               new MethodNotAllowedError({
                 method: request.method,
-                path: request.url.split("?")[0] ?? "",
+                path: splitTarget(request.url).path,
                 allowed: [...declared],
               }),
             ),
@@ -257,13 +265,12 @@ export const makeApiHttpApp = (
     if (!request.url.startsWith("/")) {
       return errorResponse(new RouteNotFoundError({ method: request.method, path: request.url }))
     }
-    const cut = request.url.indexOf("?")
-    const path = cut === -1 ? request.url : request.url.slice(0, cut)
+    const { path, query } = splitTarget(request.url)
     return yield* path.includes(";")
       ? Effect.provideService(
           app,
           HttpServerRequest.HttpServerRequest,
-          request.modify({ url: path.replaceAll(";", "%3B") + (cut === -1 ? "" : request.url.slice(cut)) }),
+          request.modify({ url: path.replaceAll(";", "%3B") + (query === "" ? "" : `?${query}`) }),
         )
       : app
   }).pipe(
@@ -272,7 +279,7 @@ export const makeApiHttpApp = (
         errorResponse(
           new RouteNotFoundError({
             method: error.request.method,
-            path: error.request.url.split("?")[0] ?? "",
+            path: splitTarget(error.request.url).path,
           }),
         ),
       ),

@@ -7,7 +7,7 @@ import { toServerResponse } from "@effect/platform-node/NodeHttpServerRequest"
 import { Cause, Effect } from "effect"
 import type { AppServices } from "../app/appLayer.js"
 import { ExitCode, isOwrtError, UsageError } from "../errors.js"
-import { errorResponse, jsonResponse, makeApiHttpApp, securityHeaders } from "./apiHttpApp.js"
+import { errorResponse, jsonResponse, makeApiHttpApp, securityHeaders, splitTarget } from "./apiHttpApp.js"
 import { isLoopbackHost } from "./bindAddress.js"
 import { etagMatches } from "./byteRange.js"
 import { BadRequestError, UnauthorizedError } from "./httpErrors.js"
@@ -80,11 +80,9 @@ export const makeServeHttpApp = (options: HttpServerOptions): ServedApp => {
 
   return Effect.gen(function* () {
     const request = yield* HttpServerRequest.HttpServerRequest
-    const raw = request.url
-    const cut = raw.indexOf("?")
-    // The raw path, not a normalised URL: `..` must reach the checks, not be folded away before them.
-    const pathname = cut === -1 ? raw : raw.slice(0, cut)
-    const query = new URLSearchParams(cut === -1 ? "" : raw.slice(cut + 1))
+    const target = splitTarget(request.url)
+    const pathname = target.path
+    const query = new URLSearchParams(target.query)
     // A new copy each time it is read: read once.
     const headers = request.headers
     if (loopbackOnly && !isLoopbackHost(headers.host, options.host)) {
