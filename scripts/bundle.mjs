@@ -37,7 +37,8 @@ await build({
   // scripts/sqliteAddon.cjs).
   // The OTA server's MQTT client and metrics library likewise (only `owrt publish` and `owrt ota` load them;
   // bundled, they made every command's bundle half a megabyte larger), and the build farm's pg and
-  // graphile-worker (only `owrt worker`/`workers`/`jobs` and a realize with a postgres executor load them).
+  // graphile-worker (only `owrt worker`/`workers`/`jobs` and a realize with a postgres executor load them),
+  // and the other pg packages @effect/sql-pg uses (only a PostgreSQL records database loads them).
   external: [
     "esbuild",
     "@modelcontextprotocol/sdk",
@@ -45,6 +46,8 @@ await build({
     "mqtt",
     "prom-client",
     "pg",
+    "pg-cursor",
+    "pg-connection-string",
     "graphile-worker",
   ],
   // effect's Schema imports fast-check for Arbitrary.make only, which owrt never calls (see the stub).

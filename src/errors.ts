@@ -218,6 +218,22 @@ export class DatabaseBusyError extends Data.TaggedError("DatabaseBusyError")<{
   }
 }
 
+/**
+ * The records' PostgreSQL database (`database: postgres://…`) could not be reached, refused the login, or
+ * dropped the connection. The URL is shown without its password.
+ */
+export class DatabaseUnavailableError extends Data.TaggedError("DatabaseUnavailableError")<{
+  readonly url: string
+  readonly operation: string
+  readonly detail: string
+}> {
+  readonly code = "database_unavailable"
+  readonly exitCode = ExitCode.unavailable
+  override get message(): string {
+    return `database ${this.url} (${this.operation}): ${this.detail}`
+  }
+}
+
 export class GitError extends Data.TaggedError("GitError")<{
   readonly args: ReadonlyArray<string>
   readonly detail: string
@@ -978,6 +994,7 @@ export type OwrtError =
   | UsageError
   | DatabaseError
   | DatabaseBusyError
+  | DatabaseUnavailableError
   | GitError
   | InternalError
   | NotPublishedError

@@ -3,7 +3,8 @@ import { Context, Effect, Layer } from "effect"
 import { type BuilderStore, builderStoreLayer } from "../builder/builderStore.js"
 import { noSignedIndexCache } from "../builder/signedIndexCache.js"
 import { AppConfig, appConfigLayer, type ConfigFlags } from "../config/appConfig.js"
-import { type DatabaseFailure, databaseLayer } from "../db/database.js"
+import type { AdvisoryLocks } from "../db/advisoryLocks.js"
+import { type DatabaseFailure, databaseLayer, type RecordsSql } from "../db/database.js"
 import { type Records, recordsLayer } from "../db/records.js"
 import type { ConfigInvalidError, DatabaseError } from "../errors.js"
 import { type Executor, executorLayer } from "../graph/executor.js"
@@ -47,6 +48,8 @@ const runnerLayer = Layer.unwrapEffect(
 export type AppServices =
   | AppConfig
   | SqlClient.SqlClient
+  | RecordsSql
+  | AdvisoryLocks
   | Records
   | ProfileRepository
   | BuilderStore

@@ -38,6 +38,12 @@ export const configOptions = {
       "Where nodes are built: local, or postgres://… for a build farm's workers (OWRT_EXECUTOR)",
     ),
   ),
+  database: Options.text("database").pipe(
+    Options.optional,
+    Options.withDescription(
+      "Where the records are kept: sqlite (the store's), or postgres://… shared by a team (OWRT_DATABASE)",
+    ),
+  ),
 }
 
 export interface ConfigOptionValues {
@@ -47,6 +53,7 @@ export interface ConfigOptionValues {
   readonly offline: boolean
   readonly jobs: Option.Option<number>
   readonly executor: Option.Option<string>
+  readonly database: Option.Option<string>
 }
 
 export const toConfigFlags = (values: ConfigOptionValues): ConfigFlags => ({
@@ -56,6 +63,7 @@ export const toConfigFlags = (values: ConfigOptionValues): ConfigFlags => ({
   offline: values.offline ? true : undefined,
   jobs: Option.getOrUndefined(values.jobs),
   executor: Option.getOrUndefined(values.executor),
+  database: Option.getOrUndefined(values.database),
 })
 
 export const dryRunOption = Options.boolean("dry-run").pipe(

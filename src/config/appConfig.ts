@@ -36,6 +36,8 @@ export interface ResolvedConfig {
   readonly cache: CacheConfig
   /** Where nodes are built: here, or by the workers of a build farm queued in PostgreSQL (docs/farm.md). */
   readonly executor: ExecutorConfig
+  /** Where the records are kept: the store's SQLite file, or a PostgreSQL shared by a team (docs/farm.md). */
+  readonly database: DatabaseConfig
   readonly ota: OtaConfig
   /** Where each overridable setting came from, for `owrt config`. */
   readonly sources: {
@@ -47,6 +49,7 @@ export interface ResolvedConfig {
     readonly jobs: ConfigSource
     readonly makeEnv: ConfigSource
     readonly executor: ConfigSource
+    readonly database: ConfigSource
   }
 }
 
@@ -101,6 +104,11 @@ export type ExecutorConfig =
 
 export const localExecutor: ExecutorConfig = { kind: "local" }
 
+/** `sqlite`: the records live in the store's `owrt.db`; `postgres`: in the PostgreSQL database at `url`. */
+export type DatabaseConfig = { readonly kind: "sqlite" } | { readonly kind: "postgres"; readonly url: string }
+
+export const sqliteDatabase: DatabaseConfig = { kind: "sqlite" }
+
 export const noCache: CacheConfig = {
   substituters: [],
   push: false,
@@ -122,6 +130,8 @@ export interface ConfigFlags {
   readonly jobs?: number | undefined
   /** `--executor postgres://…` or `local`. */
   readonly executor?: string | undefined
+  /** `--database postgres://…` or `sqlite`. */
+  readonly database?: string | undefined
 }
 
 export const defaultUpstream = "https://downloads.openwrt.org"
@@ -276,15 +286,13 @@ export const resolveConfig = (options: {
       file.makeEnv,
       [],
     )
+    // Where a setting came from, as an error names it: the flag, the variable, or the file's key.
+    const named = (source: ConfigSource, name: string) =>
+      source === "flag" ? `--${name}` : source === "env" ? `OWRT_${name.toUpperCase()}` : name
     const executorRaw = pick(flags.executor, envOf("OWRT_EXECUTOR"), file.executor, "local")
-    const executor = yield* parseExecutor(
-      executorRaw.source === "flag"
-        ? "--executor"
-        : executorRaw.source === "env"
-          ? "OWRT_EXECUTOR"
-          : "executor",
-      executorRaw.value,
-    )
+    const executor = yield* parseExecutor(named(executorRaw.source, "executor"), executorRaw.value)
+    const databaseRaw = pick(flags.database, envOf("OWRT_DATABASE"), file.database, "sqlite")
+    const database = yield* parseDatabase(named(databaseRaw.source, "database"), databaseRaw.value)
     const envSubstituters = envOf("OWRT_SUBSTITUTERS")
     const substitutersRaw = pick(
       undefined,
@@ -403,6 +411,7 @@ export const resolveConfig = (options: {
         sources: { substituters: substitutersRaw.source, push: push.source },
       },
       executor,
+      database,
       ota,
       sources: {
         store: store.source,
@@ -413,9 +422,23 @@ export const resolveConfig = (options: {
         jobs: jobs.source,
         makeEnv: makeEnv.source,
         executor: executorRaw.source,
+        database: databaseRaw.source,
       },
     }
   })
+
+/** `sqlite`, or a `postgres://` (`postgresql://`) URL. */
+const parseDatabase = (where: string, value: string): Effect.Effect<DatabaseConfig, ConfigInvalidError> =>
+  value === "sqlite"
+    ? Effect.succeed(sqliteDatabase)
+    : /^postgres(ql)?:\/\/\S+$/.test(value)
+      ? Effect.succeed({ kind: "postgres", url: value })
+      : Effect.fail(
+          new ConfigInvalidError({
+            source: where,
+            detail: `not \`sqlite\` nor a postgres:// URL: \`${value}\``,
+          }),
+        )
 
 /** `local`, `postgres://…`, or the configuration file's `{ kind, url, queue, lockTimeout }`. */
 const parseExecutor = (

@@ -49,6 +49,7 @@ export const ConfigFileSchema = Schema.Struct({
   secretsKey: Schema.optional(Schema.String),
   makeEnv: Schema.optional(Schema.Array(EnvName)),
   flash: Schema.optional(Schema.Struct({ allowDevices: Schema.optional(Schema.Array(Schema.String)) })),
+  database: Schema.optional(Schema.String),
   executor: Schema.optional(
     Schema.Union(
       Schema.Literal("local"),

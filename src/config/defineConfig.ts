@@ -64,6 +64,13 @@ export interface OwrtConfig {
         /** Seconds without a worker's heartbeat before its jobs go to another worker. Default 60. */
         readonly lockTimeout?: number
       }
+  /**
+   * Where the records (profile revisions, builds, artifacts, flashes, ASU jobs, OTA releases) are kept
+   * (docs/farm.md): `"sqlite"` (default: the store's own `owrt.db`), or `"postgres://…"` — one database that
+   * every owrt user, server and worker of a team shares. The store's index of its own files stays in the
+   * store's SQLite file either way. `OWRT_DATABASE` and `--database` override it.
+   */
+  readonly database?: string
   /** The shared cache (docs/cache.md): OCI registries that hold signed node outputs. */
   readonly cache?: {
     /**

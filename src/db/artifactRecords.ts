@@ -1,6 +1,6 @@
 import { SqlClient, SqlSchema } from "@effect/sql"
 import { Effect, Schema } from "effect"
-import { sqlFailure } from "./database.js"
+import { RecordsSql, sqlFailure } from "./database.js"
 import { lazyQuery } from "./lazyQuery.js"
 
 /** An image of a collected artifact set, as its row reads. */
@@ -33,7 +33,8 @@ export type NewArtifact = Omit<ArtifactRow, "artifacts_key">
 export class ArtifactRecords extends Effect.Service<ArtifactRecords>()("owrt/ArtifactRecords", {
   accessors: true,
   effect: Effect.gen(function* () {
-    const sql = yield* SqlClient.SqlClient
+    const sql = yield* RecordsSql
+    const store = yield* SqlClient.SqlClient
     const byName = lazyQuery(() =>
       SqlSchema.findAll({
         Request: Schema.Struct({ key: Schema.String, name: Schema.String }),
@@ -57,27 +58,60 @@ export class ArtifactRecords extends Effect.Service<ArtifactRecords>()("owrt/Art
         execute: (key) => sql`SELECT COUNT(*) AS n FROM artifacts WHERE artifacts_key = ${key}`,
       }),
     )
-    const stored = lazyQuery(() =>
+    // Artifacts and builds are records (this file, or a shared PostgreSQL); which sets this store holds is
+    // its own store_paths table. Joined here, not in SQL: the two may be different databases.
+    const described = lazyQuery(() =>
       SqlSchema.findAll({
-        Request: Schema.Struct({
+        Request: Schema.Struct({ profile: Schema.NullOr(Schema.String), key: Schema.NullOr(Schema.String) }),
+        Result: Schema.Struct({
+          ...ArtifactRow.fields,
+          build_id: Schema.NullOr(Schema.Number),
           profile: Schema.NullOr(Schema.String),
-          key: Schema.NullOr(Schema.String),
-          limit: Schema.Number,
+          revision_seq: Schema.NullOr(Schema.Number),
         }),
-        Result: StoredArtifactRow,
-        execute: ({ profile, key, limit }) => sql`
+        execute: ({ profile, key }) => sql`
         SELECT a.artifacts_key, a.name, a.type, a.filesystem, a.sha256, a.size,
-               s.name AS path_name, s.created_at, b.id AS build_id, b.profile, b.revision_seq
+               b.id AS build_id, b.profile, b.revision_seq
         FROM artifacts a
-        JOIN store_paths s ON s.key = a.artifacts_key AND s.valid = 1
         LEFT JOIN builds b ON b.id = (
           SELECT MAX(id) FROM builds WHERE artifacts_key = a.artifacts_key AND status = 'succeeded')
-        WHERE (${profile} IS NULL OR b.profile = ${profile})
-          AND (${key} IS NULL OR a.artifacts_key = ${key})
-        ORDER BY s.created_at DESC, a.artifacts_key, a.name
-        LIMIT ${limit}`,
+        WHERE ${sql.and([
+          ...(profile === null ? [] : [sql`b.profile = ${profile}`]),
+          ...(key === null ? [] : [sql`a.artifacts_key = ${key}`]),
+          sql`1 = 1`,
+        ])}`,
       }),
     )
+    const storedPaths = lazyQuery(() =>
+      SqlSchema.findAll({
+        Request: Schema.Array(Schema.String),
+        Result: Schema.Struct({ key: Schema.String, name: Schema.String, created_at: Schema.String }),
+        execute: (keys) =>
+          store`SELECT key, name, created_at FROM store_paths WHERE valid = 1 AND ${store.in("key", keys)}`,
+      }),
+    )
+    const stored = (filter: { profile: string | null; key: string | null; limit: number }) =>
+      Effect.gen(function* () {
+        const rows = yield* described({ profile: filter.profile, key: filter.key })
+        const keys = [...new Set(rows.map((row) => row.artifacts_key))]
+        const paths = new Map<string, { readonly name: string; readonly created_at: string }>()
+        for (let at = 0; at < keys.length; at += 500) {
+          for (const path of yield* storedPaths(keys.slice(at, at + 500))) paths.set(path.key, path)
+        }
+        const result: Array<StoredArtifactRow> = []
+        for (const row of rows) {
+          const path = paths.get(row.artifacts_key)
+          if (path) result.push({ ...row, path_name: path.name, created_at: path.created_at })
+        }
+        const order = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0)
+        result.sort(
+          (a, b) =>
+            order(b.created_at, a.created_at) ||
+            order(a.artifacts_key, b.artifacts_key) ||
+            order(a.name, b.name),
+        )
+        return result.slice(0, filter.limit)
+      })
     return {
       /**
        * Images of valid artifact sets, newest first, with the latest successful build that produced each
@@ -111,7 +145,9 @@ export class ArtifactRecords extends Effect.Service<ArtifactRecords>()("owrt/Art
           )
           if (present.n === images.length) return
           for (const image of images) {
-            yield* sql`INSERT OR REPLACE INTO artifacts ${sql.insert({ artifacts_key: artifactsKey, ...image })}`
+            yield* sql`INSERT INTO artifacts ${sql.insert({ artifacts_key: artifactsKey, ...image })}
+              ON CONFLICT (artifacts_key, name) DO UPDATE SET type = excluded.type,
+                filesystem = excluded.filesystem, sha256 = excluded.sha256, size = excluded.size`
           }
         }).pipe(sqlFailure("record artifacts")),
     }

@@ -1,6 +1,7 @@
-import { SqlClient, SqlSchema } from "@effect/sql"
+import { SqlSchema } from "@effect/sql"
 import { Effect, Option, Schema } from "effect"
-import { sqlFailure } from "./database.js"
+import { currentProcess, holderAlive } from "../process/processIdentity.js"
+import { RecordsSql, sqlFailure } from "./database.js"
 import { lazyQuery } from "./lazyQuery.js"
 
 /** Where a job is: waiting, being built, built, or failed (asu-api.md §5). */
@@ -70,7 +71,33 @@ const now = () => new Date().toISOString()
 export class AsuJobRecords extends Effect.Service<AsuJobRecords>()("owrt/AsuJobRecords", {
   accessors: true,
   effect: Effect.gen(function* () {
-    const sql = yield* SqlClient.SqlClient
+    const sql = yield* RecordsSql
+    // Where SQLite and PostgreSQL differ: a time `column` seconds from now (as the ISO text the rows hold),
+    // a field of the JSON request, the larger of two values, and taking the oldest queued row.
+    const secondsFromNow = (column: "result_ttl_seconds" | "failure_ttl_seconds") =>
+      sql.onDialectOrElse({
+        pg: () =>
+          sql.literal(
+            `to_char(timezone('UTC', now()) + ${column} * interval '1 second', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`,
+          ),
+        orElse: () => sql.literal(`strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '+' || ${column} || ' seconds')`),
+      })
+    const requestField = (field: "version" | "target" | "profile" | "packages") =>
+      sql.onDialectOrElse({
+        pg: () =>
+          sql.literal(
+            field === "packages" ? `(request::json->'packages')::text` : `request::json->>'${field}'`,
+          ),
+        orElse: () => sql.literal(`json_extract(request, '$.${field}')`),
+      })
+    const greatest = sql.onDialectOrElse({
+      pg: () => sql.literal("GREATEST"),
+      orElse: () => sql.literal("MAX"),
+    })
+    const skipLocked = sql.onDialectOrElse({
+      pg: () => sql.literal("FOR UPDATE SKIP LOCKED"),
+      orElse: () => sql.literal(""),
+    })
     const byHash = lazyQuery(() =>
       SqlSchema.findOne({
         Request: Schema.String,
@@ -93,8 +120,9 @@ export class AsuJobRecords extends Effect.Service<AsuJobRecords>()("owrt/AsuJobR
         Result: AsuJobRow,
         execute: () =>
           sql`UPDATE asu_jobs SET status = 'started', imagebuilder_status = 'init', attempts = attempts + 1,
-              started_at = ${now()}
-            WHERE id = (SELECT id FROM asu_jobs WHERE status = 'queued' ORDER BY id LIMIT 1)
+              started_at = ${now()}, claimed_pid = ${currentProcess.pid}, claimed_start = ${currentProcess.start},
+              claimed_host = ${currentProcess.host}
+            WHERE id = (SELECT id FROM asu_jobs WHERE status = 'queued' ORDER BY id LIMIT 1 ${skipLocked})
               AND status = 'queued'
             RETURNING *`,
       }),
@@ -161,7 +189,7 @@ export class AsuJobRecords extends Effect.Service<AsuJobRecords>()("owrt/AsuJobR
               result = ${result.body}, stdout = ${result.stdout}, stderr = ${result.stderr}
             WHERE request_hash = ${hash}`.pipe(
           Effect.zipRight(
-            sql`UPDATE asu_jobs SET expires_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '+' || result_ttl_seconds || ' seconds')
+            sql`UPDATE asu_jobs SET expires_at = ${secondsFromNow("result_ttl_seconds")}
                 WHERE request_hash = ${hash}`,
           ),
           Effect.asVoid,
@@ -171,13 +199,13 @@ export class AsuJobRecords extends Effect.Service<AsuJobRecords>()("owrt/AsuJobR
       fail: (hash: string, failure: { detail: string; stdout: string; stderr: string }) =>
         Effect.gen(function* () {
           yield* sql`UPDATE asu_jobs SET status = 'failed', imagebuilder_status = 'failed', finished_at = ${now()},
-                expires_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '+' || failure_ttl_seconds || ' seconds'),
+                expires_at = ${secondsFromNow("failure_ttl_seconds")},
                 detail = ${failure.detail}, stdout = ${failure.stdout}, stderr = ${failure.stderr}
               WHERE request_hash = ${hash}`
           yield* sql`INSERT INTO asu_events (at, event, version, target, profile, packages, detail)
-              SELECT ${now()}, 'failures', COALESCE(json_extract(request, '$.version'), ''),
-                     COALESCE(json_extract(request, '$.target'), ''), COALESCE(json_extract(request, '$.profile'), ''),
-                     COALESCE(json_extract(request, '$.packages'), '[]'), ${failure.detail}
+              SELECT ${now()}, 'failures', COALESCE(${requestField("version")}, ''),
+                     COALESCE(${requestField("target")}, ''), COALESCE(${requestField("profile")}, ''),
+                     COALESCE(${requestField("packages")}, '[]'), ${failure.detail}
               FROM asu_jobs WHERE request_hash = ${hash}`
         }).pipe(sql.withTransaction, sqlFailure("fail ASU job")),
       /** Counts a valid build request (and, when a finished build answered it, a cache hit). */
@@ -203,21 +231,46 @@ export class AsuJobRecords extends Effect.Service<AsuJobRecords>()("owrt/AsuJobR
       eventsSince: (since: string) => eventsSince(since).pipe(sqlFailure("read ASU statistics")),
       /**
        * After a crash: a job that was running goes back to the queue once; one that was already retried
-       * fails. Returns how many were requeued.
+       * fails. Only jobs whose server is gone: on this machine, by its pid; a server on another machine
+       * (the records in a shared PostgreSQL) recovers its own jobs when it starts again. Returns how many
+       * were requeued.
        */
       recover: () =>
         Effect.gen(function* () {
-          yield* sql`UPDATE asu_jobs SET status = 'failed', imagebuilder_status = 'failed', finished_at = ${now()},
-                       expires_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '+' || failure_ttl_seconds || ' seconds'),
-                       detail = 'Error: the build was interrupted twice (server restarts)'
-                     WHERE status = 'started' AND attempts >= ${maxJobAttempts}`
+          const started = yield* sql<{
+            id: number
+            attempts: number
+            claimed_pid: number | null
+            claimed_start: string | null
+            claimed_host: string | null
+          }>`SELECT id, attempts, claimed_pid, claimed_start, claimed_host FROM asu_jobs WHERE status = 'started'`
+          const orphans = started.filter(
+            (job) =>
+              // Claimed before owrt kept who claimed it: by a server that was here.
+              job.claimed_host === null ||
+              (job.claimed_host === currentProcess.host &&
+                !(job.claimed_pid === currentProcess.pid && job.claimed_start === currentProcess.start) &&
+                !holderAlive({
+                  pid: job.claimed_pid ?? 0,
+                  start: job.claimed_start ?? "unknown",
+                  host: job.claimed_host,
+                })),
+          )
+          const exhausted = orphans.filter((job) => job.attempts >= maxJobAttempts).map((job) => job.id)
+          const retried = orphans.filter((job) => job.attempts < maxJobAttempts).map((job) => job.id)
+          if (exhausted.length > 0)
+            yield* sql`UPDATE asu_jobs SET status = 'failed', imagebuilder_status = 'failed', finished_at = ${now()},
+                         expires_at = ${secondsFromNow("failure_ttl_seconds")},
+                         detail = 'Error: the build was interrupted twice (server restarts)'
+                       WHERE status = 'started' AND ${sql.in("id", exhausted)}`
+          if (retried.length === 0) return 0
           const requeued = yield* sql`UPDATE asu_jobs SET status = 'queued', imagebuilder_status = 'queued'
-                                      WHERE status = 'started' RETURNING id`
+                                      WHERE status = 'started' AND ${sql.in("id", retried)} RETURNING id`
           return requeued.length
         }).pipe(sql.withTransaction, sqlFailure("recover ASU jobs")),
       /** A job interrupted by a clean shutdown goes back to the queue, the attempt not counted. */
       requeue: (hash: string) =>
-        sql`UPDATE asu_jobs SET status = 'queued', imagebuilder_status = 'queued', attempts = MAX(attempts - 1, 0)
+        sql`UPDATE asu_jobs SET status = 'queued', imagebuilder_status = 'queued', attempts = ${greatest}(attempts - 1, 0)
             WHERE request_hash = ${hash} AND status = 'started'`.pipe(
           Effect.asVoid,
           sqlFailure("requeue ASU job"),

@@ -1,7 +1,7 @@
-import { SqlClient, SqlSchema } from "@effect/sql"
+import { SqlSchema } from "@effect/sql"
 import { Effect, Option, Schema } from "effect"
 import { currentProcess, holderAlive } from "../process/processIdentity.js"
-import { sqlFailure } from "./database.js"
+import { RecordsSql, sqlFailure } from "./database.js"
 import { lazyQuery } from "./lazyQuery.js"
 
 export const Requester = Schema.Literal("cli", "web", "mcp", "api")
@@ -29,14 +29,20 @@ export const BuildRow = Schema.Struct({
   duration_ms: Schema.NullOr(Schema.Number),
   pid: Schema.Number,
   pid_start: Schema.NullOr(Schema.String),
+  /** The machine of the process that ran it (null in rows written before records were shared). */
+  host: Schema.optionalWith(Schema.NullOr(Schema.String), { default: () => null }),
 })
 export type BuildRow = typeof BuildRow.Type
 
-/** A build still marked running whose process is gone was interrupted (killed, crashed). */
+/**
+ * A build still marked running whose process is gone was interrupted (killed, crashed). Only a process on
+ * this machine can be looked at: another machine's running build (records in a shared PostgreSQL) is
+ * taken at its word.
+ */
 export const effectiveStatus = (row: BuildRow): BuildStatus =>
   row.status === "running" &&
   !(row.pid === currentProcess.pid && row.pid_start === currentProcess.start) &&
-  !holderAlive({ pid: row.pid, start: row.pid_start ?? "unknown", host: currentProcess.host })
+  !holderAlive({ pid: row.pid, start: row.pid_start ?? "unknown", host: row.host ?? currentProcess.host })
     ? "interrupted"
     : row.status
 
@@ -63,7 +69,7 @@ export type KeyColumn = "builder_key" | "overlay_key" | "image_key" | "artifacts
 export class BuildRecords extends Effect.Service<BuildRecords>()("owrt/BuildRecords", {
   accessors: true,
   effect: Effect.gen(function* () {
-    const sql = yield* SqlClient.SqlClient
+    const sql = yield* RecordsSql
     const insert = lazyQuery(() =>
       SqlSchema.single({
         Request: Schema.Struct({
@@ -80,6 +86,7 @@ export class BuildRecords extends Effect.Service<BuildRecords>()("owrt/BuildReco
             started_at: new Date().toISOString(),
             pid: currentProcess.pid,
             pid_start: currentProcess.start,
+            host: currentProcess.host,
           })} RETURNING id`,
       }),
     )

@@ -1,6 +1,6 @@
 import { SqlClient, SqlSchema } from "@effect/sql"
 import { Effect, Option, Schema } from "effect"
-import { sqlFailure } from "./database.js"
+import { RecordsSql, sqlFailure } from "./database.js"
 import { lazyQuery } from "./lazyQuery.js"
 
 /** An Image Builder in the store, as its row reads. `path` is relative to the store. */
@@ -83,6 +83,8 @@ export class BuilderRecords extends Effect.Service<BuilderRecords>()("owrt/Build
   accessors: true,
   effect: Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
+    // The builds are in the records database (this file, or a shared PostgreSQL).
+    const records = yield* RecordsSql
     const byKey = lazyQuery(() =>
       SqlSchema.findOne({
         Request: Schema.String,
@@ -109,7 +111,7 @@ export class BuilderRecords extends Effect.Service<BuilderRecords>()("owrt/Build
       SqlSchema.findOne({
         Request: Schema.String,
         Result: Schema.Struct({ n: Schema.Number }),
-        execute: (key) => sql`SELECT COUNT(*) AS n FROM builds WHERE builder_key = ${key}`,
+        execute: (key) => records`SELECT COUNT(*) AS n FROM builds WHERE builder_key = ${key}`,
       }),
     )
     const resolution = lazyQuery(() =>

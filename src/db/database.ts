@@ -2,19 +2,71 @@ import { mkdirSync } from "node:fs"
 import { join } from "node:path"
 import { SqlClient, type SqlError } from "@effect/sql"
 import { SqliteClient } from "@effect/sql-sqlite-node"
-import { Effect, Layer, type ParseResult } from "effect"
+import { Context, Effect, Layer, type ParseResult } from "effect"
 import { AppConfig } from "../config/appConfig.js"
 import {
   DatabaseBusyError,
   DatabaseError,
+  DatabaseUnavailableError,
   freeBytesAt,
   noSpaceIn,
   StoreFullError,
   storeLocation,
 } from "../errors.js"
+import { AdvisoryLocks, noAdvisoryLocks } from "./advisoryLocks.js"
 import { migrations } from "./migrations.js"
 
 export const databaseFileName = "owrt.db"
+
+/**
+ * The client of the records database (revisions, builds, artifacts, flashes, ASU jobs, OTA releases:
+ * `sharedTables`): the store's own SQLite file, or the PostgreSQL that `database: postgres://…` names. The
+ * `SqlClient` is always the store's file, whose other tables describe this store's files and processes.
+ */
+export class RecordsSql extends Context.Tag("owrt/RecordsSql")<RecordsSql, SqlClient.SqlClient>() {}
+
+/** The records' PostgreSQL URL (without its password) this process opened, if any. */
+let recordsUrl: string | undefined
+
+/** PostgreSQL SQLSTATE classes and Node socket errors that mean "the database is not there for us now". */
+const unavailableCode = (code: string): boolean =>
+  /^(08|28|3D|57P0|53)/.test(code) ||
+  ["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "ENOTFOUND", "EHOSTUNREACH", "EAI_AGAIN", "EPIPE"].includes(
+    code,
+  )
+
+const causeCode = (error: SqlError.SqlError): string | undefined => {
+  const code = (error.cause as { code?: unknown } | undefined)?.code
+  return typeof code === "string" ? code : undefined
+}
+
+/** A failure of the PostgreSQL records database that a user acts on: unreachable, or busy. */
+export const postgresFailure = (
+  operation: string,
+  error: SqlError.SqlError,
+): DatabaseUnavailableError | DatabaseBusyError | undefined => {
+  if (recordsUrl === undefined) return undefined
+  const code = causeCode(error)
+  const detail = describePgCause(error)
+  if (code === "55P03" || code === "40001" || code === "40P01") {
+    return new DatabaseBusyError({ operation, file: recordsUrl })
+  }
+  if ((code !== undefined && unavailableCode(code)) || /connect|terminat|timeout/i.test(detail)) {
+    return new DatabaseUnavailableError({ url: recordsUrl, operation, detail })
+  }
+  return undefined
+}
+
+const describePgCause = (error: SqlError.SqlError): string => {
+  const cause = error.cause
+  const message = cause instanceof Error ? cause.message : ""
+  return message === "" ? error.message : message
+}
+
+/** Remembers the PostgreSQL records URL for messages (set when it is opened). */
+export const setRecordsUrl = (url: string | undefined) => {
+  recordsUrl = url
+}
 
 const isBusy = (error: SqlError.SqlError): boolean => {
   const code = (error.cause as { code?: unknown } | undefined)?.code
@@ -35,8 +87,11 @@ export const databaseFailure =
       ? new DatabaseBusyError({ operation, file })
       : new DatabaseError({ operation, cause: error, file: openedDatabase })
 
-/** What a database call can fail with: the lock stayed taken (exit 10) or the disk is full (exit 5). */
-export type DatabaseFailure = DatabaseBusyError | StoreFullError
+/**
+ * What a database call can fail with: the lock stayed taken (exit 10), the disk is full or a PostgreSQL
+ * records database cannot be reached (exit 5).
+ */
+export type DatabaseFailure = DatabaseBusyError | StoreFullError | DatabaseUnavailableError
 
 /**
  * Gives a record query the errors a caller can act on and nothing else: a lock held too long is
@@ -52,6 +107,8 @@ export const sqlFailure =
     query.pipe(
       Effect.catchAll((error): Effect.Effect<never, DatabaseFailure> => {
         if (error._tag === "SqlError") {
+          const remote = postgresFailure(operation, error)
+          if (remote) return Effect.fail(remote)
           if (isBusy(error)) {
             return Effect.fail(new DatabaseBusyError({ operation, file: openedDatabase ?? databaseFileName }))
           }
@@ -89,33 +146,54 @@ const migrate = Effect.gen(function* () {
   )
 })
 
-/** The store's SQLite database (WAL, busy timeout, migrated), as an `SqlClient`. */
-export const databaseLayer: Layer.Layer<SqlClient.SqlClient, DatabaseError | DatabaseBusyError, AppConfig> =
-  Layer.unwrapEffect(
-    Effect.gen(function* () {
-      const config = yield* AppConfig
-      const file = join(config.store, databaseFileName)
-      openedDatabase = file
-      storeLocation.path = config.store
-      yield* Effect.try({
-        try: () => mkdirSync(config.store, { recursive: true }),
-        catch: (cause) => new DatabaseError({ operation: `create store ${config.store}`, cause }),
-      })
-      const busyMs = Math.min(config.timeouts.lock * 1000, 60_000)
-      const client = SqliteClient.layer({ filename: file })
-      const setup = Layer.effectDiscard(
-        Effect.gen(function* () {
-          const sql = yield* SqlClient.SqlClient
-          yield* sql.unsafe(`PRAGMA busy_timeout = ${busyMs}`)
-          yield* sql.unsafe("PRAGMA foreign_keys = ON")
-          yield* sql.unsafe("PRAGMA synchronous = NORMAL")
-          yield* migrate
-        }).pipe(Effect.mapError(databaseFailure("open", file))),
-      )
-      return Layer.provideMerge(setup, client).pipe(
-        Layer.mapError((error) =>
-          error._tag === "ConfigError" ? new DatabaseError({ operation: "open", cause: error }) : error,
-        ),
-      )
-    }),
-  )
+/**
+ * The store's SQLite database (WAL, busy timeout, migrated), as an `SqlClient`, and the records database
+ * as `RecordsSql`: the same file, or PostgreSQL (loaded, connected and migrated only then), with the
+ * `AdvisoryLocks` that span machines when it is PostgreSQL.
+ */
+export const databaseLayer: Layer.Layer<
+  SqlClient.SqlClient | RecordsSql | AdvisoryLocks,
+  DatabaseError | DatabaseBusyError | DatabaseUnavailableError,
+  AppConfig
+> = Layer.unwrapEffect(
+  Effect.gen(function* () {
+    const config = yield* AppConfig
+    const file = join(config.store, databaseFileName)
+    openedDatabase = file
+    storeLocation.path = config.store
+    yield* Effect.try({
+      try: () => mkdirSync(config.store, { recursive: true }),
+      catch: (cause) => new DatabaseError({ operation: `create store ${config.store}`, cause }),
+    })
+    const busyMs = Math.min(config.timeouts.lock * 1000, 60_000)
+    const client = SqliteClient.layer({ filename: file })
+    const setup = Layer.effectDiscard(
+      Effect.gen(function* () {
+        const sql = yield* SqlClient.SqlClient
+        yield* sql.unsafe(`PRAGMA busy_timeout = ${busyMs}`)
+        yield* sql.unsafe("PRAGMA foreign_keys = ON")
+        yield* sql.unsafe("PRAGMA synchronous = NORMAL")
+        yield* migrate
+      }).pipe(Effect.mapError(databaseFailure("open", file))),
+    )
+    const database = config.database
+    const records =
+      database.kind === "postgres"
+        ? Layer.scopedContext(
+            Effect.gen(function* () {
+              const postgres = yield* Effect.promise(() => import("./postgresDatabase.js"))
+              const opened = yield* postgres.openPostgres(database.url)
+              return Context.make(RecordsSql, opened.client).pipe(Context.add(AdvisoryLocks, opened.locks))
+            }),
+          )
+        : Layer.merge(
+            Layer.effect(RecordsSql, SqlClient.SqlClient),
+            Layer.succeed(AdvisoryLocks, noAdvisoryLocks),
+          )
+    return Layer.provideMerge(records, Layer.provideMerge(setup, client)).pipe(
+      Layer.mapError((error) =>
+        error._tag === "ConfigError" ? new DatabaseError({ operation: "open", cause: error }) : error,
+      ),
+    )
+  }),
+)

@@ -1,9 +1,9 @@
 import { userInfo } from "node:os"
-import { SqlClient, SqlSchema } from "@effect/sql"
+import { SqlSchema } from "@effect/sql"
 import { Effect, Option, Schema } from "effect"
 import { currentProcess, holderAlive } from "../process/processIdentity.js"
 import type { Requester } from "./buildRecords.js"
-import { sqlFailure } from "./database.js"
+import { RecordsSql, sqlFailure } from "./database.js"
 import { lazyQuery } from "./lazyQuery.js"
 
 /*
@@ -58,6 +58,8 @@ export const FlashRow = Schema.Struct({
   finished_at: Schema.NullOr(Schema.String),
   pid: Schema.Number,
   pid_start: Schema.NullOr(Schema.String),
+  /** The machine of the process that flashed (null in rows written before records were shared). */
+  host: Schema.optionalWith(Schema.NullOr(Schema.String), { default: () => null }),
 })
 export type FlashRow = typeof FlashRow.Type
 
@@ -122,7 +124,7 @@ export interface FlashOutcome {
 export class FlashRecords extends Effect.Service<FlashRecords>()("owrt/FlashRecords", {
   accessors: true,
   effect: Effect.gen(function* () {
-    const sql = yield* SqlClient.SqlClient
+    const sql = yield* RecordsSql
     const inserted = lazyQuery(() =>
       SqlSchema.findAll({
         Request: FlashRow.pipe(
@@ -214,6 +216,7 @@ export class FlashRecords extends Effect.Service<FlashRecords>()("owrt/FlashReco
           started_at: new Date().toISOString(),
           pid: currentProcess.pid,
           pid_start: currentProcess.start,
+          host: currentProcess.host,
         }).pipe(
           Effect.map(([row]) => row?.id ?? 0),
           sqlFailure("record flash"),
@@ -256,6 +259,6 @@ export class FlashRecords extends Effect.Service<FlashRecords>()("owrt/FlashReco
 export const effectiveFlashStatus = (row: FlashRow): FlashStatus =>
   row.status === "running" &&
   !(row.pid === currentProcess.pid && row.pid_start === currentProcess.start) &&
-  !holderAlive({ pid: row.pid, start: row.pid_start ?? "unknown", host: currentProcess.host })
+  !holderAlive({ pid: row.pid, start: row.pid_start ?? "unknown", host: row.host ?? currentProcess.host })
     ? "interrupted"
     : row.status

@@ -1,6 +1,6 @@
-import { SqlClient, SqlSchema } from "@effect/sql"
+import { SqlSchema } from "@effect/sql"
 import { Effect, Schema } from "effect"
-import { sqlFailure } from "./database.js"
+import { RecordsSql, sqlFailure } from "./database.js"
 import { lazyQuery } from "./lazyQuery.js"
 
 /*
@@ -39,7 +39,7 @@ export type OtaDeviceRow = typeof OtaDeviceRow.Type
 export class OtaRecords extends Effect.Service<OtaRecords>()("owrt/OtaRecords", {
   accessors: true,
   effect: Effect.gen(function* () {
-    const sql = yield* SqlClient.SqlClient
+    const sql = yield* RecordsSql
     const devices = lazyQuery(() =>
       SqlSchema.findAll({
         Request: Schema.Void,
@@ -63,7 +63,7 @@ export class OtaRecords extends Effect.Service<OtaRecords>()("owrt/OtaRecords", 
     )
     return {
       recordRelease: (row: OtaReleaseRow) =>
-        sql`INSERT OR IGNORE INTO ota_releases ${sql.insert(row)}`.pipe(
+        sql`INSERT INTO ota_releases ${sql.insert(row)} ON CONFLICT DO NOTHING`.pipe(
           Effect.asVoid,
           sqlFailure("record an OTA release"),
         ),

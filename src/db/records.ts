@@ -1,9 +1,11 @@
 import { SqlClient } from "@effect/sql"
 import { Context, Effect, Layer } from "effect"
+import { AdvisoryLocks } from "./advisoryLocks.js"
 import { ArtifactRecords } from "./artifactRecords.js"
 import { AsuJobRecords } from "./asuJobRecords.js"
 import { BuilderRecords } from "./builderRecords.js"
 import { BuildRecords } from "./buildRecords.js"
+import { RecordsSql } from "./database.js"
 import { FlashRecords } from "./flashRecords.js"
 import { OtaRecords } from "./otaRecords.js"
 import { PackageCheckRecords } from "./packageCheckRecords.js"
@@ -23,7 +25,7 @@ export type Records =
   | StorePathRecords
 
 /** The record services over one database. */
-export const recordsLayer: Layer.Layer<Records, never, SqlClient.SqlClient> = Layer.mergeAll(
+export const recordsLayer: Layer.Layer<Records, never, SqlClient.SqlClient | RecordsSql> = Layer.mergeAll(
   ArtifactRecords.Default,
   AsuJobRecords.Default,
   BuilderRecords.Default,
@@ -35,8 +37,11 @@ export const recordsLayer: Layer.Layer<Records, never, SqlClient.SqlClient> = La
   StorePathRecords.Default,
 )
 
-/** What code that reads or writes the database needs: the record services, and the client for the rest. */
-export type Database = SqlClient.SqlClient | Records
+/**
+ * What code that reads or writes the database needs: the record services, and the clients for the rest
+ * (the store's SQLite file, and the records database: the same file, or PostgreSQL).
+ */
+export type Database = SqlClient.SqlClient | RecordsSql | AdvisoryLocks | Records
 
 /**
  * The database services of the current context, and nothing else: what a service built once captures to
@@ -47,6 +52,8 @@ export const databaseContext: Effect.Effect<Context.Context<Database>, never, Da
   Effect.context<Database>(),
   Context.pick(
     SqlClient.SqlClient,
+    RecordsSql,
+    AdvisoryLocks,
     ArtifactRecords,
     AsuJobRecords,
     BuilderRecords,

@@ -1,6 +1,6 @@
-import { SqlClient, SqlSchema } from "@effect/sql"
+import { SqlSchema } from "@effect/sql"
 import { Context, Effect, Layer, Option, Schema } from "effect"
-import { type DatabaseFailure, sqlFailure } from "./database.js"
+import { type DatabaseFailure, RecordsSql, sqlFailure } from "./database.js"
 import { lazyQuery } from "./lazyQuery.js"
 
 /** A profile revision as the database knows it. */
@@ -61,7 +61,7 @@ export class RevisionRecords extends Context.Tag("owrt/RevisionRecords")<
 export const revisionRecordsLayer = Layer.effect(
   RevisionRecords,
   Effect.gen(function* () {
-    const sql = yield* SqlClient.SqlClient
+    const sql = yield* RecordsSql
     const find = lazyQuery(() =>
       SqlSchema.findOne({
         Request: Schema.Struct({ profile: Schema.String, hash: Schema.String }),
@@ -112,12 +112,22 @@ export const revisionRecordsLayer = Layer.effect(
           if (Option.isSome(existing)) return { ...toRecord(existing.value), isNew: false }
           const now = new Date().toISOString()
           // One statement, so the sequence number is taken under SQLite's write lock: two processes
-          // recording revisions of one profile at once never get the same number.
-          yield* sql`INSERT INTO profile_revisions (profile, seq, hash, canonical, source, first_seen)
+          // recording revisions of one profile at once never get the same number. PostgreSQL takes no such
+          // lock: there, the statement runs in a transaction holding an advisory lock on the profile's name,
+          // which every machine sharing the database respects.
+          const insert = sql`INSERT INTO profile_revisions (profile, seq, hash, canonical, source, first_seen)
                      SELECT ${revision.profile}, COALESCE(MAX(seq), 0) + 1, ${revision.hash},
                             ${revision.canonical}, ${revision.source}, ${now}
                      FROM profile_revisions WHERE profile = ${revision.profile}
                      ON CONFLICT (profile, hash) DO NOTHING`
+          yield* sql.onDialectOrElse({
+            pg: () =>
+              sql`SELECT pg_advisory_xact_lock(hashtext(${`owrt profile ${revision.profile}`}))`.pipe(
+                Effect.zipRight(insert),
+                sql.withTransaction,
+              ),
+            orElse: () => insert,
+          })
           const row = yield* find(revision)
           if (Option.isNone(row)) return yield* Effect.dieMessage("revision vanished right after insert")
           return { ...toRecord(row.value), isNew: row.value.first_seen === now }

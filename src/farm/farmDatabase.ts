@@ -1,6 +1,7 @@
 import { Effect, Schema, type Scope } from "effect"
 import pg from "pg"
 import { FarmUnavailableError } from "../errors.js"
+import { withoutPassword } from "../text/withoutPassword.js"
 
 /*
  * The build farm's tables in PostgreSQL, beside graphile-worker's queue (schema `graphile_worker`):
@@ -75,7 +76,7 @@ export const WorkerRow = Schema.Struct({
 export type WorkerRow = typeof WorkerRow.Type
 
 /** The URL with any password hidden, for messages. */
-export const shownUrl = (url: string) => url.replace(/\/\/([^:@/]+):[^@/]*@/, "//$1:***@")
+export const shownUrl = withoutPassword
 
 export interface FarmDatabase {
   readonly url: string

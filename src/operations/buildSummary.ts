@@ -19,6 +19,9 @@ export const BuildSummarySchema = Schema.Struct({
     description: "The shared cache (oci://host/repo) they came from",
   }),
   requestedBy: Schema.String.annotations({ description: "cli, web, mcp or api" }),
+  host: Schema.NullOr(Schema.String).annotations({
+    description: "The machine that ran the build (null for builds recorded before owrt kept it)",
+  }),
   keys: Schema.Struct({
     fetchBuilder: NullableKey,
     stageOverlay: NullableKey,
@@ -42,6 +45,7 @@ export const buildSummaryJson = (row: BuildRow): BuildSummary => ({
   substituted: row.substituted_from !== null,
   substitutedFrom: row.substituted_from,
   requestedBy: row.requested_by,
+  host: row.host,
   keys: {
     fetchBuilder: row.builder_key,
     stageOverlay: row.overlay_key,

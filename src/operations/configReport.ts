@@ -1,6 +1,7 @@
 import { Effect } from "effect"
 import { AppConfig, type ResolvedConfig } from "../config/appConfig.js"
 import { readSecret } from "../profile/secrets.js"
+import { withoutPassword } from "../text/withoutPassword.js"
 
 /** The effective configuration as `owrt config` shows it: every setting, and whether the secrets key is set. */
 export interface ConfigReport extends ResolvedConfig {
@@ -10,28 +11,23 @@ export interface ConfigReport extends ResolvedConfig {
   readonly secretsKeyProblem: string | null
 }
 
-/** A database URL as it may be shown: its password replaced by `***`. */
-export const withoutPassword = (url: string): string => {
-  try {
-    const parsed = new URL(url)
-    if (parsed.password === "") return url
-    parsed.password = "***"
-    return parsed.toString()
-  } catch {
-    return url.replace(/\/\/([^:/@]*):[^@]*@/, "//$1:***@")
-  }
-}
-
 /**
  * Reads the configured secrets key (if any) only to say whether it is there; its value goes nowhere. The
- * executor's database URL is shown without its password.
+ * executor's and the records' database URLs are shown without their passwords.
  */
 export const configReport: Effect.Effect<ConfigReport, never, AppConfig> = Effect.gen(function* () {
   const resolved = yield* AppConfig
-  const config: ResolvedConfig =
-    resolved.executor.kind === "postgres"
-      ? { ...resolved, executor: { ...resolved.executor, url: withoutPassword(resolved.executor.url) } }
-      : resolved
+  const config: ResolvedConfig = {
+    ...resolved,
+    executor:
+      resolved.executor.kind === "postgres"
+        ? { ...resolved.executor, url: withoutPassword(resolved.executor.url) }
+        : resolved.executor,
+    database:
+      resolved.database.kind === "postgres"
+        ? { ...resolved.database, url: withoutPassword(resolved.database.url) }
+        : resolved.database,
+  }
   if (config.secretsKey === null) return { ...config, secretsKeySet: false, secretsKeyProblem: null }
   const read = yield* Effect.either(
     readSecret({

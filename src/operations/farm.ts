@@ -6,18 +6,20 @@ import { Integer } from "./schemaTypes.js"
 
 /*
  * The build farm's operations: `owrt worker` (runs until stopped), `owrt workers` and `owrt jobs`. The
- * farm's database is `--database`, else the configured `executor` URL. pg and graphile-worker are loaded
+ * farm's database is `--database`, else the configured `executor` URL, else the configured records
+ * `database` when it is PostgreSQL. pg and graphile-worker are loaded
  * here only, by the commands that use them.
  */
 
 const farmModule = Effect.promise(() => import("../farm/farmDatabase.js"))
 
-/** The farm's database URL: the one given, else the configuration's postgres executor. */
+/** The farm's database URL: the one given, else the configuration's postgres executor, else its records database. */
 export const farmUrl = (given: string | undefined) =>
   Effect.gen(function* () {
     const config = yield* AppConfig
     if (given !== undefined) return given
     if (config.executor.kind === "postgres") return config.executor.url
+    if (config.database.kind === "postgres") return config.database.url
     return yield* new UsageError({
       detail: 'no build farm: give --database postgres://… or configure executor: { kind: "postgres", url }',
     })

@@ -1,10 +1,12 @@
-import { randomUUID } from "node:crypto"
+import { createHash, randomUUID } from "node:crypto"
 import { dirname } from "node:path"
 import { SqlClient } from "@effect/sql"
 import { Duration, Effect, type Scope } from "effect"
+import { AdvisoryLocks } from "../db/advisoryLocks.js"
 import { type DatabaseFailure, sqlFailure } from "../db/database.js"
 import { LockTimeoutError } from "../errors.js"
 import { currentProcess, holderAlive } from "../process/processIdentity.js"
+import { storeSealingKey } from "./sealingKey.js"
 import { removeScratchOf } from "./workDirectory.js"
 
 type DbError = DatabaseFailure
@@ -99,30 +101,56 @@ export interface LockAcquired {
   readonly tookOverFromDeadHolder: boolean
 }
 
+/** The store's identity in advisory lock names: a digest of its own sealing key (which it does not reveal). */
+const storeIds = new Map<string, string>()
+const storeIdOf = (dir: string) =>
+  Effect.map(storeSealingKey(dir), (key) => {
+    let id = storeIds.get(dir)
+    if (id === undefined) {
+      id = createHash("sha256").update("owrt store id\0").update(key).digest("hex").slice(0, 32)
+      storeIds.set(dir, id)
+    }
+    return id
+  })
+
 /**
  * A named lock shared by every process using the store, kept in the database. Each step is one SQL
  * statement (atomic under SQLite's write lock). A holder that died — SIGKILL included — is detected by
  * pid and process start time and its lock taken over at once (even with a zero timeout), its other rows
  * deleted and its scratch space removed; a live holder is waited for, polling, up to `timeoutSeconds`,
  * then `LockTimeoutError` (exit 10). Released when the scope closes.
+ *
+ * With the records in PostgreSQL the lock is also an advisory lock there (`AdvisoryLocks`), named by the
+ * store's id and the lock's name, taken first: processes on other machines using the same store directory
+ * (a network file system) wait for it, and a lock row of another machine whose advisory lock is free
+ * belongs to a process that is gone — taken over like a dead holder here, which a pid cannot tell.
  */
 export const acquireStoreLock = (
   name: string,
   timeoutSeconds: number,
-): Effect.Effect<LockAcquired, LockTimeoutError | DbError, SqlClient.SqlClient | Scope.Scope> =>
+): Effect.Effect<
+  LockAcquired,
+  LockTimeoutError | DbError,
+  SqlClient.SqlClient | AdvisoryLocks | Scope.Scope
+> =>
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
+    const advisory = yield* AdvisoryLocks
     yield* sweepOnce
     const owner = randomUUID()
     const started = Date.now()
     let lastHolder = "another process"
     let tookOverFromDeadHolder = false
+    const dir = advisory.shared
+      ? yield* storeDirectory.pipe(sqlFailure("read the store's location"))
+      : undefined
+    const advisoryName = dir === undefined ? undefined : `owrt store ${yield* storeIdOf(dir)} ${name}`
 
     const insert = sql`INSERT INTO locks (name, owner, pid, pid_start, host, acquired_at)
                  VALUES (${name}, ${owner}, ${currentProcess.pid}, ${currentProcess.start}, ${currentProcess.host},
                          ${new Date().toISOString()})
                  ON CONFLICT (name) DO NOTHING`
-    const tryOnce: Effect.Effect<boolean, DbError> = Effect.gen(function* () {
+    const tryRow: Effect.Effect<boolean, DbError> = Effect.gen(function* () {
       // A dead holder's row is deleted and the insert tried again at once: a takeover is no wait.
       for (let attempt = 0; attempt < 3; attempt++) {
         yield* insert
@@ -130,7 +158,9 @@ export const acquireStoreLock = (
           yield* sql<HolderRow>`SELECT name, owner, pid, pid_start, host FROM locks WHERE name = ${name}`
         if (!holder || holder.owner === owner) return true
         lastHolder = describeHolder(holder)
-        if (isAlive(holder)) return false
+        // Another machine's holder, while this process holds the advisory lock: that holder is gone.
+        const goneElsewhere = advisoryName !== undefined && holder.host !== currentProcess.host
+        if (!goneElsewhere && isAlive(holder)) return false
         // Only the dead holder's row is removed: if someone else took it meanwhile, this deletes nothing.
         yield* sql`DELETE FROM locks WHERE name = ${name} AND owner = ${holder.owner}`
         tookOverFromDeadHolder = true
@@ -138,6 +168,18 @@ export const acquireStoreLock = (
       }
       return false
     }).pipe(Effect.catchTag("SqlError", (error) => sqlFailure(`lock ${name}`)(Effect.fail(error))))
+    const tryOnce: Effect.Effect<boolean, DbError> =
+      advisoryName === undefined
+        ? tryRow
+        : Effect.gen(function* () {
+            if (!(yield* advisory.tryLock(advisoryName))) {
+              lastHolder = "a process on another machine (PostgreSQL advisory lock)"
+              return false
+            }
+            const got = yield* Effect.onError(tryRow, () => advisory.unlock(advisoryName))
+            if (!got) yield* advisory.unlock(advisoryName)
+            return got
+          })
 
     const poll: Effect.Effect<boolean, DbError> = Effect.flatMap(tryOnce, (got) =>
       got || Date.now() - started > timeoutSeconds * 1000
@@ -151,7 +193,10 @@ export const acquireStoreLock = (
     if (!acquired)
       return yield* new LockTimeoutError({ lock: name, holder: lastHolder, seconds: timeoutSeconds })
     yield* Effect.addFinalizer(() =>
-      sql`DELETE FROM locks WHERE name = ${name} AND owner = ${owner}`.pipe(Effect.ignore),
+      sql`DELETE FROM locks WHERE name = ${name} AND owner = ${owner}`.pipe(
+        Effect.ignore,
+        Effect.zipRight(advisoryName === undefined ? Effect.void : advisory.unlock(advisoryName)),
+      ),
     )
     return { tookOverFromDeadHolder }
   })

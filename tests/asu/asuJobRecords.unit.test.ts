@@ -1,8 +1,8 @@
-import { SqlClient } from "@effect/sql"
-import { describe, expect, it } from "@effect/vitest"
+import { afterAll, describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { AsuJobRecords } from "../../src/db/asuJobRecords.js"
-import { scratchStoreLayer } from "../helpers/testLayers.js"
+import { RecordsSql } from "../../src/db/database.js"
+import { recordsBackends, stopTestPostgres } from "../helpers/recordsBackends.js"
 
 const job = (hash: string, ttl = { result: 3600, failure: 3600 }) =>
   AsuJobRecords.enqueue({
@@ -13,7 +13,9 @@ const job = (hash: string, ttl = { result: 3600, failure: 3600 }) =>
     failureTtlSeconds: ttl.failure,
   })
 
-describe("the ASU job queue's table", () => {
+afterAll(stopTestPostgres)
+
+describe.each(recordsBackends)("the ASU job queue's table ($name)", ({ layer: scratchStoreLayer }) => {
   it.scopedLive("keeps jobs in order, with 0-based positions, and hands each out once", () =>
     Effect.gen(function* () {
       yield* job("a")
@@ -38,20 +40,55 @@ describe("the ASU job queue's table", () => {
     }).pipe(Effect.provide(scratchStoreLayer())),
   )
 
+  it.scopedLive("hands every job to exactly one of many servers claiming at once", () =>
+    Effect.gen(function* () {
+      const hashes = Array.from({ length: 16 }, (_, i) => `j${i}`)
+      yield* Effect.forEach(hashes, (hash) => job(hash), { discard: true })
+      const claimed = yield* Effect.forEach(Array.from({ length: 24 }), () => AsuJobRecords.claimNext(), {
+        concurrency: "unbounded",
+      })
+      const taken = claimed.flatMap((row) => (row ? [row.request_hash] : []))
+      expect(taken.sort()).toEqual([...hashes].sort())
+      expect(yield* AsuJobRecords.queued()).toBe(0)
+    }).pipe(Effect.provide(scratchStoreLayer())),
+  )
+
   it.scopedLive("retries a job that was running at a crash once, then fails it", () =>
     Effect.gen(function* () {
+      const sql = yield* RecordsSql
+      // The server that claimed it died (its pid is gone): on start, the job goes back to the queue.
+      const died = sql`UPDATE asu_jobs SET claimed_pid = 999999 WHERE status = 'started'`
       yield* job("x")
       yield* AsuJobRecords.claimNext()
-      // The server died here: on start, the job goes back to the queue.
+      // Not while the server that claimed it runs.
+      expect(yield* AsuJobRecords.recover()).toBe(0)
+      yield* died
       expect(yield* AsuJobRecords.recover()).toBe(1)
       expect(yield* AsuJobRecords.find("x")).toMatchObject({ status: "queued", attempts: 1 })
       yield* AsuJobRecords.claimNext()
       // And died again.
+      yield* died
       expect(yield* AsuJobRecords.recover()).toBe(0)
       expect(yield* AsuJobRecords.find("x")).toMatchObject({
         status: "failed",
         detail: "Error: the build was interrupted twice (server restarts)",
       })
+    }).pipe(Effect.provide(scratchStoreLayer())),
+  )
+
+  it.scopedLive("leaves the jobs of a server on another machine (a shared database) to that server", () =>
+    Effect.gen(function* () {
+      const sql = yield* RecordsSql
+      yield* job("remote")
+      yield* job("legacy")
+      yield* AsuJobRecords.claimNext()
+      yield* AsuJobRecords.claimNext()
+      yield* sql`UPDATE asu_jobs SET claimed_host = 'elsewhere', claimed_pid = 999999 WHERE request_hash = 'remote'`
+      // Claimed before owrt kept who claimed it: by a server that was here, recovered as before.
+      yield* sql`UPDATE asu_jobs SET claimed_host = NULL, claimed_pid = NULL WHERE request_hash = 'legacy'`
+      expect(yield* AsuJobRecords.recover()).toBe(1)
+      expect((yield* AsuJobRecords.find("remote"))?.status).toBe("started")
+      expect((yield* AsuJobRecords.find("legacy"))?.status).toBe("queued")
     }).pipe(Effect.provide(scratchStoreLayer())),
   )
 
@@ -72,7 +109,7 @@ describe("the ASU job queue's table", () => {
       // A failure kept for 0 s has expired: the same request builds again.
       expect(yield* AsuJobRecords.find("old")).toBeUndefined()
       yield* AsuJobRecords.purgeExpired()
-      const sql = yield* SqlClient.SqlClient
+      const sql = yield* RecordsSql
       expect(yield* sql`SELECT request_hash FROM asu_jobs`).toEqual([])
       yield* job("kept")
       yield* AsuJobRecords.claimNext()

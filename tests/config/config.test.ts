@@ -58,7 +58,26 @@ describe("configuration precedence: flags > OWRT_* > graph.config.ts > defaults"
       jobs: "file",
       makeEnv: "default",
       executor: "default",
+      database: "default",
     })
+    expect(c).toMatchObject({ database: { kind: "sqlite" } })
+  })
+
+  it("shows the records' database and where it came from, never its password; refuses what is not one", async () => {
+    const c = await config([], { OWRT_DATABASE: "postgres://owrt:s3cret-pw@127.0.0.1:5432/records" })
+    expect(c).toMatchObject({
+      database: { kind: "postgres", url: "postgres://owrt:***@127.0.0.1:5432/records" },
+    })
+    expect(c.sources).toMatchObject({ database: "env" })
+    const human = await owrt(["config", "--database", "postgresql://u:pw@db.example/owrt"], {
+      cwd: project.dir,
+    })
+    expect(human.stdout).toMatch(/^database\s+postgres postgresql:\/\/u:\*\*\*@db\.example\/owrt .*\s+flag$/m)
+    expect(human.stdout).not.toContain(":pw@")
+    const bad = await owrt(["config", "--json", "--database", "mysql://x"], { cwd: project.dir })
+    expect(bad.code).toBe(3)
+    expect(JSON.parse(bad.stdout)).toMatchObject({ error: { code: "config_invalid" } })
+    expect(bad.stdout).toContain("--database")
   })
 
   it("shows the executor and where it came from, never its database password", async () => {
@@ -86,6 +105,7 @@ describe("configuration precedence: flags > OWRT_* > graph.config.ts > defaults"
       OWRT_JOBS: "5",
       OWRT_MAKE_ENV: "HTTP_PROXY, OWRT_FAKE_IB_*",
       OWRT_OS_LIST: "http://127.0.0.1:9/os_list.json",
+      OWRT_DATABASE: "postgres://owrt@db.example/records",
     })
     expect(c).toMatchObject({
       store: "/srv/env-store",
@@ -96,7 +116,18 @@ describe("configuration precedence: flags > OWRT_* > graph.config.ts > defaults"
       jobs: 5,
       makeEnv: ["HTTP_PROXY", "OWRT_FAKE_IB_*"],
     })
-    expect(Object.values(c.sources)).toEqual(["env", "env", "env", "env", "env", "env", "env", "default"])
+    expect(c).toMatchObject({ database: { kind: "postgres", url: "postgres://owrt@db.example/records" } })
+    expect(Object.values(c.sources)).toEqual([
+      "env",
+      "env",
+      "env",
+      "env",
+      "env",
+      "env",
+      "env",
+      "default",
+      "env",
+    ])
   })
 
   it("lets flags override the variables", async () => {
@@ -111,8 +142,11 @@ describe("configuration precedence: flags > OWRT_* > graph.config.ts > defaults"
         "--offline",
         "--jobs",
         "7",
+        "--database",
+        "sqlite",
       ],
       {
+        OWRT_DATABASE: "postgres://owrt@db.example/records",
         OWRT_STORE: "/srv/env-store",
         OWRT_UPSTREAM: "http://127.0.0.1:9",
         OWRT_JOBS: "5",
@@ -136,7 +170,9 @@ describe("configuration precedence: flags > OWRT_* > graph.config.ts > defaults"
       "flag",
       "default",
       "default",
+      "flag",
     ])
+    expect(c).toMatchObject({ database: { kind: "sqlite" } })
   })
 
   it("uses defaults without a config file", async () => {

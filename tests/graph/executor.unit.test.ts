@@ -1,6 +1,6 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
-import { describe, expect, it } from "@effect/vitest"
+import { afterAll, describe, expect, it } from "@effect/vitest"
 import { Cause, Deferred, Effect, Exit, Fiber, Layer, Option } from "effect"
 import { AppConfig } from "../../src/config/appConfig.js"
 import { BuildFailedError } from "../../src/errors.js"
@@ -12,7 +12,8 @@ import { noSubstituter, Substituter } from "../../src/graph/substituter.js"
 import { Progress, type ProgressEvent } from "../../src/progress/progress.js"
 import type { NodeKindDefinition } from "../../src/store/nodeKind.js"
 import { makeWorkDirectory } from "../../src/store/workDirectory.js"
-import { scratchStoreLayer } from "../helpers/testLayers.js"
+import { recordsBackends, stopTestPostgres } from "../helpers/recordsBackends.js"
+import type { scratchStoreLayer } from "../helpers/testLayers.js"
 
 /*
  * The executor with a node kind it has never heard of: a fake "concat" kind registered in its table, whose
@@ -75,7 +76,12 @@ const collect = () => {
   return { events, layer: Layer.succeed(Progress, { report: (e: ProgressEvent) => void events.push(e) }) }
 }
 
-const executor = (extra: { substituter?: Layer.Layer<Substituter>; runner?: Layer.Layer<Runner> } = {}) =>
+type StoreLayer = ReturnType<typeof scratchStoreLayer>
+
+const executorWith = (
+  store: StoreLayer,
+  extra: { substituter?: Layer.Layer<Substituter>; runner?: Layer.Layer<Runner> } = {},
+) =>
   executorLayer.pipe(
     Layer.provide(
       Layer.mergeAll(
@@ -84,12 +90,17 @@ const executor = (extra: { substituter?: Layer.Layer<Substituter>; runner?: Laye
         extra.runner ?? localRunner,
       ),
     ),
-    Layer.provideMerge(scratchStoreLayer()),
+    Layer.provideMerge(store),
   )
 
 const output = (path: string) => readFileSync(join(path, "out"), "utf8")
 
-describe("executor with a fake node kind", () => {
+afterAll(stopTestPostgres)
+
+// The records (and with PostgreSQL, the advisory store locks) in either database.
+describe.each(recordsBackends)("executor with a fake node kind ($name)", ({ layer: storeLayer }) => {
+  const executor = (extra: Parameters<typeof executorWith>[1] = {}) => executorWith(storeLayer(), extra)
+
   it.scopedLive(
     "realizes a graph once: a diamond's shared node builds once, a second realize builds nothing",
     () =>

@@ -2,7 +2,14 @@ import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Effect, Layer } from "effect"
-import { AppConfig, localExecutor, noCache, noOta, type ResolvedConfig } from "../../src/config/appConfig.js"
+import {
+  AppConfig,
+  localExecutor,
+  noCache,
+  noOta,
+  type ResolvedConfig,
+  sqliteDatabase,
+} from "../../src/config/appConfig.js"
 import { databaseLayer } from "../../src/db/database.js"
 import { recordsLayer } from "../../src/db/records.js"
 
@@ -24,6 +31,7 @@ export const testConfig = (store: string, overrides: Partial<ResolvedConfig> = {
   flash: { allowDevices: [] },
   cache: noCache,
   executor: localExecutor,
+  database: sqliteDatabase,
   ota: noOta,
   sources: {
     store: "default",
@@ -34,6 +42,7 @@ export const testConfig = (store: string, overrides: Partial<ResolvedConfig> = {
     jobs: "default",
     makeEnv: "default",
     executor: "default",
+    database: "default",
   },
   ...overrides,
 })

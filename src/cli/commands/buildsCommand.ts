@@ -1,3 +1,4 @@
+import { hostname } from "node:os"
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
@@ -37,17 +38,30 @@ const list = Command.make(
           { profile: Option.getOrUndefined(options.profile), limit: options.limit },
           cliCaller,
         )
+        // Records shared in PostgreSQL hold other machines' builds: then a HOST column says whose.
+        const showHost = listed.builds.some((b) => b.host !== null && b.host !== hostname())
         yield* emit(options.json, listed, (value) =>
           value.builds.length === 0
             ? ["no builds yet"]
             : table([
-                ["ID", "PROFILE", "STATUS", "CACHE", "BY", "STARTED", "TIME", "ERROR"],
+                [
+                  "ID",
+                  "PROFILE",
+                  "STATUS",
+                  "CACHE",
+                  "BY",
+                  ...(showHost ? ["HOST"] : []),
+                  "STARTED",
+                  "TIME",
+                  "ERROR",
+                ],
                 ...value.builds.map((b) => [
                   String(b.id),
                   `${b.profile}@${b.rev ?? "?"}`,
                   b.status,
                   b.cacheHit ? "hit" : "-",
                   b.requestedBy,
+                  ...(showHost ? [b.host ?? "?"] : []),
                   formatTime(b.startedAt),
                   b.durationMs === null ? "-" : `${(b.durationMs / 1000).toFixed(1)}s`,
                   b.error?.code ?? "",

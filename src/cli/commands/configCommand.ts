@@ -40,6 +40,13 @@ export const configCommand = Command.make("config", { json: jsonOption, ...confi
           c.sources.executor,
         ],
         [
+          "database",
+          c.database.kind === "sqlite"
+            ? "sqlite: the records are in the store's owrt.db"
+            : `postgres ${c.database.url} (the store's own index stays in its owrt.db)`,
+          c.sources.database,
+        ],
+        [
           "flash.allowDevices",
           c.flash.allowDevices.length > 0
             ? c.flash.allowDevices.join(", ")

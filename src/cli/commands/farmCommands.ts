@@ -9,15 +9,9 @@ import { runWithApp } from "../runWithApp.js"
 // Loaded when a command runs: pg and graphile-worker stay out of every other command's start-up.
 const farmModule = Effect.promise(() => import("../../operations/farm.js"))
 
-const databaseOption = Options.text("database").pipe(
-  Options.optional,
-  Options.withDescription("The build farm's PostgreSQL URL (default: the configured executor's)"),
-)
-
 export const workerCommand = Command.make(
   "worker",
   {
-    database: databaseOption,
     concurrency: Options.integer("concurrency").pipe(
       Options.withDefault(1),
       Options.withDescription("Node jobs to build at once"),
@@ -96,60 +90,51 @@ export const workerCommand = Command.make(
   ),
 )
 
-export const workersCommand = Command.make(
-  "workers",
-  { database: databaseOption, json: jsonOption, ...configOptions },
-  (options) =>
-    runWithApp(options, () =>
-      Effect.gen(function* () {
-        const { listWorkers } = yield* farmModule
-        const result = yield* listWorkers.run(
-          { database: Option.getOrUndefined(options.database) },
-          cliCaller,
-        )
-        yield* emit(options.json, result, (value) =>
-          value.workers.length === 0
-            ? ["no live workers"]
-            : table([
-                ["WORKER", "HOST", "QUEUE", "SLOTS", "HEARTBEAT", "BUILDING"],
-                ...value.workers.map((w) => [
-                  w.id,
-                  w.host,
-                  w.queue,
-                  String(w.concurrency),
-                  w.heartbeatAt.slice(0, 19).replace("T", " "),
-                  w.current.join(" ") || "-",
-                ]),
+export const workersCommand = Command.make("workers", { json: jsonOption, ...configOptions }, (options) =>
+  runWithApp(options, () =>
+    Effect.gen(function* () {
+      const { listWorkers } = yield* farmModule
+      const result = yield* listWorkers.run({ database: Option.getOrUndefined(options.database) }, cliCaller)
+      yield* emit(options.json, result, (value) =>
+        value.workers.length === 0
+          ? ["no live workers"]
+          : table([
+              ["WORKER", "HOST", "QUEUE", "SLOTS", "HEARTBEAT", "BUILDING"],
+              ...value.workers.map((w) => [
+                w.id,
+                w.host,
+                w.queue,
+                String(w.concurrency),
+                w.heartbeatAt.slice(0, 19).replace("T", " "),
+                w.current.join(" ") || "-",
               ]),
-        )
-      }),
-    ),
+            ]),
+      )
+    }),
+  ),
 ).pipe(Command.withDescription("List the build farm's live workers"))
 
-export const jobsCommand = Command.make(
-  "jobs",
-  { database: databaseOption, json: jsonOption, ...configOptions },
-  (options) =>
-    runWithApp(options, () =>
-      Effect.gen(function* () {
-        const { listJobs } = yield* farmModule
-        const result = yield* listJobs.run({ database: Option.getOrUndefined(options.database) }, cliCaller)
-        yield* emit(options.json, result, (value) => [
-          `queued ${value.totals.queued}, running ${value.totals.running}, done ${value.totals.done}, failed ${value.totals.failed}`,
-          ...(value.jobs.length === 0
-            ? []
-            : table([
-                ["KEY", "KIND", "GRAPH", "STATUS", "WORKER", "ERROR"],
-                ...value.jobs.map((j) => [
-                  j.key,
-                  j.kind,
-                  j.graph,
-                  j.status,
-                  j.worker ?? "-",
-                  j.errorCode ?? "-",
-                ]),
-              ])),
-        ])
-      }),
-    ),
+export const jobsCommand = Command.make("jobs", { json: jsonOption, ...configOptions }, (options) =>
+  runWithApp(options, () =>
+    Effect.gen(function* () {
+      const { listJobs } = yield* farmModule
+      const result = yield* listJobs.run({ database: Option.getOrUndefined(options.database) }, cliCaller)
+      yield* emit(options.json, result, (value) => [
+        `queued ${value.totals.queued}, running ${value.totals.running}, done ${value.totals.done}, failed ${value.totals.failed}`,
+        ...(value.jobs.length === 0
+          ? []
+          : table([
+              ["KEY", "KIND", "GRAPH", "STATUS", "WORKER", "ERROR"],
+              ...value.jobs.map((j) => [
+                j.key,
+                j.kind,
+                j.graph,
+                j.status,
+                j.worker ?? "-",
+                j.errorCode ?? "-",
+              ]),
+            ])),
+      ])
+    }),
+  ),
 ).pipe(Command.withDescription("List the build farm's node jobs (newest first) and the queue's totals"))
