@@ -5,6 +5,7 @@ import { Context, Effect, Layer } from "effect"
 import { parseRegistryUrl } from "../cache/registryLocation.js"
 import { ConfigInvalidError } from "../errors.js"
 import { packageRoot } from "../packageRoot.js"
+import { withoutPassword } from "../text/withoutPassword.js"
 import { configFileName, envNamePattern, loadConfigFile } from "./configFile.js"
 import type { OwrtConfig } from "./defineConfig.js"
 
@@ -436,7 +437,7 @@ const parseDatabase = (where: string, value: string): Effect.Effect<DatabaseConf
       : Effect.fail(
           new ConfigInvalidError({
             source: where,
-            detail: `not \`sqlite\` nor a postgres:// URL: \`${value}\``,
+            detail: `not \`sqlite\` nor a postgres:// URL: \`${withoutPassword(value)}\``,
           }),
         )
 

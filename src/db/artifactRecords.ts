@@ -59,49 +59,46 @@ export class ArtifactRecords extends Effect.Service<ArtifactRecords>()("owrt/Art
       }),
     )
     // Artifacts and builds are records (this file, or a shared PostgreSQL); which sets this store holds is
-    // its own store_paths table. Joined here, not in SQL: the two may be different databases.
+    // its own store_paths table. Joined here, not in SQL: the two may be different databases. The store's
+    // artifact sets come first (a store holds far fewer than a team's database records), then their records.
+    const storedSets = lazyQuery(() =>
+      SqlSchema.findAll({
+        Request: Schema.NullOr(Schema.String),
+        Result: Schema.Struct({ key: Schema.String, name: Schema.String, created_at: Schema.String }),
+        execute: (key) =>
+          store`SELECT key, name, created_at FROM store_paths
+            WHERE valid = 1 AND kind = 'collect-artifacts' ${key === null ? store`` : store`AND key = ${key}`}`,
+      }),
+    )
     const described = lazyQuery(() =>
       SqlSchema.findAll({
-        Request: Schema.Struct({ profile: Schema.NullOr(Schema.String), key: Schema.NullOr(Schema.String) }),
+        Request: Schema.Struct({ profile: Schema.NullOr(Schema.String), keys: Schema.Array(Schema.String) }),
         Result: Schema.Struct({
           ...ArtifactRow.fields,
           build_id: Schema.NullOr(Schema.Number),
           profile: Schema.NullOr(Schema.String),
           revision_seq: Schema.NullOr(Schema.Number),
         }),
-        execute: ({ profile, key }) => sql`
+        execute: ({ profile, keys }) => sql`
         SELECT a.artifacts_key, a.name, a.type, a.filesystem, a.sha256, a.size,
                b.id AS build_id, b.profile, b.revision_seq
         FROM artifacts a
         LEFT JOIN builds b ON b.id = (
           SELECT MAX(id) FROM builds WHERE artifacts_key = a.artifacts_key AND status = 'succeeded')
-        WHERE ${sql.and([
-          ...(profile === null ? [] : [sql`b.profile = ${profile}`]),
-          ...(key === null ? [] : [sql`a.artifacts_key = ${key}`]),
-          sql`1 = 1`,
-        ])}`,
-      }),
-    )
-    const storedPaths = lazyQuery(() =>
-      SqlSchema.findAll({
-        Request: Schema.Array(Schema.String),
-        Result: Schema.Struct({ key: Schema.String, name: Schema.String, created_at: Schema.String }),
-        execute: (keys) =>
-          store`SELECT key, name, created_at FROM store_paths WHERE valid = 1 AND ${store.in("key", keys)}`,
+        WHERE ${sql.in("a.artifacts_key", keys)} ${profile === null ? sql`` : sql`AND b.profile = ${profile}`}`,
       }),
     )
     const stored = (filter: { profile: string | null; key: string | null; limit: number }) =>
       Effect.gen(function* () {
-        const rows = yield* described({ profile: filter.profile, key: filter.key })
-        const keys = [...new Set(rows.map((row) => row.artifacts_key))]
-        const paths = new Map<string, { readonly name: string; readonly created_at: string }>()
-        for (let at = 0; at < keys.length; at += 500) {
-          for (const path of yield* storedPaths(keys.slice(at, at + 500))) paths.set(path.key, path)
-        }
+        const sets = yield* storedSets(filter.key)
+        const paths = new Map(sets.map((set) => [set.key, set] as const))
+        const keys = [...paths.keys()]
         const result: Array<StoredArtifactRow> = []
-        for (const row of rows) {
-          const path = paths.get(row.artifacts_key)
-          if (path) result.push({ ...row, path_name: path.name, created_at: path.created_at })
+        for (let at = 0; at < keys.length; at += 500) {
+          for (const row of yield* described({ profile: filter.profile, keys: keys.slice(at, at + 500) })) {
+            const path = paths.get(row.artifacts_key)
+            if (path) result.push({ ...row, path_name: path.name, created_at: path.created_at })
+          }
         }
         const order = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0)
         result.sort(

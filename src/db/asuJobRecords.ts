@@ -231,12 +231,15 @@ export class AsuJobRecords extends Effect.Service<AsuJobRecords>()("owrt/AsuJobR
       eventsSince: (since: string) => eventsSince(since).pipe(sqlFailure("read ASU statistics")),
       /**
        * After a crash: a job that was running goes back to the queue once; one that was already retried
-       * fails. Only jobs whose server is gone: on this machine, by its pid; a server on another machine
-       * (the records in a shared PostgreSQL) recovers its own jobs when it starts again. Returns how many
-       * were requeued.
+       * fails. Only jobs whose server is gone: on this machine, judged by its pid. In the store's own file
+       * a job claimed under another host name was claimed by a server that is gone too (the store moved, or
+       * a container came back under a new name); in a shared PostgreSQL it belongs to a server on another
+       * machine, which recovers it when it starts again. Returns how many were requeued. Each update is
+       * one statement, conditional on the job still being started (no transaction that reads, then writes).
        */
       recover: () =>
         Effect.gen(function* () {
+          const shared = sql.onDialectOrElse({ pg: () => true, orElse: () => false })
           const started = yield* sql<{
             id: number
             attempts: number
@@ -244,18 +247,18 @@ export class AsuJobRecords extends Effect.Service<AsuJobRecords>()("owrt/AsuJobR
             claimed_start: string | null
             claimed_host: string | null
           }>`SELECT id, attempts, claimed_pid, claimed_start, claimed_host FROM asu_jobs WHERE status = 'started'`
-          const orphans = started.filter(
-            (job) =>
-              // Claimed before owrt kept who claimed it: by a server that was here.
-              job.claimed_host === null ||
-              (job.claimed_host === currentProcess.host &&
-                !(job.claimed_pid === currentProcess.pid && job.claimed_start === currentProcess.start) &&
-                !holderAlive({
-                  pid: job.claimed_pid ?? 0,
-                  start: job.claimed_start ?? "unknown",
-                  host: job.claimed_host,
-                })),
-          )
+          const orphans = started.filter((job) => {
+            // Claimed before owrt kept who claimed it: by a server that was here.
+            if (job.claimed_host === null) return true
+            if (job.claimed_host !== currentProcess.host) return !shared
+            if (job.claimed_pid === currentProcess.pid && job.claimed_start === currentProcess.start)
+              return false
+            return !holderAlive({
+              pid: job.claimed_pid ?? 0,
+              start: job.claimed_start ?? "unknown",
+              host: job.claimed_host,
+            })
+          })
           const exhausted = orphans.filter((job) => job.attempts >= maxJobAttempts).map((job) => job.id)
           const retried = orphans.filter((job) => job.attempts < maxJobAttempts).map((job) => job.id)
           if (exhausted.length > 0)
@@ -267,7 +270,7 @@ export class AsuJobRecords extends Effect.Service<AsuJobRecords>()("owrt/AsuJobR
           const requeued = yield* sql`UPDATE asu_jobs SET status = 'queued', imagebuilder_status = 'queued'
                                       WHERE status = 'started' AND ${sql.in("id", retried)} RETURNING id`
           return requeued.length
-        }).pipe(sql.withTransaction, sqlFailure("recover ASU jobs")),
+        }).pipe(sqlFailure("recover ASU jobs")),
       /** A job interrupted by a clean shutdown goes back to the queue, the attempt not counted. */
       requeue: (hash: string) =>
         sql`UPDATE asu_jobs SET status = 'queued', imagebuilder_status = 'queued', attempts = ${greatest}(attempts - 1, 0)

@@ -24,13 +24,20 @@ export const databaseFileName = "owrt.db"
  * `SqlClient` is always the store's file, whose other tables describe this store's files and processes.
  */
 export class RecordsSql extends Context.Tag("owrt/RecordsSql")<RecordsSql, SqlClient.SqlClient>() {}
+// A transaction of one of the two clients must not run statements of the other: @effect/sql keeps the
+// open transaction's connection under one tag for every client, so an `SqlClient` statement inside a
+// `RecordsSql` transaction would go to the records database. No code does; keep it that way.
 
 /** The records' PostgreSQL URL (without its password) this process opened, if any. */
 let recordsUrl: string | undefined
 
-/** PostgreSQL SQLSTATE classes and Node socket errors that mean "the database is not there for us now". */
+/**
+ * PostgreSQL SQLSTATE classes and Node socket errors that mean "the database is not there for us now":
+ * connection exceptions (but 08P01, a protocol violation, which a wrong statement also raises), invalid
+ * authorisation, an unknown database, an administrator's shutdown, no resources on the server.
+ */
 const unavailableCode = (code: string): boolean =>
-  /^(08|28|3D|57P0|53)/.test(code) ||
+  (code !== "08P01" && /^(08|28|3D|57P0|53)/.test(code)) ||
   ["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "ENOTFOUND", "EHOSTUNREACH", "EAI_AGAIN", "EPIPE"].includes(
     code,
   )
@@ -47,11 +54,14 @@ export const postgresFailure = (
 ): DatabaseUnavailableError | DatabaseBusyError | undefined => {
   if (recordsUrl === undefined) return undefined
   const code = causeCode(error)
+  // The store's own SQLite file fails with its own codes, handled by the caller.
+  if (code?.startsWith("SQLITE") === true) return undefined
   const detail = describePgCause(error)
   if (code === "55P03" || code === "40001" || code === "40P01") {
     return new DatabaseBusyError({ operation, file: recordsUrl })
   }
-  if ((code !== undefined && unavailableCode(code)) || /connect|terminat|timeout/i.test(detail)) {
+  // Without a code: pg's own errors (a connection it could not make, or lost; a timeout).
+  if (code !== undefined ? unavailableCode(code) : /connect|terminat|timeout/i.test(detail)) {
     return new DatabaseUnavailableError({ url: recordsUrl, operation, detail })
   }
   return undefined

@@ -36,11 +36,20 @@ export const sharedTables: ReadonlySet<string> = new Set([
 const tableOf = (statement: string): string | undefined =>
   /^\s*(?:CREATE TABLE|ALTER TABLE|CREATE (?:UNIQUE )?INDEX \w+ ON)\s+(\w+)/i.exec(statement)?.[1]
 
-/** A migration's statements for a PostgreSQL records database. */
+/**
+ * A migration's statements for a PostgreSQL records database. A statement that names a shared table in a
+ * form the translation does not know (a data backfill, `DROP INDEX`…) needs the migration's own `postgres`
+ * statements: it throws rather than be left out.
+ */
 export const postgresStatements = (migration: Migration): ReadonlyArray<string> =>
   migration.postgres ??
   migration.statements
-    .filter((statement) => sharedTables.has(tableOf(statement) ?? ""))
+    .filter((statement) => {
+      const table = tableOf(statement)
+      if (table === undefined && [...sharedTables].some((t) => new RegExp(`\\b${t}\\b`).test(statement)))
+        throw new Error(`migration "${migration.name}": give its PostgreSQL statements (\`postgres\`)`)
+      return sharedTables.has(table ?? "")
+    })
     .map((statement) =>
       statement
         .replace(
@@ -331,6 +340,8 @@ export const migrations: ReadonlyArray<Migration> = [
       "ALTER TABLE asu_jobs ADD COLUMN claimed_pid INTEGER",
       "ALTER TABLE asu_jobs ADD COLUMN claimed_start TEXT",
       "ALTER TABLE asu_jobs ADD COLUMN claimed_host TEXT",
+      // Artifact listings look up the latest build of each set.
+      "CREATE INDEX builds_by_artifacts ON builds (artifacts_key, status, id)",
     ],
   },
 ]

@@ -1,5 +1,5 @@
 import * as Reactivity from "@effect/experimental/Reactivity"
-import type { SqlClient, SqlError } from "@effect/sql"
+import type { SqlClient, SqlConnection, SqlError } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
 import { Duration, Effect, Redacted, Scope } from "effect"
 import pg from "pg"
@@ -49,17 +49,38 @@ const migrate = (sql: SqlClient.SqlClient) =>
   }).pipe(sql.withTransaction)
 
 /**
- * Advisory locks on one connection of their own (taken when the first lock is, kept until the database
- * closes): session locks belong to a connection, and a pool hands out a different one for each statement.
+ * Advisory locks on one connection of their own (reserved when the first lock is taken, kept until the
+ * database closes): session locks belong to a connection, and a pool hands out a different one for each
+ * statement. Its statements run one at a time and cannot be interrupted (an interrupted pg query is
+ * cancelled on the server, which could cancel another fiber's lock statement on that connection; neither
+ * statement ever waits). A statement that fails drops the connection: the next lock reserves a new one.
  */
 const advisoryLocks = (
   client: SqlClient.SqlClient,
 ): Effect.Effect<AdvisoryLocksService, never, Scope.Scope> =>
   Effect.gen(function* () {
     const scope = yield* Effect.scope
-    const session = yield* Effect.cached(Scope.extend(client.reserve, scope))
+    const oneAtATime = yield* Effect.makeSemaphore(1)
+    let session: SqlConnection.Connection | undefined
+    const connection = Effect.suspend(() =>
+      session !== undefined
+        ? Effect.succeed(session)
+        : Effect.tap(Scope.extend(client.reserve, scope), (reserved) =>
+            Effect.sync(() => {
+              session = reserved
+            }),
+          ),
+    )
     const run = (statement: string, key: string) =>
-      Effect.flatMap(session, (connection) => connection.execute(statement, [key], undefined))
+      Effect.flatMap(connection, (c) => c.execute(statement, [key], undefined)).pipe(
+        Effect.tapError(() =>
+          Effect.sync(() => {
+            session = undefined
+          }),
+        ),
+        oneAtATime.withPermits(1),
+        Effect.uninterruptible,
+      )
     return {
       shared: true,
       tryLock: (key) =>

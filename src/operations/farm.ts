@@ -17,7 +17,8 @@ const farmModule = Effect.promise(() => import("../farm/farmDatabase.js"))
 export const farmUrl = (given: string | undefined) =>
   Effect.gen(function* () {
     const config = yield* AppConfig
-    if (given !== undefined) return given
+    // `--database` also says where the records are: `sqlite` there names no farm.
+    if (given !== undefined && /^postgres(ql)?:\/\//.test(given)) return given
     if (config.executor.kind === "postgres") return config.executor.url
     if (config.database.kind === "postgres") return config.database.url
     return yield* new UsageError({

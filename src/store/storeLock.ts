@@ -181,23 +181,31 @@ export const acquireStoreLock = (
             return got
           })
 
-    const poll: Effect.Effect<boolean, DbError> = Effect.flatMap(tryOnce, (got) =>
-      got || Date.now() - started > timeoutSeconds * 1000
-        ? Effect.succeed(got)
-        : Effect.zipRight(
-            Effect.sleep(Duration.millis(100)),
-            Effect.suspend(() => poll),
-          ),
+    const release = sql`DELETE FROM locks WHERE name = ${name} AND owner = ${owner}`.pipe(
+      Effect.ignore,
+      Effect.zipRight(advisoryName === undefined ? Effect.void : advisory.unlock(advisoryName)),
     )
-    const acquired = yield* poll
+    // A try and, when it got the lock, the finalizer that gives it back, with no interruption in between
+    // (an interrupted try could leave the lock held for the rest of the process); only the wait between
+    // tries is interruptible.
+    const acquired = yield* Effect.uninterruptibleMask((restore) => {
+      const poll: Effect.Effect<boolean, DbError, Scope.Scope> = Effect.flatMap(tryOnce, (got) =>
+        got
+          ? Effect.as(
+              Effect.addFinalizer(() => release),
+              true,
+            )
+          : Date.now() - started > timeoutSeconds * 1000
+            ? Effect.succeed(false)
+            : Effect.zipRight(
+                restore(Effect.sleep(Duration.millis(100))),
+                Effect.suspend(() => poll),
+              ),
+      )
+      return poll
+    })
     if (!acquired)
       return yield* new LockTimeoutError({ lock: name, holder: lastHolder, seconds: timeoutSeconds })
-    yield* Effect.addFinalizer(() =>
-      sql`DELETE FROM locks WHERE name = ${name} AND owner = ${owner}`.pipe(
-        Effect.ignore,
-        Effect.zipRight(advisoryName === undefined ? Effect.void : advisory.unlock(advisoryName)),
-      ),
-    )
     return { tookOverFromDeadHolder }
   })
 

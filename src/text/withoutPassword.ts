@@ -1,11 +1,16 @@
-/** A database URL as it may be shown (messages, `owrt config`): its password replaced by `***`. */
+/**
+ * A database URL as it may be shown (messages, `owrt config`): its password replaced by `***`, in the user
+ * information and in a `password=` query parameter (which pg also reads).
+ */
 export const withoutPassword = (url: string): string => {
   try {
     const parsed = new URL(url)
-    if (parsed.password === "") return url
-    parsed.password = "***"
+    const inQuery = parsed.searchParams.has("password")
+    if (parsed.password === "" && !inQuery) return url
+    if (parsed.password !== "") parsed.password = "***"
+    if (inQuery) parsed.searchParams.set("password", "***")
     return parsed.toString()
   } catch {
-    return url.replace(/\/\/([^:/@]*):[^@]*@/, "//$1:***@")
+    return url.replace(/\/\/([^:/@]*):[^@]*@/, "//$1:***@").replace(/([?&]password=)[^&]*/, "$1***")
   }
 }
