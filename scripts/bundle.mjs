@@ -22,6 +22,50 @@ const sqliteAddon = {
   },
 }
 
+/*
+ * PostgreSQL's client (pg, and the pg-cursor and pg-connection-string that @effect/sql-pg uses) is bundled
+ * on its own, into dist/pg.cjs: only the commands that use PostgreSQL (a records database, the build farm)
+ * load it, and one file loads in a fraction of the time of pg's few dozen modules from node_modules. The
+ * main bundle reaches it through the shims below.
+ */
+const pgPackages = { pg: "pg", "pg-cursor": "Cursor", "pg-connection-string": "connectionString" }
+await build({
+  stdin: {
+    contents: Object.entries(pgPackages)
+      .map(([name, as]) => `exports[${JSON.stringify(as)}] = require(${JSON.stringify(name)})`)
+      .join("\n"),
+    resolveDir: root,
+    loader: "js",
+  },
+  outfile: join(root, "dist", "pg.cjs"),
+  bundle: true,
+  platform: "node",
+  format: "cjs",
+  target: "node20",
+  minify: true,
+  legalComments: "none",
+  // pg's optional native binding.
+  external: ["pg-native"],
+  logLevel: "warning",
+})
+const pgShims = {
+  name: "pg-shims",
+  setup(build) {
+    build.onResolve({ filter: /^(pg|pg-cursor|pg-connection-string)$/ }, (args) => ({
+      path: args.path,
+      namespace: "owrt-pg",
+    }))
+    build.onResolve({ filter: /^\.\/pg\.cjs$/, namespace: "owrt-pg" }, () => ({
+      path: "./pg.cjs",
+      external: true,
+    }))
+    build.onLoad({ filter: /.*/, namespace: "owrt-pg" }, (args) => ({
+      contents: `module.exports = require("./pg.cjs")[${JSON.stringify(pgPackages[args.path])}]`,
+      loader: "js",
+    }))
+  },
+}
+
 await build({
   entryPoints: [join(root, "src", "cli", "entry.ts")],
   outfile,
@@ -36,24 +80,21 @@ await build({
   // better-sqlite3's JavaScript is bundled (a dozen modules fewer to load), its native addon is not (see
   // scripts/sqliteAddon.cjs).
   // The OTA server's MQTT client and metrics library likewise (only `owrt publish` and `owrt ota` load them;
-  // bundled, they made every command's bundle half a megabyte larger), and the build farm's pg and
-  // graphile-worker (only `owrt worker`/`workers`/`jobs` and a realize with a postgres executor load them),
-  // and the other pg packages @effect/sql-pg uses (only a PostgreSQL records database loads them).
+  // bundled, they made every command's bundle half a megabyte larger), and the build farm's
+  // graphile-worker (only `owrt worker`/`workers`/`jobs` and a realize with a postgres executor load it).
+  // pg is in dist/pg.cjs (above).
   external: [
     "esbuild",
     "@modelcontextprotocol/sdk",
     "better-sqlite3/package.json",
     "mqtt",
     "prom-client",
-    "pg",
-    "pg-cursor",
-    "pg-connection-string",
     "graphile-worker",
   ],
   // effect's Schema imports fast-check for Arbitrary.make only, which owrt never calls (see the stub).
   alias: { "fast-check": join(root, "scripts", "no-fast-check.mjs") },
   // `import { Effect } from "effect"` as `import * as Effect from "effect/Effect"`: tree-shaken (see there).
-  plugins: [barrelImports(root), sqliteAddon],
+  plugins: [barrelImports(root), sqliteAddon, pgShims],
   define: { "import.meta.url": "__owrtImportMetaUrl" },
   banner: { js: 'const __owrtImportMetaUrl=require("node:url").pathToFileURL(__filename).href;' },
   logLevel: "warning",

@@ -29,24 +29,33 @@ const types: pg.CustomTypesConfig = {
 const migrationLock = 0x6f777274
 
 /**
- * Brings the records tables up to date: under a transaction-scoped advisory lock, so two processes (on any
- * machines) opening a new database at once migrate it exactly once.
+ * Brings the records tables up to date. An up-to-date database costs one statement; otherwise under a
+ * transaction-scoped advisory lock, so two processes (on any machines) opening a new database at once
+ * migrate it exactly once.
  */
 const migrate = (sql: SqlClient.SqlClient) =>
   Effect.gen(function* () {
-    yield* sql`SELECT pg_advisory_xact_lock(${migrationLock})`
-    yield* sql.unsafe("CREATE TABLE IF NOT EXISTS owrt_schema (version INTEGER NOT NULL)")
-    const [row] = yield* sql<{ version: number }>`SELECT version FROM owrt_schema`
-    const from = row?.version ?? 0
-    if (from >= migrations.length) return
-    for (let index = from; index < migrations.length; index++) {
-      const migration = migrations[index]
-      if (migration === undefined) continue
-      for (const statement of postgresStatements(migration)) yield* sql.unsafe(statement)
-    }
-    if (row === undefined) yield* sql`INSERT INTO owrt_schema (version) VALUES (${migrations.length})`
-    else yield* sql`UPDATE owrt_schema SET version = ${migrations.length}`
-  }).pipe(sql.withTransaction)
+    const applied = yield* sql<{ version: number }>`SELECT version FROM owrt_schema`.pipe(
+      Effect.map((rows) => rows[0]?.version ?? 0),
+      // No such table yet (a new database), or any other failure: the locked path finds out.
+      Effect.orElseSucceed(() => 0),
+    )
+    if (applied >= migrations.length) return
+    yield* Effect.gen(function* () {
+      yield* sql`SELECT pg_advisory_xact_lock(${migrationLock})`
+      yield* sql.unsafe("CREATE TABLE IF NOT EXISTS owrt_schema (version INTEGER NOT NULL)")
+      const [row] = yield* sql<{ version: number }>`SELECT version FROM owrt_schema`
+      const from = row?.version ?? 0
+      if (from >= migrations.length) return
+      for (let index = from; index < migrations.length; index++) {
+        const migration = migrations[index]
+        if (migration === undefined) continue
+        for (const statement of postgresStatements(migration)) yield* sql.unsafe(statement)
+      }
+      if (row === undefined) yield* sql`INSERT INTO owrt_schema (version) VALUES (${migrations.length})`
+      else yield* sql`UPDATE owrt_schema SET version = ${migrations.length}`
+    }).pipe(sql.withTransaction)
+  })
 
 /**
  * Advisory locks on one connection of their own (reserved when the first lock is taken, kept until the
