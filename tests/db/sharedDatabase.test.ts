@@ -3,8 +3,10 @@ import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { buildMirror, serveMirror } from "../fixtures/mirror/index.js"
 import { type ErrorDocument, json, makeProject, owrt } from "../helpers/cli.js"
+import { farmQuery } from "../helpers/farm.js"
 import { freePort } from "../helpers/freePort.js"
 import { freshPostgresDatabase, stopTestPostgres } from "../helpers/recordsBackends.js"
+import { rawRequest, type ServeProcess, startServe } from "../web/serveProcess.js"
 
 interface BuildList {
   readonly builds: ReadonlyArray<
@@ -76,6 +78,58 @@ describe("database: postgres:// keeps the records in PostgreSQL, shared between 
     const after = json<BuildList>(await run(["builds", "list", "--json", "--profile", "ap"], "store-pg", url))
     expect(after.builds.map((b) => b.rev)).toEqual([2, 1])
   }, 300_000)
+
+  it("the ASU queue in PostgreSQL: a server killed mid-build retries its job when it starts again", async () => {
+    const database = await freshPostgresDatabase()
+    const serveEnv = { ...env("store-asu"), OWRT_DATABASE: database }
+    const call = async (server: ServeProcess, method: string, path: string, body?: unknown) => {
+      const response = await rawRequest(server.url, path, {
+        method,
+        headers: { "content-type": "application/json" },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      })
+      return {
+        status: response.status,
+        stage: String(response.headers["x-imagebuilder-status"]),
+        body: JSON.parse(response.body.toString("utf8") || "{}") as Record<string, unknown>,
+      }
+    }
+    const request = {
+      version: "23.05.5",
+      target: "ath79/generic",
+      profile: "tplink_archer-c7-v5",
+      packages: ["luci"],
+    }
+    // The first server's make takes 3 s: long enough to be killed in the middle of it.
+    let server = await startServe(["--asu-concurrency", "1"], {
+      cwd: project.dir,
+      env: { ...serveEnv, OWRT_FAKE_IB_DELAY: "3" },
+    })
+    try {
+      const submitted = await call(server, "POST", "/api/v1/build", request)
+      expect(submitted.status, JSON.stringify(submitted.body)).toBe(202)
+      const hash = String(submitted.body.request_hash)
+      for (let i = 0; i < 400 && (await call(server, "GET", `/api/v1/build/${hash}`)).stage === "queued"; i++)
+        await new Promise((resolve) => setTimeout(resolve, 25))
+      await server.stop("SIGKILL")
+      server = await startServe(["--asu-concurrency", "1"], { cwd: project.dir, env: serveEnv })
+      let answer = await call(server, "GET", `/api/v1/build/${hash}`)
+      for (let i = 0; i < 1200 && answer.status === 202; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 100))
+        answer = await call(server, "GET", `/api/v1/build/${hash}`)
+      }
+      expect(answer.status, JSON.stringify(answer.body) + server.stderr()).toBe(200)
+      // Built twice: the killed attempt, and the retry.
+      const [job] = await farmQuery(database, "SELECT attempts FROM asu_jobs WHERE request_hash = $1", [hash])
+      expect(Number(job?.attempts)).toBe(2)
+      // The job and its build are records in PostgreSQL, not in the store's file.
+      const builds = json<BuildList>(await run(["builds", "list", "--json"], "store-asu", database))
+      expect(builds.builds.some((b) => b.status === "succeeded" && b.requestedBy === "api")).toBe(true)
+      expect(json<BuildList>(await run(["builds", "list", "--json"], "store-asu")).builds).toEqual([])
+    } finally {
+      await server.stop()
+    }
+  }, 600_000)
 
   it("a database that cannot be reached is database_unavailable (exit 5), its password not shown", async () => {
     const closed = `postgres://owrt:pa55word@127.0.0.1:${await freePort()}/records`
