@@ -175,6 +175,27 @@ describe("configuration precedence: flags > OWRT_* > graph.config.ts > defaults"
     expect(c).toMatchObject({ database: { kind: "sqlite" } })
   })
 
+  it("reads the records' database from graph.config.ts", async () => {
+    const withDatabase = makeProject(
+      {},
+      {
+        config:
+          'import { defineConfig } from "owrt/config"\nexport default defineConfig({ database: "postgres://owrt:pw@db.example/records" })\n',
+      },
+    )
+    try {
+      const result = await owrt(["config", "--json"], { cwd: withDatabase.dir })
+      expect(result.code, result.stderr).toBe(0)
+      const c = json<ConfigDocument>(result)
+      expect(c).toMatchObject({
+        database: { kind: "postgres", url: "postgres://owrt:***@db.example/records" },
+      })
+      expect(c.sources).toMatchObject({ database: "file" })
+    } finally {
+      withDatabase.cleanup()
+    }
+  })
+
   it("uses defaults without a config file", async () => {
     const bare = makeProject({})
     rmSync(`${bare.dir}/graph.config.ts`)
