@@ -44,8 +44,8 @@ await build({
   target: "node20",
   minify: true,
   legalComments: "none",
-  // pg's optional native binding.
-  external: ["pg-native"],
+  // pg's optional native binding, and its Cloudflare sockets (an optional dependency, for Workers only).
+  external: ["pg-native", "pg-cloudflare"],
   logLevel: "warning",
 })
 const pgShims = {

@@ -259,17 +259,25 @@ export class AsuJobRecords extends Effect.Service<AsuJobRecords>()("owrt/AsuJobR
               host: job.claimed_host,
             })
           })
-          const exhausted = orphans.filter((job) => job.attempts >= maxJobAttempts).map((job) => job.id)
-          const retried = orphans.filter((job) => job.attempts < maxJobAttempts).map((job) => job.id)
-          if (exhausted.length > 0)
-            yield* sql`UPDATE asu_jobs SET status = 'failed', imagebuilder_status = 'failed', finished_at = ${now()},
-                         expires_at = ${secondsFromNow("failure_ttl_seconds")},
-                         detail = 'Error: the build was interrupted twice (server restarts)'
-                       WHERE status = 'started' AND ${sql.in("id", exhausted)}`
-          if (retried.length === 0) return 0
-          const requeued = yield* sql`UPDATE asu_jobs SET status = 'queued', imagebuilder_status = 'queued'
-                                      WHERE status = 'started' AND ${sql.in("id", retried)} RETURNING id`
-          return requeued.length
+          // Each job as it was read: claimed by the same dead server still (another server recovering at
+          // the same time, or one that claimed it meanwhile, makes the update change nothing).
+          let requeued = 0
+          for (const job of orphans) {
+            const same = sql`id = ${job.id} AND status = 'started' AND attempts = ${job.attempts}
+              AND ${job.claimed_host === null ? sql`claimed_host IS NULL` : sql`claimed_host = ${job.claimed_host}`}
+              AND ${job.claimed_pid === null ? sql`claimed_pid IS NULL` : sql`claimed_pid = ${job.claimed_pid}`}`
+            if (job.attempts >= maxJobAttempts) {
+              yield* sql`UPDATE asu_jobs SET status = 'failed', imagebuilder_status = 'failed', finished_at = ${now()},
+                           expires_at = ${secondsFromNow("failure_ttl_seconds")},
+                           detail = 'Error: the build was interrupted twice (server restarts)'
+                         WHERE ${same}`
+            } else {
+              const rows = yield* sql`UPDATE asu_jobs SET status = 'queued', imagebuilder_status = 'queued'
+                                      WHERE ${same} RETURNING id`
+              requeued += rows.length
+            }
+          }
+          return requeued
         }).pipe(sqlFailure("recover ASU jobs")),
       /** A job interrupted by a clean shutdown goes back to the queue, the attempt not counted. */
       requeue: (hash: string) =>

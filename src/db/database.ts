@@ -38,9 +38,9 @@ let recordsUrl: string | undefined
  */
 const unavailableCode = (code: string): boolean =>
   (code !== "08P01" && /^(08|28|3D|57P0|53)/.test(code)) ||
-  ["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "ENOTFOUND", "EHOSTUNREACH", "EAI_AGAIN", "EPIPE"].includes(
-    code,
-  )
+  // Node's socket and name errors (ECONNREFUSED, ENETUNREACH, EAI_AGAIN…) and TLS certificate refusals.
+  /^E[A-Z_]+$/.test(code) ||
+  /CERT|SELF_SIGNED|UNABLE_TO_VERIFY/.test(code)
 
 const causeCode = (error: SqlError.SqlError): string | undefined => {
   const code = (error.cause as { code?: unknown } | undefined)?.code

@@ -1,7 +1,7 @@
 import * as Reactivity from "@effect/experimental/Reactivity"
 import type { SqlClient, SqlConnection, SqlError } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
-import { Duration, Effect, Redacted, Scope } from "effect"
+import { Duration, Effect, ExecutionStrategy, Exit, Redacted, Scope } from "effect"
 import pg from "pg"
 import { type DatabaseBusyError, DatabaseError, type DatabaseUnavailableError } from "../errors.js"
 import { withoutPassword } from "../text/withoutPassword.js"
@@ -60,9 +60,11 @@ const migrate = (sql: SqlClient.SqlClient) =>
 /**
  * Advisory locks on one connection of their own (reserved when the first lock is taken, kept until the
  * database closes): session locks belong to a connection, and a pool hands out a different one for each
- * statement. Its statements run one at a time and cannot be interrupted (an interrupted pg query is
- * cancelled on the server, which could cancel another fiber's lock statement on that connection; neither
- * statement ever waits). A statement that fails drops the connection: the next lock reserves a new one.
+ * statement. Its statements run one at a time and cannot be interrupted once sent (an interrupted pg query
+ * is cancelled on the server, which could cancel another fiber's lock statement on that connection; neither
+ * statement ever waits); waiting for the turn can be. A statement that fails drops the connection: its
+ * session's locks are given up (when it still answers) and it goes back to the pool; the next lock reserves
+ * a new one.
  */
 const advisoryLocks = (
   client: SqlClient.SqlClient,
@@ -70,25 +72,42 @@ const advisoryLocks = (
   Effect.gen(function* () {
     const scope = yield* Effect.scope
     const oneAtATime = yield* Effect.makeSemaphore(1)
-    let session: SqlConnection.Connection | undefined
+    let session:
+      | { readonly connection: SqlConnection.Connection; readonly scope: Scope.CloseableScope }
+      | undefined
     const connection = Effect.suspend(() =>
       session !== undefined
-        ? Effect.succeed(session)
-        : Effect.tap(Scope.extend(client.reserve, scope), (reserved) =>
-            Effect.sync(() => {
-              session = reserved
-            }),
-          ),
-    )
-    const run = (statement: string, key: string) =>
-      Effect.flatMap(connection, (c) => c.execute(statement, [key], undefined)).pipe(
-        Effect.tapError(() =>
-          Effect.sync(() => {
-            session = undefined
+        ? Effect.succeed(session.connection)
+        : Effect.gen(function* () {
+            const own = yield* Scope.fork(scope, ExecutionStrategy.sequential)
+            const reserved = yield* Scope.extend(client.reserve, own).pipe(
+              Effect.tapError(() => Scope.close(own, Exit.void)),
+            )
+            session = { connection: reserved, scope: own }
+            return reserved
           }),
+    )
+    const drop = Effect.suspend(() => {
+      const dropped = session
+      session = undefined
+      if (dropped === undefined) return Effect.void
+      return dropped.connection
+        .execute("SELECT pg_advisory_unlock_all()", [], undefined)
+        .pipe(
+          Effect.timeout(Duration.seconds(5)),
+          Effect.ignore,
+          Effect.zipRight(Scope.close(dropped.scope, Exit.void)),
+        )
+    })
+    const run = (statement: string, key: string) =>
+      Effect.uninterruptibleMask((restore) =>
+        Effect.zipRight(
+          restore(oneAtATime.take(1)),
+          Effect.flatMap(connection, (c) => c.execute(statement, [key], undefined)).pipe(
+            Effect.tapError(() => drop),
+            Effect.ensuring(oneAtATime.release(1)),
+          ),
         ),
-        oneAtATime.withPermits(1),
-        Effect.uninterruptible,
       )
     return {
       shared: true,

@@ -167,7 +167,13 @@ export const acquireStoreLock = (
         yield* cleanUpDeadHolder(holder).pipe(Effect.provideService(SqlClient.SqlClient, sql))
       }
       return false
-    }).pipe(Effect.catchTag("SqlError", (error) => sqlFailure(`lock ${name}`)(Effect.fail(error))))
+    }).pipe(
+      // A failure after the insert would leave this process's own row holding the lock: it goes too.
+      Effect.onError(() =>
+        sql`DELETE FROM locks WHERE name = ${name} AND owner = ${owner}`.pipe(Effect.ignore),
+      ),
+      Effect.catchTag("SqlError", (error) => sqlFailure(`lock ${name}`)(Effect.fail(error))),
+    )
     const tryOnce: Effect.Effect<boolean, DbError> =
       advisoryName === undefined
         ? tryRow

@@ -11,6 +11,6 @@ export const withoutPassword = (url: string): string => {
     if (inQuery) parsed.searchParams.set("password", "***")
     return parsed.toString()
   } catch {
-    return url.replace(/\/\/([^:/@]*):[^@]*@/, "//$1:***@").replace(/([?&]password=)[^&]*/, "$1***")
+    return url.replace(/\/\/([^:/@]*):[^@]*@/, "//$1:***@").replace(/([?&]password=)[^&]*/g, "$1***")
   }
 }

@@ -111,6 +111,8 @@ describe("database: postgres:// keeps the records in PostgreSQL, shared between 
       const hash = String(submitted.body.request_hash)
       for (let i = 0; i < 400 && (await call(server, "GET", `/api/v1/build/${hash}`)).stage === "queued"; i++)
         await new Promise((resolve) => setTimeout(resolve, 25))
+      // Building (its make takes 3 s) when it is killed.
+      expect((await call(server, "GET", `/api/v1/build/${hash}`)).stage).not.toBe("queued")
       await server.stop("SIGKILL")
       server = await startServe(["--asu-concurrency", "1"], { cwd: project.dir, env: serveEnv })
       let answer = await call(server, "GET", `/api/v1/build/${hash}`)

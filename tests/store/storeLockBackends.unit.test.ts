@@ -98,4 +98,32 @@ describe("store locks across machines (PostgreSQL advisory locks)", () => {
         })
       }).pipe(Effect.provide(postgres.layer())),
   )
+
+  it.scopedLive(
+    "a lock connection the server drops is replaced: the next lock works and excludes again",
+    () =>
+      Effect.gen(function* () {
+        const other = yield* otherMachine
+        yield* Effect.scoped(
+          Effect.gen(function* () {
+            yield* acquireStoreLock("node:a", 0)
+            // The server ends the session holding it (a restart, an administrator).
+            yield* Effect.promise(() =>
+              other.client.query(
+                "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid <> pg_backend_pid()",
+              ),
+            )
+          }),
+        )
+        // The session is gone, and with it the lock: free for another machine.
+        expect(yield* other.tryLock("node:a")).toBe(true)
+        yield* Effect.scoped(
+          Effect.gen(function* () {
+            yield* acquireStoreLock("node:b", 5)
+            expect(yield* other.tryLock("node:b")).toBe(false)
+          }),
+        )
+        expect(yield* other.tryLock("node:b")).toBe(true)
+      }).pipe(Effect.provide(postgres.layer())),
+  )
 })

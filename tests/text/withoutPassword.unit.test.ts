@@ -11,5 +11,9 @@ describe("database URLs as they may be shown", () => {
     )
     expect(withoutPassword("postgres://owrt@db/records")).toBe("postgres://owrt@db/records")
     expect(withoutPassword("postgress://u:s3cret@db/x")).not.toContain("s3cret")
+    // Not a URL `new URL` takes (a port out of range): hidden all the same.
+    expect(withoutPassword("postgres://u:s3cret@db:99999/x?password=a&password=b")).toBe(
+      "postgres://u:***@db:99999/x?password=***&password=***",
+    )
   })
 })
