@@ -28,6 +28,15 @@ const sqliteAddon = {
  * load it, and one file loads in a fraction of the time of pg's few dozen modules from node_modules. The
  * main bundle reaches it through the shims below.
  */
+/** What both bundles are: one minified CommonJS file for Node 20. */
+const nodeBundle = {
+  bundle: true,
+  platform: "node",
+  format: "cjs",
+  target: "node20",
+  minify: true,
+  legalComments: "none",
+}
 const pgPackages = { pg: "pg", "pg-cursor": "Cursor", "pg-connection-string": "connectionString" }
 await build({
   stdin: {
@@ -38,12 +47,7 @@ await build({
     loader: "js",
   },
   outfile: join(root, "dist", "pg.cjs"),
-  bundle: true,
-  platform: "node",
-  format: "cjs",
-  target: "node20",
-  minify: true,
-  legalComments: "none",
+  ...nodeBundle,
   // pg's optional native binding, and its Cloudflare sockets (an optional dependency, for Workers only).
   external: ["pg-native", "pg-cloudflare"],
   logLevel: "warning",
@@ -69,12 +73,7 @@ const pgShims = {
 await build({
   entryPoints: [join(root, "src", "cli", "entry.ts")],
   outfile,
-  bundle: true,
-  platform: "node",
-  format: "cjs",
-  target: "node20",
-  minify: true,
-  legalComments: "none",
+  ...nodeBundle,
   // Binary-shipping packages load from node_modules at run time, and so does the MCP SDK (with its zod and
   // ajv): only `owrt mcp` needs it, and every other command would pay for its size at startup.
   // better-sqlite3's JavaScript is bundled (a dozen modules fewer to load), its native addon is not (see
