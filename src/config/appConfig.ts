@@ -243,16 +243,12 @@ export const resolveConfig = (options: {
       fromRoot(file.store),
       join(projectRoot, "store"),
     )
+    // Where a setting came from, as an error names it: the flag, the variable, or the file's key.
+    const named = (source: ConfigSource, name: string) =>
+      source === "flag" ? `--${name}` : source === "env" ? `OWRT_${name.toUpperCase()}` : name
     const upstreamRaw = pick(flags.upstream, envOf("OWRT_UPSTREAM"), file.upstream, defaultUpstream)
     const upstream = {
-      value: yield* checkUrl(
-        upstreamRaw.source === "flag"
-          ? "--upstream"
-          : upstreamRaw.source === "env"
-            ? "OWRT_UPSTREAM"
-            : "upstream",
-        upstreamRaw.value,
-      ),
+      value: yield* checkUrl(named(upstreamRaw.source, "upstream"), upstreamRaw.value),
       source: upstreamRaw.source,
     }
     const osListRaw = pick(undefined, envOf("OWRT_OS_LIST"), file.osList, defaultOsList)
@@ -287,9 +283,6 @@ export const resolveConfig = (options: {
       file.makeEnv,
       [],
     )
-    // Where a setting came from, as an error names it: the flag, the variable, or the file's key.
-    const named = (source: ConfigSource, name: string) =>
-      source === "flag" ? `--${name}` : source === "env" ? `OWRT_${name.toUpperCase()}` : name
     const executorRaw = pick(flags.executor, envOf("OWRT_EXECUTOR"), file.executor, "local")
     const executor = yield* parseExecutor(named(executorRaw.source, "executor"), executorRaw.value)
     const databaseRaw = pick(flags.database, envOf("OWRT_DATABASE"), file.database, "sqlite")

@@ -1,5 +1,5 @@
 import { SqlClient, SqlSchema } from "@effect/sql"
-import { Effect, Schema } from "effect"
+import { Effect, Order, Schema } from "effect"
 import { RecordsSql, sqlFailure } from "./database.js"
 import { lazyQuery } from "./lazyQuery.js"
 
@@ -100,12 +100,11 @@ export class ArtifactRecords extends Effect.Service<ArtifactRecords>()("owrt/Art
             if (path) result.push({ ...row, path_name: path.name, created_at: path.created_at })
           }
         }
-        const order = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0)
         result.sort(
           (a, b) =>
-            order(b.created_at, a.created_at) ||
-            order(a.artifacts_key, b.artifacts_key) ||
-            order(a.name, b.name),
+            Order.string(b.created_at, a.created_at) ||
+            Order.string(a.artifacts_key, b.artifacts_key) ||
+            Order.string(a.name, b.name),
         )
         return result.slice(0, filter.limit)
       })

@@ -76,7 +76,6 @@ export const WorkerRow = Schema.Struct({
 export type WorkerRow = typeof WorkerRow.Type
 
 /** The URL with any password hidden, for messages. */
-export const shownUrl = withoutPassword
 
 export interface FarmDatabase {
   readonly url: string
@@ -93,7 +92,7 @@ export interface FarmDatabase {
 
 const failure = (url: string) => (cause: unknown) =>
   new FarmUnavailableError({
-    url: shownUrl(url),
+    url: withoutPassword(url),
     detail: cause instanceof Error ? cause.message : String(cause),
   })
 

@@ -5,14 +5,8 @@ import { FarmBuildError, FarmUnavailableError, InternalError, type OwrtError } f
 import type { GraphRevision, NodeBuildContext, NodeSpec } from "../graph/graph.js"
 import { Runner, type RunnerService } from "../graph/runner.js"
 import { Substituter } from "../graph/substituter.js"
-import {
-  connectFarm,
-  decodeNodeRow,
-  type FarmDatabase,
-  farmChannel,
-  shownUrl,
-  taskFor,
-} from "./farmDatabase.js"
+import { withoutPassword } from "../text/withoutPassword.js"
+import { connectFarm, decodeNodeRow, type FarmDatabase, farmChannel, taskFor } from "./farmDatabase.js"
 
 /*
  * The build farm's runner (`executor: { kind: "postgres", url }`): a node to build becomes a graphile-worker
@@ -60,7 +54,7 @@ export const postgresRunnerLayer = Layer.scoped(
             runMigrations({ connectionString: executor.url, logger: new Logger(() => () => undefined) }),
           catch: (cause) =>
             new FarmUnavailableError({
-              url: shownUrl(executor.url),
+              url: withoutPassword(executor.url),
               detail: `graphile-worker: ${String(cause)}`,
             }),
         })
@@ -183,7 +177,7 @@ export const postgresRunnerLayer = Layer.scoped(
       })
 
     return {
-      describe: `postgres ${shownUrl(executor.url)} (queue ${executor.queue})`,
+      describe: `postgres ${withoutPassword(executor.url)} (queue ${executor.queue})`,
       run,
     } satisfies RunnerService
   }),

@@ -23,7 +23,8 @@ import { makeSubstituteRun, SubstituteRun, Substituter } from "../graph/substitu
 import { builderInfo } from "../image/builderInfoStore.js"
 import { ProfileRepository } from "../profile/profileRepository.js"
 import { Progress } from "../progress/progress.js"
-import { connectFarm, farmChannel, shownUrl, taskFor } from "./farmDatabase.js"
+import { withoutPassword } from "../text/withoutPassword.js"
+import { connectFarm, farmChannel, taskFor } from "./farmDatabase.js"
 import { FarmJob } from "./postgresRunner.js"
 
 /*
@@ -273,7 +274,9 @@ export const runWorker = (options: WorkerOptions) =>
             },
           }),
         catch: (cause) =>
-          new InternalError({ cause: `graphile-worker on ${shownUrl(options.url)}: ${String(cause)}` }),
+          new InternalError({
+            cause: `graphile-worker on ${withoutPassword(options.url)}: ${String(cause)}`,
+          }),
       }),
       // SIGTERM/SIGINT: no new jobs; the running ones finish (graphile gives back what it must abort).
       (running) => Effect.promise(() => Promise.resolve(running.stop()).catch(() => undefined)),

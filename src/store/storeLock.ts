@@ -103,15 +103,15 @@ export interface LockAcquired {
 
 /** The store's identity in advisory lock names: a digest of its own sealing key (which it does not reveal). */
 const storeIds = new Map<string, string>()
-const storeIdOf = (dir: string) =>
-  Effect.map(storeSealingKey(dir), (key) => {
-    let id = storeIds.get(dir)
-    if (id === undefined) {
-      id = createHash("sha256").update("owrt store id\0").update(key).digest("hex").slice(0, 32)
-      storeIds.set(dir, id)
-    }
+const storeIdOf = (dir: string): Effect.Effect<string> => {
+  const known = storeIds.get(dir)
+  if (known !== undefined) return Effect.succeed(known)
+  return Effect.map(storeSealingKey(dir), (key) => {
+    const id = createHash("sha256").update("owrt store id\0").update(key).digest("hex").slice(0, 32)
+    storeIds.set(dir, id)
     return id
   })
+}
 
 /**
  * A named lock shared by every process using the store, kept in the database. Each step is one SQL
