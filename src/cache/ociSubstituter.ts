@@ -1,5 +1,5 @@
 import { join } from "node:path"
-import { Effect, Layer, Schema, type Scope } from "effect"
+import { Effect, Either, Layer, Schema, type Scope } from "effect"
 import { AppConfig, type ResolvedConfig } from "../config/appConfig.js"
 import { CacheEntryError, InternalError, type OwrtError } from "../errors.js"
 import type { NodeReport, NodeSpec } from "../graph/graph.js"
@@ -28,16 +28,23 @@ import { type PublicKey, parsePublicKey, parseSecretKey, signEntry, verifyEntry 
 import { packTree, unpackTree } from "./storeTar.js"
 
 /*
- * The shared cache as a substituter (docs/cache.md). Asking is one HEAD per node and registry, all at
- * once; a registry that fails one question is not asked again in that round. A hit is fetched and checked
- * in this order, and refused at the first failure: the manifest decodes and names this node's key and
- * kind; its signature verifies against `cache.trustedKeys`; the tree blob has the signed digest and size;
- * the metadata layer agrees with the manifest; the tar unpacks safely; the unpacked tree has the signed
- * tree digest. Pushing packs the stored path, signs and uploads it, then the manifest tagged with the key.
+ * The shared cache as a substituter (docs/cache.md). Asking is one GET of the manifest per node and
+ * registry, all at once (a manifest is small, and the fetch that follows a hit then starts with its blobs:
+ * one round trip fewer per node); a registry that fails one question is not asked again in that round. A
+ * hit is checked in this order, and refused at the first failure: the manifest decodes and names this
+ * node's key and kind; its signature verifies against `cache.trustedKeys`. Then its two blobs download side
+ * by side: the metadata layer must agree with the manifest, and the tree blob have the signed digest and
+ * size and unpack safely (as it downloads, into the private output); the unpacked tree has the signed tree
+ * digest. Pushing packs the stored path, signs and uploads it, then the manifest tagged with the key.
  */
 
 /** How many questions go to one registry at once. */
 const concurrency = 16
+
+/** How long a manifest fetched by a question stays good for the fetch that follows it. */
+const manifestKeptMs = 60_000
+/** At most this many kept manifests (~1 KB each): a server's plans that fetch nothing do not grow it. */
+const manifestsKept = 4096
 
 const decodeManifest = Schema.decodeUnknownEither(Schema.parseJson(NodeManifest))
 const decodeMetadata = Schema.decodeUnknownEither(Schema.parseJson(NodeMetadata))
@@ -120,6 +127,8 @@ export const fetchEntry = (options: {
   readonly trusted: ReadonlyArray<PublicKey>
   readonly output: string
   readonly report?: ((report: NodeReport) => void) | undefined
+  /** The manifest's bytes when a question just fetched them (they are checked all the same). */
+  readonly manifest?: Uint8Array | undefined
 }): Effect.Effect<
   { readonly manifest: NodeManifestType; readonly check: OutputCheck<OwrtError> },
   OwrtError
@@ -129,7 +138,7 @@ export const fetchEntry = (options: {
     const subject = `${client.location.url}:${key}`
     const refuse = (kind: CacheEntryError["kind"], detail: string) =>
       Effect.fail(new CacheEntryError({ kind, subject, detail }))
-    const bytes = yield* client.getManifest(key)
+    const bytes = options.manifest ?? (yield* client.getManifest(key))
     if (bytes === undefined) return yield* refuse("truncated", "the manifest is gone")
     const decoded = decodeManifest(Buffer.from(bytes).toString("utf8"))
     if (decoded._tag === "Left")
@@ -150,23 +159,35 @@ export const fetchEntry = (options: {
     )
     const [tree, metadataLayer] = manifest.layers
     if (tree === undefined || metadataLayer === undefined) return yield* refuse("malformed", "missing layers")
-    const metadataBytes = yield* client.getBlob(metadataLayer)
-    const metadata = decodeMetadata(Buffer.from(metadataBytes).toString("utf8"))
     const treeDigestSigned = manifest.annotations["org.owrt.node.tree-digest"]
-    if (
-      metadata._tag === "Left" ||
-      metadata.right.key !== key ||
-      metadata.right.kind !== options.kind ||
-      metadata.right.treeDigest !== treeDigestSigned
+    const checkMetadata = Effect.gen(function* () {
+      const metadataBytes = yield* client.getBlob(metadataLayer)
+      const metadata = decodeMetadata(Buffer.from(metadataBytes).toString("utf8"))
+      if (
+        metadata._tag === "Left" ||
+        metadata.right.key !== key ||
+        metadata.right.kind !== options.kind ||
+        metadata.right.treeDigest !== treeDigestSigned
+      )
+        return yield* refuse("malformed", "the metadata layer does not agree with the signed manifest")
+    })
+    // The tree is unpacked as it downloads (into the private output, which the caller removes on failure),
+    // beside the metadata's check. Both run to their end (the unpack is never left writing into an output
+    // the caller removes); the metadata's verdict comes first, as when it was checked before the tree.
+    const [metadataChecked, streamed] = yield* Effect.all(
+      [
+        checkMetadata,
+        client.streamBlob(
+          tree,
+          (input) => unpackTree(input, options.output, subject, { hashFiles: !options.listingOnly }),
+          (bytes) => options.report?.({ bytes, total: tree.size }),
+        ),
+      ],
+      { concurrency: 2, mode: "either" },
     )
-      return yield* refuse("malformed", "the metadata layer does not agree with the signed manifest")
-    // Unpacked as it downloads (into the private output, which the caller removes on failure): the
-    // tree counts only once the whole blob had the signed digest.
-    const unpacked = yield* client.streamBlob(
-      tree,
-      (input) => unpackTree(input, options.output, subject, { hashFiles: !options.listingOnly }),
-      (bytes) => options.report?.({ bytes, total: tree.size }),
-    )
+    if (Either.isLeft(metadataChecked)) return yield* Effect.fail(metadataChecked.left)
+    if (Either.isLeft(streamed)) return yield* Effect.fail(streamed.left)
+    const unpacked = streamed.right
     // The unpacked tree must have the signed digest: checked on the digest the store takes before it
     // publishes (or by `checkTree` for an output that is not published).
     // Its files were hashed as they were written: the digest need not read them back.
@@ -254,6 +275,18 @@ export const ociSubstituterLayer = Layer.effect(
     const clients = yield* Effect.cached(cacheClients(config))
     const trusted = yield* Effect.cached(Effect.flatMap(clients, (c) => c.trusted))
     const listingOnly = (node: NodeSpec) => node.kind.digest !== "content"
+    /** Manifests the last questions fetched, by registry and key, each taken by the fetch that follows. */
+    const fetched = new Map<string, { readonly bytes: Uint8Array; readonly at: number }>()
+    const keep = (source: string, key: string, bytes: Uint8Array) => {
+      const oldest = fetched.keys().next()
+      if (fetched.size >= manifestsKept && !oldest.done) fetched.delete(oldest.value)
+      fetched.set(`${source} ${key}`, { bytes, at: Date.now() })
+    }
+    const take = (source: string, key: string) => {
+      const kept = fetched.get(`${source} ${key}`)
+      fetched.delete(`${source} ${key}`)
+      return kept !== undefined && Date.now() - kept.at < manifestKeptMs ? kept.bytes : undefined
+    }
 
     const query = (nodes: ReadonlyArray<NodeSpec>) =>
       Effect.gen(function* () {
@@ -271,11 +304,13 @@ export const ociSubstituterLayer = Layer.effect(
             (node) =>
               failed !== undefined
                 ? Effect.void
-                : Effect.either(client.hasManifest(node.key)).pipe(
+                : Effect.either(client.getManifest(node.key)).pipe(
                     Effect.tap((answer) => {
                       if (answer._tag === "Left") failed ??= answer.left
-                      else if (answer.right)
+                      else if (answer.right !== undefined) {
                         answers.set(node.key, { _tag: "hit", source: client.location.url })
+                        keep(client.location.url, node.key, answer.right)
+                      }
                     }),
                   ),
             { concurrency, discard: true },
@@ -291,7 +326,7 @@ export const ociSubstituterLayer = Layer.effect(
     const fetch = (node: NodeSpec, source: string, output: string, report: (report: NodeReport) => void) =>
       Effect.gen(function* () {
         const client = yield* Effect.flatMap(clients, (c) => c.client(source))
-        const fetched = yield* fetchEntry({
+        const entry = yield* fetchEntry({
           client,
           key: node.key,
           kind: node.kind.kind,
@@ -299,8 +334,9 @@ export const ociSubstituterLayer = Layer.effect(
           trusted: yield* trusted,
           output,
           report,
+          manifest: take(source, node.key),
         })
-        return fetched.check
+        return entry.check
       })
 
     const offer = (node: NodeSpec, path: string) =>

@@ -404,6 +404,7 @@ export const unpackTree = (
         parser.on("end", () => {
           pending
             .then(async () => {
+              const sawEnd = tail.length === block * 2 && tail.equals(Buffer.alloc(block * 2))
               if (failure === undefined && !sawEnd) refuse("truncated", "the archive ends early")
               if (failure !== undefined) throw failure
               // Deepest first: a read-only directory cannot take its own children's modes afterwards.
@@ -412,15 +413,14 @@ export const unpackTree = (
             })
             .catch(reject)
         })
-        // A tar made by packTree ends with two zero blocks; one cut short of them is truncated.
-        let sawEnd = false
+        // A tar made by packTree ends with two zero blocks; one cut short of them is truncated. The last
+        // two blocks are kept (a copy: a stream may reuse its buffers) and looked at once, at the end.
         let tail: Buffer = Buffer.alloc(0)
         input.on("data", (data: Buffer) => {
           tail =
             data.length >= block * 2
-              ? data.subarray(-block * 2)
+              ? Buffer.from(data.subarray(-block * 2))
               : Buffer.concat([tail, data]).subarray(-block * 2)
-          sawEnd = tail.length === block * 2 && tail.every((byte) => byte === 0)
         })
       }),
     catch: (cause) => (cause instanceof CacheEntryError ? cause : new InternalError({ cause })),

@@ -335,6 +335,25 @@ export default defineConfig({
     }
   }, 300_000)
 
+  it("asks for each node's manifest once: the question's answer serves the fetch that follows", async () => {
+    const proxy = await startBlobCountingProxy(registry.url)
+    try {
+      const result = await realize("store-asked-once", {
+        OWRT_SUBSTITUTERS: `oci://${proxy.host}/owrt/cache`,
+      })
+      const why = JSON.stringify({ warnings: result.warnings, manifests: [...proxy.manifests] })
+      expect(result.results[0]?.substituted, why).toBeTruthy()
+      expect(proxy.manifests.size, why).toBeGreaterThan(1)
+      // GETs only (no HEAD first), each tag once: the substituted nodes and the target's signed index.
+      expect(
+        [...proxy.manifests].every(([asked, count]) => asked.startsWith("GET ") && count === 1),
+        why,
+      ).toBe(true)
+    } finally {
+      proxy.close()
+    }
+  }, 300_000)
+
   it("a registry that stalls mid-blob is cache_registry_timeout; one that is down is one warning", async () => {
     const key = await resultKey()
     const { manifest } = await entryOf(key)

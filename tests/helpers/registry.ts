@@ -124,20 +124,30 @@ export const startRegistry = async (options: RegistryOptions = {}): Promise<Test
   throw lastError
 }
 
-/** A proxy in front of a registry that counts blob downloads (GET /v2/…/blobs/<digest>) per digest. */
+/**
+ * A proxy in front of a registry that counts blob downloads (GET /v2/…/blobs/<digest>) per digest, and
+ * manifest requests per method and tag (`GET <tag>`, `HEAD <tag>`).
+ */
 export interface BlobCountingProxy {
   /** `127.0.0.1:port`: what an `oci://` URL names. */
   readonly host: string
   readonly gets: Map<string, number>
+  readonly manifests: Map<string, number>
   readonly close: () => void
 }
 
 export const startBlobCountingProxy = async (registryUrl: string): Promise<BlobCountingProxy> => {
   const target = new URL(registryUrl)
   const gets = new Map<string, number>()
+  const manifests = new Map<string, number>()
   const proxy = createHttpServer((req, res) => {
     const blob = /\/blobs\/(sha256:[0-9a-f]{64})$/.exec(req.url ?? "")?.[1]
     if (req.method === "GET" && blob) gets.set(blob, (gets.get(blob) ?? 0) + 1)
+    const tag = /\/manifests\/([^/?]+)$/.exec(req.url ?? "")?.[1]
+    if (tag !== undefined) {
+      const asked = `${req.method} ${tag}`
+      manifests.set(asked, (manifests.get(asked) ?? 0) + 1)
+    }
     const forward = httpRequest(
       { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers },
       (answer) => {
@@ -152,6 +162,7 @@ export const startBlobCountingProxy = async (registryUrl: string): Promise<BlobC
   return {
     host: `127.0.0.1:${port}`,
     gets,
+    manifests,
     close: () => {
       proxy.closeAllConnections()
       proxy.close()
