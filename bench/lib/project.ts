@@ -7,44 +7,61 @@ export const owrtBin = join(repoRoot, "bin", "owrt.cjs")
 export const benchWork = join(repoRoot, "bench", ".work")
 
 /**
- * The stand-in mirror, served on 127.0.0.1 by its own process for the length of a benchmark (benchmarks
- * time commands synchronously, which would stall a server in this process).
+ * A helper script run as its own process for the length of a benchmark (benchmarks time commands
+ * synchronously, which would stall a server in this process); resolves with the first match of `ready` in
+ * its output.
  */
-export const startMirror = (
-  large = false,
-): Promise<{ url: string; keyring: string; close: () => Promise<void> }> =>
+const startHelper = (
+  script: string,
+  args: ReadonlyArray<string>,
+  ready: RegExp,
+): Promise<{ match: RegExpExecArray; close: () => Promise<void> }> =>
   new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      [
-        "--import",
-        "tsx",
-        join(repoRoot, "scripts", "test-mirror.ts"),
-        "--port",
-        "0",
-        ...(large ? ["--large"] : []),
-      ],
-      { stdio: ["ignore", "pipe", "inherit"] },
-    )
+    const child = spawn(process.execPath, ["--import", "tsx", join(repoRoot, script), ...args], {
+      stdio: ["ignore", "pipe", "inherit"],
+    })
     let out = ""
     child.stdout.on("data", (chunk: Buffer) => {
       out += chunk.toString("utf8")
-      const url = /^upstream: (.+)$/m.exec(out)?.[1]
-      const keyring = /^keyring: (.+)$/m.exec(out)?.[1]
-      if (url && keyring) {
+      const match = ready.exec(out)
+      if (match)
         resolve({
-          url,
-          keyring,
+          match,
           close: () =>
             new Promise((done) => {
               child.once("exit", () => done())
               child.kill("SIGTERM")
             }),
         })
-      }
     })
-    child.once("exit", (code) => reject(new Error(`test mirror exited ${code}`)))
+    child.once("exit", (code) => reject(new Error(`${script} exited ${code}`)))
   })
+
+/** The stand-in mirror, served on 127.0.0.1. */
+export const startMirror = async (
+  large = false,
+): Promise<{ url: string; keyring: string; close: () => Promise<void> }> => {
+  const { match, close } = await startHelper(
+    "scripts/test-mirror.ts",
+    ["--port", "0", ...(large ? ["--large"] : [])],
+    /^upstream: (.+)\n(?:.*\n)*?keyring: (.+)\n/m,
+  )
+  return { url: match[1] ?? "", keyring: match[2] ?? "", close }
+}
+
+/** A link of `mbit` Mbit/s and `rtt` ms in front of `target` (host:port): bench/lib/shapedLink.ts. */
+export const startShapedLink = async (
+  target: string,
+  mbit: number,
+  rtt = 0,
+): Promise<{ host: string; close: () => Promise<void> }> => {
+  const { match, close } = await startHelper(
+    "bench/lib/shapedLink.ts",
+    ["--target", target, "--mbit", String(mbit), "--rtt", String(rtt)],
+    /^link: (.+)\n/m,
+  )
+  return { host: match[1] ?? "", close }
+}
 
 /** A scratch project with the given profile files; removed by `cleanup` unless kept for reuse. */
 export const makeBenchProject = (name: string, files: Record<string, string>, fresh = true) => {
