@@ -36,6 +36,7 @@ const linkRtt = Number(process.env["OWRT_BENCH_LINK_RTT"] ?? 2)
 process.stderr.write("building the large fixture if needed (once per fixture change, ~15 s)…\n")
 const mirror = await startMirror(true)
 const registry = await startRegistry()
+let stopLink: (() => Promise<void>) | undefined
 try {
   const keys = generateKeyPair("bench-1")
   const substituter = `oci://${registry.host}/owrt/bench`
@@ -127,6 +128,7 @@ try {
   const piSize = piBlobs.reduce((sum, l) => sum + l.size, 0)
   rmSync(seed, { recursive: true, force: true })
   const link = await startShapedLink(registry.host, linkMbit, linkRtt)
+  stopLink = link.close
   const linked = { ...cached, OWRT_SUBSTITUTERS: `oci://${link.host}/owrt/bench` }
   const curlInto = (base: string, dir: string) => {
     mkdirSync(dir)
@@ -164,7 +166,9 @@ try {
         const [tree, ...rest] = blobUrls
         curl.push(
           time(() =>
-            execFileSync("sh", [
+            execFileSync("bash", [
+              "-o",
+              "pipefail",
               "-c",
               `curl -s --fail '${tree}' | tar -xf - -C '${dir}' && curl -s --fail ${rest.map((u) => `'${u}' -o /dev/null`).join(" ")}`,
             ]),
@@ -241,9 +245,9 @@ try {
   console.log(
     `  cache pull of that profile (fresh store)      ${seconds(median(linkPull))}  ${linkRatio.toFixed(2)}×  target ≤ 1.3×  ${linkRatio <= 1.3 ? "met" : "MISSED"}`,
   )
-  await link.close()
   project.cleanup()
 } finally {
+  await stopLink?.()
   await registry.stop()
   await mirror.close()
 }

@@ -82,8 +82,9 @@ const makeDirection = () => {
 
 const down = makeDirection()
 const up = makeDirection()
-const server = createServer((client) => {
-  const upstream = connect(Number(targetPort), targetHost)
+// Half-open kept: a client that ends its side still gets what is queued for it.
+const server = createServer({ allowHalfOpen: true }, (client) => {
+  const upstream = connect({ port: Number(targetPort), host: targetHost, allowHalfOpen: true })
   client.setNoDelay(true)
   upstream.setNoDelay(true)
   client.on("data", (chunk: Buffer) => up.send(client, upstream, chunk))

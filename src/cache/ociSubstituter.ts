@@ -28,14 +28,14 @@ import { type PublicKey, parsePublicKey, parseSecretKey, signEntry, verifyEntry 
 import { packTree, unpackTree } from "./storeTar.js"
 
 /*
- * The shared cache as a substituter (docs/cache.md). Asking is one GET of the manifest per node and
- * registry, all at once (a manifest is small, and the fetch that follows a hit then starts with its blobs:
- * one round trip fewer per node); a registry that fails one question is not asked again in that round. A
- * hit is checked in this order, and refused at the first failure: the manifest decodes and names this
- * node's key and kind; its signature verifies against `cache.trustedKeys`. Then its two blobs download side
- * by side: the metadata layer must agree with the manifest, and the tree blob have the signed digest and
- * size and unpack safely (as it downloads, into the private output); the unpacked tree has the signed tree
- * digest. Pushing packs the stored path, signs and uploads it, then the manifest tagged with the key.
+ * The shared cache as a substituter (docs/cache.md). Asking is one request per node and registry, all at
+ * once: for a realize a GET of the manifest (small; the fetch that follows a hit then starts with its blobs,
+ * one round trip fewer per node), for a plan a HEAD (registries count a GET as a pull). A registry that
+ * fails one question is not asked again in that round. A hit is checked in this order: the manifest decodes
+ * and names this node's key and kind; its signature verifies against `cache.trustedKeys`. Then its two
+ * blobs download side by side: the metadata layer must agree with the manifest (or the tree's download
+ * stops), and the tree blob have the signed digest and size and unpack safely (as it downloads, into the
+ * private output); the unpacked tree has the signed tree digest. Pushing packs the stored path, signs and uploads it, then the manifest tagged with the key.
  */
 
 /** How many questions go to one registry at once. */
@@ -43,8 +43,9 @@ const concurrency = 16
 
 /** How long a manifest fetched by a question stays good for the fetch that follows it. */
 const manifestKeptMs = 60_000
-/** At most this many kept manifests (~1 KB each): a server's plans that fetch nothing do not grow it. */
-const manifestsKept = 4096
+/** At most this many kept manifests, each at most `manifestKeptBytes` (an owrt manifest is ~1 KB). */
+const manifestsKept = 1024
+const manifestKeptBytes = 64 * 1024
 
 const decodeManifest = Schema.decodeUnknownEither(Schema.parseJson(NodeManifest))
 const decodeMetadata = Schema.decodeUnknownEither(Schema.parseJson(NodeMetadata))
@@ -171,16 +172,18 @@ export const fetchEntry = (options: {
       )
         return yield* refuse("malformed", "the metadata layer does not agree with the signed manifest")
     })
-    // The tree is unpacked as it downloads (into the private output, which the caller removes on failure),
-    // beside the metadata's check. Both run to their end (the unpack is never left writing into an output
-    // the caller removes); the metadata's verdict comes first, as when it was checked before the tree.
+    // The tree is unpacked as it downloads (into the private output, which the caller removes when this
+    // fails), beside the metadata's check; metadata that is refused stops the tree's download. Both run to
+    // their end, so the unpack is done writing when this fails; the metadata's verdict comes first.
+    const stopTree = new AbortController()
     const [metadataChecked, streamed] = yield* Effect.all(
       [
-        checkMetadata,
+        checkMetadata.pipe(Effect.tapError(() => Effect.sync(() => stopTree.abort()))),
         client.streamBlob(
           tree,
           (input) => unpackTree(input, options.output, subject, { hashFiles: !options.listingOnly }),
           (bytes) => options.report?.({ bytes, total: tree.size }),
+          stopTree.signal,
         ),
       ],
       { concurrency: 2, mode: "either" },
@@ -275,12 +278,21 @@ export const ociSubstituterLayer = Layer.effect(
     const clients = yield* Effect.cached(cacheClients(config))
     const trusted = yield* Effect.cached(Effect.flatMap(clients, (c) => c.trusted))
     const listingOnly = (node: NodeSpec) => node.kind.digest !== "content"
-    /** Manifests the last questions fetched, by registry and key, each taken by the fetch that follows. */
+    /**
+     * Manifests a realize's questions fetched, by registry and key, each taken by the fetch that follows
+     * (in insertion order, so the oldest come first: expired ones are swept, and the oldest make room).
+     */
     const fetched = new Map<string, { readonly bytes: Uint8Array; readonly at: number }>()
     const keep = (source: string, key: string, bytes: Uint8Array) => {
-      const oldest = fetched.keys().next()
-      if (fetched.size >= manifestsKept && !oldest.done) fetched.delete(oldest.value)
-      fetched.set(`${source} ${key}`, { bytes, at: Date.now() })
+      if (bytes.length > manifestKeptBytes) return
+      const now = Date.now()
+      const id = `${source} ${key}`
+      fetched.delete(id)
+      for (const [oldId, kept] of fetched) {
+        if (now - kept.at < manifestKeptMs && fetched.size < manifestsKept) break
+        fetched.delete(oldId)
+      }
+      fetched.set(id, { bytes, at: now })
     }
     const take = (source: string, key: string) => {
       const kept = fetched.get(`${source} ${key}`)
@@ -288,7 +300,7 @@ export const ociSubstituterLayer = Layer.effect(
       return kept !== undefined && Date.now() - kept.at < manifestKeptMs ? kept.bytes : undefined
     }
 
-    const query = (nodes: ReadonlyArray<NodeSpec>) =>
+    const query = (nodes: ReadonlyArray<NodeSpec>, options?: { readonly toFetch?: boolean }) =>
       Effect.gen(function* () {
         const answers = new Map<string, SubstituteLookup>(nodes.map((n) => [n.key, { _tag: "miss" }]))
         const all = yield* Effect.either(clients)
@@ -304,15 +316,24 @@ export const ociSubstituterLayer = Layer.effect(
             (node) =>
               failed !== undefined
                 ? Effect.void
-                : Effect.either(client.getManifest(node.key)).pipe(
-                    Effect.tap((answer) => {
-                      if (answer._tag === "Left") failed ??= answer.left
-                      else if (answer.right !== undefined) {
-                        answers.set(node.key, { _tag: "hit", source: client.location.url })
-                        keep(client.location.url, node.key, answer.right)
-                      }
-                    }),
-                  ),
+                : options?.toFetch
+                  ? Effect.either(client.getManifest(node.key)).pipe(
+                      Effect.tap((answer) => {
+                        if (answer._tag === "Left") failed ??= answer.left
+                        else if (answer.right !== undefined) {
+                          answers.set(node.key, { _tag: "hit", source: client.location.url })
+                          keep(client.location.url, node.key, answer.right)
+                        }
+                      }),
+                    )
+                  : // A plan only asks: a HEAD, which registries do not count as a pull.
+                    Effect.either(client.hasManifest(node.key)).pipe(
+                      Effect.tap((answer) => {
+                        if (answer._tag === "Left") failed ??= answer.left
+                        else if (answer.right)
+                          answers.set(node.key, { _tag: "hit", source: client.location.url })
+                      }),
+                    ),
             { concurrency, discard: true },
           )
           if (failed !== undefined)

@@ -52,6 +52,8 @@ export interface RegistryClient {
     descriptor: Descriptor,
     consume: (input: Readable) => Effect.Effect<A, E>,
     onBytes?: (bytes: number) => void,
+    /** Stops the download early (it then fails): `consume` still runs to its end first. */
+    stop?: AbortSignal,
   ) => Effect.Effect<A, E | CacheRegistryError | CacheEntryError>
   /**
    * Uploads a blob unless the registry has it already; `source` is bytes or a file holding them (whose
@@ -294,10 +296,13 @@ export const makeRegistryClient = (options: {
     descriptor: Descriptor,
     sink: string | Writable | undefined,
     onBytes?: (bytes: number) => void,
+    stop?: AbortSignal,
   ) =>
     Effect.gen(function* () {
       const path = `${repo}/blobs/${descriptor.digest}`
       const subject = `${location.url}@${descriptor.digest}`
+      const stopped = () => fail("unavailable", `GET ${path}: stopped`)
+      if (stop?.aborted) return yield* stopped()
       const sent = yield* send("GET", path)
       if (sent.status === 404) {
         sent.response.resume()
@@ -317,6 +322,9 @@ export const makeRegistryClient = (options: {
             const out =
               sink === undefined || typeof sink !== "string" ? sink : createWriteStream(sink, { mode: 0o600 })
             const response = sent.response
+            const onStop = () => response.destroy(stopped())
+            stop?.addEventListener("abort", onStop, { once: true })
+            response.once("close", () => stop?.removeEventListener("abort", onStop))
             response.on("data", (chunk: Buffer) => {
               size += chunk.length
               if (size > descriptor.size) {
@@ -390,6 +398,7 @@ export const makeRegistryClient = (options: {
     descriptor: Descriptor,
     consume: (input: Readable) => Effect.Effect<A, E>,
     onBytes?: (bytes: number) => void,
+    stop?: AbortSignal,
   ) =>
     Effect.gen(function* () {
       const pipe = new PassThrough({ highWaterMark: 1024 * 1024 })
@@ -397,7 +406,7 @@ export const makeRegistryClient = (options: {
       // stream with its error (so the consumer stops). The download's verdict on the bytes comes first.
       const [fetched, consumed] = yield* Effect.all(
         [
-          fetchBlob(descriptor, pipe, onBytes).pipe(
+          fetchBlob(descriptor, pipe, onBytes, stop).pipe(
             Effect.tapError((error) => Effect.sync(() => pipe.destroy(error))),
             Effect.either,
           ),

@@ -337,7 +337,7 @@ export const executorLayer = Layer.effect(
               !spec.private && (!valid.has(spec.key) || (options.rebuild === true && spec.kind.rebuildable)),
           )
           const asked = options.rebuild === true ? wanted.filter((spec) => !spec.kind.rebuildable) : wanted
-          if (asked.length > 0) lookups = yield* substituter.query(asked)
+          if (asked.length > 0) lookups = yield* substituter.query(asked, { toFetch: true })
         }
 
         // One cached effect per node, made in dependency order: each awaits its dependencies' effects, so

@@ -20,8 +20,15 @@ export type SubstituteLookup =
 export interface SubstituterService {
   /** The caches there are (`oci://host/repo`), in the order they are asked; empty when there is none. */
   readonly sources: ReadonlyArray<string>
-  /** Asks every cache about all these nodes at once (concurrently). Never fails: a failure is an answer. */
-  readonly query: (nodes: ReadonlyArray<NodeSpec>) => Effect.Effect<ReadonlyMap<string, SubstituteLookup>>
+  /**
+   * Asks every cache about all these nodes at once (concurrently). Never fails: a failure is an answer.
+   * `toFetch`: the hits are about to be fetched (a realize), so a cache may fetch what it needs for that
+   * already; without it (a plan) the question only asks.
+   */
+  readonly query: (
+    nodes: ReadonlyArray<NodeSpec>,
+    options?: { readonly toFetch?: boolean },
+  ) => Effect.Effect<ReadonlyMap<string, SubstituteLookup>>
   /**
    * Writes the node's output from `source` into `output`, verified, or fails (then it is built here). It
    * may hand back a check of the output's tree digest, which the store makes on the digest it takes

@@ -307,6 +307,30 @@ export default defineConfig({
     }
   }, 300_000)
 
+  it("refuses an entry, signed by a trusted key, whose metadata names another node", async () => {
+    // The metadata downloads beside the tree: its refusal is the one reported, nothing is published.
+    const key = await resultKey()
+    const entry = await entryOf(key)
+    const altered = JSON.parse(entry.bytes.toString("utf8"))
+    const metaLayer = altered.layers[1]
+    const meta = JSON.parse(
+      Buffer.from(
+        await (await fetch(`${registry.url}/v2/owrt/cache/blobs/${metaLayer.digest}`)).arrayBuffer(),
+      ).toString("utf8"),
+    )
+    meta.key = "0".repeat(16)
+    const metaBytes = Buffer.from(JSON.stringify(meta))
+    altered.layers[1] = { ...metaLayer, digest: await uploadBlob(metaBytes), size: metaBytes.length }
+    const secret = Effect.runSync(parseSecretKey(signer.secret, "test"))
+    altered.annotations["org.owrt.node.signature"] = signEntry(secret, fingerprintOf(altered))
+    expect((await putManifest(key, new TextEncoder().encode(JSON.stringify(altered)))).status).toBe(201)
+    try {
+      await refusal("cache_entry_malformed", 6)
+    } finally {
+      expect((await putManifest(key, entry.bytes)).status).toBe(201)
+    }
+  }, 300_000)
+
   it("two processes substituting the same nodes at once download each blob once (the store lock)", async () => {
     const proxy = await startBlobCountingProxy(registry.url)
     const gets = proxy.gets
@@ -338,9 +362,15 @@ export default defineConfig({
   it("asks for each node's manifest once: the question's answer serves the fetch that follows", async () => {
     const proxy = await startBlobCountingProxy(registry.url)
     try {
-      const result = await realize("store-asked-once", {
-        OWRT_SUBSTITUTERS: `oci://${proxy.host}/owrt/cache`,
-      })
+      const env = { OWRT_SUBSTITUTERS: `oci://${proxy.host}/owrt/cache` }
+      // A plan only asks, with HEAD (a registry counts a manifest GET as a pull).
+      const planned = await run("store-asked-once", ["plan", "ap", "--json"], env)
+      expect(planned.code, planned.stderr).toBe(0)
+      const asked = [...proxy.manifests.keys()]
+      expect(asked.filter((a) => a.startsWith("HEAD ")).length, JSON.stringify(asked)).toBeGreaterThan(0)
+      expect(asked.filter((a) => a.startsWith("HEAD ") || a.includes("openwrt-sums"))).toEqual(asked)
+      proxy.manifests.clear()
+      const result = await realize("store-asked-once", env)
       const why = JSON.stringify({ warnings: result.warnings, manifests: [...proxy.manifests] })
       expect(result.results[0]?.substituted, why).toBeTruthy()
       expect(proxy.manifests.size, why).toBeGreaterThan(1)
