@@ -28,7 +28,9 @@ try {
   cachedData = fs.readFileSync(cacheFile)
 } catch {}
 const script = new vm.Script(Module.wrap(source), { filename: bundle, cachedData })
-if (cachedData === undefined || script.cachedDataRejected) {
+// A run under Node or V8 flags (--cpu-prof, --max-lazy, …) may compile otherwise: it writes no cache, so the
+// next plain run writes one as plain runs use it.
+if ((cachedData === undefined || script.cachedDataRejected) && process.execArgv.length === 0) {
   process.once("exit", () => {
     try {
       const temporary = `${cacheFile}.${process.pid}.tmp`
