@@ -3,7 +3,7 @@ import { createReadStream, createWriteStream } from "node:fs"
 import { request as httpRequest, type IncomingMessage } from "node:http"
 import { request as httpsRequest } from "node:https"
 import { PassThrough, type Readable, type Writable } from "node:stream"
-import { Effect, Either, Schema } from "effect"
+import { Effect, Either, Fiber, Schema } from "effect"
 import { CacheEntryError, CacheRegistryError } from "../errors.js"
 import type { Descriptor } from "./manifest.js"
 import { emptyConfig, emptyConfigDigest, manifestMediaType } from "./manifest.js"
@@ -304,6 +304,10 @@ export const makeRegistryClient = (options: {
       const stopped = () => fail("unavailable", `GET ${path}: stopped`)
       if (stop?.aborted) return yield* stopped()
       const sent = yield* send("GET", path)
+      if (stop?.aborted) {
+        sent.response.destroy()
+        return yield* stopped()
+      }
       if (sent.status === 404) {
         sent.response.resume()
         return yield* new CacheEntryError({
@@ -325,6 +329,7 @@ export const makeRegistryClient = (options: {
             const onStop = () => response.destroy(stopped())
             stop?.addEventListener("abort", onStop, { once: true })
             response.once("close", () => stop?.removeEventListener("abort", onStop))
+            if (stop?.aborted) onStop()
             response.on("data", (chunk: Buffer) => {
               size += chunk.length
               if (size > descriptor.size) {
@@ -400,25 +405,40 @@ export const makeRegistryClient = (options: {
     onBytes?: (bytes: number) => void,
     stop?: AbortSignal,
   ) =>
-    Effect.gen(function* () {
-      const pipe = new PassThrough({ highWaterMark: 1024 * 1024 })
-      // Both run to their end: the consumer drains what it refuses, and a download that fails ends the
-      // stream with its error (so the consumer stops). The download's verdict on the bytes comes first.
-      const [fetched, consumed] = yield* Effect.all(
-        [
-          fetchBlob(descriptor, pipe, onBytes, stop).pipe(
-            Effect.tapError((error) => Effect.sync(() => pipe.destroy(error))),
-            Effect.either,
+    Effect.uninterruptibleMask((restore) =>
+      Effect.gen(function* () {
+        const pipe = new PassThrough({ highWaterMark: 1024 * 1024 })
+        // Stopped by the caller's signal, or when this is interrupted.
+        const halt = new AbortController()
+        const onStop = () => halt.abort()
+        if (stop?.aborted) halt.abort()
+        else stop?.addEventListener("abort", onStop, { once: true })
+        // Both run to their end: the consumer drains what it refuses, and a download that fails ends the
+        // stream with its error (so the consumer stops). The download's verdict on the bytes comes first.
+        const work = yield* Effect.fork(
+          Effect.all(
+            [
+              fetchBlob(descriptor, pipe, onBytes, halt.signal).pipe(
+                Effect.tapError((error) => Effect.sync(() => pipe.destroy(error))),
+                Effect.either,
+              ),
+              // Whatever the consumer left unread is drained, so the download is never held up by it.
+              consume(pipe).pipe(Effect.ensuring(Effect.sync(() => pipe.resume())), Effect.either),
+            ],
+            { concurrency: 2 },
           ),
-          // Whatever the consumer left unread is drained, so the download is never held up by it.
-          consume(pipe).pipe(Effect.ensuring(Effect.sync(() => pipe.resume())), Effect.either),
-        ],
-        { concurrency: 2 },
-      )
-      if (Either.isLeft(fetched)) return yield* Effect.fail(fetched.left)
-      if (Either.isLeft(consumed)) return yield* Effect.fail(consumed.left)
-      return consumed.right
-    })
+        )
+        // Interrupted, it stops the download and waits for both to end: a consumer writing into a
+        // directory its caller removes on interruption has stopped writing by then.
+        const [fetched, consumed] = yield* restore(Fiber.join(work)).pipe(
+          Effect.onInterrupt(() => Effect.sync(() => halt.abort()).pipe(Effect.zipRight(Fiber.await(work)))),
+          Effect.ensuring(Effect.sync(() => stop?.removeEventListener("abort", onStop))),
+        )
+        if (Either.isLeft(fetched)) return yield* Effect.fail(fetched.left)
+        if (Either.isLeft(consumed)) return yield* Effect.fail(consumed.left)
+        return consumed.right
+      }),
+    )
 
   const uploadBlob = (
     digest: string,

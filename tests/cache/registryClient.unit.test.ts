@@ -1,9 +1,10 @@
-import { createHash } from "node:crypto"
-import { mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { createHash, randomBytes } from "node:crypto"
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs"
 import { createServer } from "node:http"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { Effect, Either } from "effect"
+import type { Readable } from "node:stream"
+import { Effect, Either, Fiber } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { makeManifest } from "../../src/cache/manifest.js"
 import { makeRegistryClient, parseChallenge, parseRegistryUrl } from "../../src/cache/registryClient.js"
@@ -175,5 +176,69 @@ describe("registry authentication", () => {
       scheme: "bearer",
       params: { realm: "https://a/token", service: "reg", scope: "repository:x:pull" },
     })
+  })
+})
+
+describe("streaming a blob", () => {
+  it("interrupted, it stops the download and its consumer before it returns", async () => {
+    const blob = randomBytes(4 * 1024 * 1024)
+    let closed = false
+    // A registry that sends the blob slowly: 16 KiB every 5 ms.
+    const server = createServer((_req, res) => {
+      res.writeHead(200, { "content-length": String(blob.length) })
+      let offset = 0
+      const timer = setInterval(() => {
+        if (offset >= blob.length) {
+          clearInterval(timer)
+          res.end()
+          return
+        }
+        res.write(blob.subarray(offset, offset + 16384))
+        offset += 16384
+      }, 5)
+      res.on("close", () => {
+        clearInterval(timer)
+        closed = true
+      })
+    })
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
+    const port = (server.address() as { port: number }).port
+    const work = mkdtempSync(join(tmpdir(), "owrt-stream-"))
+    try {
+      const client = makeRegistryClient({
+        location: Effect.runSync(parseRegistryUrl(`oci://127.0.0.1:${port}/owrt/cache`, "test")),
+        timeoutSeconds: 5,
+      })
+      const file = join(work, "blob")
+      let written = 0
+      // A consumer that writes what it reads into a file, as the unpack does into its directory.
+      const consume = (input: Readable) =>
+        Effect.async<void, Error>((resume) => {
+          input.on("data", (chunk: Buffer) => {
+            appendFileSync(file, chunk)
+            written += chunk.length
+          })
+          input.on("end", () => resume(Effect.void))
+          input.on("error", (error) => resume(Effect.fail(error)))
+        })
+      const fiber = Effect.runFork(
+        client.streamBlob(
+          { mediaType: "application/octet-stream", digest: digestOf(blob), size: blob.length },
+          consume,
+        ),
+      )
+      while (written < 64 * 1024) await new Promise((resolve) => setTimeout(resolve, 5))
+      await Effect.runPromise(Fiber.interrupt(fiber))
+      const atReturn = written
+      await new Promise((resolve) => setTimeout(resolve, 200))
+      expect(written).toBe(atReturn)
+      expect(atReturn).toBeLessThan(blob.length)
+      expect(statSync(file).size).toBe(atReturn)
+      expect(closed).toBe(true)
+    } finally {
+      server.closeAllConnections()
+      server.close()
+      rmSync(work, { recursive: true, force: true })
+    }
   })
 })
