@@ -280,9 +280,15 @@ export default defineConfig({
     }
   }, 300_000)
 
-  it("refuses an entry, signed by a trusted key, whose tree is not the one it signed", async () => {
-    // A trusted signer's mistake (or a stolen key with a lazy forger): the metadata and the signature
-    // agree on a tree digest the tar does not unpack to. Checked before anything is published.
+  /**
+   * Replaces the entry of the realize's result with one whose metadata `alter` changed (and whose manifest
+   * `annotate` changed), signed again by the trusted signer; the refusal must be `code`. Put back after.
+   */
+  const refusedResigned = async (
+    code: string,
+    alter: (meta: Record<string, unknown>) => void,
+    annotate: (annotations: Record<string, string>) => void = () => {},
+  ) => {
     const key = await resultKey()
     const entry = await entryOf(key)
     const altered = JSON.parse(entry.bytes.toString("utf8"))
@@ -292,43 +298,40 @@ export default defineConfig({
         await (await fetch(`${registry.url}/v2/owrt/cache/blobs/${metaLayer.digest}`)).arrayBuffer(),
       ).toString("utf8"),
     )
-    const wrong = "f".repeat(64)
-    meta.treeDigest = wrong
+    alter(meta)
     const metaBytes = Buffer.from(JSON.stringify(meta))
     altered.layers[1] = { ...metaLayer, digest: await uploadBlob(metaBytes), size: metaBytes.length }
-    altered.annotations["org.owrt.node.tree-digest"] = wrong
+    annotate(altered.annotations)
     const secret = Effect.runSync(parseSecretKey(signer.secret, "test"))
     altered.annotations["org.owrt.node.signature"] = signEntry(secret, fingerprintOf(altered))
     expect((await putManifest(key, new TextEncoder().encode(JSON.stringify(altered)))).status).toBe(201)
     try {
-      await refusal("cache_entry_tree_mismatch", 6)
+      await refusal(code, 6)
     } finally {
       expect((await putManifest(key, entry.bytes)).status).toBe(201)
     }
+  }
+
+  it("refuses an entry, signed by a trusted key, whose tree is not the one it signed", async () => {
+    // A trusted signer's mistake (or a stolen key with a lazy forger): the metadata and the signature
+    // agree on a tree digest the tar does not unpack to. Checked before anything is published.
+    const wrong = "f".repeat(64)
+    await refusedResigned(
+      "cache_entry_tree_mismatch",
+      (meta) => {
+        meta["treeDigest"] = wrong
+      },
+      (annotations) => {
+        annotations["org.owrt.node.tree-digest"] = wrong
+      },
+    )
   }, 300_000)
 
   it("refuses an entry, signed by a trusted key, whose metadata names another node", async () => {
     // The metadata downloads beside the tree: its refusal is the one reported, nothing is published.
-    const key = await resultKey()
-    const entry = await entryOf(key)
-    const altered = JSON.parse(entry.bytes.toString("utf8"))
-    const metaLayer = altered.layers[1]
-    const meta = JSON.parse(
-      Buffer.from(
-        await (await fetch(`${registry.url}/v2/owrt/cache/blobs/${metaLayer.digest}`)).arrayBuffer(),
-      ).toString("utf8"),
-    )
-    meta.key = "0".repeat(16)
-    const metaBytes = Buffer.from(JSON.stringify(meta))
-    altered.layers[1] = { ...metaLayer, digest: await uploadBlob(metaBytes), size: metaBytes.length }
-    const secret = Effect.runSync(parseSecretKey(signer.secret, "test"))
-    altered.annotations["org.owrt.node.signature"] = signEntry(secret, fingerprintOf(altered))
-    expect((await putManifest(key, new TextEncoder().encode(JSON.stringify(altered)))).status).toBe(201)
-    try {
-      await refusal("cache_entry_malformed", 6)
-    } finally {
-      expect((await putManifest(key, entry.bytes)).status).toBe(201)
-    }
+    await refusedResigned("cache_entry_malformed", (meta) => {
+      meta["key"] = "0".repeat(16)
+    })
   }, 300_000)
 
   it("two processes substituting the same nodes at once download each blob once (the store lock)", async () => {
