@@ -66,24 +66,33 @@ const normalise = (value: Canonical): Canonical | typeof byHand => {
   }
   const object = value as { readonly [k: string]: Canonical | undefined }
   const keys = Object.keys(object)
+  // In canonical order already, with nothing to drop: the object itself is kept unless a member changes.
   let same = true
   for (let i = 0; i < keys.length; i++) {
     const key = keys[i] as string
-    if (isIndexKey(key)) return byHand
+    const first = key.charCodeAt(0)
+    if (first >= 48 && first <= 57 && isIndexKey(key)) return byHand
     if ((i > 0 && (keys[i - 1] as string) > key) || object[key] === undefined) same = false
   }
   if (!same) keys.sort()
-  // No prototype: a `__proto__` key stays a key.
-  const copy: Record<string, Canonical> = Object.create(null)
-  for (const key of keys) {
+  // A copy (without prototype: a `__proto__` key stays a key) only once something differs.
+  let copy: Record<string, Canonical> | undefined = same ? undefined : Object.create(null)
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i] as string
     const member = object[key]
     if (member === undefined) continue
     const normal = normalise(member)
     if (normal === byHand) return byHand
-    if (normal !== member) same = false
-    copy[key] = normal
+    if (copy === undefined && normal !== member) {
+      copy = Object.create(null) as Record<string, Canonical>
+      for (let j = 0; j < i; j++) {
+        const earlier = keys[j] as string
+        copy[earlier] = object[earlier] as Canonical
+      }
+    }
+    if (copy !== undefined) copy[key] = normal
   }
-  return same ? value : copy
+  return copy ?? value
 }
 
 /**
