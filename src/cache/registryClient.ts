@@ -134,12 +134,14 @@ export const makeRegistryClient = (options: {
     url: URL,
     headers: Record<string, string>,
     body: (() => Readable | Uint8Array) | undefined,
+    stop?: AbortSignal,
   ): Promise<Sent> =>
     new Promise((resolve, reject) => {
       const sentWith = authorization
       const request = (url.protocol === "https:" ? httpsRequest : httpRequest)(url, {
         method,
         headers: { ...headers, ...(sentWith ? { authorization: sentWith } : {}) },
+        ...(stop ? { signal: stop } : {}),
       })
       let timedOut = false
       request.setTimeout(timeoutMs, () => {
@@ -211,13 +213,15 @@ export const makeRegistryClient = (options: {
     path: string,
     headers: Record<string, string> = {},
     body?: () => Readable | Uint8Array,
+    /** Aborts the call, also while it connects or waits for the answer's headers. */
+    stop?: AbortSignal,
   ): Effect.Effect<Sent, CacheRegistryError> =>
     Effect.tryPromise({
       try: async (signal) => {
         const url = new URL(path, location.base)
         for (let attempt = 0; ; attempt++) {
           signal.throwIfAborted()
-          const sent = await sendOnce(method, url, headers, body)
+          const sent = await sendOnce(method, url, headers, body, stop)
           if (sent.status === 401 && attempt < 2) {
             sent.response.resume()
             // Another call (running at the same time) answered the challenge meanwhile: use its answer.
@@ -303,7 +307,7 @@ export const makeRegistryClient = (options: {
       const subject = `${location.url}@${descriptor.digest}`
       const stopped = () => fail("unavailable", `GET ${path}: stopped`)
       if (stop?.aborted) return yield* stopped()
-      const sent = yield* send("GET", path)
+      const sent = yield* send("GET", path, {}, undefined, stop)
       if (stop?.aborted) {
         sent.response.destroy()
         return yield* stopped()

@@ -247,6 +247,21 @@ export const unpackTree = (
         let failure: CacheEntryError | undefined
         let pending = Promise.resolve()
         let count = 0
+        // Once the input fails the unpack stops: no write starts after that, a file being written stops
+        // waiting for data that will not come, and the failure is reported only when every write queued
+        // before has ended (the caller then removes `dest`, which nothing writes into any more).
+        let stopped = false
+        let stopNow = () => {}
+        const stopping = new Promise<void>((resolve) => {
+          stopNow = () => {
+            stopped = true
+            resolve()
+          }
+        })
+        /** A write, in order after the others; skipped once the unpack has stopped or refused the archive. */
+        const later = (write: () => Promise<void>) => {
+          pending = pending.then(() => (stopped || failure !== undefined ? undefined : write()))
+        }
         const refuse = (kind: "unsafe" | "truncated" | "malformed", detail: string) => {
           failure ??= new CacheEntryError({ kind, subject, detail })
         }
@@ -276,7 +291,7 @@ export const unpackTree = (
             count += 1
             if (type === "Directory") {
               directories.push({ path: target, mode })
-              pending = pending.then(() => mkdir(target, { mode: 0o700 }))
+              later(() => mkdir(target, { mode: 0o700 }))
               return entry.resume()
             }
             if (type === "SymbolicLink") {
@@ -285,7 +300,7 @@ export const unpackTree = (
                 refuse("unsafe", `symbolic link \`${path}\` → \`${link}\` points outside the store path`)
                 return entry.resume()
               }
-              pending = pending.then(() => symlink(link, target))
+              later(() => symlink(link, target))
               return entry.resume()
             }
             if (type !== "File" && type !== "OldFile") {
@@ -310,8 +325,10 @@ export const unpackTree = (
                 entry.on("error", reject)
               })
               pending = pending.then(async () => {
-                await done
+                await Promise.race([done, stopping])
+                if (stopped) return
                 if (received !== size) refuse("truncated", `\`${path}\` has ${received} of ${size} bytes`)
+                if (failure !== undefined) return
                 const fd = openSync(target, "wx", 0o600)
                 try {
                   // The chunks as they came, in one system call (no copy into one buffer first).
@@ -334,12 +351,18 @@ export const unpackTree = (
             // costs nothing to write, and reads back as the same zeros.
             entry.pause()
             pending = pending.then(async () => {
+              if (stopped || failure !== undefined) {
+                // Not written: its data is read past, so the parser goes on to the end.
+                entry.resume()
+                return
+              }
               const fd = openSync(target, "wx", 0o600)
               const sparse = new SparseWriter(fd)
               const hash = hashFiles ? createHash("sha256") : undefined
               try {
                 await new Promise<void>((done, fail) => {
                   entry.on("data", (chunk: Buffer) => {
+                    if (stopped) return
                     try {
                       sparse.write(chunk)
                       hash?.update(chunk)
@@ -349,8 +372,10 @@ export const unpackTree = (
                   })
                   entry.on("end", () => done())
                   entry.on("error", fail)
+                  void stopping.then(() => done())
                   entry.resume()
                 })
+                if (stopped) return
                 sparse.finish()
                 fchmodSync(fd, mode)
               } finally {
@@ -364,7 +389,13 @@ export const unpackTree = (
         })
         parser.on("error", (error: Error) => refuse("malformed", error.message))
         const input = typeof source === "string" ? createReadStream(source) : source
-        input.on("error", reject)
+        input.on("error", (error: Error) => {
+          stopNow()
+          pending.then(
+            () => reject(error),
+            () => reject(error),
+          )
+        })
         // The empty tree is the end-of-archive marker alone: two zero blocks, which tar's parser does not
         // take for an archive. Its first block decides: zeros → it must be exactly that, and nothing is made.
         // Written by hand (not piped) so the first block can be looked at: backpressure kept as pipe would.

@@ -4,6 +4,7 @@ import {
   lstatSync,
   mkdirSync,
   mkdtempSync,
+  readdirSync,
   readFileSync,
   readlinkSync,
   rmSync,
@@ -14,6 +15,7 @@ import {
 } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { PassThrough } from "node:stream"
 import { Effect, Either } from "effect"
 import { Header } from "tar"
 import { afterEach, describe, expect, it } from "vitest"
@@ -263,5 +265,37 @@ describe("deterministic tar of a store path", () => {
     expect(linkStaysInside("a/b", "../c")).toBe(true)
     expect(linkStaysInside("a/b", "../../c")).toBe(false)
     expect(linkStaysInside("a", "/abs")).toBe(false)
+  })
+})
+
+describe("unpacking a stream that fails", () => {
+  /** Every path under `root`. */
+  const countEntries = (root: string): number => readdirSync(root, { recursive: true }).length
+
+  it("ends only when nothing more is written: no write starts after the input failed", async () => {
+    // Many directories and small files, and a large file (streamed) in the middle of the cut.
+    const root = tempDir()
+    for (let d = 0; d < 300; d++) {
+      mkdirSync(join(root, `d${String(d).padStart(3, "0")}`, "sub"), { recursive: true })
+      for (let f = 0; f < 5; f++)
+        writeFileSync(join(root, `d${String(d).padStart(3, "0")}`, "sub", `f${f}`), `${d}/${f}`)
+    }
+    writeFileSync(join(root, "d150", "large.bin"), randomBytes(3 * 1024 * 1024))
+    const { file } = await packAsync(root)
+    const tar = readFileSync(file)
+    const dest = join(tempDir(), "out")
+    mkdirSync(dest)
+    const input = new PassThrough()
+    const unpacking = Effect.runPromise(Effect.either(unpackTree(input, dest, "test")))
+    // Half the archive (the cut falls inside the large file), then the download fails.
+    input.write(tar.subarray(0, Math.floor(tar.length / 2)))
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    input.destroy(new Error("connection reset"))
+    const result = await unpacking
+    expect(Either.isLeft(result)).toBe(true)
+    const atEnd = countEntries(dest)
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    expect(countEntries(dest)).toBe(atEnd)
+    expect(atEnd).toBeLessThan(300 * 7)
   })
 })
