@@ -176,11 +176,15 @@ export const databaseLayer: Layer.Layer<
       catch: (cause) => new DatabaseError({ operation: `create store ${config.store}`, cause }),
     })
     const busyMs = Math.min(config.timeouts.lock * 1000, 60_000)
-    const client = SqliteClient.layer({ filename: file })
+    // WAL is set below, after the busy timeout: the client's own switch runs under the driver's 5 s
+    // timeout, which processes opening a new store at once can outwait (one of them migrating it under a
+    // loaded CI machine), and fails as a defect instead of `database_busy`.
+    const client = SqliteClient.layer({ filename: file, disableWAL: true })
     const setup = Layer.effectDiscard(
       Effect.gen(function* () {
         const sql = yield* SqlClient.SqlClient
         yield* sql.unsafe(`PRAGMA busy_timeout = ${busyMs}`)
+        yield* sql.unsafe("PRAGMA journal_mode = WAL")
         yield* sql.unsafe("PRAGMA foreign_keys = ON")
         yield* sql.unsafe("PRAGMA synchronous = NORMAL")
         yield* migrate
