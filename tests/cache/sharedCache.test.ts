@@ -117,6 +117,8 @@ export default defineConfig({
     const known = planB.profiles[0]?.nodes.filter((n) => n.key !== null) ?? []
     expect(known.length).toBeGreaterThan(0)
     expect(known.every((n) => n.status === "remote")).toBe(true)
+    // In words, the legend names the mark those nodes show.
+    expect((await run("store-b", ["plan", "ap"])).stdout).toContain("↓ in the shared cache")
 
     const b = await realize("store-b")
     const [gotB] = b.results
@@ -134,6 +136,7 @@ export default defineConfig({
       builds: ReadonlyArray<{ id: number; substituted: boolean; substitutedFrom: string }>
     }>(await run("store-b", ["builds", "list", "--json"]))
     expect(builds.builds[0]).toMatchObject({ substituted: true, substitutedFrom: gotB?.substitutedFrom })
+    expect((await run("store-b", ["builds", "list"])).stdout).toMatch(/^1 +ap@1 +succeeded +substituted /m)
 
     // Now B holds it all: a cache hit, nothing substituted again.
     const again = await realize("store-b")

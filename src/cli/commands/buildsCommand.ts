@@ -59,7 +59,7 @@ const list = Command.make(
                   String(b.id),
                   `${b.profile}@${b.rev ?? "?"}`,
                   b.status,
-                  b.cacheHit ? "hit" : "-",
+                  b.cacheHit ? "hit" : b.substituted ? "substituted" : "-",
                   b.requestedBy,
                   ...(showHost ? [b.host ?? "?"] : []),
                   formatTime(b.startedAt),
@@ -80,7 +80,7 @@ const show = Command.make("show", { id: buildId, json: jsonOption, ...configOpti
       const { buildSummaryJson, requireBuild } = yield* buildOperations
       const build = buildSummaryJson(yield* requireBuild(options.id))
       yield* emit(options.json, build, (b) => [
-        `build ${b.id}: ${b.profile}@${b.rev ?? "?"} ${b.status}${b.cacheHit ? " (cache hit)" : ""}, asked by ${b.requestedBy}`,
+        `build ${b.id}: ${b.profile}@${b.rev ?? "?"} ${b.status}${b.cacheHit ? " (cache hit)" : b.substitutedFrom !== null ? ` (substituted from ${b.substitutedFrom})` : ""}, asked by ${b.requestedBy}`,
         `  revision           ${b.revision}`,
         `  fetch-builder      ${b.keys.fetchBuilder ?? "-"}`,
         `  stage-overlay      ${b.keys.stageOverlay ?? "-"}`,

@@ -75,9 +75,9 @@ export const planCommand = Command.make(
                   ]),
                 ]),
                 "",
-                value.summary.remote > 0
-                  ? `${value.summary.cached} cached, ${value.summary.missing} to build, ${value.summary.remote} in the shared cache (✓ in the store, ↓ in the shared cache, · to build, ? known once the builder is fetched)`
-                  : `${value.summary.cached} cached, ${value.summary.missing} to build (✓ in the store, · to build, ? known once the builder is fetched)`,
+                // The legend names ↓ whenever a node shows it (a profile can be "to build" with some of its
+                // nodes in the shared cache: those whose keys need the builder are not known before it).
+                `${value.summary.cached} cached, ${value.summary.missing} to build${value.summary.remote > 0 ? `, ${value.summary.remote} in the shared cache` : ""} (✓ in the store, ${value.profiles.some((p) => p.nodes.some((n) => n.status === "remote")) ? "↓ in the shared cache, " : ""}· to build, ? known once the builder is fetched)`,
                 ...(value.profiles.some((p) => p.rev === null) ? [`(not recorded): ${unrecordedNote}`] : []),
                 ...value.profiles.flatMap((p) => {
                   const why = p.nodes.filter((n) => n.explain !== undefined)
