@@ -12,7 +12,6 @@ import { type ProfileView, revisionLabel } from "../profile/profileRepository.js
 import { readSecret, referencedSecrets, secretFingerprint } from "../profile/secrets.js"
 import type { Progress } from "../progress/progress.js"
 import { storeSealingKey } from "../store/sealingKey.js"
-import { compileRaspiosGraph } from "./compileRaspiosGraph.js"
 import { type Graph, graphRevision, type NodeSpec, type PendingNode } from "./graph.js"
 import { collectArtifactsKind, collectArtifactsNode } from "./kinds/collectArtifactsNode.js"
 import { fetchBuilderNode } from "./kinds/fetchBuilderNode.js"
@@ -151,7 +150,11 @@ export const compileGraph = (
     const p = revision.profile
     const label = revisionLabel(entry)
     // A Raspberry Pi OS profile: fetch-base-image, customise-image, collect-artifacts.
-    if (p.kind === "raspios") return yield* compileRaspiosGraph(entry, facts)
+    // (Loaded only then: an OpenWrt profile's commands do not pay for the Raspberry Pi OS modules.)
+    if (p.kind === "raspios") {
+      const { compileRaspiosGraph } = yield* Effect.promise(() => import("./compileRaspiosGraph.js"))
+      return yield* compileRaspiosGraph(entry, facts)
+    }
     // stage-overlay: secrets are read now, and enter the key only as keyed fingerprints.
     const secrets = yield* readProfileSecrets(entry, secretsUsed(revision), facts.sealingKey)
     const overlay = {

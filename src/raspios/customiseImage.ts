@@ -27,7 +27,6 @@ import {
  * locale-gen, the Wi-Fi country, the profile's first-boot scripts) runs once at first boot from a unit.
  */
 
-export const customiseImageSchema = 1
 export const customisedImageFile = "image.img"
 
 /** Everything a customisation depends on besides the base image and the secret values. */

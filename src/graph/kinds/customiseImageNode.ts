@@ -1,10 +1,6 @@
 import { Effect } from "effect"
 import { type GitError, InternalError } from "../../errors.js"
-import {
-  type CustomiseParams,
-  customiseImageInto,
-  customiseImageSchema,
-} from "../../raspios/customiseImage.js"
+import type { CustomiseParams } from "../../raspios/customiseImage.js"
 import type { NodeKindDefinition } from "../../store/nodeKind.js"
 import type { Canonical } from "../../text/canonicalJson.js"
 import { sha256Hex } from "../../text/digest.js"
@@ -15,6 +11,12 @@ import { makeSpec, type NodeSpec } from "../graph.js"
  * debugfs) and reproducibly. Its key covers the base image's key, every setting, the files and first-boot
  * scripts, the secrets by keyed fingerprint only, and the profile id and revision the build marker names.
  */
+/** The version of customise-image's key inputs and output (part of its key). */
+export const customiseImageSchema = 1
+
+/** The customisation itself (mtools, debugfs, …), loaded when a Raspberry Pi OS image is built. */
+const customiseModule = Effect.promise(() => import("../../raspios/customiseImage.js"))
+
 export const customiseImageKind: NodeKindDefinition = {
   kind: "customise-image",
   schema: customiseImageSchema,
@@ -57,6 +59,7 @@ export const customiseImageNode = (inputs: {
           }
           overlay.set(entry.path, bytes)
         }
+        const { customiseImageInto } = yield* customiseModule
         yield* customiseImageInto({
           params: inputs.params,
           key,

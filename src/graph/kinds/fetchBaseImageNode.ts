@@ -1,5 +1,5 @@
-import type { Effect } from "effect"
-import { type BaseImage, fetchBaseImageInto } from "../../raspios/baseImage.js"
+import { Effect } from "effect"
+import type { BaseImage } from "../../raspios/baseImage.js"
 import type { NodeKindDefinition } from "../../store/nodeKind.js"
 import { makeSpec, type NodeSpec } from "../graph.js"
 
@@ -9,6 +9,9 @@ import { makeSpec, type NodeSpec } from "../graph.js"
  * by the decompressed image's SHA-256 alone: the same image is stored once, whichever URL or compression it
  * came by, and it is never modified (customise-image works on a copy).
  */
+/** The download and decompression, loaded when a Raspberry Pi OS profile is built. */
+const baseImageModule = Effect.promise(() => import("../../raspios/baseImage.js"))
+
 export const fetchBaseImageKind: NodeKindDefinition = {
   kind: "fetch-base-image",
   schema: 1,
@@ -30,5 +33,7 @@ export const fetchBaseImageNode = (
     keyInputs: { extractSha256: base.extractSha256 },
     private: false,
     build: ({ output, work }) =>
-      fetchBaseImageInto({ base, output, work, stallSeconds: options.stallSeconds }),
+      Effect.flatMap(baseImageModule, ({ fetchBaseImageInto }) =>
+        fetchBaseImageInto({ base, output, work, stallSeconds: options.stallSeconds }),
+      ),
   })
