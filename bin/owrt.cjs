@@ -4,6 +4,12 @@
  * Starts the bundled CLI through V8's code cache: compiling the ~1 MB bundle is most of a cold start, and
  * a cache made by an earlier run skips it. A missing or stale cache (new Node, new build) is rebuilt on
  * exit; a read-only install simply runs without one.
+ *
+ * Each command has a cache of its own (dist/owrt.cjs.<command>.v8cache): a cache holds the functions the
+ * run that wrote it compiled, and what `realize` runs (the graph, the store) is not what `profiles list`
+ * or `serve` runs; with another command's cache, a noop realize spent ~11 ms compiling its own functions.
+ * The names are src/cli/commandNames.ts's (a test checks that they agree); anything else (`--version`, a
+ * mistyped name) shares dist/owrt.cjs.v8cache.
  */
 const fs = require("node:fs")
 const path = require("node:path")
@@ -22,7 +28,28 @@ try {
   // ExitCode.internal of src/errors.ts, which lives in the very bundle that is missing.
   process.exit(70)
 }
-const cacheFile = `${bundle}.v8cache`
+const commands = new Set([
+  "realize",
+  "plan",
+  "audit",
+  "diff",
+  "profiles",
+  "builders",
+  "builds",
+  "store",
+  "cache",
+  "publish",
+  "ota",
+  "flash",
+  "config",
+  "mcp",
+  "serve",
+  "worker",
+  "workers",
+  "jobs",
+])
+const command = process.argv[2]
+const cacheFile = commands.has(command) ? `${bundle}.${command}.v8cache` : `${bundle}.v8cache`
 let cachedData
 try {
   cachedData = fs.readFileSync(cacheFile)

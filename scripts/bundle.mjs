@@ -1,9 +1,9 @@
 // Bundles the CLI into dist/owrt.cjs (one file starts much faster than hundreds of modules) and warms the
 // V8 code cache that bin/owrt.cjs loads it with.
 import { execFileSync } from "node:child_process"
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from "node:fs"
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
-import { dirname, join } from "node:path"
+import { basename, dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { build } from "esbuild"
 import { barrelImports } from "./barrelImports.mjs"
@@ -109,10 +109,12 @@ if (nonAscii !== -1) {
   )
 }
 
-try {
-  unlinkSync(`${outfile}.v8cache`)
-} catch {}
-// The cache holds the functions the warm-up run compiled, so it runs a typical command on a typical profile.
+// Every command's code cache (bin/owrt.cjs) belongs to the bundle it was made from.
+for (const name of readdirSync(dirname(outfile))) {
+  if (name.startsWith(`${basename(outfile)}.`) && name.endsWith(".v8cache"))
+    unlinkSync(join(dirname(outfile), name))
+}
+// The warm-up makes `profiles list`'s cache now; each other command's is made by its first run.
 const scratch = mkdtempSync(join(tmpdir(), "owrt-warm-"))
 mkdirSync(join(scratch, "profiles", "files", "etc"), { recursive: true })
 writeFileSync(join(scratch, "profiles", "files", "etc", "motd"), "hello\n")

@@ -9,64 +9,93 @@ import { describeCause, type ErrorReport, ExitCode, isOwrtError, toErrorReport }
 import { killChildGroups } from "../process/childGroups.js"
 import { owrtVersion } from "../version.js"
 import { checkArguments } from "./argvCheck.js"
-import { auditCommand } from "./commands/auditCommand.js"
-import { buildersCommand } from "./commands/buildersCommand.js"
-import { buildsCommand } from "./commands/buildsCommand.js"
-import { cacheCommand } from "./commands/cacheCommand.js"
-import { configCommand } from "./commands/configCommand.js"
-import { diffCommand } from "./commands/diffCommand.js"
-import { jobsCommand, workerCommand, workersCommand } from "./commands/farmCommands.js"
-import { flashCommand } from "./commands/flashCommand.js"
-import { mcpCommand } from "./commands/mcpCommand.js"
-import { otaCommand, publishCommand } from "./commands/otaCommand.js"
-import { planCommand } from "./commands/planCommand.js"
-import { profilesCommand } from "./commands/profilesCommand.js"
-import { realizeCommand } from "./commands/realizeCommand.js"
-import { serveCommand } from "./commands/serveCommand.js"
-import { storeCommand } from "./commands/storeCommand.js"
+import { type CommandName, commandNames, isCommandName } from "./commandNames.js"
+import type { auditCommand } from "./commands/auditCommand.js"
+import type { buildersCommand } from "./commands/buildersCommand.js"
+import type { buildsCommand } from "./commands/buildsCommand.js"
+import type { cacheCommand } from "./commands/cacheCommand.js"
+import type { configCommand } from "./commands/configCommand.js"
+import type { diffCommand } from "./commands/diffCommand.js"
+import type { jobsCommand, workerCommand, workersCommand } from "./commands/farmCommands.js"
+import type { flashCommand } from "./commands/flashCommand.js"
+import type { mcpCommand } from "./commands/mcpCommand.js"
+import type { otaCommand, publishCommand } from "./commands/otaCommand.js"
+import type { planCommand } from "./commands/planCommand.js"
+import type { profilesCommand } from "./commands/profilesCommand.js"
+import type { realizeCommand } from "./commands/realizeCommand.js"
+import type { serveCommand } from "./commands/serveCommand.js"
+import type { storeCommand } from "./commands/storeCommand.js"
 import { commandShape } from "./commandTree.js"
 import { helpRequested, renderHelp, stdoutHelpStyle } from "./help.js"
 
 /** The console a command prints with: stdout and stderr, or with `--json` everything on stderr. */
 class CommandConsole extends Context.Tag("owrt/cli/CommandConsole")<CommandConsole, Console.Console>() {}
 
-const root = Command.make("owrt").pipe(
-  Command.withDescription("Declarative, content-addressed builds of OpenWrt firmware"),
-  Command.withSubcommands([
-    realizeCommand,
-    planCommand,
-    auditCommand,
-    diffCommand,
-    profilesCommand,
-    buildersCommand,
-    buildsCommand,
-    storeCommand,
-    cacheCommand,
-    publishCommand,
-    otaCommand,
-    flashCommand,
-    configCommand,
-    mcpCommand,
-    serveCommand,
-    workerCommand,
-    workersCommand,
-    jobsCommand,
-  ]),
-  // The commands print with the console of the mode (see withCliConsole), not the one that hides
-  // @effect/cli's own parse errors.
-  Command.transformHandler((handler) =>
-    Effect.flatMap(CommandConsole, (console) => Effect.withConsole(handler, console)),
-  ),
-)
+/** One of owrt's commands (their types only: the modules load when a command runs). */
+type AnyCommand =
+  | typeof realizeCommand
+  | typeof planCommand
+  | typeof auditCommand
+  | typeof diffCommand
+  | typeof profilesCommand
+  | typeof buildersCommand
+  | typeof buildsCommand
+  | typeof storeCommand
+  | typeof cacheCommand
+  | typeof publishCommand
+  | typeof otaCommand
+  | typeof flashCommand
+  | typeof configCommand
+  | typeof mcpCommand
+  | typeof serveCommand
+  | typeof workerCommand
+  | typeof workersCommand
+  | typeof jobsCommand
 
-const cli = Command.run(root, { name: "owrt", version: owrtVersion })
+/*
+ * Each command's module is loaded when it runs: its options, its handler and what they import (the library
+ * core, the web server, the flash machinery, …) are built for that command only, and @effect/cli parses the
+ * command line against that command alone. Help without a command, and a name that is not a command, load
+ * them all.
+ */
+export const loadCommand: { readonly [Name in CommandName]: () => Promise<AnyCommand> } = {
+  realize: () => import("./commands/realizeCommand.js").then((m) => m.realizeCommand),
+  plan: () => import("./commands/planCommand.js").then((m) => m.planCommand),
+  audit: () => import("./commands/auditCommand.js").then((m) => m.auditCommand),
+  diff: () => import("./commands/diffCommand.js").then((m) => m.diffCommand),
+  profiles: () => import("./commands/profilesCommand.js").then((m) => m.profilesCommand),
+  builders: () => import("./commands/buildersCommand.js").then((m) => m.buildersCommand),
+  builds: () => import("./commands/buildsCommand.js").then((m) => m.buildsCommand),
+  store: () => import("./commands/storeCommand.js").then((m) => m.storeCommand),
+  cache: () => import("./commands/cacheCommand.js").then((m) => m.cacheCommand),
+  publish: () => import("./commands/otaCommand.js").then((m) => m.publishCommand),
+  ota: () => import("./commands/otaCommand.js").then((m) => m.otaCommand),
+  flash: () => import("./commands/flashCommand.js").then((m) => m.flashCommand),
+  config: () => import("./commands/configCommand.js").then((m) => m.configCommand),
+  mcp: () => import("./commands/mcpCommand.js").then((m) => m.mcpCommand),
+  serve: () => import("./commands/serveCommand.js").then((m) => m.serveCommand),
+  worker: () => import("./commands/farmCommands.js").then((m) => m.workerCommand),
+  workers: () => import("./commands/farmCommands.js").then((m) => m.workersCommand),
+  jobs: () => import("./commands/farmCommands.js").then((m) => m.jobsCommand),
+}
+
+/** The `owrt` command over the given subcommands (all of them, or the one that runs). */
+const rootOf = (subcommands: readonly [AnyCommand, ...Array<AnyCommand>]) =>
+  Command.make("owrt").pipe(
+    Command.withDescription("Declarative, content-addressed builds of OpenWrt firmware"),
+    Command.withSubcommands(subcommands),
+    // The commands print with the console of the mode (see withCliConsole), not the one that hides
+    // @effect/cli's own parse errors.
+    Command.transformHandler((handler) =>
+      Effect.flatMap(CommandConsole, (console) => Effect.withConsole(handler, console)),
+    ),
+  )
 
 /*
  * What @effect/cli needs to run (its `CliApp.Environment`): not NodeContext, whose command executor and
  * worker manager load modules (child_process, workers) no command takes from the context.
  */
 const cliEnvironment = Layer.mergeAll(NodePath.layer, NodeTerminal.layer, NodeFileSystem.layer)
-const rootShape = commandShape(root.descriptor)
 
 const ansiEscape = new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, "g")
 const stripAnsi = (text: string) => text.replace(ansiEscape, "")
@@ -151,6 +180,26 @@ export const main = (original: ReadonlyArray<string>): void => {
   const argv = publishVersion(original)
   const end = argv.indexOf("--")
   const json = (end === -1 ? argv : argv.slice(0, end)).includes("--json")
+  const name = argv[2]
+  const names: ReadonlyArray<CommandName> = isCommandName(name) ? [name] : commandNames
+  Promise.all(names.map((n) => loadCommand[n]())).then(
+    ([first, ...rest]) => {
+      if (first === undefined) throw new Error("owrt has no commands")
+      run(argv, json, rootOf([first, ...rest]))
+    },
+    (cause: unknown) => {
+      report(json, {
+        code: "internal",
+        message: `internal error: ${describeCause(cause)}`,
+        exitCode: ExitCode.internal,
+      })
+      process.exitCode = ExitCode.internal
+    },
+  )
+}
+
+const run = (argv: ReadonlyArray<string>, json: boolean, root: ReturnType<typeof rootOf>): void => {
+  const rootShape = commandShape(root.descriptor)
   const helpOf = helpRequested(rootShape, argv.slice(2))
   if (helpOf !== undefined) {
     process.stdout.write(
@@ -164,6 +213,7 @@ export const main = (original: ReadonlyArray<string>): void => {
     process.exitCode = ExitCode.usage
     return
   }
+  const cli = Command.run(root, { name: "owrt", version: owrtVersion })
   const program = cli(argv).pipe(Effect.provide(cliEnvironment), (p) => withCliConsole(json, p))
   const fiber = Effect.runFork(program)
   let interrupts = 0
