@@ -54,7 +54,8 @@ let cachedData
 try {
   cachedData = fs.readFileSync(cacheFile)
 } catch {}
-const script = new vm.Script(Module.wrap(source), { filename: bundle, cachedData })
+// The bundle is stored wrapped as a CommonJS module already (scripts/bundle.mjs).
+const script = new vm.Script(source, { filename: bundle, cachedData })
 // A run under Node or V8 flags (--cpu-prof, --max-lazy, …) may compile otherwise: it writes no cache, so the
 // next plain run writes one as plain runs use it.
 if ((cachedData === undefined || script.cachedDataRejected) && process.execArgv.length === 0) {
