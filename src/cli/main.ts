@@ -1,10 +1,10 @@
 import * as Command from "@effect/cli/Command"
 import * as HelpDoc from "@effect/cli/HelpDoc"
 import * as ValidationError from "@effect/cli/ValidationError"
+import * as Terminal from "@effect/platform/Terminal"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as NodePath from "@effect/platform-node/NodePath"
-import * as NodeTerminal from "@effect/platform-node/NodeTerminal"
-import { Cause, type Console, Context, Effect, Exit, Fiber, Layer, Option } from "effect"
+import { Cause, type Console, Context, Effect, Exit, Fiber, Layer, Option, Scope } from "effect"
 import { describeCause, type ErrorReport, ExitCode, isOwrtError, toErrorReport } from "../errors.js"
 import { killChildGroups } from "../process/childGroups.js"
 import { owrtVersion } from "../version.js"
@@ -95,7 +95,31 @@ const rootOf = (subcommands: readonly [AnyCommand, ...Array<AnyCommand>]) =>
  * What @effect/cli needs to run (its `CliApp.Environment`): not NodeContext, whose command executor and
  * worker manager load modules (child_process, workers) no command takes from the context.
  */
-const cliEnvironment = Layer.mergeAll(NodePath.layer, NodeTerminal.layer, NodeFileSystem.layer)
+/*
+ * Node's terminal, made on first use: only @effect/cli's prompts (`--wizard`) read from it, and making it
+ * loads Node's readline (a few milliseconds) that no command otherwise needs.
+ */
+const lazyTerminal = Layer.scoped(
+  Terminal.Terminal,
+  Effect.gen(function* () {
+    const scope = yield* Effect.scope
+    const node = yield* Effect.cached(
+      Effect.promise(() => import("@effect/platform-node/NodeTerminal")).pipe(
+        Effect.flatMap((module) => Scope.extend(module.make(), scope)),
+      ),
+    )
+    return Terminal.Terminal.of({
+      columns: Effect.sync(() => process.stdout.columns ?? 0),
+      rows: Effect.sync(() => process.stdout.rows ?? 0),
+      isTTY: Effect.sync(() => process.stdout.isTTY === true),
+      readInput: Effect.flatMap(node, (terminal) => terminal.readInput),
+      readLine: Effect.flatMap(node, (terminal) => terminal.readLine),
+      display: (text) => Effect.flatMap(node, (terminal) => terminal.display(text)),
+    })
+  }),
+)
+
+const cliEnvironment = Layer.mergeAll(NodePath.layer, lazyTerminal, NodeFileSystem.layer)
 
 const ansiEscape = new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, "g")
 const stripAnsi = (text: string) => text.replace(ansiEscape, "")

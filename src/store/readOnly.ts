@@ -1,8 +1,8 @@
 import { chmodSync, lstatSync, readdirSync, rmSync, statSync } from "node:fs"
-import { chmod, lstat, readdir } from "node:fs/promises"
 import { join } from "node:path"
 import { Effect } from "effect"
 import { InternalError } from "../errors.js"
+import { fsPromises } from "../process/lazyBuiltin.js"
 import { publishedMode, type TreeFile } from "./treeDigest.js"
 
 /*
@@ -36,7 +36,7 @@ export const makeReadOnly = (
       const visit = async (dir: string): Promise<void> => {
         let names: Array<string>
         try {
-          names = await readdir(dir)
+          names = await fsPromises().readdir(dir)
         } catch (error) {
           if (missing(error)) return
           throw error
@@ -45,20 +45,20 @@ export const makeReadOnly = (
           signal.throwIfAborted()
           const path = join(dir, name)
           try {
-            const stat = await lstat(path)
+            const stat = await fsPromises().lstat(path)
             if (stat.isSymbolicLink()) continue
             const kind = stat.isDirectory() ? "dir" : "file"
             // Contents first: a directory made read-only stays readable and searchable by its owner.
             if (kind === "dir") await visit(path)
             const wanted = publishedMode(kind, stat.mode, options.ownerOnly)
-            if ((stat.mode & 0o7777) !== wanted) await chmod(path, wanted)
+            if ((stat.mode & 0o7777) !== wanted) await fsPromises().chmod(path, wanted)
           } catch (error) {
             if (!missing(error)) throw error
           }
         }
       }
       await visit(root)
-      if (options.includeRoot) await chmod(root, publishedRootMode(options.ownerOnly))
+      if (options.includeRoot) await fsPromises().chmod(root, publishedRootMode(options.ownerOnly))
     },
     catch: (cause) => new InternalError({ cause }),
   })
@@ -85,7 +85,7 @@ export const makeListedReadOnly = (
         await Promise.all(
           changes
             .slice(i, i + batch)
-            .map((e) => chmod(join(root, e.path), publishedMode(e.kind, e.mode, ownerOnly))),
+            .map((e) => fsPromises().chmod(join(root, e.path), publishedMode(e.kind, e.mode, ownerOnly))),
         )
       }
     },

@@ -1,9 +1,9 @@
 import { createHash, createHmac, type Hash, type Hmac } from "node:crypto"
 import { createReadStream } from "node:fs"
-import { lstat, readdir, readlink } from "node:fs/promises"
 import { join } from "node:path"
 import { Effect, Schema } from "effect"
 import { InternalError } from "../errors.js"
+import { fsPromises } from "../process/lazyBuiltin.js"
 
 /** One entry of a tree listing: what `store verify` compares, kept as JSON in the store path's row. */
 export const TreeFileSchema = Schema.Struct({
@@ -86,9 +86,9 @@ export const treeDigest = (
     try: async (signal) => {
       const entries: Array<TreeFile> = []
       const visit = async (relative: string): Promise<void> => {
-        const names = (await readdir(join(root, relative))).sort()
+        const names = (await fsPromises().readdir(join(root, relative))).sort()
         const stats = await Promise.all(
-          names.map((name) => lstat(join(root, relative === "" ? name : `${relative}/${name}`))),
+          names.map((name) => fsPromises().lstat(join(root, relative === "" ? name : `${relative}/${name}`))),
         )
         for (const [i, name] of names.entries()) {
           signal.throwIfAborted()
@@ -98,7 +98,13 @@ export const treeDigest = (
           if (stat === undefined) continue
           const mode = stat.mode & 0o7777
           if (stat.isSymbolicLink())
-            entries.push({ path, kind: "symlink", mode: 0o777, size: 0, linkTarget: await readlink(full) })
+            entries.push({
+              path,
+              kind: "symlink",
+              mode: 0o777,
+              size: 0,
+              linkTarget: await fsPromises().readlink(full),
+            })
           else if (stat.isDirectory()) {
             entries.push({ path, kind: "dir", mode, size: 0 })
             await visit(path)
