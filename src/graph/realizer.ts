@@ -95,6 +95,21 @@ export interface NodeExplanation {
   readonly changes: ReadonlyArray<string>
 }
 
+/**
+ * `f`, asked once per key and its outcome kept (a failure too), for a plan's profiles compiled one after the
+ * other: a map look-up, where `Effect.cachedFunction` takes a semaphore and a deferred for every call.
+ * (Callers running at once would each ask for a key not yet kept.)
+ */
+const memoByKey = <A, E>(f: (key: string) => Effect.Effect<A, E>) => {
+  const kept = new Map<string, Exit.Exit<A, E>>()
+  return (key: string): Effect.Effect<A, E> =>
+    Effect.suspend(
+      () =>
+        kept.get(key) ??
+        Effect.flatten(Effect.tap(Effect.exit(f(key)), (exit) => Effect.sync(() => kept.set(key, exit)))),
+    )
+}
+
 /** A plan, and the profiles it could not plan because they do not resolve (see `planReporting`). */
 export interface PlanReport {
   readonly profiles: ReadonlyArray<PlannedProfile>
@@ -418,11 +433,11 @@ export const realizerLayer = Layer.effect(
      * resolution, a builder's cached device list, the store's sealing key) is read once per plan.
      */
     const planFacts = Effect.gen(function* () {
-      const resolve = yield* Effect.cachedFunction((releaseTarget: string) => {
+      const resolve = memoByKey((releaseTarget: string) => {
         const [release = "", target = ""] = releaseTarget.split("\0")
         return builders.resolve({ release, target }).pipe(Effect.mapError(asOwrtError))
       })
-      const info = yield* Effect.cachedFunction((key: string) =>
+      const info = memoByKey((key: string) =>
         withSql(cachedBuilderInfo(key)).pipe(Effect.mapError(asOwrtError)),
       )
       const sealingKey = yield* Effect.cached(storeSealingKey(config.store))
