@@ -1,17 +1,21 @@
 import type { SqlClient } from "@effect/sql"
 import { Context, Effect, Layer } from "effect"
 import { type BuilderStore, builderStoreLayer } from "../builder/builderStore.js"
-import { noSignedIndexCache } from "../builder/signedIndexCache.js"
+import {
+  noSignedIndexCache,
+  noSignedIndexCacheService,
+  SignedIndexCache,
+} from "../builder/signedIndexCache.js"
 import { AppConfig, appConfigLayer, type ConfigFlags } from "../config/appConfig.js"
 import type { AdvisoryLocks } from "../db/advisoryLocks.js"
 import { type DatabaseFailure, databaseLayer, type RecordsSql } from "../db/database.js"
 import { type Records, recordsLayer } from "../db/records.js"
 import type { ConfigInvalidError, DatabaseError } from "../errors.js"
 import { type Executor, executorLayer } from "../graph/executor.js"
-import { nodeKindsLayer } from "../graph/nodeKinds.js"
+import { NodeKinds, nodeKindsLayer, nodeKindTable } from "../graph/nodeKinds.js"
 import { type Realizer, realizerLayer } from "../graph/realizer.js"
-import { localRunner } from "../graph/runner.js"
-import { noSubstituter, Substituter } from "../graph/substituter.js"
+import { localRunner, localRunnerService, Runner } from "../graph/runner.js"
+import { noSubstituter, noSubstituterService, Substituter } from "../graph/substituter.js"
 import { type ProfileRepository, profileRepositoryLayer } from "../profile/profileRepository.js"
 import type { Progress } from "../progress/progress.js"
 
@@ -84,14 +88,28 @@ export const coreLayer = <E>(
       const database = Context.merge(settings, yield* build(databaseLayer, settings))
       const records = Context.merge(database, yield* build(recordsLayer, database))
       const profiles = Context.merge(records, yield* build(profileRepositoryLayer, records))
-      const indexes = Context.merge(profiles, yield* build(signedIndexLayer, settings))
+      // No shared cache and no build farm (most runs): their services are plain values, with no layers to
+      // build and release.
+      const appConfig = Context.get(settings, AppConfig)
+      const local = appConfig.cache.substituters.length === 0 && appConfig.executor.kind === "local"
+      const indexes = Context.merge(
+        profiles,
+        local
+          ? Context.make(SignedIndexCache, noSignedIndexCacheService)
+          : yield* build(signedIndexLayer, settings),
+      )
       const builders = Context.merge(profiles, yield* build(builderStoreLayer, indexes))
       const graph = Context.merge(
         builders,
-        yield* build(
-          Layer.provideMerge(runnerLayer, Layer.mergeAll(nodeKindsLayer(), substituterLayer)),
-          settings,
-        ),
+        local
+          ? Context.make(NodeKinds, nodeKindTable()).pipe(
+              Context.add(Substituter, noSubstituterService),
+              Context.add(Runner, localRunnerService),
+            )
+          : yield* build(
+              Layer.provideMerge(runnerLayer, Layer.mergeAll(nodeKindsLayer(), substituterLayer)),
+              settings,
+            ),
       )
       const executor = Context.merge(
         Context.merge(builders, Context.pick(Substituter)(graph)),

@@ -11,5 +11,9 @@ export class NodeKinds extends Context.Tag("owrt/NodeKinds")<
   ReadonlyMap<string, NodeKindDefinition>
 >() {}
 
+/** The table of node kinds by name. */
+export const nodeKindTable = (kinds: ReadonlyArray<NodeKindDefinition> = builtinNodeKinds) =>
+  new Map(kinds.map((kind) => [kind.kind, kind] as const))
+
 export const nodeKindsLayer = (kinds: ReadonlyArray<NodeKindDefinition> = builtinNodeKinds) =>
-  Layer.succeed(NodeKinds, new Map(kinds.map((kind) => [kind.kind, kind] as const)))
+  Layer.succeed(NodeKinds, nodeKindTable(kinds))

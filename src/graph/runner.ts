@@ -15,7 +15,10 @@ export interface RunnerService {
 export class Runner extends Context.Tag("owrt/Runner")<Runner, RunnerService>() {}
 
 /** Builds every node on this machine (the default). */
-export const localRunner = Layer.succeed(Runner, {
+/** Builds run here, in this process. */
+export const localRunnerService: RunnerService = {
   describe: "local",
   run: (node, context) => node.build(context),
-})
+}
+
+export const localRunner = Layer.succeed(Runner, localRunnerService)
