@@ -1,5 +1,6 @@
 import { mkdirSync } from "node:fs"
 import { join } from "node:path"
+import * as Reactivity from "@effect/experimental/Reactivity"
 import { SqlClient, type SqlError } from "@effect/sql"
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import { Context, Effect, Layer, type ParseResult } from "effect"
@@ -165,7 +166,9 @@ export const databaseLayer: Layer.Layer<
   SqlClient.SqlClient | RecordsSql | AdvisoryLocks,
   DatabaseError | DatabaseBusyError | DatabaseUnavailableError,
   AppConfig
-> = Layer.unwrapEffect(
+> = Layer.scopedContext(
+  // One scoped effect rather than a tree of layers (client, its Reactivity, setup, records): every command
+  // opens the database, and each layer costs effect steps to build and again to release.
   Effect.gen(function* () {
     const config = yield* AppConfig
     const file = join(config.store, databaseFileName)
@@ -179,35 +182,26 @@ export const databaseLayer: Layer.Layer<
     // WAL is set below, after the busy timeout: the client's own switch runs under the driver's 5 s
     // timeout, which processes opening a new store at once can outwait (one of them migrating it under a
     // loaded CI machine), and fails as a defect instead of `database_busy`.
-    const client = SqliteClient.layer({ filename: file, disableWAL: true })
-    const setup = Layer.effectDiscard(
-      Effect.gen(function* () {
-        const sql = yield* SqlClient.SqlClient
-        yield* sql.unsafe(`PRAGMA busy_timeout = ${busyMs}`)
-        yield* sql.unsafe("PRAGMA journal_mode = WAL")
-        yield* sql.unsafe("PRAGMA foreign_keys = ON")
-        yield* sql.unsafe("PRAGMA synchronous = NORMAL")
-        yield* migrate
-      }).pipe(Effect.mapError(databaseFailure("open", file))),
+    const client = yield* SqliteClient.make({ filename: file, disableWAL: true }).pipe(
+      Effect.provideService(Reactivity.Reactivity, yield* Reactivity.make),
     )
+    yield* Effect.gen(function* () {
+      yield* client.unsafe(`PRAGMA busy_timeout = ${busyMs}`)
+      yield* client.unsafe("PRAGMA journal_mode = WAL")
+      yield* client.unsafe("PRAGMA foreign_keys = ON")
+      yield* client.unsafe("PRAGMA synchronous = NORMAL")
+      yield* migrate
+    }).pipe(
+      Effect.provideService(SqlClient.SqlClient, client),
+      Effect.mapError(databaseFailure("open", file)),
+    )
+    const local = Context.make(SqlClient.SqlClient, client)
     const database = config.database
-    const records =
-      database.kind === "postgres"
-        ? Layer.scopedContext(
-            Effect.gen(function* () {
-              const postgres = yield* Effect.promise(() => import("./postgresDatabase.js"))
-              const opened = yield* postgres.openPostgres(database.url)
-              return Context.make(RecordsSql, opened.client).pipe(Context.add(AdvisoryLocks, opened.locks))
-            }),
-          )
-        : Layer.merge(
-            Layer.effect(RecordsSql, SqlClient.SqlClient),
-            Layer.succeed(AdvisoryLocks, noAdvisoryLocks),
-          )
-    return Layer.provideMerge(records, Layer.provideMerge(setup, client)).pipe(
-      Layer.mapError((error) =>
-        error._tag === "ConfigError" ? new DatabaseError({ operation: "open", cause: error }) : error,
-      ),
-    )
+    if (database.kind === "postgres") {
+      const postgres = yield* Effect.promise(() => import("./postgresDatabase.js"))
+      const opened = yield* postgres.openPostgres(database.url)
+      return local.pipe(Context.add(RecordsSql, opened.client), Context.add(AdvisoryLocks, opened.locks))
+    }
+    return local.pipe(Context.add(RecordsSql, client), Context.add(AdvisoryLocks, noAdvisoryLocks))
   }),
 )
