@@ -120,139 +120,142 @@ export interface FlashOutcome {
   readonly verifyMs?: number | undefined
 }
 
+/** What `FlashRecords` is made of: records.ts makes every record service in one effect. */
+export const makeFlashRecords = Effect.gen(function* () {
+  const sql = yield* RecordsSql
+  const inserted = lazyQuery(() =>
+    SqlSchema.findAll({
+      Request: FlashRow.pipe(
+        Schema.omit(
+          "id",
+          "image_sha256",
+          "error_code",
+          "error_message",
+          "first_bad_offset",
+          "bad_bytes",
+          "write_ms",
+          "verify_ms",
+          "finished_at",
+        ),
+      ),
+      Result: Schema.Struct({ id: Schema.Number }),
+      execute: (row) => sql`INSERT INTO flashes ${sql.insert(row)} RETURNING id`,
+    }),
+  )
+  const suspects = lazyQuery(() =>
+    SqlSchema.findAll({
+      Request: Schema.UndefinedOr(Schema.String),
+      Result: SuspectCardRow,
+      execute: (serial) =>
+        serial === undefined
+          ? sql`SELECT * FROM suspect_cards ORDER BY id DESC`
+          : sql`SELECT * FROM suspect_cards WHERE serial = ${serial} ORDER BY id`,
+    }),
+  )
+  const recent = lazyQuery(() =>
+    SqlSchema.findAll({
+      Request: Schema.Number,
+      Result: FlashRow,
+      execute: (limit) => sql`SELECT * FROM flashes ORDER BY id DESC LIMIT ${limit}`,
+    }),
+  )
+  const lastWrite = lazyQuery(() =>
+    SqlSchema.findOne({
+      Request: Schema.Struct({
+        before: Schema.Number,
+        path: Schema.String,
+        serial: Schema.UndefinedOr(Schema.String),
+        sizeBytes: Schema.Number,
+      }),
+      Result: FlashRow,
+      // A card is known by its serial where the system reports one, else by its device node.
+      execute: ({ before, path, serial, sizeBytes }) =>
+        sql`SELECT * FROM flashes WHERE id < ${before} AND mode = 'write'
+          AND status NOT IN ('planned', 'refused') AND device_bytes = ${sizeBytes}
+          AND ${serial === undefined ? sql`device_serial IS NULL AND device_path = ${path}` : sql`device_serial = ${serial}`}
+          ORDER BY id DESC LIMIT 1`,
+    }),
+  )
+  return {
+    /** The last write (one that reached the card) to this card before flash `before`, if any is recorded. */
+    lastWriteTo: (card: {
+      readonly before: number
+      readonly path: string
+      readonly serial?: string | undefined
+      readonly sizeBytes: number
+    }) =>
+      lastWrite({ ...card, serial: card.serial || undefined }).pipe(
+        Effect.map(Option.getOrUndefined),
+        sqlFailure("read flashes"),
+      ),
+    /** Records a flash as running, owned by this process; returns its id. */
+    start: (flash: FlashStart) =>
+      inserted({
+        mode: flash.mode,
+        source: flash.source,
+        image_path: flash.imagePath,
+        image_bytes: flash.imageBytes,
+        compression: flash.compression,
+        profile: flash.profile ?? null,
+        revision_hash: flash.revisionHash ?? null,
+        artifacts_key: flash.artifactsKey ?? null,
+        artifact_name: flash.artifactName ?? null,
+        artifact_type: flash.artifactType ?? null,
+        device_path: flash.devicePath,
+        device_requested: flash.deviceRequested,
+        device_model: flash.deviceModel ?? null,
+        device_serial: flash.deviceSerial ?? null,
+        device_bytes: flash.deviceBytes,
+        wipe: flash.wipe ? 1 : 0,
+        verify: flash.verify,
+        status: "running",
+        requested_by: flash.requestedBy,
+        requested_user: requestingUser(),
+        started_at: new Date().toISOString(),
+        pid: currentProcess.pid,
+        pid_start: currentProcess.start,
+        host: currentProcess.host,
+      }).pipe(
+        Effect.map(([row]) => row?.id ?? 0),
+        sqlFailure("record flash"),
+      ),
+    finish: (id: number, outcome: FlashOutcome) =>
+      sql`UPDATE flashes SET status = ${outcome.status},
+        image_sha256 = COALESCE(${outcome.imageSha256 ?? null}, image_sha256),
+        error_code = ${outcome.errorCode ?? null}, error_message = ${outcome.errorMessage ?? null},
+        first_bad_offset = ${outcome.firstBadOffset ?? null}, bad_bytes = ${outcome.badBytes ?? null},
+        write_ms = ${outcome.writeMs ?? null}, verify_ms = ${outcome.verifyMs ?? null},
+        finished_at = ${new Date().toISOString()}
+        WHERE id = ${id}`.pipe(Effect.asVoid, sqlFailure("finish flash record")),
+    recordSuspect: (card: {
+      readonly flashId: number
+      readonly model?: string | undefined
+      readonly serial?: string | undefined
+      readonly sizeBytes: number
+      readonly reason: string
+    }) =>
+      sql`INSERT INTO suspect_cards ${sql.insert({
+        flash_id: card.flashId,
+        model: card.model ?? null,
+        serial: card.serial ?? null,
+        size_bytes: card.sizeBytes,
+        reason: card.reason,
+        recorded_at: new Date().toISOString(),
+      })}`.pipe(Effect.asVoid, sqlFailure("record suspect card")),
+    /** Earlier verdicts on a card with this serial (cards without a serial cannot be recognised again). */
+    suspectRecords: (serial: string | undefined) =>
+      serial === undefined || serial === ""
+        ? Effect.succeed<ReadonlyArray<SuspectCardRow>>([])
+        : suspects(serial).pipe(sqlFailure("read suspect cards")),
+    listSuspects: () => suspects(undefined).pipe(sqlFailure("read suspect cards")),
+    list: (limit: number) => recent(limit).pipe(sqlFailure("list flashes")),
+  }
+})
+
 /** The `flashes` and `suspect_cards` tables. */
 export class FlashRecords extends Effect.Service<FlashRecords>()("owrt/FlashRecords", {
   accessors: true,
-  effect: Effect.gen(function* () {
-    const sql = yield* RecordsSql
-    const inserted = lazyQuery(() =>
-      SqlSchema.findAll({
-        Request: FlashRow.pipe(
-          Schema.omit(
-            "id",
-            "image_sha256",
-            "error_code",
-            "error_message",
-            "first_bad_offset",
-            "bad_bytes",
-            "write_ms",
-            "verify_ms",
-            "finished_at",
-          ),
-        ),
-        Result: Schema.Struct({ id: Schema.Number }),
-        execute: (row) => sql`INSERT INTO flashes ${sql.insert(row)} RETURNING id`,
-      }),
-    )
-    const suspects = lazyQuery(() =>
-      SqlSchema.findAll({
-        Request: Schema.UndefinedOr(Schema.String),
-        Result: SuspectCardRow,
-        execute: (serial) =>
-          serial === undefined
-            ? sql`SELECT * FROM suspect_cards ORDER BY id DESC`
-            : sql`SELECT * FROM suspect_cards WHERE serial = ${serial} ORDER BY id`,
-      }),
-    )
-    const recent = lazyQuery(() =>
-      SqlSchema.findAll({
-        Request: Schema.Number,
-        Result: FlashRow,
-        execute: (limit) => sql`SELECT * FROM flashes ORDER BY id DESC LIMIT ${limit}`,
-      }),
-    )
-    const lastWrite = lazyQuery(() =>
-      SqlSchema.findOne({
-        Request: Schema.Struct({
-          before: Schema.Number,
-          path: Schema.String,
-          serial: Schema.UndefinedOr(Schema.String),
-          sizeBytes: Schema.Number,
-        }),
-        Result: FlashRow,
-        // A card is known by its serial where the system reports one, else by its device node.
-        execute: ({ before, path, serial, sizeBytes }) =>
-          sql`SELECT * FROM flashes WHERE id < ${before} AND mode = 'write'
-            AND status NOT IN ('planned', 'refused') AND device_bytes = ${sizeBytes}
-            AND ${serial === undefined ? sql`device_serial IS NULL AND device_path = ${path}` : sql`device_serial = ${serial}`}
-            ORDER BY id DESC LIMIT 1`,
-      }),
-    )
-    return {
-      /** The last write (one that reached the card) to this card before flash `before`, if any is recorded. */
-      lastWriteTo: (card: {
-        readonly before: number
-        readonly path: string
-        readonly serial?: string | undefined
-        readonly sizeBytes: number
-      }) =>
-        lastWrite({ ...card, serial: card.serial || undefined }).pipe(
-          Effect.map(Option.getOrUndefined),
-          sqlFailure("read flashes"),
-        ),
-      /** Records a flash as running, owned by this process; returns its id. */
-      start: (flash: FlashStart) =>
-        inserted({
-          mode: flash.mode,
-          source: flash.source,
-          image_path: flash.imagePath,
-          image_bytes: flash.imageBytes,
-          compression: flash.compression,
-          profile: flash.profile ?? null,
-          revision_hash: flash.revisionHash ?? null,
-          artifacts_key: flash.artifactsKey ?? null,
-          artifact_name: flash.artifactName ?? null,
-          artifact_type: flash.artifactType ?? null,
-          device_path: flash.devicePath,
-          device_requested: flash.deviceRequested,
-          device_model: flash.deviceModel ?? null,
-          device_serial: flash.deviceSerial ?? null,
-          device_bytes: flash.deviceBytes,
-          wipe: flash.wipe ? 1 : 0,
-          verify: flash.verify,
-          status: "running",
-          requested_by: flash.requestedBy,
-          requested_user: requestingUser(),
-          started_at: new Date().toISOString(),
-          pid: currentProcess.pid,
-          pid_start: currentProcess.start,
-          host: currentProcess.host,
-        }).pipe(
-          Effect.map(([row]) => row?.id ?? 0),
-          sqlFailure("record flash"),
-        ),
-      finish: (id: number, outcome: FlashOutcome) =>
-        sql`UPDATE flashes SET status = ${outcome.status},
-          image_sha256 = COALESCE(${outcome.imageSha256 ?? null}, image_sha256),
-          error_code = ${outcome.errorCode ?? null}, error_message = ${outcome.errorMessage ?? null},
-          first_bad_offset = ${outcome.firstBadOffset ?? null}, bad_bytes = ${outcome.badBytes ?? null},
-          write_ms = ${outcome.writeMs ?? null}, verify_ms = ${outcome.verifyMs ?? null},
-          finished_at = ${new Date().toISOString()}
-          WHERE id = ${id}`.pipe(Effect.asVoid, sqlFailure("finish flash record")),
-      recordSuspect: (card: {
-        readonly flashId: number
-        readonly model?: string | undefined
-        readonly serial?: string | undefined
-        readonly sizeBytes: number
-        readonly reason: string
-      }) =>
-        sql`INSERT INTO suspect_cards ${sql.insert({
-          flash_id: card.flashId,
-          model: card.model ?? null,
-          serial: card.serial ?? null,
-          size_bytes: card.sizeBytes,
-          reason: card.reason,
-          recorded_at: new Date().toISOString(),
-        })}`.pipe(Effect.asVoid, sqlFailure("record suspect card")),
-      /** Earlier verdicts on a card with this serial (cards without a serial cannot be recognised again). */
-      suspectRecords: (serial: string | undefined) =>
-        serial === undefined || serial === ""
-          ? Effect.succeed<ReadonlyArray<SuspectCardRow>>([])
-          : suspects(serial).pipe(sqlFailure("read suspect cards")),
-      listSuspects: () => suspects(undefined).pipe(sqlFailure("read suspect cards")),
-      list: (limit: number) => recent(limit).pipe(sqlFailure("list flashes")),
-    }
-  }),
+  effect: makeFlashRecords,
 }) {}
 
 /** A flash still marked running whose process is gone was interrupted. */

@@ -1,16 +1,16 @@
 import { SqlClient } from "@effect/sql"
 import { Context, Effect, Layer } from "effect"
 import { AdvisoryLocks } from "./advisoryLocks.js"
-import { ArtifactRecords } from "./artifactRecords.js"
-import { AsuJobRecords } from "./asuJobRecords.js"
-import { BuilderRecords } from "./builderRecords.js"
-import { BuildRecords } from "./buildRecords.js"
+import { ArtifactRecords, makeArtifactRecords } from "./artifactRecords.js"
+import { AsuJobRecords, makeAsuJobRecords } from "./asuJobRecords.js"
+import { BuilderRecords, makeBuilderRecords } from "./builderRecords.js"
+import { BuildRecords, makeBuildRecords } from "./buildRecords.js"
 import { RecordsSql } from "./database.js"
-import { FlashRecords } from "./flashRecords.js"
-import { OtaRecords } from "./otaRecords.js"
-import { PackageCheckRecords } from "./packageCheckRecords.js"
-import { RevisionRecords, revisionRecordsLayer } from "./revisionRecords.js"
-import { StorePathRecords } from "./storePathRecords.js"
+import { FlashRecords, makeFlashRecords } from "./flashRecords.js"
+import { makeOtaRecords, OtaRecords } from "./otaRecords.js"
+import { makePackageCheckRecords, PackageCheckRecords } from "./packageCheckRecords.js"
+import { makeRevisionRecords, RevisionRecords } from "./revisionRecords.js"
+import { makeStorePathRecords, StorePathRecords } from "./storePathRecords.js"
 
 /** Every table's record service. */
 export type Records =
@@ -24,18 +24,25 @@ export type Records =
   | RevisionRecords
   | StorePathRecords
 
-/** The record services over one database. */
-export const recordsLayer: Layer.Layer<Records, never, SqlClient.SqlClient | RecordsSql> = Layer.mergeAll(
-  ArtifactRecords.Default,
-  AsuJobRecords.Default,
-  BuilderRecords.Default,
-  BuildRecords.Default,
-  FlashRecords.Default,
-  OtaRecords.Default,
-  PackageCheckRecords.Default,
-  revisionRecordsLayer,
-  StorePathRecords.Default,
-)
+/**
+ * The record services over one database, made in one effect: a layer per service (merged) cost every
+ * command over a thousand effect steps to build and release again.
+ */
+export const recordsLayer: Layer.Layer<Records, never, SqlClient.SqlClient | RecordsSql> =
+  Layer.effectContext(
+    Effect.gen(function* () {
+      return Context.make(ArtifactRecords, ArtifactRecords.make(yield* makeArtifactRecords)).pipe(
+        Context.add(AsuJobRecords, AsuJobRecords.make(yield* makeAsuJobRecords)),
+        Context.add(BuilderRecords, BuilderRecords.make(yield* makeBuilderRecords)),
+        Context.add(BuildRecords, BuildRecords.make(yield* makeBuildRecords)),
+        Context.add(FlashRecords, FlashRecords.make(yield* makeFlashRecords)),
+        Context.add(OtaRecords, OtaRecords.make(yield* makeOtaRecords)),
+        Context.add(PackageCheckRecords, PackageCheckRecords.make(yield* makePackageCheckRecords)),
+        Context.add(RevisionRecords, yield* makeRevisionRecords),
+        Context.add(StorePathRecords, StorePathRecords.make(yield* makeStorePathRecords)),
+      )
+    }),
+  )
 
 /**
  * What code that reads or writes the database needs: the record services, and the clients for the rest
