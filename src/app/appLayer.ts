@@ -1,6 +1,6 @@
 import type { SqlClient } from "@effect/sql"
 import { Context, Effect, Layer } from "effect"
-import { type BuilderStore, builderStoreLayer } from "../builder/builderStore.js"
+import { BuilderStore, makeBuilderStore } from "../builder/builderStore.js"
 import {
   noSignedIndexCache,
   noSignedIndexCacheService,
@@ -8,15 +8,15 @@ import {
 } from "../builder/signedIndexCache.js"
 import { AppConfig, appConfigLayer, type ConfigFlags } from "../config/appConfig.js"
 import type { AdvisoryLocks } from "../db/advisoryLocks.js"
-import { type DatabaseFailure, databaseLayer, type RecordsSql } from "../db/database.js"
-import { type Records, recordsLayer } from "../db/records.js"
+import { type DatabaseFailure, openDatabase, type RecordsSql } from "../db/database.js"
+import { makeRecords, type Records } from "../db/records.js"
 import type { ConfigInvalidError, DatabaseError } from "../errors.js"
-import { type Executor, executorLayer } from "../graph/executor.js"
+import { Executor, makeExecutor } from "../graph/executor.js"
 import { NodeKinds, nodeKindsLayer, nodeKindTable } from "../graph/nodeKinds.js"
-import { type Realizer, realizerLayer } from "../graph/realizer.js"
+import { makeRealizer, Realizer } from "../graph/realizer.js"
 import { localRunner, localRunnerService, Runner } from "../graph/runner.js"
 import { noSubstituter, noSubstituterService, Substituter } from "../graph/substituter.js"
-import { type ProfileRepository, profileRepositoryLayer } from "../profile/profileRepository.js"
+import { makeProfileRepository, ProfileRepository } from "../profile/profileRepository.js"
 import type { Progress } from "../progress/progress.js"
 
 /** The shared cache when one is configured (loaded only then: tar and the registry client stay out of other runs). */
@@ -67,9 +67,10 @@ export type AppServices =
  * what in-process tests build with a configuration of their own). `progress` is the default `Progress`; a
  * request provides its own in its context (a web job, an MCP tool call).
  *
- * The layers are built one after the other into one scope, each given what the ones before it made: the
- * same services as `provideMerge`-ing them in a chain, at a fraction of the cost (every command starts by
- * building them, and nested layers cost thousands of effect steps to build and to release).
+ * The services are made one after the other in one scope, each given what the ones before it made: the
+ * same services as `provideMerge`-ing their layers in a chain, at a fraction of the cost (every command
+ * starts by making them, and each layer costs hundreds of effect steps to build and again to release). The
+ * modules keep their layers for tests and for what runs without the core.
  */
 export const coreLayer = <E>(
   config: Layer.Layer<AppConfig, E>,
@@ -85,9 +86,13 @@ export const coreLayer = <E>(
         yield* build(config, Context.empty()),
         yield* build(progress, Context.empty()),
       )
-      const database = Context.merge(settings, yield* build(databaseLayer, settings))
-      const records = Context.merge(database, yield* build(recordsLayer, database))
-      const profiles = Context.merge(records, yield* build(profileRepositoryLayer, records))
+      const database = Context.merge(settings, yield* Effect.provide(openDatabase, settings))
+      const records = Context.merge(database, yield* Effect.provide(makeRecords, database))
+      const profiles = Context.add(
+        records,
+        ProfileRepository,
+        yield* Effect.provide(makeProfileRepository, records),
+      )
       // No shared cache and no build farm (most runs): their services are plain values, with no layers to
       // build and release.
       const appConfig = Context.get(settings, AppConfig)
@@ -98,7 +103,7 @@ export const coreLayer = <E>(
           ? Context.make(SignedIndexCache, noSignedIndexCacheService)
           : yield* build(signedIndexLayer, settings),
       )
-      const builders = Context.merge(profiles, yield* build(builderStoreLayer, indexes))
+      const builders = Context.add(profiles, BuilderStore, yield* Effect.provide(makeBuilderStore, indexes))
       const graph = Context.merge(
         builders,
         local
@@ -111,11 +116,12 @@ export const coreLayer = <E>(
               settings,
             ),
       )
-      const executor = Context.merge(
+      const executor = Context.add(
         Context.merge(builders, Context.pick(Substituter)(graph)),
-        yield* build(executorLayer, graph),
+        Executor,
+        yield* Effect.provide(makeExecutor, graph),
       )
-      return Context.merge(executor, yield* build(realizerLayer, executor))
+      return Context.add(executor, Realizer, yield* Effect.provide(makeRealizer, executor))
     }),
   )
 

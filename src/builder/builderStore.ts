@@ -1,6 +1,6 @@
 import { existsSync } from "node:fs"
 import { basename, dirname, join } from "node:path"
-import { Context, Effect, Layer, Option } from "effect"
+import { Context, Effect, Option } from "effect"
 import { AppConfig } from "../config/appConfig.js"
 import { BuilderRecords, type BuilderRow } from "../db/builderRecords.js"
 import type { DatabaseFailure } from "../db/database.js"
@@ -111,167 +111,165 @@ export const toBuilder = (store: string, row: BuilderRow): Builder => ({
 
 const targetPattern = /^[a-z0-9_-]+\/[a-z0-9_-]+$/
 
-export const builderStoreLayer = Layer.effect(
-  BuilderStore,
-  Effect.gen(function* () {
-    const config = yield* AppConfig
-    const database = yield* databaseContext
-    const indexCache = Option.getOrElse(
-      yield* Effect.serviceOption(SignedIndexCache),
-      () => noSignedIndexCacheService,
-    )
-    const provide = <A, E>(effect: Effect.Effect<A, E, Database>) => effect.pipe(Effect.provide(database))
+/** What `BuilderStore` is made of: the core (app/appLayer.ts) makes it in its scope. */
+export const makeBuilderStore = Effect.gen(function* () {
+  const config = yield* AppConfig
+  const database = yield* databaseContext
+  const indexCache = Option.getOrElse(
+    yield* Effect.serviceOption(SignedIndexCache),
+    () => noSignedIndexCacheService,
+  )
+  const provide = <A, E>(effect: Effect.Effect<A, E, Database>) => effect.pipe(Effect.provide(database))
 
-    // A store from before builders were ordinary store nodes has `builders` rows without `store_paths` rows:
-    // adopt those trees (one query when there are none).
-    yield* provide(adoptLegacyBuilders(config.store))
+  // A store from before builders were ordinary store nodes has `builders` rows without `store_paths` rows:
+  // adopt those trees (one query when there are none).
+  yield* provide(adoptLegacyBuilders(config.store))
 
-    const resolve = (options: EnsureOptions) =>
-      provide(
-        Effect.gen(function* () {
-          if (!targetPattern.test(options.target)) {
-            return yield* new UsageError({
-              detail: `\`${options.target}\` is not <target>/<subtarget> (e.g. ath79/generic)`,
-            })
-          }
-          const cached = yield* BuilderRecords.findResolution(
-            config.upstream,
-            options.release,
-            options.target,
-            config.offline,
-          )
-          const usable = cached && (options.skipSignature || cached.signedBy !== "unverified")
-          // Releases never change: a cached resolution is final. Snapshots move, so online they are re-read.
-          if (usable && (config.offline || !isSnapshot(options.release))) return cached
-          if (config.offline) {
-            return yield* new OfflineError({
-              detail: `the Image Builder of ${options.release} ${options.target}`,
-            })
-          }
-          const skipSignature = options.skipSignature === true
-          // A release's signed index from the shared cache, checked against the keyring like the download
-          // server's copy: a runner with a warm cache never asks the download server. A copy that fails the
-          // check is ignored (the download server decides).
-          const fromCache =
-            skipSignature || isSnapshot(options.release)
-              ? undefined
-              : yield* indexCache.get(options.release, options.target).pipe(
-                  Effect.flatMap((signed) =>
-                    signed === undefined
-                      ? Effect.succeed(undefined)
-                      : archiveFromSignedSums({
-                          upstream: config.upstream,
-                          release: options.release,
-                          target: options.target,
-                          keyring: config.keyring,
-                          sums: signed.sums,
-                          sig: signed.sig,
-                          skipSignature: false,
-                        }).pipe(Effect.option, Effect.map(Option.getOrUndefined)),
-                  ),
-                )
-          if (fromCache) {
-            yield* BuilderRecords.saveResolution(fromCache)
-            return fromCache
-          }
-          const { archive, signed } = yield* resolveBuilderArchive({
-            upstream: config.upstream,
-            release: options.release,
-            target: options.target,
-            keyring: config.keyring,
-            skipSignature,
-          })
-          yield* BuilderRecords.saveResolution(archive)
-          if (signed !== undefined && !isSnapshot(options.release))
-            yield* indexCache.put(options.release, options.target, signed)
-          return archive
-        }),
-      )
-
-    /** The stored builder for `key`: its builders row, and a valid store path that is there. */
-    const present = (key: string) =>
+  const resolve = (options: EnsureOptions) =>
+    provide(
       Effect.gen(function* () {
-        const row = yield* BuilderRecords.find(key)
-        if (!row) return undefined
-        const path = yield* StorePathRecords.find(key)
-        return path?.valid === 1 && existsSync(join(config.store, row.path)) ? row : undefined
-      })
+        if (!targetPattern.test(options.target)) {
+          return yield* new UsageError({
+            detail: `\`${options.target}\` is not <target>/<subtarget> (e.g. ath79/generic)`,
+          })
+        }
+        const cached = yield* BuilderRecords.findResolution(
+          config.upstream,
+          options.release,
+          options.target,
+          config.offline,
+        )
+        const usable = cached && (options.skipSignature || cached.signedBy !== "unverified")
+        // Releases never change: a cached resolution is final. Snapshots move, so online they are re-read.
+        if (usable && (config.offline || !isSnapshot(options.release))) return cached
+        if (config.offline) {
+          return yield* new OfflineError({
+            detail: `the Image Builder of ${options.release} ${options.target}`,
+          })
+        }
+        const skipSignature = options.skipSignature === true
+        // A release's signed index from the shared cache, checked against the keyring like the download
+        // server's copy: a runner with a warm cache never asks the download server. A copy that fails the
+        // check is ignored (the download server decides).
+        const fromCache =
+          skipSignature || isSnapshot(options.release)
+            ? undefined
+            : yield* indexCache.get(options.release, options.target).pipe(
+                Effect.flatMap((signed) =>
+                  signed === undefined
+                    ? Effect.succeed(undefined)
+                    : archiveFromSignedSums({
+                        upstream: config.upstream,
+                        release: options.release,
+                        target: options.target,
+                        keyring: config.keyring,
+                        sums: signed.sums,
+                        sig: signed.sig,
+                        skipSignature: false,
+                      }).pipe(Effect.option, Effect.map(Option.getOrUndefined)),
+                ),
+              )
+        if (fromCache) {
+          yield* BuilderRecords.saveResolution(fromCache)
+          return fromCache
+        }
+        const { archive, signed } = yield* resolveBuilderArchive({
+          upstream: config.upstream,
+          release: options.release,
+          target: options.target,
+          keyring: config.keyring,
+          skipSignature,
+        })
+        yield* BuilderRecords.saveResolution(archive)
+        if (signed !== undefined && !isSnapshot(options.release))
+          yield* indexCache.put(options.release, options.target, signed)
+        return archive
+      }),
+    )
 
-    const list = () =>
-      provide(
-        Effect.gen(function* () {
-          const rows = yield* BuilderRecords.list()
-          const result: Array<Builder & { references: number }> = []
-          for (const row of rows) {
-            if (!(yield* present(row.key))) continue
-            result.push({
-              ...toBuilder(config.store, row),
-              references: yield* BuilderRecords.references(row.key),
+  /** The stored builder for `key`: its builders row, and a valid store path that is there. */
+  const present = (key: string) =>
+    Effect.gen(function* () {
+      const row = yield* BuilderRecords.find(key)
+      if (!row) return undefined
+      const path = yield* StorePathRecords.find(key)
+      return path?.valid === 1 && existsSync(join(config.store, row.path)) ? row : undefined
+    })
+
+  const list = () =>
+    provide(
+      Effect.gen(function* () {
+        const rows = yield* BuilderRecords.list()
+        const result: Array<Builder & { references: number }> = []
+        for (const row of rows) {
+          if (!(yield* present(row.key))) continue
+          result.push({
+            ...toBuilder(config.store, row),
+            references: yield* BuilderRecords.references(row.key),
+          })
+        }
+        return result
+      }),
+    )
+
+  const prune = (options: {
+    readonly olderThanDays?: number | undefined
+    readonly dryRun?: boolean | undefined
+  }) =>
+    provide(
+      Effect.gen(function* () {
+        const cutoff =
+          options.olderThanDays === undefined ? undefined : Date.now() - options.olderThanDays * 86_400_000
+        const old = (row: BuilderRow) => cutoff === undefined || Date.parse(row.last_used_at) <= cutoff
+        const removed: Array<Builder> = []
+        const skipped: Array<{ builder: Builder; reason: string }> = []
+        for (const row of yield* BuilderRecords.list()) {
+          if (!old(row)) continue
+          const builder = toBuilder(config.store, row)
+          const hold = `node:${row.key}`
+          const users = yield* liveUsers(hold)
+          if (users.length > 0) {
+            skipped.push({ builder, reason: `in use by ${users.join(", ")}` })
+            continue
+          }
+          if (options.dryRun) {
+            removed.push(builder)
+            continue
+          }
+          const outcome = yield* Effect.gen(function* () {
+            // A download or another prune of the same builder holds its lock: not now.
+            yield* acquireStoreLock(hold, 0)
+            const now = yield* BuilderRecords.find(row.key)
+            if (!now || !old(now)) return "gone"
+            // One statement, atomic with the uses: a process that took its use before this either is seen
+            // here, or finds no valid store path (and fetches the builder again under the lock held here).
+            const deleted = yield* StorePathRecords.removeUnlessUsed(row.key, hold)
+            if (!deleted) return `in use by ${(yield* liveUsers(hold)).join(", ")}`
+            yield* BuilderRecords.remove(row.key)
+            yield* Effect.try({
+              try: () => removeTree(join(config.store, row.path)),
+              catch: (cause) => new InternalError({ cause }),
             })
-          }
-          return result
-        }),
-      )
+            return "removed"
+          }).pipe(
+            Effect.scoped,
+            Effect.catchTag("LockTimeoutError", (error) => Effect.succeed(`locked by ${error.holder}`)),
+          )
+          if (outcome === "removed") removed.push(builder)
+          else if (outcome !== "gone") skipped.push({ builder, reason: outcome })
+        }
+        return { removed, skipped } satisfies PruneReport
+      }),
+    )
 
-    const prune = (options: {
-      readonly olderThanDays?: number | undefined
-      readonly dryRun?: boolean | undefined
-    }) =>
-      provide(
-        Effect.gen(function* () {
-          const cutoff =
-            options.olderThanDays === undefined ? undefined : Date.now() - options.olderThanDays * 86_400_000
-          const old = (row: BuilderRow) => cutoff === undefined || Date.parse(row.last_used_at) <= cutoff
-          const removed: Array<Builder> = []
-          const skipped: Array<{ builder: Builder; reason: string }> = []
-          for (const row of yield* BuilderRecords.list()) {
-            if (!old(row)) continue
-            const builder = toBuilder(config.store, row)
-            const hold = `node:${row.key}`
-            const users = yield* liveUsers(hold)
-            if (users.length > 0) {
-              skipped.push({ builder, reason: `in use by ${users.join(", ")}` })
-              continue
-            }
-            if (options.dryRun) {
-              removed.push(builder)
-              continue
-            }
-            const outcome = yield* Effect.gen(function* () {
-              // A download or another prune of the same builder holds its lock: not now.
-              yield* acquireStoreLock(hold, 0)
-              const now = yield* BuilderRecords.find(row.key)
-              if (!now || !old(now)) return "gone"
-              // One statement, atomic with the uses: a process that took its use before this either is seen
-              // here, or finds no valid store path (and fetches the builder again under the lock held here).
-              const deleted = yield* StorePathRecords.removeUnlessUsed(row.key, hold)
-              if (!deleted) return `in use by ${(yield* liveUsers(hold)).join(", ")}`
-              yield* BuilderRecords.remove(row.key)
-              yield* Effect.try({
-                try: () => removeTree(join(config.store, row.path)),
-                catch: (cause) => new InternalError({ cause }),
-              })
-              return "removed"
-            }).pipe(
-              Effect.scoped,
-              Effect.catchTag("LockTimeoutError", (error) => Effect.succeed(`locked by ${error.holder}`)),
-            )
-            if (outcome === "removed") removed.push(builder)
-            else if (outcome !== "gone") skipped.push({ builder, reason: outcome })
-          }
-          return { removed, skipped } satisfies PruneReport
-        }),
-      )
+  const find = (key: string) =>
+    provide(present(key)).pipe(Effect.map((row) => (row ? toBuilder(config.store, row) : undefined)))
 
-    const find = (key: string) =>
-      provide(present(key)).pipe(Effect.map((row) => (row ? toBuilder(config.store, row) : undefined)))
+  const resolved = (release: string, target: string) =>
+    provide(BuilderRecords.resolutions(config.upstream, release, target))
 
-    const resolved = (release: string, target: string) =>
-      provide(BuilderRecords.resolutions(config.upstream, release, target))
-
-    return { resolve, resolved, find, list, prune }
-  }),
-)
+  return { resolve, resolved, find, list, prune }
+})
 
 /** Records a stored builder's archive and signer (idempotent), and marks it used now. */
 export const recordBuilder = (options: {

@@ -162,46 +162,46 @@ const migrate = Effect.gen(function* () {
  * as `RecordsSql`: the same file, or PostgreSQL (loaded, connected and migrated only then), with the
  * `AdvisoryLocks` that span machines when it is PostgreSQL.
  */
+export const openDatabase = Effect.gen(function* () {
+  const config = yield* AppConfig
+  const file = join(config.store, databaseFileName)
+  openedDatabase = file
+  storeLocation.path = config.store
+  yield* Effect.try({
+    try: () => mkdirSync(config.store, { recursive: true }),
+    catch: (cause) => new DatabaseError({ operation: `create store ${config.store}`, cause }),
+  })
+  const busyMs = Math.min(config.timeouts.lock * 1000, 60_000)
+  // WAL is set below, after the busy timeout: the client's own switch runs under the driver's 5 s
+  // timeout, which processes opening a new store at once can outwait (one of them migrating it under a
+  // loaded CI machine), and fails as a defect instead of `database_busy`.
+  const client = yield* SqliteClient.make({ filename: file, disableWAL: true }).pipe(
+    Effect.provideService(Reactivity.Reactivity, yield* Reactivity.make),
+  )
+  yield* Effect.gen(function* () {
+    yield* client.unsafe(`PRAGMA busy_timeout = ${busyMs}`)
+    yield* client.unsafe("PRAGMA journal_mode = WAL")
+    yield* client.unsafe("PRAGMA foreign_keys = ON")
+    yield* client.unsafe("PRAGMA synchronous = NORMAL")
+    yield* migrate
+  }).pipe(Effect.provideService(SqlClient.SqlClient, client), Effect.mapError(databaseFailure("open", file)))
+  const local = Context.make(SqlClient.SqlClient, client)
+  const database = config.database
+  if (database.kind === "postgres") {
+    const postgres = yield* Effect.promise(() => import("./postgresDatabase.js"))
+    const opened = yield* postgres.openPostgres(database.url)
+    return local.pipe(Context.add(RecordsSql, opened.client), Context.add(AdvisoryLocks, opened.locks))
+  }
+  return local.pipe(Context.add(RecordsSql, client), Context.add(AdvisoryLocks, noAdvisoryLocks))
+})
+
+/**
+ * `openDatabase` as a layer: one scoped effect rather than a tree of layers (client, its Reactivity, set-up,
+ * records client), since every command opens the database and each layer costs effect steps to build and
+ * to release.
+ */
 export const databaseLayer: Layer.Layer<
   SqlClient.SqlClient | RecordsSql | AdvisoryLocks,
   DatabaseError | DatabaseBusyError | DatabaseUnavailableError,
   AppConfig
-> = Layer.scopedContext(
-  // One scoped effect rather than a tree of layers (client, its Reactivity, setup, records): every command
-  // opens the database, and each layer costs effect steps to build and again to release.
-  Effect.gen(function* () {
-    const config = yield* AppConfig
-    const file = join(config.store, databaseFileName)
-    openedDatabase = file
-    storeLocation.path = config.store
-    yield* Effect.try({
-      try: () => mkdirSync(config.store, { recursive: true }),
-      catch: (cause) => new DatabaseError({ operation: `create store ${config.store}`, cause }),
-    })
-    const busyMs = Math.min(config.timeouts.lock * 1000, 60_000)
-    // WAL is set below, after the busy timeout: the client's own switch runs under the driver's 5 s
-    // timeout, which processes opening a new store at once can outwait (one of them migrating it under a
-    // loaded CI machine), and fails as a defect instead of `database_busy`.
-    const client = yield* SqliteClient.make({ filename: file, disableWAL: true }).pipe(
-      Effect.provideService(Reactivity.Reactivity, yield* Reactivity.make),
-    )
-    yield* Effect.gen(function* () {
-      yield* client.unsafe(`PRAGMA busy_timeout = ${busyMs}`)
-      yield* client.unsafe("PRAGMA journal_mode = WAL")
-      yield* client.unsafe("PRAGMA foreign_keys = ON")
-      yield* client.unsafe("PRAGMA synchronous = NORMAL")
-      yield* migrate
-    }).pipe(
-      Effect.provideService(SqlClient.SqlClient, client),
-      Effect.mapError(databaseFailure("open", file)),
-    )
-    const local = Context.make(SqlClient.SqlClient, client)
-    const database = config.database
-    if (database.kind === "postgres") {
-      const postgres = yield* Effect.promise(() => import("./postgresDatabase.js"))
-      const opened = yield* postgres.openPostgres(database.url)
-      return local.pipe(Context.add(RecordsSql, opened.client), Context.add(AdvisoryLocks, opened.locks))
-    }
-    return local.pipe(Context.add(RecordsSql, client), Context.add(AdvisoryLocks, noAdvisoryLocks))
-  }),
-)
+> = Layer.scopedContext(openDatabase)

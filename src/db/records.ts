@@ -28,21 +28,22 @@ export type Records =
  * The record services over one database, made in one effect: a layer per service (merged) cost every
  * command over a thousand effect steps to build and release again.
  */
-export const recordsLayer: Layer.Layer<Records, never, SqlClient.SqlClient | RecordsSql> =
-  Layer.effectContext(
-    Effect.gen(function* () {
-      return Context.make(ArtifactRecords, ArtifactRecords.make(yield* makeArtifactRecords)).pipe(
-        Context.add(AsuJobRecords, AsuJobRecords.make(yield* makeAsuJobRecords)),
-        Context.add(BuilderRecords, BuilderRecords.make(yield* makeBuilderRecords)),
-        Context.add(BuildRecords, BuildRecords.make(yield* makeBuildRecords)),
-        Context.add(FlashRecords, FlashRecords.make(yield* makeFlashRecords)),
-        Context.add(OtaRecords, OtaRecords.make(yield* makeOtaRecords)),
-        Context.add(PackageCheckRecords, PackageCheckRecords.make(yield* makePackageCheckRecords)),
-        Context.add(RevisionRecords, yield* makeRevisionRecords),
-        Context.add(StorePathRecords, StorePathRecords.make(yield* makeStorePathRecords)),
-      )
-    }),
+export const makeRecords = Effect.gen(function* () {
+  return Context.make(ArtifactRecords, ArtifactRecords.make(yield* makeArtifactRecords)).pipe(
+    Context.add(AsuJobRecords, AsuJobRecords.make(yield* makeAsuJobRecords)),
+    Context.add(BuilderRecords, BuilderRecords.make(yield* makeBuilderRecords)),
+    Context.add(BuildRecords, BuildRecords.make(yield* makeBuildRecords)),
+    Context.add(FlashRecords, FlashRecords.make(yield* makeFlashRecords)),
+    Context.add(OtaRecords, OtaRecords.make(yield* makeOtaRecords)),
+    Context.add(PackageCheckRecords, PackageCheckRecords.make(yield* makePackageCheckRecords)),
+    Context.add(RevisionRecords, yield* makeRevisionRecords),
+    Context.add(StorePathRecords, StorePathRecords.make(yield* makeStorePathRecords)),
   )
+})
+
+/** `makeRecords` as a layer. */
+export const recordsLayer: Layer.Layer<Records, never, SqlClient.SqlClient | RecordsSql> =
+  Layer.effectContext(makeRecords)
 
 /**
  * What code that reads or writes the database needs: the record services, and the clients for the rest
