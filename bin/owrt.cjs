@@ -2,8 +2,8 @@
 "use strict"
 /*
  * Starts the bundled CLI through V8's code cache: compiling the ~1 MB bundle is most of a cold start, and
- * a cache made by an earlier run skips it. A missing or stale cache (new Node, new build) is rebuilt on
- * exit; a read-only install simply runs without one.
+ * a cache made by an earlier run skips it. A missing or rejected cache (new Node) is written on exit; a
+ * build deletes them all (scripts/bundle.mjs); a read-only install runs with the one the build made.
  *
  * Each command has a cache of its own (dist/owrt.cjs.<command>.v8cache): a cache holds the functions the
  * run that wrote it compiled, and what `realize` runs (the graph, the store) is not what `profiles list`
@@ -26,6 +26,12 @@ try {
     "owrt: dist/owrt.cjs is missing: run `npm install` (or `npm run build`) in the owrt checkout\n",
   )
   // ExitCode.internal of src/errors.ts, which lives in the very bundle that is missing.
+  process.exit(70)
+}
+if (!source.startsWith("(function (exports, require, module, __filename, __dirname) { ")) {
+  process.stderr.write(
+    "owrt: dist/owrt.cjs is from an older build: run `npm run build` in the owrt checkout\n",
+  )
   process.exit(70)
 }
 const commands = new Set([
@@ -51,16 +57,34 @@ const commands = new Set([
 const command = process.argv[2]
 const cacheFile = commands.has(command) ? `${bundle}.${command}.v8cache` : `${bundle}.v8cache`
 let cachedData
+let own = true
 try {
   cachedData = fs.readFileSync(cacheFile)
-} catch {}
+} catch {
+  // Until the command's first run writes its own (or where dist/ is read-only): the cache the build's
+  // warm-up wrote, of the same bundle, holds most of what any command runs.
+  try {
+    cachedData = fs.readFileSync(`${bundle}.profiles.v8cache`)
+    own = false
+  } catch {}
+}
 // The bundle is stored wrapped as a CommonJS module already (scripts/bundle.mjs).
 const script = new vm.Script(source, { filename: bundle, cachedData })
 // A run under Node or V8 flags (--cpu-prof, --max-lazy, …) may compile otherwise: it writes no cache, so the
-// next plain run writes one as plain runs use it.
-if ((cachedData === undefined || script.cachedDataRejected) && process.execArgv.length === 0) {
+// next plain run writes one as plain runs use it. Nor does a run that only shows help.
+if (
+  (!own || cachedData === undefined || script.cachedDataRejected) &&
+  process.execArgv.length === 0 &&
+  !process.argv.includes("--help") &&
+  !process.argv.includes("-h")
+) {
+  // V8 checks a cache against its source's length only: a cache made from this bundle must not be written
+  // after a build replaced it (a long-running `owrt serve` ending after `npm run build`).
+  const built = fs.statSync(bundle)
   process.once("exit", () => {
     try {
+      const now = fs.statSync(bundle)
+      if (now.ino !== built.ino || now.mtimeMs !== built.mtimeMs || now.size !== built.size) return
       const temporary = `${cacheFile}.${process.pid}.tmp`
       fs.writeFileSync(temporary, script.createCachedData())
       fs.renameSync(temporary, cacheFile)

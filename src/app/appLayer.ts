@@ -69,8 +69,7 @@ export type AppServices =
  *
  * The services are made one after the other in one scope, each given what the ones before it made: the
  * same services as `provideMerge`-ing their layers in a chain, at a fraction of the cost (every command
- * starts by making them, and each layer costs hundreds of effect steps to build and again to release). The
- * modules keep their layers for tests and for what runs without the core.
+ * starts by making them, and each layer costs hundreds of effect steps to build and again to release).
  */
 export const coreLayer = <E>(
   config: Layer.Layer<AppConfig, E>,

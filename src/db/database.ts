@@ -196,8 +196,8 @@ export const openDatabase = Effect.gen(function* () {
 })
 
 /**
- * `openDatabase` as a layer: one scoped effect rather than a tree of layers (client, its Reactivity, set-up,
- * records client), since every command opens the database and each layer costs effect steps to build and
+ * `openDatabase` as a layer (for tests; the core runs `openDatabase` itself). One scoped effect rather than a
+ * tree of layers (client, its Reactivity, set-up, records client): each layer costs effect steps to build and
  * to release.
  */
 export const databaseLayer: Layer.Layer<
