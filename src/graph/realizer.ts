@@ -208,6 +208,15 @@ export const makeRealizer = Effect.gen(function* () {
   const withSql = <A, E>(effect: Effect.Effect<A, E, Database>) => Effect.provide(effect, database)
   const services = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
     effect.pipe(Effect.provideService(AppConfig, config), Effect.provideService(BuilderStore, builders))
+  /** The device list of the builder stored at `path` (`make info`, run once per builder, then kept). */
+  const storedBuilderInfo = (
+    key: string,
+    path: string,
+    on: { readonly release: string; readonly target: string },
+  ) =>
+    withSql(
+      builderInfo({ key, path, release: on.release, target: on.target }, config.store, config.timeouts.build),
+    )
 
   /** The profiles a selection names, and (with `all`/`tag`) the working-tree ones that do not resolve. */
   const selectReporting = (selection: Selection) =>
@@ -280,13 +289,7 @@ export const makeRealizer = Effect.gen(function* () {
         const stored = builderRealized.get(node.key)
         if (!stored) return yield* new InternalError({ cause: `${label}: the builder was not realized` })
         realized?.set(node.key, stored)
-        return yield* withSql(
-          builderInfo(
-            { key: node.key, path: stored.path, release: archive.release, target: archive.target },
-            config.store,
-            config.timeouts.build,
-          ),
-        )
+        return yield* storedBuilderInfo(node.key, stored.path, archive)
       }).pipe(Effect.mapError(asOwrtError)),
   })
 
@@ -584,13 +587,7 @@ export const makeRealizer = Effect.gen(function* () {
         if (cached !== undefined) return cached
         const status = (yield* executor.lookup([{ label, nodes: [node], root: node.key }])).get(node.key)
         if (!status?.path) return undefined
-        return yield* withSql(
-          builderInfo(
-            { key: node.key, path: status.path, release: archive.release, target: archive.target },
-            config.store,
-            config.timeouts.build,
-          ),
-        )
+        return yield* storedBuilderInfo(node.key, status.path, archive)
       }).pipe(Effect.mapError(asOwrtError)),
   })
 
@@ -671,13 +668,7 @@ export const makeRealizer = Effect.gen(function* () {
   const describeBuilder = (options: EnsureOptions) =>
     Effect.gen(function* () {
       const builder = yield* ensureBuilder(options)
-      const info = yield* withSql(
-        builderInfo(
-          { key: builder.key, path: builder.path, release: builder.release, target: builder.target },
-          config.store,
-          config.timeouts.build,
-        ),
-      )
+      const info = yield* storedBuilderInfo(builder.key, builder.path, builder)
       return { builder, info }
     }).pipe(Effect.mapError(asOwrtError))
 
