@@ -8,6 +8,7 @@ import { basename, dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { build } from "esbuild"
 import { barrelImports } from "./barrelImports.mjs"
+import { dependencyPatchesPlugin } from "./bundlePatches.mjs"
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..")
 const outfile = join(root, "dist", "owrt.cjs")
@@ -20,26 +21,6 @@ const sqliteAddon = {
     build.onResolve({ filter: /^bindings$/ }, (args) =>
       args.importer === addonLoader ? { path: "bindings", external: true } : { path: addonLoader },
     )
-  },
-}
-
-/*
- * effect's Utils.js decides at load time whether V8 keeps a function's name in stack traces by reading
- * `new Error().stack`, and formatting that stack makes V8 find the line ends of the whole 1.4 MB bundle
- * (~16 M instructions, a few ms of every start). On Node (V8) the answer is always yes: it is written in.
- * The build fails if the probe is no longer there (a new effect): look at it again then.
- */
-const effectStackProbe =
-  'standard.effect_internal_function(() => new Error().stack)?.includes("effect_internal_function") === true'
-const effectUtils = {
-  name: "effect-utils-stack-probe",
-  setup(build) {
-    build.onLoad({ filter: /[\\/]effect[\\/]dist[\\/]esm[\\/]Utils\.js$/ }, (args) => {
-      const source = readFileSync(args.path, "utf8")
-      if (!source.includes(effectStackProbe))
-        throw new Error(`${args.path}: effect's stack-trace probe changed; see scripts/bundle.mjs`)
-      return { contents: source.replace(effectStackProbe, "true"), loader: "js" }
-    })
   },
 }
 
@@ -114,7 +95,7 @@ await build({
   // effect's Schema imports fast-check for Arbitrary.make only, which owrt never calls (see the stub).
   alias: { "fast-check": join(root, "scripts", "no-fast-check.mjs") },
   // `import { Effect } from "effect"` as `import * as Effect from "effect/Effect"`: tree-shaken (see there).
-  plugins: [barrelImports(root), sqliteAddon, pgShims, effectUtils],
+  plugins: [barrelImports(root), sqliteAddon, pgShims, dependencyPatchesPlugin],
   define: { "import.meta.url": "__owrtImportMetaUrl" },
   banner: { js: 'const __owrtImportMetaUrl=require("node:url").pathToFileURL(__filename).href;' },
   logLevel: "warning",

@@ -1,0 +1,13 @@
+/** A replacement of exact text in a dependency's file when it is bundled (see bundlePatches.mjs). */
+export interface DependencyPatch {
+  readonly name: string
+  readonly file: RegExp
+  readonly text: string
+  readonly replacement: string
+  readonly optional?: (source: string) => boolean
+}
+export declare const effectStackProbe: DependencyPatch
+export declare const renderedBeep: string
+export declare const cliPromptBeep: DependencyPatch
+export declare const dependencyPatches: ReadonlyArray<DependencyPatch>
+export declare const dependencyPatchesPlugin: import("esbuild").Plugin
