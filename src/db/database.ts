@@ -2,7 +2,6 @@ import { mkdirSync } from "node:fs"
 import { join } from "node:path"
 import * as Reactivity from "@effect/experimental/Reactivity"
 import { SqlClient, type SqlError } from "@effect/sql"
-import { SqliteClient } from "@effect/sql-sqlite-node"
 import { Context, Effect, Layer, type ParseResult } from "effect"
 import { AppConfig } from "../config/appConfig.js"
 import {
@@ -16,6 +15,7 @@ import {
 } from "../errors.js"
 import { AdvisoryLocks, noAdvisoryLocks } from "./advisoryLocks.js"
 import { migrations } from "./migrations.js"
+import { makeSqliteClient } from "./sqliteClient.js"
 
 export const databaseFileName = "owrt.db"
 
@@ -171,20 +171,20 @@ export const openDatabase = Effect.gen(function* () {
     try: () => mkdirSync(config.store, { recursive: true }),
     catch: (cause) => new DatabaseError({ operation: `create store ${config.store}`, cause }),
   })
-  const busyMs = Math.min(config.timeouts.lock * 1000, 60_000)
-  // WAL is set below, after the busy timeout: the client's own switch runs under the driver's 5 s
-  // timeout, which processes opening a new store at once can outwait (one of them migrating it under a
-  // loaded CI machine), and fails as a defect instead of `database_busy`.
-  const client = yield* SqliteClient.make({ filename: file, disableWAL: true }).pipe(
+  // The busy timeout covers the switch to WAL too: processes opening a new store at once wait for each
+  // other (one of them migrating it under a loaded CI machine) instead of failing.
+  const client = yield* makeSqliteClient({
+    filename: file,
+    busyTimeoutMs: Math.min(config.timeouts.lock * 1000, 60_000),
+    pragmas: ["journal_mode = WAL", "foreign_keys = ON", "synchronous = NORMAL"],
+  }).pipe(
     Effect.provideService(Reactivity.Reactivity, yield* Reactivity.make),
+    Effect.mapError(databaseFailure("open", file)),
   )
-  yield* Effect.gen(function* () {
-    yield* client.unsafe(`PRAGMA busy_timeout = ${busyMs}`)
-    yield* client.unsafe("PRAGMA journal_mode = WAL")
-    yield* client.unsafe("PRAGMA foreign_keys = ON")
-    yield* client.unsafe("PRAGMA synchronous = NORMAL")
-    yield* migrate
-  }).pipe(Effect.provideService(SqlClient.SqlClient, client), Effect.mapError(databaseFailure("open", file)))
+  yield* migrate.pipe(
+    Effect.provideService(SqlClient.SqlClient, client),
+    Effect.mapError(databaseFailure("open", file)),
+  )
   const local = Context.make(SqlClient.SqlClient, client)
   const database = config.database
   if (database.kind === "postgres") {
