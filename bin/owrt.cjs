@@ -62,10 +62,14 @@ const server =
   command === "worker" ||
   (command === "ota" && process.argv[3] === "serve")
 const cacheFile = commands.has(command) ? `${bundle}.${command}.v8cache` : `${bundle}.v8cache`
-// A run under Node or V8 flags (--cpu-prof, --max-lazy, …) may compile otherwise: it writes no cache, so the
-// next plain run writes one as plain runs use it. Nor does a run that only shows help.
+// A run under Node or V8 flags (--cpu-prof, --max-lazy, …, on the command line or in NODE_OPTIONS) may
+// compile otherwise: it writes no cache, so the next plain run writes one as plain runs use it. Nor does a
+// run that only shows help.
 const maySave =
-  process.execArgv.length === 0 && !process.argv.includes("--help") && !process.argv.includes("-h")
+  process.execArgv.length === 0 &&
+  !process.env.NODE_OPTIONS &&
+  !process.argv.includes("--help") &&
+  !process.argv.includes("-h")
 let cachedData
 let own = true
 try {
@@ -92,46 +96,58 @@ try {
 const script = new vm.Script(source, { filename: bundle, cachedData })
 
 /*
- * A short command's heap is mostly what loading the bundle makes, and it all lives to the end: V8 sees most
+ * A command's start-up heap is mostly what loading the bundle makes, and it lives to the end: V8 sees most
  * young objects survive and doubles the young generation (to 2 × 4 MB), every page of it new memory. Where a
  * page fault is dear (a noop realize took ~8,800 of them, ~1,100 for that growth alone, on a virtual machine
- * that pays ~12 µs each), keeping it at its starting size costs a few more young collections and saves
- * more. Servers keep V8's default. Flags are set at run time, as a launcher cannot pass them: this one is
- * read when the young generation would grow, after the bundle's code cache was checked. V8 and Node's own
- * code caches record the flags they were made under, so Node's built-in modules are loaded under the
- * default flags (the terminal and clock here, the rest through the bundle's `require` below), and the
- * bundle's cache is made under them at exit.
+ * that pays ~12 µs each), keeping it at its starting size for the first second costs a few more young
+ * collections and saves more; then V8's default applies again (a build, a server). Flags are set at run
+ * time, as a launcher cannot pass them: this one is read when the young generation would grow, after the
+ * bundle's code cache was checked, on the V8 it was measured on (Node 20's 11.x). V8 and Node's own code
+ * caches record the flags they were made under: a built-in module loaded with `require` in that second is
+ * loaded under the default flags, and the bundle's cache is made under them at exit. (Node's own lazy loads
+ * of its internals are not covered; they compile without Node's cache.)
  */
 const v8 = require("node:v8")
 const youngGeneration = (() => {
-  const tune = !server && process.execArgv.length === 0 && !process.env.NODE_OPTIONS
+  const tune =
+    !server &&
+    process.execArgv.length === 0 &&
+    !process.env.NODE_OPTIONS &&
+    process.versions.v8.startsWith("11.")
   // V8's default factor (11.x); `fixed` keeps the young generation at its starting size.
   const grow = () => v8.setFlagsFromString("--semi-space-growth-factor=2")
   const fixed = () => v8.setFlagsFromString("--semi-space-growth-factor=1")
+  const plainRequire = Module.prototype.require
+  const loaded = new Set()
   let tuned = false
+  const restore = () => {
+    if (!tuned) return
+    tuned = false
+    Module.prototype.require = plainRequire
+    grow()
+  }
   return {
     start() {
       if (!tune) return
       process.stdout
       process.stderr
       performance.now()
+      // Every `require` (the bundle's, createRequire's, a package's) is this method of a module.
+      Module.prototype.require = function (id) {
+        if (loaded.has(id) || !Module.isBuiltin(id)) return plainRequire.call(this, id)
+        loaded.add(id)
+        grow()
+        try {
+          return plainRequire.call(this, id)
+        } finally {
+          if (tuned) fixed()
+        }
+      }
       fixed()
       tuned = true
+      setTimeout(restore, 1_000).unref()
     },
-    restore() {
-      if (tuned) grow()
-      tuned = false
-    },
-    /** `require` of a built-in module not loaded yet, under the default flags. */
-    builtin(load) {
-      if (!tuned) return load()
-      grow()
-      try {
-        return load()
-      } finally {
-        fixed()
-      }
-    },
+    restore,
   }
 })()
 if (own && (cachedData === undefined || script.cachedDataRejected) && maySave) {
@@ -139,11 +155,6 @@ if (own && (cachedData === undefined || script.cachedDataRejected) && maySave) {
   // after a build replaced it (a long-running `owrt serve` ending after `npm run build`).
   const built = fs.statSync(bundle)
   process.once("exit", () => {
-    // A run that did long work (a realize that built, a flash) compiled what that work runs too: saved,
-    // every later quick run of the command would read it in for nothing (a noop realize after a build:
-    // 2.0 MB of cache instead of 1.8, ~200 page faults). The next quick run saves one; a server saves
-    // what it ran, whenever it stops.
-    if (!server && performance.now() > 2_000) return
     try {
       const now = fs.statSync(bundle)
       if (now.ino !== built.ino || now.mtimeMs !== built.mtimeMs || now.size !== built.size) return
@@ -158,12 +169,11 @@ if (own && (cachedData === undefined || script.cachedDataRejected) && maySave) {
 const bundleModule = new Module(bundle, module)
 bundleModule.filename = bundle
 bundleModule.paths = Module._nodeModulePaths(path.dirname(bundle))
-const requireFromBundle = Module.createRequire(bundle)
-const loadedBuiltins = new Set()
-const bundleRequire = Object.assign((id) => {
-  if (loadedBuiltins.has(id) || !Module.isBuiltin(id)) return requireFromBundle(id)
-  loadedBuiltins.add(id)
-  return youngGeneration.builtin(() => requireFromBundle(id))
-}, requireFromBundle)
 youngGeneration.start()
-script.runInThisContext()(bundleModule.exports, bundleRequire, bundleModule, bundle, path.dirname(bundle))
+script.runInThisContext()(
+  bundleModule.exports,
+  Module.createRequire(bundle),
+  bundleModule,
+  bundle,
+  path.dirname(bundle),
+)

@@ -171,11 +171,12 @@ export const openDatabase = Effect.gen(function* () {
     try: () => mkdirSync(config.store, { recursive: true }),
     catch: (cause) => new DatabaseError({ operation: `create store ${config.store}`, cause }),
   })
-  // The busy timeout covers the switch to WAL too: processes opening a new store at once wait for each
-  // other (one of them migrating it under a loaded CI machine) instead of failing.
+  // better-sqlite3's busy timeout is every statement's, the settings' too: processes opening a new store
+  // at once wait for each other (one of them migrating it under a loaded CI machine) as long as the lock
+  // timeout says, not the driver's default 5 s. (It takes whole milliseconds.)
   const client = yield* makeSqliteClient({
     filename: file,
-    busyTimeoutMs: Math.min(config.timeouts.lock * 1000, 60_000),
+    busyTimeoutMs: Math.max(1, Math.ceil(Math.min(config.timeouts.lock * 1000, 60_000))),
     pragmas: ["journal_mode = WAL", "foreign_keys = ON", "synchronous = NORMAL"],
   }).pipe(
     Effect.provideService(Reactivity.Reactivity, yield* Reactivity.make),

@@ -79,7 +79,8 @@ export const makeSqliteClient = (
           return Effect.fail(failure("Failed to prepare statement ")(cause))
         }
         try {
-          if (Context.get(fiber.currentContext, SqlClient.SafeIntegers)) statement.safeIntegers(true)
+          // Per call: a kept statement must not return BigInts to a caller that did not ask for them.
+          statement.safeIntegers(Context.get(fiber.currentContext, SqlClient.SafeIntegers))
           if (statement.reader) return Effect.succeed(statement.all(...params))
           const result = statement.run(...params)
           return Effect.succeed(raw ? result : [])
@@ -98,22 +99,25 @@ export const makeSqliteClient = (
           : rows(run(sql, params, false)),
       executeRaw: (sql, params) => run(sql, params, true),
       executeValues: (sql, params) =>
-        Effect.try({
-          try: () => {
-            const statement = prepare(sql)
-            if (!statement.reader) {
-              statement.run(...params)
-              return []
-            }
-            statement.raw(true)
-            try {
-              return statement.all(...params) as Array<ReadonlyArray<unknown>>
-            } finally {
-              statement.raw(false)
-            }
-          },
-          catch: failure("Failed to execute statement"),
-        }),
+        Effect.withFiberRuntime((fiber) =>
+          Effect.try({
+            try: () => {
+              const statement = prepare(sql)
+              statement.safeIntegers(Context.get(fiber.currentContext, SqlClient.SafeIntegers))
+              if (!statement.reader) {
+                statement.run(...params)
+                return []
+              }
+              statement.raw(true)
+              try {
+                return statement.all(...params) as Array<ReadonlyArray<unknown>>
+              } finally {
+                statement.raw(false)
+              }
+            },
+            catch: failure("Failed to execute statement"),
+          }),
+        ),
       executeUnprepared: (sql, params, transformRows) => {
         const effect = rows(run(sql, params ?? [], false, (text) => db.prepare(text)))
         return transformRows ? Effect.map(effect, (r) => transformRows(r as Array<object>)) : effect

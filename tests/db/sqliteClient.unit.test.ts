@@ -40,6 +40,8 @@ describe("the store's SQLite client", () => {
         { id: 2, name: "b" },
       ])
       expect(yield* sql`SELECT name FROM t WHERE id = ${2}`.values).toEqual([["b"]])
+      // The same statement, kept, gives rows as objects again.
+      expect(yield* sql`SELECT name FROM t WHERE id = ${2}`).toEqual([{ name: "b" }])
       expect(existsSync(`${file}-wal`)).toBe(true)
       yield* Scope.close(scope, Exit.void)
       // The last connection to close checkpoints the log and removes it.
