@@ -94,6 +94,19 @@ try {
 }
 // The bundle is stored wrapped as a CommonJS module already (scripts/bundle.mjs).
 const script = new vm.Script(source, { filename: bundle, cachedData })
+const compiledAt = performance.now()
+/*
+ * A cache holds what the run that made it compiled: made by a run that did long work (a realize that built),
+ * it holds that work's functions too, which every quick run of the command would then read in for nothing (a
+ * noop realize: ~200 page faults). Such a cache is marked provisional: commands whose runs are all long keep
+ * using it, and the first quick run that starts from it drops it, so that the next run makes a lean one.
+ * Servers' caches are never provisional (their runs are all long).
+ */
+const provisionalMark = `${cacheFile}.long`
+const provisional = own && cachedData !== undefined && !server && fs.existsSync(provisionalMark)
+// A second, or OWRT_CODE_CACHE_LONG_MS (for tests).
+const longMs = Number(process.env.OWRT_CODE_CACHE_LONG_MS || 1_000)
+const longRun = () => !server && performance.now() - compiledAt > longMs
 
 /*
  * A command's start-up heap is mostly what loading the bundle makes, and it lives to the end: V8 sees most
@@ -162,7 +175,17 @@ if (own && (cachedData === undefined || script.cachedDataRejected) && maySave) {
       // A cache records the V8 flags it was made under: make it under the default ones it is checked with.
       youngGeneration.restore()
       fs.writeFileSync(temporary, script.createCachedData())
+      if (longRun()) fs.writeFileSync(provisionalMark, "")
+      else fs.rmSync(provisionalMark, { force: true })
       fs.renameSync(temporary, cacheFile)
+    } catch {}
+  })
+} else if (provisional && !script.cachedDataRejected && maySave) {
+  process.once("exit", () => {
+    if (longRun()) return
+    try {
+      fs.rmSync(cacheFile, { force: true })
+      fs.rmSync(provisionalMark, { force: true })
     } catch {}
   })
 }

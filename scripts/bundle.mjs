@@ -116,7 +116,7 @@ writeFileSync(outfile, `${Module.wrap(bundled.toString("latin1"))}`, "latin1")
 
 // Every command's code cache (bin/owrt.cjs) belongs to the bundle it was made from.
 for (const name of readdirSync(dirname(outfile))) {
-  if (name.startsWith(`${basename(outfile)}.`) && name.endsWith(".v8cache"))
+  if (name.startsWith(`${basename(outfile)}.`) && /\.v8cache(\.long)?$/.test(name))
     unlinkSync(join(dirname(outfile), name))
 }
 // The warm-up makes `profiles list`'s cache now; each other command's is made by its first run.

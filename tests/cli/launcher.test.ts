@@ -1,4 +1,4 @@
-import { spawnSync } from "node:child_process"
+import { spawn, spawnSync } from "node:child_process"
 import {
   chmodSync,
   copyFileSync,
@@ -12,7 +12,8 @@ import {
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
-import { cleanEnv, repoRoot } from "../helpers/cli.js"
+import { buildMirror, serveMirror } from "../fixtures/mirror/index.js"
+import { cleanEnv, makeProject, repoRoot } from "../helpers/cli.js"
 
 /** A copy of the built CLI (launcher, bundle, the build's code cache) in a directory of its own. */
 const install = (): string => {
@@ -31,13 +32,29 @@ const install = (): string => {
   return dir
 }
 
-const run = (dir: string, args: ReadonlyArray<string>, asUser?: number) => {
+const run = (
+  dir: string,
+  args: ReadonlyArray<string>,
+  options: { asUser?: number; cwd?: string; env?: Record<string, string> } = {},
+) => {
   const command = [process.execPath, join(dir, "bin", "owrt.cjs"), ...args]
   const [file, ...argv] =
-    asUser === undefined
+    options.asUser === undefined
       ? command
-      : ["setpriv", `--reuid=${asUser}`, `--regid=${asUser}`, "--clear-groups", "--", ...command]
-  return spawnSync(file ?? "", argv, { cwd: dir, env: cleanEnv(), encoding: "utf8" })
+      : [
+          "setpriv",
+          `--reuid=${options.asUser}`,
+          `--regid=${options.asUser}`,
+          "--clear-groups",
+          "--",
+          ...command,
+        ]
+  // Every run counts as quick (see the last test), however loaded the machine.
+  return spawnSync(file ?? "", argv, {
+    cwd: options.cwd ?? dir,
+    env: cleanEnv({ OWRT_CODE_CACHE_LONG_MS: "60000", ...options.env }),
+    encoding: "utf8",
+  })
 }
 
 const dirs: Array<string> = []
@@ -67,10 +84,61 @@ describe("bin/owrt.cjs code caches", () => {
     const dir = install()
     dirs.push(dir)
     chmodSync(dir, 0o755)
-    const result = run(dir, ["--version"], 65534)
+    const result = run(dir, ["--version"], { asUser: 65534 })
     expect(result.stderr).toBe("")
     expect(result.status).toBe(0)
     expect(result.stdout.trim()).toMatch(/^\S*\d+\.\d+\.\d+/)
     expect(existsSync(join(dir, "dist", "owrt.cjs.v8cache"))).toBe(false)
+  })
+
+  it("a cache made by a run that built is provisional: the next quick run drops it, the one after saves a lean one", async () => {
+    const dir = install()
+    dirs.push(dir)
+    const { root, keyring } = await buildMirror()
+    const mirror = await serveMirror(root)
+    const project = makeProject({
+      "profiles/ap.yaml":
+        'release: "23.05.5"\ntarget: ath79/generic\ndevice: tplink_archer-c7-v5\npackages: [luci]\n',
+    })
+    try {
+      // Asynchronously: the stand-in mirror answers from this process.
+      // Which run counts as long is set here, as a build's length and a noop's depend on the machine.
+      const realize = (longMs: number) =>
+        new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+          const child = spawn(process.execPath, [join(dir, "bin", "owrt.cjs"), "realize", "ap"], {
+            cwd: project.dir,
+            env: cleanEnv({
+              OWRT_UPSTREAM: mirror.url,
+              OWRT_KEYRING: keyring,
+              OWRT_CODE_CACHE_LONG_MS: String(longMs),
+            }),
+            stdio: ["ignore", "pipe", "pipe"],
+          })
+          let stdout = ""
+          let stderr = ""
+          child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString("utf8")))
+          child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString("utf8")))
+          child.on("error", reject)
+          child.on("close", (status) => resolve({ status, stdout, stderr }))
+        })
+      const cache = join(dir, "dist", "owrt.cjs.realize.v8cache")
+      const mark = `${cache}.long`
+      const built = await realize(0)
+      expect(built.status, built.stderr).toBe(0)
+      expect(built.stdout).toMatch(/ap@1 {2}built/)
+      expect(existsSync(cache) && existsSync(mark)).toBe(true)
+      const fromBuild = statSync(cache).size
+      const first = await realize(60_000)
+      expect(first.stdout).toMatch(/ap@1 {2}cached/)
+      expect(existsSync(cache) || existsSync(mark)).toBe(false)
+      const second = await realize(60_000)
+      expect(second.stdout).toBe(first.stdout)
+      expect(existsSync(cache)).toBe(true)
+      expect(existsSync(mark)).toBe(false)
+      expect(statSync(cache).size).toBeLessThan(fromBuild)
+    } finally {
+      await mirror.close()
+      project.cleanup()
+    }
   })
 })
