@@ -144,6 +144,8 @@ try {
     {
       cwd: scratch,
       stdio: "ignore",
+      // Never provisional however loaded the machine (bin/owrt.cjs): read-only installs start with this one.
+      env: { ...process.env, OWRT_CODE_CACHE_LONG_MS: "3600000" },
     },
   )
 } finally {
