@@ -1,4 +1,3 @@
-import { spawn, spawnSync } from "node:child_process"
 import {
   chmodSync,
   copyFileSync,
@@ -13,7 +12,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
 import { buildMirror, serveMirror } from "../fixtures/mirror/index.js"
-import { cleanEnv, makeProject, repoRoot } from "../helpers/cli.js"
+import { makeProject, owrt, repoRoot } from "../helpers/cli.js"
 
 /** A copy of the built CLI (launcher, bundle, the build's code cache) in a directory of its own. */
 const install = (): string => {
@@ -32,30 +31,18 @@ const install = (): string => {
   return dir
 }
 
+/** The installation's CLI; every run counts as quick (see the last test), however loaded the machine. */
 const run = (
   dir: string,
   args: ReadonlyArray<string>,
   options: { asUser?: number; cwd?: string; env?: Record<string, string> } = {},
-) => {
-  const command = [process.execPath, join(dir, "bin", "owrt.cjs"), ...args]
-  const [file, ...argv] =
-    options.asUser === undefined
-      ? command
-      : [
-          "setpriv",
-          `--reuid=${options.asUser}`,
-          `--regid=${options.asUser}`,
-          "--clear-groups",
-          "--",
-          ...command,
-        ]
-  // Every run counts as quick (see the last test), however loaded the machine.
-  return spawnSync(file ?? "", argv, {
+) =>
+  owrt(args, {
+    bin: join(dir, "bin", "owrt.cjs"),
     cwd: options.cwd ?? dir,
-    env: cleanEnv({ OWRT_CODE_CACHE_LONG_MS: "60000", ...options.env }),
-    encoding: "utf8",
+    env: { OWRT_CODE_CACHE_LONG_MS: "60000", ...options.env },
+    ...(options.asUser === undefined ? {} : { asUser: options.asUser }),
   })
-}
 
 const dirs: Array<string> = []
 afterEach(() => {
@@ -63,30 +50,30 @@ afterEach(() => {
 })
 
 describe("bin/owrt.cjs code caches", () => {
-  it("a command's first run saves what it ran, not the build's cache of another command", () => {
+  it("a command's first run saves what it ran, not the build's cache of another command", async () => {
     const dir = install()
     dirs.push(dir)
-    const first = run(dir, ["--version"])
-    expect(first.status).toBe(0)
+    const first = await run(dir, ["--version"])
+    expect(first.code).toBe(0)
     const saved = join(dir, "dist", "owrt.cjs.v8cache")
     expect(existsSync(saved)).toBe(true)
     // `--version` runs less than `profiles list` (the build's warm-up): started from that cache, the saved
     // one would hold all of it and more.
     expect(statSync(saved).size).toBeLessThan(statSync(join(dir, "dist", "owrt.cjs.profiles.v8cache")).size)
     const mtime = statSync(saved).mtimeMs
-    const second = run(dir, ["--version"])
-    expect(second.status).toBe(0)
+    const second = await run(dir, ["--version"])
+    expect(second.code).toBe(0)
     expect(second.stdout).toBe(first.stdout)
     expect(statSync(saved).mtimeMs).toBe(mtime)
   })
 
-  it("where dist/ is read-only, starts with the build's cache and writes none", () => {
+  it("where dist/ is read-only, starts with the build's cache and writes none", async () => {
     const dir = install()
     dirs.push(dir)
     chmodSync(dir, 0o755)
-    const result = run(dir, ["--version"], { asUser: 65534 })
+    const result = await run(dir, ["--version"], { asUser: 65534 })
     expect(result.stderr).toBe("")
-    expect(result.status).toBe(0)
+    expect(result.code).toBe(0)
     expect(result.stdout.trim()).toMatch(/^\S*\d+\.\d+\.\d+/)
     expect(existsSync(join(dir, "dist", "owrt.cjs.v8cache"))).toBe(false)
   })
@@ -101,30 +88,20 @@ describe("bin/owrt.cjs code caches", () => {
         'release: "23.05.5"\ntarget: ath79/generic\ndevice: tplink_archer-c7-v5\npackages: [luci]\n',
     })
     try {
-      // Asynchronously: the stand-in mirror answers from this process.
       // Which run counts as long is set here, as a build's length and a noop's depend on the machine.
       const realize = (longMs: number) =>
-        new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-          const child = spawn(process.execPath, [join(dir, "bin", "owrt.cjs"), "realize", "ap"], {
-            cwd: project.dir,
-            env: cleanEnv({
-              OWRT_UPSTREAM: mirror.url,
-              OWRT_KEYRING: keyring,
-              OWRT_CODE_CACHE_LONG_MS: String(longMs),
-            }),
-            stdio: ["ignore", "pipe", "pipe"],
-          })
-          let stdout = ""
-          let stderr = ""
-          child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString("utf8")))
-          child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString("utf8")))
-          child.on("error", reject)
-          child.on("close", (status) => resolve({ status, stdout, stderr }))
+        run(dir, ["realize", "ap"], {
+          cwd: project.dir,
+          env: {
+            OWRT_UPSTREAM: mirror.url,
+            OWRT_KEYRING: keyring,
+            OWRT_CODE_CACHE_LONG_MS: String(longMs),
+          },
         })
       const cache = join(dir, "dist", "owrt.cjs.realize.v8cache")
       const mark = `${cache}.long`
       const built = await realize(0)
-      expect(built.status, built.stderr).toBe(0)
+      expect(built.code, built.stderr).toBe(0)
       expect(built.stdout).toMatch(/ap@1 {2}built/)
       expect(existsSync(cache) && existsSync(mark)).toBe(true)
       const fromBuild = statSync(cache).size

@@ -29,20 +29,30 @@ export const cleanEnv = (extra: Record<string, string | undefined> = {}): Record
   return env
 }
 
-/** Runs the real `owrt` CLI as a subprocess (with `asUser`, as that unprivileged user, via `setpriv`). */
+/**
+ * Runs the real `owrt` CLI as a subprocess (with `asUser`, as that unprivileged user, via `setpriv`; with
+ * `bin`, another installation's launcher).
+ */
 export const owrt = (
   args: ReadonlyArray<string>,
-  options: { cwd: string; env?: Record<string, string | undefined>; input?: string; asUser?: number },
+  options: {
+    cwd: string
+    env?: Record<string, string | undefined>
+    input?: string
+    asUser?: number
+    bin?: string
+  },
 ): Promise<CliResult> =>
   new Promise((resolve, reject) => {
+    const bin = options.bin ?? owrtBin
     const [command, argv] =
       options.asUser === undefined
-        ? [process.execPath, [owrtBin, ...args]]
+        ? [process.execPath, [bin, ...args]]
         : [
             "setpriv",
             [`--reuid=${options.asUser}`, `--regid=${options.asUser}`, "--clear-groups", "--"].concat(
               process.execPath,
-              owrtBin,
+              bin,
               ...args,
             ),
           ]
