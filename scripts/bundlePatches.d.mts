@@ -5,9 +5,14 @@ export interface DependencyPatch {
   readonly text: string
   readonly replacement: string
   readonly optional?: (source: string) => boolean
+  /** Every occurrence of `text` (at least one), not the first only. */
+  readonly all?: boolean
 }
 export declare const effectStackProbe: DependencyPatch
 export declare const renderedBeep: string
 export declare const cliPromptBeep: DependencyPatch
+export declare const schemaClassBase: DependencyPatch
+export declare const schemaKindClasses: DependencyPatch
 export declare const dependencyPatches: ReadonlyArray<DependencyPatch>
+export declare const applyDependencyPatches: (path: string, source: string) => string
 export declare const dependencyPatchesPlugin: import("esbuild").Plugin

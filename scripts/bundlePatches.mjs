@@ -1,6 +1,7 @@
-// Start-up work of dependencies that the bundle does at build time instead: each patch names the exact text
-// it replaces, and the build fails when a new version of the dependency no longer has it (look at it again
-// then). tests/scripts/bundlePatches.unit.test.ts checks them against the installed packages.
+// Start-up work of dependencies that the bundle does at build time, or more cheaply, instead: each patch
+// names the exact text it replaces, and the build fails when a new version of the dependency no longer has
+// it (look at it again then). tests/scripts/bundlePatches.unit.test.ts checks them against the installed
+// packages, and that effect's Schema behaves the same patched.
 import { readFileSync } from "node:fs"
 
 /**
@@ -34,23 +35,119 @@ export const cliPromptBeep = {
   optional: (source) => !source.includes("Doc.beep"),
 }
 
-export const dependencyPatches = [effectStackProbe, cliPromptBeep]
+/*
+ * effect's Schema makes a class for every schema a module defines (each `.pipe`, `.annotations`, field):
+ * `make(ast)` a class with eight static members, and each kind of schema (a refinement, a struct, a
+ * literal, …) a subclass of it with its own. Adding properties to a class is dear in V8: each class has a
+ * map of its own, so every static field makes a new one (a noop realize makes ~600 schemas: ~10 ms and
+ * ~300 page faults). The patched `make` keeps what is the same for every schema (the type id, `pipe`,
+ * `annotations`, the type-level `Type`/`Encoded`/`Context`) on one base class the schema classes extend,
+ * with only `ast` and `toString` their own; and each kind extends that base directly instead of a class
+ * `make` made for it. Every schema has the same members with the same values: only where they are
+ * defined on the prototype chain of classes differs.
+ */
+const schemaMake = `export function make(ast) {
+  return class SchemaClass {
+    [TypeId] = variance;
+    static ast = ast;
+    static annotations(annotations) {
+      return make(mergeSchemaAnnotations(this.ast, annotations));
+    }
+    static pipe() {
+      return pipeArguments(this, arguments);
+    }
+    static toString() {
+      return String(ast);
+    }
+    static Type;
+    static Encoded;
+    static Context;
+    static [TypeId] = variance;
+  };
+}
+const variance = {
+  /* c8 ignore next */
+  _A: _ => _,
+  /* c8 ignore next */
+  _I: _ => _,
+  /* c8 ignore next */
+  _R: _ => _
+};`
+/** Its own members of a schema class (the rest are the base's). */
+const ownSchemaMembers = `
+    static ast = ast;
+    static toString() {
+      return String(ast);
+    }`
+const schemaFile = /[\\/]effect[\\/]dist[\\/]esm[\\/]Schema\.js$/
+
+export const schemaClassBase = {
+  name: "schema-class-base",
+  file: schemaFile,
+  text: schemaMake,
+  // The base follows `variance`, which its static members read when the module defines it.
+  replacement: `export function make(ast) {
+  return class SchemaClass extends SchemaClassBase {${ownSchemaMembers}
+  };
+}
+const variance = {
+  _A: _ => _,
+  _I: _ => _,
+  _R: _ => _
+};
+class SchemaClassBase {
+  [TypeId] = variance;
+  static annotations(annotations) {
+    return make(mergeSchemaAnnotations(this.ast, annotations));
+  }
+  static pipe() {
+    return pipeArguments(this, arguments);
+  }
+  static Type;
+  static Encoded;
+  static Context;
+  static [TypeId] = variance;
+}`,
+}
+
+/** Each kind of schema (`class LiteralClass extends make(ast) {`, …) extends the base directly. */
+export const schemaKindClasses = {
+  name: "schema-kind-classes",
+  file: schemaFile,
+  text: "extends make(ast) {",
+  replacement: `extends SchemaClassBase {${ownSchemaMembers}`,
+  all: true,
+}
+
+export const dependencyPatches = [effectStackProbe, cliPromptBeep, schemaClassBase, schemaKindClasses]
+
+/**
+ * A dependency's file as the bundle has it: with every patch for it applied. Throws when a patch's text
+ * is not there (the dependency changed).
+ */
+export const applyDependencyPatches = (path, source) => {
+  let patched = source
+  for (const patch of dependencyPatches) {
+    if (!patch.file.test(path)) continue
+    if (!patched.includes(patch.text)) {
+      if (patch.optional?.(patched)) continue
+      throw new Error(`${path}: ${patch.name}: the patched text changed; see scripts/bundlePatches.mjs`)
+    }
+    patched = patch.all
+      ? patched.replaceAll(patch.text, patch.replacement)
+      : patched.replace(patch.text, patch.replacement)
+  }
+  return patched
+}
 
 /** The patches as an esbuild plugin. */
 export const dependencyPatchesPlugin = {
   name: "dependency-patches",
   setup(build) {
-    for (const patch of dependencyPatches) {
-      build.onLoad({ filter: patch.file }, (args) => {
-        const source = readFileSync(args.path, "utf8")
-        if (!source.includes(patch.text)) {
-          if (patch.optional?.(source)) return undefined
-          throw new Error(
-            `${args.path}: ${patch.name}: the patched text changed; see scripts/bundlePatches.mjs`,
-          )
-        }
-        return { contents: source.replace(patch.text, patch.replacement), loader: "js" }
-      })
-    }
+    const files = new RegExp(dependencyPatches.map((patch) => patch.file.source).join("|"))
+    build.onLoad({ filter: files }, (args) => ({
+      contents: applyDependencyPatches(args.path, readFileSync(args.path, "utf8")),
+      loader: "js",
+    }))
   },
 }

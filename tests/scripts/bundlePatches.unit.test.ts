@@ -1,9 +1,19 @@
-import { readdirSync, readFileSync } from "node:fs"
+import { execFileSync } from "node:child_process"
+import { mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs"
 import { createRequire } from "node:module"
+import { tmpdir } from "node:os"
 import { dirname, join } from "node:path"
+import { pathToFileURL } from "node:url"
 import * as AnsiDoc from "@effect/printer-ansi/AnsiDoc"
 import { describe, expect, it } from "vitest"
-import { cliPromptBeep, effectStackProbe, renderedBeep } from "../../scripts/bundlePatches.mjs"
+import {
+  applyDependencyPatches,
+  cliPromptBeep,
+  effectStackProbe,
+  renderedBeep,
+  schemaClassBase,
+  schemaKindClasses,
+} from "../../scripts/bundlePatches.mjs"
 
 const require = createRequire(import.meta.url)
 const packageDir = (name: string) => dirname(require.resolve(`${name}/package.json`))
@@ -24,5 +34,38 @@ describe("the bundle's patches of dependencies", () => {
       .filter((source) => source.includes("Doc.beep"))
     expect(rendering.length).toBeGreaterThan(0)
     for (const source of rendering) expect(source).toContain(cliPromptBeep.text)
+  })
+
+  it("make effect's Schema classes on a shared base, and every schema behaves as before", () => {
+    const esm = join(packageDir("effect"), "dist", "esm")
+    const original = join(esm, "Schema.js")
+    const source = readFileSync(original, "utf8")
+    expect(source).toContain(schemaClassBase.text)
+    expect(source.split(schemaKindClasses.text).length - 1).toBeGreaterThan(5)
+    const patched = applyDependencyPatches(original, source)
+    expect(patched).not.toContain(schemaKindClasses.text)
+    // The patched module beside effect's others (links to them), as the bundle has it.
+    const dir = mkdtempSync(join(tmpdir(), "owrt-schema-patch-"))
+    try {
+      for (const name of readdirSync(esm)) {
+        if (name !== "Schema.js") symlinkSync(join(esm, name), join(dir, name))
+      }
+      writeFileSync(join(dir, "Schema.js"), patched)
+      const probe = (schemaModule: string) =>
+        JSON.parse(
+          execFileSync(
+            process.execPath,
+            [join(import.meta.dirname, "fixtures", "schemaProbe.mjs"), pathToFileURL(schemaModule).href],
+            { encoding: "utf8" },
+          ),
+        ) as { readonly chain: ReadonlyArray<string> }
+      const before = probe(original)
+      const after = probe(join(dir, "Schema.js"))
+      expect(before.chain).toEqual(["SchemaClass", ""])
+      expect(after.chain).toEqual(["SchemaClassBase", "SchemaClassBase"])
+      expect({ ...after, chain: [] }).toEqual({ ...before, chain: [] })
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 })
