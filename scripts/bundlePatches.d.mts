@@ -13,6 +13,7 @@ export declare const renderedBeep: string
 export declare const cliPromptBeep: DependencyPatch
 export declare const schemaClassBase: DependencyPatch
 export declare const schemaKindClasses: DependencyPatch
+export declare const xxhashCompile: DependencyPatch
 export declare const dependencyPatches: ReadonlyArray<DependencyPatch>
 export declare const applyDependencyPatches: (path: string, source: string) => string
 export declare const dependencyPatchesPlugin: import("esbuild").Plugin

@@ -1,7 +1,7 @@
 // Start-up work of dependencies that the bundle does at build time, or more cheaply, instead: each patch
 // names the exact text it replaces, and the build fails when a new version of the dependency no longer has
 // it (look at it again then). tests/scripts/bundlePatches.unit.test.ts checks them against the installed
-// packages, and that effect's Schema behaves the same patched.
+// packages, and that what they patch behaves as before.
 import { readFileSync } from "node:fs"
 
 /**
@@ -119,7 +119,25 @@ export const schemaKindClasses = {
   all: true,
 }
 
-export const dependencyPatches = [effectStackProbe, cliPromptBeep, schemaClassBase, schemaKindClasses]
+/**
+ * xxhash-wasm compiles its 3 KB WebAssembly module with `WebAssembly.instantiate`, which hands the work to
+ * V8's background threads and resumes a promise afterwards: ~4 ms of a noop realize (node keys). Compiled
+ * on the spot (`new WebAssembly.Module`) it takes ~1 ms; `xxhash()` still returns a promise.
+ */
+export const xxhashCompile = {
+  name: "xxhash-compile",
+  file: /[\\/]xxhash-wasm[\\/]esm[\\/]xxhash-wasm\.js$/,
+  text: "(await WebAssembly.instantiate(t)).instance",
+  replacement: "new WebAssembly.Instance(new WebAssembly.Module(t))",
+}
+
+export const dependencyPatches = [
+  effectStackProbe,
+  cliPromptBeep,
+  schemaClassBase,
+  schemaKindClasses,
+  xxhashCompile,
+]
 
 /**
  * A dependency's file as the bundle has it: with every patch for it applied. Throws when a patch's text

@@ -6,6 +6,7 @@ import { dirname, join } from "node:path"
 import { pathToFileURL } from "node:url"
 import * as AnsiDoc from "@effect/printer-ansi/AnsiDoc"
 import { describe, expect, it } from "vitest"
+import xxhash from "xxhash-wasm"
 import {
   applyDependencyPatches,
   cliPromptBeep,
@@ -13,6 +14,7 @@ import {
   renderedBeep,
   schemaClassBase,
   schemaKindClasses,
+  xxhashCompile,
 } from "../../scripts/bundlePatches.mjs"
 
 const require = createRequire(import.meta.url)
@@ -64,6 +66,28 @@ describe("the bundle's patches of dependencies", () => {
       expect(before.chain).toEqual(["SchemaClass", ""])
       expect(after.chain).toEqual(["SchemaClassBase", "SchemaClassBase"])
       expect({ ...after, chain: [] }).toEqual({ ...before, chain: [] })
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+  it("compile xxhash-wasm's module on the spot, to the same hashes", async () => {
+    // Its exports have no package.json: the CommonJS entry is in cjs/, beside esm/.
+    const file = join(dirname(dirname(require.resolve("xxhash-wasm"))), "esm", "xxhash-wasm.js")
+    const source = readFileSync(file, "utf8")
+    expect(source).toContain(xxhashCompile.text)
+    const dir = mkdtempSync(join(tmpdir(), "owrt-xxhash-patch-"))
+    try {
+      writeFileSync(join(dir, "package.json"), '{"type":"module"}')
+      writeFileSync(join(dir, "xxhash-wasm.js"), applyDependencyPatches(file, source))
+      const patched = (await import(pathToFileURL(join(dir, "xxhash-wasm.js")).href)) as {
+        readonly default: typeof xxhash
+      }
+      const [mine, theirs] = await Promise.all([patched.default(), xxhash()])
+      for (const text of ["", "a", "owrt", "é".repeat(1000), JSON.stringify({ kind: "make-image", n: 1 })]) {
+        expect(mine.h64ToString(text)).toBe(theirs.h64ToString(text))
+        expect(mine.h32ToString(text)).toBe(theirs.h32ToString(text))
+      }
     } finally {
       rmSync(dir, { recursive: true, force: true })
     }
