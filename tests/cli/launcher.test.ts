@@ -4,9 +4,11 @@ import {
   existsSync,
   mkdirSync,
   mkdtempSync,
+  readFileSync,
   rmSync,
   statSync,
   symlinkSync,
+  writeFileSync,
 } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -76,6 +78,37 @@ describe("bin/owrt.cjs code caches", () => {
     expect(result.code).toBe(0)
     expect(result.stdout.trim()).toMatch(/^\S*\d+\.\d+\.\d+/)
     expect(existsSync(join(dir, "dist", "owrt.cjs.v8cache"))).toBe(false)
+  })
+
+  it("a cache V8 rejects is replaced, and the command runs as with none", async () => {
+    const dir = install()
+    dirs.push(dir)
+    const cache = join(dir, "dist", "owrt.cjs.v8cache")
+    // Larger than the bundle, as a real cache is: both are read into one buffer.
+    const garbage = Buffer.alloc(statSync(join(dir, "dist", "owrt.cjs")).size + 4096, 7)
+    writeFileSync(cache, garbage)
+    const result = await run(dir, ["--version"])
+    expect(result.stderr).toBe("")
+    expect(result.code).toBe(0)
+    expect(result.stdout.trim()).toMatch(/^\S*\d+\.\d+\.\d+/)
+    expect(readFileSync(cache).equals(garbage)).toBe(false)
+    const again = await run(dir, ["--version"])
+    expect(again.stdout).toBe(result.stdout)
+  })
+
+  it("says what to run when the bundle is missing or from an older build (exit 70)", async () => {
+    const dir = install()
+    dirs.push(dir)
+    const bundle = join(dir, "dist", "owrt.cjs")
+    writeFileSync(bundle, "module.exports = {}\n")
+    const old = await run(dir, ["--version"])
+    expect(old.code).toBe(70)
+    expect(old.stderr).toContain("from an older build: run `npm run build`")
+    rmSync(bundle)
+    const missing = await run(dir, ["--version"])
+    expect(missing.code).toBe(70)
+    expect(missing.stderr).toContain("dist/owrt.cjs is missing: run `npm install`")
+    expect(missing.stdout).toBe("")
   })
 
   it("a cache made by a run that built is provisional: the next quick run drops it, the one after saves a lean one", async () => {
