@@ -201,6 +201,11 @@ const publishVersion = (argv: ReadonlyArray<string>): ReadonlyArray<string> =>
 
 /** Runs the CLI on `argv` (as in `process.argv`) and sets the process exit code. */
 export const main = (original: ReadonlyArray<string>): void => {
+  // `owrt --version` alone needs none of the commands, which a name that is not a command would load.
+  if (original.length === 3 && original[2] === "--version") {
+    process.stdout.write(`${owrtVersion}\n`)
+    return
+  }
   const argv = publishVersion(original)
   const end = argv.indexOf("--")
   const json = (end === -1 ? argv : argv.slice(0, end)).includes("--json")

@@ -9,7 +9,8 @@ describe("the owrt CLI", () => {
     const result = await owrt(["--version"], { cwd: repoRoot })
     expect(result.code).toBe(0)
     const manifest = JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8")) as { version: string }
-    expect(result.stdout.trim()).toContain(manifest.version)
+    expect(result.stdout).toBe(`${manifest.version}\n`)
+    expect(result.stderr).toBe("")
   })
 
   it("validates every example profile", async () => {
