@@ -13,6 +13,13 @@ describe("the owrt CLI", () => {
     expect(result.stderr).toBe("")
   })
 
+  it("checks an option that names a directory: a file there is a usage error (exit 2)", async () => {
+    // @effect/cli asks its file system (Node's) whether the path is a directory.
+    const result = await owrt(["mcp", "--project", join(repoRoot, "package.json")], { cwd: repoRoot })
+    expect(result.code).toBe(2)
+    expect(result.stderr).toContain("to be a directory")
+  })
+
   it("validates every example profile", async () => {
     const result = await owrt(["profiles", "validate", "--json"], { cwd: repoRoot })
     expect(result.code, result.stdout + result.stderr).toBe(0)
