@@ -8,8 +8,9 @@
  * Each command has a cache of its own (dist/owrt.cjs.<command>.v8cache): a cache holds the functions the
  * run that wrote it compiled, and what `realize` runs (the graph, the store) is not what `profiles list`
  * or `serve` runs; with another command's cache, a noop realize spent ~11 ms compiling its own functions.
- * The names are src/cli/commandNames.ts's (a test checks that they agree); anything else (`--version`, a
- * mistyped name) shares dist/owrt.cjs.v8cache.
+ * The names are src/cli/commandNames.ts's (a test checks that they agree). `owrt --version` alone, which
+ * loads no command (src/cli/main.ts), has dist/owrt.cjs.version.v8cache; anything else (help, a mistyped
+ * name, which load every command) shares dist/owrt.cjs.v8cache.
  */
 const fs = require("node:fs")
 const path = require("node:path")
@@ -44,7 +45,11 @@ const server =
   command === "mcp" ||
   command === "worker" ||
   (command === "ota" && process.argv[3] === "serve")
-const cacheFile = commands.has(command) ? `${bundle}.${command}.v8cache` : `${bundle}.v8cache`
+const cacheFile = commands.has(command)
+  ? `${bundle}.${command}.v8cache`
+  : command === "--version" && process.argv.length === 3
+    ? `${bundle}.version.v8cache`
+    : `${bundle}.v8cache`
 // A run under Node or V8 flags (--cpu-prof, --max-lazy, …, on the command line or in NODE_OPTIONS) may
 // compile otherwise: it writes no cache, so the next plain run writes one as plain runs use it. Nor does a
 // run that only shows help.
@@ -53,11 +58,12 @@ const maySave =
   !process.env.NODE_OPTIONS &&
   !process.argv.includes("--help") &&
   !process.argv.includes("-h")
-/** An open file and its size, or `undefined` when it cannot be opened. */
+/** An open file and what it is (`fstat`), or `undefined` when it cannot be opened. */
 const openFile = (file) => {
   try {
     const fd = fs.openSync(file, "r")
-    return { fd, size: fs.fstatSync(fd).size }
+    const stat = fs.fstatSync(fd)
+    return { fd, size: stat.size, ino: stat.ino, mtimeMs: stat.mtimeMs }
   } catch {
     return undefined
   }
@@ -71,7 +77,9 @@ if (bundleFile === undefined) {
   process.exit(70)
 }
 let own = true
-let cacheFileOpen = openFile(cacheFile)
+// No cache is near Buffer's limit; one that is could not be read into the buffer (and is not used).
+const usable = (file) => (file !== undefined && file.size < 1 << 30 ? file : undefined)
+let cacheFileOpen = usable(openFile(cacheFile))
 if (cacheFileOpen === undefined) {
   // The command's first run compiles without a cache and saves exactly what it ran: started from another
   // command's cache, it would save that cache's functions too, and each later start would read them in
@@ -84,7 +92,7 @@ if (cacheFileOpen === undefined) {
     writable = maySave
   } catch {}
   if (!writable) {
-    cacheFileOpen = openFile(`${bundle}.profiles.v8cache`)
+    cacheFileOpen = usable(openFile(`${bundle}.profiles.v8cache`))
     own = false
   }
 }
@@ -104,11 +112,14 @@ const readAll = (file, buffer) => {
   return done
 }
 let buffer = Buffer.allocUnsafeSlow(Math.max(bundleFile.size, cacheFileOpen?.size ?? 0))
-let source = ""
+let source
 try {
   // The bundle is ASCII (scripts/bundle.mjs checks): latin1 reads it as it is, without decoding UTF-8.
-  source = buffer.latin1Slice(0, readAll(bundleFile, buffer))
-} catch {}
+  source = buffer.toString("latin1", 0, readAll(bundleFile, buffer))
+} catch (error) {
+  process.stderr.write(`owrt: dist/owrt.cjs cannot be read: ${error?.message ?? error}\n`)
+  process.exit(70)
+}
 if (!source.startsWith("(function (exports, require, module, __filename, __dirname) { ")) {
   process.stderr.write(
     "owrt: dist/owrt.cjs is from an older build: run `npm run build` in the owrt checkout\n",
@@ -198,8 +209,9 @@ const youngGeneration = (() => {
 })()
 if (own && (!hadCache || script.cachedDataRejected) && maySave) {
   // V8 checks a cache against its source's length only: a cache made from this bundle must not be written
-  // after a build replaced it (a long-running `owrt serve` ending after `npm run build`).
-  const built = fs.statSync(bundle)
+  // after a build replaced it (a long-running `owrt serve` ending after `npm run build`). `bundleFile` is
+  // the bundle as it was read.
+  const built = bundleFile
   process.once("exit", () => {
     try {
       const now = fs.statSync(bundle)
