@@ -15,5 +15,6 @@ export declare const schemaClassBase: DependencyPatch
 export declare const schemaKindClasses: DependencyPatch
 export declare const xxhashCompile: DependencyPatch
 export declare const dependencyPatches: ReadonlyArray<DependencyPatch>
-export declare const applyDependencyPatches: (path: string, source: string) => string
+/** Every patch for `path` applied to `source`; the names of those applied are added to `applied`. */
+export declare const applyDependencyPatches: (path: string, source: string, applied?: Set<string>) => string
 export declare const dependencyPatchesPlugin: import("esbuild").Plugin

@@ -43,8 +43,10 @@ export const cliPromptBeep = {
  * ~300 page faults). The patched `make` keeps what is the same for every schema (the type id, `pipe`,
  * `annotations`, the type-level `Type`/`Encoded`/`Context`) on one base class the schema classes extend,
  * with only `ast` and `toString` their own; and each kind extends that base directly instead of a class
- * `make` made for it. Every schema has the same members with the same values: only where they are
- * defined on the prototype chain of classes differs.
+ * `make` made for it. Every schema has the same members with the same values; only which class of its
+ * prototype chain holds each differs, and so a class's own keys (`Object.keys` of a literal schema is
+ * `["ast", "literals"]`, was `["literals"]`), which nothing in effect, @effect/* or owrt reads. The test
+ * pins exactly that difference and compares everything else a program sees.
  */
 const schemaMake = `export function make(ast) {
   return class SchemaClass {
@@ -143,7 +145,7 @@ export const dependencyPatches = [
  * A dependency's file as the bundle has it: with every patch for it applied. Throws when a patch's text
  * is not there (the dependency changed).
  */
-export const applyDependencyPatches = (path, source) => {
+export const applyDependencyPatches = (path, source, applied = new Set()) => {
   let patched = source
   for (const patch of dependencyPatches) {
     if (!patch.file.test(path)) continue
@@ -151,21 +153,38 @@ export const applyDependencyPatches = (path, source) => {
       if (patch.optional?.(patched)) continue
       throw new Error(`${path}: ${patch.name}: the patched text changed; see scripts/bundlePatches.mjs`)
     }
+    // A function, so that `$&` and the like in a replacement stay as they are.
     patched = patch.all
-      ? patched.replaceAll(patch.text, patch.replacement)
-      : patched.replace(patch.text, patch.replacement)
+      ? patched.replaceAll(patch.text, () => patch.replacement)
+      : patched.replace(patch.text, () => patch.replacement)
+    applied.add(patch.name)
   }
   return patched
 }
 
-/** The patches as an esbuild plugin. */
+/**
+ * The patches as an esbuild plugin. A build in which a patch was not applied at all fails too: its file
+ * moved, or the bundle resolved another build of the package (CommonJS instead of ESM).
+ */
 export const dependencyPatchesPlugin = {
   name: "dependency-patches",
   setup(build) {
     const files = new RegExp(dependencyPatches.map((patch) => patch.file.source).join("|"))
+    const applied = new Set()
+    build.onStart(() => applied.clear())
     build.onLoad({ filter: files }, (args) => ({
-      contents: applyDependencyPatches(args.path, readFileSync(args.path, "utf8")),
+      contents: applyDependencyPatches(args.path, readFileSync(args.path, "utf8"), applied),
       loader: "js",
     }))
+    build.onEnd((result) => {
+      if (result.errors.length > 0) return
+      const missed = dependencyPatches.filter((patch) => !applied.has(patch.name))
+      if (missed.length > 0)
+        return {
+          errors: missed.map((patch) => ({
+            text: `${patch.name}: no file matched ${patch.file}; see scripts/bundlePatches.mjs`,
+          })),
+        }
+    })
   },
 }

@@ -60,12 +60,19 @@ describe("the bundle's patches of dependencies", () => {
             [join(import.meta.dirname, "fixtures", "schemaProbe.mjs"), pathToFileURL(schemaModule).href],
             { encoding: "utf8" },
           ),
-        ) as { readonly chain: ReadonlyArray<string> }
+        ) as {
+          readonly chain: ReadonlyArray<string>
+          readonly ownKeys: { readonly made: ReadonlyArray<string>; readonly literal: ReadonlyArray<string> }
+        }
       const before = probe(original)
       const after = probe(join(dir, "Schema.js"))
       expect(before.chain).toEqual(["SchemaClass", ""])
       expect(after.chain).toEqual(["SchemaClassBase", "SchemaClassBase"])
-      expect({ ...after, chain: [] }).toEqual({ ...before, chain: [] })
+      // What changes, and all that does: which class holds a member, so a class's own keys.
+      expect(before.ownKeys).toEqual({ made: ["ast", "Type", "Encoded", "Context"], literal: ["literals"] })
+      expect(after.ownKeys).toEqual({ made: ["ast"], literal: ["ast", "literals"] })
+      const same = (probe: typeof before) => ({ ...probe, chain: [], ownKeys: {} })
+      expect(same(after)).toEqual(same(before))
     } finally {
       rmSync(dir, { recursive: true, force: true })
     }
@@ -79,7 +86,10 @@ describe("the bundle's patches of dependencies", () => {
     const dir = mkdtempSync(join(tmpdir(), "owrt-xxhash-patch-"))
     try {
       writeFileSync(join(dir, "package.json"), '{"type":"module"}')
-      writeFileSync(join(dir, "xxhash-wasm.js"), applyDependencyPatches(file, source))
+      const patchedSource = applyDependencyPatches(file, source)
+      expect(patchedSource).toContain(xxhashCompile.replacement)
+      expect(patchedSource).not.toContain(xxhashCompile.text)
+      writeFileSync(join(dir, "xxhash-wasm.js"), patchedSource)
       const patched = (await import(pathToFileURL(join(dir, "xxhash-wasm.js")).href)) as {
         readonly default: typeof xxhash
       }
