@@ -50,14 +50,11 @@ const cacheFile = commands.has(command)
   : command === "--version" && process.argv.length === 3
     ? `${bundle}.version.v8cache`
     : `${bundle}.v8cache`
-// A run under Node or V8 flags (--cpu-prof, --max-lazy, …, on the command line or in NODE_OPTIONS) may
-// compile otherwise: it writes no cache, so the next plain run writes one as plain runs use it. Nor does a
-// run that only shows help.
-const maySave =
-  process.execArgv.length === 0 &&
-  !process.env.NODE_OPTIONS &&
-  !process.argv.includes("--help") &&
-  !process.argv.includes("-h")
+/** A run without Node or V8 flags (--cpu-prof, --max-lazy, …, on the command line or in NODE_OPTIONS). */
+const plain = process.execArgv.length === 0 && !process.env.NODE_OPTIONS
+// A run under flags may compile otherwise: it writes no cache, so the next plain run writes one as plain
+// runs use it. Nor does a run that only shows help.
+const maySave = plain && !process.argv.includes("--help") && !process.argv.includes("-h")
 /** An open file and what it is (`fstat`), or `undefined` when it cannot be opened. */
 const openFile = (file) => {
   try {
@@ -166,11 +163,7 @@ const longRun = () => !server && performance.now() - compiledAt > longMs
  */
 const v8 = require("node:v8")
 const youngGeneration = (() => {
-  const tune =
-    !server &&
-    process.execArgv.length === 0 &&
-    !process.env.NODE_OPTIONS &&
-    process.versions.v8.startsWith("11.")
+  const tune = !server && plain && process.versions.v8.startsWith("11.")
   // V8's default factor (11.x); `fixed` keeps the young generation at its starting size.
   const grow = () => v8.setFlagsFromString("--semi-space-growth-factor=2")
   const fixed = () => v8.setFlagsFromString("--semi-space-growth-factor=1")
@@ -211,11 +204,11 @@ if (own && (!hadCache || script.cachedDataRejected) && maySave) {
   // V8 checks a cache against its source's length only: a cache made from this bundle must not be written
   // after a build replaced it (a long-running `owrt serve` ending after `npm run build`). `bundleFile` is
   // the bundle as it was read.
-  const built = bundleFile
   process.once("exit", () => {
     try {
       const now = fs.statSync(bundle)
-      if (now.ino !== built.ino || now.mtimeMs !== built.mtimeMs || now.size !== built.size) return
+      if (now.ino !== bundleFile.ino || now.mtimeMs !== bundleFile.mtimeMs || now.size !== bundleFile.size)
+        return
       const temporary = `${cacheFile}.${process.pid}.tmp`
       // A cache records the V8 flags it was made under: make it under the default ones it is checked with.
       youngGeneration.restore()

@@ -65,10 +65,11 @@ export const makeSqliteClient = (
       return statement
     }
 
+    /** `rows`: a reader's rows; `result`: a writer's RunResult; `values`: a reader's rows as arrays. */
     const run = (
       sql: string,
       params: ReadonlyArray<unknown>,
-      raw: boolean,
+      mode: "rows" | "result" | "values",
       prepareWith: (sql: string) => Sqlite.Statement = prepare,
     ) =>
       Effect.withFiberRuntime<ReadonlyArray<unknown> | Sqlite.RunResult, SqlError.SqlError>((fiber) => {
@@ -76,14 +77,27 @@ export const makeSqliteClient = (
         try {
           statement = prepareWith(sql)
         } catch (cause) {
-          return Effect.fail(failure("Failed to prepare statement ")(cause))
+          // As @effect/sql-sqlite-node says it: `executeValues` does not tell preparing from executing.
+          return Effect.fail(
+            failure(mode === "values" ? "Failed to execute statement" : "Failed to prepare statement ")(
+              cause,
+            ),
+          )
         }
         try {
           // Per call: a kept statement must not return BigInts to a caller that did not ask for them.
           statement.safeIntegers(Context.get(fiber.currentContext, SqlClient.SafeIntegers))
-          if (statement.reader) return Effect.succeed(statement.all(...params))
-          const result = statement.run(...params)
-          return Effect.succeed(raw ? result : [])
+          if (!statement.reader) {
+            const result = statement.run(...params)
+            return Effect.succeed(mode === "result" ? result : [])
+          }
+          if (mode !== "values") return Effect.succeed(statement.all(...params))
+          statement.raw(true)
+          try {
+            return Effect.succeed(statement.all(...params))
+          } finally {
+            statement.raw(false)
+          }
         } catch (cause) {
           return Effect.fail(failure("Failed to execute statement")(cause))
         }
@@ -95,31 +109,16 @@ export const makeSqliteClient = (
     const connection: SqlConnection.Connection = {
       execute: (sql, params, transformRows) =>
         transformRows
-          ? Effect.map(rows(run(sql, params, false)), (r) => transformRows(r as Array<object>))
-          : rows(run(sql, params, false)),
-      executeRaw: (sql, params) => run(sql, params, true),
+          ? Effect.map(rows(run(sql, params, "rows")), (r) => transformRows(r as Array<object>))
+          : rows(run(sql, params, "rows")),
+      executeRaw: (sql, params) => run(sql, params, "result"),
       executeValues: (sql, params) =>
-        Effect.withFiberRuntime((fiber) =>
-          Effect.try({
-            try: () => {
-              const statement = prepare(sql)
-              statement.safeIntegers(Context.get(fiber.currentContext, SqlClient.SafeIntegers))
-              if (!statement.reader) {
-                statement.run(...params)
-                return []
-              }
-              statement.raw(true)
-              try {
-                return statement.all(...params) as Array<ReadonlyArray<unknown>>
-              } finally {
-                statement.raw(false)
-              }
-            },
-            catch: failure("Failed to execute statement"),
-          }),
-        ),
+        rows(run(sql, params, "values")) as Effect.Effect<
+          ReadonlyArray<ReadonlyArray<unknown>>,
+          SqlError.SqlError
+        >,
       executeUnprepared: (sql, params, transformRows) => {
-        const effect = rows(run(sql, params ?? [], false, (text) => db.prepare(text)))
+        const effect = rows(run(sql, params ?? [], "rows", (text) => db.prepare(text)))
         return transformRows ? Effect.map(effect, (r) => transformRows(r as Array<object>)) : effect
       },
       executeStream: () => Stream.dieMessage("executeStream not implemented"),
