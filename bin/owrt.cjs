@@ -5,38 +5,42 @@
  * a cache made by an earlier run skips it. A missing or rejected cache (new Node) is written on exit; a
  * build deletes them all (scripts/bundle.mjs); a read-only install runs with the one the build made.
  *
- * Each command has a cache of its own (dist/owrt.cjs.<command>.v8cache): a cache holds the functions the
- * run that wrote it compiled, and what `realize` runs (the graph, the store) is not what `profiles list`
- * or `serve` runs; with another command's cache, a noop realize spent ~11 ms compiling its own functions.
- * The names are src/cli/commandNames.ts's (a test checks that they agree). `owrt --version` alone, which
- * loads no command (src/cli/main.ts), has dist/owrt.cjs.version.v8cache; anything else (help, a mistyped
- * name, which load every command) shares dist/owrt.cjs.v8cache.
+ * A command runs from the bundle of its module in src/cli/commands/ (dist/owrt.<module>.cjs: realize,
+ * farm for worker/workers/jobs, …), which holds no other command, and each command has a cache of its own
+ * (dist/owrt.<module>.cjs.<command>.v8cache): a cache holds the functions the run that wrote it compiled,
+ * and what `realize` runs (the graph, the store) is not what `profiles list` or `serve` runs; with another
+ * command's cache, a noop realize spent ~11 ms compiling its own functions. The names are
+ * src/cli/commandNames.ts's (a test checks that they and their modules agree). The rest runs from
+ * dist/owrt.cjs, which holds every command: `owrt --version` alone, which loads no command
+ * (src/cli/main.ts), with dist/owrt.cjs.version.v8cache; anything else (help, a mistyped name, which load
+ * every command) with dist/owrt.cjs.v8cache.
  */
 const fs = require("node:fs")
 const path = require("node:path")
 const vm = require("node:vm")
 const Module = require("node:module")
 
-const bundle = path.join(__dirname, "..", "dist", "owrt.cjs")
-const commands = new Set([
-  "realize",
-  "plan",
-  "audit",
-  "diff",
-  "profiles",
-  "builders",
-  "builds",
-  "store",
-  "cache",
-  "publish",
-  "ota",
-  "flash",
-  "config",
-  "mcp",
-  "serve",
-  "worker",
-  "workers",
-  "jobs",
+const dist = path.join(__dirname, "..", "dist")
+/** Every command, and its module's bundle (dist/owrt.<module>.cjs, scripts/bundle.mjs). */
+const commands = new Map([
+  ["realize", "realize"],
+  ["plan", "plan"],
+  ["audit", "audit"],
+  ["diff", "diff"],
+  ["profiles", "profiles"],
+  ["builders", "builders"],
+  ["builds", "builds"],
+  ["store", "store"],
+  ["cache", "cache"],
+  ["publish", "ota"],
+  ["ota", "ota"],
+  ["flash", "flash"],
+  ["config", "config"],
+  ["mcp", "mcp"],
+  ["serve", "serve"],
+  ["worker", "farm"],
+  ["workers", "farm"],
+  ["jobs", "farm"],
 ])
 const command = process.argv[2]
 /** Commands that run until stopped: servers and the farm's worker. */
@@ -45,11 +49,7 @@ const server =
   command === "mcp" ||
   command === "worker" ||
   (command === "ota" && process.argv[3] === "serve")
-const cacheFile = commands.has(command)
-  ? `${bundle}.${command}.v8cache`
-  : command === "--version" && process.argv.length === 3
-    ? `${bundle}.version.v8cache`
-    : `${bundle}.v8cache`
+const whole = path.join(dist, "owrt.cjs")
 /** A run without Node or V8 flags (--cpu-prof, --max-lazy, …, on the command line or in NODE_OPTIONS). */
 const plain = process.execArgv.length === 0 && !process.env.NODE_OPTIONS
 // A run under flags may compile otherwise: it writes no cache, so the next plain run writes one as plain
@@ -65,7 +65,18 @@ const openFile = (file) => {
     return undefined
   }
 }
-const bundleFile = openFile(bundle)
+/*
+ * A command runs from its module's bundle, which holds no other command (scripts/bundle.mjs), and anything
+ * else (help, a mistyped name, `--version`) from dist/owrt.cjs, which holds them all; so does a command
+ * whose bundle is missing (the build's warm-up runs before it writes them).
+ */
+const moduleBundle = commands.get(command)
+let bundle = moduleBundle === undefined ? whole : path.join(dist, `owrt.${moduleBundle}.cjs`)
+let bundleFile = openFile(bundle)
+if (bundleFile === undefined && bundle !== whole) {
+  bundle = whole
+  bundleFile = openFile(whole)
+}
 if (bundleFile === undefined) {
   process.stderr.write(
     "owrt: dist/owrt.cjs is missing: run `npm install` (or `npm run build`) in the owrt checkout\n",
@@ -73,6 +84,12 @@ if (bundleFile === undefined) {
   // ExitCode.internal of src/errors.ts, which lives in the very bundle that is missing.
   process.exit(70)
 }
+const cacheFile =
+  moduleBundle !== undefined
+    ? `${bundle}.${command}.v8cache`
+    : command === "--version" && process.argv.length === 3
+      ? `${whole}.version.v8cache`
+      : `${whole}.v8cache`
 let own = true
 // No cache is near Buffer's limit; one that is could not be read into the buffer (and is not used).
 const usable = (file) => (file !== undefined && file.size < 1 << 30 ? file : undefined)
@@ -81,18 +98,31 @@ if (cacheFileOpen === undefined) {
   // The command's first run compiles without a cache and saves exactly what it ran: started from another
   // command's cache, it would save that cache's functions too, and each later start would read them in
   // for nothing (a noop realize: ~200 page faults and 1.8 → 2.1 MB of cache). Where it cannot save one
-  // (dist/ read-only, a run under flags), the cache the build's warm-up wrote, of the same bundle, holds
-  // most of what any command runs.
+  // (dist/ read-only, a run under flags), it runs from dist/owrt.cjs with the cache the build's warm-up
+  // made of it, which holds most of what any command runs.
   let writable = false
   try {
-    fs.accessSync(path.dirname(bundle), fs.constants.W_OK)
+    fs.accessSync(dist, fs.constants.W_OK)
     writable = maySave
   } catch {}
   if (!writable) {
-    cacheFileOpen = usable(openFile(`${bundle}.profiles.v8cache`))
+    if (bundle !== whole) {
+      fs.closeSync(bundleFile.fd)
+      bundle = whole
+      bundleFile = openFile(whole)
+      if (bundleFile === undefined) {
+        process.stderr.write(
+          "owrt: dist/owrt.cjs cannot be opened: run `npm run build` in the owrt checkout\n",
+        )
+        process.exit(70)
+      }
+    }
+    cacheFileOpen = usable(openFile(`${whole}.profiles.v8cache`))
     own = false
   }
 }
+/** The bundle as the checkout names it, for messages. */
+const bundleName = `dist/${path.basename(bundle)}`
 /*
  * The bundle and then its cache are read into one buffer (the bundle's text is copied out into a string
  * before the cache is read over it): each page of new memory costs a page fault (~12 µs on a virtual
@@ -114,12 +144,12 @@ try {
   // The bundle is ASCII (scripts/bundle.mjs checks): latin1 reads it as it is, without decoding UTF-8.
   source = buffer.toString("latin1", 0, readAll(bundleFile, buffer))
 } catch (error) {
-  process.stderr.write(`owrt: dist/owrt.cjs cannot be read: ${error?.message ?? error}\n`)
+  process.stderr.write(`owrt: ${bundleName} cannot be read: ${error?.message ?? error}\n`)
   process.exit(70)
 }
 if (!source.startsWith("(function (exports, require, module, __filename, __dirname) { ")) {
   process.stderr.write(
-    "owrt: dist/owrt.cjs is from an older build: run `npm run build` in the owrt checkout\n",
+    `owrt: ${bundleName} is from an older build: run \`npm run build\` in the owrt checkout\n`,
   )
   process.exit(70)
 }

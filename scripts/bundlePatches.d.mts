@@ -17,4 +17,6 @@ export declare const xxhashCompile: DependencyPatch
 export declare const dependencyPatches: ReadonlyArray<DependencyPatch>
 /** Every patch for `path` applied to `source`; the names of those applied are added to `applied`. */
 export declare const applyDependencyPatches: (path: string, source: string, applied?: Set<string>) => string
-export declare const dependencyPatchesPlugin: import("esbuild").Plugin
+export declare const dependencyPatchesPlugin: (options: {
+  readonly everyPatch: boolean
+}) => import("esbuild").Plugin

@@ -163,10 +163,11 @@ export const applyDependencyPatches = (path, source, applied = new Set()) => {
 }
 
 /**
- * The patches as an esbuild plugin. A build in which a patch was not applied at all fails too: its file
- * moved, or the bundle resolved another build of the package (CommonJS instead of ESM).
+ * The patches as an esbuild plugin. With `everyPatch` (a bundle of every module, dist/owrt.cjs), a build in
+ * which a patch was not applied at all fails too: its file moved, or the bundle resolved another build of
+ * the package (CommonJS instead of ESM). A command module's bundle may leave out a patched package.
  */
-export const dependencyPatchesPlugin = {
+export const dependencyPatchesPlugin = ({ everyPatch }) => ({
   name: "dependency-patches",
   setup(build) {
     const files = new RegExp(dependencyPatches.map((patch) => patch.file.source).join("|"))
@@ -177,7 +178,7 @@ export const dependencyPatchesPlugin = {
       loader: "js",
     }))
     build.onEnd((result) => {
-      if (result.errors.length > 0) return
+      if (result.errors.length > 0 || !everyPatch) return
       const missed = dependencyPatches.filter((patch) => !applied.has(patch.name))
       if (missed.length > 0)
         return {
@@ -187,4 +188,4 @@ export const dependencyPatchesPlugin = {
         }
     })
   },
-}
+})

@@ -4,6 +4,7 @@ import {
   existsSync,
   mkdirSync,
   mkdtempSync,
+  readdirSync,
   readFileSync,
   rmSync,
   statSync,
@@ -16,14 +17,19 @@ import { afterEach, describe, expect, it } from "vitest"
 import { buildMirror, serveMirror } from "../fixtures/mirror/index.js"
 import { makeProject, owrt, repoRoot } from "../helpers/cli.js"
 
-/** A copy of the built CLI (launcher, bundle, the build's code cache) in a directory of its own. */
+/**
+ * A copy of the built CLI (launcher, the bundles, the build's code cache) in a directory of its own; the
+ * other code caches the checkout's runs made are left behind.
+ */
 const install = (): string => {
   const dir = mkdtempSync(join(tmpdir(), "owrt-launcher-"))
   for (const sub of ["bin", "dist", "scripts"]) mkdirSync(join(dir, sub))
+  const bundles = readdirSync(join(repoRoot, "dist"))
+    .filter((name) => name.endsWith(".cjs"))
+    .map((name) => `dist/${name}`)
   for (const file of [
     "bin/owrt.cjs",
-    "dist/owrt.cjs",
-    "dist/pg.cjs",
+    ...bundles,
     "dist/owrt.cjs.profiles.v8cache",
     "scripts/sqliteAddon.cjs",
     "package.json",
@@ -82,6 +88,45 @@ describe("bin/owrt.cjs code caches", () => {
     expect(existsSync(join(dir, "dist", "owrt.cjs.version.v8cache"))).toBe(false)
   })
 
+  it("where dist/ is read-only, a command without a cache of its own runs from dist/owrt.cjs with the build's", async () => {
+    const dir = install()
+    dirs.push(dir)
+    chmodSync(dir, 0o755)
+    // Were dist/owrt.realize.cjs run instead, it would say that it is from an older build.
+    writeFileSync(join(dir, "dist", "owrt.realize.cjs"), "module.exports = {}\n")
+    const result = await run(dir, ["realize", "--help"], { asUser: 65534 })
+    expect(result.stderr).toBe("")
+    expect(result.code).toBe(0)
+    expect(result.stdout).toContain("owrt realize")
+    expect(readdirSync(join(dir, "dist")).filter((name) => name.endsWith(".v8cache"))).toEqual([
+      "owrt.cjs.profiles.v8cache",
+    ])
+  })
+
+  it("a command runs from its module's bundle, and from dist/owrt.cjs when that is missing", async () => {
+    const dir = install()
+    dirs.push(dir)
+    const whole = join(dir, "dist", "owrt.cjs")
+    const own = readFileSync(whole)
+    writeFileSync(whole, "module.exports = {}\n")
+    const fromModule = await run(dir, ["profiles", "list", "--json"])
+    expect(fromModule.stderr).toBe("")
+    expect(fromModule.code).toBe(0)
+    expect(JSON.parse(fromModule.stdout)).toMatchObject({ profiles: [] })
+    expect(existsSync(join(dir, "dist", "owrt.profiles.cjs.profiles.v8cache"))).toBe(true)
+    // Help without a command, and `--version`, run from dist/owrt.cjs.
+    const version = await run(dir, ["--version"])
+    expect(version.code).toBe(70)
+    expect(version.stderr).toContain("dist/owrt.cjs is from an older build")
+    // A command's module's bundle gone (an older build's dist/), the command runs from dist/owrt.cjs.
+    writeFileSync(whole, own)
+    rmSync(join(dir, "dist", "owrt.profiles.cjs"))
+    const fromWhole = await run(dir, ["profiles", "list", "--json"])
+    expect(fromWhole.code, fromWhole.stderr).toBe(0)
+    expect(fromWhole.stdout).toBe(fromModule.stdout)
+    expect(existsSync(join(dir, "dist", "owrt.cjs.profiles.v8cache"))).toBe(true)
+  })
+
   it("a cache V8 rejects is replaced, and the command runs as with none", async () => {
     const dir = install()
     dirs.push(dir)
@@ -133,7 +178,7 @@ describe("bin/owrt.cjs code caches", () => {
             OWRT_CODE_CACHE_LONG_MS: String(longMs),
           },
         })
-      const cache = join(dir, "dist", "owrt.cjs.realize.v8cache")
+      const cache = join(dir, "dist", "owrt.realize.cjs.realize.v8cache")
       const mark = `${cache}.long`
       const built = await realize(0)
       expect(built.code, built.stderr).toBe(0)
