@@ -70,19 +70,22 @@ const openFile = (file) => {
  * else (help, a mistyped name, `--version`) from dist/owrt.cjs, which holds them all; so does a command
  * whose bundle is missing (the build's warm-up runs before it writes them).
  */
-const moduleBundle = commands.get(command)
-let bundle = moduleBundle === undefined ? whole : path.join(dist, `owrt.${moduleBundle}.cjs`)
-let bundleFile = openFile(bundle)
-if (bundleFile === undefined && bundle !== whole) {
-  bundle = whole
-  bundleFile = openFile(whole)
-}
-if (bundleFile === undefined) {
+/** dist/owrt.cjs, open; or the run ends saying what to do. */
+const openWhole = () => {
+  const file = openFile(whole)
+  if (file !== undefined) return file
   process.stderr.write(
     "owrt: dist/owrt.cjs is missing: run `npm install` (or `npm run build`) in the owrt checkout\n",
   )
   // ExitCode.internal of src/errors.ts, which lives in the very bundle that is missing.
   process.exit(70)
+}
+const moduleBundle = commands.get(command)
+let bundle = moduleBundle === undefined ? whole : path.join(dist, `owrt.${moduleBundle}.cjs`)
+let bundleFile = bundle === whole ? undefined : openFile(bundle)
+if (bundleFile === undefined) {
+  bundle = whole
+  bundleFile = openWhole()
 }
 const cacheFile =
   moduleBundle !== undefined
@@ -109,13 +112,7 @@ if (cacheFileOpen === undefined) {
     if (bundle !== whole) {
       fs.closeSync(bundleFile.fd)
       bundle = whole
-      bundleFile = openFile(whole)
-      if (bundleFile === undefined) {
-        process.stderr.write(
-          "owrt: dist/owrt.cjs cannot be opened: run `npm run build` in the owrt checkout\n",
-        )
-        process.exit(70)
-      }
+      bundleFile = openWhole()
     }
     cacheFileOpen = usable(openFile(`${whole}.profiles.v8cache`))
     own = false
