@@ -13,7 +13,7 @@
  * src/cli/commandNames.ts's (a test checks that they and their modules agree). The rest runs from
  * dist/owrt.cjs, which holds every command: `owrt --version` alone, which loads no command
  * (src/cli/main.ts), with dist/owrt.cjs.version.v8cache; anything else (help, a mistyped name, which load
- * every command) with dist/owrt.cjs.v8cache.
+ * every command) with dist/owrt.cjs.v8cache, which only a mistyped name saves (help saves no cache).
  */
 const fs = require("node:fs")
 const path = require("node:path")
@@ -101,21 +101,25 @@ if (cacheFileOpen === undefined) {
   // The command's first run compiles without a cache and saves exactly what it ran: started from another
   // command's cache, it would save that cache's functions too, and each later start would read them in
   // for nothing (a noop realize: ~200 page faults and 1.8 → 2.1 MB of cache). Where it cannot save one
-  // (dist/ read-only, a run under flags), it runs from dist/owrt.cjs with the cache the build's warm-up
-  // made of it, which holds most of what any command runs.
+  // (dist/ read-only, a run under flags, help), it runs from dist/owrt.cjs with the cache the build's
+  // warm-up made of it, which holds most of what any command runs; without that cache (or dist/owrt.cjs),
+  // from the bundle it has, without a cache.
   let writable = false
   try {
     fs.accessSync(dist, fs.constants.W_OK)
     writable = maySave
   } catch {}
   if (!writable) {
-    if (bundle !== whole) {
+    own = false
+    const warmCache = usable(openFile(`${whole}.profiles.v8cache`))
+    const wholeFile = bundle === whole || warmCache === undefined ? undefined : openFile(whole)
+    if (bundle === whole) cacheFileOpen = warmCache
+    else if (wholeFile !== undefined) {
       fs.closeSync(bundleFile.fd)
       bundle = whole
-      bundleFile = openWhole()
-    }
-    cacheFileOpen = usable(openFile(`${whole}.profiles.v8cache`))
-    own = false
+      bundleFile = wholeFile
+      cacheFileOpen = warmCache
+    } else if (warmCache !== undefined) fs.closeSync(warmCache.fd)
   }
 }
 /** The bundle as the checkout names it, for messages. */

@@ -1,7 +1,7 @@
 // Bundles the CLI into dist/owrt.cjs and a bundle per command module (one file starts much faster than
 // hundreds of modules) and warms the V8 code cache that bin/owrt.cjs loads dist/owrt.cjs with.
 import { execFileSync } from "node:child_process"
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, unlinkSync, writeFileSync } from "node:fs"
+import { mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, unlinkSync, writeFileSync } from "node:fs"
 import Module from "node:module"
 import { availableParallelism, tmpdir } from "node:os"
 import { dirname, join } from "node:path"
@@ -146,8 +146,8 @@ const cliBundle = (plugins, everyPatch) => ({
   write: false,
 })
 /*
- * Built a few at a time: each build keeps the cores busy, and sixteen at once took half as long again as
- * one after the other (~0.6 s each on two cores).
+ * Built as many at a time as there are cores: each build keeps the cores busy, and sixteen at once took half
+ * as long again as one after the other (~0.6 s each on two cores). The first failure ends the build.
  */
 const builds = [
   () => build(cliBundle([], true)),
@@ -159,15 +159,20 @@ const builds = [
 ]
 const results = new Array(builds.length)
 let next = 0
+let failed = false
 await Promise.all(
   Array.from({ length: availableParallelism() }, async () => {
-    while (next < builds.length) {
+    while (next < builds.length && !failed) {
       const i = next++
-      results[i] = await builds[i]()
+      try {
+        results[i] = await builds[i]()
+      } catch (error) {
+        failed = true
+        throw error
+      }
     }
   }),
 )
-const [whole, ...perModule] = results
 /** A bundle's text, checked and stored wrapped as Node wraps a CommonJS module (Module.wrap). */
 const wrapped = (name, result) => {
   const bundled = Buffer.from(result.outputFiles[0].contents)
@@ -181,13 +186,23 @@ const wrapped = (name, result) => {
   // at every start (a copy V8 then flattens).
   return Module.wrap(bundled.toString("latin1"))
 }
+// Every bundle checked before anything in dist/ changes.
+const [whole, ...perModule] = results.map((result, i) =>
+  wrapped(i === 0 ? "owrt.cjs" : `owrt.${commandModules[i - 1].bundle}.cjs`, result),
+)
 const dist = dirname(outfile)
+/** Replaces a file whole: a command starting meanwhile reads the old bundle or the new one. */
+const writeWhole = (file, text) => {
+  const temporary = `${file}.${process.pid}.tmp`
+  writeFileSync(temporary, text, "latin1")
+  renameSync(temporary, file)
+}
 // What an earlier build left: the bundles of command modules (one may be gone), every code cache
 // (bin/owrt.cjs), which belongs to the bundle it was made from.
 for (const name of readdirSync(dist)) {
   if (/^owrt\.\w+\.cjs$/.test(name) || /\.v8cache(\.long)?$/.test(name)) unlinkSync(join(dist, name))
 }
-writeFileSync(outfile, wrapped("owrt.cjs", whole), "latin1")
+writeWhole(outfile, whole)
 // The warm-up makes `profiles list`'s cache now; each other command's is made by its first run.
 const scratch = mkdtempSync(join(tmpdir(), "owrt-warm-"))
 mkdirSync(join(scratch, "profiles", "files", "etc"), { recursive: true })
@@ -221,6 +236,11 @@ try {
   rmSync(scratch, { recursive: true, force: true })
 }
 // Written after the warm-up, which ran `profiles list` from dist/owrt.cjs for that cache.
-for (const [i, { bundle }] of commandModules.entries()) {
-  writeFileSync(join(dist, `owrt.${bundle}.cjs`), wrapped(`owrt.${bundle}.cjs`, perModule[i]), "latin1")
+for (const [i, { bundle }] of commandModules.entries())
+  writeWhole(join(dist, `owrt.${bundle}.cjs`), perModule[i])
+// Meanwhile a command that ran from dist/owrt.cjs may have saved a cache of it, which only a missing module
+// bundle would use.
+for (const name of readdirSync(dist)) {
+  const match = /^owrt\.cjs\.(\w+)\.v8cache(\.long)?$/.exec(name)
+  if (match && match[1] !== "profiles" && match[1] !== "version") rmSync(join(dist, name), { force: true })
 }

@@ -52,6 +52,12 @@ const run = (
     ...(options.asUser === undefined ? {} : { asUser: options.asUser }),
   })
 
+/** The code caches in an installation's dist/, sorted. */
+const caches = (dir: string) =>
+  readdirSync(join(dir, "dist"))
+    .filter((name) => name.endsWith(".v8cache"))
+    .sort()
+
 const dirs: Array<string> = []
 afterEach(() => {
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true })
@@ -92,39 +98,56 @@ describe("bin/owrt.cjs code caches", () => {
     const dir = install()
     dirs.push(dir)
     chmodSync(dir, 0o755)
-    // Were dist/owrt.realize.cjs run instead, it would say that it is from an older build.
-    writeFileSync(join(dir, "dist", "owrt.realize.cjs"), "module.exports = {}\n")
-    const result = await run(dir, ["realize", "--help"], { asUser: 65534 })
+    // Were dist/owrt.config.cjs run instead, it would say that it is from an older build.
+    writeFileSync(join(dir, "dist", "owrt.config.cjs"), "module.exports = {}\n")
+    const result = await run(dir, ["config", "--json"], { asUser: 65534 })
     expect(result.stderr).toBe("")
     expect(result.code).toBe(0)
-    expect(result.stdout).toContain("owrt realize")
-    expect(readdirSync(join(dir, "dist")).filter((name) => name.endsWith(".v8cache"))).toEqual([
-      "owrt.cjs.profiles.v8cache",
-    ])
+    expect(JSON.parse(result.stdout)).toMatchObject({ projectRoot: dir })
+    expect(caches(dir)).toEqual(["owrt.cjs.profiles.v8cache"])
   })
 
-  it("a command runs from its module's bundle, and from dist/owrt.cjs when that is missing", async () => {
+  it("where dist/ is read-only and the build's cache is missing, a command runs from its own bundle", async () => {
+    const dir = install()
+    dirs.push(dir)
+    chmodSync(dir, 0o755)
+    rmSync(join(dir, "dist", "owrt.cjs.profiles.v8cache"))
+    writeFileSync(join(dir, "dist", "owrt.cjs"), "module.exports = {}\n")
+    const result = await run(dir, ["config", "--json"], { asUser: 65534 })
+    expect(result.stderr).toBe("")
+    expect(result.code).toBe(0)
+    expect(JSON.parse(result.stdout)).toMatchObject({ projectRoot: dir })
+    expect(caches(dir)).toEqual([])
+  })
+
+  it("a command runs from its module's bundle; help, a mistyped name and --version from dist/owrt.cjs", async () => {
     const dir = install()
     dirs.push(dir)
     const whole = join(dir, "dist", "owrt.cjs")
-    const own = readFileSync(whole)
     writeFileSync(whole, "module.exports = {}\n")
     const fromModule = await run(dir, ["profiles", "list", "--json"])
     expect(fromModule.stderr).toBe("")
     expect(fromModule.code).toBe(0)
     expect(JSON.parse(fromModule.stdout)).toMatchObject({ profiles: [] })
-    expect(existsSync(join(dir, "dist", "owrt.profiles.cjs.profiles.v8cache"))).toBe(true)
-    // Help without a command, and `--version`, run from dist/owrt.cjs.
-    const version = await run(dir, ["--version"])
-    expect(version.code).toBe(70)
-    expect(version.stderr).toContain("dist/owrt.cjs is from an older build")
-    // A command's module's bundle gone (an older build's dist/), the command runs from dist/owrt.cjs.
-    writeFileSync(whole, own)
-    rmSync(join(dir, "dist", "owrt.profiles.cjs"))
-    const fromWhole = await run(dir, ["profiles", "list", "--json"])
+    expect(caches(dir)).toEqual(["owrt.cjs.profiles.v8cache", "owrt.profiles.cjs.profiles.v8cache"])
+    for (const args of [["--version"], ["--help"], ["profils", "list"]]) {
+      const result = await run(dir, args)
+      expect(result.code, args.join(" ")).toBe(70)
+      expect(result.stderr).toContain("dist/owrt.cjs is from an older build")
+    }
+  })
+
+  it("a command whose module's bundle is missing runs from dist/owrt.cjs, with a cache of that", async () => {
+    const dir = install()
+    dirs.push(dir)
+    const before = await run(dir, ["config", "--json"])
+    expect(before.code, before.stderr).toBe(0)
+    rmSync(join(dir, "dist", "owrt.config.cjs"))
+    rmSync(join(dir, "dist", "owrt.config.cjs.config.v8cache"))
+    const fromWhole = await run(dir, ["config", "--json"])
     expect(fromWhole.code, fromWhole.stderr).toBe(0)
-    expect(fromWhole.stdout).toBe(fromModule.stdout)
-    expect(existsSync(join(dir, "dist", "owrt.cjs.profiles.v8cache"))).toBe(true)
+    expect(fromWhole.stdout).toBe(before.stdout)
+    expect(caches(dir)).toEqual(["owrt.cjs.config.v8cache", "owrt.cjs.profiles.v8cache"])
   })
 
   it("a cache V8 rejects is replaced, and the command runs as with none", async () => {
