@@ -112,14 +112,14 @@ if (cacheFileOpen === undefined) {
   if (!writable) {
     own = false
     const warmCache = usable(openFile(`${whole}.profiles.v8cache`))
-    const wholeFile = bundle === whole || warmCache === undefined ? undefined : openFile(whole)
-    if (bundle === whole) cacheFileOpen = warmCache
-    else if (wholeFile !== undefined) {
+    const wholeFile = bundle !== whole && warmCache !== undefined ? openFile(whole) : undefined
+    if (wholeFile !== undefined) {
       fs.closeSync(bundleFile.fd)
       bundle = whole
       bundleFile = wholeFile
-      cacheFileOpen = warmCache
-    } else if (warmCache !== undefined) fs.closeSync(warmCache.fd)
+    }
+    if (bundle === whole) cacheFileOpen = warmCache
+    else if (warmCache !== undefined) fs.closeSync(warmCache.fd)
   }
 }
 /** The bundle as the checkout names it, for messages. */
